@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * policy/policy.h - settings (one declared table, the config parser),
+ * userdb (passwd, passwd-file), uid rules, and the mapping of errors to
+ * delivery results.
+ *
+ * Runs in:  the supervisor (parser, userdb); settings are inherited by
+ *           children as a read-only copy.
+ * Trust:    the config file and passwd-file are admin-controlled; addresses
+ *           come from the network through lmtpd and are untrusted.
+ */
+#ifndef STOWD_POLICY_POLICY_H
+#define STOWD_POLICY_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "privsep/msg.h"
+
+#define POLICY_DEFAULT_CONFIG "/etc/stowd/stowd.conf"
+
+enum policy_delivery_mode {
+	POLICY_MODE_SETEUID = 0,
+	POLICY_MODE_FORK = 1,
+};
+
+/*
+ * All settings.  Strings are owned by the struct (policy_settings_free).
+ * Durations are in milliseconds, sizes in bytes.
+ */
+struct policy_settings {
+	/* LMTP front-end */
+	char *lmtp_listen;              /* "unix:/run/stowd/lmtp tcp:127.0.0.1:24" */
+	unsigned lmtp_socket_mode;      /* 0666 */
+	char *lmtp_socket_group;        /* "" = root's group */
+	unsigned lmtp_processes;        /* front-end processes */
+	uint64_t lmtp_max_message_size; /* 50M */
+	unsigned lmtp_max_recipients;   /* 1000 */
+	uint64_t lmtp_command_timeout;  /* 5m */
+	unsigned lmtp_max_line_length;  /* data line limit, 64K */
+	char *hostname;                 /* "" = gethostname() */
+
+	/* delivery */
+	enum policy_delivery_mode delivery_mode;
+	unsigned seteuid_workers;       /* 8 */
+	unsigned fork_max_children;     /* 64 */
+	uint64_t fork_idle_timeout;     /* 60s */
+	unsigned fork_max_requests;     /* 10000 */
+	uint64_t writer_timeout;        /* 2m: longest one write may take */
+
+	/* users and mailboxes */
+	char *userdb;                   /* "passwd" or "passwd-file:PATH" */
+	char *mail_location;            /* "maildir:~/Maildir" */
+	char *recipient_delimiter;      /* "+" ("" = none) */
+	char *run_user;                 /* "stowd" */
+	unsigned first_valid_uid;       /* 500 */
+	unsigned last_valid_uid;        /* 0 = no limit */
+
+	/* runtime */
+	char *server_id;                /* "" = derived from hostname */
+	char *state_dir;                /* "/var/lib/stowd" */
+	bool log_debug;                 /* no */
+};
+
+/* ---- settings --------------------------------------------------------- */
+
+/* Fill s with built-in defaults.  Caller frees strings with
+ * policy_settings_clear. */
+void policy_settings_defaults(struct policy_settings *s);
+/* Free the strings of s and zero it. */
+void policy_settings_clear(struct policy_settings *s);
+/* Deep copy. */
+void policy_settings_copy(struct policy_settings *dst, const struct policy_settings *src);
+
+/*
+ * Load path into *s (which is first set to defaults).  If path does not
+ * exist and !required, *s keeps the defaults and 0 is returned.  On error
+ * returns -1 and sets *err_out to "FILE:LINE: message" (caller frees).
+ * Supports `key = value`, `# comments`, `name { ... }` blocks (none defined
+ * yet: an unknown block is an error) and `!include FILE` (relative to the
+ * including file's directory).
+ */
+int policy_config_load(const char *path, bool required, struct policy_settings *s,
+		       char **err_out);
+
+/* Set one setting by name from text (used by the parser and by tests).
+ * Returns 0 or -1 with *why_out (static text). */
+int policy_setting_set(struct policy_settings *s, const char *name,
+		       const char *value, const char **why_out);
+
+/* `stowd -a`: every setting with its default and description. */
+void policy_settings_print_all(FILE *f);
+/* `stowd -n`: settings whose value differs from the default. */
+void policy_settings_print_changed(FILE *f, const struct policy_settings *s);
+
+/* ---- listeners -------------------------------------------------------- */
+
+enum policy_listen_kind {
+	POLICY_LISTEN_UNIX = 0,
+	POLICY_LISTEN_TCP = 1,
+};
+
+struct policy_listen {
+	enum policy_listen_kind kind;
+	char path[108];   /* unix: socket path */
+	char host[64];    /* tcp: numeric IPv4 or IPv6 address (no brackets) */
+	uint16_t port;    /* tcp */
+	char text[192];   /* the entry as written */
+};
+
+/*
+ * Parse a listen list ("unix:/run/stowd/lmtp tcp:127.0.0.1:24 tcp:[::1]:24").
+ * On success *out is a malloc'd array (caller frees) of *n_out entries.
+ * Returns 0 or -1 with *why_out.
+ */
+int policy_listen_parse(const char *list, struct policy_listen **out, size_t *n_out,
+			const char **why_out);
+
+/* ---- users ------------------------------------------------------------ */
+
+struct policy_user {
+	char name[PSEP_NAME_MAX];       /* the userdb key that matched */
+	uid_t uid;
+	gid_t gid;
+	size_t ngroups;
+	gid_t groups[PSEP_MAX_GROUPS];  /* supplementary groups, gid first */
+	char home[PSEP_PATH_MAX];
+	char mail_base[PSEP_PATH_MAX];  /* trusted directory (opened normally) */
+	char mail_rel[PSEP_NAME_MAX];   /* below base, walked with no symlinks */
+};
+
+enum policy_lookup {
+	POLICY_USER_FOUND = 0,
+	POLICY_USER_UNKNOWN = 1,        /* 550 5.1.1 */
+	POLICY_USER_TEMPFAIL = 2,       /* 451 4.3.0 */
+	POLICY_USER_BADUID = 3,         /* 550 5.7.1 */
+	POLICY_USER_BADADDR = 4,        /* 501 5.1.3 */
+};
+
+struct policy_userdb;
+
+/* Open the userdb named by s->userdb.  passwd-file is read now (and re-read
+ * when it changes).  Returns 0 or -1 with *why_out. Caller frees with
+ * policy_userdb_free. s is copied as needed, not borrowed. */
+int policy_userdb_open(const struct policy_settings *s, struct policy_userdb **out,
+		       const char **why_out);
+void policy_userdb_free(struct policy_userdb **db);
+
+/*
+ * Resolve a recipient address (local@domain or local, detail after the
+ * recipient_delimiter stripped, local part lower-cased for system users).
+ * Fills *user on POLICY_USER_FOUND.  Applies the uid rules and expands
+ * mail_location.  *why_out gets a short static reason otherwise.
+ */
+enum policy_lookup policy_userdb_lookup(struct policy_userdb *db, const char *address,
+					struct policy_user *user, const char **why_out);
+
+/* uid rules: not 0, >= first_valid_uid, <= last_valid_uid (if non-zero). */
+bool policy_uid_allowed(const struct policy_settings *s, uid_t uid);
+
+/*
+ * Split mail_location ("maildir:~/Maildir", "maildir:/var/vmail/%d/%n") for
+ * one user into a trusted base and a relative part.  ~/ = home.  Variables:
+ * %u full user, %n local part, %d domain, %% a percent.  The base is the
+ * longest leading part without variables (the home for ~/).  Returns 0 or
+ * -1 with *why_out.
+ */
+int policy_mail_location_expand(const char *location, const char *user,
+				const char *home, char *base_out, size_t base_size,
+				char *rel_out, size_t rel_size, const char **why_out);
+
+/* ---- delivery results ------------------------------------------------- */
+
+/* Fill r.  text is printf-formatted, CR/LF replaced by spaces. */
+void policy_result_set(struct dlv_result *r, enum dlv_status status, unsigned code,
+		       const char *enhanced, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/*
+ * Map an errno from a mailbox write to a result (the one place this is
+ * decided): EDQUOT -> 552 5.2.2 "mailbox full", ENOSPC -> 452 4.2.2, ELOOP /
+ * ENOTDIR / EXDEV (symlink or foreign object in the Maildir) -> 450 4.2.0
+ * "mailbox not writable", EACCES/EPERM -> 450 4.2.0, EROFS -> 451 4.3.0 ...
+ * what names the step ("create tmp file") and appears in the text.
+ */
+void policy_result_from_errno(struct dlv_result *r, int err, const char *what);
+
+/* Result for a failed lookup. */
+void policy_result_from_lookup(struct dlv_result *r, enum policy_lookup l,
+			       const char *why);
+
+#endif

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/msg.h - every IPC message type of stowd, and the one receive path.
+ *
+ * Runs in:  every process.
+ * Trust:    a message is trusted only after psep_msg_recv() checked its type,
+ *           length, sender role, state, fd and fields against the spec table
+ *           in privsep/msg.c.  Structs are fixed layout, no pointers; strings
+ *           are fixed char[] that must hold a NUL, or a counted tail.
+ * Order:    a child sends PSEP_HELLO_REQ first; nothing else is accepted from
+ *           it before the supervisor answered PSEP_HELLO_REP.
+ */
+#ifndef STOWD_PRIVSEP_MSG_H
+#define STOWD_PRIVSEP_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PSEP_PROTO_VERSION 1u
+
+/* Largest datagram on any stowd socketpair (header included). */
+#define PSEP_MSG_MAX 16384u
+
+#define PSEP_SESSION_MAX 24   /* session trace id, NUL included */
+#define PSEP_ADDR_MAX 512     /* RFC 5321 path (UTF-8 allowed), NUL included */
+#define PSEP_GUID_MAX 33      /* 32 hex digits + NUL */
+#define PSEP_PATH_MAX 1024
+#define PSEP_NAME_MAX 256
+#define PSEP_MAX_GROUPS 32
+#define PSEP_PREFIX_MAX 4096  /* trace headers prepended to a body */
+#define PSEP_LOG_MAX 1024
+
+/* Process roles: one row each in privsep/roles.c. */
+enum psep_role {
+	PSEP_ROLE_SUPERVISOR = 0,
+	PSEP_ROLE_LMTPD = 1,
+	PSEP_ROLE_WRITER_SETEUID = 2,
+	PSEP_ROLE_WRITER_CHILD = 3,
+	PSEP_ROLE_REPL_HOOK = 4,
+};
+#define PSEP_ROLE_COUNT 5
+
+/* Peer states (bit numbers in the spec table's state mask). */
+enum psep_state {
+	PSEP_STATE_NEW = 0,      /* before HELLO */
+	PSEP_STATE_READY = 1,    /* HELLO done */
+	PSEP_STATE_STOPPING = 2, /* SHUTDOWN sent / received */
+};
+
+enum psep_type {
+	PSEP_HELLO_REQ = 2,     /* child -> supervisor */
+	PSEP_HELLO_REP = 3,
+	PSEP_LOG = 4,           /* child -> supervisor, one way */
+	PSEP_CLIENT_FD = 6,     /* supervisor -> lmtpd, one way, fd: socket */
+	PSEP_SHUTDOWN = 8,      /* supervisor -> child, one way */
+	PSEP_RCPT_REQ = 10,     /* lmtpd -> supervisor */
+	PSEP_RCPT_REP = 11,
+	PSEP_DELIVER_REQ = 12,  /* lmtpd -> supervisor, fd: sealed memfd */
+	PSEP_DELIVER_REP = 13,
+	PSEP_WRITE_REQ = 14,    /* supervisor -> writer, fd: sealed memfd */
+	PSEP_WRITE_REP = 15,
+	PSEP_SESSION_END = 16,  /* lmtpd -> supervisor, one way */
+	PSEP_TEST_REQ = 18,     /* supervisor -> writer; only with test hooks */
+	PSEP_TEST_REP = 19,
+};
+#define PSEP_TYPE_MAX 19
+
+struct psep_hdr {
+	uint16_t type;
+	uint16_t flags;
+	uint32_t len;  /* whole datagram, header included */
+	uint64_t id;   /* request id; a reply copies it */
+};
+
+/* Outcome of one recipient delivery.  Mapped from errno in policy/. */
+enum dlv_status {
+	DLV_OK = 0,
+	DLV_TEMPFAIL = 1,
+	DLV_PERMFAIL = 2,
+};
+
+struct dlv_result {
+	uint32_t status;      /* enum dlv_status */
+	uint32_t code;        /* SMTP reply code: 2xx, 4xx or 5xx */
+	char enhanced[16];    /* RFC 3463 "x.y.z" */
+	char text[200];       /* human text, no CR/LF */
+};
+
+struct psep_hello {
+	uint32_t version;     /* PSEP_PROTO_VERSION */
+	uint32_t role;        /* enum psep_role of the sender */
+	uint32_t generation;  /* config generation the child runs with */
+	uint32_t pad;
+};
+
+enum psep_log_level {
+	PSEP_LOG_DEBUG = 0,
+	PSEP_LOG_INFO = 1,
+	PSEP_LOG_WARN = 2,
+	PSEP_LOG_ERR = 3,
+};
+
+struct psep_log {
+	uint32_t level;       /* enum psep_log_level */
+	uint32_t text_len;    /* bytes in text[], no NUL, <= PSEP_LOG_MAX */
+	char text[];
+};
+
+struct psep_client_fd {
+	char listener[64];    /* the lmtp_listen entry that accepted */
+};
+
+struct psep_rcpt_req {
+	char session[PSEP_SESSION_MAX];
+	char address[PSEP_ADDR_MAX];  /* as given in RCPT TO, without <> */
+};
+
+struct psep_rcpt_rep {
+	struct dlv_result result;
+};
+
+struct psep_deliver_req {
+	char session[PSEP_SESSION_MAX];
+	char address[PSEP_ADDR_MAX];  /* the recipient, as accepted by RCPT */
+	uint32_t rcpt_index;          /* position in RCPT order (for logs) */
+	uint32_t prefix_len;          /* bytes of prefix[], <= PSEP_PREFIX_MAX */
+	uint64_t body_size;           /* st_size of the memfd */
+	uint64_t body_vsize;          /* size with CRLF line ends */
+	char prefix[];                /* trace headers, LF line ends */
+};
+
+struct psep_deliver_rep {
+	struct dlv_result result;
+	char guid[PSEP_GUID_MAX];
+	char pad[7];
+};
+
+struct psep_write_req {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	uint32_t groups[PSEP_MAX_GROUPS];
+	uint32_t prefix_len;          /* bytes of prefix[], <= PSEP_PREFIX_MAX */
+	uint64_t body_size;
+	uint64_t body_vsize;
+	uint64_t received_time;       /* seconds since the epoch */
+	char session[PSEP_SESSION_MAX];
+	char user[PSEP_NAME_MAX];     /* for logs */
+	char mail_base[PSEP_PATH_MAX];/* trusted directory, opened normally */
+	char mail_rel[PSEP_NAME_MAX]; /* below base: never through a symlink */
+	char mailbox[PSEP_NAME_MAX];  /* "INBOX" or a Maildir++ folder name */
+	char guid[PSEP_GUID_MAX];     /* 32 hex digits */
+	char pad[7];
+	char prefix[];
+};
+
+/* The writer reports facts; the supervisor maps them to a dlv_result
+ * (policy_result_from_errno). */
+struct psep_write_rep {
+	int32_t err;                  /* 0 = saved durably, else an errno */
+	uint32_t imap_uid;
+	uint64_t size;                /* bytes written to the file */
+	char what[64];                /* failed step, "" on success */
+	char guid[PSEP_GUID_MAX];
+	char pad[7];
+	char filename[PSEP_NAME_MAX]; /* base name in new/ */
+};
+
+struct psep_session_end {
+	char session[PSEP_SESSION_MAX];
+};
+
+enum psep_test_op {
+	PSEP_TEST_FORBIDDEN_SYSCALL = 1, /* writer calls socket(): must die */
+	PSEP_TEST_STALL = 2,             /* writer blocks until killed */
+};
+
+struct psep_test_req {
+	uint32_t op;                  /* enum psep_test_op */
+	uint32_t pad;
+};
+
+struct psep_test_rep {
+	int32_t result;
+	uint32_t pad;
+};
+
+/* A received, validated message.  Owns fd (or -1) and data. */
+struct psep_msg {
+	struct psep_hdr hdr;
+	int fd;
+	size_t body_len;              /* bytes after the header */
+	union {
+		unsigned char raw[PSEP_MSG_MAX];
+		struct psep_hello hello;
+		struct psep_log log;
+		struct psep_client_fd client_fd;
+		struct psep_rcpt_req rcpt_req;
+		struct psep_rcpt_rep rcpt_rep;
+		struct psep_deliver_req deliver_req;
+		struct psep_deliver_rep deliver_rep;
+		struct psep_write_req write_req;
+		struct psep_write_rep write_rep;
+		struct psep_session_end session_end;
+		struct psep_test_req test_req;
+		struct psep_test_rep test_rep;
+	} u;
+};
+
+/*
+ * The uid range writers may serve.  Set once at start (and at reload) in
+ * the supervisor before any child is spawned; children inherit it.
+ * last == 0 means no upper bound.  uid 0 is never valid.
+ */
+void psep_msg_set_uid_range(uint32_t first, uint32_t last);
+bool psep_uid_allowed(uint32_t uid);
+
+/*
+ * Send one message: header (type, id; len is filled in) plus body_len bytes
+ * of body, and fd if fd >= 0 (not consumed: the caller still owns it).
+ * Blocks if the socket is blocking.  Returns 0, or -1 with errno
+ * (EMSGSIZE if too large, EAGAIN on a full non-blocking socket).
+ */
+int psep_msg_send(int sock, uint16_t type, uint64_t id, const void *body,
+		  size_t body_len, int fd);
+
+/*
+ * Receive and validate one message from a peer of role peer_role in state
+ * peer_state (enum psep_state).  On success returns 0 and fills *msg (the
+ * caller owns msg->fd and closes it, see psep_msg_clear).  Returns -1 with
+ * errno: EAGAIN (nothing to read on a non-blocking socket), ECONNRESET (peer
+ * closed: *why_out = "peer closed"), EPROTO (invalid message: *why_out says
+ * why; any received fd is already closed; drop the peer).
+ */
+int psep_msg_recv(int sock, enum psep_role peer_role, enum psep_state peer_state,
+		  struct psep_msg *msg, const char **why_out);
+
+/* Close msg->fd if open and set it to -1. */
+void psep_msg_clear(struct psep_msg *msg);
+
+/* Name of a message type for logs ("?" if unknown). */
+const char *psep_type_name(uint16_t type);
+
+/* True if s holds a NUL within size bytes. */
+bool psep_str_ok(const char *s, size_t size);
+
+#endif

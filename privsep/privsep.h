@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/privsep.h - base runtime shared by every stowd process: logging,
+ * fatal errors, allocation, the role table, spawning and privilege drop,
+ * seccomp profiles.
+ *
+ * Runs in:  every process.
+ * Trust:    the role table is the only place that grants privileges.
+ */
+#ifndef STOWD_PRIVSEP_PRIVSEP_H
+#define STOWD_PRIVSEP_PRIVSEP_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "privsep/msg.h"
+
+/* ---- logging ---------------------------------------------------------- */
+
+/*
+ * Set this process's role name and log destination.  In the supervisor
+ * (ipc_fd < 0) lines go to stderr as "stowd[pid]: role: level: text".  In a
+ * child (ipc_fd >= 0) they are sent to the supervisor as PSEP_LOG.
+ */
+void log_init(const char *role, int ipc_fd);
+void log_set_debug(bool on);
+bool log_debug_enabled(void);
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_msgv(enum psep_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+/* Print a line received from a child (supervisor only). */
+void log_from_child(const char *role, pid_t pid, enum psep_log_level level,
+		    const char *text, size_t len);
+
+/* Log, append strerror(errno), exit(1).  For startup and privilege errors. */
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Log and exit(1), no errno. */
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- allocation: abort on failure ------------------------------------- */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+int xasprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copy src into dst of size dstsize; returns false (dst truncated) if too long. */
+bool xstrlcpy(char *dst, const char *src, size_t dstsize);
+
+/* ---- roles ------------------------------------------------------------ */
+
+enum psep_uid_kind {
+	PSEP_UID_ROOT,        /* stays root */
+	PSEP_UID_RUN_USER,    /* run_user for life */
+	PSEP_UID_TARGET,      /* the target user for life (fork mode) */
+};
+
+enum psep_profile {
+	PSEP_PROFILE_NONE,
+	PSEP_PROFILE_LMTPD,
+	PSEP_PROFILE_WRITER_SETEUID,
+	PSEP_PROFILE_WRITER_CHILD,
+	PSEP_PROFILE_REPL_HOOK,
+};
+
+struct psep_role_def {
+	enum psep_role role;
+	const char *name;
+	enum psep_uid_kind uid_kind;
+	bool keep_setid_caps;  /* permitted+effective: CAP_SETUID, CAP_SETGID only */
+	bool no_new_privs;
+	enum psep_profile profile;
+};
+
+/* The row for role; never NULL for a valid role. */
+const struct psep_role_def *psep_role_get(enum psep_role role);
+const char *psep_role_name(enum psep_role role);
+
+/* ---- spawning --------------------------------------------------------- */
+
+struct psep_creds {
+	uid_t uid;
+	gid_t gid;
+	size_t ngroups;
+	gid_t groups[PSEP_MAX_GROUPS];
+};
+
+/* Entry point of a child role; ipc is its end of the socketpair.  Returns
+ * the exit status. */
+typedef int (*psep_child_main)(void *arg, int ipc);
+
+struct psep_spawn {
+	enum psep_role role;
+	struct psep_creds creds;  /* for PSEP_UID_RUN_USER and PSEP_UID_TARGET */
+	psep_child_main main;
+	void *arg;
+	const int *keep_fds;      /* extra fds the child keeps open */
+	size_t n_keep_fds;
+};
+
+/*
+ * Fork a child for spawn->role.  The child closes every fd but its IPC end,
+ * stdin/stdout/stderr and keep_fds, drops privileges as the role row says,
+ * verifies the drop (dies if it differs), installs the role's seccomp
+ * profile, then calls main() and _exit()s with its result.  The parent gets
+ * the child's pid and its own IPC end in *ipc_out (non-blocking, CLOEXEC).
+ * Returns the pid or -1 with errno.
+ */
+pid_t psep_spawn_child(const struct psep_spawn *spawn, int *ipc_out);
+
+/*
+ * Drop to role's privileges in the calling process (used by spawn; public
+ * for tests).  Fatal on any failure.
+ */
+void psep_drop_privileges(const struct psep_role_def *role,
+			  const struct psep_creds *creds);
+
+/* Install role profile's seccomp filter (default action: kill process).
+ * Fatal on failure.  PSEP_PROFILE_NONE does nothing. */
+void psep_sandbox_apply(enum psep_profile profile);
+
+/* Close every fd >= 3 except keep[0..n). */
+void psep_close_fds_except(const int *keep, size_t n);
+
+/* Child side of HELLO: send HELLO_REQ, wait for a valid HELLO_REP.
+ * Returns 0 or -1 (the child should exit). */
+int psep_child_hello(int ipc, enum psep_role role, unsigned generation);
+
+#endif
