@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/log.c - log lines and fatal errors.
+ *
+ * Runs in:  every process.  The supervisor writes lines to stderr (the
+ *           journal under systemd); a child sends each line to the
+ *           supervisor as PSEP_LOG, so sandboxed processes need no log fd.
+ * Format:   "stowd[pid]: role: level: text", text as key=value ids first.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "privsep/privsep.h"
+
+static const char *log_role = "stowd";
+static int log_ipc = -1;
+static bool log_dbg;
+
+static const char *const level_names[] = {
+	[PSEP_LOG_DEBUG] = "debug",
+	[PSEP_LOG_INFO] = "info",
+	[PSEP_LOG_WARN] = "warning",
+	[PSEP_LOG_ERR] = "error",
+};
+
+void
+log_init(const char *role, int ipc_fd)
+{
+	log_role = role;
+	log_ipc = ipc_fd;
+}
+
+void
+log_set_debug(bool on)
+{
+	log_dbg = on;
+}
+
+bool
+log_debug_enabled(void)
+{
+	return log_dbg;
+}
+
+static void
+log_write_line(const char *role, pid_t pid, enum psep_log_level level,
+	       const char *text, size_t len)
+{
+	char line[PSEP_LOG_MAX + 128];
+	int n;
+	size_t i;
+
+	if (level > PSEP_LOG_ERR)
+		level = PSEP_LOG_ERR;
+	n = snprintf(line, sizeof(line), "stowd[%ld]: %s: %s: %.*s\n", (long)pid,
+		     role, level_names[level], (int)len, text);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	/* No control bytes from a child reach the log but the final LF. */
+	for (i = 0; i + 1 < (size_t)n; i++)
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+			line[i] = '?';
+	line[n - 1] = '\n';
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+void
+log_from_child(const char *role, pid_t pid, enum psep_log_level level,
+	       const char *text, size_t len)
+{
+	log_write_line(role, pid, level, text, len);
+}
+
+void
+log_msgv(enum psep_log_level level, const char *fmt, va_list ap)
+{
+	char text[PSEP_LOG_MAX + 1];
+	int n;
+
+	if (level == PSEP_LOG_DEBUG && !log_dbg)
+		return;
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > PSEP_LOG_MAX)
+		n = PSEP_LOG_MAX;
+	if (log_ipc >= 0) {
+		struct {
+			struct psep_log hdr;
+			char text[PSEP_LOG_MAX];
+		} m;
+		int saved = errno;
+
+		m.hdr.level = level;
+		m.hdr.text_len = (uint32_t)n;
+		memcpy(m.text, text, (size_t)n);
+		if (psep_msg_send(log_ipc, PSEP_LOG, 0, &m,
+				  sizeof(m.hdr) + (size_t)n, -1) == 0) {
+			errno = saved;
+			return;
+		}
+		errno = saved;
+	}
+	log_write_line(log_role, getpid(), level, text, (size_t)n);
+}
+
+#define LOG_FN(fn, level)                      \
+	void fn(const char *fmt, ...)          \
+	{                                      \
+		va_list ap;                    \
+		va_start(ap, fmt);             \
+		log_msgv(level, fmt, ap);      \
+		va_end(ap);                    \
+	}
+LOG_FN(log_debug, PSEP_LOG_DEBUG)
+LOG_FN(log_info, PSEP_LOG_INFO)
+LOG_FN(log_warn, PSEP_LOG_WARN)
+LOG_FN(log_err, PSEP_LOG_ERR)
+
+void
+fatal(const char *fmt, ...)
+{
+	char text[PSEP_LOG_MAX];
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_err("fatal: %s: %s", text, strerror(saved));
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	char text[PSEP_LOG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_err("fatal: %s", text);
+	exit(1);
+}

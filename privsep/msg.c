@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/msg.c - the IPC spec table, sending, and the one receive path.
+ *
+ * Runs in:  every process.
+ * Trust:    psep_msg_recv() is the only way a message reaches a handler.
+ *           Before that it rejects truncated datagrams, a length that does
+ *           not match the bytes read or the row, a sender role or state the
+ *           row does not allow, a missing/extra/wrong-kind fd, and fields
+ *           that fail the row's validator.  On failure every received fd is
+ *           closed and the caller drops the peer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "privsep/msg.h"
+
+enum psep_fd_rule {
+	PSEP_FD_NONE,     /* no fd allowed */
+	PSEP_FD_SOCKET,   /* a socket is required */
+	PSEP_FD_MEMFD,    /* a sealed regular file is required */
+};
+
+struct psep_spec {
+	uint16_t type;
+	const char *name;
+	uint32_t min_body, max_body;  /* bytes after the header */
+	enum psep_fd_rule fd_rule;
+	uint32_t senders;             /* bit per enum psep_role */
+	uint32_t states;              /* bit per enum psep_state */
+	int (*validate)(const struct psep_msg *m, const struct stat *fd_st,
+			const char **why);
+};
+
+#define ROLE_BIT(r) (1u << (r))
+#define STATE_BIT(s) (1u << (s))
+#define CHILDREN (ROLE_BIT(PSEP_ROLE_LMTPD) | ROLE_BIT(PSEP_ROLE_WRITER_SETEUID) | \
+		  ROLE_BIT(PSEP_ROLE_WRITER_CHILD) | ROLE_BIT(PSEP_ROLE_REPL_HOOK))
+#define WRITERS (ROLE_BIT(PSEP_ROLE_WRITER_SETEUID) | ROLE_BIT(PSEP_ROLE_WRITER_CHILD))
+#define SUP ROLE_BIT(PSEP_ROLE_SUPERVISOR)
+#define LMTPD ROLE_BIT(PSEP_ROLE_LMTPD)
+#define RUNNING (STATE_BIT(PSEP_STATE_READY) | STATE_BIT(PSEP_STATE_STOPPING))
+
+static uint32_t uid_first = 500, uid_last;
+
+void
+psep_msg_set_uid_range(uint32_t first, uint32_t last)
+{
+	uid_first = first;
+	uid_last = last;
+}
+
+bool
+psep_uid_allowed(uint32_t uid)
+{
+	if (uid == 0 || uid == (uint32_t)-1 || uid < uid_first)
+		return false;
+	return uid_last == 0 || uid <= uid_last;
+}
+
+bool
+psep_str_ok(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) != NULL;
+}
+
+/* NUL-terminated and free of control bytes (UTF-8 bytes >= 0x80 pass). */
+static bool
+text_ok(const char *s, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size && s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return i < size;
+}
+
+static bool
+guid_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 32; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[32] == '\0';
+}
+
+/* A relative path of plain components: no "..", no "." components, no
+ * empty component, no leading '/', no control bytes. */
+static bool
+rel_path_ok(const char *s, size_t size)
+{
+	const char *p = s;
+
+	if (!text_ok(s, size) || *s == '\0' || *s == '/')
+		return false;
+	while (*p != '\0') {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+		if (*p == '/')
+			p++;
+		if (*p == '\0' && p[-1] == '/')
+			return false;
+	}
+	return true;
+}
+
+static bool
+mailbox_ok(const char *s, size_t size)
+{
+	if (!text_ok(s, size) || *s == '\0' || *s == '.' || *s == '/')
+		return false;
+	return strstr(s, "..") == NULL && strstr(s, "//") == NULL &&
+	       s[strlen(s) - 1] != '/';
+}
+
+static int
+fail(const char **why, const char *text)
+{
+	*why = text;
+	return -1;
+}
+
+static int
+v_hello(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	if (m->u.hello.version != PSEP_PROTO_VERSION)
+		return fail(why, "protocol version mismatch");
+	if (m->u.hello.role >= PSEP_ROLE_COUNT)
+		return fail(why, "bad role");
+	return 0;
+}
+
+static int
+v_log(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	if (m->u.log.level > PSEP_LOG_ERR)
+		return fail(why, "bad log level");
+	if (m->u.log.text_len != m->body_len - sizeof(struct psep_log))
+		return fail(why, "log text length mismatch");
+	return 0;
+}
+
+static int
+v_client_fd(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	if (!text_ok(m->u.client_fd.listener, sizeof(m->u.client_fd.listener)))
+		return fail(why, "bad listener name");
+	return 0;
+}
+
+static int
+v_empty(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)m;
+	(void)st;
+	(void)why;
+	return 0;
+}
+
+static int
+v_rcpt_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_rcpt_req *r = &m->u.rcpt_req;
+
+	(void)st;
+	if (!text_ok(r->session, sizeof(r->session)))
+		return fail(why, "bad session id");
+	if (!text_ok(r->address, sizeof(r->address)))
+		return fail(why, "bad address");
+	return 0;
+}
+
+static int
+result_check(const struct dlv_result *r, const char **why)
+{
+	if (r->status > DLV_PERMFAIL)
+		return fail(why, "bad result status");
+	if (r->code < 200 || r->code > 599)
+		return fail(why, "bad reply code");
+	if (!text_ok(r->enhanced, sizeof(r->enhanced)) ||
+	    !text_ok(r->text, sizeof(r->text)))
+		return fail(why, "bad result text");
+	return 0;
+}
+
+static int
+v_rcpt_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	return result_check(&m->u.rcpt_rep.result, why);
+}
+
+static int
+body_check(uint64_t size, uint64_t vsize, const struct stat *st, const char **why)
+{
+	if ((uint64_t)st->st_size != size)
+		return fail(why, "body size does not match the memfd");
+	if (vsize < size || vsize > 2 * size)
+		return fail(why, "bad body vsize");
+	return 0;
+}
+
+static int
+v_deliver_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_deliver_req *r = &m->u.deliver_req;
+
+	if (!text_ok(r->session, sizeof(r->session)) ||
+	    !text_ok(r->address, sizeof(r->address)))
+		return fail(why, "bad session or address");
+	if (r->prefix_len != m->body_len - sizeof(*r))
+		return fail(why, "prefix length mismatch");
+	return body_check(r->body_size, r->body_vsize, st, why);
+}
+
+static int
+v_deliver_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_deliver_rep *r = &m->u.deliver_rep;
+
+	(void)st;
+	if (r->guid[0] != '\0' && !guid_ok(r->guid))
+		return fail(why, "bad guid");
+	return result_check(&r->result, why);
+}
+
+static int
+v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_write_req *r = &m->u.write_req;
+
+	if (!psep_uid_allowed(r->uid))
+		return fail(why, "uid not allowed");
+	if (r->gid == 0 || r->ngroups > PSEP_MAX_GROUPS)
+		return fail(why, "bad gid or group count");
+	if (r->prefix_len != m->body_len - sizeof(*r))
+		return fail(why, "prefix length mismatch");
+	if (!text_ok(r->session, sizeof(r->session)) ||
+	    !text_ok(r->user, sizeof(r->user)))
+		return fail(why, "bad session or user");
+	if (!text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
+		return fail(why, "bad mail base");
+	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
+		return fail(why, "bad mail path");
+	if (!mailbox_ok(r->mailbox, sizeof(r->mailbox)))
+		return fail(why, "bad mailbox name");
+	if (!guid_ok(r->guid))
+		return fail(why, "bad guid");
+	return body_check(r->body_size, r->body_vsize, st, why);
+}
+
+static int
+v_write_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_write_rep *r = &m->u.write_rep;
+
+	(void)st;
+	if (r->err < 0)
+		return fail(why, "bad errno");
+	if (!text_ok(r->what, sizeof(r->what)) ||
+	    !text_ok(r->filename, sizeof(r->filename)) ||
+	    !psep_str_ok(r->guid, sizeof(r->guid)))
+		return fail(why, "bad write reply text");
+	if (r->err == 0 && (!guid_ok(r->guid) || strchr(r->filename, '/') != NULL))
+		return fail(why, "bad guid or file name");
+	return 0;
+}
+
+static int
+v_session_end(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	if (!text_ok(m->u.session_end.session, sizeof(m->u.session_end.session)))
+		return fail(why, "bad session id");
+	return 0;
+}
+
+#ifdef STOWD_TEST_HOOKS
+static int
+v_test_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	if (m->u.test_req.op != PSEP_TEST_FORBIDDEN_SYSCALL &&
+	    m->u.test_req.op != PSEP_TEST_STALL)
+		return fail(why, "bad test op");
+	return 0;
+}
+#endif
+
+#define FIXED(s) sizeof(struct s), sizeof(struct s)
+#define TAIL(s, max) sizeof(struct s), sizeof(struct s) + (max)
+
+static const struct psep_spec specs[] = {
+	{ PSEP_HELLO_REQ, "HELLO_REQ", FIXED(psep_hello), PSEP_FD_NONE, CHILDREN,
+	  STATE_BIT(PSEP_STATE_NEW), v_hello },
+	{ PSEP_HELLO_REP, "HELLO_REP", FIXED(psep_hello), PSEP_FD_NONE, SUP,
+	  STATE_BIT(PSEP_STATE_NEW), v_hello },
+	{ PSEP_LOG, "LOG", TAIL(psep_log, PSEP_LOG_MAX), PSEP_FD_NONE, CHILDREN,
+	  RUNNING, v_log },
+	{ PSEP_CLIENT_FD, "CLIENT_FD", FIXED(psep_client_fd), PSEP_FD_SOCKET, SUP,
+	  STATE_BIT(PSEP_STATE_READY), v_client_fd },
+	{ PSEP_SHUTDOWN, "SHUTDOWN", 0, 0, PSEP_FD_NONE, SUP, RUNNING, v_empty },
+	{ PSEP_RCPT_REQ, "RCPT_REQ", FIXED(psep_rcpt_req), PSEP_FD_NONE, LMTPD,
+	  RUNNING, v_rcpt_req },
+	{ PSEP_RCPT_REP, "RCPT_REP", FIXED(psep_rcpt_rep), PSEP_FD_NONE, SUP,
+	  RUNNING, v_rcpt_rep },
+	{ PSEP_DELIVER_REQ, "DELIVER_REQ", TAIL(psep_deliver_req, PSEP_PREFIX_MAX),
+	  PSEP_FD_MEMFD, LMTPD, RUNNING, v_deliver_req },
+	{ PSEP_DELIVER_REP, "DELIVER_REP", FIXED(psep_deliver_rep), PSEP_FD_NONE, SUP,
+	  RUNNING, v_deliver_rep },
+	{ PSEP_WRITE_REQ, "WRITE_REQ", TAIL(psep_write_req, PSEP_PREFIX_MAX),
+	  PSEP_FD_MEMFD, SUP, RUNNING, v_write_req },
+	{ PSEP_WRITE_REP, "WRITE_REP", FIXED(psep_write_rep), PSEP_FD_NONE, WRITERS,
+	  RUNNING, v_write_rep },
+	{ PSEP_SESSION_END, "SESSION_END", FIXED(psep_session_end), PSEP_FD_NONE,
+	  LMTPD, RUNNING, v_session_end },
+#ifdef STOWD_TEST_HOOKS
+	{ PSEP_TEST_REQ, "TEST_REQ", FIXED(psep_test_req), PSEP_FD_NONE, SUP,
+	  RUNNING, v_test_req },
+	{ PSEP_TEST_REP, "TEST_REP", FIXED(psep_test_rep), PSEP_FD_NONE, WRITERS,
+	  RUNNING, v_empty },
+#endif
+};
+
+static const struct psep_spec *
+spec_find(uint16_t type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+		if (specs[i].type == type)
+			return &specs[i];
+	return NULL;
+}
+
+const char *
+psep_type_name(uint16_t type)
+{
+	const struct psep_spec *s = spec_find(type);
+
+	return s ? s->name : "?";
+}
+
+int
+psep_msg_send(int sock, uint16_t type, uint64_t id, const void *body,
+	      size_t body_len, int fd)
+{
+	struct psep_hdr hdr = { .type = type, .flags = 0, .id = id };
+	struct iovec iov[2];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = body_len ? 2 : 1 };
+	ssize_t n;
+
+	if (sizeof(hdr) + body_len > PSEP_MSG_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	hdr.len = (uint32_t)(sizeof(hdr) + body_len);
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)(uintptr_t)body;
+	iov[1].iov_len = body_len;
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	do {
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	if ((size_t)n != hdr.len) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return 0;
+}
+
+void
+psep_msg_clear(struct psep_msg *msg)
+{
+	if (msg->fd >= 0)
+		close(msg->fd);
+	msg->fd = -1;
+}
+
+/* Collect SCM_RIGHTS fds: the first goes to *fd_out, every fd beyond one
+ * is closed and counted in *extra_out. */
+static void
+take_fds(struct msghdr *mh, int *fd_out, unsigned *extra_out)
+{
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+		size_t nfds, i;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < nfds; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*fd_out < 0) {
+				*fd_out = fd;
+			} else {
+				close(fd);
+				(*extra_out)++;
+			}
+		}
+	}
+}
+
+static int
+check_fd(const struct psep_spec *spec, int fd, struct stat *st, const char **why)
+{
+	int seals;
+	const int need = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
+
+	if (spec->fd_rule == PSEP_FD_NONE)
+		return fd < 0 ? 0 : fail(why, "unexpected fd");
+	if (fd < 0)
+		return fail(why, "missing fd");
+	if (fstat(fd, st) < 0)
+		return fail(why, "fstat on received fd failed");
+	if (spec->fd_rule == PSEP_FD_SOCKET)
+		return S_ISSOCK(st->st_mode) ? 0 : fail(why, "fd is not a socket");
+	if (!S_ISREG(st->st_mode))
+		return fail(why, "body fd is not a regular file");
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & need) != need)
+		return fail(why, "body memfd is not sealed");
+	return 0;
+}
+
+static int
+check_msg(struct psep_msg *m, size_t n, enum psep_role peer_role,
+	  enum psep_state peer_state, const char **why)
+{
+	const struct psep_spec *spec;
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	if (n < sizeof(struct psep_hdr))
+		return fail(why, "short message");
+	if (m->hdr.len != n)
+		return fail(why, "length field does not match datagram");
+	spec = spec_find(m->hdr.type);
+	if (spec == NULL)
+		return fail(why, "unknown message type");
+	m->body_len = n - sizeof(struct psep_hdr);
+	if (m->body_len < spec->min_body || m->body_len > spec->max_body)
+		return fail(why, "bad length for message type");
+	if (peer_role >= PSEP_ROLE_COUNT || !(spec->senders & ROLE_BIT(peer_role)))
+		return fail(why, "message type not allowed from this sender");
+	if (peer_state > PSEP_STATE_STOPPING || !(spec->states & STATE_BIT(peer_state)))
+		return fail(why, "message type not allowed in this state");
+	if (m->hdr.flags != 0)
+		return fail(why, "unknown flags");
+	if (check_fd(spec, m->fd, &st, why) < 0)
+		return -1;
+	return spec->validate(m, &st, why);
+}
+
+int
+psep_msg_recv(int sock, enum psep_role peer_role, enum psep_state peer_state,
+	      struct psep_msg *msg, const char **why_out)
+{
+	struct iovec iov[2];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cbuf;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2,
+			     .msg_control = cbuf.buf,
+			     .msg_controllen = sizeof(cbuf.buf) };
+	unsigned extra = 0;
+	ssize_t n;
+	const char *why = NULL;
+
+	msg->fd = -1;
+	msg->body_len = 0;
+	iov[0].iov_base = &msg->hdr;
+	iov[0].iov_len = sizeof(msg->hdr);
+	iov[1].iov_base = msg->u.raw;
+	iov[1].iov_len = sizeof(msg->u.raw) - sizeof(msg->hdr);
+	do {
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		*why_out = "recvmsg failed";
+		return -1;
+	}
+	take_fds(&mh, &msg->fd, &extra);
+	if (n == 0) {
+		psep_msg_clear(msg);
+		*why_out = "peer closed";
+		errno = ECONNRESET;
+		return -1;
+	}
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		why = "truncated message or control data";
+	else if (extra > 0)
+		why = "more than one fd";
+	else
+		(void)check_msg(msg, (size_t)n, peer_role, peer_state, &why);
+	if (why != NULL) {
+		psep_msg_clear(msg);
+		*why_out = why;
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/roles.c - the role table: one row per process kind, read by the
+ * spawner.  Nothing else in stowd grants privileges.
+ *
+ * Runs in:  the supervisor (and inherited by each child).
+ */
+#include "privsep/privsep.h"
+
+static const struct psep_role_def roles[PSEP_ROLE_COUNT] = {
+	[PSEP_ROLE_SUPERVISOR] = {
+		.role = PSEP_ROLE_SUPERVISOR, .name = "supervisor",
+		.uid_kind = PSEP_UID_ROOT, .keep_setid_caps = false,
+		.no_new_privs = false, .profile = PSEP_PROFILE_NONE,
+	},
+	/* Parses untrusted LMTP: no uid 0, no capabilities, no files. */
+	[PSEP_ROLE_LMTPD] = {
+		.role = PSEP_ROLE_LMTPD, .name = "lmtpd",
+		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
+		.no_new_privs = true, .profile = PSEP_PROFILE_LMTPD,
+	},
+	/* Real uid 0, euid switched per request; only CAP_SETUID/CAP_SETGID. */
+	[PSEP_ROLE_WRITER_SETEUID] = {
+		.role = PSEP_ROLE_WRITER_SETEUID, .name = "writer",
+		.uid_kind = PSEP_UID_ROOT, .keep_setid_caps = true,
+		.no_new_privs = true, .profile = PSEP_PROFILE_WRITER_SETEUID,
+	},
+	/* One target uid for life, nothing else. */
+	[PSEP_ROLE_WRITER_CHILD] = {
+		.role = PSEP_ROLE_WRITER_CHILD, .name = "writer-child",
+		.uid_kind = PSEP_UID_TARGET, .keep_setid_caps = false,
+		.no_new_privs = true, .profile = PSEP_PROFILE_WRITER_CHILD,
+	},
+	[PSEP_ROLE_REPL_HOOK] = {
+		.role = PSEP_ROLE_REPL_HOOK, .name = "repl-hook",
+		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
+		.no_new_privs = true, .profile = PSEP_PROFILE_REPL_HOOK,
+	},
+};
+
+const struct psep_role_def *
+psep_role_get(enum psep_role role)
+{
+	if ((unsigned)role >= PSEP_ROLE_COUNT)
+		fatalx("unknown role %d", (int)role);
+	return &roles[role];
+}
+
+const char *
+psep_role_name(enum psep_role role)
+{
+	if ((unsigned)role >= PSEP_ROLE_COUNT)
+		return "?";
+	return roles[role].name;
+}

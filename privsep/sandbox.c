@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/sandbox.c - the seccomp allow-lists of every sandboxed role, in
+ * one place, syscall by syscall.  Default action: kill the process.
+ *
+ * Runs in:  a child, after its privilege drop, before it reads a request.
+ * Trust:    nothing that creates sockets, executes programs, traces other
+ *           processes, mounts, loads BPF or changes ids (except set*id in
+ *           the seteuid writer) is on any list.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+
+#include <seccomp.h>
+
+#include "privsep/privsep.h"
+
+/* Needed by every sandboxed process: memory, time, exit, IPC. */
+static const int sc_base[] = {
+	SCMP_SYS(read), SCMP_SYS(write),        /* IPC and logging */
+	SCMP_SYS(readv), SCMP_SYS(writev),
+	SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),   /* messages and fds from/to the supervisor */
+	SCMP_SYS(close),
+	SCMP_SYS(fstat), SCMP_SYS(newfstatat),  /* fstat() of received fds */
+	SCMP_SYS(lseek),
+	SCMP_SYS(fcntl),                        /* O_NONBLOCK, seals check */
+	SCMP_SYS(brk), SCMP_SYS(mmap),          /* malloc */
+	SCMP_SYS(munmap), SCMP_SYS(mremap),
+	SCMP_SYS(madvise), SCMP_SYS(mprotect),  /* malloc arenas */
+	SCMP_SYS(futex),                        /* libc locks */
+	SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(time),
+	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(getrandom),                    /* GUIDs, session ids */
+	SCMP_SYS(getpid), SCMP_SYS(gettid),
+	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(restart_syscall),
+	SCMP_SYS(exit), SCMP_SYS(exit_group),
+};
+
+/* lmtpd: event loop on sockets it was given; spools bodies to memfds. */
+static const int sc_lmtpd[] = {
+	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl),   /* libevent */
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
+	SCMP_SYS(recvfrom), SCMP_SYS(sendto),           /* client I/O */
+	SCMP_SYS(shutdown),
+	SCMP_SYS(getsockname), SCMP_SYS(getpeername),   /* Received: header */
+	SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
+	SCMP_SYS(memfd_create),                         /* body spool */
+	SCMP_SYS(ftruncate), SCMP_SYS(pwrite64), SCMP_SYS(pread64),
+	SCMP_SYS(uname),                                /* gethostname */
+};
+
+/* Writers: Maildir I/O below an fd, never a socket, never exec. */
+static const int sc_writer[] = {
+	SCMP_SYS(openat), SCMP_SYS(openat2),    /* safe walk, O_NOFOLLOW/RESOLVE_* */
+	SCMP_SYS(mkdirat),                      /* Maildir, tmp, new, cur */
+	SCMP_SYS(renameat2), SCMP_SYS(renameat),/* tmp -> new, no replace */
+	SCMP_SYS(linkat), SCMP_SYS(unlinkat),
+	SCMP_SYS(fsync), SCMP_SYS(fdatasync),   /* durability */
+	SCMP_SYS(sendfile),                     /* memfd -> file */
+	SCMP_SYS(copy_file_range),
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64),
+	SCMP_SYS(flock),                        /* index lock */
+	SCMP_SYS(ftruncate),                    /* torn index tail */
+	SCMP_SYS(statx),
+	SCMP_SYS(getdents64),
+	SCMP_SYS(getuid), SCMP_SYS(geteuid),    /* checks of the own ids */
+	SCMP_SYS(getgid), SCMP_SYS(getegid),
+	SCMP_SYS(getresuid), SCMP_SYS(getresgid),
+	SCMP_SYS(uname),
+};
+
+/* seteuid writer only: switch euid/egid/groups per request. */
+static const int sc_setid[] = {
+	SCMP_SYS(setresuid), SCMP_SYS(setresgid),
+	SCMP_SYS(setgroups),
+};
+
+#ifdef STOWD_SANITIZER
+/* AddressSanitizer/UBSan runtime at work in a sandboxed process. */
+static const int sc_sanitizer[] = {
+	SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigaction), SCMP_SYS(prctl),
+	SCMP_SYS(sched_yield), SCMP_SYS(sched_getaffinity),
+	SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
+	SCMP_SYS(getppid), SCMP_SYS(kill), SCMP_SYS(tgkill),
+};
+#endif
+
+static void
+allow_list(scmp_filter_ctx ctx, const int *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, list[i], 0);
+
+		if (rc < 0 && rc != -EEXIST)
+			fatalx("seccomp_rule_add(%d): %d", list[i], rc);
+	}
+}
+
+#define ALLOW(ctx, list) allow_list(ctx, list, sizeof(list) / sizeof(list[0]))
+
+/* ioctl: only FIONBIO and FIONREAD (libevent). */
+static void
+allow_ioctl(scmp_filter_ctx ctx)
+{
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			     SCMP_A1(SCMP_CMP_EQ, FIONBIO)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			     SCMP_A1(SCMP_CMP_EQ, FIONREAD)) < 0)
+		fatalx("seccomp_rule_add(ioctl)");
+}
+
+void
+psep_sandbox_apply(enum psep_profile profile)
+{
+	scmp_filter_ctx ctx;
+
+	if (profile == PSEP_PROFILE_NONE)
+		return;
+	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	if (ctx == NULL)
+		fatalx("seccomp_init failed");
+	ALLOW(ctx, sc_base);
+#ifdef STOWD_SANITIZER
+	ALLOW(ctx, sc_sanitizer);
+#endif
+	switch (profile) {
+	case PSEP_PROFILE_LMTPD:
+	case PSEP_PROFILE_REPL_HOOK:
+		ALLOW(ctx, sc_lmtpd);
+		allow_ioctl(ctx);
+		break;
+	case PSEP_PROFILE_WRITER_SETEUID:
+		ALLOW(ctx, sc_writer);
+		ALLOW(ctx, sc_setid);
+		break;
+	case PSEP_PROFILE_WRITER_CHILD:
+		ALLOW(ctx, sc_writer);
+		break;
+	case PSEP_PROFILE_NONE:
+		break;
+	}
+	if (seccomp_load(ctx) < 0)
+		fatalx("seccomp_load failed");
+	seccomp_release(ctx);
+}

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/spawn.c - fork a child for a role, drop its privileges as the
+ * role row says, verify the drop, sandbox it, run its main.
+ *
+ * Runs in:  the supervisor (parent side) and the new child.
+ * Trust:    every set*id, capng and prctl failure is fatal, and the result
+ *           is checked afterwards (getresuid/getresgid, capability sets,
+ *           setuid(0) must fail for unprivileged roles).
+ * Order:    close fds, reset signals, groups + gid + uid, capabilities
+ *           (incl. bounding and ambient sets), NO_NEW_PRIVS, not dumpable,
+ *           verify, seccomp, main.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cap-ng.h>
+
+#include "privsep/privsep.h"
+
+static int
+int_cmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+void
+psep_close_fds_except(const int *keep, size_t n)
+{
+	int sorted[16];
+	unsigned int next = 3;
+	size_t i;
+
+	if (n > sizeof(sorted) / sizeof(sorted[0]))
+		fatalx("too many fds to keep");
+	memcpy(sorted, keep, n * sizeof(int));
+	qsort(sorted, n, sizeof(int), int_cmp);
+	for (i = 0; i < n; i++) {
+		if (sorted[i] < (int)next)
+			continue;
+		if ((unsigned int)sorted[i] > next)
+			close_range(next, (unsigned int)sorted[i] - 1, 0);
+		next = (unsigned int)sorted[i] + 1;
+	}
+	close_range(next, ~0U, 0);
+}
+
+static void
+reset_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1,
+				    SIGUSR2, SIGALRM, SIGQUIT };
+	sigset_t all;
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* True if exactly the capabilities in want (bit mask) are in set. */
+static bool
+caps_exactly(capng_type_t set, uint64_t want)
+{
+	unsigned cap;
+
+	for (cap = 0; cap <= CAP_LAST_CAP; cap++) {
+		bool have = capng_have_capability(set, cap) != 0;
+		bool should = (want >> cap) & 1;
+
+		if (have != should)
+			return false;
+	}
+	return true;
+}
+
+static void
+verify_ids(uid_t uid, gid_t gid)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0)
+		fatal("getresuid");
+	if (r != uid || e != uid || s != uid)
+		fatalx("privilege drop failed: uids %u/%u/%u, want %u",
+		       (unsigned)r, (unsigned)e, (unsigned)s, (unsigned)uid);
+	if (rg != gid || eg != gid || sg != gid)
+		fatalx("privilege drop failed: gids %u/%u/%u, want %u",
+		       (unsigned)rg, (unsigned)eg, (unsigned)sg, (unsigned)gid);
+}
+
+static void
+verify_caps(uint64_t want)
+{
+	capng_clear(CAPNG_SELECT_ALL);
+	if (capng_get_caps_process() != 0)
+		fatalx("capng_get_caps_process failed");
+	if (!caps_exactly(CAPNG_EFFECTIVE, want) ||
+	    !caps_exactly(CAPNG_PERMITTED, want) ||
+	    !caps_exactly(CAPNG_INHERITABLE, 0) ||
+	    !caps_exactly(CAPNG_BOUNDING_SET, want))
+		fatalx("privilege drop failed: unexpected capabilities");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SETUID, 0, 0) == 1)
+		fatalx("privilege drop failed: ambient capabilities remain");
+}
+
+static void
+drop_to_user(const struct psep_creds *c)
+{
+	if (c->uid == 0 || c->gid == 0)
+		fatalx("refusing to run an unprivileged role as uid/gid 0");
+	if (setgroups(c->ngroups, c->groups) < 0)
+		fatal("setgroups");
+	capng_clear(CAPNG_SELECT_ALL);
+	if (capng_change_id((int)c->uid, (int)c->gid,
+			    CAPNG_CLEAR_BOUNDING | CAPNG_CLEAR_AMBIENT) != 0)
+		fatalx("capng_change_id(%u, %u) failed", (unsigned)c->uid,
+		       (unsigned)c->gid);
+	verify_ids(c->uid, c->gid);
+	verify_caps(0);
+	if (setuid(0) == 0 || seteuid(0) == 0)
+		fatalx("privilege drop failed: setuid(0) succeeded");
+}
+
+static void
+keep_setid_caps(void)
+{
+	const uint64_t want = (1ull << CAP_SETUID) | (1ull << CAP_SETGID);
+
+	capng_clear(CAPNG_SELECT_ALL);
+	if (capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+			  CAPNG_BOUNDING_SET, CAP_SETUID, CAP_SETGID, -1) != 0)
+		fatalx("capng_updatev failed");
+	if (capng_apply(CAPNG_SELECT_ALL) != 0)
+		fatalx("capng_apply failed");
+	if (setgroups(0, NULL) < 0)
+		fatal("setgroups");
+	verify_ids(0, 0);
+	verify_caps(want);
+}
+
+void
+psep_drop_privileges(const struct psep_role_def *role, const struct psep_creds *creds)
+{
+	switch (role->uid_kind) {
+	case PSEP_UID_ROOT:
+		if (role->keep_setid_caps)
+			keep_setid_caps();
+		break;
+	case PSEP_UID_RUN_USER:
+	case PSEP_UID_TARGET:
+		drop_to_user(creds);
+		break;
+	}
+	if (role->no_new_privs) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			fatal("PR_SET_NO_NEW_PRIVS");
+		if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+			fatalx("NO_NEW_PRIVS not set");
+	}
+	if (role->uid_kind != PSEP_UID_ROOT || role->keep_setid_caps) {
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+			fatal("PR_SET_DUMPABLE");
+	}
+}
+
+static void __attribute__((noreturn))
+child_run(const struct psep_spawn *sp, int ipc)
+{
+	int keep[16];
+	size_t n = 0, i;
+	const struct psep_role_def *role = psep_role_get(sp->role);
+	int rc;
+
+	keep[n++] = ipc;
+	for (i = 0; i < sp->n_keep_fds && n < 16; i++)
+		keep[n++] = sp->keep_fds[i];
+	psep_close_fds_except(keep, n);
+	reset_signals();
+	log_init(role->name, -1);
+	psep_drop_privileges(role, &sp->creds);
+	psep_sandbox_apply(role->profile);
+	rc = sp->main(sp->arg, ipc);
+	_exit(rc);
+}
+
+pid_t
+psep_spawn_child(const struct psep_spawn *sp, int *ipc_out)
+{
+	int sv[2];
+	int big = 4 << 20;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	pid = fork();
+	if (pid < 0) {
+		int saved = errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		errno = saved;
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_run(sp, sv[1]);
+	}
+	close(sv[1]);
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+		close(sv[0]);
+		return -1;
+	}
+	*ipc_out = sv[0];
+	return pid;
+}
+
+int
+psep_child_hello(int ipc, enum psep_role role, unsigned generation)
+{
+	struct psep_hello h = { .version = PSEP_PROTO_VERSION, .role = role,
+				.generation = generation };
+	struct psep_msg m;
+	const char *why;
+
+	if (psep_msg_send(ipc, PSEP_HELLO_REQ, 1, &h, sizeof(h), -1) < 0)
+		return -1;
+	if (psep_msg_recv(ipc, PSEP_ROLE_SUPERVISOR, PSEP_STATE_NEW, &m, &why) < 0) {
+		log_err("hello: %s", why);
+		return -1;
+	}
+	if (m.hdr.type != PSEP_HELLO_REP || m.hdr.id != 1) {
+		psep_msg_clear(&m);
+		log_err("hello: unexpected %s", psep_type_name(m.hdr.type));
+		return -1;
+	}
+	return 0;
+}
