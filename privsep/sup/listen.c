@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/sup/listen.c - the lmtp_listen sockets (unix, TCP IPv4/IPv6).
+ * Accepted client sockets are handed to a front-end unread.
+ *
+ * Runs in:  the supervisor (root): it binds, never reads a client byte.
+ * Trust:    the unix socket gets lmtp_socket_mode / lmtp_socket_group; a
+ *           socket path held by a running server is never taken over.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "privsep/sup/sup_int.h"
+
+struct sup_listener {
+	struct sup *sup;
+	struct evconnlistener *ev;
+	struct policy_listen conf;
+};
+
+static int
+fail(const char **why_out, const char *why, int fd)
+{
+	int saved = errno;
+
+	if (fd >= 0)
+		close(fd);
+	*why_out = why;
+	errno = saved;
+	return -1;
+}
+
+/* Remove a stale socket at path; refuse if a server answers on it. */
+static int
+unix_take_path(const struct sockaddr_un *sun, const char **why_out)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(sun->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : fail(why_out, "cannot stat socket path", -1);
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;
+		return fail(why_out, "socket path exists and is not a socket", -1);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(why_out, "socket", -1);
+	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0) {
+		errno = EADDRINUSE;
+		return fail(why_out, "another server is listening on the socket path", fd);
+	}
+	close(fd);
+	if (unlink(sun->sun_path) < 0 && errno != ENOENT)
+		return fail(why_out, "cannot remove stale socket", -1);
+	return 0;
+}
+
+static int
+unix_perms(const struct policy_settings *s, const char *path, const char **why_out)
+{
+	if (s->lmtp_socket_group[0] != '\0') {
+		struct group *gr = getgrnam(s->lmtp_socket_group);
+
+		if (gr == NULL) {
+			errno = ENOENT;
+			return fail(why_out, "lmtp_socket_group does not exist", -1);
+		}
+		if (chown(path, (uid_t)-1, gr->gr_gid) < 0)
+			return fail(why_out, "chown of socket failed", -1);
+	}
+	if (chmod(path, (mode_t)s->lmtp_socket_mode) < 0)
+		return fail(why_out, "chmod of socket failed", -1);
+	return 0;
+}
+
+static int
+open_unix(const struct policy_settings *s, const struct policy_listen *l,
+	  const char **why_out)
+{
+	struct sockaddr_un sun;
+	char dir[sizeof(sun.sun_path)];
+	char *slash;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	xstrlcpy(sun.sun_path, l->path, sizeof(sun.sun_path));
+	xstrlcpy(dir, l->path, sizeof(dir));
+	slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return fail(why_out, "cannot create socket directory", -1);
+	}
+	if (unix_take_path(&sun, why_out) < 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return fail(why_out, "socket", -1);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		return fail(why_out, "bind", fd);
+	if (unix_perms(s, l->path, why_out) < 0 || listen(fd, SOMAXCONN) < 0) {
+		unlink(l->path);
+		return fail(why_out, *why_out ? *why_out : "listen", fd);
+	}
+	return fd;
+}
+
+static int
+open_tcp(const struct policy_listen *l, const char **why_out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(l->host, ':') != NULL) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(l->port);
+		if (inet_pton(AF_INET6, l->host, &a->sin6_addr) != 1)
+			return fail(why_out, "bad IPv6 address", -1);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(l->port);
+		if (inet_pton(AF_INET, l->host, &a->sin_addr) != 1)
+			return fail(why_out, "bad IPv4 address", -1);
+		len = sizeof(*a);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return fail(why_out, "socket", -1);
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		return fail(why_out, "bind", fd);
+	if (listen(fd, SOMAXCONN) < 0)
+		return fail(why_out, "listen", fd);
+	return fd;
+}
+
+static void
+on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
+	  int socklen, void *arg)
+{
+	struct sup_listener *l = arg;
+
+	(void)ev;
+	(void)sa;
+	(void)socklen;
+	if (l->sup->stopping) {
+		close(fd);
+		return;
+	}
+	sup_frontends_hand(l->sup, fd, l->conf.text);
+}
+
+static void
+on_accept_error(struct evconnlistener *ev, void *arg)
+{
+	struct sup_listener *l = arg;
+
+	(void)ev;
+	log_err("accept on %s: %s", l->conf.text, strerror(errno));
+}
+
+int
+sup_listeners_open(struct sup *sup, const char **why_out)
+{
+	struct policy_listen *conf = NULL;
+	size_t n = 0, i;
+
+	*why_out = NULL;
+	if (policy_listen_parse(sup->set.lmtp_listen, &conf, &n, why_out) < 0)
+		return -1;
+	sup->listeners = xcalloc(n, sizeof(*sup->listeners));
+	for (i = 0; i < n; i++) {
+		struct sup_listener *l = &sup->listeners[i];
+		int fd = conf[i].kind == POLICY_LISTEN_UNIX ?
+			 open_unix(&sup->set, &conf[i], why_out) :
+			 open_tcp(&conf[i], why_out);
+
+		if (fd < 0) {
+			log_err("lmtp_listen %s: %s: %s", conf[i].text, *why_out,
+				strerror(errno));
+			sup->n_listeners = i;
+			free(conf);
+			return -1;
+		}
+		l->sup = sup;
+		l->conf = conf[i];
+		l->ev = evconnlistener_new(sup->base, on_accept, l,
+					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+					   0, fd);
+		if (l->ev == NULL)
+			fatalx("evconnlistener_new");
+		evconnlistener_set_error_cb(l->ev, on_accept_error);
+		log_info("listening on %s", conf[i].text);
+	}
+	sup->n_listeners = n;
+	free(conf);
+	return 0;
+}
+
+void
+sup_listeners_close(struct sup *sup)
+{
+	size_t i;
+
+	for (i = 0; i < sup->n_listeners; i++) {
+		struct sup_listener *l = &sup->listeners[i];
+
+		evconnlistener_free(l->ev);
+		if (l->conf.kind == POLICY_LISTEN_UNIX)
+			unlink(l->conf.path);
+	}
+	free(sup->listeners);
+	sup->listeners = NULL;
+	sup->n_listeners = 0;
+}
+
+bool
+sup_listeners_same(const struct policy_settings *a, const struct policy_settings *b)
+{
+	return strcmp(a->lmtp_listen, b->lmtp_listen) == 0 &&
+	       a->lmtp_socket_mode == b->lmtp_socket_mode &&
+	       strcmp(a->lmtp_socket_group, b->lmtp_socket_group) == 0;
+}

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/sup/sup.c - the supervisor: start-up, signals, readiness,
+ * reload (SIGHUP) and graceful stop (SIGTERM/SIGINT).
+ *
+ * Runs in:  the supervisor (root, libevent, one event_base).
+ * Order:    config -> listeners -> front-ends + writers -> READY=1.
+ *           Reload: a new config is fully checked (parse, userdb, run_user)
+ *           before anything changes; a bad one is refused and the old one
+ *           stays.  The old generation of children finishes its work and
+ *           exits; the new one takes every new connection and write.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "privsep/sup/sup.h"
+#include "privsep/sup/sup_int.h"
+
+static int
+resolve_run_user(const struct policy_settings *s, struct psep_creds *out,
+		 const char **why_out)
+{
+	struct passwd *pw = getpwnam(s->run_user);
+
+	if (pw == NULL) {
+		*why_out = "run_user does not exist (create it: useradd --system "
+			   "--no-create-home --shell /usr/sbin/nologin stowd)";
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		*why_out = "run_user must not have uid or gid 0";
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	out->uid = pw->pw_uid;
+	out->gid = pw->pw_gid;
+	out->ngroups = 1;
+	out->groups[0] = pw->pw_gid;
+	return 0;
+}
+
+static void
+derive_names(struct sup *sup)
+{
+	struct utsname u;
+
+	if (sup->set.hostname[0] != '\0')
+		xstrlcpy(sup->hostname, sup->set.hostname, sizeof(sup->hostname));
+	else if (uname(&u) == 0)
+		xstrlcpy(sup->hostname, u.nodename, sizeof(sup->hostname));
+	else
+		xstrlcpy(sup->hostname, "localhost", sizeof(sup->hostname));
+	xstrlcpy(sup->server_id, sup->set.server_id[0] != '\0' ?
+		 sup->set.server_id : sup->hostname, sizeof(sup->server_id));
+}
+
+static void
+pools_start(struct sup *sup)
+{
+	sup_frontends_start(sup);
+	sup_writers_start(sup);
+}
+
+static unsigned
+ready_count(struct sup *sup, enum psep_role role)
+{
+	struct sup_child *c;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(c, &sup->children, link)
+		if (c->role == role && !c->retired && c->state == PSEP_STATE_READY &&
+		    c->generation == sup->generation)
+			n++;
+	return n;
+}
+
+void
+sup_check_ready(struct sup *sup)
+{
+	if (sup->ready_sent || sup->stopping)
+		return;
+	if (ready_count(sup, PSEP_ROLE_LMTPD) < sup->set.lmtp_processes ||
+	    ready_count(sup, PSEP_ROLE_WRITER_SETEUID) < sup->set.seteuid_workers)
+		return;
+	sup->ready_sent = true;
+	log_info("ready generation=%u lmtp_processes=%u seteuid_workers=%u",
+		 sup->generation, sup->set.lmtp_processes, sup->set.seteuid_workers);
+	sup_notify("READY=1");
+}
+
+void
+sup_check_stopped(struct sup *sup)
+{
+	struct sup_child *c;
+
+	if (!sup->stopping)
+		return;
+	if (sup_children_count(sup, PSEP_ROLE_LMTPD, false) == 0 &&
+	    sup_dispatch_idle(sup))
+		sup_writers_retire(sup);
+	TAILQ_FOREACH(c, &sup->children, link)
+		return;
+	event_base_loopexit(sup->base, NULL);
+}
+
+static void
+on_respawn(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pools_start(arg);
+}
+
+void
+sup_child_gone(struct sup_child *c)
+{
+	struct sup *sup = c->sup;
+
+	if (sup->stopping || c->retired || c->generation != sup->generation) {
+		sup_check_stopped(sup);
+		return;
+	}
+	if (sup_child_age(c) >= 1.0) {
+		pools_start(sup);
+	} else {
+		struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+
+		evtimer_add(sup->ev_respawn, &tv);
+	}
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct sup *sup = arg;
+	struct sup_child *c;
+
+	(void)fd;
+	(void)what;
+	log_warn("graceful stop took too long: killing the remaining children");
+	TAILQ_FOREACH(c, &sup->children, link)
+		sup_child_kill(c, "stop deadline");
+}
+
+static void
+sup_stop(struct sup *sup)
+{
+	uint64_t ms = sup->set.lmtp_command_timeout + sup->set.writer_timeout + 5000;
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+			      .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+
+	if (sup->stopping)
+		return;
+	log_info("stopping: finishing transactions in progress");
+	sup->stopping = true;
+	sup_notify("STOPPING=1");
+	sup_listeners_close(sup);
+	sup_frontends_retire(sup);
+	sup->ev_deadline = evtimer_new(sup->base, on_deadline, sup);
+	evtimer_add(sup->ev_deadline, &tv);
+	sup_check_stopped(sup);
+}
+
+/* Check a new config completely; 0 and *next filled, or -1 (logged). */
+static int
+reload_prepare(struct sup *sup, struct policy_settings *next,
+	       struct policy_userdb **db_out, struct psep_creds *creds_out)
+{
+	const char *why = NULL;
+	char *err = NULL;
+
+	if (policy_config_load(sup->config_path, sup->config_required, next, &err) < 0) {
+		log_err("reload refused, keeping the running config: %s", err);
+		free(err);
+		return -1;
+	}
+	if (resolve_run_user(next, creds_out, &why) < 0 ||
+	    policy_userdb_open(next, db_out, &why) < 0) {
+		log_err("reload refused, keeping the running config: %s", why);
+		policy_settings_clear(next);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+reload_listeners(struct sup *sup, struct policy_settings *old)
+{
+	const char *why;
+
+	if (sup_listeners_same(old, &sup->set))
+		return 0;
+	sup_listeners_close(sup);
+	if (sup_listeners_open(sup, &why) == 0)
+		return 0;
+	sup_listeners_close(sup);
+	return -1;
+}
+
+static void
+sup_reload(struct sup *sup)
+{
+	struct policy_settings next, old;
+	struct policy_userdb *db = NULL;
+	struct psep_creds creds;
+	const char *why;
+
+	if (sup->stopping)
+		return;
+	log_info("reloading %s", sup->config_path);
+	sup_notify("RELOADING=1");
+	if (reload_prepare(sup, &next, &db, &creds) < 0) {
+		sup_notify("READY=1");
+		return;
+	}
+	old = sup->set;
+	sup->set = next;
+	if (reload_listeners(sup, &old) < 0) {
+		log_err("reload refused: new listeners failed; restoring the old ones");
+		policy_settings_clear(&sup->set);
+		sup->set = old;
+		policy_userdb_free(&db);
+		if (sup_listeners_open(sup, &why) < 0)
+			log_err("cannot reopen the old listeners: %s", why);
+		sup_notify("READY=1");
+		return;
+	}
+	policy_settings_clear(&old);
+	policy_userdb_free(&sup->userdb);
+	sup->userdb = db;
+	sup->run_creds = creds;
+	derive_names(sup);
+	psep_msg_set_uid_range(sup->set.first_valid_uid, sup->set.last_valid_uid);
+	log_set_debug(sup->set.log_debug);
+	sup->generation++;
+	sup->ready_sent = false;
+	sup_frontends_retire(sup);
+	sup_writers_retire(sup);
+	pools_start(sup);
+	sup_check_ready(sup);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct sup *sup = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		sup_stop(sup);
+		break;
+	case SIGHUP:
+		sup_reload(sup);
+		break;
+	case SIGCHLD:
+		sup_children_reap(sup);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+signals_setup(struct sup *sup)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	size_t i;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		sup->ev_sig[i] = evsignal_new(sup->base, sigs[i], on_signal, sup);
+		if (sup->ev_sig[i] == NULL || evsignal_add(sup->ev_sig[i], NULL) < 0)
+			fatalx("cannot watch signal %d", sigs[i]);
+	}
+}
+
+static void
+sup_free(struct sup *sup)
+{
+	size_t i;
+
+	sup_listeners_close(sup);
+	for (i = 0; i < sizeof(sup->ev_sig) / sizeof(sup->ev_sig[0]); i++)
+		if (sup->ev_sig[i] != NULL)
+			event_free(sup->ev_sig[i]);
+	if (sup->ev_deadline != NULL)
+		event_free(sup->ev_deadline);
+	event_free(sup->ev_respawn);
+	policy_userdb_free(&sup->userdb);
+	policy_settings_clear(&sup->set);
+	event_base_free(sup->base);
+}
+
+int
+sup_run(struct policy_settings *set, const char *config_path, bool required)
+{
+	struct sup sup;
+	const char *why = NULL;
+
+	memset(&sup, 0, sizeof(sup));
+	sup.set = *set;
+	memset(set, 0, sizeof(*set));
+	sup.config_path = (char *)config_path;
+	sup.config_required = required;
+	TAILQ_INIT(&sup.children);
+	TAILQ_INIT(&sup.queue);
+	log_set_debug(sup.set.log_debug);
+	derive_names(&sup);
+	psep_msg_set_uid_range(sup.set.first_valid_uid, sup.set.last_valid_uid);
+	if (resolve_run_user(&sup.set, &sup.run_creds, &why) < 0)
+		fatalx("run_user %s: %s", sup.set.run_user, why);
+	if (policy_userdb_open(&sup.set, &sup.userdb, &why) < 0)
+		fatalx("userdb %s: %s", sup.set.userdb, why);
+	sup.base = event_base_new();
+	if (sup.base == NULL)
+		fatalx("event_base_new");
+	sup.ev_respawn = evtimer_new(sup.base, on_respawn, &sup);
+	signals_setup(&sup);
+	if (sup_listeners_open(&sup, &why) < 0)
+		fatalx("cannot open listeners: %s", why);
+	pools_start(&sup);
+	log_info("started version=%s server_id=%s delivery_mode=seteuid", STOWD_VERSION,
+		 sup.server_id);
+	event_base_dispatch(sup.base);
+	log_info("stopped");
+	sup_free(&sup);
+	return 0;
+}

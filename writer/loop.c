@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer/loop.c - the synchronous writer loop: receive a validated
+ * PSEP_WRITE_REQ, switch to the user's credentials, save durably, switch
+ * back, answer PSEP_WRITE_REP with the facts (errno and step on failure).
+ *
+ * Runs in:  writer-seteuid and writer-child, under seccomp.
+ * Trust:    the request was validated by psep_msg_recv (uid range, paths,
+ *           sealed memfd of the announced size); the credential switch
+ *           checks the uid range once more.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "privsep/privsep.h"
+#include "storage/storage.h"
+#include "writer/writer_int.h"
+
+static void
+write_one(int ipc, const struct psep_msg *m, const char *hostname,
+	  const struct writer_creds_ops *ops)
+{
+	const struct psep_write_req *r = &m->u.write_req;
+	struct store_target t = {
+		.mail_base = r->mail_base, .mail_rel = r->mail_rel,
+		.mailbox = r->mailbox, .uid = r->uid,
+	};
+	struct store_save_req sr = {
+		.target = &t, .body_fd = m->fd, .body_size = r->body_size,
+		.body_vsize = r->body_vsize, .prefix = r->prefix,
+		.prefix_len = r->prefix_len, .guid = r->guid, .host = hostname,
+		.flags = "",
+	};
+	struct store_save_result res;
+	struct psep_write_rep rep;
+	const char *what = "switch to user";
+
+	memset(&rep, 0, sizeof(rep));
+	memset(&res, 0, sizeof(res));
+	if (ops->enter(r) < 0) {
+		rep.err = errno;
+	} else {
+		if (store_save(&sr, &res, &what) < 0)
+			rep.err = errno ? errno : EIO;
+		ops->leave();
+	}
+	if (rep.err != 0) {
+		xstrlcpy(rep.what, what, sizeof(rep.what));
+		log_warn("session=%s user=%s uid=%u guid=%s %s: %s", r->session,
+			 r->user, r->uid, r->guid, what, strerror(rep.err));
+	} else {
+		rep.imap_uid = res.imap_uid;
+		rep.size = res.size;
+		xstrlcpy(rep.guid, r->guid, sizeof(rep.guid));
+		xstrlcpy(rep.filename, res.filename, sizeof(rep.filename));
+	}
+	if (psep_msg_send(ipc, PSEP_WRITE_REP, m->hdr.id, &rep, sizeof(rep), -1) < 0)
+		fatal("send WRITE_REP");
+}
+
+#ifdef STOWD_TEST_HOOKS
+static void
+test_hook(int ipc, const struct psep_msg *m)
+{
+	struct psep_test_rep rep = { .result = 0 };
+	struct timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
+
+	switch ((enum psep_test_op)m->u.test_req.op) {
+	case PSEP_TEST_FORBIDDEN_SYSCALL:
+		/* Not on any writer allow-list: the kernel kills us here. */
+		rep.result = socket(AF_INET, SOCK_STREAM, 0);
+		break;
+	case PSEP_TEST_STALL:
+		for (;;)
+			nanosleep(&ts, NULL);
+	}
+	(void)psep_msg_send(ipc, PSEP_TEST_REP, m->hdr.id, &rep, sizeof(rep), -1);
+}
+#endif
+
+int
+writer_loop(int ipc, enum psep_role role, const char *hostname,
+	    const struct writer_creds_ops *ops)
+{
+	struct psep_msg m;
+	const char *why;
+
+	if (psep_child_hello(ipc, role, 0) < 0)
+		return 1;
+	log_init(psep_role_name(role), ipc);
+	for (;;) {
+		if (psep_msg_recv(ipc, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, &m,
+				  &why) < 0) {
+			if (errno == ECONNRESET)
+				return 0;
+			log_err("bad request from supervisor: %s", why);
+			return 1;
+		}
+		switch ((enum psep_type)m.hdr.type) {
+		case PSEP_WRITE_REQ:
+			write_one(ipc, &m, hostname, ops);
+			break;
+		case PSEP_SHUTDOWN:
+			psep_msg_clear(&m);
+			return 0;
+#ifdef STOWD_TEST_HOOKS
+		case PSEP_TEST_REQ:
+			test_hook(ipc, &m);
+			break;
+#else
+		case PSEP_TEST_REQ:
+#endif
+		case PSEP_HELLO_REQ:
+		case PSEP_HELLO_REP:
+		case PSEP_LOG:
+		case PSEP_CLIENT_FD:
+		case PSEP_RCPT_REQ:
+		case PSEP_RCPT_REP:
+		case PSEP_DELIVER_REQ:
+		case PSEP_DELIVER_REP:
+		case PSEP_WRITE_REP:
+		case PSEP_SESSION_END:
+		case PSEP_TEST_REP:
+			log_err("unexpected %s from supervisor", psep_type_name(m.hdr.type));
+			psep_msg_clear(&m);
+			return 1;
+		}
+		psep_msg_clear(&m);
+	}
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer/seteuid.c - seteuid mode: a long-lived worker with real uid 0 and
+ * only CAP_SETUID/CAP_SETGID that switches egid, supplementary groups and
+ * euid to the target user for each request and back afterwards.
+ *
+ * Runs in:  writer-seteuid (seccomp profile WRITER_SETEUID).
+ * Trust:    uid 0 and uids outside first_valid_uid..last_valid_uid are
+ *           refused here as well as in the supervisor.  Every switch is
+ *           verified with getresuid/getresgid; a mismatch is fatal.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "policy/policy.h"
+#include "privsep/privsep.h"
+#include "writer/writer.h"
+#include "writer/writer_int.h"
+
+static void
+check_ids(uid_t ruid, uid_t euid, gid_t rgid, gid_t egid)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0)
+		fatal("getresuid");
+	if (r != ruid || e != euid || s != 0 || rg != rgid || eg != egid || sg != 0)
+		fatalx("credential switch failed: uid %u/%u/%u gid %u/%u/%u",
+		       (unsigned)r, (unsigned)e, (unsigned)s, (unsigned)rg,
+		       (unsigned)eg, (unsigned)sg);
+}
+
+static int
+seteuid_enter(const struct psep_write_req *req)
+{
+	gid_t groups[PSEP_MAX_GROUPS];
+	uint32_t i;
+
+	if (!psep_uid_allowed(req->uid) || req->gid == 0) {
+		errno = EPERM;
+		return -1;
+	}
+	for (i = 0; i < req->ngroups; i++) {
+		if (req->groups[i] == 0) {
+			errno = EPERM;
+			return -1;
+		}
+		groups[i] = (gid_t)req->groups[i];
+	}
+	if (setgroups(req->ngroups, groups) < 0)
+		fatal("setgroups");
+	if (setresgid((gid_t)-1, (gid_t)req->gid, (gid_t)-1) < 0)
+		fatal("setresgid(%u)", req->gid);
+	if (setresuid((uid_t)-1, (uid_t)req->uid, (uid_t)-1) < 0)
+		fatal("setresuid(%u)", req->uid);
+	check_ids(0, (uid_t)req->uid, 0, (gid_t)req->gid);
+	return 0;
+}
+
+static void
+seteuid_leave(void)
+{
+	if (setresuid((uid_t)-1, 0, (uid_t)-1) < 0)
+		fatal("setresuid(0)");
+	if (setresgid((gid_t)-1, 0, (gid_t)-1) < 0)
+		fatal("setresgid(0)");
+	if (setgroups(0, NULL) < 0)
+		fatal("setgroups");
+	check_ids(0, 0, 0, 0);
+}
+
+static const struct writer_creds_ops seteuid_ops = {
+	.enter = seteuid_enter,
+	.leave = seteuid_leave,
+};
+
+int
+writer_seteuid_main(void *arg, int ipc)
+{
+	const struct policy_settings *s = arg;
+	char host[256];
+	struct utsname u;
+
+	if (s->hostname[0] != '\0')
+		xstrlcpy(host, s->hostname, sizeof(host));
+	else if (uname(&u) == 0)
+		xstrlcpy(host, u.nodename, sizeof(host));
+	else
+		xstrlcpy(host, "localhost", sizeof(host));
+	return writer_loop(ipc, PSEP_ROLE_WRITER_SETEUID, host, &seteuid_ops);
+}
