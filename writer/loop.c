@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "policy/policy.h"
 #include "privsep/privsep.h"
 #include "storage/storage.h"
 #include "writer/writer_int.h"
@@ -82,11 +84,20 @@ test_hook(int ipc, const struct psep_msg *m)
 #endif
 
 int
-writer_loop(int ipc, enum psep_role role, const char *hostname,
+writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 	    const struct writer_creds_ops *ops)
 {
+	char hostname[256];
+	struct utsname u;
 	struct psep_msg m;
 	const char *why;
+
+	if (s->hostname[0] != '\0')
+		xstrlcpy(hostname, s->hostname, sizeof(hostname));
+	else if (uname(&u) == 0)
+		xstrlcpy(hostname, u.nodename, sizeof(hostname));
+	else
+		xstrlcpy(hostname, "localhost", sizeof(hostname));
 
 	if (psep_child_hello(ipc, role, 0) < 0)
 		return 1;

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <grp.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "policy/policy.h"
@@ -81,15 +80,5 @@ static const struct writer_creds_ops seteuid_ops = {
 int
 writer_seteuid_main(void *arg, int ipc)
 {
-	const struct policy_settings *s = arg;
-	char host[256];
-	struct utsname u;
-
-	if (s->hostname[0] != '\0')
-		xstrlcpy(host, s->hostname, sizeof(host));
-	else if (uname(&u) == 0)
-		xstrlcpy(host, u.nodename, sizeof(host));
-	else
-		xstrlcpy(host, "localhost", sizeof(host));
-	return writer_loop(ipc, PSEP_ROLE_WRITER_SETEUID, host, &seteuid_ops);
+	return writer_loop(ipc, PSEP_ROLE_WRITER_SETEUID, arg, &seteuid_ops);
 }

@@ -14,4 +14,8 @@
 /* Entry of a seteuid worker.  arg: borrowed const struct policy_settings *. */
 int writer_seteuid_main(void *arg, int ipc);
 
+/* Entry of a fork-mode child: its uid/gid/groups are the target user's for
+ * life; it serves only requests for that uid. */
+int writer_child_main(void *arg, int ipc);
+
 #endif

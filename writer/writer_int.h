@@ -18,11 +18,13 @@ struct writer_creds_ops {
 	void (*leave)(void);
 };
 
+struct policy_settings;
+
 /*
- * Serve requests on ipc until SHUTDOWN or EOF.  hostname is used in file
- * names.  Returns the exit status.
+ * Serve requests on ipc until SHUTDOWN or EOF.  s (borrowed) gives the
+ * host name used in file names.  Returns the exit status.
  */
-int writer_loop(int ipc, enum psep_role role, const char *hostname,
+int writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 		const struct writer_creds_ops *ops);
 
 #endif

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * privsep/sup/dispatch.c - write dispatch: a FIFO of jobs and the pool of
- * seteuid writers that serve them.  The same job interface serves LMTP
- * deliveries and any later per-user write.
+ * privsep/sup/dispatch.c - write dispatch: one FIFO of jobs served by the
+ * writers of the configured delivery_mode.  The same job interface serves
+ * LMTP deliveries and any later per-user write.
+ *
+ *   seteuid: a pool of seteuid_workers long-lived workers; a job goes to
+ *            any idle one.
+ *   fork:    one child per uid, forked on demand, kept fork_idle_timeout
+ *            after its last job, recycled after fork_max_requests; at most
+ *            fork_max_children exist at once (idle ones are evicted least
+ *            recently used first; when all are busy, jobs wait).  Jobs of one
+ *            uid are served in order by that uid's child.
  *
  * Runs in:  the supervisor.
  * Trust:    a job's uid was checked by the userdb; psep_msg_recv checks it
@@ -12,6 +20,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "privsep/sup/sup_int.h"
@@ -19,18 +28,29 @@
 
 struct sup_writer {
 	struct sup_job *job;
-	struct event *timer;
+	struct event *timer;      /* writer_timeout of the job in progress */
+	struct event *idle;       /* fork mode: fork_idle_timeout */
+	uid_t uid;                /* fork mode: the only uid it serves */
+	unsigned requests;
+	struct timespec last_used;
 };
 
 static void wr_ready(struct sup_child *c);
 static void wr_message(struct sup_child *c, struct psep_msg *m);
 static void wr_exited(struct sup_child *c, int wstatus);
+static void dispatch_run(struct sup *sup);
 
 static const struct sup_child_ops wr_ops = {
 	.ready = wr_ready,
 	.message = wr_message,
 	.exited = wr_exited,
 };
+
+static bool
+is_writer(const struct sup_child *c)
+{
+	return c->role == PSEP_ROLE_WRITER_SETEUID || c->role == PSEP_ROLE_WRITER_CHILD;
+}
 
 void
 sup_job_free(struct sup_job **jp)
@@ -59,49 +79,86 @@ job_finish(struct sup *sup, struct sup_job *job, const struct psep_write_rep *re
 static void
 wr_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct sup_child *c = arg;
-
 	(void)fd;
 	(void)what;
-	sup_child_kill(c, "writer_timeout exceeded");
+	sup_child_kill(arg, "writer_timeout exceeded");
 }
 
 static void
-wr_spawn(struct sup *sup)
+wr_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct sup_child *c = arg;
+	struct sup_writer *w = c->owner;
+
+	(void)fd;
+	(void)what;
+	if (w->job == NULL) {
+		log_debug("writer-child pid=%ld uid=%u idle: stopping", (long)c->pid,
+			  (unsigned)w->uid);
+		sup_child_retire(c);
+	}
+}
+
+static struct sup_child *
+wr_spawn(struct sup *sup, const struct psep_spawn *sp, uid_t uid)
+{
+	struct sup_writer *w = xcalloc(1, sizeof(*w));
+	struct sup_child *c = sup_child_spawn(sup, sp, &wr_ops, w);
+
+	if (c == NULL) {
+		free(w);
+		return NULL;
+	}
+	w->uid = uid;
+	w->timer = evtimer_new(sup->base, wr_timeout, c);
+	w->idle = evtimer_new(sup->base, wr_idle_timeout, c);
+	if (w->timer == NULL || w->idle == NULL)
+		fatalx("evtimer_new");
+	clock_gettime(CLOCK_MONOTONIC, &w->last_used);
+	return c;
+}
+
+void
+sup_writers_start(struct sup *sup)
 {
 	struct psep_spawn sp = {
 		.role = PSEP_ROLE_WRITER_SETEUID,
 		.main = writer_seteuid_main,
 		.arg = &sup->set,
 	};
-	struct sup_writer *w = xcalloc(1, sizeof(*w));
-	struct sup_child *c = sup_child_spawn(sup, &sp, &wr_ops, w);
-
-	if (c == NULL) {
-		free(w);
-		return;
-	}
-	w->timer = evtimer_new(sup->base, wr_timeout, c);
-	if (w->timer == NULL)
-		fatalx("evtimer_new");
-}
-
-void
-sup_writers_start(struct sup *sup)
-{
 	unsigned n = sup_children_count(sup, PSEP_ROLE_WRITER_SETEUID, true);
 
+	if (sup->set.delivery_mode != POLICY_MODE_SETEUID || sup->stopping)
+		return;
 	for (; n < sup->set.seteuid_workers; n++)
-		wr_spawn(sup);
+		(void)wr_spawn(sup, &sp, 0);
+}
+
+static void
+fork_spawn(struct sup *sup, const struct sup_job *job)
+{
+	struct psep_spawn sp = {
+		.role = PSEP_ROLE_WRITER_CHILD,
+		.main = writer_child_main,
+		.arg = &sup->set,
+	};
+	uint32_t i;
+
+	sp.creds.uid = (uid_t)job->req->uid;
+	sp.creds.gid = (gid_t)job->req->gid;
+	sp.creds.ngroups = job->req->ngroups;
+	for (i = 0; i < job->req->ngroups; i++)
+		sp.creds.groups[i] = (gid_t)job->req->groups[i];
+	(void)wr_spawn(sup, &sp, job->uid);
 }
 
 static bool
-wr_idle(const struct sup_child *c)
+wr_usable(const struct sup_child *c)
 {
 	const struct sup_writer *w = c->owner;
 
-	return c->role == PSEP_ROLE_WRITER_SETEUID && c->state == PSEP_STATE_READY &&
-	       !c->retired && !c->dead && w->job == NULL;
+	return c->state == PSEP_STATE_READY && !c->retired && !c->dead &&
+	       w->job == NULL;
 }
 
 static void
@@ -114,15 +171,24 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 	};
 
 	w->job = job;
+	w->requests++;
+	evtimer_del(w->idle);
 	evtimer_add(w->timer, &tv);
+#ifdef STOWD_TEST_HOOKS
+	if (c->sup->test_op != 0) {
+		struct psep_test_req t = { .op = c->sup->test_op };
+
+		c->sup->test_op = 0;
+		(void)sup_child_send(c, PSEP_TEST_REQ, 0, &t, sizeof(t), -1);
+	}
+#endif
 	/* A failed send kills the writer; wr_exited then fails the job. */
 	(void)sup_child_send(c, PSEP_WRITE_REQ, job->id, job->req, job->req_len,
 			     job->memfd);
 }
 
-/* Give queued jobs to idle writers, in order. */
 static void
-dispatch_run(struct sup *sup)
+seteuid_run(struct sup *sup)
 {
 	struct sup_child *c;
 
@@ -131,11 +197,90 @@ dispatch_run(struct sup *sup)
 
 		if (job == NULL)
 			return;
-		if (!wr_idle(c))
+		if (c->role != PSEP_ROLE_WRITER_SETEUID || !wr_usable(c))
 			continue;
 		TAILQ_REMOVE(&sup->queue, job, link);
 		wr_start_job(c, job);
 	}
+}
+
+static struct sup_child *
+fork_find(struct sup *sup, uid_t uid)
+{
+	struct sup_child *c;
+
+	TAILQ_FOREACH(c, &sup->children, link)
+		if (c->role == PSEP_ROLE_WRITER_CHILD && !c->retired &&
+		    ((struct sup_writer *)c->owner)->uid == uid)
+			return c;
+	return NULL;
+}
+
+static struct sup_child *
+fork_lru_idle(struct sup *sup)
+{
+	struct sup_child *c, *best = NULL;
+
+	TAILQ_FOREACH(c, &sup->children, link) {
+		const struct sup_writer *w = c->owner, *bw;
+
+		if (c->role != PSEP_ROLE_WRITER_CHILD || !wr_usable(c))
+			continue;
+		bw = best ? best->owner : NULL;
+		if (bw == NULL || w->last_used.tv_sec < bw->last_used.tv_sec ||
+		    (w->last_used.tv_sec == bw->last_used.tv_sec &&
+		     w->last_used.tv_nsec < bw->last_used.tv_nsec))
+			best = c;
+	}
+	return best;
+}
+
+static void
+fork_run(struct sup *sup)
+{
+	unsigned live = sup_children_count(sup, PSEP_ROLE_WRITER_CHILD, false);
+	unsigned retiring = live - sup_children_count(sup, PSEP_ROLE_WRITER_CHILD, true);
+	unsigned waiting = 0;
+	struct sup_job *job, *next;
+
+	for (job = TAILQ_FIRST(&sup->queue); job != NULL; job = next) {
+		struct sup_child *c = fork_find(sup, job->uid);
+
+		next = TAILQ_NEXT(job, link);
+		if (c != NULL) {
+			if (wr_usable(c)) {
+				TAILQ_REMOVE(&sup->queue, job, link);
+				wr_start_job(c, job);
+			}
+			continue;
+		}
+		if (live < sup->set.fork_max_children && !sup->stopping) {
+			fork_spawn(sup, job);
+			live++;
+		} else {
+			waiting++;
+		}
+	}
+	/* Make room: stop least recently used idle children. */
+	while (waiting > retiring) {
+		struct sup_child *c = fork_lru_idle(sup);
+
+		if (c == NULL)
+			break;
+		log_debug("writer-child pid=%ld uid=%u evicted", (long)c->pid,
+			  (unsigned)((struct sup_writer *)c->owner)->uid);
+		sup_child_retire(c);
+		retiring++;
+	}
+}
+
+static void
+dispatch_run(struct sup *sup)
+{
+	if (sup->set.delivery_mode == POLICY_MODE_FORK)
+		fork_run(sup);
+	else
+		seteuid_run(sup);
 }
 
 void
@@ -160,6 +305,28 @@ wr_ready(struct sup_child *c)
 }
 
 static void
+wr_job_done(struct sup_child *c)
+{
+	struct sup_writer *w = c->owner;
+	struct sup *sup = c->sup;
+	struct timeval tv = {
+		.tv_sec = (time_t)(sup->set.fork_idle_timeout / 1000),
+		.tv_usec = (suseconds_t)(sup->set.fork_idle_timeout % 1000) * 1000,
+	};
+
+	clock_gettime(CLOCK_MONOTONIC, &w->last_used);
+	if (c->role == PSEP_ROLE_WRITER_CHILD) {
+		if (sup->set.fork_max_requests != 0 &&
+		    w->requests >= sup->set.fork_max_requests)
+			sup_child_retire(c);
+		else
+			evtimer_add(w->idle, &tv);
+	}
+	if (c->retired)
+		sup_child_retire(c);
+}
+
+static void
 wr_reply(struct sup_child *c, const struct psep_msg *m)
 {
 	struct sup_writer *w = c->owner;
@@ -172,8 +339,7 @@ wr_reply(struct sup_child *c, const struct psep_msg *m)
 	w->job = NULL;
 	evtimer_del(w->timer);
 	job_finish(c->sup, job, &m->u.write_rep, NULL);
-	if (c->retired)
-		sup_child_retire(c);
+	wr_job_done(c);
 	dispatch_run(c->sup);
 }
 
@@ -209,8 +375,8 @@ wr_exited(struct sup_child *c, int wstatus)
 	struct sup_writer *w = c->owner;
 	struct sup_job *job = w->job;
 
-	w->job = NULL;
 	event_free(w->timer);
+	event_free(w->idle);
 	free(w);
 	c->owner = NULL;
 	if (job != NULL) {
@@ -227,7 +393,8 @@ wr_exited(struct sup_child *c, int wstatus)
 	dispatch_run(c->sup);
 }
 
-/* Retire writers: idle ones stop now, busy ones after their job. */
+/* Retire writers: idle ones stop now, busy ones after their job.  Jobs
+ * still queued go to the writers of the current settings. */
 void
 sup_writers_retire(struct sup *sup)
 {
@@ -236,11 +403,17 @@ sup_writers_retire(struct sup *sup)
 	TAILQ_FOREACH(c, &sup->children, link) {
 		struct sup_writer *w = c->owner;
 
-		if (c->role != PSEP_ROLE_WRITER_SETEUID || c->retired)
+		if (!is_writer(c) || c->retired)
 			continue;
 		if (w->job == NULL)
 			sup_child_retire(c);
 		else
 			c->retired = true;
 	}
+}
+
+unsigned
+sup_writers_expected(const struct sup *sup)
+{
+	return sup->set.delivery_mode == POLICY_MODE_SETEUID ? sup->set.seteuid_workers : 0;
 }

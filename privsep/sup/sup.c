@@ -59,6 +59,12 @@ derive_names(struct sup *sup)
 		 sup->set.server_id : sup->hostname, sizeof(sup->server_id));
 }
 
+static const char *
+mode_name(const struct sup *sup)
+{
+	return sup->set.delivery_mode == POLICY_MODE_FORK ? "fork" : "seteuid";
+}
+
 static void
 pools_start(struct sup *sup)
 {
@@ -85,11 +91,11 @@ sup_check_ready(struct sup *sup)
 	if (sup->ready_sent || sup->stopping)
 		return;
 	if (ready_count(sup, PSEP_ROLE_LMTPD) < sup->set.lmtp_processes ||
-	    ready_count(sup, PSEP_ROLE_WRITER_SETEUID) < sup->set.seteuid_workers)
+	    ready_count(sup, PSEP_ROLE_WRITER_SETEUID) < sup_writers_expected(sup))
 		return;
 	sup->ready_sent = true;
-	log_info("ready generation=%u lmtp_processes=%u seteuid_workers=%u",
-		 sup->generation, sup->set.lmtp_processes, sup->set.seteuid_workers);
+	log_info("ready generation=%u delivery_mode=%s lmtp_processes=%u",
+		 sup->generation, mode_name(sup), sup->set.lmtp_processes);
 	sup_notify("READY=1");
 }
 
@@ -262,6 +268,14 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGCHLD:
 		sup_children_reap(sup);
 		break;
+#ifdef STOWD_TEST_HOOKS
+	case SIGUSR1:
+		sup->test_op = PSEP_TEST_FORBIDDEN_SYSCALL;
+		break;
+	case SIGUSR2:
+		sup->test_op = PSEP_TEST_STALL;
+		break;
+#endif
 	default:
 		break;
 	}
@@ -270,7 +284,12 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 static void
 signals_setup(struct sup *sup)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD,
+#ifdef STOWD_TEST_HOOKS
+		/* test builds: make the writer of the next job fail */
+		SIGUSR1, SIGUSR2,
+#endif
+	};
 	size_t i;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -326,8 +345,8 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 	if (sup_listeners_open(&sup, &why) < 0)
 		fatalx("cannot open listeners: %s", why);
 	pools_start(&sup);
-	log_info("started version=%s server_id=%s delivery_mode=seteuid", STOWD_VERSION,
-		 sup.server_id);
+	log_info("started version=%s server_id=%s delivery_mode=%s", STOWD_VERSION,
+		 sup.server_id, mode_name(&sup));
 	event_base_dispatch(sup.base);
 	log_info("stopped");
 	sup_free(&sup);

@@ -90,9 +90,12 @@ struct sup {
 	struct psep_creds run_creds;
 	char hostname[256];
 	char server_id[128];
-	struct event *ev_sig[4];
+	struct event *ev_sig[6];
 	struct event *ev_deadline;
 	struct event *ev_respawn;
+#ifdef STOWD_TEST_HOOKS
+	uint32_t test_op;             /* sent before the next job (SIGUSR1/2) */
+#endif
 };
 
 /* sup.c */
@@ -133,6 +136,8 @@ void sup_writers_retire(struct sup *sup);
 void sup_dispatch_submit(struct sup *sup, struct sup_job *job);
 void sup_job_free(struct sup_job **job);
 bool sup_dispatch_idle(struct sup *sup);
+/* Writers that must be ready before READY=1 (the seteuid pool). */
+unsigned sup_writers_expected(const struct sup *sup);
 
 /* listen.c */
 int sup_listeners_open(struct sup *sup, const char **why_out);
