@@ -128,7 +128,7 @@ struct policy_user {
 	gid_t groups[PSEP_MAX_GROUPS];  /* supplementary groups, gid first */
 	char home[PSEP_PATH_MAX];
 	char mail_base[PSEP_PATH_MAX];  /* trusted directory (opened normally) */
-	char mail_rel[PSEP_NAME_MAX];   /* below base, walked with no symlinks */
+	char mail_rel[PSEP_PATH_MAX];   /* below base, walked with no symlinks */
 };
 
 enum policy_lookup {
@@ -152,7 +152,9 @@ void policy_userdb_free(struct policy_userdb **db);
  * Resolve a recipient address (local@domain or local, detail after the
  * recipient_delimiter stripped, local part lower-cased for system users).
  * Fills *user on POLICY_USER_FOUND.  Applies the uid rules and expands
- * mail_location.  *why_out gets a short static reason otherwise.
+ * mail_location.  Otherwise *why_out gets a short reason (static, or held
+ * by db: valid until the next lookup on db).  A uid outside the rules or a
+ * primary gid 0 gives POLICY_USER_BADUID.
  */
 enum policy_lookup policy_userdb_lookup(struct policy_userdb *db, const char *address,
 					struct policy_user *user, const char **why_out);

@@ -148,7 +148,7 @@ struct psep_write_req {
 	char session[PSEP_SESSION_MAX];
 	char user[PSEP_NAME_MAX];     /* for logs */
 	char mail_base[PSEP_PATH_MAX];/* trusted directory, opened normally */
-	char mail_rel[PSEP_NAME_MAX]; /* below base: never through a symlink */
+	char mail_rel[PSEP_PATH_MAX]; /* below base: never through a symlink */
 	char mailbox[PSEP_NAME_MAX];  /* "INBOX" or a Maildir++ folder name */
 	char guid[PSEP_GUID_MAX];     /* 32 hex digits */
 	char pad[7];

@@ -1,0 +1,580 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * policy/settings.c - the one table of stowd settings (name, type, default,
+ * description, validator, field) and what works on it: defaults, copy,
+ * set by name, cross-field checks, `stowd -a` and `stowd -n` output.
+ *
+ * Runs in:  the supervisor (and tests).  Children get a read-only copy.
+ * Trust:    values come from the admin's config file; each is parsed by
+ *           type, range-checked and validated before it is stored.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy_int.h"
+#include "privsep/privsep.h"
+
+#define FIELD(f) \
+	.offset = offsetof(struct policy_settings, f), \
+	.size = sizeof(((struct policy_settings *)NULL)->f)
+
+#define KIB 1024ull
+#define MIB (1024ull * 1024)
+#define SEC 1000ull
+#define HOUR (3600ull * 1000)
+
+_Static_assert(sizeof(unsigned) == sizeof(uint32_t), "unsigned is 32 bits");
+_Static_assert(sizeof(enum policy_delivery_mode) == sizeof(uint32_t),
+	       "enum stored as 32 bits");
+_Static_assert(sizeof(uid_t) == sizeof(uint32_t), "uid_t is 32 bits");
+
+static const char *const delivery_mode_names[] = { "seteuid", "fork", NULL };
+
+/* ---- validators -------------------------------------------------------- */
+
+static bool
+chars_in(const char *text, const char *extra)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)text; *p != '\0'; p++) {
+		bool alnum = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			     (*p >= '0' && *p <= '9');
+
+		if (!alnum && strchr(extra, *p) == NULL)
+			return false;
+	}
+	return true;
+}
+
+static bool
+printable_no_space(const char *text)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)text; *p != '\0'; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			return false;
+	return true;
+}
+
+static int
+validate_listen(const struct policy_setting_def *d, const char *text,
+		uint64_t num, const char **why_out)
+{
+	struct policy_listen *v = NULL;
+	size_t n = 0;
+
+	(void)d;
+	(void)num;
+	if (policy_listen_parse(text, &v, &n, why_out) < 0)
+		return -1;
+	free(v);
+	return 0;
+}
+
+static int
+account_check(const char *text, const char **why_out)
+{
+	if (strlen(text) > 32 || text[0] == '-' || !chars_in(text, "_.-")) {
+		*why_out = "not a valid user or group name";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_user(const struct policy_setting_def *d, const char *text,
+	      uint64_t num, const char **why_out)
+{
+	(void)d;
+	(void)num;
+	if (text[0] == '\0') {
+		*why_out = "must not be empty";
+		return -1;
+	}
+	return account_check(text, why_out);
+}
+
+/* A group name or number; empty = root's group. */
+static int
+validate_group(const struct policy_setting_def *d, const char *text,
+	       uint64_t num, const char **why_out)
+{
+	(void)d;
+	(void)num;
+	if (text[0] == '\0')
+		return 0;
+	return account_check(text, why_out);
+}
+
+static int
+validate_hostname(const struct policy_setting_def *d, const char *text,
+		  uint64_t num, const char **why_out)
+{
+	(void)d;
+	(void)num;
+	if (strlen(text) > 253 || !chars_in(text, ".-")) {
+		*why_out = "not a valid host name";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_userdb(const struct policy_setting_def *d, const char *text,
+		uint64_t num, const char **why_out)
+{
+	const char *path;
+
+	(void)d;
+	(void)num;
+	if (strcmp(text, "passwd") == 0)
+		return 0;
+	if (strncmp(text, "passwd-file:", 12) != 0) {
+		*why_out = "expected passwd or passwd-file:/absolute/path";
+		return -1;
+	}
+	path = text + 12;
+	if (path[0] != '/' || strlen(path) >= PSEP_PATH_MAX ||
+	    !printable_no_space(path)) {
+		*why_out = "passwd-file needs an absolute path";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_mail_location(const struct policy_setting_def *d, const char *text,
+		       uint64_t num, const char **why_out)
+{
+	char base[PSEP_PATH_MAX], rel[PSEP_NAME_MAX];
+
+	(void)d;
+	(void)num;
+	/* A trial expansion catches the prefix, unknown variables and a
+	 * location that names no directory below its base. */
+	return policy_mail_location_expand(text, "user@example.com", "/home/user",
+					   base, sizeof(base), rel, sizeof(rel),
+					   why_out);
+}
+
+static int
+validate_delimiter(const struct policy_setting_def *d, const char *text,
+		   uint64_t num, const char **why_out)
+{
+	(void)d;
+	(void)num;
+	if (strlen(text) > 8 || !printable_no_space(text) ||
+	    strchr(text, '@') != NULL) {
+		*why_out = "at most 8 printable characters, not '@'";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_server_id(const struct policy_setting_def *d, const char *text,
+		   uint64_t num, const char **why_out)
+{
+	(void)d;
+	(void)num;
+	if (strlen(text) > 64 || !printable_no_space(text)) {
+		*why_out = "at most 64 printable characters, no spaces";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_abs_path(const struct policy_setting_def *d, const char *text,
+		  uint64_t num, const char **why_out)
+{
+	(void)d;
+	(void)num;
+	if (text[0] != '/' || strlen(text) >= PSEP_PATH_MAX ||
+	    !printable_no_space(text)) {
+		*why_out = "must be an absolute path";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+const struct policy_setting_def policy_setting_defs[] = {
+	{ .name = "lmtp_listen", .type = POLICY_T_STRING,
+	  .def = "unix:/run/stowd/lmtp tcp:127.0.0.1:24",
+	  .desc = "LMTP listeners, space-separated: unix:/path, tcp:IPv4:PORT, tcp:[IPv6]:PORT",
+	  .validate = validate_listen, FIELD(lmtp_listen) },
+	{ .name = "lmtp_socket_mode", .type = POLICY_T_MODE, .def = "0666",
+	  .desc = "permissions of the LMTP unix sockets (narrow with 0660 and lmtp_socket_group)",
+	  FIELD(lmtp_socket_mode), .min = 0, .max = 0777 },
+	{ .name = "lmtp_socket_group", .type = POLICY_T_STRING, .def = "",
+	  .desc = "group of the LMTP unix sockets, e.g. postfix (empty = root's group)",
+	  .validate = validate_group, FIELD(lmtp_socket_group) },
+	{ .name = "lmtp_processes", .type = POLICY_T_UINT, .def = "2",
+	  .desc = "number of LMTP front-end processes",
+	  FIELD(lmtp_processes), .min = 1, .max = 64 },
+	{ .name = "lmtp_max_message_size", .type = POLICY_T_SIZE, .def = "50M",
+	  .desc = "largest message accepted (552 5.3.4 above it)",
+	  FIELD(lmtp_max_message_size), .min = KIB, .max = UINT64_MAX },
+	{ .name = "lmtp_max_recipients", .type = POLICY_T_UINT, .def = "1000",
+	  .desc = "most RCPT TO accepted in one transaction",
+	  FIELD(lmtp_max_recipients), .min = 1, .max = 100000 },
+	{ .name = "lmtp_command_timeout", .type = POLICY_T_DURATION, .def = "5m",
+	  .desc = "longest wait for a command or the next piece of a body before 421 4.4.2",
+	  FIELD(lmtp_command_timeout), .min = SEC, .max = 24 * HOUR },
+	{ .name = "lmtp_max_line_length", .type = POLICY_T_SIZE, .def = "64K",
+	  .desc = "longest line accepted in a message body",
+	  FIELD(lmtp_max_line_length), .min = 1000, .max = 16 * MIB },
+	{ .name = "hostname", .type = POLICY_T_STRING, .def = "",
+	  .desc = "host name used in greetings and Received: (empty = gethostname())",
+	  .validate = validate_hostname, FIELD(hostname) },
+	{ .name = "delivery_mode", .type = POLICY_T_ENUM, .def = "seteuid",
+	  .desc = "how writers take the user's identity: seteuid (worker pool) or fork (child per uid)",
+	  FIELD(delivery_mode), .names = delivery_mode_names },
+	{ .name = "seteuid_workers", .type = POLICY_T_UINT, .def = "8",
+	  .desc = "number of writer workers in seteuid mode",
+	  FIELD(seteuid_workers), .min = 1, .max = 256 },
+	{ .name = "fork_max_children", .type = POLICY_T_UINT, .def = "64",
+	  .desc = "most per-uid writer children in fork mode (least recently used evicted)",
+	  FIELD(fork_max_children), .min = 1, .max = 4096 },
+	{ .name = "fork_idle_timeout", .type = POLICY_T_DURATION, .def = "60s",
+	  .desc = "idle time after which a per-uid writer child exits (fork mode)",
+	  FIELD(fork_idle_timeout), .min = SEC, .max = 24 * HOUR },
+	{ .name = "fork_max_requests", .type = POLICY_T_UINT, .def = "10000",
+	  .desc = "writes after which a per-uid writer child is replaced (0 = unlimited)",
+	  FIELD(fork_max_requests), .min = 0, .max = UINT32_MAX },
+	{ .name = "writer_timeout", .type = POLICY_T_DURATION, .def = "2m",
+	  .desc = "longest time one write may take before the writer is killed (451 4.3.0)",
+	  FIELD(writer_timeout), .min = SEC, .max = 24 * HOUR },
+	{ .name = "userdb", .type = POLICY_T_STRING, .def = "passwd",
+	  .desc = "user database: passwd (system users) or passwd-file:/path (Dovecot format)",
+	  .validate = validate_userdb, FIELD(userdb) },
+	{ .name = "mail_location", .type = POLICY_T_STRING, .def = "maildir:~/Maildir",
+	  .desc = "Maildir of a user: maildir:~/PATH or maildir:/PATH with %u, %n, %d",
+	  .validate = validate_mail_location, FIELD(mail_location) },
+	{ .name = "recipient_delimiter", .type = POLICY_T_STRING, .def = "+",
+	  .desc = "characters that start an address extension, each one a delimiter (empty = none)",
+	  .validate = validate_delimiter, FIELD(recipient_delimiter) },
+	{ .name = "run_user", .type = POLICY_T_STRING, .def = "stowd",
+	  .desc = "unprivileged user of the LMTP front-end and repl-hook processes",
+	  .validate = validate_user, FIELD(run_user) },
+	{ .name = "first_valid_uid", .type = POLICY_T_UINT, .def = "500",
+	  .desc = "lowest uid mail is written as",
+	  FIELD(first_valid_uid), .min = 1, .max = UINT32_MAX - 1 },
+	{ .name = "last_valid_uid", .type = POLICY_T_UINT, .def = "0",
+	  .desc = "highest uid mail is written as (0 = no limit)",
+	  FIELD(last_valid_uid), .min = 0, .max = UINT32_MAX - 1 },
+	{ .name = "server_id", .type = POLICY_T_STRING, .def = "",
+	  .desc = "this server's id in GUIDs and replication (empty = derived from hostname)",
+	  .validate = validate_server_id, FIELD(server_id) },
+	{ .name = "state_dir", .type = POLICY_T_STRING, .def = "/var/lib/stowd",
+	  .desc = "directory for stowd's own state",
+	  .validate = validate_abs_path, FIELD(state_dir) },
+	{ .name = "log_debug", .type = POLICY_T_BOOL, .def = "no",
+	  .desc = "log debug messages",
+	  FIELD(log_debug) },
+};
+const size_t policy_n_setting_defs =
+	sizeof(policy_setting_defs) / sizeof(policy_setting_defs[0]);
+
+/* ---- cross-field constraints ------------------------------------------- */
+
+struct cross_check {
+	const char *a, *b;
+	bool (*ok)(const struct policy_settings *s);
+	const char *why;
+};
+
+static bool
+uid_range_ok(const struct policy_settings *s)
+{
+	return s->last_valid_uid == 0 || s->last_valid_uid >= s->first_valid_uid;
+}
+
+static const struct cross_check cross_checks[] = {
+	{ "first_valid_uid", "last_valid_uid", uid_range_ok,
+	  "last_valid_uid must be 0 or >= first_valid_uid" },
+};
+
+int
+policy_settings_check(const struct policy_settings *s, size_t *a_out,
+		      size_t *b_out, const char **why_out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cross_checks) / sizeof(cross_checks[0]); i++) {
+		if (cross_checks[i].ok(s))
+			continue;
+		*a_out = (size_t)(policy_setting_find(cross_checks[i].a) -
+				  policy_setting_defs);
+		*b_out = (size_t)(policy_setting_find(cross_checks[i].b) -
+				  policy_setting_defs);
+		*why_out = cross_checks[i].why;
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- storing and reading values ---------------------------------------- */
+
+static void
+store_num(struct policy_settings *s, const struct policy_setting_def *d, uint64_t v)
+{
+	unsigned char *p = (unsigned char *)s + d->offset;
+	uint32_t v32 = (uint32_t)v;
+	bool b = v != 0;
+
+	if (d->type == POLICY_T_BOOL) {
+		assert(d->size == sizeof(bool));
+		memcpy(p, &b, sizeof(b));
+	} else if (d->size == sizeof(uint64_t)) {
+		memcpy(p, &v, sizeof(v));
+	} else {
+		assert(d->size == sizeof(uint32_t) && v <= UINT32_MAX);
+		memcpy(p, &v32, sizeof(v32));
+	}
+}
+
+static uint64_t
+load_num(const struct policy_settings *s, const struct policy_setting_def *d)
+{
+	const unsigned char *p = (const unsigned char *)s + d->offset;
+	uint64_t v;
+	uint32_t v32;
+	bool b;
+
+	if (d->type == POLICY_T_BOOL) {
+		memcpy(&b, p, sizeof(b));
+		return b;
+	}
+	if (d->size == sizeof(uint64_t)) {
+		memcpy(&v, p, sizeof(v));
+		return v;
+	}
+	memcpy(&v32, p, sizeof(v32));
+	return v32;
+}
+
+static char **
+string_field(struct policy_settings *s, const struct policy_setting_def *d)
+{
+	return (char **)(void *)((unsigned char *)s + d->offset);
+}
+
+static int
+parse_enum(const struct policy_setting_def *d, const char *value, uint64_t *num_out,
+	   const char **why_out)
+{
+	uint64_t i;
+
+	for (i = 0; d->names[i] != NULL; i++) {
+		if (strcmp(d->names[i], value) == 0) {
+			*num_out = i;
+			return 0;
+		}
+	}
+	*why_out = "unknown value";
+	errno = ERANGE;
+	return -1;
+}
+
+int
+policy_setting_apply(struct policy_settings *s, const struct policy_setting_def *d,
+		     const char *value, const char **why_out)
+{
+	char **sp;
+	uint64_t num = 0;
+
+	if (d->type == POLICY_T_ENUM) {
+		if (parse_enum(d, value, &num, why_out) < 0)
+			return -1;
+	} else if (d->type != POLICY_T_STRING) {
+		if (policy_value_parse(d->type, value, &num, why_out) < 0)
+			return -1;
+		if (d->type != POLICY_T_BOOL && (num < d->min || num > d->max)) {
+			*why_out = "out of range";
+			errno = ERANGE;
+			return -1;
+		}
+	}
+	if (d->validate != NULL && d->validate(d, value, num, why_out) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (d->type != POLICY_T_STRING) {
+		store_num(s, d, num);
+		return 0;
+	}
+	sp = string_field(s, d);
+	free(*sp);
+	*sp = xstrdup(value);
+	return 0;
+}
+
+char *
+policy_setting_format(const struct policy_settings *s, const struct policy_setting_def *d)
+{
+	char buf[64];
+	char *const *sp;
+	uint64_t num;
+
+	if (d->type == POLICY_T_STRING) {
+		sp = (char *const *)(const void *)((const unsigned char *)s + d->offset);
+		return xstrdup(*sp != NULL ? *sp : "");
+	}
+	num = load_num(s, d);
+	if (d->type == POLICY_T_ENUM) {
+		size_t n = 0;
+
+		while (d->names[n] != NULL)
+			n++;
+		return xstrdup(num < n ? d->names[num] : "?");
+	}
+	policy_value_format(d->type, num, buf, sizeof(buf));
+	return xstrdup(buf);
+}
+
+void
+policy_setting_allowed_text(const struct policy_setting_def *d, char *buf, size_t size)
+{
+	char lo[32], hi[32];
+	size_t i, len = 0;
+
+	buf[0] = '\0';
+	if (d->type == POLICY_T_ENUM) {
+		for (i = 0; d->names[i] != NULL && len < size; i++)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s",
+						i > 0 ? ", " : "", d->names[i]);
+		return;
+	}
+	if (d->type == POLICY_T_STRING || d->type == POLICY_T_BOOL)
+		return;
+	policy_value_format(d->type, d->min, lo, sizeof(lo));
+	policy_value_format(d->type, d->max, hi, sizeof(hi));
+	if (d->max == UINT64_MAX && d->min > 0)
+		snprintf(buf, size, ">= %s", lo);
+	else if (d->min == 0 && d->max != UINT64_MAX)
+		snprintf(buf, size, "<= %s", hi);
+	else if (d->max != UINT64_MAX)
+		snprintf(buf, size, "%s..%s", lo, hi);
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+const struct policy_setting_def *
+policy_setting_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < policy_n_setting_defs; i++)
+		if (strcmp(policy_setting_defs[i].name, name) == 0)
+			return &policy_setting_defs[i];
+	return NULL;
+}
+
+void
+policy_settings_defaults(struct policy_settings *s)
+{
+	const char *why = NULL;
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < policy_n_setting_defs; i++)
+		if (policy_setting_apply(s, &policy_setting_defs[i],
+					 policy_setting_defs[i].def, &why) < 0)
+			fatalx("built-in default of %s is invalid: %s",
+			       policy_setting_defs[i].name, why);
+}
+
+void
+policy_settings_clear(struct policy_settings *s)
+{
+	size_t i;
+
+	for (i = 0; i < policy_n_setting_defs; i++) {
+		if (policy_setting_defs[i].type != POLICY_T_STRING)
+			continue;
+		free(*string_field(s, &policy_setting_defs[i]));
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+void
+policy_settings_copy(struct policy_settings *dst, const struct policy_settings *src)
+{
+	char **sp;
+	size_t i;
+
+	if (dst == src)
+		return;
+	memcpy(dst, src, sizeof(*dst));
+	for (i = 0; i < policy_n_setting_defs; i++) {
+		if (policy_setting_defs[i].type != POLICY_T_STRING)
+			continue;
+		sp = string_field(dst, &policy_setting_defs[i]);
+		if (*sp != NULL)
+			*sp = xstrdup(*sp);
+	}
+}
+
+int
+policy_setting_set(struct policy_settings *s, const char *name, const char *value,
+		   const char **why_out)
+{
+	const struct policy_setting_def *d = policy_setting_find(name);
+
+	if (d == NULL) {
+		*why_out = "unknown setting";
+		errno = ENOENT;
+		return -1;
+	}
+	return policy_setting_apply(s, d, value, why_out);
+}
+
+static void
+print_line(FILE *f, const char *name, const char *value)
+{
+	if (value[0] == '\0')
+		fprintf(f, "%s =\n", name);
+	else
+		fprintf(f, "%s = %s\n", name, value);
+}
+
+void
+policy_settings_print_all(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < policy_n_setting_defs; i++) {
+		if (i > 0)
+			fputc('\n', f);
+		fprintf(f, "# %s\n", policy_setting_defs[i].desc);
+		print_line(f, policy_setting_defs[i].name, policy_setting_defs[i].def);
+	}
+}
+
+void
+policy_settings_print_changed(FILE *f, const struct policy_settings *s)
+{
+	struct policy_settings def;
+	char *a, *b;
+	size_t i;
+
+	policy_settings_defaults(&def);
+	for (i = 0; i < policy_n_setting_defs; i++) {
+		a = policy_setting_format(s, &policy_setting_defs[i]);
+		b = policy_setting_format(&def, &policy_setting_defs[i]);
+		if (strcmp(a, b) != 0)
+			print_line(f, policy_setting_defs[i].name, a);
+		free(a);
+		free(b);
+	}
+	policy_settings_clear(&def);
+}
