@@ -88,6 +88,9 @@ struct store_save_req {
 	const char *guid;       /* 32 hex digits */
 	const char *host;       /* for the unique name */
 	const char *flags;      /* IMAP flags for the index, "" for none */
+	bool check_duplicate;   /* the GUID may exist already (a replayed
+				 * replication write): look it up first.
+				 * Fresh GUIDs (LMTP) skip this index scan. */
 };
 
 struct store_save_result {
@@ -152,7 +155,8 @@ int store_index_read(int dirfd, int (*rec_cb)(const struct store_rec *rec, void 
 int store_index_append(int dirfd, struct store_rec *recs, size_t n,
 		       struct store_index_state *state_out);
 
-/* True if the index of dirfd has a SAVE for guid not expunged later. */
+/* *found_out = whether the index of dirfd has a SAVE for guid not expunged
+ * later.  Returns 0 or -1 with errno. */
 int store_index_has_guid(int dirfd, const char *guid, bool *found_out);
 
 #endif
