@@ -49,6 +49,9 @@ static const int sc_lmtpd[] = {
 	SCMP_SYS(memfd_create),                         /* body spool */
 	SCMP_SYS(ftruncate), SCMP_SYS(pwrite64), SCMP_SYS(pread64),
 	SCMP_SYS(uname),                                /* gethostname */
+	SCMP_SYS(pipe2),                                /* event_base_new's signal pipe */
+	SCMP_SYS(getuid), SCMP_SYS(geteuid),            /* event_base_new's environment check */
+	SCMP_SYS(getgid), SCMP_SYS(getegid),
 };
 
 /* Writers: Maildir I/O below an fd, never a socket, never exec. */

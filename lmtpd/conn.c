@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmtpd/conn.c - client connections: a bufferevent per accepted socket,
+ * feeding one struct lmtp_session and carrying out its lmtp_io_ops.
+ *
+ * Runs in:  lmtpd (seccomp: readv/writev/ioctl(FIONREAD)/getpeername/
+ *           fcntl/close on client sockets; no socket is ever created).
+ * Trust:    the peer is untrusted: input is bounded by the read watermark,
+ *           idle clients meet the command timeout (read) and clients that
+ *           do not read their replies meet it too (write).
+ * Order:    a session is freed only from a libevent callback (deferred
+ *           bufferevent callbacks, a close event), never inside its own
+ *           code; after close() the output is flushed first.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "lmtpd/server_int.h"
+#include "privsep/privsep.h"
+
+struct lmtp_conn {
+	struct lmtp_server *srv;
+	struct bufferevent *bev;
+	struct lmtp_session *sess;
+	struct event *close_ev;
+	bool closing;
+	bool eof;
+	TAILQ_ENTRY(lmtp_conn) entry;
+};
+
+static void
+conn_free(struct lmtp_conn *c)
+{
+	struct lmtp_server *srv = c->srv;
+
+	lmtp_session_free(&c->sess);
+	bufferevent_free(c->bev);
+	event_free(c->close_ev);
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	srv->n_conns--;
+	free(c);
+	lmtp_server_maybe_exit(srv);
+}
+
+static void
+conn_want_input(void *ctx, bool on)
+{
+	struct lmtp_conn *c = ctx;
+
+	if (on && !c->eof && !c->closing)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+static void
+conn_close(void *ctx)
+{
+	struct lmtp_conn *c = ctx;
+
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	event_active(c->close_ev, EV_TIMEOUT, 1);
+}
+
+static const struct lmtp_io_ops conn_io = {
+	.want_input = conn_want_input,
+	.close = conn_close,
+};
+
+/* Deferred close: free now if the output is out, else after it is. */
+static void
+conn_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lmtp_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_free(c);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct lmtp_conn *c = arg;
+
+	(void)bev;
+	if (!c->closing)
+		lmtp_session_input(c->sess);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct lmtp_conn *c = arg;
+
+	(void)bev;
+	if (c->closing)
+		conn_free(c);
+	else
+		lmtp_session_output_drained(c->sess);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct lmtp_conn *c = arg;
+
+	(void)bev;
+	if ((what & BEV_EVENT_ERROR) || c->closing ||
+	    (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_WRITING)) ==
+		    (BEV_EVENT_TIMEOUT | BEV_EVENT_WRITING)) {
+		log_debug("session=%s connection dropped", lmtp_session_id(c->sess));
+		conn_free(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		c->eof = true;
+		lmtp_session_eof(c->sess);
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		lmtp_session_timeout(c->sess);
+	}
+}
+
+/* "[address]" for TCP peers, "local" for unix sockets. */
+static void
+conn_peer(int fd, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN];
+	const void *a = NULL;
+
+	xstrlcpy(out, "local", size);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET)
+		a = &((const struct sockaddr_in *)&ss)->sin_addr;
+	else if (ss.ss_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (a != NULL && inet_ntop(ss.ss_family, a, addr, sizeof(addr)) != NULL) {
+		xstrlcpy(out, "[", size);
+		strncat(out, addr, size - strlen(out) - 1);
+		strncat(out, "]", size - strlen(out) - 1);
+	}
+}
+
+static void
+conn_setup(struct lmtp_conn *c)
+{
+	const struct lmtp_config *cfg = c->srv->cfg;
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(cfg->command_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(cfg->command_timeout_ms % 1000 * 1000);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, LMTP_IN_MAX);
+	if (cfg->command_timeout_ms != 0)
+		bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+void
+lmtp_conn_start(struct lmtp_server *srv, int fd)
+{
+	struct lmtp_session_args a = {
+		.cfg = srv->cfg, .io = &conn_io, .backend = &lmtp_ipc_backend,
+		.backend_ctx = srv->ipc, .shutting_down = srv->shutting_down,
+	};
+	struct lmtp_conn *c;
+	char peer[64];
+
+	if (evutil_make_socket_nonblocking(fd) == -1) {
+		log_err("client socket: fcntl failed");
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	c->bev = bufferevent_socket_new(srv->base, fd,
+					BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	c->close_ev = event_new(srv->base, -1, 0, conn_close_cb, c);
+	if (c->bev == NULL || c->close_ev == NULL)
+		fatalx("cannot set up a client connection");
+	conn_setup(c);
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->n_conns++;
+	conn_peer(fd, peer, sizeof(peer));
+	a.in = bufferevent_get_input(c->bev);
+	a.out = bufferevent_get_output(c->bev);
+	a.io_ctx = c;
+	a.peer = peer;
+	c->sess = lmtp_session_new(&a);
+}
+
+void
+lmtp_conn_shutdown_all(struct lmtp_server *srv)
+{
+	struct lmtp_conn *c;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		if (!c->closing)
+			lmtp_session_shutdown(c->sess);
+}
+
+void
+lmtp_conn_free_all(struct lmtp_server *srv)
+{
+	struct lmtp_conn *c;
+
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+		conn_free(c);
+}
