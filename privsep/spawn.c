@@ -177,6 +177,21 @@ psep_drop_privileges(const struct psep_role_def *role, const struct psep_creds *
 	}
 }
 
+/* A child reads nothing from stdin and writes nothing to stdout; stderr
+ * stays for a sanitizer report or a failure before logging works. */
+static void
+stdio_to_null(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		fatal("open /dev/null");
+	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
+		fatal("dup2");
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
 static void __attribute__((noreturn))
 child_run(const struct psep_spawn *sp, int ipc)
 {
@@ -189,6 +204,7 @@ child_run(const struct psep_spawn *sp, int ipc)
 	for (i = 0; i < sp->n_keep_fds && n < 16; i++)
 		keep[n++] = sp->keep_fds[i];
 	psep_close_fds_except(keep, n);
+	stdio_to_null();
 	reset_signals();
 	log_init(role->name, -1);
 	psep_drop_privileges(role, &sp->creds);
