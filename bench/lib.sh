@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# bench/lib.sh - shell helpers shared by quick.sh and smoke.sh (and later
+# comparison scripts); source it from bash:
+#   bench_write_stowd_conf DIR PASSWD      -> DIR/stowd.conf
+#   bench_start_stowd STOWD CONF DIR       starts `stowd -F -c CONF` and
+#                                          waits for its READY=1 (systemd
+#                                          notify protocol); sets STOWD_PID
+#   bench_stop_stowd                       SIGTERM + wait
+#   bench_start_dovecot DIR PASSWD         private Dovecot LMTP from
+#                                          dovecot.conf.in; socket DIR/run/lmtp
+#   bench_stop_dovecot DIR
+#   bench_field FILE KEY                   value of "KEY: value" in FILE
+# Readiness is always a signal (a datagram, a pid file), never a sleep.
+
+BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BENCH_READY_TIMEOUT=${BENCH_READY_TIMEOUT:-30}
+STOWD_PID=
+
+# Waits for READY=1 on the datagram socket $1; the watched pid arrives on
+# stdin after "bound" was printed.  Gives up when that process exits or
+# after $2 seconds.
+bench_notify_py='
+import os, select, socket, sys, time
+path, limit = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+print("bound", flush=True)
+pid = int(sys.stdin.readline())
+end = time.monotonic() + limit
+while time.monotonic() < end:
+    r, _, _ = select.select([s], [], [], 0.2)
+    if r:
+        msg = s.recv(4096).decode("utf-8", "replace")
+        if "READY=1" in msg.split("\n"):
+            print("ready", flush=True)
+            sys.exit(0)
+        continue
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        state = "X"
+    if state in ("Z", "X"):
+        print("died", flush=True)
+        sys.exit(1)
+print("timeout", flush=True)
+sys.exit(1)
+'
+
+bench_write_stowd_conf() {
+	local dir=$1 passwd=$2
+	mkdir -p "$dir/state"
+	chmod 0700 "$dir/state"
+	cat > "$dir/stowd.conf" <<EOF
+# written by bench/lib.sh for a benchmark run
+lmtp_listen = unix:$dir/lmtp
+userdb = passwd-file:$passwd
+mail_location = maildir:~/Maildir
+run_user = nobody
+first_valid_uid = 62000
+log_debug = no
+state_dir = $dir/state
+EOF
+}
+
+bench_start_stowd() {
+	local stowd=$1 conf=$2 dir=$3 line='' npid nin nout
+	local sock=$dir/notify
+	rm -f "$sock"
+	coproc BENCH_NOTIFY { exec python3 -c "$bench_notify_py" "$sock" "$BENCH_READY_TIMEOUT"; }
+	# bash drops the coproc variables once the helper is reaped: keep copies
+	npid=$BENCH_NOTIFY_PID
+	exec {nin}<&"${BENCH_NOTIFY[0]}" {nout}>&"${BENCH_NOTIFY[1]}"
+	if ! read -r -t "$BENCH_READY_TIMEOUT" line <&"$nin" || [ "$line" != bound ]; then
+		echo "bench: notify socket helper failed" >&2
+		exec {nin}<&- {nout}>&-
+		return 1
+	fi
+	NOTIFY_SOCKET=$sock "$stowd" -F -c "$conf" > "$dir/stowd.log" 2>&1 \
+		{nin}<&- {nout}>&- &
+	STOWD_PID=$!
+	echo "$STOWD_PID" >&"$nout"
+	read -r -t "$((BENCH_READY_TIMEOUT + 5))" line <&"$nin" || line=timeout
+	exec {nin}<&- {nout}>&-
+	wait "$npid" 2> /dev/null || true
+	if [ "$line" != ready ]; then
+		echo "bench: stowd not ready ($line); log:" >&2
+		sed 's/^/  stowd: /' "$dir/stowd.log" >&2
+		if [ "$line" = died ]; then
+			wait "$STOWD_PID" 2> /dev/null || true
+			STOWD_PID=
+		fi
+		return 1
+	fi
+}
+
+bench_stop_stowd() {
+	local rc=0
+	[ -n "$STOWD_PID" ] || return 0
+	kill -TERM "$STOWD_PID" 2> /dev/null || true
+	wait "$STOWD_PID" || rc=$?
+	STOWD_PID=
+	return "$rc"
+}
+
+bench_start_dovecot() {
+	local dir=$1 passwd=$2
+	mkdir -p "$dir/run" "$dir/state"
+	sed -e "s|@DIR@|$dir|g" -e "s|@PASSWD@|$passwd|g" -e "s|@FIRST_UID@|62000|g" \
+		"$BENCH_LIB_DIR/dovecot.conf.in" > "$dir/dovecot.conf"
+	# dovecot daemonises only after its master is set up; the listener
+	# exists when it returns
+	dovecot -c "$dir/dovecot.conf" || return 1
+	[ -S "$dir/run/lmtp" ]
+}
+
+bench_stop_dovecot() {
+	local dir=$1
+	[ -f "$dir/dovecot.conf" ] || return 0
+	dovecot -c "$dir/dovecot.conf" stop 2> /dev/null || true
+}
+
+bench_field() {
+	awk -v k="$2" 'index($0, k ": ") == 1 { print substr($0, length(k) + 3); exit }' "$1"
+}
