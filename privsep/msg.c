@@ -121,7 +121,7 @@ rel_path_ok(const char *s, size_t size)
 static bool
 mailbox_ok(const char *s, size_t size)
 {
-	if (!text_ok(s, size) || *s == '\0' || *s == '.' || *s == '/')
+	if (!text_ok(s, size) || *s == '\0' || *s == '.' || strchr(s, '/') != NULL)
 		return false;
 	return strstr(s, "..") == NULL && strstr(s, "//") == NULL &&
 	       s[strlen(s) - 1] != '/';
@@ -248,8 +248,11 @@ v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 
 	if (!psep_uid_allowed(r->uid))
 		return fail(why, "uid not allowed");
-	if (r->gid == 0 || r->ngroups > PSEP_MAX_GROUPS)
+	if (r->gid == 0 || r->gid == (uint32_t)-1 || r->ngroups > PSEP_MAX_GROUPS)
 		return fail(why, "bad gid or group count");
+	for (uint32_t i = 0; i < r->ngroups; i++)
+		if (r->groups[i] == 0 || r->groups[i] == (uint32_t)-1)
+			return fail(why, "bad supplementary group");
 	if (r->prefix_len != m->body_len - sizeof(*r))
 		return fail(why, "prefix length mismatch");
 	if (!text_ok(r->session, sizeof(r->session)) ||
@@ -371,7 +374,7 @@ psep_msg_send(int sock, uint16_t type, uint64_t id, const void *body,
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = body_len ? 2 : 1 };
 	ssize_t n;
 
-	if (sizeof(hdr) + body_len > PSEP_MSG_MAX) {
+	if (body_len > PSEP_MSG_MAX - sizeof(hdr)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -521,9 +524,18 @@ psep_msg_recv(int sock, enum psep_role peer_role, enum psep_state peer_state,
 	}
 	take_fds(&mh, &msg->fd, &extra);
 	if (n == 0) {
+		char c;
+		struct iovec piov = { .iov_base = &c, .iov_len = 1 };
+		struct msghdr pmh = { .msg_iov = &piov, .msg_iovlen = 1 };
+
 		psep_msg_clear(msg);
-		*why_out = "peer closed";
-		errno = ECONNRESET;
+		if (recvmsg(sock, &pmh, MSG_PEEK | MSG_DONTWAIT) == 0) {
+			*why_out = "peer closed";
+			errno = ECONNRESET;
+			return -1;
+		}
+		*why_out = "empty datagram";
+		errno = EPROTO;
 		return -1;
 	}
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))

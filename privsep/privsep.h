@@ -93,12 +93,15 @@ struct psep_creds {
  * the exit status. */
 typedef int (*psep_child_main)(void *arg, int ipc);
 
+#define PSEP_SPAWN_MAX_KEEP 15
+
 struct psep_spawn {
 	enum psep_role role;
 	struct psep_creds creds;  /* for PSEP_UID_RUN_USER and PSEP_UID_TARGET */
 	psep_child_main main;
 	void *arg;
-	const int *keep_fds;      /* extra fds the child keeps open */
+	const int *keep_fds;      /* extra fds the child keeps open (at most
+				   * PSEP_SPAWN_MAX_KEEP; more: EINVAL) */
 	size_t n_keep_fds;
 };
 
@@ -123,7 +126,8 @@ void psep_drop_privileges(const struct psep_role_def *role,
  * Fatal on failure.  PSEP_PROFILE_NONE does nothing. */
 void psep_sandbox_apply(enum psep_profile profile);
 
-/* Close every fd >= 3 except keep[0..n). */
+/* Close every fd >= 3 except keep[0..n), n <= PSEP_SPAWN_MAX_KEEP + 1.
+ * Fatal on failure. */
 void psep_close_fds_except(const int *keep, size_t n);
 
 /* Child side of HELLO: send HELLO_REQ, wait for a valid HELLO_REP.

@@ -37,7 +37,7 @@ int_cmp(const void *a, const void *b)
 void
 psep_close_fds_except(const int *keep, size_t n)
 {
-	int sorted[16];
+	int sorted[PSEP_SPAWN_MAX_KEEP + 1];
 	unsigned int next = 3;
 	size_t i;
 
@@ -49,10 +49,12 @@ psep_close_fds_except(const int *keep, size_t n)
 		if (sorted[i] < (int)next)
 			continue;
 		if ((unsigned int)sorted[i] > next)
-			close_range(next, (unsigned int)sorted[i] - 1, 0);
+			if (close_range(next, (unsigned int)sorted[i] - 1, 0) < 0)
+				fatal("close_range");
 		next = (unsigned int)sorted[i] + 1;
 	}
-	close_range(next, ~0U, 0);
+	if (close_range(next, ~0U, 0) < 0)
+		fatal("close_range");
 }
 
 static void
@@ -195,13 +197,13 @@ stdio_to_null(void)
 static void __attribute__((noreturn))
 child_run(const struct psep_spawn *sp, int ipc)
 {
-	int keep[16];
+	int keep[PSEP_SPAWN_MAX_KEEP + 1];
 	size_t n = 0, i;
 	const struct psep_role_def *role = psep_role_get(sp->role);
 	int rc;
 
 	keep[n++] = ipc;
-	for (i = 0; i < sp->n_keep_fds && n < 16; i++)
+	for (i = 0; i < sp->n_keep_fds; i++)
 		keep[n++] = sp->keep_fds[i];
 	psep_close_fds_except(keep, n);
 	stdio_to_null();
@@ -213,19 +215,57 @@ child_run(const struct psep_spawn *sp, int ipc)
 	_exit(rc);
 }
 
+/* Move fd above stderr (a supervisor started with 0-2 closed would
+ * otherwise hand a child its IPC end as stdin).  Returns the fd or -1. */
+static int
+above_stdio(int fd)
+{
+	int moved;
+
+	if (fd > STDERR_FILENO)
+		return fd;
+	moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+	close(fd);
+	return moved;
+}
+
+/* The IPC socketpair: large buffers, both ends above stdio, the parent's
+ * end non-blocking.  Returns 0 or -1 with errno (nothing left open). */
+static int
+ipc_pair(int sv[2])
+{
+	int big = 4 << 20, i;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		(void)setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+		(void)setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+		sv[i] = above_stdio(sv[i]);
+	}
+	if (sv[0] >= 0 && sv[1] >= 0 && fcntl(sv[0], F_SETFL, O_NONBLOCK) == 0)
+		return 0;
+	i = errno;
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	errno = i;
+	return -1;
+}
+
 pid_t
 psep_spawn_child(const struct psep_spawn *sp, int *ipc_out)
 {
 	int sv[2];
-	int big = 4 << 20;
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (sp->n_keep_fds > PSEP_SPAWN_MAX_KEEP) {
+		errno = EINVAL;
 		return -1;
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
-	(void)setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	}
+	if (ipc_pair(sv) < 0)
+		return -1;
 	pid = fork();
 	if (pid < 0) {
 		int saved = errno;
@@ -240,10 +280,6 @@ psep_spawn_child(const struct psep_spawn *sp, int *ipc_out)
 		child_run(sp, sv[1]);
 	}
 	close(sv[1]);
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
-		close(sv[0]);
-		return -1;
-	}
 	*ipc_out = sv[0];
 	return pid;
 }
