@@ -128,7 +128,7 @@ sup_writers_start(struct sup *sup)
 	};
 	unsigned n = sup_children_count(sup, PSEP_ROLE_WRITER_SETEUID, true);
 
-	if (sup->set.delivery_mode != POLICY_MODE_SETEUID || sup->stopping)
+	if (sup->set.delivery_mode != POLICY_MODE_SETEUID)
 		return;
 	for (; n < sup->set.seteuid_workers; n++)
 		(void)wr_spawn(sup, &sp, 0);
@@ -254,7 +254,7 @@ fork_run(struct sup *sup)
 			}
 			continue;
 		}
-		if (live < sup->set.fork_max_children && !sup->stopping) {
+		if (live < sup->set.fork_max_children) {
 			fork_spawn(sup, job);
 			live++;
 		} else {

@@ -74,20 +74,12 @@ sup_frontends_retire(struct sup *sup)
 			sup_child_retire(c);
 }
 
-static void
-fe_ready(struct sup_child *c)
+/* The ready, current front-end with the fewest sessions, or NULL. */
+static struct sup_child *
+fe_pick(struct sup *sup)
 {
-	sup_check_ready(c->sup);
-}
-
-void
-sup_frontends_hand(struct sup *sup, int fd, const char *listener)
-{
-	struct psep_client_fd msg;
 	struct sup_child *c, *best = NULL;
 
-	memset(&msg, 0, sizeof(msg));
-	xstrlcpy(msg.listener, listener, sizeof(msg.listener));
 	TAILQ_FOREACH(c, &sup->children, link) {
 		struct sup_frontend *fe = c->owner;
 
@@ -98,13 +90,80 @@ sup_frontends_hand(struct sup *sup, int fd, const char *listener)
 		    fe->sessions < ((struct sup_frontend *)best->owner)->sessions)
 			best = c;
 	}
-	if (best == NULL) {
-		log_warn("no LMTP front-end ready: closing connection listener=%s",
-			 listener);
-	} else if (sup_child_send(best, PSEP_CLIENT_FD, 0, &msg, sizeof(msg), fd) == 0) {
-		((struct sup_frontend *)best->owner)->sessions++;
+	return best;
+}
+
+static int
+fe_send_client(struct sup_child *c, int fd, const char *listener)
+{
+	struct psep_client_fd msg;
+
+	memset(&msg, 0, sizeof(msg));
+	xstrlcpy(msg.listener, listener, sizeof(msg.listener));
+	if (sup_child_send(c, PSEP_CLIENT_FD, 0, &msg, sizeof(msg), fd) < 0)
+		return -1;
+	((struct sup_frontend *)c->owner)->sessions++;
+	return 0;
+}
+
+static void
+fe_flush_pending(struct sup *sup)
+{
+	struct sup_pending *p;
+	struct sup_child *c;
+
+	while ((p = TAILQ_FIRST(&sup->pending)) != NULL &&
+	       (c = fe_pick(sup)) != NULL) {
+		TAILQ_REMOVE(&sup->pending, p, link);
+		sup->n_pending--;
+		(void)fe_send_client(c, p->fd, p->listener);
+		close(p->fd);
+		free(p);
 	}
-	close(fd);
+}
+
+void
+sup_frontends_drop_pending(struct sup *sup)
+{
+	struct sup_pending *p;
+
+	while ((p = TAILQ_FIRST(&sup->pending)) != NULL) {
+		TAILQ_REMOVE(&sup->pending, p, link);
+		close(p->fd);
+		free(p);
+	}
+	sup->n_pending = 0;
+}
+
+static void
+fe_ready(struct sup_child *c)
+{
+	fe_flush_pending(c->sup);
+	sup_check_ready(c->sup);
+}
+
+void
+sup_frontends_hand(struct sup *sup, int fd, const char *listener)
+{
+	struct sup_child *c = fe_pick(sup);
+	struct sup_pending *p;
+
+	if (c != NULL) {
+		(void)fe_send_client(c, fd, listener);
+		close(fd);
+		return;
+	}
+	if (sup->n_pending >= SUP_MAX_PENDING) {
+		log_warn("no LMTP front-end ready and %u clients waiting: closing "
+			 "connection listener=%s", sup->n_pending, listener);
+		close(fd);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->fd = fd;
+	xstrlcpy(p->listener, listener, sizeof(p->listener));
+	TAILQ_INSERT_TAIL(&sup->pending, p, link);
+	sup->n_pending++;
 }
 
 static void
@@ -156,7 +215,7 @@ fe_job_done(struct sup_job *job, const struct psep_write_rep *rep,
 			 d->address, d->user, rep->what, strerror(rep->err));
 	} else {
 		policy_result_set(&r, DLV_OK, 250, "2.0.0", "Saved");
-		log_info("session=%s rcpt=<%s> user=%s guid=%s uid=%u saved file=%s",
+		log_info("session=%s rcpt=<%s> user=%s guid=%s imap_uid=%u saved file=%s",
 			 d->session, d->address, d->user, rep->guid, rep->imap_uid,
 			 rep->filename);
 	}

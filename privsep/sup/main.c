@@ -72,6 +72,10 @@ main(int argc, char **argv)
 	}
 	if (changed)
 		policy_settings_print_changed(stdout, &set);
+	if (check && sup_check_config(&set) < 0) {
+		policy_settings_clear(&set);
+		return 1;
+	}
 	if (check || changed) {
 		policy_settings_clear(&set);
 		return 0;

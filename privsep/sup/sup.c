@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -128,6 +129,9 @@ sup_child_gone(struct sup_child *c)
 	struct sup *sup = c->sup;
 
 	if (sup->stopping || c->retired || c->generation != sup->generation) {
+		/* Jobs still queued need writers, also during a stop. */
+		if (!sup_dispatch_idle(sup))
+			sup_writers_start(sup);
 		sup_check_stopped(sup);
 		return;
 	}
@@ -166,6 +170,7 @@ sup_stop(struct sup *sup)
 	sup->stopping = true;
 	sup_notify("STOPPING=1");
 	sup_listeners_close(sup);
+	sup_frontends_drop_pending(sup);
 	sup_frontends_retire(sup);
 	sup->ev_deadline = evtimer_new(sup->base, on_deadline, sup);
 	evtimer_add(sup->ev_deadline, &tv);
@@ -306,6 +311,7 @@ sup_free(struct sup *sup)
 	size_t i;
 
 	sup_listeners_close(sup);
+	sup_frontends_drop_pending(sup);
 	for (i = 0; i < sizeof(sup->ev_sig) / sizeof(sup->ev_sig[0]); i++)
 		if (sup->ev_sig[i] != NULL)
 			event_free(sup->ev_sig[i]);
@@ -315,6 +321,25 @@ sup_free(struct sup *sup)
 	policy_userdb_free(&sup->userdb);
 	policy_settings_clear(&sup->set);
 	event_base_free(sup->base);
+}
+
+int
+sup_check_config(const struct policy_settings *set)
+{
+	struct policy_userdb *db = NULL;
+	struct psep_creds creds;
+	const char *why = NULL;
+
+	if (resolve_run_user(set, &creds, &why) < 0) {
+		fprintf(stderr, "stowd: run_user %s: %s\n", set->run_user, why);
+		return -1;
+	}
+	if (policy_userdb_open(set, &db, &why) < 0) {
+		fprintf(stderr, "stowd: userdb %s: %s\n", set->userdb, why);
+		return -1;
+	}
+	policy_userdb_free(&db);
+	return 0;
 }
 
 int
@@ -330,6 +355,7 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 	sup.config_required = required;
 	TAILQ_INIT(&sup.children);
 	TAILQ_INIT(&sup.queue);
+	TAILQ_INIT(&sup.pending);
 	log_set_debug(sup.set.log_debug);
 	derive_names(&sup);
 	psep_msg_set_uid_range(sup.set.first_valid_uid, sup.set.last_valid_uid);

@@ -71,6 +71,15 @@ TAILQ_HEAD(sup_job_list, sup_job);
 
 struct sup_listener;
 
+/* A client accepted while no front-end was ready (bounded queue). */
+struct sup_pending {
+	TAILQ_ENTRY(sup_pending) link;
+	int fd;
+	char listener[64];
+};
+TAILQ_HEAD(sup_pending_list, sup_pending);
+#define SUP_MAX_PENDING 256
+
 struct sup {
 	struct event_base *base;
 	struct policy_settings set;
@@ -82,6 +91,8 @@ struct sup {
 	struct sup_listener *listeners;
 	size_t n_listeners;
 	struct sup_job_list queue;    /* jobs waiting for a writer */
+	struct sup_pending_list pending;
+	unsigned n_pending;
 	unsigned jobs_running;
 	uint64_t next_id;
 	unsigned fe_next;             /* round-robin start */
@@ -126,8 +137,11 @@ double sup_child_age(const struct sup_child *c);
 /* frontend.c */
 void sup_frontends_start(struct sup *sup);
 void sup_frontends_retire(struct sup *sup);
-/* Hand an accepted client socket to a front-end; closes fd in every case. */
+/* Hand an accepted client socket to a front-end (or keep it until one is
+ * ready, up to SUP_MAX_PENDING); takes ownership of fd. */
 void sup_frontends_hand(struct sup *sup, int fd, const char *listener);
+/* Close clients still waiting for a front-end. */
+void sup_frontends_drop_pending(struct sup *sup);
 
 /* dispatch.c */
 void sup_writers_start(struct sup *sup);

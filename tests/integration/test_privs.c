@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/integration/test_privs.c - the privileges of stowd's children,
+ * read from /proc/PID/status of the running processes: lmtpd (and any
+ * other run_user child) with no capabilities, NO_NEW_PRIVS and a seccomp
+ * filter, as run_user on every uid and gid; writers with exactly
+ * CAP_SETUID|CAP_SETGID (seteuid mode) or none and the user's ids (fork
+ * mode), NO_NEW_PRIVS and a seccomp filter; and no child of any other kind.
+ *
+ * Runs in:  the integration suite, as root, one stowd for the program,
+ *           in the mode of STOWD_DELIVERY_MODE.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/integration/itest.h"
+
+#define LMTP_PROCESSES 2        /* harness base config */
+#define SETEUID_WORKERS 2
+
+static struct harness *H;
+
+static int
+group_setup(void **state)
+{
+	unsigned idx = 0;
+
+	(void)state;
+	H = harness_new(NULL);
+	if (H == NULL || harness_start(H) < 0) {
+		harness_free(&H);
+		return -1;
+	}
+	/* one delivery so that fork mode has a writer for u1 */
+	if (harness_deliver(H, &idx, 1, ITEST_MINI_BODY,
+			    strlen(ITEST_MINI_BODY)) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	harness_free(&H);
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	itest_begin(H);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	itest_end(H);
+	return 0;
+}
+
+static void
+assert_ids(const struct harness_proc *p, uid_t uid, gid_t gid, const char *role)
+{
+	for (int i = 0; i < 4; i++) {
+		if (p->uid[i] != uid || p->gid[i] != gid)
+			fail_msg("%s pid %d: Uid %u %u %u %u Gid %u %u %u %u, want all "
+				 "%u / %u", role, (int)p->pid, p->uid[0], p->uid[1],
+				 p->uid[2], p->uid[3], p->gid[0], p->gid[1], p->gid[2],
+				 p->gid[3], (unsigned)uid, (unsigned)gid);
+	}
+}
+
+static void
+assert_sandbox(const struct harness_proc *p, uint64_t caps, const char *role)
+{
+	if (p->no_new_privs != 1)
+		fail_msg("%s pid %d: NoNewPrivs %d, want 1", role, (int)p->pid,
+			 p->no_new_privs);
+	if (p->seccomp != 2)
+		fail_msg("%s pid %d: Seccomp %d, want 2 (filter)", role, (int)p->pid,
+			 p->seccomp);
+	if (p->cap_eff != caps || p->cap_prm != caps)
+		fail_msg("%s pid %d: CapEff %016llx CapPrm %016llx, want %016llx", role,
+			 (int)p->pid, (unsigned long long)p->cap_eff,
+			 (unsigned long long)p->cap_prm, (unsigned long long)caps);
+	if (p->cap_inh != 0 || p->cap_amb != 0)
+		fail_msg("%s pid %d: CapInh %016llx CapAmb %016llx, want 0", role,
+			 (int)p->pid, (unsigned long long)p->cap_inh,
+			 (unsigned long long)p->cap_amb);
+}
+
+static void
+test_lmtpd_runs_as_run_user_without_caps(void **state)
+{
+	struct harness_proc p[HARNESS_MAX_PROCS];
+	int n = harness_find_role(H, HARNESS_ROLE_LMTPD, p, HARNESS_MAX_PROCS);
+
+	(void)state;
+	if (n < LMTP_PROCESSES)
+		fail_msg("%d run_user children, want at least lmtp_processes = %d", n,
+			 LMTP_PROCESSES);
+	for (int i = 0; i < n; i++) {
+		assert_ids(&p[i], H->run_uid, H->run_gid, "lmtpd");
+		assert_sandbox(&p[i], 0, "lmtpd");
+	}
+	itest_pass(H);
+}
+
+static void
+test_writers_keep_only_what_their_mode_needs(void **state)
+{
+	struct harness_proc p[HARNESS_MAX_PROCS];
+	int n = harness_find_role(H, HARNESS_ROLE_WRITER, p, HARNESS_MAX_PROCS);
+	bool fork_mode = strcmp(H->mode, "fork") == 0;
+
+	(void)state;
+	if (n < 1 || (!fork_mode && n != SETEUID_WORKERS))
+		fail_msg("%d writers, want %s", n, fork_mode ? "at least 1" :
+			 "seteuid_workers = 2");
+	for (int i = 0; i < n; i++) {
+		if (fork_mode) {
+			/* u1's child: the user's ids for life, no caps */
+			assert_ids(&p[i], p[i].uid[0], p[i].uid[0], "writer-child");
+			assert_sandbox(&p[i], 0, "writer-child");
+		} else {
+			/* idle seteuid worker: root ids, CAP_SETUID|CAP_SETGID only */
+			assert_ids(&p[i], 0, 0, "writer-seteuid");
+			assert_sandbox(&p[i], HARNESS_CAP_SETID, "writer-seteuid");
+		}
+	}
+	itest_pass(H);
+}
+
+static void
+test_every_child_is_lmtpd_or_writer(void **state)
+{
+	struct harness_proc p[HARNESS_MAX_PROCS];
+	int n = harness_find_role(H, HARNESS_ROLE_ANY, p, HARNESS_MAX_PROCS);
+
+	(void)state;
+	assert_true(n >= LMTP_PROCESSES + 1);
+	for (int i = 0; i < n; i++) {
+		enum harness_role role = harness_proc_role(H, &p[i]);
+
+		if (role != HARNESS_ROLE_LMTPD && role != HARNESS_ROLE_WRITER)
+			fail_msg("child pid %d (%s, Uid %u %u) is neither lmtpd nor a "
+				 "writer", (int)p[i].pid, p[i].comm, p[i].uid[0],
+				 p[i].uid[1]);
+		/* no child is a plain root process: all of them are sandboxed */
+		assert_int_equal(p[i].seccomp, 2);
+		assert_int_equal(p[i].no_new_privs, 1);
+	}
+	itest_pass(H);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_lmtpd_runs_as_run_user_without_caps,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writers_keep_only_what_their_mode_needs,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_child_is_lmtpd_or_writer,
+						setup, teardown),
+	};
+
+	harness_require_root();
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
