@@ -49,10 +49,9 @@ write_one(int ipc, const struct psep_msg *m, const char *hostname,
 			rep.err = errno ? errno : EIO;
 		ops->leave();
 	}
+	/* The supervisor logs the outcome: it decides what it means. */
 	if (rep.err != 0) {
 		xstrlcpy(rep.what, what, sizeof(rep.what));
-		log_warn("session=%s user=%s uid=%u guid=%s %s: %s", r->session,
-			 r->user, r->uid, r->guid, what, strerror(rep.err));
 	} else {
 		rep.imap_uid = res.imap_uid;
 		rep.size = res.size;

@@ -211,8 +211,9 @@ fe_job_done(struct sup_job *job, const struct psep_write_rep *rep,
 			d->session, d->address, d->user, job->req->guid, failure);
 	} else if (rep->err != 0) {
 		policy_result_from_errno(&r, rep->err, rep->what);
-		log_warn("session=%s rcpt=<%s> user=%s failed: %s: %s", d->session,
-			 d->address, d->user, rep->what, strerror(rep->err));
+		log_warn("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %u %s",
+			 d->session, d->address, d->user, (unsigned)job->uid,
+			 job->req->guid, r.code, r.text);
 	} else {
 		policy_result_set(&r, DLV_OK, 250, "2.0.0", "Saved");
 		log_info("session=%s rcpt=<%s> user=%s guid=%s imap_uid=%u saved file=%s",
