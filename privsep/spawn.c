@@ -57,17 +57,25 @@ psep_close_fds_except(const int *keep, size_t n)
 		fatal("close_range");
 }
 
+/*
+ * A child stops when the supervisor tells it (SHUTDOWN) or goes away (EOF on
+ * its IPC socket), never on a signal meant for the service: systemd sends
+ * SIGTERM to every process of the unit at once, and a graceful stop needs
+ * the children to finish what they hold.  SIGKILL still works.
+ */
 static void
 reset_signals(void)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1,
-				    SIGUSR2, SIGALRM, SIGQUIT };
+	static const int ignored[] = { SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGUSR1,
+				       SIGUSR2 };
+	static const int dfl[] = { SIGCHLD, SIGALRM, SIGQUIT };
 	sigset_t all;
 	size_t i;
 
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		signal(ignored[i], SIG_IGN);
+	for (i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+		signal(dfl[i], SIG_DFL);
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }

@@ -288,11 +288,11 @@ hex_bit(const char *hex, int bit)
 }
 
 static void
-test_spawn_child_has_empty_signal_mask_and_ignores_sigpipe(void **state)
+test_spawn_child_has_empty_signal_mask_and_leaves_stop_signals_to_supervisor(void **state)
 {
 	struct psep_spawn sp = { .role = PSEP_ROLE_SUPERVISOR,
 				 .main = main_ready_then_wait };
-	struct sigaction ign = { .sa_handler = SIG_IGN }, old_term, old_pipe;
+	struct sigaction old_term, old_pipe;
 	sigset_t block, old_mask;
 	struct seen *s = malloc(sizeof(*s));
 	char v[64];
@@ -304,7 +304,8 @@ test_spawn_child_has_empty_signal_mask_and_ignores_sigpipe(void **state)
 	sigaddset(&block, SIGUSR1);
 	sigaddset(&block, SIGTERM);
 	assert_int_equal(sigprocmask(SIG_BLOCK, &block, &old_mask), 0);
-	assert_int_equal(sigaction(SIGTERM, &ign, &old_term), 0);
+	assert_int_equal(sigaction(SIGTERM, &(struct sigaction){ .sa_handler = SIG_DFL },
+				   &old_term), 0);
 	assert_int_equal(sigaction(SIGPIPE, &(struct sigaction){ .sa_handler = SIG_DFL },
 				   &old_pipe), 0);
 	st = spawn_and_look(&sp, s, "signals");
@@ -315,7 +316,12 @@ test_spawn_child_has_empty_signal_mask_and_ignores_sigpipe(void **state)
 	expect_field(s->status, "SigBlk", NO_CAPS, "signals");
 	assert_non_null(pstatus_field(s->status, "SigIgn", v, sizeof(v)));
 	assert_true(hex_bit(v, SIGPIPE - 1));
-	assert_false(hex_bit(v, SIGTERM - 1));
+	/* SIGTERM/SIGINT/SIGHUP are the supervisor's: a child stops on
+	 * SHUTDOWN or EOF, so a unit-wide SIGTERM cannot cut a delivery. */
+	assert_true(hex_bit(v, SIGTERM - 1));
+	assert_true(hex_bit(v, SIGINT - 1));
+	assert_true(hex_bit(v, SIGHUP - 1));
+	assert_false(hex_bit(v, SIGCHLD - 1));
 	free(s);
 }
 
@@ -537,7 +543,7 @@ main(void)
 		cmocka_unit_test(test_spawn_child_closes_fds_except_ipc_and_keep_fds),
 		cmocka_unit_test(test_spawn_parent_ipc_end_is_nonblocking_and_cloexec),
 		cmocka_unit_test(test_spawn_ipc_end_survives_parent_with_closed_stdin_and_stdout),
-		cmocka_unit_test(test_spawn_child_has_empty_signal_mask_and_ignores_sigpipe),
+		cmocka_unit_test(test_spawn_child_has_empty_signal_mask_and_leaves_stop_signals_to_supervisor),
 		cmocka_unit_test(test_spawn_keeps_every_keep_fd_or_fails),
 		cmocka_unit_test(test_spawn_failing_set_nonblock_leaves_no_child),
 		cmocka_unit_test(test_child_hello_needs_a_valid_reply_with_the_same_id),
