@@ -134,7 +134,23 @@ sup_writers_start(struct sup *sup)
 		(void)wr_spawn(sup, &sp, 0);
 }
 
+/* Fail every queued job for uid (its writer cannot be had). */
 static void
+fail_queued_uid(struct sup *sup, uid_t uid, const char *why)
+{
+	struct sup_job *job, *next;
+
+	for (job = TAILQ_FIRST(&sup->queue); job != NULL; job = next) {
+		next = TAILQ_NEXT(job, link);
+		if (job->uid != uid)
+			continue;
+		TAILQ_REMOVE(&sup->queue, job, link);
+		job_finish(sup, job, NULL, why);
+	}
+}
+
+/* Fork the child for job's uid.  Returns 0 or -1 (fork failed). */
+static int
 fork_spawn(struct sup *sup, const struct sup_job *job)
 {
 	struct psep_spawn sp = {
@@ -149,7 +165,7 @@ fork_spawn(struct sup *sup, const struct sup_job *job)
 	sp.creds.ngroups = job->req->ngroups;
 	for (i = 0; i < job->req->ngroups; i++)
 		sp.creds.groups[i] = (gid_t)job->req->groups[i];
-	(void)wr_spawn(sup, &sp, job->uid);
+	return wr_spawn(sup, &sp, job->uid) != NULL ? 0 : -1;
 }
 
 static bool
@@ -235,8 +251,22 @@ fork_lru_idle(struct sup *sup)
 	return best;
 }
 
-static void
-fork_run(struct sup *sup)
+/* True if a job before job in the queue has the same uid. */
+static bool
+uid_queued_before(struct sup *sup, const struct sup_job *job)
+{
+	const struct sup_job *j;
+
+	for (j = TAILQ_FIRST(&sup->queue); j != job; j = TAILQ_NEXT(j, link))
+		if (j->uid == job->uid)
+			return true;
+	return false;
+}
+
+/* One pass over the queue.  Returns true if the queue changed under it
+ * (a uid's jobs failed) and another pass is needed. */
+static bool
+fork_pass(struct sup *sup)
 {
 	unsigned live = sup_children_count(sup, PSEP_ROLE_WRITER_CHILD, false);
 	unsigned retiring = live - sup_children_count(sup, PSEP_ROLE_WRITER_CHILD, true);
@@ -254,12 +284,17 @@ fork_run(struct sup *sup)
 			}
 			continue;
 		}
-		if (live < sup->set.fork_max_children) {
-			fork_spawn(sup, job);
-			live++;
-		} else {
+		if (uid_queued_before(sup, job))
+			continue;
+		if (live >= sup->set.fork_max_children) {
 			waiting++;
+			continue;
 		}
+		if (fork_spawn(sup, job) < 0) {
+			fail_queued_uid(sup, job->uid, "cannot create a writer child");
+			return true;
+		}
+		live++;
 	}
 	/* Make room: stop least recently used idle children. */
 	while (waiting > retiring) {
@@ -272,6 +307,14 @@ fork_run(struct sup *sup)
 		sup_child_retire(c);
 		retiring++;
 	}
+	return false;
+}
+
+static void
+fork_run(struct sup *sup)
+{
+	while (fork_pass(sup))
+		;
 }
 
 static void
@@ -374,11 +417,16 @@ wr_exited(struct sup_child *c, int wstatus)
 {
 	struct sup_writer *w = c->owner;
 	struct sup_job *job = w->job;
+	uid_t uid = w->uid;
 
 	event_free(w->timer);
 	event_free(w->idle);
 	free(w);
 	c->owner = NULL;
+	/* A child that dies before it is ready would be forked again and
+	 * again for the same queued jobs: fail them instead. */
+	if (c->role == PSEP_ROLE_WRITER_CHILD && c->state == PSEP_STATE_NEW)
+		fail_queued_uid(c->sup, uid, "writer child died during start-up");
 	if (job != NULL) {
 		char why[96];
 

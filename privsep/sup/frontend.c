@@ -207,8 +207,9 @@ fe_job_done(struct sup_job *job, const struct psep_write_rep *rep,
 		policy_result_set(&r, DLV_TEMPFAIL, 451, "4.3.0",
 				  "internal error: %s (id=%016llx)", failure,
 				  (unsigned long long)job->id);
-		log_err("session=%s rcpt=<%s> user=%s guid=%s failed: %s",
-			d->session, d->address, d->user, job->req->guid, failure);
+		log_err("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %s",
+			d->session, d->address, d->user, (unsigned)job->uid,
+			job->req->guid, failure);
 	} else if (rep->err != 0) {
 		policy_result_from_errno(&r, rep->err, rep->what);
 		log_warn("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %u %s",

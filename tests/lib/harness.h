@@ -31,7 +31,7 @@
 
 #include "tests/lib/lmtpc.h"
 
-#define HARNESS_MAX_USERS 16
+#define HARNESS_MAX_USERS 32
 #define HARNESS_UID_BASE 61000u          /* user i (1-based) = base + i */
 #define HARNESS_READY_TIMEOUT_MS 20000
 #define HARNESS_STOP_TIMEOUT_MS 10000
