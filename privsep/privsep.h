@@ -122,8 +122,13 @@ pid_t psep_spawn_child(const struct psep_spawn *spawn, int *ipc_out);
 void psep_drop_privileges(const struct psep_role_def *role,
 			  const struct psep_creds *creds);
 
-/* Install role profile's seccomp filter (default action: kill process).
- * Fatal on failure.  PSEP_PROFILE_NONE does nothing. */
+/* Compile every profile's seccomp filter once (the supervisor, at start),
+ * so children inherit ready BPF programs.  Fatal on failure. */
+void psep_sandbox_prepare(void);
+
+/* Install profile's seccomp filter (default action: kill the process),
+ * setting NO_NEW_PRIVS first.  Fatal on failure.  PSEP_PROFILE_NONE does
+ * nothing. */
 void psep_sandbox_apply(enum psep_profile profile);
 
 /* Close every fd >= 3 except keep[0..n), n <= PSEP_SPAWN_MAX_KEEP + 1.

@@ -9,8 +9,15 @@
  *           the seteuid writer) is on any list.
  */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <seccomp.h>
 
@@ -116,14 +123,11 @@ allow_ioctl(scmp_filter_ctx ctx)
 		fatalx("seccomp_rule_add(ioctl)");
 }
 
-void
-psep_sandbox_apply(enum psep_profile profile)
+static scmp_filter_ctx
+profile_build(enum psep_profile profile)
 {
-	scmp_filter_ctx ctx;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 
-	if (profile == PSEP_PROFILE_NONE)
-		return;
-	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (ctx == NULL)
 		fatalx("seccomp_init failed");
 	ALLOW(ctx, sc_base);
@@ -146,7 +150,54 @@ psep_sandbox_apply(enum psep_profile profile)
 	case PSEP_PROFILE_NONE:
 		break;
 	}
-	if (seccomp_load(ctx) < 0)
-		fatalx("seccomp_load failed");
+	return ctx;
+}
+
+/* BPF programs compiled once (psep_sandbox_prepare) and inherited by every
+ * child, so a fork-mode child does not compile its filter again. */
+static struct sock_fprog compiled[PSEP_PROFILE_REPL_HOOK + 1];
+
+static void
+profile_compile(enum psep_profile profile)
+{
+	scmp_filter_ctx ctx = profile_build(profile);
+	struct stat st;
+	int fd = memfd_create("stowd-bpf", MFD_CLOEXEC);
+
+	if (fd < 0)
+		fatal("memfd_create");
+	if (seccomp_export_bpf(ctx, fd) < 0 || fstat(fd, &st) < 0 ||
+	    st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
+	    st.st_size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS)
+		fatalx("cannot export the seccomp filter of profile %d", (int)profile);
+	compiled[profile].filter = xmalloc((size_t)st.st_size);
+	if (pread(fd, compiled[profile].filter, (size_t)st.st_size, 0) != st.st_size)
+		fatal("read back the seccomp filter");
+	compiled[profile].len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+	close(fd);
 	seccomp_release(ctx);
+}
+
+void
+psep_sandbox_prepare(void)
+{
+	enum psep_profile p;
+
+	for (p = PSEP_PROFILE_LMTPD; p <= PSEP_PROFILE_REPL_HOOK; p++)
+		if (compiled[p].filter == NULL)
+			profile_compile(p);
+}
+
+void
+psep_sandbox_apply(enum psep_profile profile)
+{
+	if (profile == PSEP_PROFILE_NONE)
+		return;
+	if (compiled[profile].filter == NULL)
+		profile_compile(profile);
+	/* Without CAP_SYS_ADMIN the kernel wants NO_NEW_PRIVS first. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fatal("PR_SET_NO_NEW_PRIVS");
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &compiled[profile]) < 0)
+		fatal("seccomp(SECCOMP_SET_MODE_FILTER)");
 }

@@ -363,6 +363,7 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 		fatalx("run_user %s: %s", sup.set.run_user, why);
 	if (policy_userdb_open(&sup.set, &sup.userdb, &why) < 0)
 		fatalx("userdb %s: %s", sup.set.userdb, why);
+	psep_sandbox_prepare();
 	sup.base = event_base_new();
 	if (sup.base == NULL)
 		fatalx("event_base_new");
