@@ -45,7 +45,7 @@ struct policy_settings {
 	/* delivery */
 	enum policy_delivery_mode delivery_mode;
 	unsigned seteuid_workers;       /* 8 */
-	unsigned fork_max_children;     /* 64 */
+	unsigned fork_max_children;     /* 256 */
 	uint64_t fork_idle_timeout;     /* 60s */
 	unsigned fork_max_requests;     /* 10000 */
 	uint64_t writer_timeout;        /* 2m: longest one write may take */

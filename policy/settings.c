@@ -240,7 +240,7 @@ const struct policy_setting_def policy_setting_defs[] = {
 	{ .name = "seteuid_workers", .type = POLICY_T_UINT, .def = "8",
 	  .desc = "number of writer workers in seteuid mode",
 	  FIELD(seteuid_workers), .min = 1, .max = 256 },
-	{ .name = "fork_max_children", .type = POLICY_T_UINT, .def = "64",
+	{ .name = "fork_max_children", .type = POLICY_T_UINT, .def = "256",
 	  .desc = "most per-uid writer children in fork mode (least recently used evicted)",
 	  FIELD(fork_max_children), .min = 1, .max = 4096 },
 	{ .name = "fork_idle_timeout", .type = POLICY_T_DURATION, .def = "60s",

@@ -161,7 +161,7 @@ test_defaults_have_documented_values(void **state)
 	assert_string_equal(s.hostname, "");
 	assert_int_equal(s.delivery_mode, POLICY_MODE_SETEUID);
 	assert_int_equal(s.seteuid_workers, 8);
-	assert_int_equal(s.fork_max_children, 64);
+	assert_int_equal(s.fork_max_children, 256);
 	assert_int_equal(s.fork_idle_timeout, 60 * 1000);
 	assert_int_equal(s.fork_max_requests, 10000);
 	assert_int_equal(s.writer_timeout, 2 * 60 * 1000);
