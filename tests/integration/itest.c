@@ -209,3 +209,47 @@ itest_count_new(struct harness *h, unsigned idx)
 		fail_msg("cannot list %s/new", h->users[idx].maildir);
 	return n;
 }
+
+static struct harness **itest_registered;
+
+void
+itest_use(struct harness **h)
+{
+	itest_registered = h;
+}
+
+int
+itest_group_start(struct harness **h, const struct harness_opts *o)
+{
+	itest_use(h);
+	*h = harness_new(o);
+	if (*h == NULL || harness_start(*h) < 0) {
+		harness_free(h);
+		return -1;
+	}
+	return 0;
+}
+
+int
+itest_group_teardown(void **state)
+{
+	(void)state;
+	harness_free(itest_registered);
+	return 0;
+}
+
+int
+itest_setup(void **state)
+{
+	(void)state;
+	itest_begin(*itest_registered);
+	return 0;
+}
+
+int
+itest_teardown(void **state)
+{
+	(void)state;
+	itest_end(*itest_registered);
+	return 0;
+}

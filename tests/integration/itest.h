@@ -26,6 +26,20 @@
 /* A started harness (asserts on failure). */
 struct harness *itest_start(const struct harness_opts *o);
 
+/*
+ * Programs whose tests share one stowd: the group setup calls
+ * itest_group_start(&H, opts) (a started harness in H, or -1), the group
+ * teardown is itest_group_teardown (stops and frees it), and every test
+ * uses itest_setup /
+ * itest_teardown, which do the log bookkeeping for the harness registered
+ * by itest_group_start (or itest_use).
+ */
+int itest_group_start(struct harness **h, const struct harness_opts *o);
+int itest_group_teardown(void **state);
+void itest_use(struct harness **h);
+int itest_setup(void **state);
+int itest_teardown(void **state);
+
 /* Log bookkeeping around one test. */
 void itest_begin(struct harness *h);
 void itest_pass(struct harness *h);

@@ -31,36 +31,7 @@ group_setup(void **state)
 	struct harness_opts o = { .nusers = NUSERS };
 
 	(void)state;
-	H = harness_new(&o);
-	if (H == NULL || harness_start(H) < 0) {
-		harness_free(&H);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	harness_free(&H);
-	return 0;
-}
-
-static int
-setup(void **state)
-{
-	(void)state;
-	itest_begin(H);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	itest_end(H);
-	return 0;
+	return itest_group_start(&H, &o);
 }
 
 static void
@@ -302,24 +273,24 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-			test_three_users_each_get_the_message_as_themselves, setup, teardown),
+			test_three_users_each_get_the_message_as_themselves, itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_recipient_among_known_ones,
-						setup, teardown),
+						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_whole_transaction_in_one_write,
-						setup, teardown),
+						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_lhlo_advertises_pipelining_chunking,
-						setup, teardown),
+						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_bdat_chunks_are_not_unstuffed,
-						setup, teardown),
+						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_bare_lf_is_kept_and_does_not_end_data,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unix_listener, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tcp_ipv4_listener, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tcp_ipv6_listener, setup, teardown),
+						itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_unix_listener, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_ipv4_listener, itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_ipv6_listener, itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_many_connections_in_parallel,
-						setup, teardown),
+						itest_setup, itest_teardown),
 	};
 
 	harness_require_root();
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, itest_group_teardown);
 }

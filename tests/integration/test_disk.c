@@ -38,6 +38,7 @@ group_setup(void **state)
 	char opts[128];
 
 	(void)state;
+	itest_use(&H);
 	H = harness_new(&o);
 	if (H == NULL)
 		return -1;
@@ -64,22 +65,6 @@ group_teardown(void **state)
 	if (mounted && umount2(H->users[FULL].home, MNT_DETACH) < 0)
 		fprintf(stderr, "umount: %s\n", strerror(errno));
 	harness_free(&H);
-	return 0;
-}
-
-static int
-setup(void **state)
-{
-	(void)state;
-	itest_begin(H);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	itest_end(H);
 	return 0;
 }
 
@@ -149,9 +134,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 			test_full_disk_tempfails_that_recipient_and_leaves_nothing,
-			setup, teardown),
+			itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_small_message_still_fits_after_enospc,
-						setup, teardown),
+						itest_setup, itest_teardown),
 	};
 
 	harness_require_root();

@@ -33,39 +33,12 @@ group_setup(void **state)
 	unsigned idx = 0;
 
 	(void)state;
-	H = harness_new(NULL);
-	if (H == NULL || harness_start(H) < 0) {
-		harness_free(&H);
+	if (itest_group_start(&H, NULL) < 0)
 		return -1;
-	}
 	/* one delivery so that fork mode has a writer for u1 */
 	if (harness_deliver(H, &idx, 1, ITEST_MINI_BODY,
 			    strlen(ITEST_MINI_BODY)) < 0)
 		return -1;
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	harness_free(&H);
-	return 0;
-}
-
-static int
-setup(void **state)
-{
-	(void)state;
-	itest_begin(H);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	itest_end(H);
 	return 0;
 }
 
@@ -169,13 +142,13 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lmtpd_runs_as_run_user_without_caps,
-						setup, teardown),
+						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_writers_keep_only_what_their_mode_needs,
-						setup, teardown),
+						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_every_child_is_lmtpd_or_writer,
-						setup, teardown),
+						itest_setup, itest_teardown),
 	};
 
 	harness_require_root();
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, itest_group_teardown);
 }

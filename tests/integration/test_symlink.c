@@ -37,36 +37,7 @@ group_setup(void **state)
 	struct harness_opts o = { .nusers = NUSERS };
 
 	(void)state;
-	H = harness_new(&o);
-	if (H == NULL || harness_start(H) < 0) {
-		harness_free(&H);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	harness_free(&H);
-	return 0;
-}
-
-static int
-setup(void **state)
-{
-	(void)state;
-	itest_begin(H);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	itest_end(H);
-	return 0;
+	return itest_group_start(&H, &o);
 }
 
 /* A complete Maildir (tmp, new, cur) at path, owned by uid:gid, mode. */
@@ -236,18 +207,18 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-			test_maildir_symlink_to_users_own_dir_is_refused, setup, teardown),
+			test_maildir_symlink_to_users_own_dir_is_refused, itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_new_symlink_to_world_writable_dir_is_refused, setup, teardown),
+			test_new_symlink_to_world_writable_dir_is_refused, itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_tmp_symlink_to_users_own_dir_is_refused, setup, teardown),
+			test_tmp_symlink_to_users_own_dir_is_refused, itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_maildir_symlink_to_other_users_maildir_is_refused, setup,
-			teardown),
+			test_maildir_symlink_to_other_users_maildir_is_refused,
+			itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_user_with_sane_maildir_still_served,
-						setup, teardown),
+						itest_setup, itest_teardown),
 	};
 
 	harness_require_root();
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, itest_group_teardown);
 }
