@@ -72,7 +72,7 @@ parse_id(const char *text, uint32_t *id_out)
 static int
 parse_line(char *line, struct policy_pwf_entry *e, const char **why_out)
 {
-	char *f[PWF_FIELDS], *p = line, *k;
+	char *f[PWF_FIELDS] = { NULL }, *p = line, *k;
 	uint32_t uid, gid;
 	size_t n = 0;
 
