@@ -253,3 +253,21 @@ itest_teardown(void **state)
 	itest_end(*itest_registered);
 	return 0;
 }
+
+int
+itest_test_start(struct harness **h, const struct harness_opts *o)
+{
+	if (itest_group_start(h, o) < 0)
+		return -1;
+	itest_begin(*h);
+	return 0;
+}
+
+int
+itest_test_teardown(void **state)
+{
+	(void)state;
+	itest_end(*itest_registered);
+	harness_free(itest_registered);
+	return 0;
+}

@@ -40,6 +40,11 @@ void itest_use(struct harness **h);
 int itest_setup(void **state);
 int itest_teardown(void **state);
 
+/* Programs with one stowd per test: the setup calls itest_test_start(&H,
+ * opts) (started, log mark set), the teardown is itest_test_teardown. */
+int itest_test_start(struct harness **h, const struct harness_opts *o);
+int itest_test_teardown(void **state);
+
 /* Log bookkeeping around one test. */
 void itest_begin(struct harness *h);
 void itest_pass(struct harness *h);

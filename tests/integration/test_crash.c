@@ -38,22 +38,7 @@ setup(void **state)
 	struct harness_opts o = { .nusers = 3 };
 
 	(void)state;
-	H = harness_new(&o);
-	if (H == NULL || harness_start(H) < 0) {
-		harness_free(&H);
-		return -1;
-	}
-	itest_begin(H);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	itest_end(H);
-	harness_free(&H);
-	return 0;
+	return itest_test_start(&H, &o);
 }
 
 /* SIGKILL every process of role; their pids in pids[], count returned. */
@@ -301,12 +286,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_writers_killed_while_data_is_pending,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_writers_killed_during_the_save,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lmtpd_killed_mid_session,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writers_killed_while_data_is_pending, setup, itest_test_teardown),
+		cmocka_unit_test_setup_teardown(test_writers_killed_during_the_save, setup, itest_test_teardown),
+		cmocka_unit_test_setup_teardown(test_lmtpd_killed_mid_session, setup, itest_test_teardown),
 	};
 
 	harness_require_root();

@@ -78,6 +78,7 @@ setup(void **state)
 	const struct fork_case *fc = *state;
 	struct harness_opts o = { .nusers = fc->nusers, .conf = fc->conf };
 
+	itest_use(&H);
 	H = harness_new(&o);
 	if (H == NULL)
 		return -1;
@@ -89,15 +90,6 @@ setup(void **state)
 		return -1;
 	}
 	itest_begin(H);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	itest_end(H);
-	harness_free(&H);
 	return 0;
 }
 
@@ -693,23 +685,23 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_prestate_setup_teardown(
-			test_same_uid_is_served_by_the_same_child, setup, teardown,
+			test_same_uid_is_served_by_the_same_child, setup, itest_test_teardown,
 			(void *)&case_plain),
 		cmocka_unit_test_prestate_setup_teardown(
-			test_idle_child_stops_after_fork_idle_timeout, setup, teardown,
+			test_idle_child_stops_after_fork_idle_timeout, setup, itest_test_teardown,
 			(void *)&case_idle),
 		cmocka_unit_test_prestate_setup_teardown(
-			test_child_is_replaced_after_fork_max_requests, setup, teardown,
+			test_child_is_replaced_after_fork_max_requests, setup, itest_test_teardown,
 			(void *)&case_requests),
 		cmocka_unit_test_prestate_setup_teardown(
-			test_load_never_exceeds_fork_max_children, setup, teardown,
+			test_load_never_exceeds_fork_max_children, setup, itest_test_teardown,
 			(void *)&case_load),
 #ifdef STOWD_TEST_HOOKS
 		cmocka_unit_test_prestate_setup_teardown(
-			test_sigsys_costs_only_the_write_it_held, setup, teardown,
+			test_sigsys_costs_only_the_write_it_held, setup, itest_test_teardown,
 			(void *)&case_plain),
 		cmocka_unit_test_prestate_setup_teardown(
-			test_sigkill_costs_only_the_write_it_held, setup, teardown,
+			test_sigkill_costs_only_the_write_it_held, setup, itest_test_teardown,
 			(void *)&case_plain),
 #endif
 	};

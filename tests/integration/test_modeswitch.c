@@ -51,21 +51,13 @@ static int
 setup(void **state)
 {
 	(void)state;
+	itest_use(&H);
 	H = harness_new(NULL);
 	if (H == NULL || write_mode("seteuid") < 0 || harness_start(H) < 0) {
 		harness_free(&H);
 		return -1;
 	}
 	itest_begin(H);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	itest_end(H);
-	harness_free(&H);
 	return 0;
 }
 
@@ -288,8 +280,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_mode_switch_keeps_mail_in_flight,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mode_switch_keeps_mail_in_flight, setup, itest_test_teardown),
 	};
 
 	harness_require_root();

@@ -36,22 +36,7 @@ setup(void **state)
 	struct harness_opts o = { .nusers = 3, .conf = base_conf };
 
 	(void)state;
-	H = harness_new(&o);
-	if (H == NULL || harness_start(H) < 0) {
-		harness_free(&H);
-		return -1;
-	}
-	itest_begin(H);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	itest_end(H);
-	harness_free(&H);
-	return 0;
+	return itest_test_start(&H, &o);
 }
 
 static void
@@ -240,13 +225,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sigterm_during_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sigterm_idle_session_gets_421,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_during_data, setup, itest_test_teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_idle_session_gets_421, setup, itest_test_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_sighup_with_broken_config_keeps_the_old_one, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sighup_with_good_config_applies_it,
-						setup, teardown),
+			test_sighup_with_broken_config_keeps_the_old_one, setup, itest_test_teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_with_good_config_applies_it, setup, itest_test_teardown),
 	};
 
 	harness_require_root();
