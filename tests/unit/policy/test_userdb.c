@@ -37,7 +37,8 @@ static const char users_text[] =
 	"alice:x:2000:2000::/home/alice2:\n"                                  /* 15 */
 	"dave.x@example.com:x:1007:1007::/home/dave:\r\n"                     /* 16 */
 	"big:x:4294967295:1::/h:\n"                                           /* 17 */
-	"max:x:4294967294:1::/home/max:\n";                                   /* 18 */
+	"max:x:4294967294:1::/home/max:\n"                                    /* 18 */
+	"gidzero:x:1008:0::/home/gz:\n";                                      /* 19 */
 
 struct fx {
 	char *dir;
@@ -154,6 +155,7 @@ static const struct lookup_case file_cases[] = {
 	{ "root", POLICY_USER_BADUID, "uid 0 not allowed", 0, NULL, NULL },
 	{ "root@example.com", POLICY_USER_BADUID, "uid 0 not allowed", 0, NULL, NULL },
 	{ "low", POLICY_USER_BADUID, "uid 999 not allowed", 0, NULL, NULL },
+	{ "gidzero", POLICY_USER_BADUID, "gid 0 not allowed", 0, NULL, NULL },
 	{ "carol@example.org", POLICY_USER_TEMPFAIL, no_home, 0, NULL, NULL },
 	{ "norel", POLICY_USER_TEMPFAIL, rel_home, 0, NULL, NULL },
 	{ "nohome", POLICY_USER_TEMPFAIL, no_home, 0, NULL, NULL },
