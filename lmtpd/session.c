@@ -107,14 +107,20 @@ session_update_input(struct lmtp_session *s)
 {
 	bool want;
 
+	/*
+	 * While the session waits for the supervisor, reading stays on: what
+	 * arrives is only buffered (session_step ignores it, the read high
+	 * watermark bounds it), and not toggling read interest around every
+	 * round trip saves the epoll_ctl calls.
+	 */
 	switch (s->phase) {
 	case LMTP_PHASE_CMD:
 	case LMTP_PHASE_DATA:
 	case LMTP_PHASE_BDAT:
-		want = !s->out_full && !s->eof;
-		break;
 	case LMTP_PHASE_WAIT_RCPT:
 	case LMTP_PHASE_WAIT_DELIVER:
+		want = !s->out_full && !s->eof;
+		break;
 	case LMTP_PHASE_CLOSED:
 	default:
 		want = false;
@@ -258,6 +264,12 @@ lmtp_session_timeout(struct lmtp_session *s)
 {
 	if (s->phase == LMTP_PHASE_CLOSED)
 		return;
+	if (s->phase == LMTP_PHASE_WAIT_RCPT || s->phase == LMTP_PHASE_WAIT_DELIVER) {
+		/* We are the slow side, not the client (the IPC requests have
+		 * their own time limits): keep reading. */
+		s->io->want_input(s->io_ctx, true);
+		return;
+	}
 	log_info("session=%s timeout", s->id);
 	lmtp_reply(s, "421 4.4.2 %s Timeout", s->cfg->host);
 	lmtp_session_close(s);

@@ -36,7 +36,7 @@ test_transaction_mixed_results(void **state)
 	assert_int_equal(f->n_dlv, 0);
 	sends(f, ".\r\n");
 	assert_int_equal(f->n_dlv, 2);
-	assert_false(f->reading);
+	assert_true(f->reading);   /* buffered, not processed, while waiting */
 	assert_string_equal(f->dlv[0].address, "a@x.example");
 	assert_int_equal(f->dlv[0].rcpt_index, 0);
 	assert_string_equal(f->dlv[1].address, "c@x.example");
@@ -114,6 +114,29 @@ test_body_too_big(void **state)
 	sends(f, "0123456789\r\n0123456789\r\n0123456789\r\n.\r\nNOOP\r\n");
 	assert_int_equal(f->n_dlv, 0);
 	assert_string_equal(out(f), fmt("%s\r\n%s\r\n250 2.0.0 Ok\r\n", reply, reply));
+}
+
+/* A client waiting for its replies is not idle: a read timeout while the
+ * deliveries are in progress neither answers nor closes. */
+static void
+test_timeout_while_delivering_is_not_the_clients(void **state)
+{
+	struct fake *f = *state;
+
+	body_prepare(f);
+	sends(f, "hello\r\n.\r\n");
+	assert_int_equal(f->n_dlv, 2);
+	lmtp_session_timeout(f->s);
+	assert_string_equal(out(f), "");
+	assert_int_equal(f->closes, 0);
+	assert_true(f->reading);
+	dlv_reply(f, 0, 250, "2.0.0", "0123456789abcdef0123456789abcdef");
+	dlv_reply(f, 1, 250, "2.0.0", "0123456789abcdef0123456789abcdee");
+	assert_true(strstr(out(f), "Saved as 0123456789abcdef0123456789abcdee") != NULL);
+	/* back to reading commands: now a timeout is the client's */
+	lmtp_session_timeout(f->s);
+	assert_string_equal(out(f), "421 4.4.2 test.example Timeout\r\n");
+	assert_int_equal(f->closes, 1);
 }
 
 static void
@@ -297,6 +320,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_recipient_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mail_size_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_too_big, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_while_delivering_is_not_the_clients,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_long_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_nul, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bdat_chunks, setup, teardown),
