@@ -56,11 +56,9 @@ static void
 config_from_settings(const struct policy_settings *set, struct lmtp_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	if (set->hostname != NULL && set->hostname[0] != '\0')
-		xstrlcpy(cfg->host, set->hostname, sizeof(cfg->host));
-	else if (gethostname(cfg->host, sizeof(cfg->host) - 1) == -1)
-		xstrlcpy(cfg->host, "localhost", sizeof(cfg->host));
-	cfg->host[sizeof(cfg->host) - 1] = '\0';
+	/* resolved by the supervisor (policy_settings_resolve_hostname) */
+	xstrlcpy(cfg->host, set->hostname != NULL && set->hostname[0] != '\0' ?
+		 set->hostname : "localhost", sizeof(cfg->host));
 	cfg->max_message_size = set->lmtp_max_message_size;
 	cfg->max_recipients = set->lmtp_max_recipients;
 	cfg->max_line_length = set->lmtp_max_line_length;

@@ -40,7 +40,8 @@ struct policy_settings {
 	unsigned lmtp_max_recipients;   /* 1000 */
 	uint64_t lmtp_command_timeout;  /* 5m */
 	unsigned lmtp_max_line_length;  /* data line limit, 64K */
-	char *hostname;                 /* "" = gethostname() */
+	char *hostname;                 /* "" = node name, see
+					 * policy_settings_resolve_hostname */
 
 	/* delivery */
 	enum policy_delivery_mode delivery_mode;
@@ -71,6 +72,11 @@ struct policy_settings {
 void policy_settings_defaults(struct policy_settings *s);
 /* Free the strings of s and zero it. */
 void policy_settings_clear(struct policy_settings *s);
+/* An empty hostname becomes the system's node name ("localhost" if that
+ * fails), so every process uses one name.  The supervisor calls this once
+ * on each loaded config; children inherit the result. */
+void policy_settings_resolve_hostname(struct policy_settings *s);
+
 /* Deep copy. */
 void policy_settings_copy(struct policy_settings *dst, const struct policy_settings *src);
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "policy/policy_int.h"
 #include "privsep/privsep.h"
@@ -577,4 +578,16 @@ policy_settings_print_changed(FILE *f, const struct policy_settings *s)
 		free(b);
 	}
 	policy_settings_clear(&def);
+}
+
+void
+policy_settings_resolve_hostname(struct policy_settings *s)
+{
+	struct utsname u;
+
+	if (s->hostname != NULL && s->hostname[0] != '\0')
+		return;
+	free(s->hostname);
+	s->hostname = xstrdup(uname(&u) == 0 && u.nodename[0] != '\0' ?
+			      u.nodename : "localhost");
 }

@@ -55,7 +55,6 @@ static const int sc_lmtpd[] = {
 	SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
 	SCMP_SYS(memfd_create),                         /* body spool */
 	SCMP_SYS(ftruncate), SCMP_SYS(pwrite64), SCMP_SYS(pread64),
-	SCMP_SYS(uname),                                /* gethostname */
 	SCMP_SYS(pipe2),                                /* event_base_new's signal pipe */
 	SCMP_SYS(getuid), SCMP_SYS(geteuid),            /* event_base_new's environment check */
 	SCMP_SYS(getgid), SCMP_SYS(getegid),
@@ -78,7 +77,6 @@ static const int sc_writer[] = {
 	SCMP_SYS(getuid), SCMP_SYS(geteuid),    /* checks of the own ids */
 	SCMP_SYS(getgid), SCMP_SYS(getegid),
 	SCMP_SYS(getresuid), SCMP_SYS(getresgid),
-	SCMP_SYS(uname),
 };
 
 /* seteuid writer only: switch euid/egid/groups per request. */

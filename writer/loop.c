@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,17 +85,9 @@ int
 writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 	    const struct writer_creds_ops *ops)
 {
-	char hostname[256];
-	struct utsname u;
+	const char *hostname = s->hostname;  /* resolved by the supervisor */
 	struct psep_msg m;
 	const char *why;
-
-	if (s->hostname[0] != '\0')
-		xstrlcpy(hostname, s->hostname, sizeof(hostname));
-	else if (uname(&u) == 0)
-		xstrlcpy(hostname, u.nodename, sizeof(hostname));
-	else
-		xstrlcpy(hostname, "localhost", sizeof(hostname));
 
 	if (psep_child_hello(ipc, role, 0) < 0)
 		return 1;

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "privsep/sup/sup.h"
@@ -48,14 +47,8 @@ resolve_run_user(const struct policy_settings *s, struct psep_creds *out,
 static void
 derive_names(struct sup *sup)
 {
-	struct utsname u;
-
-	if (sup->set.hostname[0] != '\0')
-		xstrlcpy(sup->hostname, sup->set.hostname, sizeof(sup->hostname));
-	else if (uname(&u) == 0)
-		xstrlcpy(sup->hostname, u.nodename, sizeof(sup->hostname));
-	else
-		xstrlcpy(sup->hostname, "localhost", sizeof(sup->hostname));
+	policy_settings_resolve_hostname(&sup->set);
+	xstrlcpy(sup->hostname, sup->set.hostname, sizeof(sup->hostname));
 	xstrlcpy(sup->server_id, sup->set.server_id[0] != '\0' ?
 		 sup->set.server_id : sup->hostname, sizeof(sup->server_id));
 }

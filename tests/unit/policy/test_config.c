@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "policy/policy.h"
 #include "policy/policy_int.h"
@@ -882,6 +883,28 @@ test_print_changed_lists_only_changes(void **state)
 	free(out);
 }
 
+static void
+test_empty_hostname_resolves_to_node_name_once(void **state)
+{
+	struct policy_settings s;
+	struct utsname u;
+	const char *why = NULL;
+
+	(void)state;
+	assert_int_equal(uname(&u), 0);
+	policy_settings_defaults(&s);
+	assert_string_equal(s.hostname, "");
+	policy_settings_resolve_hostname(&s);
+	assert_string_equal(s.hostname, u.nodename);
+	policy_settings_clear(&s);
+
+	policy_settings_defaults(&s);
+	assert_int_equal(policy_setting_set(&s, "hostname", "mx.example.org", &why), 0);
+	policy_settings_resolve_hostname(&s);
+	assert_string_equal(s.hostname, "mx.example.org");
+	policy_settings_clear(&s);
+}
+
 int
 main(void)
 {
@@ -895,6 +918,7 @@ main(void)
 		cmocka_unit_test(test_defaults_have_documented_values),
 		cmocka_unit_test(test_table_rows_are_consistent),
 		cmocka_unit_test(test_copy_is_deep),
+		cmocka_unit_test(test_empty_hostname_resolves_to_node_name_once),
 		cmocka_unit_test_setup_teardown(test_syntax_errors_report_file_and_line,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_nul_byte_is_error, fx_setup, fx_teardown),
