@@ -95,23 +95,6 @@ setup(void **state)
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-poll_pause(void)
-{
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-	nanosleep(&ts, NULL);   /* step of a bounded poll, not a sync */
-}
-
 /* Writer children whose real uid is user idx's, into out[0..max). */
 static int
 user_children(unsigned idx, struct harness_proc *out, size_t max)
@@ -166,15 +149,15 @@ new_child(unsigned idx, pid_t old)
 static bool
 wait_gone(pid_t pid, int timeout_ms)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = harness_mono_ms() + timeout_ms;
 	struct harness_proc p;
 
 	for (;;) {
 		if (harness_proc_read(pid, &p) < 0 || p.state == 'Z')
 			return true;
-		if (mono_ms() >= deadline)
+		if (harness_mono_ms() >= deadline)
 			return false;
-		poll_pause();
+		harness_sleep_ms(10);
 	}
 }
 
@@ -565,19 +548,10 @@ test_sigsys_costs_only_the_write_it_held(void **state)
 static long
 blocked_syscall(pid_t pid)
 {
-	char path[64], buf[256];
-	ssize_t n;
-	int fd;
+	char buf[256];
 
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (harness_proc_file(pid, "syscall", buf, sizeof(buf)) < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	if (buf[0] < '0' || buf[0] > '9')
 		return -1;     /* "running" */
 	return strtol(buf, NULL, 10);
@@ -597,7 +571,7 @@ is_sleep_syscall(long nr)
 static pid_t
 wait_stalled_child(unsigned idx)
 {
-	int64_t deadline = mono_ms() + STALL_TIMEOUT_MS;
+	int64_t deadline = harness_mono_ms() + STALL_TIMEOUT_MS;
 	long nr = -1;
 
 	for (;;) {
@@ -613,11 +587,11 @@ wait_stalled_child(unsigned idx)
 				return p[0].pid;
 			}
 		}
-		if (mono_ms() >= deadline)
+		if (harness_mono_ms() >= deadline)
 			fail_msg("no writer child of %s asleep in nanosleep within %d ms "
 				 "(%d children, last syscall %ld)", H->users[idx].name,
 				 STALL_TIMEOUT_MS, n, nr);
-		poll_pause();
+		harness_sleep_ms(10);
 	}
 }
 

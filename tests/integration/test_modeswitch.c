@@ -61,23 +61,6 @@ setup(void **state)
 	return 0;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-poll_pause(void)
-{
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
-
-	nanosleep(&ts, NULL);   /* step of a bounded poll, not a sync */
-}
-
 enum kind {
 	KIND_ROOT,             /* real uid 0: a seteuid worker (or a fresh fork) */
 	KIND_SETEUID,          /* uid 0 on all four, CapEff == CAP_SETID exactly */
@@ -134,14 +117,14 @@ children_of(enum kind k, struct harness_proc *out, size_t max)
 static void
 wait_count(enum kind k, int want, const char *what)
 {
-	int64_t deadline = mono_ms() + GONE_TIMEOUT_MS;
+	int64_t deadline = harness_mono_ms() + GONE_TIMEOUT_MS;
 	int n;
 
 	while ((n = children_of(k, NULL, 0)) != want) {
-		if (mono_ms() >= deadline)
+		if (harness_mono_ms() >= deadline)
 			fail_msg("%s: %d after %d ms, want %d", what, n, GONE_TIMEOUT_MS,
 				 want);
-		poll_pause();
+		harness_sleep_ms(20);
 	}
 }
 

@@ -24,15 +24,6 @@
 
 #include "tests/lib/harness.h"
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 pidfd_open_compat(pid_t pid)
 {
@@ -139,10 +130,10 @@ harness_alive(struct harness *h)
 int
 harness_wait_exit(struct harness *h, int timeout_ms, int *status_out)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = harness_mono_ms() + timeout_ms;
 
 	for (;;) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - harness_mono_ms();
 
 		if (reap(h, status_out))
 			return 0;
@@ -232,14 +223,14 @@ static int
 wait_notify(struct harness *h, const char *state, int timeout_ms, char *seen,
 	    size_t seen_size, bool quiet)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = harness_mono_ms() + timeout_ms;
 	char buf[4097];
 	ssize_t n;
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = h->notify_fd, .events = POLLIN },
 				       { .fd = h->pidfd, .events = POLLIN } };
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - harness_mono_ms();
 
 		n = recv(h->notify_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 		if (n >= 0) {

@@ -260,6 +260,14 @@ struct harness_proc {
 	int seccomp;               /* -1 if the line is missing */
 };
 
+/* Monotonic clock in milliseconds, and one step of a bounded poll. */
+int64_t harness_mono_ms(void);
+void harness_sleep_ms(long ms);
+
+/* /proc/PID/<name> into buf (NUL-terminated); its length, or -1 if the
+ * process is gone or the file is empty. */
+ssize_t harness_proc_file(pid_t pid, const char *name, char *buf, size_t size);
+
 /* Read /proc/PID/stat and status.  -1 if the process is gone. */
 int harness_proc_read(pid_t pid, struct harness_proc *p);
 

@@ -34,8 +34,8 @@ struct pid_pair {
 	char state;
 };
 
-static int64_t
-mono_ms(void)
+int64_t
+harness_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -43,8 +43,8 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-sleep_ms(long ms)
+void
+harness_sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -52,24 +52,34 @@ sleep_ms(long ms)
 		;
 }
 
-/* Parse /proc/PID/stat: comm, state, ppid, pgrp. */
-static int
-read_stat(pid_t pid, struct harness_proc *p)
+ssize_t
+harness_proc_file(pid_t pid, const char *name, char *buf, size_t size)
 {
-	char path[64], buf[1024], *open_paren, *close_paren;
+	char path[64];
 	ssize_t n;
 	int fd;
-	size_t cl;
 
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
+	return n;
+}
+
+/* Parse /proc/PID/stat: comm, state, ppid, pgrp. */
+static int
+read_stat(pid_t pid, struct harness_proc *p)
+{
+	char buf[1024], *open_paren, *close_paren;
+	size_t cl;
+
+	if (harness_proc_file(pid, "stat", buf, sizeof(buf)) < 0)
+		return -1;
 	open_paren = strchr(buf, '(');
 	close_paren = strrchr(buf, ')');
 	if (open_paren == NULL || close_paren == NULL || close_paren < open_paren)
@@ -271,7 +281,7 @@ harness_wait_role(const struct harness *h, enum harness_role role, size_t min,
 		  const pid_t *not_pids, size_t n_not, int timeout_ms)
 {
 	struct harness_proc *p = calloc(HARNESS_MAX_PROCS, sizeof(*p));
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = harness_mono_ms() + timeout_ms;
 	int n = -1;
 
 	if (p == NULL)
@@ -286,13 +296,13 @@ harness_wait_role(const struct harness *h, enum harness_role role, size_t min,
 					stale = true;
 		if (n >= 0 && (size_t)n >= min && !stale)
 			break;
-		if (mono_ms() >= deadline) {
+		if (harness_mono_ms() >= deadline) {
 			fprintf(stderr, "harness: after %d ms: %d processes of role %d "
 				"(want %zu new ones)\n", timeout_ms, n, (int)role, min);
 			n = -1;
 			break;
 		}
-		sleep_ms(20);   /* bounded poll for a condition, not a sync */
+		harness_sleep_ms(20);   /* bounded poll for a condition, not a sync */
 	}
 	free(p);
 	return n;
@@ -326,29 +336,29 @@ group_members(pid_t pgrp, bool kill_them)
 int
 harness_group_left(const struct harness *h, int timeout_ms)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = harness_mono_ms() + timeout_ms;
 	int left;
 
 	if (h->pgrp <= 0)
 		return 0;       /* never started, or already emptied */
 	for (;;) {
 		left = group_members(h->pgrp, false);
-		if (left <= 0 || mono_ms() >= deadline)
+		if (left <= 0 || harness_mono_ms() >= deadline)
 			return left;
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 }
 
 void
 harness_kill_group(struct harness *h)
 {
-	int64_t deadline = mono_ms() + 5000;
+	int64_t deadline = harness_mono_ms() + 5000;
 	pid_t pgrp = h->pgrp;
 
 	if (pgrp <= 0)
 		return;
-	while (group_members(pgrp, true) > 0 && mono_ms() < deadline)
-		sleep_ms(10);
+	while (group_members(pgrp, true) > 0 && harness_mono_ms() < deadline)
+		harness_sleep_ms(10);
 	/* Forget an empty group: its id may be reused by someone else. */
 	if (group_members(pgrp, false) == 0)
 		h->pgrp = 0;
@@ -402,7 +412,7 @@ int
 harness_run_capture(const char *const argv[], int timeout_ms, int *status_out,
 		    char **output)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = harness_mono_ms() + timeout_ms;
 	char *buf = NULL;
 	size_t len = 0;
 	int p[2], st = 0, rc = 0;
@@ -422,7 +432,7 @@ harness_run_capture(const char *const argv[], int timeout_ms, int *status_out,
 	close(p[1]);
 	for (;;) {
 		struct pollfd pf = { .fd = p[0], .events = POLLIN };
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - harness_mono_ms();
 		char chunk[4096];
 		ssize_t n;
 
