@@ -110,18 +110,45 @@ log_msgv(enum psep_log_level level, const char *fmt, va_list ap)
 	log_write_line(log_role, getpid(), level, text, (size_t)n);
 }
 
-#define LOG_FN(fn, level)                      \
-	void fn(const char *fmt, ...)          \
-	{                                      \
-		va_list ap;                    \
-		va_start(ap, fmt);             \
-		log_msgv(level, fmt, ap);      \
-		va_end(ap);                    \
-	}
-LOG_FN(log_debug, PSEP_LOG_DEBUG)
-LOG_FN(log_info, PSEP_LOG_INFO)
-LOG_FN(log_warn, PSEP_LOG_WARN)
-LOG_FN(log_err, PSEP_LOG_ERR)
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_msgv(PSEP_LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_msgv(PSEP_LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_msgv(PSEP_LOG_WARN, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_msgv(PSEP_LOG_ERR, fmt, ap);
+	va_end(ap);
+}
 
 void
 fatal(const char *fmt, ...)

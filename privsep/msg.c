@@ -281,7 +281,8 @@ v_write_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 	    !text_ok(r->filename, sizeof(r->filename)) ||
 	    !psep_str_ok(r->guid, sizeof(r->guid)))
 		return fail(why, "bad write reply text");
-	if (r->err == 0 && (!guid_ok(r->guid) || strchr(r->filename, '/') != NULL))
+	if (r->err == 0 && (!guid_ok(r->guid) || r->filename[0] == '\0' ||
+			    r->filename[0] == '.' || strchr(r->filename, '/') != NULL))
 		return fail(why, "bad guid or file name");
 	return 0;
 }

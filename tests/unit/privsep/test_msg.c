@@ -318,6 +318,12 @@ static const struct patch enum_patches[] = {
 	    "", false),
 	STR("WRITE_REP ok with '/' in file name", PSEP_WRITE_REP, psep_write_rep,
 	    filename, "../new/x", false),
+	STR("WRITE_REP ok with empty file name", PSEP_WRITE_REP, psep_write_rep,
+	    filename, "", false),
+	STR("WRITE_REP ok with file name '..'", PSEP_WRITE_REP, psep_write_rep,
+	    filename, "..", false),
+	STR("WRITE_REP ok with hidden file name", PSEP_WRITE_REP, psep_write_rep,
+	    filename, ".stowd", false),
 #ifdef STOWD_TEST_HOOKS
 	NUM("TEST_REQ op 0", PSEP_TEST_REQ, psep_test_req, op, 0, false),
 	NUM("TEST_REQ op 3", PSEP_TEST_REQ, psep_test_req, op, 3, false),
