@@ -26,6 +26,22 @@ enum policy_delivery_mode {
 	POLICY_MODE_FORK = 1,
 };
 
+enum policy_on_timeout {
+	POLICY_ON_TIMEOUT_ACCEPT = 0,   /* 250, the event stays journaled */
+	POLICY_ON_TIMEOUT_TEMPFAIL = 1, /* 451 4.4.1, the local copy removed */
+};
+
+#define POLICY_MAX_REPLICAS 16
+#define POLICY_MAX_REPL_UIDS 32
+
+/* One `replica NAME { address = tcp:HOST:PORT }` block. */
+struct policy_replica {
+	char name[64];                  /* NAME: letters, digits, - _ . */
+	char address[192];              /* as written */
+	char host[128];                 /* host name or IP literal (no brackets) */
+	uint16_t port;
+};
+
 /*
  * All settings.  Strings are owned by the struct (policy_settings_free).
  * Durations are in milliseconds, sizes in bytes.
@@ -59,8 +75,24 @@ struct policy_settings {
 	unsigned first_valid_uid;       /* 500 */
 	unsigned last_valid_uid;        /* 0 = no limit */
 
+	/* replication */
+	char *replication_listen;       /* "" = accept no replication */
+	char *replication_tls_cert;     /* PEM paths, read by the supervisor */
+	char *replication_tls_key;
+	char *replication_tls_ca;
+	size_t n_repl_unix_uids;        /* replication_unix_uids, parsed */
+	uid_t repl_unix_uids[POLICY_MAX_REPL_UIDS];
+	unsigned replication_sync_acks; /* 0 = asynchronous */
+	uint64_t replication_sync_timeout;      /* 2s */
+	enum policy_on_timeout replication_on_timeout; /* accept */
+	uint64_t replication_journal_max_size;  /* 1G */
+	uint64_t replication_full_sync_interval;/* 1d; 0 = only at start */
+	size_t n_replicas;
+	struct policy_replica replicas[POLICY_MAX_REPLICAS];
+
 	/* runtime */
-	char *server_id;                /* "" = derived from hostname */
+	char *server_id;                /* "" = the hostname (resolved once by
+					 * policy_settings_resolve_hostname) */
 	char *state_dir;                /* "/var/lib/stowd" */
 	bool log_debug;                 /* no */
 };
@@ -84,9 +116,11 @@ void policy_settings_copy(struct policy_settings *dst, const struct policy_setti
  * Load path into *s (which is first set to defaults).  If path does not
  * exist and !required, *s keeps the defaults and 0 is returned.  On error
  * returns -1 and sets *err_out to "FILE:LINE: message" (caller frees).
- * Supports `key = value`, `# comments`, `name { ... }` blocks (none defined
- * yet: an unknown block is an error) and `!include FILE` (relative to the
- * including file's directory).
+ * Supports `key = value`, `# comments`, `replica NAME { address = ... }`
+ * blocks (any other block is an error) and `!include FILE` (relative to
+ * the including file's directory).  Cross-checks: replication_listen with
+ * tcp: or any replica needs replication_tls_cert/key/ca; sync_acks <=
+ * the number of replicas; replica names unique.
  */
 int policy_config_load(const char *path, bool required, struct policy_settings *s,
 		       char **err_out);
@@ -164,6 +198,9 @@ void policy_userdb_free(struct policy_userdb **db);
  */
 enum policy_lookup policy_userdb_lookup(struct policy_userdb *db, const char *address,
 					struct policy_user *user, const char **why_out);
+
+/* True if uid is in replication_unix_uids. */
+bool policy_repl_unix_uid_allowed(const struct policy_settings *s, uid_t uid);
 
 /* uid rules: not 0, >= first_valid_uid, <= last_valid_uid (if non-zero). */
 bool policy_uid_allowed(const struct policy_settings *s, uid_t uid);

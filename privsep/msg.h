@@ -30,6 +30,8 @@
 #define PSEP_MAX_GROUPS 32
 #define PSEP_PREFIX_MAX 4096  /* trace headers prepended to a body */
 #define PSEP_LOG_MAX 1024
+#define PSEP_ID_MAX 65        /* server id: 1..64 octets %x21-7E + NUL */
+#define PSEP_FLAGS_MAX 128    /* canonical flag string or delta list + NUL */
 
 /* Process roles: one row each in privsep/roles.c. */
 enum psep_role {
@@ -38,8 +40,9 @@ enum psep_role {
 	PSEP_ROLE_WRITER_SETEUID = 2,
 	PSEP_ROLE_WRITER_CHILD = 3,
 	PSEP_ROLE_REPL_HOOK = 4,
+	PSEP_ROLE_REPLD = 5,      /* replication front-end (replica side) */
 };
-#define PSEP_ROLE_COUNT 5
+#define PSEP_ROLE_COUNT 6
 
 /* Peer states (bit numbers in the spec table's state mask). */
 enum psep_state {
@@ -63,8 +66,17 @@ enum psep_type {
 	PSEP_SESSION_END = 16,  /* lmtpd -> supervisor, one way */
 	PSEP_TEST_REQ = 18,     /* supervisor -> writer; only with test hooks */
 	PSEP_TEST_REP = 19,
+	PSEP_REPL_REQ = 20,     /* repld or repl-hook -> supervisor; fd: sealed
+				 * memfd for SAVE, none otherwise */
+	PSEP_REPL_REP = 21,     /* fd: LIST/SYNC/GUIDS data memfd, FETCH file */
+	PSEP_REPL_OP_REQ = 22,  /* supervisor -> writer; fd as REPL_REQ */
+	PSEP_REPL_OP_REP = 23,  /* fd as REPL_REP */
+	PSEP_EVENT_REQ = 24,    /* supervisor -> repl-hook; fd: body memfd (SAVE) */
+	PSEP_EVENT_REP = 25,
+	PSEP_USERS_REQ = 26,    /* repl-hook -> supervisor */
+	PSEP_USERS_REP = 27,    /* fd: memfd, one user name per line */
 };
-#define PSEP_TYPE_MAX 19
+#define PSEP_TYPE_MAX 27
 
 struct psep_hdr {
 	uint16_t type;
@@ -186,6 +198,138 @@ struct psep_test_rep {
 	uint32_t pad;
 };
 
+/* ---- replication ------------------------------------------------------ */
+
+/* One replication-protocol operation (doc/replication-protocol.md §8),
+ * already parsed and checked by repld's parser (or built by repl-hook);
+ * every field is checked again by psep_msg_recv and by storage/. */
+enum psep_repl_op {
+	PSEP_REPL_SAVE = 1,
+	PSEP_REPL_STORE = 2,
+	PSEP_REPL_EXPUNGE = 3,
+	PSEP_REPL_CREATE = 4,
+	PSEP_REPL_DELETE = 5,
+	PSEP_REPL_RENAME = 6,
+	PSEP_REPL_LIST = 7,
+	PSEP_REPL_SYNC = 8,
+	PSEP_REPL_GUIDS = 9,
+	PSEP_REPL_FETCH = 10,
+};
+#define PSEP_REPL_OP_MAX 10
+
+struct psep_repl_cmd {
+	uint32_t op;                  /* enum psep_repl_op */
+	uint32_t uid_hint;            /* SAVE: UID hint, 0 = none */
+	uint64_t modseq;              /* events: stamp modseq; 0 = a local
+				       * change, the writer takes (H+1, own id) */
+	uint64_t date;                /* SAVE: internal date, epoch seconds */
+	uint64_t body_size;           /* SAVE: size of the memfd */
+	char origin[PSEP_ID_MAX];     /* events: stamp origin ("" for queries) */
+	char peer[PSEP_ID_MAX];       /* server id of the peer it came from;
+				       * "" = local (LMTP, local producer,
+				       * repl-hook repair) */
+	char user[PSEP_NAME_MAX];
+	char mailbox[PSEP_NAME_MAX];  /* canonical ("INBOX" for the inbox) */
+	char mailbox2[PSEP_NAME_MAX]; /* RENAME: the new name */
+	char guid[PSEP_GUID_MAX];     /* SAVE/STORE/EXPUNGE/FETCH */
+	char flags[PSEP_FLAGS_MAX];   /* SAVE: canonical flag string;
+				       * STORE: deltas "+\Seen -\Flagged" */
+	char pad[7];
+};
+
+/* Outcome classes of a replication command, as on the wire. */
+enum psep_repl_status {
+	PSEP_RS_OK = 0,
+	PSEP_RS_NO = 1,
+	PSEP_RS_BAD = 2,
+};
+
+/* repld / repl-hook -> supervisor. */
+struct psep_repl_req {
+	struct psep_repl_cmd cmd;
+};
+
+/* supervisor -> repld / repl-hook: the tagged reply without the tag. */
+struct psep_repl_rep {
+	uint32_t status;              /* enum psep_repl_status */
+	uint32_t effective;           /* events: 1 if it changed state here */
+	uint32_t uid;                 /* SAVE: UID here; FETCH: UID */
+	uint32_t pad;
+	uint64_t modseq;              /* events: the stamp applied (SAVE/STORE/
+				       * EXPUNGE; a local change gets a fresh one) */
+	uint64_t date;                /* FETCH: internal date */
+	uint64_t size;                /* FETCH: bytes of the file fd */
+	char origin[PSEP_ID_MAX];     /* the stamp's origin */
+	char code[47];                /* response code without brackets ("UID 42",
+				       * "NOUSER"), "" for none */
+	char text[160];               /* human text, no CR/LF */
+	char flags[PSEP_FLAGS_MAX];   /* FETCH: canonical flags */
+};
+
+/* supervisor -> writer. */
+struct psep_repl_op_req {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	uint32_t groups[PSEP_MAX_GROUPS];
+	uint32_t pad;
+	char mail_base[PSEP_PATH_MAX];
+	char mail_rel[PSEP_PATH_MAX];
+	struct psep_repl_cmd cmd;
+};
+
+/* writer -> supervisor: facts; the supervisor maps them to a reply. */
+struct psep_repl_op_rep {
+	int32_t err;                  /* 0, or the errno of a failed step */
+	uint32_t result;              /* enum store_repl_status (err == 0) */
+	uint32_t effective;
+	uint32_t uid;
+	uint64_t modseq;
+	uint64_t date;
+	uint64_t size;
+	char origin[PSEP_ID_MAX];
+	char what[64];                /* failed step, "" on success */
+	char flags[PSEP_FLAGS_MAX];   /* FETCH: canonical flags */
+	char filename[PSEP_NAME_MAX]; /* SAVE: base name written */
+	char pad[7];
+};
+
+/* supervisor -> repl-hook: one effective event to journal for every
+ * replica except the one named cmd.origin and cmd.peer. */
+struct psep_event_req {
+	struct psep_repl_cmd cmd;     /* the event as applied here: stamp in
+				       * origin/modseq, SAVE: uid_hint = UID
+				       * here, body = prefix + memfd */
+	uint32_t want_acks;           /* answer once this many replicas acked
+				       * (0: once journaled) */
+	uint32_t prefix_len;          /* <= PSEP_PREFIX_MAX */
+	uint64_t timeout_ms;          /* want_acks > 0: longest wait */
+	char prefix[];
+};
+
+enum psep_event_status {
+	PSEP_EV_JOURNALED = 0,        /* fsynced in every journal (want_acks 0) */
+	PSEP_EV_ACKED = 1,            /* want_acks replicas acknowledged */
+	PSEP_EV_TIMEOUT = 2,          /* journaled, fewer acks than wanted */
+	PSEP_EV_FAILED = 3,           /* could not be journaled */
+};
+
+struct psep_event_rep {
+	uint32_t status;              /* enum psep_event_status */
+	uint32_t acks;
+};
+
+/* repl-hook -> supervisor: the users to run a full SYNC for. */
+struct psep_users_req {
+	uint32_t pad;
+	uint32_t pad2;
+};
+
+struct psep_users_rep {
+	int32_t err;                  /* 0, or errno (the fd is then absent) */
+	uint32_t count;               /* lines in the memfd */
+};
+
 /* A received, validated message.  Owns fd (or -1) and data. */
 struct psep_msg {
 	struct psep_hdr hdr;
@@ -205,6 +349,14 @@ struct psep_msg {
 		struct psep_session_end session_end;
 		struct psep_test_req test_req;
 		struct psep_test_rep test_rep;
+		struct psep_repl_req repl_req;
+		struct psep_repl_rep repl_rep;
+		struct psep_repl_op_req repl_op_req;
+		struct psep_repl_op_rep repl_op_rep;
+		struct psep_event_req event_req;
+		struct psep_event_rep event_rep;
+		struct psep_users_req users_req;
+		struct psep_users_rep users_rep;
 	} u;
 };
 

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * repl-hook/hook_int.h - the repl-hook process: one unprivileged process
+ * (run_user, no capabilities, seccomp) that owns the connections to every
+ * `replica NAME { address = tcp:HOST:PORT }`, the fsynced journal of
+ * events each replica has not acknowledged, the synchronous-ack
+ * accounting, and the resynchronisation (SYNC) of mailboxes.
+ *
+ * Runs in:  repl-hook (libevent).
+ * Trust:    replica responses are untrusted (parsed by repl-hook/proto.c);
+ *           messages from the supervisor are validated by psep_msg_recv.
+ * Files:    <state_dir>/replication/ (created by the supervisor, owned by
+ *           run_user, mode 0700): <NAME>.journal, <NAME>.acked,
+ *           <NAME>.dirty, <NAME>.id.
+ */
+#ifndef STOWD_REPL_HOOK_INT_H
+#define STOWD_REPL_HOOK_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "privsep/msg.h"
+#include "repl-hook/proto.h"
+
+struct hook;
+struct hook_replica;
+struct policy_settings;
+
+/* What the supervisor hands to the process (spawn argument). */
+struct hook_args {
+	const struct policy_settings *set;  /* borrowed, read-only */
+	void *tls_client_ctx;               /* SSL_CTX *, built before fork */
+};
+
+/* Entry of the repl-hook process (psep spawn function). */
+int repl_hook_main(void *arg, int ipc);
+
+/* ---- core (hook.c, conn.c, journal.c) used by sync.c -------------------- */
+
+/* Name (config) and server id (from the greeting, "" before the first
+ * greeting) of a replica. */
+const char *hook_replica_name(const struct hook_replica *r);
+const char *hook_replica_server_id(const struct hook_replica *r);
+/* The replica's connection is up (greeting + HELLO OK). */
+bool hook_replica_connected(const struct hook_replica *r);
+
+/*
+ * Reply to a direct command: called for each DATA line of the command
+ * (resp->kind == REPL_R_DATA; for FETCH, frame->literal_fd holds the body,
+ * owned by the callee: close it or keep it), then once for the tagged
+ * reply (REPL_R_TAGGED), or once with resp == NULL if the connection was
+ * lost before the reply.
+ */
+typedef void (*hook_reply_cb)(struct hook_replica *r, const struct repl_response *resp,
+			      struct repl_frame *frame, void *arg);
+
+/* Send a direct (not journaled) command to a connected replica; body_fd
+ * (SAVE: the literal, read from offset 0, not consumed) or -1.  Returns 0
+ * or -1 (not connected). */
+int hook_replica_send(struct hook_replica *r, const struct psep_repl_cmd *cmd,
+		      int body_fd, uint64_t body_size, hook_reply_cb cb, void *arg);
+
+/*
+ * Run a command on this server through the supervisor (PSEP_REPL_REQ):
+ * queries LIST/SYNC/GUIDS/FETCH, and local changes with modseq 0 (they
+ * are journaled for every replica like any local change).  cb gets the
+ * reply and its fd (data memfd or FETCH file; owned by the callee), or
+ * rep == NULL if the supervisor went away.  memfd: SAVE body (sealed) or -1.
+ */
+typedef void (*hook_local_cb)(struct hook *h, const struct psep_repl_rep *rep,
+			      int fd, void *arg);
+int hook_local_send(struct hook *h, const struct psep_repl_cmd *cmd, int memfd,
+		    hook_local_cb cb, void *arg);
+
+/* The users to sync (PSEP_USERS_REQ): cb gets err and a memfd of lines. */
+typedef void (*hook_users_cb)(struct hook *h, int err, int fd, void *arg);
+int hook_users_request(struct hook *h, hook_users_cb cb, void *arg);
+
+struct hook *hook_replica_hook(struct hook_replica *r);
+/* A pointer slot in each replica that belongs to sync.c (NULL at start). */
+void **hook_replica_sync_slot(struct hook_replica *r);
+/* The open <state_dir>/replication directory. */
+int hook_state_dirfd(const struct hook *h);
+/* This server's id, the settings. */
+const char *hook_server_id(const struct hook *h);
+const struct policy_settings *hook_settings(const struct hook *h);
+struct event_base *hook_event_base(struct hook *h);
+
+/* ---- sync.c, called by the core ------------------------------------------ */
+
+/* A (user, mailbox) pair to resync with r (journal overflow, a NONEXISTENT
+ * or permanent-error reply); kept durably in <NAME>.dirty until done. */
+void hook_sync_mark_dirty(struct hook_replica *r, const char *user,
+			  const char *mailbox);
+/* The replica is connected and its journal is drained: run the pending
+ * work (the dirty mailboxes; a full sync of every user when full). */
+void hook_sync_start(struct hook_replica *r, bool full);
+/* The connection dropped: abandon the running sync (restart later). */
+void hook_sync_abort(struct hook_replica *r);
+/* Free sync state at exit. */
+void hook_sync_free(struct hook_replica *r);
+/* True while a sync runs for r (tests and logs). */
+bool hook_sync_running(const struct hook_replica *r);
+
+#endif
