@@ -408,6 +408,14 @@ ipc_dispatch(struct lmtp_ipc *ipc, struct psep_msg *m)
 	case PSEP_SESSION_END:
 	case PSEP_TEST_REQ:
 	case PSEP_TEST_REP:
+	case PSEP_REPL_REQ:
+	case PSEP_REPL_REP:
+	case PSEP_REPL_OP_REQ:
+	case PSEP_REPL_OP_REP:
+	case PSEP_EVENT_REQ:
+	case PSEP_EVENT_REP:
+	case PSEP_USERS_REQ:
+	case PSEP_USERS_REP:
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
 		break;

@@ -125,6 +125,14 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 		case PSEP_WRITE_REP:
 		case PSEP_SESSION_END:
 		case PSEP_TEST_REP:
+		case PSEP_REPL_REQ:
+		case PSEP_REPL_REP:
+		case PSEP_REPL_OP_REQ:
+		case PSEP_REPL_OP_REP:
+		case PSEP_EVENT_REQ:
+		case PSEP_EVENT_REP:
+		case PSEP_USERS_REQ:
+		case PSEP_USERS_REP:
 			log_err("unexpected %s from supervisor", psep_type_name(m.hdr.type));
 			psep_msg_clear(&m);
 			return 1;

@@ -132,6 +132,14 @@ child_read(evutil_socket_t fd, short what, void *arg)
 		case PSEP_SESSION_END:
 		case PSEP_TEST_REQ:
 		case PSEP_TEST_REP:
+		case PSEP_REPL_REQ:
+		case PSEP_REPL_REP:
+		case PSEP_REPL_OP_REQ:
+		case PSEP_REPL_OP_REP:
+		case PSEP_EVENT_REQ:
+		case PSEP_EVENT_REP:
+		case PSEP_USERS_REQ:
+		case PSEP_USERS_REP:
 			c->ops->message(c, &m);
 			break;
 		}

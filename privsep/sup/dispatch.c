@@ -394,6 +394,14 @@ wr_message(struct sup_child *c, struct psep_msg *m)
 		wr_reply(c, m);
 		break;
 	case PSEP_TEST_REP:
+	case PSEP_REPL_REQ:
+	case PSEP_REPL_REP:
+	case PSEP_REPL_OP_REQ:
+	case PSEP_REPL_OP_REP:
+	case PSEP_EVENT_REQ:
+	case PSEP_EVENT_REP:
+	case PSEP_USERS_REQ:
+	case PSEP_USERS_REP:
 		break;
 	case PSEP_HELLO_REQ:
 	case PSEP_HELLO_REP:

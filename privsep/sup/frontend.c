@@ -320,6 +320,14 @@ fe_message(struct sup_child *c, struct psep_msg *m)
 	case PSEP_WRITE_REP:
 	case PSEP_TEST_REQ:
 	case PSEP_TEST_REP:
+	case PSEP_REPL_REQ:
+	case PSEP_REPL_REP:
+	case PSEP_REPL_OP_REQ:
+	case PSEP_REPL_OP_REP:
+	case PSEP_EVENT_REQ:
+	case PSEP_EVENT_REP:
+	case PSEP_USERS_REQ:
+	case PSEP_USERS_REP:
 		sup_child_kill(c, "unexpected message type");
 		break;
 	}

@@ -149,6 +149,14 @@ sup_message(struct e2e *e)
 	case PSEP_WRITE_REP:
 	case PSEP_TEST_REQ:
 	case PSEP_TEST_REP:
+	case PSEP_REPL_REQ:
+	case PSEP_REPL_REP:
+	case PSEP_REPL_OP_REQ:
+	case PSEP_REPL_OP_REP:
+	case PSEP_EVENT_REQ:
+	case PSEP_EVENT_REP:
+	case PSEP_USERS_REQ:
+	case PSEP_USERS_REP:
 	default:
 		fail_msg("unexpected message %u", m.hdr.type);
 	}
