@@ -23,11 +23,10 @@
 #include "policy/policy_int.h"
 #include "privsep/privsep.h"
 
-/* No block kinds are defined yet.  A future one, e.g.
- *   { "replica", POLICY_LABEL_REQUIRED, replica_open, replica_set,
- *     replica_close },
- * goes before the terminator. */
+/* The block kinds of stowd.conf; a new one goes before the terminator. */
 const struct policy_block_def policy_blocks[] = {
+	{ "replica", POLICY_LABEL_REQUIRED, policy_replica_open, policy_replica_set,
+	  policy_replica_close },
 	{ NULL, POLICY_LABEL_NONE, NULL, NULL, NULL },
 };
 
@@ -61,6 +60,7 @@ struct cfg_ctx {
 	const struct policy_block_def *block;  /* open block or NULL */
 	size_t block_depth;            /* depth of the file that opened it */
 	struct cfg_pos block_pos;
+	struct cfg_pos first_replica;  /* the first closed `replica` block */
 	bool top_optional;             /* a missing top file means defaults */
 	char *err;
 };
@@ -226,6 +226,8 @@ cfg_block_close(struct cfg_ctx *ctx, const struct cfg_pos *pos)
 	ctx->block = NULL;
 	if (b->close != NULL && b->close(ctx->s, ctx->arg, &why) < 0)
 		return cfg_error(ctx, pos, "block '%s': %s", b->name, why);
+	if (strcmp(b->name, "replica") == 0 && ctx->first_replica.file == NULL)
+		ctx->first_replica = ctx->block_pos;
 	return 0;
 }
 
@@ -496,6 +498,37 @@ cfg_cross_check(struct cfg_ctx *ctx, const char *path)
 	return ret;
 }
 
+/* Rules between replica blocks and settings: replicas are reached over
+ * TLS, and sync acks cannot outnumber the replicas. */
+static int
+cfg_repl_check(struct cfg_ctx *ctx, const char *path)
+{
+	const struct policy_settings *s = ctx->s;
+	const struct policy_setting_def *d;
+	const struct cfg_loc *l;
+	struct cfg_pos pos = { path, 0 };
+
+	if (s->n_replicas > 0 &&
+	    (s->replication_tls_cert[0] == '\0' || s->replication_tls_key[0] == '\0' ||
+	     s->replication_tls_ca[0] == '\0')) {
+		if (ctx->first_replica.file != NULL)
+			pos = ctx->first_replica;
+		return cfg_error(ctx, &pos, "replica '%s' needs replication_tls_cert, "
+				 "replication_tls_key and replication_tls_ca",
+				 s->replicas[0].name);
+	}
+	if (s->replication_sync_acks > s->n_replicas) {
+		d = policy_setting_find("replication_sync_acks");
+		l = &ctx->locs[d - policy_setting_defs];
+		if (l->seq > 0)
+			pos = (struct cfg_pos){ l->file, l->line };
+		return cfg_error(ctx, &pos, "replication_sync_acks = %u but only %zu "
+				 "replica block%s", s->replication_sync_acks,
+				 s->n_replicas, s->n_replicas == 1 ? "" : "s");
+	}
+	return 0;
+}
+
 int
 policy_config_load_blocks(const char *path, bool required, struct policy_settings *s,
 			  const struct policy_block_def *blocks, void *arg,
@@ -517,6 +550,8 @@ policy_config_load_blocks(const char *path, bool required, struct policy_setting
 	ret = cfg_read_file(&ctx, path, path, NULL);
 	if (ret == 0)
 		ret = cfg_cross_check(&ctx, path);
+	if (ret == 0)
+		ret = cfg_repl_check(&ctx, path);
 	if (ret == 0) {
 		*s = tmp;
 	} else {

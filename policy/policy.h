@@ -105,7 +105,8 @@ void policy_settings_defaults(struct policy_settings *s);
 /* Free the strings of s and zero it. */
 void policy_settings_clear(struct policy_settings *s);
 /* An empty hostname becomes the system's node name ("localhost" if that
- * fails), so every process uses one name.  The supervisor calls this once
+ * fails), and an empty server_id becomes the hostname (its first 64
+ * octets), so every process uses one name.  The supervisor calls this once
  * on each loaded config; children inherit the result. */
 void policy_settings_resolve_hostname(struct policy_settings *s);
 
@@ -198,6 +199,16 @@ void policy_userdb_free(struct policy_userdb **db);
  */
 enum policy_lookup policy_userdb_lookup(struct policy_userdb *db, const char *address,
 					struct policy_user *user, const char **why_out);
+
+/*
+ * Call cb(name, arg) for each user of the userdb: passwd: every system
+ * user (setpwent/getpwent) whose uid passes the uid rules; passwd-file:
+ * every entry (its key).  name is borrowed for the call.  A non-zero
+ * return of cb stops the walk and is returned.  Returns 0, cb's value, or
+ * -1 with errno (passwd-file unreadable).  Runs in the supervisor.
+ */
+int policy_userdb_foreach(struct policy_userdb *db,
+			  int (*cb)(const char *name, void *arg), void *arg);
 
 /* True if uid is in replication_unix_uids. */
 bool policy_repl_unix_uid_allowed(const struct policy_settings *s, uid_t uid);

@@ -26,8 +26,10 @@ enum policy_type {
 	POLICY_T_UINT = 2,      /* decimal */
 	POLICY_T_MODE = 3,      /* octal, printed as 0NNN */
 	POLICY_T_SIZE = 4,      /* bytes; K, M, G suffixes */
-	POLICY_T_DURATION = 5,  /* stored in ms; ms, s, m, h; bare = seconds */
+	POLICY_T_DURATION = 5,  /* stored in ms; ms, s, m, h, d; bare = seconds */
 	POLICY_T_ENUM = 6,      /* one of names[], stored as unsigned index */
+	POLICY_T_UID_LIST = 7,  /* uids or user names; the one row of this type
+				 * fills repl_unix_uids[] and n_repl_unix_uids */
 };
 
 struct policy_setting_def;
@@ -120,7 +122,7 @@ struct policy_block_def {
 	int (*close)(struct policy_settings *s, void *arg, const char **why_out);
 };
 
-/* The block kinds of stowd.conf (none yet). */
+/* The block kinds of stowd.conf: `replica NAME { address = ... }`. */
 extern const struct policy_block_def policy_blocks[];
 
 /* Maximum nesting of !include. */
@@ -133,6 +135,35 @@ int policy_config_load_blocks(const char *path, bool required,
 			      struct policy_settings *s,
 			      const struct policy_block_def *blocks, void *arg,
 			      char **err_out);
+
+/* ---- replication values (replication.c) ------------------------------ */
+
+/*
+ * Parse a blank-separated list of uids and user names (resolved now with
+ * getpwnam) into uids[0..*n_out), at most POLICY_MAX_REPL_UIDS, no
+ * duplicates, never uid 4294967295.  "" is the empty list.  Returns 0 or -1
+ * with errno EINVAL and *why_out.
+ */
+int policy_uid_list_parse(const char *text, uid_t uids[POLICY_MAX_REPL_UIDS],
+			  size_t *n_out, const char **why_out);
+/* The list as decimal uids separated by single spaces.  Caller frees. */
+char *policy_uid_list_format(const uid_t *uids, size_t n);
+
+/*
+ * Parse a replica address "tcp:HOST:PORT" (HOST a DNS name, an IPv4
+ * literal or [IPv6]) into r->address, r->host (no brackets) and r->port.
+ * Returns 0 or -1 with errno EINVAL and *why_out.
+ */
+int policy_replica_address_parse(const char *text, struct policy_replica *r,
+				 const char **why_out);
+
+/* The `replica` block callbacks (rows of policy_blocks). */
+int policy_replica_open(struct policy_settings *s, void *arg, const char *label,
+			const char **why_out);
+int policy_replica_set(struct policy_settings *s, void *arg, const char *key,
+		       const char *value, const char **why_out);
+int policy_replica_close(struct policy_settings *s, void *arg,
+			 const char **why_out);
 
 /* ---- passwd-file (passwd_file.c) ------------------------------------- */
 

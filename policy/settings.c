@@ -31,8 +31,11 @@ _Static_assert(sizeof(unsigned) == sizeof(uint32_t), "unsigned is 32 bits");
 _Static_assert(sizeof(enum policy_delivery_mode) == sizeof(uint32_t),
 	       "enum stored as 32 bits");
 _Static_assert(sizeof(uid_t) == sizeof(uint32_t), "uid_t is 32 bits");
+_Static_assert(sizeof(enum policy_on_timeout) == sizeof(uint32_t),
+	       "enum stored as 32 bits");
 
 static const char *const delivery_mode_names[] = { "seteuid", "fork", NULL };
+static const char *const on_timeout_names[] = { "accept", "tempfail", NULL };
 
 /* ---- validators -------------------------------------------------------- */
 
@@ -75,6 +78,16 @@ validate_listen(const struct policy_setting_def *d, const char *text,
 		return -1;
 	free(v);
 	return 0;
+}
+
+/* "" (no replication listener) or a listen list. */
+static int
+validate_opt_listen(const struct policy_setting_def *d, const char *text,
+		    uint64_t num, const char **why_out)
+{
+	if (text[0] == '\0')
+		return 0;
+	return validate_listen(d, text, num, why_out);
 }
 
 static int
@@ -204,6 +217,30 @@ validate_abs_path(const struct policy_setting_def *d, const char *text,
 	return 0;
 }
 
+/* "" or an absolute path. */
+static int
+validate_opt_abs_path(const struct policy_setting_def *d, const char *text,
+		      uint64_t num, const char **why_out)
+{
+	if (text[0] == '\0')
+		return 0;
+	return validate_abs_path(d, text, num, why_out);
+}
+
+/* 0 (only at start) or at least a minute. */
+static int
+validate_sync_interval(const struct policy_setting_def *d, const char *text,
+		       uint64_t num, const char **why_out)
+{
+	(void)d;
+	(void)text;
+	if (num != 0 && num < 60 * SEC) {
+		*why_out = "must be 0 (only at start) or at least 1m";
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 const struct policy_setting_def policy_setting_defs[] = {
@@ -271,6 +308,37 @@ const struct policy_setting_def policy_setting_defs[] = {
 	{ .name = "last_valid_uid", .type = POLICY_T_UINT, .def = "0",
 	  .desc = "highest uid mail is written as (0 = no limit)",
 	  FIELD(last_valid_uid), .min = 0, .max = UINT32_MAX - 1 },
+	{ .name = "replication_listen", .type = POLICY_T_STRING, .def = "",
+	  .desc = "replication listeners: unix:/path (local, SO_PEERCRED), tcp:IPv4:PORT, tcp:[IPv6]:PORT (mutual TLS) (empty = none)",
+	  .validate = validate_opt_listen, FIELD(replication_listen) },
+	{ .name = "replication_tls_cert", .type = POLICY_T_STRING, .def = "",
+	  .desc = "PEM certificate (chain) this server presents on replication TLS, read as root at start",
+	  .validate = validate_opt_abs_path, FIELD(replication_tls_cert) },
+	{ .name = "replication_tls_key", .type = POLICY_T_STRING, .def = "",
+	  .desc = "PEM private key of replication_tls_cert, read as root at start (may be root-only)",
+	  .validate = validate_opt_abs_path, FIELD(replication_tls_key) },
+	{ .name = "replication_tls_ca", .type = POLICY_T_STRING, .def = "",
+	  .desc = "PEM CA file: the only trust anchor for replication peers; any certificate it signed is authorised",
+	  .validate = validate_opt_abs_path, FIELD(replication_tls_ca) },
+	{ .name = "replication_unix_uids", .type = POLICY_T_UID_LIST, .def = "",
+	  .desc = "uids or user names allowed on unix: replication listeners, space-separated (empty = none; root only if listed)",
+	  FIELD(repl_unix_uids) },
+	{ .name = "replication_sync_acks", .type = POLICY_T_UINT, .def = "0",
+	  .desc = "replica acks an LMTP delivery waits for before its 250 (0 = asynchronous; at most the number of replicas)",
+	  FIELD(replication_sync_acks), .min = 0, .max = POLICY_MAX_REPLICAS },
+	{ .name = "replication_sync_timeout", .type = POLICY_T_DURATION, .def = "2s",
+	  .desc = "longest wait for replication_sync_acks, then replication_on_timeout decides",
+	  FIELD(replication_sync_timeout), .min = 100, .max = HOUR },
+	{ .name = "replication_on_timeout", .type = POLICY_T_ENUM, .def = "accept",
+	  .desc = "when the acks do not come in time: accept (250, the event stays journaled) or tempfail (451 4.4.1, the local copy removed)",
+	  FIELD(replication_on_timeout), .names = on_timeout_names },
+	{ .name = "replication_journal_max_size", .type = POLICY_T_SIZE, .def = "1G",
+	  .desc = "largest journal per replica under state_dir/replication; past it mailboxes are marked for SYNC",
+	  FIELD(replication_journal_max_size), .min = MIB, .max = UINT64_MAX },
+	{ .name = "replication_full_sync_interval", .type = POLICY_T_DURATION, .def = "1d",
+	  .desc = "full sync with every replica at start and then this often (0 = only at start)",
+	  .validate = validate_sync_interval, FIELD(replication_full_sync_interval),
+	  .min = 0, .max = 366 * 24 * HOUR },
 	{ .name = "server_id", .type = POLICY_T_STRING, .def = "",
 	  .desc = "this server's id in GUIDs and replication (empty = derived from hostname)",
 	  .validate = validate_server_id, FIELD(server_id) },
@@ -298,9 +366,56 @@ uid_range_ok(const struct policy_settings *s)
 	return s->last_valid_uid == 0 || s->last_valid_uid >= s->first_valid_uid;
 }
 
+static bool
+has_tcp_listener(const struct policy_settings *s)
+{
+	struct policy_listen *v = NULL;
+	const char *why;
+	size_t n = 0, i;
+	bool tcp = false;
+
+	if (s->replication_listen == NULL || s->replication_listen[0] == '\0' ||
+	    policy_listen_parse(s->replication_listen, &v, &n, &why) < 0)
+		return false;
+	for (i = 0; i < n; i++)
+		tcp = tcp || v[i].kind == POLICY_LISTEN_TCP;
+	free(v);
+	return tcp;
+}
+
+static bool
+empty(const char *text)
+{
+	return text == NULL || text[0] == '\0';
+}
+
+static bool
+tcp_cert_ok(const struct policy_settings *s)
+{
+	return !empty(s->replication_tls_cert) || !has_tcp_listener(s);
+}
+
+static bool
+tcp_key_ok(const struct policy_settings *s)
+{
+	return !empty(s->replication_tls_key) || !has_tcp_listener(s);
+}
+
+static bool
+tcp_ca_ok(const struct policy_settings *s)
+{
+	return !empty(s->replication_tls_ca) || !has_tcp_listener(s);
+}
+
 static const struct cross_check cross_checks[] = {
 	{ "first_valid_uid", "last_valid_uid", uid_range_ok,
 	  "last_valid_uid must be 0 or >= first_valid_uid" },
+	{ "replication_listen", "replication_tls_cert", tcp_cert_ok,
+	  "a tcp: replication listener needs replication_tls_cert" },
+	{ "replication_listen", "replication_tls_key", tcp_key_ok,
+	  "a tcp: replication listener needs replication_tls_key" },
+	{ "replication_listen", "replication_tls_ca", tcp_ca_ok,
+	  "a tcp: replication listener needs replication_tls_ca" },
 };
 
 int
@@ -390,9 +505,19 @@ int
 policy_setting_apply(struct policy_settings *s, const struct policy_setting_def *d,
 		     const char *value, const char **why_out)
 {
+	uid_t uids[POLICY_MAX_REPL_UIDS];
 	char **sp;
 	uint64_t num = 0;
+	size_t n = 0;
 
+	if (d->type == POLICY_T_UID_LIST) {
+		/* The one list row: repl_unix_uids, counted by n_repl_unix_uids. */
+		if (policy_uid_list_parse(value, uids, &n, why_out) < 0)
+			return -1;
+		memcpy(s->repl_unix_uids, uids, n * sizeof(uids[0]));
+		s->n_repl_unix_uids = n;
+		return 0;
+	}
 	if (d->type == POLICY_T_ENUM) {
 		if (parse_enum(d, value, &num, why_out) < 0)
 			return -1;
@@ -430,6 +555,9 @@ policy_setting_format(const struct policy_settings *s, const struct policy_setti
 		sp = (char *const *)(const void *)((const unsigned char *)s + d->offset);
 		return xstrdup(*sp != NULL ? *sp : "");
 	}
+	if (d->type == POLICY_T_UID_LIST)
+		return policy_uid_list_format(s->repl_unix_uids,
+					      s->n_repl_unix_uids);
 	num = load_num(s, d);
 	if (d->type == POLICY_T_ENUM) {
 		size_t n = 0;
@@ -455,7 +583,8 @@ policy_setting_allowed_text(const struct policy_setting_def *d, char *buf, size_
 						i > 0 ? ", " : "", d->names[i]);
 		return;
 	}
-	if (d->type == POLICY_T_STRING || d->type == POLICY_T_BOOL)
+	if (d->type == POLICY_T_STRING || d->type == POLICY_T_BOOL ||
+	    d->type == POLICY_T_UID_LIST)
 		return;
 	policy_value_format(d->type, d->min, lo, sizeof(lo));
 	policy_value_format(d->type, d->max, hi, sizeof(hi));
@@ -559,6 +688,10 @@ policy_settings_print_all(FILE *f)
 		fprintf(f, "# %s\n", policy_setting_defs[i].desc);
 		print_line(f, policy_setting_defs[i].name, policy_setting_defs[i].def);
 	}
+	fprintf(f, "\n# a server this one replicates to (repeatable, at most %d; "
+		"HOST: DNS name, IPv4 or [IPv6]; no default)\n"
+		"#replica NAME {\n#  address = tcp:HOST:PORT\n#}\n",
+		POLICY_MAX_REPLICAS);
 }
 
 void
@@ -578,6 +711,9 @@ policy_settings_print_changed(FILE *f, const struct policy_settings *s)
 		free(b);
 	}
 	policy_settings_clear(&def);
+	for (i = 0; i < s->n_replicas && i < POLICY_MAX_REPLICAS; i++)
+		fprintf(f, "replica %s {\n  address = %s\n}\n", s->replicas[i].name,
+			s->replicas[i].address);
 }
 
 void
@@ -585,9 +721,17 @@ policy_settings_resolve_hostname(struct policy_settings *s)
 {
 	struct utsname u;
 
-	if (s->hostname != NULL && s->hostname[0] != '\0')
-		return;
-	free(s->hostname);
-	s->hostname = xstrdup(uname(&u) == 0 && u.nodename[0] != '\0' ?
-			      u.nodename : "localhost");
+	char id[65];
+
+	if (s->hostname == NULL || s->hostname[0] == '\0') {
+		free(s->hostname);
+		s->hostname = xstrdup(uname(&u) == 0 && u.nodename[0] != '\0' ?
+				      u.nodename : "localhost");
+	}
+	if (s->server_id == NULL || s->server_id[0] == '\0') {
+		/* A server id is at most 64 octets; a host name may be longer. */
+		(void)xstrlcpy(id, s->hostname, sizeof(id));
+		free(s->server_id);
+		s->server_id = xstrdup(id);
+	}
 }

@@ -293,3 +293,53 @@ out:
 		memset(user, 0, sizeof(*user));
 	return l;
 }
+
+/* ---- enumeration ------------------------------------------------------- */
+
+static int
+foreach_passwd(struct policy_userdb *db, int (*cb)(const char *name, void *arg),
+	       void *arg)
+{
+	struct passwd *pw;
+	int ret = 0;
+
+	setpwent();
+	for (;;) {
+		errno = 0;
+		pw = getpwent();
+		if (pw == NULL)
+			break;
+		if (!policy_uid_allowed(&db->set, pw->pw_uid) || pw->pw_gid == 0 ||
+		    strnlen(pw->pw_name, PSEP_NAME_MAX) >= PSEP_NAME_MAX)
+			continue;
+		ret = cb(pw->pw_name, arg);
+		if (ret != 0)
+			break;
+	}
+	endpwent();
+	return ret;
+}
+
+int
+policy_userdb_foreach(struct policy_userdb *db,
+		      int (*cb)(const char *name, void *arg), void *arg)
+{
+	size_t i;
+	int ret;
+
+	if (!db->is_file)
+		return foreach_passwd(db, cb, arg);
+	if (policy_pwf_refresh(&db->pwf) < 0) {
+		int saved = errno;
+
+		log_err("userdb: cannot read %s: %s", db->pwf.path, strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	for (i = 0; i < db->pwf.n; i++) {
+		ret = cb(db->pwf.v[i].key, arg);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * policy/value.c - typed setting values: parse and print numbers, octal
- * modes, sizes (K/M/G) and durations (ms/s/m/h), booleans.
+ * modes, sizes (K/M/G) and durations (ms/s/m/h/d; printed without d),
+ * booleans.
  *
  * Runs in:  the supervisor (config parser), tests.
  * Trust:    text comes from the admin's config file; every number is
@@ -35,6 +36,7 @@ static const struct unit duration_units[] = {
 	{ "s", 1000 }, { "sec", 1000 }, { "secs", 1000 },
 	{ "m", 60 * 1000 }, { "min", 60 * 1000 }, { "mins", 60 * 1000 },
 	{ "h", 3600 * 1000 }, { "hour", 3600 * 1000 }, { "hours", 3600 * 1000 },
+	{ "d", 86400 * 1000 }, { "day", 86400 * 1000 }, { "days", 86400 * 1000 },
 	{ NULL, 0 },
 };
 
@@ -123,7 +125,7 @@ parse_with_unit(const char *text, const struct unit *units, uint64_t *num_out,
 		return 0;
 	}
 	*why_out = units == size_units ? "unknown unit (use K, M or G)"
-				       : "unknown unit (use ms, s, m or h)";
+				       : "unknown unit (use ms, s, m, h or d)";
 	errno = EINVAL;
 	return -1;
 }
@@ -174,6 +176,7 @@ policy_value_parse(enum policy_type t, const char *text, uint64_t *num_out,
 		return parse_with_unit(text, duration_units, num_out, why_out);
 	case POLICY_T_STRING:
 	case POLICY_T_ENUM:
+	case POLICY_T_UID_LIST:
 		break;
 	}
 	*why_out = "not a numeric setting";
@@ -217,6 +220,7 @@ policy_value_format(enum policy_type t, uint64_t num, char *buf, size_t size)
 	case POLICY_T_UINT:
 	case POLICY_T_STRING:
 	case POLICY_T_ENUM:
+	case POLICY_T_UID_LIST:
 		break;
 	}
 	snprintf(buf, size, "%" PRIu64, num);

@@ -22,10 +22,19 @@
 
 #include "privsep/msg.h"
 
+/* Largest store_repl_status value (storage/repl.h, STORE_R_LIMIT). */
+#define PSEP_REPL_RESULT_MAX 6u
+/* Largest number of replicas (policy/policy.h, POLICY_MAX_REPLICAS). */
+#define PSEP_MAX_REPLICAS 16u
+
 enum psep_fd_rule {
 	PSEP_FD_NONE,     /* no fd allowed */
 	PSEP_FD_SOCKET,   /* a socket is required */
 	PSEP_FD_MEMFD,    /* a sealed regular file is required */
+	PSEP_FD_OPT_MEMFD,/* none, or a sealed regular file; the validator
+			   * decides which the fields call for */
+	PSEP_FD_OPT_FILE, /* none, or a regular file that is sealed (a memfd)
+			   * or opened read-only */
 };
 
 struct psep_spec {
@@ -42,10 +51,13 @@ struct psep_spec {
 #define ROLE_BIT(r) (1u << (r))
 #define STATE_BIT(s) (1u << (s))
 #define CHILDREN (ROLE_BIT(PSEP_ROLE_LMTPD) | ROLE_BIT(PSEP_ROLE_WRITER_SETEUID) | \
-		  ROLE_BIT(PSEP_ROLE_WRITER_CHILD) | ROLE_BIT(PSEP_ROLE_REPL_HOOK))
+		  ROLE_BIT(PSEP_ROLE_WRITER_CHILD) | ROLE_BIT(PSEP_ROLE_REPL_HOOK) | \
+		  ROLE_BIT(PSEP_ROLE_REPLD))
 #define WRITERS (ROLE_BIT(PSEP_ROLE_WRITER_SETEUID) | ROLE_BIT(PSEP_ROLE_WRITER_CHILD))
 #define SUP ROLE_BIT(PSEP_ROLE_SUPERVISOR)
 #define LMTPD ROLE_BIT(PSEP_ROLE_LMTPD)
+#define REPL_HOOK ROLE_BIT(PSEP_ROLE_REPL_HOOK)
+#define REPLD ROLE_BIT(PSEP_ROLE_REPLD)
 #define RUNNING (STATE_BIT(PSEP_STATE_READY) | STATE_BIT(PSEP_STATE_STOPPING))
 
 static uint32_t uid_first = 500, uid_last;
@@ -308,6 +320,209 @@ v_test_req(const struct psep_msg *m, const struct stat *st, const char **why)
 }
 #endif
 
+/* ---- replication ------------------------------------------------------ */
+
+/* A server id: 1..64 octets %x21-7E (no space, no control byte). */
+static bool
+server_id_ok(const char *s, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size && s[i] != '\0'; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return i > 0 && i < size;
+}
+
+static bool
+op_is_event(uint32_t op)
+{
+	return op >= PSEP_REPL_SAVE && op <= PSEP_REPL_RENAME;
+}
+
+static bool
+op_has_guid(uint32_t op)
+{
+	return op == PSEP_REPL_SAVE || op == PSEP_REPL_STORE ||
+	       op == PSEP_REPL_EXPUNGE || op == PSEP_REPL_FETCH;
+}
+
+static int
+cmd_strings_check(const struct psep_repl_cmd *c, const char **why)
+{
+	if (!psep_str_ok(c->origin, sizeof(c->origin)) ||
+	    !psep_str_ok(c->peer, sizeof(c->peer)) ||
+	    !psep_str_ok(c->user, sizeof(c->user)) ||
+	    !psep_str_ok(c->mailbox, sizeof(c->mailbox)) ||
+	    !psep_str_ok(c->mailbox2, sizeof(c->mailbox2)) ||
+	    !psep_str_ok(c->guid, sizeof(c->guid)) ||
+	    !psep_str_ok(c->flags, sizeof(c->flags)))
+		return fail(why, "replication field without NUL");
+	if (!text_ok(c->user, sizeof(c->user)) || c->user[0] == '\0')
+		return fail(why, "bad user");
+	if (!text_ok(c->flags, sizeof(c->flags)))
+		return fail(why, "bad flags");
+	if (c->peer[0] != '\0' && !server_id_ok(c->peer, sizeof(c->peer)))
+		return fail(why, "bad peer id");
+	return 0;
+}
+
+/* The fields of one replication command; fd/st: the message's fd (SAVE:
+ * the sealed body of exactly body_size bytes, otherwise none). */
+static int
+cmd_check(const struct psep_repl_cmd *c, int fd, const struct stat *st,
+	  const char **why)
+{
+	if (c->op < PSEP_REPL_SAVE || c->op > PSEP_REPL_OP_MAX)
+		return fail(why, "bad replication op");
+	if (cmd_strings_check(c, why) < 0)
+		return -1;
+	if (op_is_event(c->op) ? !server_id_ok(c->origin, sizeof(c->origin))
+			       : c->origin[0] != '\0')
+		return fail(why, "bad origin");
+	if (!op_is_event(c->op) && c->modseq != 0)
+		return fail(why, "modseq on a query");
+	if (c->op == PSEP_REPL_LIST ? c->mailbox[0] != '\0'
+				    : !mailbox_ok(c->mailbox, sizeof(c->mailbox)))
+		return fail(why, "bad mailbox name");
+	if (c->op == PSEP_REPL_RENAME ? !mailbox_ok(c->mailbox2, sizeof(c->mailbox2))
+				      : c->mailbox2[0] != '\0')
+		return fail(why, "bad second mailbox name");
+	if (op_has_guid(c->op) ? !guid_ok(c->guid) : c->guid[0] != '\0')
+		return fail(why, "bad guid");
+	if (c->op != PSEP_REPL_SAVE && c->op != PSEP_REPL_STORE && c->flags[0] != '\0')
+		return fail(why, "flags on a command without flags");
+	if (c->op != PSEP_REPL_SAVE)
+		return fd < 0 && c->body_size == 0 ? 0 :
+		       fail(why, "body on a command other than SAVE");
+	if (fd < 0)
+		return fail(why, "SAVE without a body");
+	if ((uint64_t)st->st_size != c->body_size)
+		return fail(why, "body size does not match the memfd");
+	return 0;
+}
+
+static int
+v_repl_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	return cmd_check(&m->u.repl_req.cmd, m->fd, st, why);
+}
+
+/* A reply fd: its size is announced in the reply. */
+static int
+reply_fd_check(int fd, uint64_t size, const struct stat *st, const char **why)
+{
+	if (fd >= 0 && (uint64_t)st->st_size != size)
+		return fail(why, "reply size does not match the fd");
+	return 0;
+}
+
+static int
+v_repl_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_repl_rep *r = &m->u.repl_rep;
+
+	if (r->status > PSEP_RS_BAD || r->effective > 1)
+		return fail(why, "bad replication status");
+	if (!psep_str_ok(r->origin, sizeof(r->origin)) ||
+	    (r->origin[0] != '\0' && !server_id_ok(r->origin, sizeof(r->origin))))
+		return fail(why, "bad origin");
+	if (!text_ok(r->code, sizeof(r->code)) || !text_ok(r->text, sizeof(r->text)) ||
+	    !text_ok(r->flags, sizeof(r->flags)))
+		return fail(why, "bad replication reply text");
+	return reply_fd_check(m->fd, r->size, st, why);
+}
+
+static int
+creds_check(uint32_t uid, uint32_t gid, uint32_t ngroups, const uint32_t *groups,
+	    const char **why)
+{
+	if (!psep_uid_allowed(uid))
+		return fail(why, "uid not allowed");
+	if (gid == 0 || gid == (uint32_t)-1 || ngroups > PSEP_MAX_GROUPS)
+		return fail(why, "bad gid or group count");
+	for (uint32_t i = 0; i < ngroups; i++)
+		if (groups[i] == 0 || groups[i] == (uint32_t)-1)
+			return fail(why, "bad supplementary group");
+	return 0;
+}
+
+static int
+v_repl_op_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_repl_op_req *r = &m->u.repl_op_req;
+
+	if (creds_check(r->uid, r->gid, r->ngroups, r->groups, why) < 0)
+		return -1;
+	if (!text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
+		return fail(why, "bad mail base");
+	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
+		return fail(why, "bad mail path");
+	return cmd_check(&r->cmd, m->fd, st, why);
+}
+
+static int
+v_repl_op_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_repl_op_rep *r = &m->u.repl_op_rep;
+
+	if (r->err < 0)
+		return fail(why, "bad errno");
+	if (r->result > PSEP_REPL_RESULT_MAX || r->effective > 1)
+		return fail(why, "bad replication result");
+	if (!psep_str_ok(r->origin, sizeof(r->origin)) ||
+	    (r->origin[0] != '\0' && !server_id_ok(r->origin, sizeof(r->origin))))
+		return fail(why, "bad origin");
+	if (!text_ok(r->what, sizeof(r->what)) || !text_ok(r->flags, sizeof(r->flags)) ||
+	    !text_ok(r->filename, sizeof(r->filename)))
+		return fail(why, "bad replication reply text");
+	if (r->filename[0] == '.' || strchr(r->filename, '/') != NULL)
+		return fail(why, "bad file name");
+	if (r->err != 0 && m->fd >= 0)
+		return fail(why, "fd with a failed operation");
+	return reply_fd_check(m->fd, r->size, st, why);
+}
+
+static int
+v_event_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_event_req *r = &m->u.event_req;
+
+	if (!op_is_event(r->cmd.op))
+		return fail(why, "event of a query op");
+	if (r->want_acks > PSEP_MAX_REPLICAS)
+		return fail(why, "bad want_acks");
+	if (r->prefix_len != m->body_len - sizeof(*r))
+		return fail(why, "prefix length mismatch");
+	if (r->cmd.op != PSEP_REPL_SAVE && r->prefix_len != 0)
+		return fail(why, "prefix on an event other than SAVE");
+	return cmd_check(&r->cmd, m->fd, st, why);
+}
+
+static int
+v_event_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	if (m->u.event_rep.status > PSEP_EV_FAILED)
+		return fail(why, "bad event status");
+	if (m->u.event_rep.acks > PSEP_MAX_REPLICAS)
+		return fail(why, "bad ack count");
+	return 0;
+}
+
+static int
+v_users_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_users_rep *r = &m->u.users_rep;
+
+	(void)st;
+	if (r->err < 0)
+		return fail(why, "bad errno");
+	if ((r->err == 0) != (m->fd >= 0))
+		return fail(why, "users list fd missing or unexpected");
+	return 0;
+}
+
 #define FIXED(s) sizeof(struct s), sizeof(struct s)
 #define TAIL(s, max) sizeof(struct s), sizeof(struct s) + (max)
 
@@ -335,6 +550,22 @@ static const struct psep_spec specs[] = {
 	  RUNNING, v_write_rep },
 	{ PSEP_SESSION_END, "SESSION_END", FIXED(psep_session_end), PSEP_FD_NONE,
 	  LMTPD, RUNNING, v_session_end },
+	{ PSEP_REPL_REQ, "REPL_REQ", FIXED(psep_repl_req), PSEP_FD_OPT_MEMFD,
+	  REPLD | REPL_HOOK, RUNNING, v_repl_req },
+	{ PSEP_REPL_REP, "REPL_REP", FIXED(psep_repl_rep), PSEP_FD_OPT_FILE, SUP,
+	  RUNNING, v_repl_rep },
+	{ PSEP_REPL_OP_REQ, "REPL_OP_REQ", FIXED(psep_repl_op_req), PSEP_FD_OPT_MEMFD,
+	  SUP, RUNNING, v_repl_op_req },
+	{ PSEP_REPL_OP_REP, "REPL_OP_REP", FIXED(psep_repl_op_rep), PSEP_FD_OPT_FILE,
+	  WRITERS, RUNNING, v_repl_op_rep },
+	{ PSEP_EVENT_REQ, "EVENT_REQ", TAIL(psep_event_req, PSEP_PREFIX_MAX),
+	  PSEP_FD_OPT_MEMFD, SUP, RUNNING, v_event_req },
+	{ PSEP_EVENT_REP, "EVENT_REP", FIXED(psep_event_rep), PSEP_FD_NONE, REPL_HOOK,
+	  RUNNING, v_event_rep },
+	{ PSEP_USERS_REQ, "USERS_REQ", FIXED(psep_users_req), PSEP_FD_NONE, REPL_HOOK,
+	  RUNNING, v_empty },
+	{ PSEP_USERS_REP, "USERS_REP", FIXED(psep_users_rep), PSEP_FD_OPT_MEMFD, SUP,
+	  RUNNING, v_users_rep },
 #ifdef STOWD_TEST_HOOKS
 	{ PSEP_TEST_REQ, "TEST_REQ", FIXED(psep_test_req), PSEP_FD_NONE, SUP,
 	  RUNNING, v_test_req },
@@ -451,6 +682,9 @@ check_fd(const struct psep_spec *spec, int fd, struct stat *st, const char **why
 
 	if (spec->fd_rule == PSEP_FD_NONE)
 		return fd < 0 ? 0 : fail(why, "unexpected fd");
+	if (fd < 0 && (spec->fd_rule == PSEP_FD_OPT_MEMFD ||
+		       spec->fd_rule == PSEP_FD_OPT_FILE))
+		return 0;
 	if (fd < 0)
 		return fail(why, "missing fd");
 	if (fstat(fd, st) < 0)
@@ -460,6 +694,14 @@ check_fd(const struct psep_spec *spec, int fd, struct stat *st, const char **why
 	if (!S_ISREG(st->st_mode))
 		return fail(why, "body fd is not a regular file");
 	seals = fcntl(fd, F_GET_SEALS);
+	if (spec->fd_rule == PSEP_FD_OPT_FILE) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if ((seals >= 0 && (seals & need) == need) ||
+		    (fl >= 0 && (fl & O_ACCMODE) == O_RDONLY))
+			return 0;
+		return fail(why, "file fd is neither sealed nor read-only");
+	}
 	if (seals < 0 || (seals & need) != need)
 		return fail(why, "body memfd is not sealed");
 	return 0;

@@ -173,6 +173,8 @@ struct psep_write_rep {
 	int32_t err;                  /* 0 = saved durably, else an errno */
 	uint32_t imap_uid;
 	uint64_t size;                /* bytes written to the file */
+	uint64_t modseq;              /* the save's stamp modseq (origin: this
+				       * server), 0 if the index failed */
 	char what[64];                /* failed step, "" on success */
 	char guid[PSEP_GUID_MAX];
 	char pad[7];

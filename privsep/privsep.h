@@ -65,6 +65,7 @@ enum psep_profile {
 	PSEP_PROFILE_WRITER_SETEUID,
 	PSEP_PROFILE_WRITER_CHILD,
 	PSEP_PROFILE_REPL_HOOK,
+	PSEP_PROFILE_REPLD,   /* the lmtpd profile plus replication I/O */
 };
 
 struct psep_role_def {

@@ -36,6 +36,13 @@ static const struct psep_role_def roles[PSEP_ROLE_COUNT] = {
 		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
 		.no_new_privs = true, .profile = PSEP_PROFILE_REPL_HOOK,
 	},
+	/* Replica-side TLS front-end: parses untrusted replication input like
+	 * lmtpd, no uid 0, no capabilities, no files of its own. */
+	[PSEP_ROLE_REPLD] = {
+		.role = PSEP_ROLE_REPLD, .name = "repld",
+		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
+		.no_new_privs = true, .profile = PSEP_PROFILE_REPLD,
+	},
 };
 
 const struct psep_role_def *

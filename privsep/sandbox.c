@@ -4,9 +4,10 @@
  * one place, syscall by syscall.  Default action: kill the process.
  *
  * Runs in:  a child, after its privilege drop, before it reads a request.
- * Trust:    nothing that creates sockets, executes programs, traces other
- *           processes, mounts, loads BPF or changes ids (except set*id in
- *           the seteuid writer) is on any list.
+ * Trust:    nothing that executes programs, traces other processes,
+ *           mounts, loads BPF or changes ids (except set*id in the seteuid
+ *           writer) is on any list.  Only repl-hook creates sockets, and
+ *           only AF_INET, AF_INET6 and AF_UNIX ones.
  */
 #include <errno.h>
 #include <linux/filter.h>
@@ -15,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -60,6 +62,34 @@ static const int sc_lmtpd[] = {
 	SCMP_SYS(getgid), SCMP_SYS(getegid),
 };
 
+/* repld: lmtpd's list plus what a TLS front-end of the replication
+ * protocol needs to pass literals and files on. */
+static const int sc_repld[] = {
+	SCMP_SYS(sendfile), SCMP_SYS(splice),   /* file/memfd data to a socket */
+	SCMP_SYS(statx),                        /* fstat of received fds */
+};
+
+/* repl-hook: lmtpd's list plus outgoing connections (socket: see
+ * allow_socket) and its journal under state_dir/replication. */
+static const int sc_repl_hook[] = {
+	SCMP_SYS(connect),
+	SCMP_SYS(openat),                       /* journal files */
+	SCMP_SYS(mkdirat), SCMP_SYS(getdents64),
+	SCMP_SYS(renameat), SCMP_SYS(renameat2),
+	SCMP_SYS(unlinkat),
+	SCMP_SYS(fsync), SCMP_SYS(fdatasync),   /* journal durability */
+	SCMP_SYS(flock),                        /* one repl-hook per journal */
+	SCMP_SYS(statx),
+	SCMP_SYS(sendfile), SCMP_SYS(splice),
+	/* getaddrinfo of a replica host name: /etc/hosts and nsswitch
+	 * (openat), nscd (AF_UNIX connect), DNS (UDP/TCP to the resolver,
+	 * parallel A/AAAA queries, poll for replies, uname for the default
+	 * search domain). */
+	SCMP_SYS(poll), SCMP_SYS(ppoll),
+	SCMP_SYS(sendmmsg),
+	SCMP_SYS(uname),
+};
+
 /* Writers: Maildir I/O below an fd, never a socket, never exec. */
 static const int sc_writer[] = {
 	SCMP_SYS(openat), SCMP_SYS(openat2),    /* safe walk, O_NOFOLLOW/RESOLVE_* */
@@ -77,6 +107,10 @@ static const int sc_writer[] = {
 	SCMP_SYS(getuid), SCMP_SYS(geteuid),    /* checks of the own ids */
 	SCMP_SYS(getgid), SCMP_SYS(getegid),
 	SCMP_SYS(getresuid), SCMP_SYS(getresgid),
+	/* replication operations (storage/repl.h) */
+	SCMP_SYS(utimensat),                    /* futimens: mtime of a copy */
+	SCMP_SYS(fchmod),
+	SCMP_SYS(memfd_create),                 /* LIST/SYNC/GUIDS reply data */
 };
 
 /* seteuid writer only: switch euid/egid/groups per request. */
@@ -110,6 +144,19 @@ allow_list(scmp_filter_ctx ctx, const int *list, size_t n)
 
 #define ALLOW(ctx, list) allow_list(ctx, list, sizeof(list) / sizeof(list[0]))
 
+/* socket: only AF_INET, AF_INET6 and AF_UNIX (repl-hook). */
+static void
+allow_socket(scmp_filter_ctx ctx)
+{
+	static const int domains[] = { AF_INET, AF_INET6, AF_UNIX };
+	size_t i;
+
+	for (i = 0; i < sizeof(domains) / sizeof(domains[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)domains[i])) < 0)
+			fatalx("seccomp_rule_add(socket)");
+}
+
 /* ioctl: only FIONBIO and FIONREAD (libevent). */
 static void
 allow_ioctl(scmp_filter_ctx ctx)
@@ -134,8 +181,18 @@ profile_build(enum psep_profile profile)
 #endif
 	switch (profile) {
 	case PSEP_PROFILE_LMTPD:
+		ALLOW(ctx, sc_lmtpd);
+		allow_ioctl(ctx);
+		break;
+	case PSEP_PROFILE_REPLD:
+		ALLOW(ctx, sc_lmtpd);
+		ALLOW(ctx, sc_repld);
+		allow_ioctl(ctx);
+		break;
 	case PSEP_PROFILE_REPL_HOOK:
 		ALLOW(ctx, sc_lmtpd);
+		ALLOW(ctx, sc_repl_hook);
+		allow_socket(ctx);
 		allow_ioctl(ctx);
 		break;
 	case PSEP_PROFILE_WRITER_SETEUID:
@@ -153,7 +210,8 @@ profile_build(enum psep_profile profile)
 
 /* BPF programs compiled once (psep_sandbox_prepare) and inherited by every
  * child, so a fork-mode child does not compile its filter again. */
-static struct sock_fprog compiled[PSEP_PROFILE_REPL_HOOK + 1];
+#define PROFILE_LAST PSEP_PROFILE_REPLD
+static struct sock_fprog compiled[PROFILE_LAST + 1];
 
 static void
 profile_compile(enum psep_profile profile)
@@ -181,7 +239,7 @@ psep_sandbox_prepare(void)
 {
 	enum psep_profile p;
 
-	for (p = PSEP_PROFILE_LMTPD; p <= PSEP_PROFILE_REPL_HOOK; p++)
+	for (p = PSEP_PROFILE_LMTPD; p <= PROFILE_LAST; p++)
 		if (compiled[p].filter == NULL)
 			profile_compile(p);
 }

@@ -30,6 +30,10 @@ struct policy_settings;
 struct hook_args {
 	const struct policy_settings *set;  /* borrowed, read-only */
 	void *tls_client_ctx;               /* SSL_CTX *, built before fork */
+	int state_dirfd;                    /* <state_dir>/replication, opened
+					     * by the supervisor (kept across
+					     * the fork); the process never
+					     * walks state_dir itself */
 };
 
 /* Entry of the repl-hook process (psep spawn function). */

@@ -189,6 +189,7 @@ static int idx_assign(struct store_index_state *st, struct store_rec *recs,
 			next.messages++;
 			break;
 		case STORE_REC_EXPUNGE:
+		case STORE_REC_LOST:
 			if (next.messages > 0)
 				next.messages--;
 			break;
@@ -230,6 +231,42 @@ static int idx_write_txn(int fd, off_t end, const struct store_index_state *st,
 	return ret;
 }
 
+int store_idx_begin(int dirfd, int *fd_out, struct store_index_state *st,
+		    off_t *end_out)
+{
+	int fd;
+
+	*fd_out = -1;
+	fd = idx_open_rw(dirfd);
+	if (fd < 0)
+		return -1;
+	if (idx_lock(fd) < 0 || idx_prepare(fd, st, end_out) < 0) {
+		idx_close(&fd);
+		return -1;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int store_idx_commit(int fd, off_t *end, const struct store_index_state *st,
+		     const struct store_rec *recs, size_t n, bool sync)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!store_idx_rec_valid(&recs[i])) {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if (idx_write_txn(fd, *end, st, recs, n) < 0)
+		return -1;
+	*end += (off_t)store_idx_txn_size(recs, n);
+	if (sync && fdatasync(fd) < 0)
+		return -1;
+	return 0;
+}
+
 int store_index_append(int dirfd, struct store_rec *recs, size_t n,
 		       struct store_index_state *state_out)
 {
@@ -248,8 +285,7 @@ int store_index_append(int dirfd, struct store_rec *recs, size_t n,
 			goto out;
 		}
 	}
-	fd = idx_open_rw(dirfd);
-	if (fd < 0 || idx_lock(fd) < 0 || idx_prepare(fd, &st, &end) < 0)
+	if (store_idx_begin(dirfd, &fd, &st, &end) < 0)
 		goto out;
 	if (n > 0 && (idx_assign(&st, recs, n) < 0 ||
 		      idx_write_txn(fd, end, &st, recs, n) < 0))

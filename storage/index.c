@@ -356,9 +356,12 @@ static int idx_find_cb(const struct store_rec *rec, void *arg)
 		f->rec = *rec;
 		break;
 	case STORE_REC_EXPUNGE:
+	case STORE_REC_LOST:
 		f->found = false;
 		break;
 	case STORE_REC_FLAGS:
+		if (f->found && rec->name[0] != '\0')
+			memcpy(f->rec.name, rec->name, sizeof(f->rec.name));
 		break;
 	}
 	return 0;

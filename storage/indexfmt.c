@@ -111,13 +111,24 @@ void store_idx_encode_header(uint32_t uidvalidity,
 
 bool store_idx_rec_valid(const struct store_rec *rec)
 {
+	size_t ol, i;
+
 	switch (rec->op) {
 	case STORE_REC_SAVE:
 	case STORE_REC_EXPUNGE:
 	case STORE_REC_FLAGS:
+	case STORE_REC_LOST:
 		break;
 	default:
 		return false;
+	}
+	ol = strnlen(rec->origin, sizeof(rec->origin));
+	if (ol >= sizeof(rec->origin))
+		return false;
+	for (i = 0; i < ol; i++) {
+		if ((unsigned char)rec->origin[i] < 0x21 ||
+		    (unsigned char)rec->origin[i] > 0x7e)
+			return false;
 	}
 	return store_guid_valid(rec->guid) &&
 	       strnlen(rec->flags, sizeof(rec->flags)) < sizeof(rec->flags) &&
@@ -130,6 +141,7 @@ size_t store_idx_txn_size(const struct store_rec *recs, size_t n)
 
 	for (i = 0; i < n; i++) {
 		size += STORE_IDX_REC_FIXED +
+			strnlen(recs[i].origin, sizeof(recs[i].origin)) +
 			strnlen(recs[i].flags, sizeof(recs[i].flags)) +
 			strnlen(recs[i].name, sizeof(recs[i].name));
 		if (size > STORE_IDX_MAX_PAYLOAD) {
@@ -140,9 +152,14 @@ size_t store_idx_txn_size(const struct store_rec *recs, size_t n)
 	return size + STORE_IDX_OVERHEAD;
 }
 
-static unsigned char *fmt_put_rec(unsigned char *p, const struct store_rec *r)
+/* noinline: inlined into the loop of store_idx_encode_txn, gcc 12 with
+ * -fsanitize=undefined misjudges the size of *r (-Wstringop-overread). */
+__attribute__((noinline)) static unsigned char *
+fmt_put_rec(unsigned char *p, const struct store_rec *r)
 {
-	size_t fl = strlen(r->flags), nl = strlen(r->name);
+	size_t fl = strnlen(r->flags, sizeof(r->flags));
+	size_t nl = strnlen(r->name, sizeof(r->name));
+	size_t ol = strnlen(r->origin, sizeof(r->origin));
 
 	p = fmt_put(p, (uint64_t)r->op, 1);
 	p = fmt_put(p, fl, 1);
@@ -151,6 +168,10 @@ static unsigned char *fmt_put_rec(unsigned char *p, const struct store_rec *r)
 	p = fmt_put(p, r->modseq, 8);
 	memcpy(p, r->guid, STORE_GUID_HEX);
 	p += STORE_GUID_HEX;
+	p = fmt_put(p, (uint64_t)r->date, 8);
+	p = fmt_put(p, ol, 4);
+	memcpy(p, r->origin, ol);
+	p += ol;
 	memcpy(p, r->flags, fl);
 	p += fl;
 	memcpy(p, r->name, nl);
@@ -165,7 +186,7 @@ void store_idx_encode_txn(const struct store_index_state *st,
 	size_t i;
 
 	memset(p, 0, 4);
-	p[0] = STORE_IDX_KIND_TXN;
+	p[0] = STORE_IDX_KIND_TXN2;
 	p = fmt_put(p + 4, st->uidvalidity, 4);
 	p = fmt_put(p, st->uidnext, 4);
 	p = fmt_put(p, st->messages, 4);
@@ -198,7 +219,8 @@ int store_idx_decode_header(const unsigned char *payload, size_t len,
 	    payload[1] != 0 || payload[2] != 0 || payload[3] != 0 ||
 	    memcmp(payload + 4, fmt_magic, sizeof(fmt_magic)) != 0)
 		goto bad;
-	if (store_get_le32(payload + 12) != STORE_IDX_VERSION) {
+	if (store_get_le32(payload + 12) != 1u &&
+	    store_get_le32(payload + 12) != STORE_IDX_VERSION) {
 		errno = EPROTONOSUPPORT;
 		return -1;
 	}
@@ -224,40 +246,80 @@ static bool fmt_guid_ok(const unsigned char *p)
 	return true;
 }
 
-/*
- * Check the record at *pos of payload[0..len) and advance *pos; if r is not
- * NULL also decode it into *r.
- */
-static int fmt_get_rec(const unsigned char *payload, size_t len, size_t *pos,
-		       struct store_rec *r)
+/* The variable parts of a record: lengths and where they start. */
+struct fmt_var {
+	size_t fixed, ol, fl, nl;
+};
+
+/* Check the fixed part of a record at p (avail bytes) of kind. */
+static int fmt_rec_lens(const unsigned char *p, size_t avail, unsigned int kind,
+			struct fmt_var *v)
 {
-	const unsigned char *p = payload + *pos;
-	size_t fl, nl;
 	unsigned int op;
 
-	if (len - *pos < STORE_IDX_REC_FIXED)
+	v->fixed = kind == STORE_IDX_KIND_TXN ? STORE_IDX_REC_FIXED_V1 :
+		   STORE_IDX_REC_FIXED;
+	if (avail < v->fixed)
 		return -1;
 	op = p[0];
-	fl = p[1];
-	nl = (size_t)fmt_get(p + 2, 2);
-	if (op < STORE_REC_SAVE || op > STORE_REC_FLAGS ||
-	    fl >= sizeof(r->flags) || nl >= sizeof(r->name) ||
-	    len - *pos - STORE_IDX_REC_FIXED < fl + nl || !fmt_guid_ok(p + 16) ||
-	    memchr(p + STORE_IDX_REC_FIXED, '\0', fl + nl) != NULL)
+	v->fl = p[1];
+	v->nl = (size_t)fmt_get(p + 2, 2);
+	v->ol = 0;
+	if (kind == STORE_IDX_KIND_TXN2) {
+		v->ol = (size_t)fmt_get(p + 56, 4);
+		if (v->ol >= sizeof(((struct store_rec *)0)->origin))
+			return -1;
+	} else if (op > STORE_REC_FLAGS) {
 		return -1;
-	*pos += STORE_IDX_REC_FIXED + fl + nl;
+	}
+	if (op < STORE_REC_SAVE || op > STORE_REC_LOST ||
+	    v->fl >= sizeof(((struct store_rec *)0)->flags) ||
+	    v->nl >= sizeof(((struct store_rec *)0)->name) ||
+	    avail - v->fixed < v->ol + v->fl + v->nl || !fmt_guid_ok(p + 16) ||
+	    memchr(p + v->fixed, '\0', v->ol + v->fl + v->nl) != NULL)
+		return -1;
+	return 0;
+}
+
+/* True if origin[0..len) is %x21-7E only. */
+static bool fmt_origin_ok(const unsigned char *o, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (o[i] < 0x21 || o[i] > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Check the record at *pos of payload[0..len) of a transaction of kind
+ * and advance *pos; if r is not NULL also decode it into *r.
+ */
+static int fmt_get_rec(const unsigned char *payload, size_t len, size_t *pos,
+		       unsigned int kind, struct store_rec *r)
+{
+	const unsigned char *p = payload + *pos;
+	struct fmt_var v;
+
+	if (fmt_rec_lens(p, len - *pos, kind, &v) < 0 ||
+	    !fmt_origin_ok(p + v.fixed, v.ol))
+		return -1;
+	*pos += v.fixed + v.ol + v.fl + v.nl;
 	if (r == NULL)
 		return 0;
-	r->op = (enum store_rec_op)op;
+	memset(r, 0, sizeof(*r));
+	r->op = (enum store_rec_op)p[0];
 	r->uid = (uint32_t)fmt_get(p + 4, 4);
 	r->modseq = fmt_get(p + 8, 8);
 	memcpy(r->guid, p + 16, STORE_GUID_HEX);
-	r->guid[STORE_GUID_HEX] = '\0';
-	p += STORE_IDX_REC_FIXED;
-	memcpy(r->flags, p, fl);
-	r->flags[fl] = '\0';
-	memcpy(r->name, p + fl, nl);
-	r->name[nl] = '\0';
+	if (kind == STORE_IDX_KIND_TXN2)
+		r->date = (int64_t)fmt_get(p + 48, 8);
+	p += v.fixed;
+	memcpy(r->origin, p, v.ol);
+	memcpy(r->flags, p + v.ol, v.fl);
+	memcpy(r->name, p + v.ol + v.fl, v.nl);
 	return 0;
 }
 
@@ -272,7 +334,8 @@ static int fmt_walk_recs(const unsigned char *payload, size_t len,
 	uint32_t i;
 
 	for (i = 0; i < nrecs; i++) {
-		if (fmt_get_rec(payload, len, &pos, cb != NULL ? &rec : NULL) < 0) {
+		if (fmt_get_rec(payload, len, &pos, payload[0],
+				cb != NULL ? &rec : NULL) < 0) {
 			errno = EBADMSG;
 			return -1;
 		}
@@ -294,7 +357,9 @@ int store_idx_decode_txn(const unsigned char *payload, size_t len,
 	struct store_index_state st;
 	uint32_t nrecs;
 
-	if (len < STORE_IDX_TXN_FIXED || payload[0] != STORE_IDX_KIND_TXN ||
+	if (len < STORE_IDX_TXN_FIXED ||
+	    (payload[0] != STORE_IDX_KIND_TXN &&
+	     payload[0] != STORE_IDX_KIND_TXN2) ||
 	    payload[1] != 0 || payload[2] != 0 || payload[3] != 0) {
 		errno = EBADMSG;
 		return -1;

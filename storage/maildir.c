@@ -38,6 +38,7 @@
 #define SAVE_SENDFILE_MAX ((size_t)1 << 30)
 #define SAVE_COPY_BUF 65536
 #define SAVE_FLAGS_MAX sizeof(((struct store_rec *)0)->flags)
+#define SAVE_ORIGIN_MAX sizeof(((struct store_rec *)0)->origin)
 
 struct save_ctx {
 	const struct store_save_req *req;
@@ -54,6 +55,11 @@ struct save_ctx {
 /* Sequence number for unique names, per process. */
 static unsigned long save_seq;
 
+unsigned long store_name_seq_next(void)
+{
+	return ++save_seq;
+}
+
 static bool save_req_valid(const struct store_save_req *req)
 {
 	if (req == NULL || req->target == NULL || req->body_fd < 0 ||
@@ -63,6 +69,9 @@ static bool save_req_valid(const struct store_save_req *req)
 		return false;
 	if (req->flags != NULL &&
 	    strnlen(req->flags, SAVE_FLAGS_MAX) >= SAVE_FLAGS_MAX)
+		return false;
+	if (req->origin != NULL &&
+	    strnlen(req->origin, SAVE_ORIGIN_MAX) >= SAVE_ORIGIN_MAX)
 		return false;
 	return true;
 }
@@ -83,7 +92,7 @@ static int save_create_tmp(struct save_ctx *c)
 	c->parts.host = req->host != NULL && *req->host != '\0' ?
 			req->host : "localhost";
 	for (i = 0; i < SAVE_TMP_TRIES; i++) {
-		c->parts.seq = ++save_seq;
+		c->parts.seq = store_name_seq_next();
 		if (store_name_format_base(&c->parts, c->tmpname,
 					   sizeof(c->tmpname)) < 0)
 			return -1;
@@ -99,8 +108,9 @@ static int save_create_tmp(struct save_ctx *c)
 	return -1;
 }
 
-static int save_write_all(int fd, const char *buf, size_t len)
+int store_write_all(int fd, const void *data, size_t len)
 {
+	const char *buf = data;
 	ssize_t n;
 
 	while (len > 0) {
@@ -128,7 +138,7 @@ static ssize_t save_copy_chunk(int out, int in, off_t *off, size_t len)
 	n = pread(in, buf, len < sizeof(buf) ? len : sizeof(buf), *off);
 	if (n <= 0)
 		return n;
-	if (save_write_all(out, buf, (size_t)n) < 0)
+	if (store_write_all(out, buf, (size_t)n) < 0)
 		return -1;
 	*off += n;
 	return n;
@@ -178,7 +188,7 @@ static int save_write(struct save_ctx *c)
 		return -1;
 	c->what = "write";
 	if (req->prefix_len > 0 &&
-	    save_write_all(c->fd, req->prefix, req->prefix_len) < 0)
+	    store_write_all(c->fd, req->prefix, req->prefix_len) < 0)
 		return -1;
 	c->what = "copy body";
 	if (save_copy_body(c) < 0)
@@ -245,8 +255,13 @@ static void save_index(struct save_ctx *c, struct store_save_result *out)
 	if (c->req->flags != NULL)
 		memcpy(rec.flags, c->req->flags, strlen(c->req->flags));
 	memcpy(rec.name, c->newname, strlen(c->newname));
-	if (store_index_append(c->dirs.box_fd, &rec, 1, &st) == 0)
+	if (c->req->origin != NULL)
+		memcpy(rec.origin, c->req->origin, strlen(c->req->origin));
+	rec.date = (int64_t)c->parts.sec;
+	if (store_index_append(c->dirs.box_fd, &rec, 1, &st) == 0) {
 		out->imap_uid = rec.uid;
+		out->modseq = rec.modseq;
+	}
 	errno = saved;
 }
 
@@ -278,7 +293,7 @@ int store_save(const struct store_save_req *req, struct store_save_result *out,
 	       const char **what_out)
 {
 	struct save_ctx c = { .req = req, .fd = -1, .what = "check request",
-			      .dirs = { -1, -1, -1 } };
+			      .dirs = STORE_DIRS_INIT };
 	int ret = -1, saved;
 
 	memset(out, 0, sizeof(*out));

@@ -91,6 +91,8 @@ struct store_save_req {
 	bool check_duplicate;   /* the GUID may exist already (a replayed
 				 * replication write): look it up first.
 				 * Fresh GUIDs (LMTP) skip this index scan. */
+	const char *origin;     /* server id for the record's stamp (0..64
+				 * octets %x21-7E); NULL or "" for none */
 };
 
 struct store_save_result {
@@ -98,6 +100,8 @@ struct store_save_result {
 	uint32_t imap_uid;              /* from the index, 0 if the index failed */
 	uint64_t size;                  /* file size */
 	bool duplicate;                 /* GUID already in the index: nothing written */
+	uint64_t modseq;                /* modseq of the SAVE (H+1), 0 if the
+					 * index failed or for a duplicate */
 };
 
 /*
@@ -117,7 +121,10 @@ int store_save(const struct store_save_req *req, struct store_save_result *out,
 enum store_rec_op {
 	STORE_REC_SAVE = 1,     /* guid, uid, modseq, flags, name */
 	STORE_REC_EXPUNGE = 2,  /* guid, modseq */
-	STORE_REC_FLAGS = 3,    /* guid, modseq, flags (+X -Y deltas) */
+	STORE_REC_FLAGS = 3,    /* guid, modseq, flags (+X -Y deltas), name:
+				 * the file's new name if it changed, or "" */
+	STORE_REC_LOST = 4,     /* guid: the file is gone; no longer present,
+				 * not a tombstone (index version 2) */
 };
 
 struct store_rec {
@@ -125,8 +132,10 @@ struct store_rec {
 	char guid[STORE_GUID_HEX + 1];
 	uint32_t uid;
 	uint64_t modseq;
+	char origin[65];        /* stamp origin, "" in version-1 records */
 	char flags[128];
 	char name[STORE_MAX_NAME];
+	int64_t date;           /* SAVE: internal date (mtime), 0 if unknown */
 };
 
 struct store_index_state {

@@ -34,7 +34,12 @@ struct store_dirs {
 	int box_fd;   /* the mailbox directory (Maildir root for INBOX): index */
 	int tmp_fd;
 	int new_fd;
+	int cur_fd;   /* store_dirs_open2 only, else -1 */
+	int root_fd;  /* the Maildir root: store_dirs_open2 only, else -1 */
+	bool created; /* store_dirs_open2: a directory was made */
 };
+
+#define STORE_DIRS_INIT { -1, -1, -1, -1, -1, false }
 
 /*
  * Open (creating 0700 when missing) base, the Maildir below it, the mailbox
@@ -49,6 +54,25 @@ int store_dirs_open(const struct store_target *t, struct store_dirs *out);
 /* Close the fds of d that are open and mark them -1.  Accepts NULL. */
 void store_dirs_close(struct store_dirs *d);
 
+/*
+ * Like store_dirs_open, and also keeps cur_fd and root_fd open.  With
+ * create false nothing is made: a missing Maildir, mailbox directory,
+ * new/ or cur/ gives ENOENT (tmp/ is still made, a Maildir needs it).
+ * d->created tells whether a directory was made.
+ */
+int store_dirs_open2(const struct store_target *t, bool create,
+		     struct store_dirs *out);
+
+/*
+ * Open the Maildir root of base/rel (created when create is true), with
+ * the same checks; the fd, or -1 with errno (ENOENT when missing).
+ */
+int store_root_open(const char *base, const char *rel, uid_t uid, bool create);
+
+/* Open the directory name in dirfd (no symlink followed) and check it is
+ * a directory owned by uid; created 0700 when create.  fd or -1. */
+int store_walk_step(int dirfd, const char *name, uid_t uid, bool create);
+
 /* ---- index log format (indexfmt.c) ------------------------------------ */
 
 /*
@@ -56,22 +80,33 @@ void store_dirs_close(struct store_dirs *d);
  * integers little-endian:
  *   u32 len | u32 crc32(len bytes || payload) | payload[len] | u32 len
  * Header payload (20 bytes): u8 kind=1, 3 zero bytes, "STOWDIDX",
- *   u32 version, u32 uidvalidity.
- * Transaction payload: u8 kind=2, 3 zero bytes, u32 uidvalidity,
+ *   u32 version (1 or 2; new logs are written as 2), u32 uidvalidity.
+ * Transaction payload: u8 kind, 3 zero bytes, u32 uidvalidity,
  *   u32 uidnext, u32 messages, u64 highestmodseq (the state after the
- *   transaction), u32 nrecs, then nrecs records:
- *   u8 op, u8 flags_len, u16 name_len, u32 uid, u64 modseq, 32 bytes guid,
- *   flags[flags_len], name[name_len]  (no NULs).
+ *   transaction), u32 nrecs, then nrecs records.
+ *   kind=2 (version 1, read only): records of
+ *     u8 op, u8 flags_len, u16 name_len, u32 uid, u64 modseq, 32 bytes guid,
+ *     flags[flags_len], name[name_len]  (no NULs; origin "", date 0).
+ *   kind=3 (version 2, written since): records of
+ *     u8 op, u8 flags_len, u16 name_len, u32 uid, u64 modseq, 32 bytes guid,
+ *     i64 date, u32 origin_len,
+ *     origin[origin_len], flags[flags_len], name[name_len]  (no NULs).
+ *   A version-1 log gets kind=3 transactions appended; its header stays.
+ * GUIDHASH and FLAGHASH are not stored: they are computed by replaying
+ * the log (store_mbox_load), which every replication query does anyway to
+ * reconcile the index with the Maildir.
  */
-#define STORE_IDX_VERSION 1u
+#define STORE_IDX_VERSION 2u
 #define STORE_IDX_OVERHEAD 12u                  /* len + crc + len */
 #define STORE_IDX_HDR_PAYLOAD 20u
 #define STORE_IDX_HDR_FRAME (STORE_IDX_HDR_PAYLOAD + STORE_IDX_OVERHEAD)
 #define STORE_IDX_TXN_FIXED 28u
-#define STORE_IDX_REC_FIXED 48u
+#define STORE_IDX_REC_FIXED_V1 48u
+#define STORE_IDX_REC_FIXED 60u
 #define STORE_IDX_MAX_PAYLOAD (1u << 20)
 #define STORE_IDX_KIND_HEADER 1u
-#define STORE_IDX_KIND_TXN 2u
+#define STORE_IDX_KIND_TXN 2u                   /* version-1 records */
+#define STORE_IDX_KIND_TXN2 3u                  /* version-2 records */
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32); start with crc = 0. */
 uint32_t store_crc32(uint32_t crc, const void *buf, size_t len);
@@ -98,7 +133,8 @@ void store_idx_encode_txn(const struct store_index_state *st,
 			  const struct store_rec *recs, size_t n,
 			  unsigned char *out, size_t out_size);
 
-/* True if rec has a valid op and guid and NUL-terminated flags and name. */
+/* True if rec has a valid op and guid, NUL-terminated flags and name,
+ * and an origin of 0..64 octets %x21-7E. */
 bool store_idx_rec_valid(const struct store_rec *rec);
 
 /*
@@ -107,8 +143,8 @@ bool store_idx_rec_valid(const struct store_rec *rec);
  */
 bool store_idx_frame_valid(const unsigned char *frame, size_t frame_len);
 
-/* Decode a header payload; -1 (EBADMSG) if it is not a valid header, or
- * EPROTONOSUPPORT for another version. */
+/* Decode a header payload (version 1 or 2); -1 (EBADMSG) if it is not a
+ * valid header, or EPROTONOSUPPORT for another version. */
 int store_idx_decode_header(const unsigned char *payload, size_t len,
 			    uint32_t *uidvalidity_out);
 
@@ -181,6 +217,101 @@ int store_idx_scan(struct store_idx_reader *r,
  */
 int store_idx_tail_is_torn(struct store_idx_reader *r, off_t good_end,
 			   bool *torn_out);
+
+/*
+ * Open (creating it with a fresh UIDVALIDITY if missing) and lock
+ * (flock LOCK_EX) the log of dirfd, repairing a torn tail: *fd_out holds
+ * the lock until closed, *st the current state, *end_out the end of the
+ * log.  Returns 0 or -1 with errno.
+ */
+int store_idx_begin(int dirfd, int *fd_out, struct store_index_state *st,
+		    off_t *end_out);
+
+/*
+ * Write one transaction of recs[0..n) (modseq, uid, origin as given) with
+ * the state *st after it at end (returned by store_idx_begin, advanced to
+ * the new end), then fdatasync if sync.  A failed write is cut off again.
+ */
+int store_idx_commit(int fd, off_t *end, const struct store_index_state *st,
+		     const struct store_rec *recs, size_t n, bool sync);
+
+/* ---- shared save helpers (maildir.c) ---------------------------------- */
+
+/* Next per-process sequence number for unique names. */
+unsigned long store_name_seq_next(void);
+/* write() all of buf, retrying on EINTR; a 0-byte write is ENOSPC. */
+int store_write_all(int fd, const void *buf, size_t len);
+
+/* ---- replication state (repl_state.c) --------------------------------- */
+
+#define STORE_FS_MAX 64         /* per-flag stamps kept per message */
+
+/* One entry of a message's per-flag stamp map S (§7.2). */
+struct store_flag_stamp {
+	char flag[66];          /* canonical spelling */
+	uint64_t modseq;
+	char origin[65];
+};
+
+enum store_msg_kind {
+	STORE_MSG_PRESENT = 1,
+	STORE_MSG_TOMBSTONE = 2,  /* expunged: final */
+	STORE_MSG_LOST = 3,       /* file gone: not present, not tombstoned */
+};
+
+struct store_msg {
+	char guid[STORE_GUID_HEX + 1];
+	enum store_msg_kind kind;
+	uint32_t uid;
+	uint64_t base_modseq;     /* base stamp b */
+	char base_origin[65];
+	char flags[128];          /* canonical F */
+	char name[STORE_MAX_NAME];/* the file name in new/ or cur/ */
+	int64_t date;
+	size_t nfs;
+	struct store_flag_stamp *fs;  /* owned, nfs entries */
+};
+
+/* A mailbox's state replayed from its index: GUID hash table. */
+struct store_mbox {
+	struct store_index_state st;
+	unsigned char guidhash[32];
+	unsigned char flaghash[32];
+	struct store_msg *msgs;   /* owned; nmsgs used of cap */
+	size_t nmsgs, cap;
+	uint32_t *slots;          /* open addressing: index + 1, 0 = empty */
+	size_t nslots;            /* power of two */
+};
+
+/* Free what m owns and zero it.  Accepts NULL. */
+void store_mbox_free(struct store_mbox *m);
+/* The entry of guid (any kind), or NULL.  Borrowed from m. */
+struct store_msg *store_mbox_find(const struct store_mbox *m, const char *guid);
+/*
+ * Apply one record to m (SAVE, EXPUNGE, FLAGS with the merge rule, LOST),
+ * keeping MESSAGES, GUIDHASH, FLAGHASH, H (max of modseqs) and UIDNEXT.
+ * Returns 0 or -1 with errno (ENOMEM, EINVAL for a bad delta list).
+ */
+int store_mbox_apply(struct store_mbox *m, const struct store_rec *rec);
+/*
+ * Replay the locked log fd (whole, valid: after store_idx_begin) into *m
+ * (zeroed first; caller frees with store_mbox_free); m->st is the state
+ * of the last transaction.  Returns 0 or -1 with errno.
+ */
+int store_mbox_load(int fd, struct store_mbox *m);
+/*
+ * The merge rule of §7.2 for one STORE on present message msg: fills
+ * won[] (the deltas that took effect, in the form "+\Seen -\Flagged", into
+ * won[128]) and new_flags[128].  Does not change msg.  Returns 0 (nothing
+ * won gives won ""), -1 with EINVAL (bad delta list), E2BIG (flags over
+ * 127 octets, or more than STORE_FS_MAX per-flag stamps).
+ */
+int store_merge_deltas(const struct store_msg *msg, const char *deltas,
+		       uint64_t modseq, const char *origin, char *won,
+		       char *new_flags);
+/* The message stamp (max of base and every per-flag stamp). */
+void store_msg_stamp(const struct store_msg *msg, uint64_t *modseq_out,
+		     const char **origin_out);
 
 /*
  * Like store_index_has_guid, and when found copies the SAVE record (its

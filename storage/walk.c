@@ -93,15 +93,23 @@ static int walk_check_dir(int fd, uid_t uid)
 	return 0;
 }
 
-/* Open (creating 0700 if missing) and check name in dirfd.  fd or -1. */
-static int walk_step(int dirfd, const char *name, uid_t uid)
+/*
+ * Open (creating 0700 if missing and create) and check name in dirfd;
+ * sets *made (may be NULL) when it made the directory.  fd or -1.
+ */
+static int walk_step_ex(int dirfd, const char *name, uid_t uid, bool create,
+			bool *made)
 {
 	int fd;
 
 	fd = walk_open_dir(dirfd, name);
-	if (fd < 0 && errno == ENOENT) {
-		if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+	if (fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(dirfd, name, 0700) == 0) {
+			if (made != NULL)
+				*made = true;
+		} else if (errno != EEXIST) {
 			return -1;
+		}
 		fd = walk_open_dir(dirfd, name);
 	}
 	if (fd < 0)
@@ -111,6 +119,16 @@ static int walk_step(int dirfd, const char *name, uid_t uid)
 		return -1;
 	}
 	return fd;
+}
+
+static int walk_step(int dirfd, const char *name, uid_t uid)
+{
+	return walk_step_ex(dirfd, name, uid, true, NULL);
+}
+
+int store_walk_step(int dirfd, const char *name, uid_t uid, bool create)
+{
+	return walk_step_ex(dirfd, name, uid, create, NULL);
 }
 
 /* mkdir -p for the admin-controlled base path, mode 0700. */
@@ -158,7 +176,8 @@ static int walk_open_base(const char *base)
  * Walk rel below base_fd one component at a time; returns an O_RDONLY fd
  * of the Maildir root (base itself, reopened, when rel is empty).
  */
-static int walk_rel(int base_fd, const char *rel, uid_t uid)
+static int walk_rel(int base_fd, const char *rel, uid_t uid, bool create,
+		    bool *made)
 {
 	char comp[NAME_MAX + 1];
 	int cur = -1, next;
@@ -182,7 +201,8 @@ static int walk_rel(int base_fd, const char *rel, uid_t uid)
 			errno = EINVAL;
 			goto fail;
 		}
-		next = walk_step(cur >= 0 ? cur : base_fd, comp, uid);
+		next = walk_step_ex(cur >= 0 ? cur : base_fd, comp, uid, create,
+				    made);
 		walk_close(&cur);
 		if (next < 0)
 			return -1;
@@ -214,7 +234,7 @@ int store_dirs_open(const struct store_target *t, struct store_dirs *out)
 	char box[NAME_MAX + 1];
 	int base_fd = -1, root_fd = -1, cur_fd = -1, ret = -1;
 
-	out->box_fd = out->tmp_fd = out->new_fd = -1;
+	*out = (struct store_dirs)STORE_DIRS_INIT;
 	if (t == NULL || store_mailbox_dir(t->mailbox != NULL ? t->mailbox :
 					   "INBOX", box, sizeof(box)) < 0) {
 		errno = EINVAL;
@@ -223,7 +243,7 @@ int store_dirs_open(const struct store_target *t, struct store_dirs *out)
 	base_fd = walk_open_base(t->mail_base);
 	if (base_fd < 0)
 		goto out;
-	root_fd = walk_rel(base_fd, t->mail_rel, t->uid);
+	root_fd = walk_rel(base_fd, t->mail_rel, t->uid, true, NULL);
 	if (root_fd < 0)
 		goto out;
 	if (box[0] == '\0') {
@@ -260,4 +280,79 @@ void store_dirs_close(struct store_dirs *d)
 	walk_close(&d->box_fd);
 	walk_close(&d->tmp_fd);
 	walk_close(&d->new_fd);
+	walk_close(&d->cur_fd);
+	walk_close(&d->root_fd);
+}
+
+int store_root_open(const char *base, const char *rel, uid_t uid, bool create)
+{
+	int base_fd, fd;
+
+	if (!create) {
+		base_fd = openat(AT_FDCWD, base != NULL ? base : "",
+				 O_PATH | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		base_fd = walk_open_base(base);
+	}
+	if (base_fd < 0)
+		return -1;
+	fd = walk_rel(base_fd, rel, uid, create, NULL);
+	walk_close(&base_fd);
+	return fd;
+}
+
+/* tmp, new, cur of an open mailbox directory. */
+static int walk_subdirs(const struct store_target *t, bool create,
+			struct store_dirs *out)
+{
+	out->tmp_fd = walk_step_ex(out->box_fd, "tmp", t->uid, true,
+				   &out->created);
+	if (out->tmp_fd < 0)
+		return -1;
+	out->new_fd = walk_step_ex(out->box_fd, "new", t->uid, create,
+				   &out->created);
+	if (out->new_fd < 0)
+		return -1;
+	out->cur_fd = walk_step_ex(out->box_fd, "cur", t->uid, create,
+				   &out->created);
+	return out->cur_fd < 0 ? -1 : 0;
+}
+
+int store_dirs_open2(const struct store_target *t, bool create,
+		     struct store_dirs *out)
+{
+	char box[NAME_MAX + 1];
+	int base_fd = -1, ret = -1;
+
+	*out = (struct store_dirs)STORE_DIRS_INIT;
+	if (t == NULL || store_mailbox_dir(t->mailbox != NULL ? t->mailbox :
+					   "INBOX", box, sizeof(box)) < 0) {
+		errno = EINVAL;
+		goto out;
+	}
+	base_fd = create ? walk_open_base(t->mail_base) :
+		  openat(AT_FDCWD, t->mail_base != NULL ? t->mail_base : "",
+			 O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (base_fd < 0)
+		goto out;
+	out->root_fd = walk_rel(base_fd, t->mail_rel, t->uid, create,
+				&out->created);
+	if (out->root_fd < 0)
+		goto out;
+	if (box[0] == '\0') {
+		out->box_fd = openat(out->root_fd, ".", WALK_DIR_FLAGS);
+	} else {
+		out->box_fd = walk_step_ex(out->root_fd, box, t->uid, create,
+					   &out->created);
+		if (out->box_fd >= 0 && walk_folder_marker(out->box_fd) < 0)
+			goto out;
+	}
+	if (out->box_fd < 0 || walk_subdirs(t, create, out) < 0)
+		goto out;
+	ret = 0;
+out:
+	walk_close(&base_fd);
+	if (ret < 0)
+		store_dirs_close(out);
+	return ret;
 }

@@ -17,10 +17,12 @@
 #include "writer/writer_int.h"
 
 static int
-child_enter(const struct psep_write_req *req)
+child_enter(uint32_t uid, uint32_t gid, uint32_t ngroups, const uint32_t *groups)
 {
-	if (!psep_uid_allowed(req->uid) || req->uid != (uint32_t)getuid() ||
-	    req->gid != (uint32_t)getgid()) {
+	(void)ngroups;
+	(void)groups;
+	if (!psep_uid_allowed(uid) || uid != (uint32_t)getuid() ||
+	    gid != (uint32_t)getgid()) {
 		errno = EPERM;
 		return -1;
 	}

@@ -3,6 +3,7 @@
  * writer/loop.c - the synchronous writer loop: receive a validated
  * PSEP_WRITE_REQ, switch to the user's credentials, save durably, switch
  * back, answer PSEP_WRITE_REP with the facts (errno and step on failure).
+ * PSEP_REPL_OP_REQ goes the same way through writer/repl.c.
  *
  * Runs in:  writer-seteuid and writer-child, under seccomp.
  * Trust:    the request was validated by psep_msg_recv (uid range, paths,
@@ -21,7 +22,7 @@
 #include "writer/writer_int.h"
 
 static void
-write_one(int ipc, const struct psep_msg *m, const char *hostname,
+write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	  const struct writer_creds_ops *ops)
 {
 	const struct psep_write_req *r = &m->u.write_req;
@@ -32,8 +33,8 @@ write_one(int ipc, const struct psep_msg *m, const char *hostname,
 	struct store_save_req sr = {
 		.target = &t, .body_fd = m->fd, .body_size = r->body_size,
 		.body_vsize = r->body_vsize, .prefix = r->prefix,
-		.prefix_len = r->prefix_len, .guid = r->guid, .host = hostname,
-		.flags = "",
+		.prefix_len = r->prefix_len, .guid = r->guid, .host = s->hostname,
+		.flags = "", .origin = s->server_id,
 	};
 	struct store_save_result res;
 	struct psep_write_rep rep;
@@ -41,7 +42,7 @@ write_one(int ipc, const struct psep_msg *m, const char *hostname,
 
 	memset(&rep, 0, sizeof(rep));
 	memset(&res, 0, sizeof(res));
-	if (ops->enter(r) < 0) {
+	if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
 		rep.err = errno;
 	} else {
 		if (store_save(&sr, &res, &what) < 0)
@@ -54,6 +55,7 @@ write_one(int ipc, const struct psep_msg *m, const char *hostname,
 	} else {
 		rep.imap_uid = res.imap_uid;
 		rep.size = res.size;
+		rep.modseq = res.modseq;
 		xstrlcpy(rep.guid, r->guid, sizeof(rep.guid));
 		xstrlcpy(rep.filename, res.filename, sizeof(rep.filename));
 	}
@@ -85,7 +87,6 @@ int
 writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 	    const struct writer_creds_ops *ops)
 {
-	const char *hostname = s->hostname;  /* resolved by the supervisor */
 	struct psep_msg m;
 	const char *why;
 
@@ -102,7 +103,10 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 		}
 		switch ((enum psep_type)m.hdr.type) {
 		case PSEP_WRITE_REQ:
-			write_one(ipc, &m, hostname, ops);
+			write_one(ipc, &m, s, ops);
+			break;
+		case PSEP_REPL_OP_REQ:
+			writer_repl_one(ipc, &m, s, ops);
 			break;
 		case PSEP_SHUTDOWN:
 			psep_msg_clear(&m);
@@ -127,7 +131,6 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 		case PSEP_TEST_REP:
 		case PSEP_REPL_REQ:
 		case PSEP_REPL_REP:
-		case PSEP_REPL_OP_REQ:
 		case PSEP_REPL_OP_REP:
 		case PSEP_EVENT_REQ:
 		case PSEP_EVENT_REP:

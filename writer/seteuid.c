@@ -34,29 +34,30 @@ check_ids(uid_t ruid, uid_t euid, gid_t rgid, gid_t egid)
 }
 
 static int
-seteuid_enter(const struct psep_write_req *req)
+seteuid_enter(uint32_t uid, uint32_t gid, uint32_t ngroups, const uint32_t *ids)
 {
 	gid_t groups[PSEP_MAX_GROUPS];
 	uint32_t i;
 
-	if (!psep_uid_allowed(req->uid) || req->gid == 0) {
+	if (!psep_uid_allowed(uid) || gid == 0 || gid == (uint32_t)-1 ||
+	    ngroups > PSEP_MAX_GROUPS) {
 		errno = EPERM;
 		return -1;
 	}
-	for (i = 0; i < req->ngroups; i++) {
-		if (req->groups[i] == 0) {
+	for (i = 0; i < ngroups; i++) {
+		if (ids[i] == 0 || ids[i] == (uint32_t)-1) {
 			errno = EPERM;
 			return -1;
 		}
-		groups[i] = (gid_t)req->groups[i];
+		groups[i] = (gid_t)ids[i];
 	}
-	if (setgroups(req->ngroups, groups) < 0)
+	if (setgroups(ngroups, groups) < 0)
 		fatal("setgroups");
-	if (setresgid((gid_t)-1, (gid_t)req->gid, (gid_t)-1) < 0)
-		fatal("setresgid(%u)", req->gid);
-	if (setresuid((uid_t)-1, (uid_t)req->uid, (uid_t)-1) < 0)
-		fatal("setresuid(%u)", req->uid);
-	check_ids(0, (uid_t)req->uid, 0, (gid_t)req->gid);
+	if (setresgid((gid_t)-1, (gid_t)gid, (gid_t)-1) < 0)
+		fatal("setresgid(%u)", gid);
+	if (setresuid((uid_t)-1, (uid_t)uid, (uid_t)-1) < 0)
+		fatal("setresuid(%u)", uid);
+	check_ids(0, (uid_t)uid, 0, (gid_t)gid);
 	return 0;
 }
 

@@ -2,7 +2,7 @@
 /*
  * privsep/sup/dispatch.c - write dispatch: one FIFO of jobs served by the
  * writers of the configured delivery_mode.  The same job interface serves
- * LMTP deliveries and any later per-user write.
+ * LMTP deliveries (WRITE_REQ) and replication operations (REPL_OP_REQ).
  *
  *   seteuid: a pool of seteuid_workers long-lived workers; a job goes to
  *            any idle one.
@@ -67,7 +67,7 @@ sup_job_free(struct sup_job **jp)
 }
 
 static void
-job_finish(struct sup *sup, struct sup_job *job, const struct psep_write_rep *rep,
+job_finish(struct sup *sup, struct sup_job *job, struct psep_msg *rep,
 	   const char *failure)
 {
 	job->done(job, rep, failure);
@@ -158,13 +158,8 @@ fork_spawn(struct sup *sup, const struct sup_job *job)
 		.main = writer_child_main,
 		.arg = &sup->set,
 	};
-	uint32_t i;
 
-	sp.creds.uid = (uid_t)job->req->uid;
-	sp.creds.gid = (gid_t)job->req->gid;
-	sp.creds.ngroups = job->req->ngroups;
-	for (i = 0; i < job->req->ngroups; i++)
-		sp.creds.groups[i] = (gid_t)job->req->groups[i];
+	sp.creds = job->creds;
 	return wr_spawn(sup, &sp, job->uid) != NULL ? 0 : -1;
 }
 
@@ -199,7 +194,7 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 	}
 #endif
 	/* A failed send kills the writer; wr_exited then fails the job. */
-	(void)sup_child_send(c, PSEP_WRITE_REQ, job->id, job->req, job->req_len,
+	(void)sup_child_send(c, job->type, job->id, job->req, job->req_len,
 			     job->memfd);
 }
 
@@ -370,18 +365,18 @@ wr_job_done(struct sup_child *c)
 }
 
 static void
-wr_reply(struct sup_child *c, const struct psep_msg *m)
+wr_reply(struct sup_child *c, struct psep_msg *m)
 {
 	struct sup_writer *w = c->owner;
 	struct sup_job *job = w->job;
 
-	if (job == NULL || job->id != m->hdr.id) {
+	if (job == NULL || job->id != m->hdr.id || m->hdr.type != job->type + 1) {
 		sup_child_kill(c, "reply to a request it does not hold");
 		return;
 	}
 	w->job = NULL;
 	evtimer_del(w->timer);
-	job_finish(c->sup, job, &m->u.write_rep, NULL);
+	job_finish(c->sup, job, m, NULL);
 	wr_job_done(c);
 	dispatch_run(c->sup);
 }
@@ -391,18 +386,18 @@ wr_message(struct sup_child *c, struct psep_msg *m)
 {
 	switch ((enum psep_type)m->hdr.type) {
 	case PSEP_WRITE_REP:
+	case PSEP_REPL_OP_REP:
 		wr_reply(c, m);
 		break;
 	case PSEP_TEST_REP:
+		break;
 	case PSEP_REPL_REQ:
 	case PSEP_REPL_REP:
 	case PSEP_REPL_OP_REQ:
-	case PSEP_REPL_OP_REP:
 	case PSEP_EVENT_REQ:
 	case PSEP_EVENT_REP:
 	case PSEP_USERS_REQ:
 	case PSEP_USERS_REP:
-		break;
 	case PSEP_HELLO_REQ:
 	case PSEP_HELLO_REP:
 	case PSEP_LOG:

@@ -3,6 +3,9 @@
  * privsep/sup/frontend.c - the LMTP front-end pool: hands client sockets
  * to lmtpd processes, answers their recipient look-ups, turns their
  * deliveries into writer jobs and the writers' results into replies.
+ * With replicas configured a saved message is handed to repl-hook
+ * (PSEP_EVENT_REQ) and the reply waits for it: journaled (and acked by
+ * replication_sync_acks replicas), or replication_on_timeout decides.
  *
  * Runs in:  the supervisor.
  * Trust:    addresses come from lmtpd (untrusted); they are resolved here
@@ -21,13 +24,16 @@ struct sup_frontend {
 	unsigned sessions;
 };
 
-/* One recipient delivery waiting for its writer. */
+/* One recipient delivery waiting for its writer (and, with replicas, for
+ * repl-hook). */
 struct fe_delivery {
+	struct sup *sup;
 	struct sup_child *fe;     /* referenced */
 	uint64_t req_id;          /* lmtpd's request id */
 	char session[PSEP_SESSION_MAX];
 	char address[PSEP_ADDR_MAX];
 	char user[PSEP_NAME_MAX];
+	char guid[PSEP_GUID_MAX];
 };
 
 static void fe_ready(struct sup_child *c);
@@ -196,37 +202,140 @@ fe_reply(struct sup_child *fe, uint64_t id, const struct dlv_result *r,
 	(void)sup_child_send(fe, PSEP_DELIVER_REP, id, &rep, sizeof(rep), -1);
 }
 
+/* Answer lmtpd and free d. */
 static void
-fe_job_done(struct sup_job *job, const struct psep_write_rep *rep,
-	    const char *failure)
+fe_finish(struct fe_delivery *d, const struct dlv_result *r, const char *guid)
 {
-	struct fe_delivery *d = job->arg;
+	if (!d->fe->dead)
+		fe_reply(d->fe, d->req_id, r, guid);
+	sup_child_unref(&d->fe);
+	free(d);
+}
+
+static void
+fe_saved(struct fe_delivery *d)
+{
 	struct dlv_result r;
 
+	policy_result_set(&r, DLV_OK, 250, "2.0.0", "Saved");
+	fe_finish(d, &r, d->guid);
+}
+
+/* The local copy of a delivery whose replication timed out is gone (or
+ * could not be removed): the MTA tries again later. */
+static void
+fe_expunge_done(struct sup *sup, const struct psep_repl_rep *rep, int fd, void *arg)
+{
+	struct fe_delivery *d = arg;
+	struct dlv_result r;
+
+	(void)sup;
+	if (fd >= 0)
+		close(fd);
+	if (rep->status != PSEP_RS_OK)
+		log_err("session=%s rcpt=<%s> user=%s guid=%s replication timeout: "
+			"removing the local copy failed: %s %s", d->session, d->address,
+			d->user, d->guid, rep->code, rep->text);
+	policy_result_set(&r, DLV_TEMPFAIL, 451, "4.4.1",
+			  "replication timeout, try again later");
+	fe_finish(d, &r, NULL);
+}
+
+static void
+fe_event_done(struct sup *sup, enum psep_event_status st, uint32_t acks, void *arg)
+{
+	struct fe_delivery *d = arg;
+	struct psep_repl_cmd cmd;
+	struct policy_user u;
+	const char *why = NULL;
+
+	if (st == PSEP_EV_JOURNALED || st == PSEP_EV_ACKED) {
+		fe_saved(d);
+		return;
+	}
+	if (sup->set.replication_on_timeout == POLICY_ON_TIMEOUT_ACCEPT) {
+		log_warn("session=%s rcpt=<%s> user=%s guid=%s replication %s "
+			 "(acks=%u): accepted", d->session, d->address, d->user, d->guid,
+			 st == PSEP_EV_TIMEOUT ? "timeout" : "failed", acks);
+		fe_saved(d);
+		return;
+	}
+	log_warn("session=%s rcpt=<%s> user=%s guid=%s replication %s (acks=%u): "
+		 "removing the local copy", d->session, d->address, d->user, d->guid,
+		 st == PSEP_EV_TIMEOUT ? "timeout" : "failed", acks);
+	if (policy_userdb_lookup(sup->userdb, d->user, &u, &why) != POLICY_USER_FOUND) {
+		struct psep_repl_rep rep = { .status = PSEP_RS_NO };
+
+		xstrlcpy(rep.text, why ? why : "user lookup failed", sizeof(rep.text));
+		fe_expunge_done(sup, &rep, -1, d);
+		return;
+	}
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = PSEP_REPL_EXPUNGE;
+	xstrlcpy(cmd.origin, sup->server_id, sizeof(cmd.origin));
+	xstrlcpy(cmd.user, u.name, sizeof(cmd.user));
+	xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
+	xstrlcpy(cmd.guid, d->guid, sizeof(cmd.guid));
+	sup_repl_run(sup, &u, &cmd, -1, fe_expunge_done, d);
+}
+
+/* Hand the saved message to repl-hook; the 250 waits for its answer. */
+static void
+fe_replicate(struct sup *sup, struct fe_delivery *d, const struct sup_job *job,
+	     const struct psep_write_rep *rep)
+{
+	const struct psep_write_req *w = job->req;
+	struct psep_repl_cmd cmd;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = PSEP_REPL_SAVE;
+	cmd.uid_hint = rep->imap_uid;
+	cmd.modseq = rep->modseq;
+	cmd.date = w->received_time;
+	cmd.body_size = w->body_size;
+	xstrlcpy(cmd.origin, sup->server_id, sizeof(cmd.origin));
+	xstrlcpy(cmd.user, d->user, sizeof(cmd.user));
+	xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
+	xstrlcpy(cmd.guid, rep->guid, sizeof(cmd.guid));
+	if (sup_event_send(sup, &cmd, w->prefix, w->prefix_len, job->memfd,
+			   sup->set.replication_sync_acks,
+			   sup->set.replication_sync_timeout, fe_event_done, d) < 0)
+		fe_event_done(sup, PSEP_EV_FAILED, 0, d);
+}
+
+static void
+fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
+{
+	struct fe_delivery *d = job->arg;
+	const struct psep_write_req *w = job->req;
+	const struct psep_write_rep *rep = m != NULL ? &m->u.write_rep : NULL;
+	struct dlv_result r;
+
+	job->arg = NULL;
 	if (rep == NULL) {
 		policy_result_set(&r, DLV_TEMPFAIL, 451, "4.3.0",
 				  "internal error: %s (id=%016llx)", failure,
 				  (unsigned long long)job->id);
 		log_err("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %s",
 			d->session, d->address, d->user, (unsigned)job->uid,
-			job->req->guid, failure);
+			w->guid, failure);
 	} else if (rep->err != 0) {
 		policy_result_from_errno(&r, rep->err, rep->what);
 		log_warn("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %u %s",
 			 d->session, d->address, d->user, (unsigned)job->uid,
-			 job->req->guid, r.code, r.text);
+			 w->guid, r.code, r.text);
 	} else {
-		policy_result_set(&r, DLV_OK, 250, "2.0.0", "Saved");
 		log_info("session=%s rcpt=<%s> user=%s guid=%s imap_uid=%u saved file=%s",
 			 d->session, d->address, d->user, rep->guid, rep->imap_uid,
 			 rep->filename);
+		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
+		if (d->sup->set.n_replicas > 0)
+			fe_replicate(d->sup, d, job, rep);
+		else
+			fe_saved(d);
+		return;
 	}
-	if (!d->fe->dead)
-		fe_reply(d->fe, d->req_id, &r, rep != NULL && rep->err == 0 ?
-			 rep->guid : NULL);
-	sup_child_unref(&d->fe);
-	free(d);
-	job->arg = NULL;
+	fe_finish(d, &r, NULL);
 }
 
 static struct sup_job *
@@ -237,13 +346,19 @@ job_new(struct sup *sup, const struct psep_deliver_req *dr,
 	struct psep_write_req *w;
 	size_t i;
 
+	job->type = PSEP_WRITE_REQ;
 	job->req_len = sizeof(*w) + dr->prefix_len;
-	w = job->req = xcalloc(1, job->req_len);
+	w = xcalloc(1, job->req_len);
+	job->req = w;
 	w->uid = (uint32_t)u->uid;
 	w->gid = (uint32_t)u->gid;
 	w->ngroups = (uint32_t)u->ngroups;
 	for (i = 0; i < u->ngroups && i < PSEP_MAX_GROUPS; i++)
 		w->groups[i] = (uint32_t)u->groups[i];
+	job->creds.uid = u->uid;
+	job->creds.gid = u->gid;
+	job->creds.ngroups = u->ngroups < PSEP_MAX_GROUPS ? u->ngroups : PSEP_MAX_GROUPS;
+	memcpy(job->creds.groups, u->groups, job->creds.ngroups * sizeof(gid_t));
 	w->prefix_len = dr->prefix_len;
 	w->body_size = dr->body_size;
 	w->body_vsize = dr->body_vsize;
@@ -280,6 +395,7 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 		return;
 	}
 	d = xcalloc(1, sizeof(*d));
+	d->sup = c->sup;
 	d->fe = c;
 	sup_child_ref(c);
 	d->req_id = m->hdr.id;

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * privsep/sup/listen.c - the lmtp_listen sockets (unix, TCP IPv4/IPv6).
- * Accepted client sockets are handed to a front-end unread.
+ * privsep/sup/listen.c - the lmtp_listen and replication_listen sockets
+ * (unix, TCP IPv4/IPv6).  Accepted client sockets are handed unread to an
+ * LMTP front-end or to repld.
  *
  * Runs in:  the supervisor (root): it binds, never reads a client byte.
- * Trust:    the unix socket gets lmtp_socket_mode / lmtp_socket_group; a
- *           socket path held by a running server is never taken over.
+ * Trust:    an LMTP unix socket gets lmtp_socket_mode / lmtp_socket_group;
+ *           a replication unix socket is 0600 root (repld checks the peer
+ *           with SO_PEERCRED); a socket path held by a running server is
+ *           never taken over.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +29,7 @@ struct sup_listener {
 	struct sup *sup;
 	struct evconnlistener *ev;
 	struct policy_listen conf;
+	bool repl;                /* a replication_listen entry: goes to repld */
 };
 
 static int
@@ -67,8 +71,18 @@ unix_take_path(const struct sockaddr_un *sun, const char **why_out)
 }
 
 static int
-unix_perms(const struct policy_settings *s, const char *path, const char **why_out)
+unix_perms(const struct policy_settings *s, const char *path, bool repl,
+	   const char **why_out)
 {
+	/* Replication: repld decides who may talk by SO_PEERCRED (root and
+	 * replication_unix_uids).  Without replication_unix_uids only root
+	 * may connect at all (0600); with them anyone may connect and repld
+	 * refuses the others (* BYE [AUTHFAILED]). */
+	if (repl) {
+		if (chmod(path, s->n_repl_unix_uids > 0 ? 0666 : 0600) < 0)
+			return fail(why_out, "chmod of socket failed", -1);
+		return 0;
+	}
 	if (s->lmtp_socket_group[0] != '\0') {
 		struct group *gr = getgrnam(s->lmtp_socket_group);
 
@@ -85,7 +99,7 @@ unix_perms(const struct policy_settings *s, const char *path, const char **why_o
 }
 
 static int
-open_unix(const struct policy_settings *s, const struct policy_listen *l,
+open_unix(const struct policy_settings *s, const struct policy_listen *l, bool repl,
 	  const char **why_out)
 {
 	struct sockaddr_un sun;
@@ -110,7 +124,7 @@ open_unix(const struct policy_settings *s, const struct policy_listen *l,
 		return fail(why_out, "socket", -1);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		return fail(why_out, "bind", fd);
-	if (unix_perms(s, l->path, why_out) < 0 || listen(fd, SOMAXCONN) < 0) {
+	if (unix_perms(s, l->path, repl, why_out) < 0 || listen(fd, SOMAXCONN) < 0) {
 		unlink(l->path);
 		return fail(why_out, *why_out ? *why_out : "listen", fd);
 	}
@@ -168,7 +182,10 @@ on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	sup_frontends_hand(l->sup, fd, l->conf.text);
+	if (l->repl)
+		sup_repld_hand(l->sup, fd, l->conf.text);
+	else
+		sup_frontends_hand(l->sup, fd, l->conf.text);
 }
 
 static void
@@ -180,41 +197,74 @@ on_accept_error(struct evconnlistener *ev, void *arg)
 	log_err("accept on %s: %s", l->conf.text, strerror(errno));
 }
 
-int
-sup_listeners_open(struct sup *sup, const char **why_out)
+/* Open the entries of one list into sup->listeners (allocated for both
+ * lists by the caller: the listeners' addresses are callback arguments). */
+static int
+open_list(struct sup *sup, const char *list, bool repl, const char **why_out)
 {
+	const char *name = repl ? "replication_listen" : "lmtp_listen";
 	struct policy_listen *conf = NULL;
 	size_t n = 0, i;
 
-	*why_out = NULL;
-	if (policy_listen_parse(sup->set.lmtp_listen, &conf, &n, why_out) < 0)
+	if (list == NULL || list[0] == '\0')
+		return 0;
+	if (policy_listen_parse(list, &conf, &n, why_out) < 0)
 		return -1;
-	sup->listeners = xcalloc(n, sizeof(*sup->listeners));
 	for (i = 0; i < n; i++) {
-		struct sup_listener *l = &sup->listeners[i];
+		struct sup_listener *l = &sup->listeners[sup->n_listeners];
 		int fd = conf[i].kind == POLICY_LISTEN_UNIX ?
-			 open_unix(&sup->set, &conf[i], why_out) :
+			 open_unix(&sup->set, &conf[i], repl, why_out) :
 			 open_tcp(&conf[i], why_out);
 
 		if (fd < 0) {
-			log_err("lmtp_listen %s: %s: %s", conf[i].text, *why_out,
+			log_err("%s %s: %s: %s", name, conf[i].text, *why_out,
 				strerror(errno));
-			sup->n_listeners = i;
 			free(conf);
 			return -1;
 		}
+		memset(l, 0, sizeof(*l));
 		l->sup = sup;
 		l->conf = conf[i];
+		l->repl = repl;
 		l->ev = evconnlistener_new(sup->base, on_accept, l,
 					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 					   0, fd);
 		if (l->ev == NULL)
 			fatalx("evconnlistener_new");
 		evconnlistener_set_error_cb(l->ev, on_accept_error);
-		log_info("listening on %s", conf[i].text);
+		sup->n_listeners++;
+		log_info("listening on %s%s", conf[i].text, repl ? " (replication)" : "");
 	}
-	sup->n_listeners = n;
 	free(conf);
+	return 0;
+}
+
+static size_t
+list_count(const char *list)
+{
+	struct policy_listen *conf = NULL;
+	const char *why = NULL;
+	size_t n = 0;
+
+	if (list == NULL || list[0] == '\0' ||
+	    policy_listen_parse(list, &conf, &n, &why) < 0)
+		return 0;
+	free(conf);
+	return n;
+}
+
+int
+sup_listeners_open(struct sup *sup, const char **why_out)
+{
+	size_t total = list_count(sup->set.lmtp_listen) +
+		       list_count(sup->set.replication_listen);
+
+	*why_out = NULL;
+	sup->listeners = xcalloc(total + 1, sizeof(*sup->listeners));
+	sup->n_listeners = 0;
+	if (open_list(sup, sup->set.lmtp_listen, false, why_out) < 0 ||
+	    open_list(sup, sup->set.replication_listen, true, why_out) < 0)
+		return -1;
 	return 0;
 }
 
@@ -238,7 +288,10 @@ sup_listeners_close(struct sup *sup)
 bool
 sup_listeners_same(const struct policy_settings *a, const struct policy_settings *b)
 {
-	return strcmp(a->lmtp_listen, b->lmtp_listen) == 0 &&
+	const char *ra = a->replication_listen ? a->replication_listen : "";
+	const char *rb = b->replication_listen ? b->replication_listen : "";
+
+	return strcmp(a->lmtp_listen, b->lmtp_listen) == 0 && strcmp(ra, rb) == 0 &&
 	       a->lmtp_socket_mode == b->lmtp_socket_mode &&
 	       strcmp(a->lmtp_socket_group, b->lmtp_socket_group) == 0;
 }

@@ -4,7 +4,8 @@
  * reload (SIGHUP) and graceful stop (SIGTERM/SIGINT).
  *
  * Runs in:  the supervisor (root, libevent, one event_base).
- * Order:    config -> listeners -> front-ends + writers -> READY=1.
+ * Order:    config (and replication TLS contexts) -> listeners ->
+ *           front-ends + writers (+ repld, repl-hook) -> READY=1.
  *           Reload: a new config is fully checked (parse, userdb, run_user)
  *           before anything changes; a bad one is refused and the old one
  *           stays.  The old generation of children finishes its work and
@@ -20,6 +21,7 @@
 
 #include "privsep/sup/sup.h"
 #include "privsep/sup/sup_int.h"
+#include "privsep/tls.h"
 
 static int
 resolve_run_user(const struct policy_settings *s, struct psep_creds *out,
@@ -64,6 +66,7 @@ pools_start(struct sup *sup)
 {
 	sup_frontends_start(sup);
 	sup_writers_start(sup);
+	sup_repl_procs_start(sup);
 }
 
 static unsigned
@@ -85,7 +88,8 @@ sup_check_ready(struct sup *sup)
 	if (sup->ready_sent || sup->stopping)
 		return;
 	if (ready_count(sup, PSEP_ROLE_LMTPD) < sup->set.lmtp_processes ||
-	    ready_count(sup, PSEP_ROLE_WRITER_SETEUID) < sup_writers_expected(sup))
+	    ready_count(sup, PSEP_ROLE_WRITER_SETEUID) < sup_writers_expected(sup) ||
+	    !sup_repl_procs_ready(sup))
 		return;
 	sup->ready_sent = true;
 	log_info("ready generation=%u delivery_mode=%s lmtp_processes=%u",
@@ -100,7 +104,15 @@ sup_check_stopped(struct sup *sup)
 
 	if (!sup->stopping)
 		return;
+	/* Front-ends first; repl-hook once nothing can make an event; the
+	 * writers once repl-hook (which may still ask for reads) is gone. */
 	if (sup_children_count(sup, PSEP_ROLE_LMTPD, false) == 0 &&
+	    sup_children_count(sup, PSEP_ROLE_REPLD, false) == 0 &&
+	    sup_dispatch_idle(sup) && sup_events_idle(sup))
+		sup_hook_retire(sup);
+	if (sup_children_count(sup, PSEP_ROLE_LMTPD, false) == 0 &&
+	    sup_children_count(sup, PSEP_ROLE_REPLD, false) == 0 &&
+	    sup_children_count(sup, PSEP_ROLE_REPL_HOOK, false) == 0 &&
 	    sup_dispatch_idle(sup))
 		sup_writers_retire(sup);
 	TAILQ_FOREACH(c, &sup->children, link)
@@ -125,6 +137,8 @@ sup_child_gone(struct sup_child *c)
 		/* Jobs still queued need writers, also during a stop. */
 		if (!sup_dispatch_idle(sup))
 			sup_writers_start(sup);
+		/* A retired repl-hook is replaced only once it is gone. */
+		sup_repl_procs_start(sup);
 		sup_check_stopped(sup);
 		return;
 	}
@@ -165,6 +179,7 @@ sup_stop(struct sup *sup)
 	sup_listeners_close(sup);
 	sup_frontends_drop_pending(sup);
 	sup_frontends_retire(sup);
+	sup_repld_retire(sup);
 	sup->ev_deadline = evtimer_new(sup->base, on_deadline, sup);
 	evtimer_add(sup->ev_deadline, &tv);
 	sup_check_stopped(sup);
@@ -173,10 +188,12 @@ sup_stop(struct sup *sup)
 /* Check a new config completely; 0 and *next filled, or -1 (logged). */
 static int
 reload_prepare(struct sup *sup, struct policy_settings *next,
-	       struct policy_userdb **db_out, struct psep_creds *creds_out)
+	       struct policy_userdb **db_out, struct psep_creds *creds_out,
+	       void **tls_server_out, void **tls_client_out)
 {
 	const char *why = NULL;
 	char *err = NULL;
+	char tls_err[256];
 
 	if (policy_config_load(sup->config_path, sup->config_required, next, &err) < 0) {
 		log_err("reload refused, keeping the running config: %s", err);
@@ -186,6 +203,14 @@ reload_prepare(struct sup *sup, struct policy_settings *next,
 	if (resolve_run_user(next, creds_out, &why) < 0 ||
 	    policy_userdb_open(next, db_out, &why) < 0) {
 		log_err("reload refused, keeping the running config: %s", why);
+		policy_settings_clear(next);
+		return -1;
+	}
+	policy_settings_resolve_hostname(next);
+	if (sup_tls_build(next, tls_server_out, tls_client_out, tls_err,
+			  sizeof(tls_err)) < 0) {
+		log_err("reload refused, keeping the running config: %s", tls_err);
+		policy_userdb_free(db_out);
 		policy_settings_clear(next);
 		return -1;
 	}
@@ -212,13 +237,14 @@ sup_reload(struct sup *sup)
 	struct policy_settings next, old;
 	struct policy_userdb *db = NULL;
 	struct psep_creds creds;
+	void *tls_server = NULL, *tls_client = NULL;
 	const char *why;
 
 	if (sup->stopping)
 		return;
 	log_info("reloading %s", sup->config_path);
 	sup_notify("RELOADING=1");
-	if (reload_prepare(sup, &next, &db, &creds) < 0) {
+	if (reload_prepare(sup, &next, &db, &creds, &tls_server, &tls_client) < 0) {
 		sup_notify("READY=1");
 		return;
 	}
@@ -229,6 +255,8 @@ sup_reload(struct sup *sup)
 		policy_settings_clear(&sup->set);
 		sup->set = old;
 		policy_userdb_free(&db);
+		psep_tls_ctx_free(tls_server);
+		psep_tls_ctx_free(tls_client);
 		if (sup_listeners_open(sup, &why) < 0)
 			log_err("cannot reopen the old listeners: %s", why);
 		sup_notify("READY=1");
@@ -238,12 +266,18 @@ sup_reload(struct sup *sup)
 	policy_userdb_free(&sup->userdb);
 	sup->userdb = db;
 	sup->run_creds = creds;
+	/* Running children keep their own copies of the old contexts. */
+	sup_tls_free(sup);
+	sup->tls_server_ctx = tls_server;
+	sup->tls_client_ctx = tls_client;
 	derive_names(sup);
 	psep_msg_set_uid_range(sup->set.first_valid_uid, sup->set.last_valid_uid);
 	log_set_debug(sup->set.log_debug);
 	sup->generation++;
 	sup->ready_sent = false;
 	sup_frontends_retire(sup);
+	sup_repld_retire(sup);
+	sup_hook_retire(sup);
 	sup_writers_retire(sup);
 	pools_start(sup);
 	sup_check_ready(sup);
@@ -312,6 +346,7 @@ sup_free(struct sup *sup)
 		event_free(sup->ev_deadline);
 	event_free(sup->ev_respawn);
 	policy_userdb_free(&sup->userdb);
+	sup_tls_free(sup);
 	policy_settings_clear(&sup->set);
 	event_base_free(sup->base);
 }
@@ -320,8 +355,12 @@ int
 sup_check_config(const struct policy_settings *set)
 {
 	struct policy_userdb *db = NULL;
+	struct policy_settings copy;
 	struct psep_creds creds;
+	void *tls_server = NULL, *tls_client = NULL;
+	char tls_err[256];
 	const char *why = NULL;
+	int ret;
 
 	if (resolve_run_user(set, &creds, &why) < 0) {
 		fprintf(stderr, "stowd: run_user %s: %s\n", set->run_user, why);
@@ -332,7 +371,15 @@ sup_check_config(const struct policy_settings *set)
 		return -1;
 	}
 	policy_userdb_free(&db);
-	return 0;
+	policy_settings_copy(&copy, set);
+	policy_settings_resolve_hostname(&copy);
+	ret = sup_tls_build(&copy, &tls_server, &tls_client, tls_err, sizeof(tls_err));
+	if (ret < 0)
+		fprintf(stderr, "stowd: replication TLS: %s\n", tls_err);
+	psep_tls_ctx_free(tls_server);
+	psep_tls_ctx_free(tls_client);
+	policy_settings_clear(&copy);
+	return ret;
 }
 
 int
@@ -349,6 +396,8 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 	TAILQ_INIT(&sup.children);
 	TAILQ_INIT(&sup.queue);
 	TAILQ_INIT(&sup.pending);
+	TAILQ_INIT(&sup.events);
+	TAILQ_INIT(&sup.repl_pending);
 	log_set_debug(sup.set.log_debug);
 	derive_names(&sup);
 	psep_msg_set_uid_range(sup.set.first_valid_uid, sup.set.last_valid_uid);
@@ -356,6 +405,13 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 		fatalx("run_user %s: %s", sup.set.run_user, why);
 	if (policy_userdb_open(&sup.set, &sup.userdb, &why) < 0)
 		fatalx("userdb %s: %s", sup.set.userdb, why);
+	{
+		char tls_err[256];
+
+		if (sup_tls_build(&sup.set, &sup.tls_server_ctx, &sup.tls_client_ctx,
+				  tls_err, sizeof(tls_err)) < 0)
+			fatalx("replication TLS: %s", tls_err);
+	}
 	psep_sandbox_prepare();
 	sup.base = event_base_new();
 	if (sup.base == NULL)

@@ -52,24 +52,33 @@ struct sup_child {
 
 TAILQ_HEAD(sup_child_list, sup_child);
 
-/* One write for one recipient, handed to a writer. */
+/* One request for one user, handed to a writer: a PSEP_WRITE_REQ (an
+ * LMTP delivery) or a PSEP_REPL_OP_REQ (a replication operation). */
 struct sup_job {
 	TAILQ_ENTRY(sup_job) link;
 	uint64_t id;
 	uid_t uid;
-	struct psep_write_req *req;   /* header + prefix, malloc'd */
+	uint16_t type;                /* PSEP_WRITE_REQ or PSEP_REPL_OP_REQ */
+	void *req;                    /* the request body (struct psep_write_req
+				       * + prefix, or struct psep_repl_op_req),
+				       * malloc'd */
 	size_t req_len;
-	int memfd;
-	/* rep == NULL: the write failed before the writer answered; failure
-	 * says why.  The callee must not free the job. */
-	void (*done)(struct sup_job *job, const struct psep_write_rep *rep,
-		     const char *failure);
+	struct psep_creds creds;      /* the user's (fork mode spawns with it) */
+	int memfd;                    /* sent with the request, or -1 */
+	/* rep: the writer's validated reply (WRITE_REP for WRITE_REQ,
+	 * REPL_OP_REP for REPL_OP_REQ); the callee may take rep->fd (set it
+	 * to -1).  rep == NULL: the job failed before the writer answered;
+	 * failure says why.  The callee must not free the job; it may take
+	 * job->memfd (set it to -1). */
+	void (*done)(struct sup_job *job, struct psep_msg *rep, const char *failure);
 	void *arg;
 };
 
 TAILQ_HEAD(sup_job_list, sup_job);
 
 struct sup_listener;
+struct sup_event_wait;
+TAILQ_HEAD(sup_event_list, sup_event_wait);
 
 /* A client accepted while no front-end was ready (bounded queue). */
 struct sup_pending {
@@ -101,6 +110,13 @@ struct sup {
 	struct psep_creds run_creds;
 	char hostname[256];
 	char server_id[128];
+	/* replication */
+	void *tls_server_ctx;         /* SSL_CTX * for repld (tcp: listeners) */
+	void *tls_client_ctx;         /* SSL_CTX * for repl-hook */
+	struct sup_event_list events; /* events queued for / sent to repl-hook */
+	unsigned n_events;
+	struct sup_pending_list repl_pending; /* clients waiting for repld */
+	unsigned n_repl_pending;
 	struct event *ev_sig[6];
 	struct event *ev_deadline;
 	struct event *ev_respawn;
@@ -152,6 +168,62 @@ void sup_job_free(struct sup_job **job);
 bool sup_dispatch_idle(struct sup *sup);
 /* Writers that must be ready before READY=1 (the seteuid pool). */
 unsigned sup_writers_expected(const struct sup *sup);
+
+/* repl.c: replication requests (from repld and repl-hook) and events. */
+
+/* The outcome of one replication operation, as on the wire; fd (data
+ * memfd or FETCH file, or -1) is the callee's to close. */
+typedef void (*sup_repl_done_fn)(struct sup *sup, const struct psep_repl_rep *rep,
+				 int fd, void *arg);
+/* Run cmd for the resolved user u in a writer; an effective event is
+ * journaled by repl-hook (when replicas are configured) before done is
+ * called.  Takes memfd (SAVE body, or -1).  done is called exactly once
+ * (at once only if the body cannot be duplicated). */
+void sup_repl_run(struct sup *sup, const struct policy_user *u,
+		  const struct psep_repl_cmd *cmd, int memfd, sup_repl_done_fn done,
+		  void *arg);
+/* The writer's facts for op -> the wire reply (§5.2, §8). */
+void sup_repl_map(uint32_t op, const struct psep_repl_op_rep *w,
+		  struct psep_repl_rep *r);
+/* A validated PSEP_REPL_REQ from repld or repl-hook; the callee owns m->fd. */
+void sup_repl_request(struct sup_child *c, struct psep_msg *m);
+
+/* Event outcome: enum psep_event_status (FAILED also when repl-hook is
+ * gone or did not answer in time). */
+typedef void (*sup_event_fn)(struct sup *sup, enum psep_event_status st,
+			     uint32_t acks, void *arg);
+/* Hand one event to repl-hook (queued while it starts).  body_fd is not
+ * taken (it is duplicated).  Returns 0 (cb is called later, exactly
+ * once) or -1 (no repl-hook configured or it cannot come back: a stop). */
+int sup_event_send(struct sup *sup, const struct psep_repl_cmd *cmd,
+		   const char *prefix, size_t prefix_len, int body_fd,
+		   uint32_t want_acks, uint64_t timeout_ms, sup_event_fn cb, void *arg);
+bool sup_events_idle(const struct sup *sup);
+
+/* replproc.c: the repld and repl-hook processes, TLS contexts, users. */
+void sup_repl_procs_start(struct sup *sup);
+/* Retire repld (stop, reload). */
+void sup_repld_retire(struct sup *sup);
+/* Retire repl-hook (reload; a stop once nothing else needs it). */
+void sup_hook_retire(struct sup *sup);
+/* The current ready repl-hook, or NULL. */
+struct sup_child *sup_hook_current(struct sup *sup);
+/* True if a repl-hook is running or will be (replicas configured, not
+ * stopping). */
+bool sup_hook_expected(struct sup *sup);
+/* Hand an accepted replication client to repld; takes fd. */
+void sup_repld_hand(struct sup *sup, int fd, const char *listener);
+/* Build both TLS contexts for s into *server_out and *client_out (NULL when
+ * not needed).  0, or -1 with err filled. */
+int sup_tls_build(const struct policy_settings *s, void **server_out,
+		  void **client_out, char *err, size_t errsize);
+void sup_tls_free(struct sup *sup);
+/* Called by repl.c when an event wait ends or the hook is asked to stop. */
+void sup_events_hook_ready(struct sup *sup);
+void sup_events_hook_gone(struct sup *sup, struct sup_child *hook);
+void sup_events_reply(struct sup *sup, struct sup_child *hook, const struct psep_msg *m);
+/* Ready checks: repld/repl-hook ready when configured. */
+bool sup_repl_procs_ready(struct sup *sup);
 
 /* listen.c */
 int sup_listeners_open(struct sup *sup, const char **why_out);

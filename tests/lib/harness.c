@@ -79,6 +79,12 @@ pick_port(int family)
 	return port;
 }
 
+unsigned
+harness_pick_port(void)
+{
+	return pick_port(AF_INET);
+}
+
 static int
 make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 {

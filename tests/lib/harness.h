@@ -90,6 +90,10 @@ struct harness {
 	long log_mark;             /* log offset at harness_test_begin */
 };
 
+/* A free TCP port on 127.0.0.1 (bound to port 0 and released), 0 if
+ * none could be found.  Used for listeners of several instances. */
+unsigned harness_pick_port(void);
+
 /* Exit 77 (skipped) unless running as root; exit 1 if STOWD_BIN is unset. */
 void harness_require_root(void);
 

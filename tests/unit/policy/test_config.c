@@ -175,6 +175,17 @@ test_defaults_have_documented_values(void **state)
 	assert_string_equal(s.server_id, "");
 	assert_string_equal(s.state_dir, "/var/lib/stowd");
 	assert_false(s.log_debug);
+	assert_string_equal(s.replication_listen, "");
+	assert_string_equal(s.replication_tls_cert, "");
+	assert_string_equal(s.replication_tls_key, "");
+	assert_string_equal(s.replication_tls_ca, "");
+	assert_int_equal(s.n_repl_unix_uids, 0);
+	assert_int_equal(s.replication_sync_acks, 0);
+	assert_int_equal(s.replication_sync_timeout, 2000);
+	assert_int_equal(s.replication_on_timeout, POLICY_ON_TIMEOUT_ACCEPT);
+	assert_int_equal(s.replication_journal_max_size, 1024ull * 1024 * 1024);
+	assert_int_equal(s.replication_full_sync_interval, 24ull * 3600 * 1000);
+	assert_int_equal(s.n_replicas, 0);
 	policy_settings_clear(&s);
 }
 
@@ -197,6 +208,8 @@ test_table_rows_are_consistent(void **state)
 			assert_int_equal(d->size, sizeof(char *));
 		else if (d->type == POLICY_T_BOOL)
 			assert_int_equal(d->size, sizeof(bool));
+		else if (d->type == POLICY_T_UID_LIST)
+			assert_int_equal(d->size, sizeof(uid_t) * POLICY_MAX_REPL_UIDS);
 		else
 			assert_true(d->size == 4 || d->size == 8);
 		assert_ptr_equal(policy_setting_find(d->name), d);
@@ -241,8 +254,8 @@ static const struct err_case err_cases[] = {
 	{ "missing name", "= 4\n", "main.conf:1: missing setting name" },
 	{ "lone brace", "{\n", "main.conf:1: syntax error" },
 	{ "unmatched }", "lmtp_processes = 3\n}\n", "main.conf:2: unmatched '}'" },
-	{ "unknown block", "replica b {\n address = x\n}\n",
-	  "main.conf:1: unknown block 'replica'" },
+	{ "unknown block", "mirror b {\n address = x\n}\n",
+	  "main.conf:1: unknown block 'mirror'" },
 	{ "unknown block, no label", "foo {\n}\n", "main.conf:1: unknown block 'foo'" },
 	{ "include without file", "!include\n", "main.conf:1: !include needs a file name" },
 	{ "unknown directive", "!frobnicate x\n",
@@ -676,7 +689,8 @@ static const struct value_case value_cases[] = {
 	{ "lmtp_command_timeout", "25h", false, NULL },
 	{ "lmtp_command_timeout", "999ms", false, NULL },
 	{ "lmtp_command_timeout", "5M", false, NULL },
-	{ "lmtp_command_timeout", "1d", false, NULL },
+	{ "lmtp_command_timeout", "1d", true, "24h" },
+	{ "lmtp_command_timeout", "2d", false, NULL },
 	{ "lmtp_command_timeout", "s", false, NULL },
 	{ "lmtp_command_timeout", "99999999999999999999s", false, NULL },
 	{ "lmtp_command_timeout", "9999999999999999h", false, NULL },

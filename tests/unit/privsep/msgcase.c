@@ -23,7 +23,8 @@
 #include "msgcase.h"
 
 #define CHILD_ROLES (R(PSEP_ROLE_LMTPD) | R(PSEP_ROLE_WRITER_SETEUID) | \
-		     R(PSEP_ROLE_WRITER_CHILD) | R(PSEP_ROLE_REPL_HOOK))
+		     R(PSEP_ROLE_WRITER_CHILD) | R(PSEP_ROLE_REPL_HOOK) | \
+		     R(PSEP_ROLE_REPLD))
 #define WRITER_ROLES (R(PSEP_ROLE_WRITER_SETEUID) | R(PSEP_ROLE_WRITER_CHILD))
 #define RUNNING_STATES (S(PSEP_STATE_READY) | S(PSEP_STATE_STOPPING))
 
@@ -187,6 +188,120 @@ fill_session_end(void *b)
 	return sizeof(*s);
 }
 
+/* A SAVE of the test body (the sealed memfd of every body case). */
+void
+fill_repl_cmd(struct psep_repl_cmd *c)
+{
+	c->op = PSEP_REPL_SAVE;
+	c->uid_hint = 42;
+	c->modseq = 17;
+	c->date = 1718000000;
+	c->body_size = BODY_LEN;
+	SET_STR(c->origin, "a.example");
+	SET_STR(c->peer, "a.example");
+	SET_STR(c->user, "alice");
+	SET_STR(c->mailbox, "INBOX");
+	SET_STR(c->guid, TEST_GUID);
+	SET_STR(c->flags, "\\Seen");
+}
+
+static size_t
+fill_repl_req(void *b)
+{
+	struct psep_repl_req *r = b;
+
+	fill_repl_cmd(&r->cmd);
+	return sizeof(*r);
+}
+
+static size_t
+fill_repl_rep(void *b)
+{
+	struct psep_repl_rep *r = b;
+
+	r->status = PSEP_RS_OK;
+	r->effective = 1;
+	r->uid = 42;
+	r->modseq = 17;
+	SET_STR(r->origin, "a.example");
+	SET_STR(r->code, "UID 42");
+	SET_STR(r->text, "saved");
+	return sizeof(*r);
+}
+
+static size_t
+fill_repl_op_req(void *b)
+{
+	struct psep_repl_op_req *r = b;
+	uint32_t i;
+
+	r->uid = 1000;
+	r->gid = 1000;
+	r->ngroups = 2;
+	for (i = 0; i < PSEP_MAX_GROUPS; i++)
+		r->groups[i] = 1000 + i;
+	SET_STR(r->mail_base, "/var/mail");
+	SET_STR(r->mail_rel, "alice/Maildir");
+	fill_repl_cmd(&r->cmd);
+	return sizeof(*r);
+}
+
+static size_t
+fill_repl_op_rep(void *b)
+{
+	struct psep_repl_op_rep *r = b;
+
+	r->err = 0;
+	r->result = 0;
+	r->effective = 1;
+	r->uid = 42;
+	r->modseq = 17;
+	SET_STR(r->origin, "a.example");
+	SET_STR(r->filename, "1718000000.M1P2.host,S=21");
+	return sizeof(*r);
+}
+
+static size_t
+fill_event_req(void *b)
+{
+	struct psep_event_req *r = b;
+
+	fill_repl_cmd(&r->cmd);
+	SET_STR(r->cmd.peer, "");
+	r->want_acks = 1;
+	r->timeout_ms = 2000;
+	r->prefix_len = PREFIX_LEN;
+	memcpy(r->prefix, TEST_PREFIX, PREFIX_LEN);
+	return sizeof(*r) + PREFIX_LEN;
+}
+
+static size_t
+fill_event_rep(void *b)
+{
+	struct psep_event_rep *r = b;
+
+	r->status = PSEP_EV_ACKED;
+	r->acks = 1;
+	return sizeof(*r);
+}
+
+static size_t
+fill_users_req(void *b)
+{
+	(void)b;
+	return sizeof(struct psep_users_req);
+}
+
+static size_t
+fill_users_rep(void *b)
+{
+	struct psep_users_rep *r = b;
+
+	r->err = 0;
+	r->count = BODY_LINES;
+	return sizeof(*r);
+}
+
 #ifdef STOWD_TEST_HOOKS
 static size_t
 fill_test_req(void *b)
@@ -240,6 +355,29 @@ const struct mcase msg_cases[] = {
 	{ .name = "SESSION_END", .type = PSEP_SESSION_END,
 	  .senders = R(PSEP_ROLE_LMTPD), .states = RUNNING_STATES,
 	  .fd = TFD_NONE, .fill = fill_session_end },
+	{ .name = "REPL_REQ", .type = PSEP_REPL_REQ,
+	  .senders = R(PSEP_ROLE_REPLD) | R(PSEP_ROLE_REPL_HOOK),
+	  .states = RUNNING_STATES, .fd = TFD_MEMFD, .fill = fill_repl_req },
+	{ .name = "REPL_REP", .type = PSEP_REPL_REP,
+	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
+	  .fd = TFD_NONE, .fill = fill_repl_rep },
+	{ .name = "REPL_OP_REQ", .type = PSEP_REPL_OP_REQ,
+	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
+	  .fd = TFD_MEMFD, .fill = fill_repl_op_req },
+	{ .name = "REPL_OP_REP", .type = PSEP_REPL_OP_REP, .senders = WRITER_ROLES,
+	  .states = RUNNING_STATES, .fd = TFD_NONE, .fill = fill_repl_op_rep },
+	{ .name = "EVENT_REQ", .type = PSEP_EVENT_REQ,
+	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
+	  .fd = TFD_MEMFD, .fill = fill_event_req },
+	{ .name = "EVENT_REP", .type = PSEP_EVENT_REP,
+	  .senders = R(PSEP_ROLE_REPL_HOOK), .states = RUNNING_STATES,
+	  .fd = TFD_NONE, .fill = fill_event_rep },
+	{ .name = "USERS_REQ", .type = PSEP_USERS_REQ,
+	  .senders = R(PSEP_ROLE_REPL_HOOK), .states = RUNNING_STATES,
+	  .fd = TFD_NONE, .fill = fill_users_req },
+	{ .name = "USERS_REP", .type = PSEP_USERS_REP,
+	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
+	  .fd = TFD_MEMFD, .fill = fill_users_rep },
 #ifdef STOWD_TEST_HOOKS
 	{ .name = "TEST_REQ", .type = PSEP_TEST_REQ,
 	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,

@@ -57,6 +57,9 @@ struct mcase {
 extern const struct mcase msg_cases[];
 extern const size_t msg_ncases;
 
+/* A valid SAVE command of the test body (BODY_LEN bytes, sealed memfd). */
+void fill_repl_cmd(struct psep_repl_cmd *c);
+
 /* The row of type; fails the test if there is none. */
 const struct mcase *case_of(uint16_t type);
 /* A sender role and a peer state in which the row's message is valid. */

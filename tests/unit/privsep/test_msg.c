@@ -141,7 +141,7 @@ test_unknown_type_rejected(void **state)
 #ifndef STOWD_TEST_HOOKS
 		PSEP_TEST_REQ, PSEP_TEST_REP,  /* only with test hooks */
 #endif
-		20, 21, 0x100, 0x7fff, 0xffff,
+		28, 29, 0x100, 0x7fff, 0xffff,
 	};
 	static const size_t body_lens[] = { 0, 8, 64 };
 	char what[96];

@@ -39,6 +39,10 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,7 +59,10 @@ static const char BODY[] = "Subject: test\n\nhello\n";
 /* ---- profiles --------------------------------------------------------- */
 
 #define PB(p) (1u << (p))
-#define LMTPD_LIKE (PB(PSEP_PROFILE_LMTPD) | PB(PSEP_PROFILE_REPL_HOOK))
+#define LMTPD_LIKE (PB(PSEP_PROFILE_LMTPD) | PB(PSEP_PROFILE_REPL_HOOK) | \
+		    PB(PSEP_PROFILE_REPLD))
+/* The network-facing parsers: no files, no sockets of their own. */
+#define NO_FILES (PB(PSEP_PROFILE_LMTPD) | PB(PSEP_PROFILE_REPLD))
 #define WRITERS (PB(PSEP_PROFILE_WRITER_SETEUID) | PB(PSEP_PROFILE_WRITER_CHILD))
 #define ALL_PROFILES (LMTPD_LIKE | WRITERS)
 
@@ -67,6 +74,7 @@ static const struct {
 	{ PSEP_PROFILE_WRITER_SETEUID, "writer-seteuid" },
 	{ PSEP_PROFILE_WRITER_CHILD, "writer-child" },
 	{ PSEP_PROFILE_REPL_HOOK, "repl-hook" },
+	{ PSEP_PROFILE_REPLD, "repld" },
 };
 #define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
 
@@ -190,10 +198,15 @@ static size_t
 forbidden_calls(struct forbidden *t, size_t max)
 {
 	const struct forbidden all[] = {
-		{ "socket", SYS_socket, { AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC }, ALL_PROFILES },
+		{ "socket", SYS_socket, { AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC },
+		  ALL_PROFILES & ~PB(PSEP_PROFILE_REPL_HOOK) },
+		{ "socket AF_NETLINK", SYS_socket, { AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC },
+		  ALL_PROFILES },
+		{ "socket AF_PACKET", SYS_socket, { AF_PACKET, SOCK_RAW | SOCK_CLOEXEC },
+		  ALL_PROFILES },
 		{ "socketpair", SYS_socketpair, { AF_UNIX, SOCK_STREAM, 0, P(dummy_fds) },
 		  ALL_PROFILES },
-		{ "connect", SYS_connect, { -1 }, ALL_PROFILES },
+		{ "connect", SYS_connect, { -1 }, ALL_PROFILES & ~PB(PSEP_PROFILE_REPL_HOOK) },
 		{ "accept4", SYS_accept4, { -1 }, ALL_PROFILES },
 		{ "execve", SYS_execve, { NOWHERE, P(no_argv), P(environ) }, ALL_PROFILES },
 		{ "execveat", SYS_execveat, { AT_FDCWD, NOWHERE, P(no_argv), P(environ) },
@@ -220,7 +233,8 @@ forbidden_calls(struct forbidden *t, size_t max)
 		{ "open_by_handle_at", SYS_open_by_handle_at, { -1 }, ALL_PROFILES },
 		{ "capset", SYS_capset, { 0 }, ALL_PROFILES },
 		/* the supervisor resolves the host name for every process */
-		{ "uname", SYS_uname, { 0 }, ALL_PROFILES },
+		{ "uname", SYS_uname, { 0 },
+		  ALL_PROFILES & ~PB(PSEP_PROFILE_REPL_HOOK) /* resolver */ },
 		{ "setuid", SYS_setuid, { -1 }, ALL_PROFILES },
 		{ "setfsuid", SYS_setfsuid, { -1 }, ALL_PROFILES },
 		{ "setresuid", SYS_setresuid, { -1, -1, -1 }, SETID_KILLS },
@@ -228,9 +242,11 @@ forbidden_calls(struct forbidden *t, size_t max)
 		{ "setgroups", SYS_setgroups, { 0 }, SETID_KILLS },
 		{ "open", SYS_open, { P("/dev/null"), O_RDONLY | O_CLOEXEC }, ALL_PROFILES },
 		{ "openat", SYS_openat, { AT_FDCWD, P("/dev/null"), O_RDONLY | O_CLOEXEC },
-		  LMTPD_LIKE },
-		{ "mkdirat", SYS_mkdirat, { -1, P("x"), 0700 }, LMTPD_LIKE },
-		{ "unlinkat", SYS_unlinkat, { -1, P("x") }, LMTPD_LIKE },
+		  NO_FILES },
+		{ "mkdirat", SYS_mkdirat, { -1, P("x"), 0700 }, NO_FILES },
+		{ "unlinkat", SYS_unlinkat, { -1, P("x") }, NO_FILES },
+		{ "renameat2", SYS_renameat2, { -1, P("x"), -1, P("y") }, NO_FILES },
+		{ "fchmod", SYS_fchmod, { -1, 0600 }, LMTPD_LIKE },
 		{ "ioctl TIOCSTI", SYS_ioctl, { -1, TIOCSTI }, ALL_PROFILES },
 		{ "ioctl FIONREAD", SYS_ioctl, { -1, FIONREAD, P(&dummy_int) }, WRITERS },
 		/* The x32 ABI (bit 30) must not bypass the filter. */
@@ -305,7 +321,8 @@ test_forbidden_calls_die_of_sigsys_every_profile(void **state)
 static void
 test_forbidden_calls_return_without_a_filter(void **state)
 {
-	static const char *const names[] = { "socket", "connect", "bpf", "execve",
+	static const char *const names[] = { "socket", "socket AF_NETLINK", "connect",
+					     "bpf", "execve",
 					     "setresuid", "x32 getpid", "openat" };
 	struct forbidden t[64];
 	char desc[96];
@@ -549,6 +566,123 @@ writer_ok(const struct sb_env *e)
 	return 0;
 }
 
+/* Writers: what storage's replication operations add (reply memfds,
+ * times and modes of copied messages). */
+static int
+writer_repl_ok(const struct sb_env *e)
+{
+	const struct timespec times[2] = { { 1, 0 }, { 2, 0 } };
+	struct stat st;
+	int fd;
+
+	fd = openat(e->dir, "m", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || futimens(fd, times) < 0 || fchmod(fd, 0640) < 0)
+		return 70;
+	if (utimensat(e->dir, "m", times, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fstat(fd, &st) < 0 || st.st_mtime != 2 || (st.st_mode & 07777) != 0640)
+		return 71;
+	close(fd);
+	fd = memfd_create("reply", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || ftruncate(fd, 4) < 0 || pwrite(fd, "list", 4, 0) != 4 ||
+	    fcntl(fd, F_ADD_SEALS, ALL_SEALS) < 0 || fcntl(fd, F_GET_SEALS) != ALL_SEALS)
+		return 72;
+	close(fd);
+	if (unlinkat(e->dir, "m", 0) < 0)
+		return 73;
+	return 0;
+}
+
+/* repld: literals from a sealed memfd to the peer, file data through a
+ * pipe. */
+static int
+repld_ok(const struct sb_env *e)
+{
+	char buf[64];
+	off_t off = 0;
+	loff_t loff = 0;
+
+	if (fcntl(e->body, F_GET_SEALS) != ALL_SEALS)
+		return 80;
+	if (sendfile(e->stream[1], e->body, &off, BODY_LEN) != (ssize_t)BODY_LEN ||
+	    recv(e->stream[0], buf, sizeof(buf), 0) != (ssize_t)BODY_LEN)
+		return 81;
+	if (splice(e->body, &loff, e->pipe[1], NULL, BODY_LEN, 0) != (ssize_t)BODY_LEN ||
+	    read(e->pipe[0], buf, sizeof(buf)) != (ssize_t)BODY_LEN)
+		return 82;
+	return 0;
+}
+
+/* repl-hook: outgoing TCP, numeric getaddrinfo, its journal files. */
+static int
+repl_hook_ok(const struct sb_env *e)
+{
+	const struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+					.ai_family = AF_UNSPEC,
+					.ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = 0,
+				   .sin_addr = { htonl(INADDR_LOOPBACK) } };
+	socklen_t len = sizeof(int);
+	int fd, err = 0, jfd;
+	DIR *dir;
+
+	if (getaddrinfo("127.0.0.1", "2525", &hints, &ai) != 0 || ai == NULL)
+		return 90;
+	freeaddrinfo(ai);
+	if (getaddrinfo("::1", "2525", &hints, &ai) != 0 || ai == NULL)
+		return 91;
+	freeaddrinfo(ai);
+	/* A host name through nsswitch (files: /etc/hosts, nscd probe);
+	 * found or not, the call must return. */
+	{
+		struct addrinfo named = hints;
+
+		named.ai_flags = AI_NUMERICSERV;
+		struct utsname u;
+
+		if (getaddrinfo("localhost", "2525", &named, &ai) == 0)
+			freeaddrinfo(ai);
+		/* what a DNS look-up adds */
+		if (uname(&u) < 0 || poll(NULL, 0, 0) < 0)
+			return 101;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 92;
+	/* Port 0 is never listening: refused or in progress, both returned. */
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		return 93;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return 94;
+	close(fd);
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		close(fd);
+	else if (errno != EAFNOSUPPORT)
+		return 95;
+	if (mkdirat(e->dir, "replication", 0700) < 0)
+		return 96;
+	jfd = openat(e->dir, "replication/j.tmp",
+		     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (jfd < 0 || flock(jfd, LOCK_EX | LOCK_NB) < 0 ||
+	    pwrite(jfd, "e1\n", 3, 0) != 3 || fdatasync(jfd) < 0 || fsync(jfd) < 0 ||
+	    ftruncate(jfd, 2) < 0)
+		return 97;
+	close(jfd);
+	if (renameat(e->dir, "replication/j.tmp", e->dir, "replication/j") < 0 ||
+	    renameat2(e->dir, "replication/j", e->dir, "replication/k",
+		      RENAME_NOREPLACE) < 0)
+		return 98;
+	jfd = openat(e->dir, "replication", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = jfd < 0 ? NULL : fdopendir(jfd);
+	if (dir == NULL || readdir(dir) == NULL || closedir(dir) < 0)
+		return 99;
+	if (unlinkat(e->dir, "replication/k", 0) < 0 ||
+	    unlinkat(e->dir, "replication", AT_REMOVEDIR) < 0)
+		return 100;
+	return 0;
+}
+
 /* The seteuid writer switches ids per request. */
 static int
 setid_ok(const struct sb_env *e)
@@ -573,6 +707,10 @@ static const struct allowed allowed[] = {
 	{ "memory, time, pipes, IPC", common_ok, ALL_PROFILES },
 	{ "memfd spool, client socket, epoll", lmtpd_ok, LMTPD_LIKE },
 	{ "Maildir I/O below a directory fd", writer_ok, WRITERS },
+	{ "replication operations in a writer", writer_repl_ok, WRITERS },
+	{ "repld: sendfile, splice of literals", repld_ok, PB(PSEP_PROFILE_REPLD) },
+	{ "repl-hook: TCP out, getaddrinfo, journal", repl_hook_ok,
+	  PB(PSEP_PROFILE_REPL_HOOK) },
 	{ "setresuid/setresgid/setgroups", setid_ok, PB(PSEP_PROFILE_WRITER_SETEUID) },
 };
 

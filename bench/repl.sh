@@ -1,0 +1,177 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# bench/repl.sh - what synchronous replication costs: the same LMTP load
+# against stowd A without replication and with `replication_sync_acks = 1`
+# to a replica B on loopback (mutual TLS), interleaved, ROUNDS times;
+# prints each run and the medians, and the ratio replicated/unreplicated.
+# Afterwards every message delivered with replication must be on B exactly
+# once (checked by counting B's files against A's).
+#
+# usage: bench/repl.sh [-m MESSAGES] [-b BYTES] [-u USERS] [-s SESSIONS]
+#                      [-n ROUNDS] [-B BUILD_DIR] [-k]
+# Needs root.  Both servers share the disk, the CPU and the users' uids;
+# each has its own homes, state_dir and config.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/.." && pwd)
+build=${BUILD_DIR:-/tmp/build-bench}
+messages=2000
+bytes=4096
+users=100
+sessions=8
+rounds=3
+keep=no
+
+while getopts "m:b:u:s:n:B:kh" opt; do
+	case $opt in
+	m) messages=$OPTARG ;;
+	b) bytes=$OPTARG ;;
+	u) users=$OPTARG ;;
+	s) sessions=$OPTARG ;;
+	n) rounds=$OPTARG ;;
+	B) build=$OPTARG ;;
+	k) keep=yes ;;
+	*) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
+	esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "repl.sh: must run as root" >&2
+	exit 1
+fi
+
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+if [ ! -f "$build/build.ninja" ]; then
+	meson setup -Dtests=disabled "$build" "$src" > /dev/null
+fi
+ninja -C "$build" bench/lmtp-load privsep/sup/stowd > /dev/null
+load=$build/bench/lmtp-load
+stowd=$build/privsep/sup/stowd
+
+dir=$(mktemp -d /tmp/stowd-repl.XXXXXX)
+A_PID=
+B_PID=
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+	STOWD_PID=$A_PID; bench_stop_stowd || true
+	STOWD_PID=$B_PID; bench_stop_stowd || true
+	if [ "$keep" = yes ]; then
+		echo "kept $dir" >&2
+	else
+		rm -rf "$dir"
+	fi
+}
+trap cleanup EXIT
+
+# users: A's homes under $dir/a, B's under $dir/b, same names and uids
+mkdir -p "$dir/a" "$dir/b"
+chmod 0755 "$dir"
+passwd_a=$("$here/setup-users.sh" "$dir/a" "$users")
+passwd_b=$("$here/setup-users.sh" "$dir/b" "$users")
+
+# one CA, one certificate for both servers (127.0.0.1)
+pki=$dir/pki
+mkdir -p "$pki"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=stowd bench CA" \
+	-keyout "$pki/ca.key" -out "$pki/ca.pem" > /dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+	-keyout "$pki/srv.key" -out "$pki/srv.csr" > /dev/null 2>&1
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' > "$pki/ext"
+openssl x509 -req -in "$pki/srv.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+	-CAcreateserial -days 2 -extfile "$pki/ext" -out "$pki/srv.pem" > /dev/null 2>&1
+chmod 0600 "$pki"/*.key
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+tls_conf() {
+	cat <<EOF
+replication_tls_cert = $pki/srv.pem
+replication_tls_key = $pki/srv.key
+replication_tls_ca = $pki/ca.pem
+EOF
+}
+
+bench_write_stowd_conf "$dir/b" "$passwd_b"
+{
+	echo "server_id = b.bench"
+	echo "replication_listen = tcp:127.0.0.1:$port"
+	tls_conf
+} >> "$dir/b/stowd.conf"
+bench_start_stowd "$stowd" "$dir/b/stowd.conf" "$dir/b"
+B_PID=$STOWD_PID
+
+bench_write_stowd_conf "$dir/a" "$passwd_a"
+cp "$dir/a/stowd.conf" "$dir/a/plain.conf"
+{
+	echo "server_id = a.bench"
+	tls_conf
+	echo "replication_sync_acks = 1"
+	echo "replication_sync_timeout = 30s"
+	echo "replica b {"
+	echo "  address = tcp:127.0.0.1:$port"
+	echo "}"
+} >> "$dir/a/stowd.conf"
+mv "$dir/a/stowd.conf" "$dir/a/repl.conf"
+
+declare -a rate_plain rate_repl p50_plain p50_repl p99_plain p99_repl
+rc=0
+run_one() {
+	local kind=$1 round=$2 out
+	out=$dir/load-$kind-$round.txt
+	bench_start_stowd "$stowd" "$dir/a/$kind.conf" "$dir/a"
+	A_PID=$STOWD_PID
+	"$load" -a "unix:$dir/a/lmtp" -s "$sessions" -m "$messages" -b "$bytes" \
+		-u "$users" -f 'u%d@example.com' -P -t 300 \
+		-V "$dir/a/home/u%d/Maildir" > "$out" || rc=1
+	STOWD_PID=$A_PID; bench_stop_stowd || rc=1; A_PID=
+	if [ "$(bench_field "$out" errors)" != 0 ] || [ "$(bench_field "$out" verify)" != ok ]; then
+		echo "  $kind run $round failed:" >&2
+		sed 's/^/    /' "$out" >&2
+		rc=1
+	fi
+	printf '%-6s %-5s %-9s %-8s %-8s %s\n' "$kind" "$round" \
+		"$(bench_field "$out" messages_per_s)" "$(bench_field "$out" latency_ms_p50)" \
+		"$(bench_field "$out" latency_ms_p99)" "$(bench_field "$out" verify)"
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+printf '%-6s %-5s %-9s %-8s %-8s %s\n' mode round msg/s p50_ms p99_ms verify
+for r in $(seq 1 "$rounds"); do
+	for kind in plain repl; do
+		run_one "$kind" "$r"
+		out=$dir/load-$kind-$r.txt
+		if [ "$kind" = plain ]; then
+			rate_plain+=("$(bench_field "$out" messages_per_s)")
+			p50_plain+=("$(bench_field "$out" latency_ms_p50)")
+			p99_plain+=("$(bench_field "$out" latency_ms_p99)")
+		else
+			rate_repl+=("$(bench_field "$out" messages_per_s)")
+			p50_repl+=("$(bench_field "$out" latency_ms_p50)")
+			p99_repl+=("$(bench_field "$out" latency_ms_p99)")
+		fi
+	done
+done
+
+mp=$(median "${rate_plain[@]}"); mr=$(median "${rate_repl[@]}")
+echo
+printf 'median  no replication : %s msg/s  p50 %s ms  p99 %s ms\n' "$mp" \
+	"$(median "${p50_plain[@]}")" "$(median "${p99_plain[@]}")"
+printf 'median  sync_acks = 1  : %s msg/s  p50 %s ms  p99 %s ms\n' "$mr" \
+	"$(median "${p50_repl[@]}")" "$(median "${p99_repl[@]}")"
+awk -v a="$mr" -v b="$mp" 'BEGIN { printf "ratio   replicated / unreplicated = %.2f\n", a / b }'
+
+# every replicated message is on B exactly once
+expect=$((rounds * messages))
+got=$(find "$dir/b/home" -path '*/Maildir/new/*' -type f | wc -l)
+if [ "$got" -ne "$expect" ]; then
+	echo "replica holds $got messages, expected $expect" >&2
+	rc=1
+else
+	echo "replica: $got messages, as delivered"
+fi
+exit "$rc"

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/sup/repl.c - replication operations in the supervisor: a
+ * PSEP_REPL_REQ from repld (a peer or a local producer) or from repl-hook
+ * (queries and local repairs) becomes a PSEP_REPL_OP_REQ job for a writer
+ * with the user's credentials; the writer's facts become the wire reply
+ * (doc/replication-protocol.md §5.2); an effective event is journaled by
+ * repl-hook (PSEP_EVENT_REQ) before the reply is sent (§9, §10.1).
+ *
+ * Runs in:  the supervisor.
+ * Trust:    commands were parsed by repld (untrusted peer bytes) and are
+ *           validated again by psep_msg_recv; the user is resolved here
+ *           with the userdb and the uid rules; the writer checks again.
+ * Order:    userdb lookup, writer job, (event journaled), reply.  A reply
+ *           is sent only to the process that asked, and only if it still
+ *           lives.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "privsep/sup/sup_int.h"
+#include "storage/repl.h"
+
+/* One operation in progress. */
+struct repl_op {
+	struct sup *sup;
+	struct psep_repl_cmd cmd;
+	int body_fd;                  /* SAVE: kept for the event, or -1 */
+	struct psep_repl_rep rep;     /* the reply, once the writer answered */
+	int rep_fd;                   /* its data/FETCH fd, or -1 */
+	sup_repl_done_fn done;
+	void *arg;
+};
+
+/* One request from a child, waiting for its reply. */
+struct repl_asker {
+	struct sup_child *from;       /* referenced */
+	uint64_t req_id;
+};
+
+static bool
+op_is_event(uint32_t op)
+{
+	return op >= PSEP_REPL_SAVE && op <= PSEP_REPL_RENAME;
+}
+
+static void
+rep_set(struct psep_repl_rep *r, enum psep_repl_status st, const char *code,
+	const char *text)
+{
+	r->status = st;
+	xstrlcpy(r->code, code, sizeof(r->code));
+	xstrlcpy(r->text, text, sizeof(r->text));
+}
+
+/* errno of a failed step -> NO/BAD with a code (§5.2). */
+static void
+rep_from_errno(struct psep_repl_rep *r, int err)
+{
+	switch (err) {
+	case ENOSPC:
+	case EDQUOT:
+		rep_set(r, PSEP_RS_NO, "OVERQUOTA", "over quota or no space");
+		break;
+	case EBADMSG:
+		rep_set(r, PSEP_RS_NO, "CORRUPTION", "mailbox index damaged");
+		break;
+	case ELOOP:
+	case EPERM:
+	case EACCES:
+	case ENOTDIR:
+		rep_set(r, PSEP_RS_NO, "NOPERM", "mailbox check failed");
+		break;
+	case EINVAL:
+		rep_set(r, PSEP_RS_BAD, "SYNTAX", "invalid argument");
+		break;
+	default:
+		rep_set(r, PSEP_RS_NO, "SERVERBUG", "internal error");
+		break;
+	}
+}
+
+static const char *
+ok_text(uint32_t op)
+{
+	static const char *const t[PSEP_REPL_OP_MAX + 1] = {
+		[PSEP_REPL_SAVE] = "saved", [PSEP_REPL_STORE] = "stored",
+		[PSEP_REPL_EXPUNGE] = "expunged", [PSEP_REPL_CREATE] = "created",
+		[PSEP_REPL_DELETE] = "deleted", [PSEP_REPL_RENAME] = "renamed",
+		[PSEP_REPL_LIST] = "listed", [PSEP_REPL_SYNC] = "sync",
+		[PSEP_REPL_GUIDS] = "guids", [PSEP_REPL_FETCH] = "fetched",
+	};
+
+	return op <= PSEP_REPL_OP_MAX && t[op] != NULL ? t[op] : "done";
+}
+
+void
+sup_repl_map(uint32_t op, const struct psep_repl_op_rep *w, struct psep_repl_rep *r)
+{
+	char code[sizeof(r->code)];
+
+	memset(r, 0, sizeof(*r));
+	if (w->err != 0) {
+		rep_from_errno(r, w->err);
+		return;
+	}
+	r->effective = w->effective;
+	r->uid = w->uid;
+	r->modseq = w->modseq;
+	r->date = w->date;
+	r->size = w->size;
+	xstrlcpy(r->origin, w->origin, sizeof(r->origin));
+	xstrlcpy(r->flags, w->flags, sizeof(r->flags));
+	switch ((enum store_repl_status)w->result) {
+	case STORE_R_OK:
+		code[0] = '\0';
+		if (op == PSEP_REPL_SAVE)
+			snprintf(code, sizeof(code), "UID %u", w->uid);
+		rep_set(r, PSEP_RS_OK, code, ok_text(op));
+		break;
+	case STORE_R_DUPLICATE:
+		snprintf(code, sizeof(code), "DUPLICATE %u", w->uid);
+		rep_set(r, PSEP_RS_OK, code, "already present");
+		break;
+	case STORE_R_EXPUNGED:
+		rep_set(r, op == PSEP_REPL_FETCH ? PSEP_RS_NO : PSEP_RS_OK, "EXPUNGED",
+			"expunged");
+		break;
+	case STORE_R_NONEXISTENT:
+		if (op == PSEP_REPL_STORE || op == PSEP_REPL_EXPUNGE)
+			rep_set(r, PSEP_RS_OK, "NONEXISTENT", "no such message or mailbox");
+		else
+			rep_set(r, PSEP_RS_NO, "NONEXISTENT", "no such message or mailbox");
+		break;
+	case STORE_R_ALREADYEXISTS:
+		rep_set(r, PSEP_RS_NO, "ALREADYEXISTS", "target exists");
+		break;
+	case STORE_R_CANNOT:
+		rep_set(r, PSEP_RS_NO, "CANNOT", "not allowed");
+		break;
+	case STORE_R_LIMIT:
+		rep_set(r, PSEP_RS_NO, "LIMIT", "limit exceeded");
+		break;
+	}
+	if (r->status != PSEP_RS_OK)
+		r->effective = 0;
+}
+
+static void
+op_free(struct repl_op **op)
+{
+	if (*op == NULL)
+		return;
+	if ((*op)->body_fd >= 0)
+		close((*op)->body_fd);
+	if ((*op)->rep_fd >= 0)
+		close((*op)->rep_fd);
+	free(*op);
+	*op = NULL;
+}
+
+static void
+op_finish(struct repl_op *op)
+{
+	int fd = op->rep_fd;
+
+	op->rep_fd = -1;
+	op->done(op->sup, &op->rep, fd, op->arg);
+	op_free(&op);
+}
+
+static void
+op_event_done(struct sup *sup, enum psep_event_status st, uint32_t acks, void *arg)
+{
+	struct repl_op *op = arg;
+
+	(void)sup;
+	(void)acks;
+	if (st != PSEP_EV_JOURNALED && st != PSEP_EV_ACKED) {
+		log_err("user=%s mailbox=%s guid=%s applied but not journaled for "
+			"the replicas", op->cmd.user, op->cmd.mailbox, op->cmd.guid);
+		memset(&op->rep, 0, sizeof(op->rep));
+		rep_set(&op->rep, PSEP_RS_NO, "UNAVAILABLE", "replication journal failed");
+		if (op->rep_fd >= 0)
+			close(op->rep_fd);
+		op->rep_fd = -1;
+	}
+	op_finish(op);
+}
+
+/* Journal an effective event for the replicas; the reply waits. */
+static void
+op_forward(struct repl_op *op)
+{
+	struct sup *sup = op->sup;
+	struct psep_repl_cmd ev = op->cmd;
+
+	if (op->cmd.op == PSEP_REPL_SAVE || op->cmd.op == PSEP_REPL_STORE ||
+	    op->cmd.op == PSEP_REPL_EXPUNGE) {
+		ev.modseq = op->rep.modseq;
+		if (op->rep.origin[0] != '\0')
+			xstrlcpy(ev.origin, op->rep.origin, sizeof(ev.origin));
+	}
+	if (op->cmd.op == PSEP_REPL_SAVE)
+		ev.uid_hint = op->rep.uid;
+	if (sup_event_send(sup, &ev, NULL, 0, op->body_fd, 0, 0, op_event_done, op) < 0)
+		op_event_done(sup, PSEP_EV_FAILED, 0, op);
+}
+
+static void
+op_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
+{
+	struct repl_op *op = job->arg;
+
+	job->arg = NULL;
+	if (m == NULL) {
+		log_err("user=%s op=%u id=%016llx failed: %s", op->cmd.user, op->cmd.op,
+			(unsigned long long)job->id, failure);
+		rep_set(&op->rep, PSEP_RS_NO, "UNAVAILABLE", "writer unavailable");
+		op_finish(op);
+		return;
+	}
+	sup_repl_map(op->cmd.op, &m->u.repl_op_rep, &op->rep);
+	if (m->u.repl_op_rep.err != 0)
+		log_warn("user=%s mailbox=%s guid=%s op=%u failed: %s: %s", op->cmd.user,
+			 op->cmd.mailbox, op->cmd.guid, op->cmd.op,
+			 m->u.repl_op_rep.what, strerror(m->u.repl_op_rep.err));
+	op->rep_fd = m->fd;
+	m->fd = -1;
+	if (op_is_event(op->cmd.op) && op->rep.effective && op->sup->set.n_replicas > 0) {
+		op_forward(op);
+		return;
+	}
+	op_finish(op);
+}
+
+static struct sup_job *
+op_job_new(struct sup *sup, const struct policy_user *u,
+	   const struct psep_repl_cmd *cmd, int memfd)
+{
+	struct sup_job *job = xcalloc(1, sizeof(*job));
+	struct psep_repl_op_req *r = xcalloc(1, sizeof(*r));
+	size_t i, n = u->ngroups < PSEP_MAX_GROUPS ? u->ngroups : PSEP_MAX_GROUPS;
+
+	r->uid = (uint32_t)u->uid;
+	r->gid = (uint32_t)u->gid;
+	r->ngroups = (uint32_t)n;
+	for (i = 0; i < n; i++)
+		r->groups[i] = (uint32_t)u->groups[i];
+	xstrlcpy(r->mail_base, u->mail_base, sizeof(r->mail_base));
+	xstrlcpy(r->mail_rel, u->mail_rel, sizeof(r->mail_rel));
+	r->cmd = *cmd;
+	job->type = PSEP_REPL_OP_REQ;
+	job->req = r;
+	job->req_len = sizeof(*r);
+	job->uid = u->uid;
+	job->creds.uid = u->uid;
+	job->creds.gid = u->gid;
+	job->creds.ngroups = n;
+	memcpy(job->creds.groups, u->groups, n * sizeof(gid_t));
+	job->memfd = memfd;
+	job->id = ++sup->next_id;
+	return job;
+}
+
+void
+sup_repl_run(struct sup *sup, const struct policy_user *u,
+	     const struct psep_repl_cmd *cmd, int memfd, sup_repl_done_fn done,
+	     void *arg)
+{
+	struct repl_op *op = xcalloc(1, sizeof(*op));
+	struct sup_job *job;
+
+	op->sup = sup;
+	op->cmd = *cmd;
+	op->body_fd = -1;
+	op->rep_fd = -1;
+	op->done = done;
+	op->arg = arg;
+	if (memfd >= 0 && cmd->op == PSEP_REPL_SAVE && sup->set.n_replicas > 0) {
+		op->body_fd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+		if (op->body_fd < 0) {
+			log_err("user=%s: dup of the body: %s", cmd->user, strerror(errno));
+			rep_set(&op->rep, PSEP_RS_NO, "UNAVAILABLE", "out of resources");
+			close(memfd);
+			op_finish(op);
+			return;
+		}
+	}
+	job = op_job_new(sup, u, cmd, memfd);
+	job->done = op_job_done;
+	job->arg = op;
+	sup_dispatch_submit(sup, job);
+}
+
+/* ---- requests from repld and repl-hook -------------------------------- */
+
+static void
+asker_reply(struct sup *sup, const struct psep_repl_rep *rep, int fd, void *arg)
+{
+	struct repl_asker *a = arg;
+
+	(void)sup;
+	if (!a->from->dead)
+		(void)sup_child_send(a->from, PSEP_REPL_REP, a->req_id, rep,
+				     sizeof(*rep), fd);
+	if (fd >= 0)
+		close(fd);
+	sup_child_unref(&a->from);
+	free(a);
+}
+
+static void
+reply_now(struct sup_child *c, uint64_t id, enum psep_repl_status st,
+	  const char *code, const char *text)
+{
+	struct psep_repl_rep rep;
+
+	memset(&rep, 0, sizeof(rep));
+	rep_set(&rep, st, code, text);
+	(void)sup_child_send(c, PSEP_REPL_REP, id, &rep, sizeof(rep), -1);
+}
+
+/* Checks of §8 that do not need the mailbox: loop, origin and modseq
+ * rules.  Returns true if a reply was sent. */
+static bool
+early_reply(struct sup_child *c, const struct psep_msg *m)
+{
+	const struct psep_repl_cmd *cmd = &m->u.repl_req.cmd;
+	bool own = strcmp(cmd->origin, c->sup->server_id) == 0;
+	bool stamped = cmd->op == PSEP_REPL_SAVE || cmd->op == PSEP_REPL_STORE ||
+		       cmd->op == PSEP_REPL_EXPUNGE;
+
+	if (!op_is_event(cmd->op))
+		return false;
+	if (cmd->peer[0] != '\0' && own) {
+		struct psep_repl_rep rep;
+
+		memset(&rep, 0, sizeof(rep));
+		rep_set(&rep, PSEP_RS_OK, "LOOP", "own event");
+		(void)sup_child_send(c, PSEP_REPL_REP, m->hdr.id, &rep, sizeof(rep), -1);
+		return true;
+	}
+	if (cmd->peer[0] == '\0' && (!own || (stamped && cmd->modseq != 0))) {
+		reply_now(c, m->hdr.id, PSEP_RS_BAD, "SYNTAX",
+			  "local change needs own origin and modseq 0");
+		return true;
+	}
+	if (cmd->peer[0] != '\0' && stamped && cmd->modseq == 0) {
+		reply_now(c, m->hdr.id, PSEP_RS_BAD, "SYNTAX", "modseq 0 from a peer");
+		return true;
+	}
+	return false;
+}
+
+void
+sup_repl_request(struct sup_child *c, struct psep_msg *m)
+{
+	const struct psep_repl_cmd *cmd = &m->u.repl_req.cmd;
+	struct policy_user u;
+	struct repl_asker *a;
+	const char *why = NULL;
+	enum policy_lookup l;
+
+	if (early_reply(c, m))
+		return;
+	l = policy_userdb_lookup(c->sup->userdb, cmd->user, &u, &why);
+	switch (l) {
+	case POLICY_USER_FOUND:
+		break;
+	case POLICY_USER_UNKNOWN:
+	case POLICY_USER_BADADDR:
+		reply_now(c, m->hdr.id, PSEP_RS_NO, "NOUSER", "unknown user");
+		return;
+	case POLICY_USER_BADUID:
+		reply_now(c, m->hdr.id, PSEP_RS_NO, "NOPERM", "user not allowed");
+		return;
+	case POLICY_USER_TEMPFAIL:
+		reply_now(c, m->hdr.id, PSEP_RS_NO, "UNAVAILABLE", "userdb unavailable");
+		return;
+	}
+	if (op_is_event(cmd->op) && c->sup->set.n_replicas > 0 &&
+	    !sup_hook_expected(c->sup)) {
+		reply_now(c, m->hdr.id, PSEP_RS_NO, "UNAVAILABLE",
+			  "replication journal unavailable");
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->from = c;
+	sup_child_ref(c);
+	a->req_id = m->hdr.id;
+	sup_repl_run(c->sup, &u, cmd, m->fd, asker_reply, a);
+	m->fd = -1;
+}

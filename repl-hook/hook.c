@@ -1,0 +1,912 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * repl-hook/hook.c - the repl-hook process: HELLO with the supervisor, the
+ * replication state directory, one journal and one connection per
+ * replica, the events from the supervisor (group commit, synchronous
+ * acknowledgements with a timeout), and the requests sync.c makes through
+ * the supervisor (REPL_REQ, USERS_REQ).
+ *
+ * Runs in:  repl-hook, as run_user, no capabilities, seccomp profile
+ *           PSEP_PROFILE_REPL_HOOK.  libevent (epoll, no signal events).
+ * Trust:    every message from the supervisor went through psep_msg_recv;
+ *           a bad one ends the process (the supervisor restarts it).
+ * Order:    all EVENT_REQs readable at once are appended to the journals,
+ *           each touched journal is fsynced once, then every event is
+ *           answered (JOURNALED / FAILED) or kept pending until enough
+ *           replicas acknowledged it (ACKED) or its timeout passed
+ *           (TIMEOUT; the entry stays journaled).  Only after the fsync do
+ *           the connections send the new entries.  An event that would
+ *           push a journal past replication_journal_max_size is not
+ *           journaled for that replica: its mailbox is marked for resync.
+ *           When want_acks > 0 and fewer replicas can acknowledge, the
+ *           event still waits for its timeout and then gets TIMEOUT (the
+ *           same answer as for a replica that is down).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "policy/policy.h"
+#include "privsep/privsep.h"
+#include "repl-hook/core_int.h"
+
+#define IPC_READ_BATCH 64
+#define IPC_OUT_MAX (4u * 1024u * 1024u)   /* queued bytes to the supervisor */
+
+struct ipc_out {
+	TAILQ_ENTRY(ipc_out) entry;
+	uint16_t type;
+	uint64_t id;
+	int fd;                                 /* dup, or -1 */
+	size_t len;
+	unsigned char body[];
+};
+
+/* An event waiting for synchronous acknowledgements. */
+struct pending {
+	TAILQ_ENTRY(pending) entry;
+	struct hook *h;
+	uint64_t id;
+	uint32_t want;
+	uint32_t acks;
+	bool failed;
+	bool answered;
+	uint32_t touched;                       /* replicas whose journal holds it */
+	uint64_t timeout_ms;
+	uint64_t seq[POLICY_MAX_REPLICAS];
+	struct event *timer;
+};
+
+enum lreq_kind {
+	LREQ_REPL = 0,
+	LREQ_USERS = 1,
+};
+
+/* A request to the supervisor for sync.c. */
+struct lreq {
+	TAILQ_ENTRY(lreq) entry;
+	uint64_t id;
+	enum lreq_kind kind;
+	hook_local_cb local_cb;
+	hook_users_cb users_cb;
+	void *arg;
+};
+
+TAILQ_HEAD(pending_list, pending);
+
+struct hook_ipc {
+	struct hook *h;
+	int fd;
+	bool dead;
+	struct event *ev_read;
+	struct event *ev_write;
+	TAILQ_HEAD(, ipc_out) outq;
+	size_t out_bytes;
+	struct pending_list pend;
+	size_t n_pend;
+	TAILQ_HEAD(, lreq) lreqs;
+	uint64_t next_id;
+	struct psep_msg msg;
+};
+
+uint64_t
+hook_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+hook_stop(struct hook *h, int status)
+{
+	h->status = status;
+	event_base_loopbreak(h->base);
+}
+
+static void lreq_fail_all(struct hook *h);
+static void hook_maybe_exit(struct hook *h);
+
+/* ---- sending to the supervisor ---------------------------------------- */
+
+static bool
+again(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS ||
+	       err == EINTR || err == ETOOMANYREFS;
+}
+
+static void
+ipc_out_free(struct ipc_out *o)
+{
+	if (o->fd != -1)
+		close(o->fd);
+	free(o);
+}
+
+/* Send now if nothing is queued, else queue (fd duplicated, not consumed). */
+static int
+ipc_send(struct hook_ipc *ipc, uint16_t type, uint64_t id, const void *body,
+	 size_t len, int fd)
+{
+	struct ipc_out *o;
+
+	if (ipc->dead) {
+		errno = EPIPE;
+		return -1;
+	}
+	if (TAILQ_EMPTY(&ipc->outq)) {
+		if (psep_msg_send(ipc->fd, type, id, body, len, fd) == 0)
+			return 0;
+		if (!again(errno)) {
+			log_err("send %s to supervisor: %s", psep_type_name(type),
+				strerrordesc_np(errno));
+			return -1;
+		}
+	}
+	if (ipc->out_bytes + len > IPC_OUT_MAX) {
+		log_warn("queue to supervisor full");
+		errno = ENOBUFS;
+		return -1;
+	}
+	o = xmalloc(sizeof(*o) + len);
+	o->type = type;
+	o->id = id;
+	o->len = len;
+	o->fd = -1;
+	if (fd >= 0 && (o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1) {
+		free(o);
+		return -1;
+	}
+	memcpy(o->body, body, len);
+	TAILQ_INSERT_TAIL(&ipc->outq, o, entry);
+	ipc->out_bytes += len;
+	event_add(ipc->ev_write, NULL);
+	return 0;
+}
+
+static void
+ipc_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hook_ipc *ipc = arg;
+	struct ipc_out *o;
+
+	(void)fd;
+	(void)what;
+	while ((o = TAILQ_FIRST(&ipc->outq)) != NULL) {
+		if (psep_msg_send(ipc->fd, o->type, o->id, o->body, o->len, o->fd) == -1) {
+			if (again(errno))
+				return;
+			log_err("send %s to supervisor: %s", psep_type_name(o->type),
+				strerrordesc_np(errno));
+			ipc->dead = true;
+			hook_stop(ipc->h, 1);
+			return;
+		}
+		TAILQ_REMOVE(&ipc->outq, o, entry);
+		ipc->out_bytes -= o->len;
+		ipc_out_free(o);
+	}
+	event_del(ipc->ev_write);
+	hook_maybe_exit(ipc->h);
+}
+
+/* ---- events and acknowledgements -------------------------------------- */
+
+static void
+pending_answer(struct pending *p, enum psep_event_status st)
+{
+	struct hook_ipc *ipc = p->h->ipc;
+	struct psep_event_rep rep;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.status = st;
+	rep.acks = p->acks;
+	p->answered = true;
+	if (ipc_send(ipc, PSEP_EVENT_REP, p->id, &rep, sizeof(rep), -1) == -1)
+		log_err("id=%llu cannot answer the event", (unsigned long long)p->id);
+}
+
+static void
+pending_free(struct pending *p)
+{
+	struct hook_ipc *ipc = p->h->ipc;
+
+	TAILQ_REMOVE(&ipc->pend, p, entry);
+	ipc->n_pend--;
+	if (p->timer != NULL)
+		event_free(p->timer);
+	free(p);
+}
+
+static void
+pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending *p = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("id=%llu synchronous replication timed out acks=%u want=%u",
+		 (unsigned long long)p->id, p->acks, p->want);
+	pending_answer(p, PSEP_EV_TIMEOUT);
+	pending_free(p);
+}
+
+void
+hook_event_acked(struct hook *h, struct hook_replica *r, uint64_t seq)
+{
+	struct pending *p, *next;
+	uint32_t bit = 1u << r->index;
+
+	for (p = TAILQ_FIRST(&h->ipc->pend); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (!(p->touched & bit) || p->seq[r->index] != seq || p->answered)
+			continue;
+		p->touched &= ~bit;
+		if (++p->acks >= p->want) {
+			pending_answer(p, PSEP_EV_ACKED);
+			pending_free(p);
+		}
+		return;
+	}
+}
+
+/* Build the journal record for an event; false if it cannot be one. */
+static bool
+event_record(const struct psep_msg *m, char *line, size_t size,
+	     struct journal_rec *rec)
+{
+	const struct psep_event_req *ev = &m->u.event_req;
+	bool save = ev->cmd.op == PSEP_REPL_SAVE;
+	uint64_t lit = save ? ev->prefix_len + ev->cmd.body_size : 0;
+
+	memset(rec, 0, sizeof(*rec));
+	if ((save && m->fd < 0) || ev->prefix_len > PSEP_PREFIX_MAX ||
+	    (save && ev->prefix_len == 0 && ev->cmd.body_size == 0 && m->fd < 0))
+		return false;
+	rec->line_len = repl_fmt_command(line, size, &ev->cmd, lit);
+	if (rec->line_len == 0)
+		return false;
+	rec->line = line;
+	rec->origin = ev->cmd.origin;
+	rec->peer = ev->cmd.peer;
+	rec->user = ev->cmd.user;
+	rec->mailbox = ev->cmd.mailbox;
+	rec->prefix = save ? ev->prefix : NULL;
+	rec->prefix_len = save ? ev->prefix_len : 0;
+	rec->body_fd = save ? m->fd : -1;
+	rec->body_size = save ? ev->cmd.body_size : 0;
+	return true;
+}
+
+static bool
+replica_excluded(const struct hook_replica *r, const struct psep_repl_cmd *cmd)
+{
+	return r->server_id[0] != '\0' && (strcmp(r->server_id, cmd->origin) == 0 ||
+					   strcmp(r->server_id, cmd->peer) == 0);
+}
+
+/* Append one event to every eligible journal (no fsync yet). */
+static struct pending *
+event_append(struct hook *h, const struct psep_msg *m, uint32_t *touched)
+{
+	static char line[REPL_MAXLINE];
+	const struct psep_event_req *ev = &m->u.event_req;
+	struct pending *p = xcalloc(1, sizeof(*p));
+	struct journal_rec rec;
+	bool ok;
+	size_t i;
+
+	p->h = h;
+	p->id = m->hdr.id;
+	p->want = ev->want_acks;
+	p->timeout_ms = ev->timeout_ms != 0 ? ev->timeout_ms :
+			h->set->replication_sync_timeout;
+	ok = event_record(m, line, sizeof(line) - 24, &rec);
+	for (i = 0; i < h->n_replicas; i++) {
+		struct hook_replica *r = &h->replicas[i];
+
+		if (replica_excluded(r, &ev->cmd))
+			continue;
+		if (!ok) {
+			log_err("replica=%s id=%llu user=%s mailbox=%s event cannot be "
+				"journaled (too long or no body); mailbox marked for sync",
+				r->cfg->name, (unsigned long long)p->id, ev->cmd.user,
+				ev->cmd.mailbox);
+			hook_sync_mark_dirty(r, ev->cmd.user, ev->cmd.mailbox);
+			continue;
+		}
+		if (journal_append(r->j, &rec, &p->seq[i]) == 0) {
+			p->touched |= 1u << i;
+			continue;
+		}
+		if (errno == EFBIG) {
+			if (!r->overflow_logged)
+				log_warn("replica=%s journal full "
+					 "(replication_journal_max_size): mailboxes "
+					 "marked for sync instead", r->cfg->name);
+			r->overflow_logged = true;
+			hook_sync_mark_dirty(r, ev->cmd.user, ev->cmd.mailbox);
+			continue;
+		}
+		log_err("replica=%s id=%llu journal append failed: %s", r->cfg->name,
+			(unsigned long long)p->id, strerrordesc_np(errno));
+		p->failed = true;
+	}
+	*touched |= p->touched;
+	return p;
+}
+
+/* After the fsync: answer, or wait for acknowledgements. */
+static void
+event_finish(struct hook *h, struct pending *p, uint32_t sync_failed)
+{
+	struct hook_ipc *ipc = h->ipc;
+	struct timeval tv;
+
+	TAILQ_INSERT_TAIL(&ipc->pend, p, entry);
+	ipc->n_pend++;
+	if (p->failed || (p->touched & sync_failed)) {
+		pending_answer(p, PSEP_EV_FAILED);
+		pending_free(p);
+		return;
+	}
+	if (p->want == 0) {
+		pending_answer(p, PSEP_EV_JOURNALED);
+		pending_free(p);
+		return;
+	}
+	tv.tv_sec = (time_t)(p->timeout_ms / 1000u);
+	tv.tv_usec = (suseconds_t)(p->timeout_ms % 1000u) * 1000;
+	p->timer = evtimer_new(h->base, pending_timeout_cb, p);
+	if (p->timer == NULL || evtimer_add(p->timer, &tv) == -1)
+		fatalx("cannot arm an event timer");
+}
+
+static void
+event_reject(struct hook_ipc *ipc, const struct psep_msg *m)
+{
+	struct psep_event_rep rep;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.status = PSEP_EV_FAILED;
+	(void)ipc_send(ipc, PSEP_EVENT_REP, m->hdr.id, &rep, sizeof(rep), -1);
+}
+
+/* ---- requests for sync.c ---------------------------------------------- */
+
+static struct lreq *
+lreq_take(struct hook_ipc *ipc, uint64_t id, enum lreq_kind kind)
+{
+	struct lreq *q;
+
+	TAILQ_FOREACH(q, &ipc->lreqs, entry) {
+		if (q->id == id && q->kind == kind) {
+			TAILQ_REMOVE(&ipc->lreqs, q, entry);
+			return q;
+		}
+	}
+	return NULL;
+}
+
+static void
+lreq_add(struct hook_ipc *ipc, uint64_t id, enum lreq_kind kind,
+	 hook_local_cb lcb, hook_users_cb ucb, void *arg)
+{
+	struct lreq *q = xcalloc(1, sizeof(*q));
+
+	q->id = id;
+	q->kind = kind;
+	q->local_cb = lcb;
+	q->users_cb = ucb;
+	q->arg = arg;
+	TAILQ_INSERT_TAIL(&ipc->lreqs, q, entry);
+}
+
+int
+hook_local_send(struct hook *h, const struct psep_repl_cmd *cmd, int memfd,
+		hook_local_cb cb, void *arg)
+{
+	struct hook_ipc *ipc = h->ipc;
+	struct psep_repl_req req;
+	uint64_t id = ++ipc->next_id;
+
+	memset(&req, 0, sizeof(req));
+	req.cmd = *cmd;
+	memset(req.cmd.peer, 0, sizeof(req.cmd.peer));
+	if (ipc_send(ipc, PSEP_REPL_REQ, id, &req, sizeof(req), memfd) == -1)
+		return -1;
+	lreq_add(ipc, id, LREQ_REPL, cb, NULL, arg);
+	return 0;
+}
+
+int
+hook_users_request(struct hook *h, hook_users_cb cb, void *arg)
+{
+	struct hook_ipc *ipc = h->ipc;
+	struct psep_users_req req;
+	uint64_t id = ++ipc->next_id;
+
+	memset(&req, 0, sizeof(req));
+	if (ipc_send(ipc, PSEP_USERS_REQ, id, &req, sizeof(req), -1) == -1)
+		return -1;
+	lreq_add(ipc, id, LREQ_USERS, NULL, cb, arg);
+	return 0;
+}
+
+/* The supervisor is gone: every request gets its "no answer" call. */
+static void
+lreq_fail_all(struct hook *h)
+{
+	struct hook_ipc *ipc = h->ipc;
+	struct lreq *q;
+
+	while ((q = TAILQ_FIRST(&ipc->lreqs)) != NULL) {
+		TAILQ_REMOVE(&ipc->lreqs, q, entry);
+		if (q->kind == LREQ_REPL)
+			q->local_cb(h, NULL, -1, q->arg);
+		else
+			q->users_cb(h, EPIPE, -1, q->arg);
+		free(q);
+	}
+}
+
+/* ---- receiving -------------------------------------------------------- */
+
+static void
+hook_maybe_exit(struct hook *h)
+{
+	if (h->stopping && TAILQ_EMPTY(&h->ipc->outq))
+		hook_stop(h, 0);
+}
+
+static void
+hook_shutdown(struct hook *h)
+{
+	struct pending *p;
+	size_t i;
+
+	if (h->stopping)
+		return;
+	log_info("shutdown requested pending=%zu", h->ipc->n_pend);
+	h->stopping = true;
+	while ((p = TAILQ_FIRST(&h->ipc->pend)) != NULL) {
+		pending_answer(p, PSEP_EV_TIMEOUT);
+		pending_free(p);
+	}
+	for (i = 0; i < h->n_replicas; i++) {
+		if (journal_sync(h->replicas[i].j) == -1)
+			log_err("replica=%s journal fsync: %s", h->replicas[i].cfg->name,
+				strerrordesc_np(errno));
+		hook_conn_stop(&h->replicas[i]);
+	}
+	hook_maybe_exit(h);
+}
+
+static void
+ipc_reply(struct hook_ipc *ipc, struct psep_msg *m, enum lreq_kind kind)
+{
+	struct lreq *q = lreq_take(ipc, m->hdr.id, kind);
+	int fd = m->fd;
+
+	if (q == NULL) {
+		log_debug("reply %s id=%llu matches no request",
+			  psep_type_name(m->hdr.type), (unsigned long long)m->hdr.id);
+		return;
+	}
+	m->fd = -1;   /* the callback owns it */
+	if (kind == LREQ_REPL)
+		q->local_cb(ipc->h, &m->u.repl_rep, fd, q->arg);
+	else
+		q->users_cb(ipc->h, m->u.users_rep.err, fd, q->arg);
+	free(q);
+}
+
+static void
+ipc_dispatch(struct hook_ipc *ipc, struct psep_msg *m)
+{
+	switch ((enum psep_type)m->hdr.type) {
+	case PSEP_REPL_REP:
+		ipc_reply(ipc, m, LREQ_REPL);
+		break;
+	case PSEP_USERS_REP:
+		ipc_reply(ipc, m, LREQ_USERS);
+		break;
+	case PSEP_SHUTDOWN:
+		hook_shutdown(ipc->h);
+		break;
+	case PSEP_EVENT_REQ:          /* handled by the caller */
+	case PSEP_HELLO_REQ:
+	case PSEP_HELLO_REP:
+	case PSEP_LOG:
+	case PSEP_CLIENT_FD:
+	case PSEP_RCPT_REQ:
+	case PSEP_RCPT_REP:
+	case PSEP_DELIVER_REQ:
+	case PSEP_DELIVER_REP:
+	case PSEP_WRITE_REQ:
+	case PSEP_WRITE_REP:
+	case PSEP_SESSION_END:
+	case PSEP_TEST_REQ:
+	case PSEP_TEST_REP:
+	case PSEP_REPL_REQ:
+	case PSEP_REPL_OP_REQ:
+	case PSEP_REPL_OP_REP:
+	case PSEP_EVENT_REP:
+	case PSEP_USERS_REQ:
+	default:
+		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
+		break;
+	}
+}
+
+/* Read a message; false when nothing more is to be read now. */
+static bool
+ipc_recv_one(struct hook_ipc *ipc)
+{
+	const char *why = NULL;
+
+	if (psep_msg_recv(ipc->fd, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY,
+			  &ipc->msg, &why) == 0)
+		return true;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return false;
+	ipc->dead = true;
+	event_del(ipc->ev_read);
+	if (errno == ECONNRESET) {
+		log_info("supervisor closed the link, exiting");
+		hook_stop(ipc->h, 0);
+	} else {
+		log_err("bad message from supervisor: %s",
+			why ? why : strerrordesc_np(errno));
+		hook_stop(ipc->h, 1);
+	}
+	return false;
+}
+
+/* fsync every touched journal once; the failed ones as a bit mask. */
+static uint32_t
+journals_sync(struct hook *h, uint32_t touched)
+{
+	uint32_t failed = 0;
+	size_t i;
+
+	for (i = 0; i < h->n_replicas; i++) {
+		if (!(touched & (1u << i)))
+			continue;
+		if (journal_sync(h->replicas[i].j) == -1) {
+			log_err("replica=%s journal fsync: %s", h->replicas[i].cfg->name,
+				strerrordesc_np(errno));
+			failed |= 1u << i;
+		}
+	}
+	return failed;
+}
+
+static void
+ipc_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hook_ipc *ipc = arg;
+	struct hook *h = ipc->h;
+	struct pending *batch[IPC_READ_BATCH];
+	uint32_t touched = 0, failed;
+	size_t nb = 0, i;
+
+	(void)fd;
+	(void)what;
+	while (nb < IPC_READ_BATCH && !ipc->dead && ipc_recv_one(ipc)) {
+		if (ipc->msg.hdr.type != PSEP_EVENT_REQ)
+			ipc_dispatch(ipc, &ipc->msg);
+		else if (h->stopping)
+			event_reject(ipc, &ipc->msg);
+		else
+			batch[nb++] = event_append(h, &ipc->msg, &touched);
+		psep_msg_clear(&ipc->msg);
+	}
+	failed = journals_sync(h, touched);
+	for (i = 0; i < nb; i++)
+		event_finish(h, batch[i], failed);
+	for (i = 0; i < h->n_replicas; i++)
+		if ((touched & ~failed) & (1u << i))
+			hook_conn_kick(&h->replicas[i]);
+}
+
+static struct hook_ipc *
+ipc_new(struct hook *h, int fd)
+{
+	struct hook_ipc *ipc = xcalloc(1, sizeof(*ipc));
+	int fl;
+
+	fl = fcntl(fd, F_GETFL);
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		fatal("fcntl(ipc, O_NONBLOCK)");
+	ipc->h = h;
+	ipc->fd = fd;
+	ipc->msg.fd = -1;
+	TAILQ_INIT(&ipc->outq);
+	TAILQ_INIT(&ipc->pend);
+	TAILQ_INIT(&ipc->lreqs);
+	ipc->ev_read = event_new(h->base, fd, EV_READ | EV_PERSIST, ipc_read_cb, ipc);
+	ipc->ev_write = event_new(h->base, fd, EV_WRITE | EV_PERSIST, ipc_write_cb, ipc);
+	if (ipc->ev_read == NULL || ipc->ev_write == NULL ||
+	    event_add(ipc->ev_read, NULL) == -1)
+		fatalx("cannot watch the supervisor link");
+	return ipc;
+}
+
+static void
+ipc_free(struct hook *h)
+{
+	struct hook_ipc *ipc = h->ipc;
+	struct ipc_out *o;
+	struct pending *p;
+
+	if (ipc == NULL)
+		return;
+	lreq_fail_all(h);
+	while ((p = TAILQ_FIRST(&ipc->pend)) != NULL)
+		pending_free(p);
+	while ((o = TAILQ_FIRST(&ipc->outq)) != NULL) {
+		TAILQ_REMOVE(&ipc->outq, o, entry);
+		ipc_out_free(o);
+	}
+	event_free(ipc->ev_read);
+	event_free(ipc->ev_write);
+	psep_msg_clear(&ipc->msg);
+	free(ipc);
+	h->ipc = NULL;
+}
+
+/* ---- replicas --------------------------------------------------------- */
+
+static bool
+server_id_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n >= PSEP_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static void
+load_server_id(struct hook_replica *r)
+{
+	char path[96], buf[PSEP_ID_MAX + 2];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.id", r->cfg->name);
+	fd = openat(r->h->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n <= 0 || !server_id_ok(buf, (size_t)n)) {
+		log_warn("replica=%s ignoring an invalid %s", r->cfg->name, path);
+		return;
+	}
+	memcpy(r->server_id, buf, (size_t)n);
+	r->server_id[n] = '\0';
+}
+
+void
+hook_replica_set_server_id(struct hook_replica *r, const char *id)
+{
+	char tmp[96], path[96], buf[PSEP_ID_MAX + 1];
+	int fd, n;
+
+	if (strcmp(r->server_id, id) == 0)
+		return;
+	if (r->server_id[0] != '\0')
+		log_warn("replica=%s server id changed from %s to %s", r->cfg->name,
+			 r->server_id, id);
+	xstrlcpy(r->server_id, id, sizeof(r->server_id));
+	snprintf(path, sizeof(path), "%s.id", r->cfg->name);
+	snprintf(tmp, sizeof(tmp), "%s.id.tmp", r->cfg->name);
+	n = snprintf(buf, sizeof(buf), "%s\n", id);
+	fd = openat(r->h->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+	if (fd == -1 || write(fd, buf, (size_t)n) != n || fsync(fd) == -1 ||
+	    renameat(r->h->dirfd, tmp, r->h->dirfd, path) == -1 ||
+	    fsync(r->h->dirfd) == -1)
+		log_err("replica=%s cannot record its server id in %s: %s",
+			r->cfg->name, path, strerrordesc_np(errno));
+	if (fd != -1)
+		close(fd);
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	hook_conn_start(arg);
+}
+
+static void
+full_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	hook_conn_full_due(arg);
+}
+
+static void
+replica_init(struct hook *h, size_t i)
+{
+	struct hook_replica *r = &h->replicas[i];
+	const char *why = "";
+
+	r->h = h;
+	r->index = i;
+	r->cfg = &h->set->replicas[i];
+	r->full_due = true;
+	load_server_id(r);
+	if (journal_open(h->dirfd, r->cfg->name, h->set->replication_journal_max_size,
+			 &r->j, &why) == -1)
+		fatal("replica=%s %s", r->cfg->name, why);
+	r->ev_retry = evtimer_new(h->base, retry_cb, r);
+	r->ev_full = evtimer_new(h->base, full_cb, r);
+	if (r->ev_retry == NULL || r->ev_full == NULL)
+		fatalx("cannot create replica timers");
+	log_info("replica=%s server_id=%s journal=%llu acked=%llu", r->cfg->name,
+		 r->server_id[0] != '\0' ? r->server_id : "-",
+		 (unsigned long long)journal_size(r->j),
+		 (unsigned long long)journal_acked(r->j));
+}
+
+static void
+replica_free(struct hook_replica *r)
+{
+	hook_conn_stop(r);
+	hook_sync_free(r);
+	if (r->j != NULL && journal_sync(r->j) == -1)
+		log_err("replica=%s journal fsync: %s", r->cfg->name,
+			strerrordesc_np(errno));
+	journal_free(&r->j);
+	if (r->ev_retry != NULL)
+		event_free(r->ev_retry);
+	if (r->ev_full != NULL)
+		event_free(r->ev_full);
+}
+
+/* ---- accessors -------------------------------------------------------- */
+
+const char *
+hook_replica_name(const struct hook_replica *r)
+{
+	return r->cfg->name;
+}
+
+const char *
+hook_replica_server_id(const struct hook_replica *r)
+{
+	return r->server_id;
+}
+
+struct hook *
+hook_replica_hook(struct hook_replica *r)
+{
+	return r->h;
+}
+
+void **
+hook_replica_sync_slot(struct hook_replica *r)
+{
+	return &r->sync_slot;
+}
+
+int
+hook_state_dirfd(const struct hook *h)
+{
+	return h->dirfd;
+}
+
+const char *
+hook_server_id(const struct hook *h)
+{
+	return h->server_id;
+}
+
+const struct policy_settings *
+hook_settings(const struct hook *h)
+{
+	return h->set;
+}
+
+struct event_base *
+hook_event_base(struct hook *h)
+{
+	return h->base;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static struct event_base *
+event_base_make(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base;
+
+	if (ec == NULL)
+		fatalx("event_config_new");
+	event_config_avoid_method(ec, "select");
+	event_config_avoid_method(ec, "poll");
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (base == NULL)
+		fatalx("no epoll event base");
+	return base;
+}
+
+static void
+hook_setup(struct hook *h, const struct hook_args *a)
+{
+	const struct policy_settings *set = a->set;
+	const char *id = set->server_id != NULL && set->server_id[0] != '\0' ?
+			 set->server_id : set->hostname;
+	h->set = set;
+	h->tls_ctx = a->tls_client_ctx;
+	h->dirfd = -1;
+	if (id == NULL || !xstrlcpy(h->server_id, id, sizeof(h->server_id)) ||
+	    h->server_id[0] == '\0')
+		fatalx("no valid server id");
+	if (set->n_replicas > 0 && h->tls_ctx == NULL)
+		fatalx("replicas configured but no TLS client context");
+	if (set->n_replicas > POLICY_MAX_REPLICAS)
+		fatalx("too many replicas");
+	if (a->state_dirfd < 0)
+		fatalx("no %s/replication directory", set->state_dir);
+	h->dirfd = a->state_dirfd;
+}
+
+int
+repl_hook_main(void *arg, int ipc)
+{
+	const struct hook_args *a = arg;
+	struct hook h;
+	size_t i;
+
+	if (psep_child_hello(ipc, PSEP_ROLE_REPL_HOOK, 0) == -1)
+		return 1;
+	log_init("repl-hook", ipc);
+	log_set_debug(a->set->log_debug);
+	memset(&h, 0, sizeof(h));
+	hook_setup(&h, a);
+	h.base = event_base_make();
+	h.ipc = ipc_new(&h, ipc);
+	h.n_replicas = a->set->n_replicas;
+	h.replicas = xcalloc(h.n_replicas > 0 ? h.n_replicas : 1, sizeof(*h.replicas));
+	for (i = 0; i < h.n_replicas; i++)
+		replica_init(&h, i);
+	for (i = 0; i < h.n_replicas; i++)
+		hook_conn_start(&h.replicas[i]);
+	log_info("ready server_id=%s replicas=%zu", h.server_id, h.n_replicas);
+	if (event_base_dispatch(h.base) == -1) {
+		log_err("event loop failed");
+		h.status = 1;
+	}
+	h.stopping = true;
+	lreq_fail_all(&h);
+	for (i = 0; i < h.n_replicas; i++)
+		replica_free(&h.replicas[i]);
+	ipc_free(&h);
+	free(h.replicas);
+	close(h.dirfd);
+	event_base_free(h.base);
+	return h.status;
+}

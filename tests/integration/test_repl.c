@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/integration/test_repl.c - replication between real stowd
+ * instances (doc/replication-protocol.md): synchronous acks, a replica
+ * that is down (accept: journal and catch-up; tempfail: 451 and no local
+ * copy), a chain A->B->C without loops, a lost file brought back by SYNC,
+ * concurrent flag changes on two masters, and who may connect (TLS
+ * certificates, SO_PEERCRED).
+ *
+ * Runs in:  the integration suite, as root; every test starts its own
+ *           instances (IR[0] = a.test, IR[1] = b.test, IR[2] = c.test).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/integration/itest.h"
+#include "tests/integration/itest_repl.h"
+
+enum { A = 0, B = 1, C = 2 };
+
+static void
+make_start(unsigned i, const struct irepl_conf *conf)
+{
+	if (irepl_make(i, conf) < 0 || irepl_start(i) < 0)
+		fail_msg("instance %s not started", IR[i].name);
+}
+
+/* Deliver to u1 on instance i, assert 250 and the stored file (path). */
+static void
+deliver_ok(unsigned i, const char *body, size_t len, char guid[33], char *path,
+	   size_t size)
+{
+	struct lmtpc_reply r;
+
+	irepl_deliver(i, 0, body, len, &r, guid);
+	itest_assert_saved(IR[i].h, 0, &r, body, len, path, size);
+}
+
+static void
+test_sync_ack_message_is_on_replica_when_250_arrives(void **state)
+{
+	struct irepl_conf cb = { 0 }, ca = { .replicas = { &IR[B] }, .nreplicas = 1 };
+	char guid[33], pa[512], pb[512];
+	size_t len;
+	char *body = itest_body(20000, 101, &len);
+
+	(void)state;
+	make_start(B, &cb);
+	make_start(A, &ca);
+	irepl_warm_up(A, B, 0);
+	deliver_ok(A, body, len, guid, pa, sizeof(pa));
+	/* no poll: the 250 means B already has it */
+	assert_int_equal(irepl_find(B, 0, guid, pb, sizeof(pb)), 1);
+	if (strstr(pb, "/new/") == NULL)
+		fail_msg("%s: expected in new/", pb);
+	irepl_assert_same_file(pa, B, 0, pb);
+	assert_int_equal(irepl_find(A, 0, guid, NULL, 0), 1);
+	free(body);
+	irepl_pass();
+}
+
+static void
+test_replica_down_accept_journals_and_catches_up(void **state)
+{
+	struct irepl_conf cb = { 0 }, ca = { .replicas = { &IR[B] }, .nreplicas = 1,
+					     .on_timeout = "accept",
+					     .sync_timeout = "2s" };
+	char guid[2][33], pa[2][512], pb[512];
+	size_t len[2];
+	char *body[2];
+
+	(void)state;
+	make_start(B, &cb);
+	make_start(A, &ca);
+	irepl_warm_up(A, B, 0);
+	irepl_stop(B);
+	for (unsigned k = 0; k < 2; k++) {
+		int64_t t0 = harness_mono_ms(), took;
+
+		body[k] = itest_body(3000 + 1000 * k, 200 + k, &len[k]);
+		deliver_ok(A, body[k], len[k], guid[k], pa[k], sizeof(pa[k]));
+		took = harness_mono_ms() - t0;
+		/* accepted after the sync timeout, not before */
+		if (took < 1500)
+			fail_msg("250 after %lld ms with the replica down; expected "
+				 "about replication_sync_timeout (2s)", (long long)took);
+	}
+	if (irepl_journal_size(A, "b") <= 0)
+		fail_msg("A's journal for b is empty while b is down");
+	if (irepl_start(B) < 0)
+		fail_msg("b did not restart");
+	for (unsigned k = 0; k < 2; k++) {
+		if (irepl_wait_guid(B, 0, guid[k], IREPL_POLL_MS, pb, sizeof(pb)) < 0)
+			fail_msg("message %u (%s) did not reach b after restart", k,
+				 guid[k]);
+		irepl_assert_same_file(pa[k], B, 0, pb);
+	}
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0)
+		fail_msg("A's journal for b did not drain");
+	/* every message exactly once: warm-up + 2, on both sides */
+	assert_int_equal(irepl_count(B, 0), 3);
+	assert_int_equal(irepl_count(A, 0), 3);
+	free(body[0]);
+	free(body[1]);
+	irepl_pass();
+}
+
+static void
+test_replica_down_tempfail_refuses_and_keeps_no_copy(void **state)
+{
+	struct irepl_conf ca = { .replicas = { &IR[B] }, .nreplicas = 1,
+				 .on_timeout = "tempfail", .sync_timeout = "2s" };
+	struct lmtpc_reply r;
+	char guid[33];
+	size_t len;
+	char *body = itest_body(4000, 300, &len);
+
+	(void)state;
+	/* b never runs: nothing listens on its port */
+	make_start(A, &ca);
+	irepl_deliver(A, 0, body, len, &r, guid);
+	if (r.code != 451 || strcmp(r.enhanced, "4.4.1") != 0)
+		fail_msg("expected 451 4.4.1 with the replica down, got \"%s\"", r.text);
+	assert_int_equal(irepl_count(A, 0), 0);
+	free(body);
+	irepl_pass();
+}
+
+static void
+test_chain_a_b_c_reaches_c_without_loops(void **state)
+{
+	struct irepl_conf cc = { 0 },
+		cb = { .replicas = { &IR[C] }, .nreplicas = 1 },
+		ca = { .replicas = { &IR[B] }, .nreplicas = 1 };
+	char guid[33], pa[512], pc[512];
+	size_t len;
+	char *body = itest_body(12000, 400, &len);
+
+	(void)state;
+	make_start(C, &cc);
+	make_start(B, &cb);
+	make_start(A, &ca);
+	irepl_warm_up(A, C, 0);
+	deliver_ok(A, body, len, guid, pa, sizeof(pa));
+	if (irepl_wait_guid(C, 0, guid, IREPL_POLL_MS, pc, sizeof(pc)) < 0)
+		fail_msg("message %s did not reach c through b", guid);
+	irepl_assert_same_file(pa, C, 0, pc);
+	if (irepl_wait_journal_empty(B, "c", IREPL_POLL_MS) < 0)
+		fail_msg("b's journal for c did not drain");
+	assert_int_equal(irepl_find(B, 0, guid, NULL, 0), 1);
+	/* nothing came back to a: one copy of each message */
+	assert_int_equal(irepl_find(A, 0, guid, NULL, 0), 1);
+	assert_int_equal(irepl_count(A, 0), 2);
+	assert_int_equal(irepl_count(C, 0), 2);
+	free(body);
+	irepl_pass();
+}
+
+static void
+test_file_deleted_on_replica_comes_back_by_sync(void **state)
+{
+	struct irepl_conf cb = { 0 }, ca = { .replicas = { &IR[B] }, .nreplicas = 1 };
+	char guid[33], pa[512], pb[512];
+	size_t len;
+	char *body = itest_body(6000, 500, &len);
+
+	(void)state;
+	make_start(B, &cb);
+	make_start(A, &ca);
+	irepl_warm_up(A, B, 0);
+	deliver_ok(A, body, len, guid, pa, sizeof(pa));
+	assert_int_equal(irepl_find(B, 0, guid, pb, sizeof(pb)), 1);
+	assert_int_equal(unlink(pb), 0);
+	assert_int_equal(irepl_find(B, 0, guid, NULL, 0), 0);
+	/* a full sync runs at start */
+	irepl_stop(A);
+	if (irepl_start(A) < 0)
+		fail_msg("a did not restart");
+	if (irepl_wait_guid(B, 0, guid, IREPL_POLL_MS, pb, sizeof(pb)) < 0)
+		fail_msg("message %s deleted on b did not come back", guid);
+	irepl_assert_same_file(pa, B, 0, pb);
+	assert_int_equal(irepl_find(A, 0, guid, NULL, 0), 1);
+	free(body);
+	irepl_pass();
+}
+
+/* "MESSAGES n GUIDHASH h FLAGHASH h" of SYNC u1 INBOX on instance i. */
+static int
+sync_digest(unsigned i, char *out, size_t size)
+{
+	struct replc *c = irepl_unix(i, "test.client");
+	struct replc_resp r;
+	const char *m, *e;
+	int rc = -1;
+
+	if (replc_cmd(c, &r, "y1", NULL, 0, "SYNC %s INBOX",
+		      IR[i].h->users[0].name) == 0 &&
+	    replc_tagged_is(&r, "OK", NULL) && r.ndata == 1 &&
+	    (m = strstr(r.data[0], " MESSAGES ")) != NULL &&
+	    (e = strstr(m, " HIGHESTMODSEQ ")) != NULL) {
+		snprintf(out, size, "%.*s", (int)(e - m - 1), m + 1);
+		rc = 0;
+	} else {
+		fprintf(stderr, "%s: SYNC: \"%s\" %s\n", IR[i].name, r.tagged,
+			r.ndata ? r.data[0] : "");
+	}
+	replc_resp_clear(&r);
+	replc_free(&c);
+	return rc;
+}
+
+/* Info letters of the file with guid on instance i ("" in new/). */
+static void
+info_letters(unsigned i, const char *guid, char *out, size_t size)
+{
+	char path[512];
+	const char *p;
+
+	if (irepl_find(i, 0, guid, path, sizeof(path)) != 1)
+		fail_msg("%s: not exactly one file with GUID %s", IR[i].name, guid);
+	p = strstr(strrchr(path, '/'), ":2,");
+	snprintf(out, size, "%s", p != NULL ? p + 3 : "");
+}
+
+static void
+test_concurrent_flag_changes_converge(void **state)
+{
+	struct irepl_conf ca = { .replicas = { &IR[B] }, .nreplicas = 1 },
+		cb = { .replicas = { &IR[A] }, .nreplicas = 1 };
+	struct replc *pa, *pb;
+	struct replc_resp ra, rb;
+	char guid[33], path[512], da[256] = "", db[256] = "", la[16], lb[16];
+	int64_t deadline;
+	size_t len;
+	char *body = itest_body(5000, 600, &len);
+
+	(void)state;
+	assert_int_equal(irepl_make(A, &ca), 0);
+	assert_int_equal(irepl_make(B, &cb), 0);
+	assert_int_equal(irepl_start(B), 0);
+	assert_int_equal(irepl_start(A), 0);
+	irepl_warm_up(A, B, 0);
+	irepl_warm_up(B, A, 0);
+	deliver_ok(A, body, len, guid, path, sizeof(path));
+	if (irepl_wait_guid(B, 0, guid, IREPL_POLL_MS, NULL, 0) < 0)
+		fail_msg("message %s not on b", guid);
+	/* both local producers change the same message at the same time */
+	pa = irepl_unix(A, IR[A].id);
+	pb = irepl_unix(B, IR[B].id);
+	assert_int_equal(replc_sendf(pa, "s1 STORE %s 0 %s INBOX %s (+\\Seen -\\Flagged)\r\n",
+				     IR[A].id, IR[A].h->users[0].name, guid), 0);
+	assert_int_equal(replc_sendf(pb, "s1 STORE %s 0 %s INBOX %s (+\\Answered +\\Flagged)\r\n",
+				     IR[B].id, IR[B].h->users[0].name, guid), 0);
+	assert_int_equal(replc_collect(pa, &ra, "s1"), 0);
+	assert_int_equal(replc_collect(pb, &rb, "s1"), 0);
+	if (!replc_tagged_is(&ra, "OK", NULL) || !replc_tagged_is(&rb, "OK", NULL))
+		fail_msg("STORE replies: a \"%s\", b \"%s\"", ra.tagged, rb.tagged);
+	replc_free(&pa);
+	replc_free(&pb);
+	/* settle: both digests equal (bounded poll) */
+	deadline = harness_mono_ms() + IREPL_POLL_MS;
+	for (;;) {
+		if (sync_digest(A, da, sizeof(da)) == 0 &&
+		    sync_digest(B, db, sizeof(db)) == 0 && strcmp(da, db) == 0 &&
+		    irepl_journal_size(A, "b") == 0 && irepl_journal_size(B, "a") == 0)
+			break;
+		if (harness_mono_ms() > deadline)
+			fail_msg("digests still differ: a \"%s\", b \"%s\"", da, db);
+		harness_sleep_ms(100);
+	}
+	info_letters(A, guid, la, sizeof(la));
+	info_letters(B, guid, lb, sizeof(lb));
+	assert_string_equal(la, lb);
+	/* \Seen (only a) and \Answered (only b) survive whatever the order */
+	if (strchr(la, 'S') == NULL || strchr(la, 'R') == NULL)
+		fail_msg("info letters \"%s\" lack S or R", la);
+	assert_string_equal(strstr(da, "MESSAGES "), strstr(db, "MESSAGES "));
+	assert_true(strncmp(da, "MESSAGES 3 ", 11) == 0);
+	free(body);
+	irepl_pass();
+}
+
+static void
+test_only_the_group_may_connect_over_tls(void **state)
+{
+	struct irepl_conf ca = { 0 };
+	char cert[160], key[160], line[REPLC_LINE_MAX], want[64];
+	struct replc *c = NULL;
+
+	(void)state;
+	make_start(A, &ca);
+	/* a certificate from another CA */
+	if (replc_connect_tls(IR[A].port, irepl_certs.rogue_cert, irepl_certs.rogue_key,
+			      irepl_certs.ca, &c) == 0) {
+		if (replc_greeting(c, line, sizeof(line), NULL) == 0)
+			fail_msg("rogue certificate got a greeting: \"%s\"", line);
+		replc_free(&c);
+	}
+	/* no client certificate */
+	if (replc_connect_tls(IR[A].port, NULL, NULL, irepl_certs.ca, &c) == 0) {
+		if (replc_greeting(c, line, sizeof(line), NULL) == 0)
+			fail_msg("client without certificate got a greeting: \"%s\"", line);
+		replc_free(&c);
+	}
+	/* a member of the group */
+	certs_cert_path(&irepl_certs, "b.test", cert, sizeof(cert));
+	certs_key_path(&irepl_certs, "b.test", key, sizeof(key));
+	if (replc_connect_tls(IR[A].port, cert, key, irepl_certs.ca, &c) < 0)
+		fail_msg("TLS with b.test's certificate failed");
+	if (replc_greeting(c, line, sizeof(line), NULL) < 0)
+		fail_msg("no greeting for b.test: %s \"%s\"", strerror(errno), line);
+	snprintf(want, sizeof(want), "* OK STOWD-REPL 1 %s ", IR[A].id);
+	if (strncmp(line, want, strlen(want)) != 0)
+		fail_msg("greeting \"%s\" does not start with \"%s\"", line, want);
+	replc_free(&c);
+	assert_true(harness_alive(IR[A].h));
+	irepl_pass();
+}
+
+static void
+test_unix_peer_uid_must_be_listed(void **state)
+{
+	struct irepl_conf ca = { 0 };
+	char line[REPLC_LINE_MAX];
+	struct replc *c = NULL;
+	const struct harness_user *u;
+
+	(void)state;
+	make_start(A, &ca);
+	u = &IR[A].h->users[0];
+	/* a UNIX peer whose uid is not in replication_unix_uids */
+	if (replc_connect_unix_as(IR[A].sock, u->uid, u->gid, &c) < 0)
+		fail_msg("uid %u cannot connect to %s", (unsigned)u->uid, IR[A].sock);
+	if (replc_line(c, line, sizeof(line)) < 0)
+		fail_msg("uid %u: nothing read: %s", (unsigned)u->uid, strerror(errno));
+	if (strncmp(line, "* BYE [AUTHFAILED]", 18) != 0)
+		fail_msg("uid %u: expected * BYE [AUTHFAILED], got \"%s\"",
+			 (unsigned)u->uid, line);
+	assert_int_equal(replc_wait_closed(c, 5000), 0);
+	replc_free(&c);
+	/* root is listed: greeting */
+	c = irepl_unix(A, "test.client");
+	replc_free(&c);
+	assert_true(harness_alive(IR[A].h));
+	irepl_pass();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_sync_ack_message_is_on_replica_when_250_arrives,
+			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_replica_down_accept_journals_and_catches_up,
+			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_replica_down_tempfail_refuses_and_keeps_no_copy,
+			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(test_chain_a_b_c_reaches_c_without_loops,
+						irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_file_deleted_on_replica_comes_back_by_sync,
+			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_flag_changes_converge,
+						irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(test_only_the_group_may_connect_over_tls,
+						irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(test_unix_peer_uid_must_be_listed,
+						irepl_setup, irepl_teardown),
+	};
+
+	harness_require_root();
+	return cmocka_run_group_tests(tests, irepl_group_setup, irepl_group_teardown);
+}
