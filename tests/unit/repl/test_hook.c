@@ -94,6 +94,8 @@ static void mkcert(void) {
 	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"b", -1, -1, 0);
 	X509_set_issuer_name(x, nm); X509_sign(x, k, EVP_sha256());
 	sctx = SSL_CTX_new(TLS_server_method()); SSL_CTX_use_certificate(sctx, x); SSL_CTX_use_PrivateKey(sctx, k);
+	X509_free(x);
+	EVP_PKEY_free(k);
 }
 
 static int sup;
