@@ -6,10 +6,11 @@
 # to a replica B on loopback (mutual TLS), interleaved, ROUNDS times;
 # prints each run and the medians, and the ratio replicated/unreplicated.
 # Afterwards every message delivered with replication must be on B exactly
-# once (checked by counting B's files against A's).
+# once (B's new/ holds the same GUIDs as A's).
 #
 # usage: bench/repl.sh [-m MESSAGES] [-b BYTES] [-u USERS] [-s SESSIONS]
-#                      [-n ROUNDS] [-B BUILD_DIR] [-k]
+#                      [-n ROUNDS] [-d DIR] [-B BUILD_DIR] [-k]
+#   -d  where the temporary tree goes; a disk, not tmpfs (default /var/tmp)
 # Needs root.  Both servers share the disk, the CPU and the users' uids;
 # each has its own homes, state_dir and config.
 set -euo pipefail
@@ -22,15 +23,17 @@ bytes=4096
 users=100
 sessions=8
 rounds=3
+base=/var/tmp
 keep=no
 
-while getopts "m:b:u:s:n:B:kh" opt; do
+while getopts "m:b:u:s:n:d:B:kh" opt; do
 	case $opt in
 	m) messages=$OPTARG ;;
 	b) bytes=$OPTARG ;;
 	u) users=$OPTARG ;;
 	s) sessions=$OPTARG ;;
 	n) rounds=$OPTARG ;;
+	d) base=$OPTARG ;;
 	B) build=$OPTARG ;;
 	k) keep=yes ;;
 	*) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
@@ -52,7 +55,7 @@ ninja -C "$build" bench/lmtp-load privsep/sup/stowd > /dev/null
 load=$build/bench/lmtp-load
 stowd=$build/privsep/sup/stowd
 
-dir=$(mktemp -d /tmp/stowd-repl.XXXXXX)
+dir=$(mktemp -d "$base/stowd-repl.XXXXXX")
 A_PID=
 B_PID=
 # shellcheck disable=SC2317  # called from the EXIT trap
@@ -67,9 +70,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# users: A's homes under $dir/a, B's under $dir/b, same names and uids
-mkdir -p "$dir/a" "$dir/b"
+# users: the same names and uids in three trees with their own homes: P
+# (A without replication), A (A replicating) and B (the replica), so that
+# A's start-up SYNC never has to copy the unreplicated runs' mail
+mkdir -p "$dir/p" "$dir/a" "$dir/b"
 chmod 0755 "$dir"
+passwd_p=$("$here/setup-users.sh" "$dir/p" "$users")
 passwd_a=$("$here/setup-users.sh" "$dir/a" "$users")
 passwd_b=$("$here/setup-users.sh" "$dir/b" "$users")
 
@@ -104,8 +110,8 @@ bench_write_stowd_conf "$dir/b" "$passwd_b"
 bench_start_stowd "$stowd" "$dir/b/stowd.conf" "$dir/b"
 B_PID=$STOWD_PID
 
+bench_write_stowd_conf "$dir/p" "$passwd_p"
 bench_write_stowd_conf "$dir/a" "$passwd_a"
-cp "$dir/a/stowd.conf" "$dir/a/plain.conf"
 {
 	echo "server_id = a.bench"
 	tls_conf
@@ -115,18 +121,19 @@ cp "$dir/a/stowd.conf" "$dir/a/plain.conf"
 	echo "  address = tcp:127.0.0.1:$port"
 	echo "}"
 } >> "$dir/a/stowd.conf"
-mv "$dir/a/stowd.conf" "$dir/a/repl.conf"
 
 declare -a rate_plain rate_repl p50_plain p50_repl p99_plain p99_repl
 rc=0
 run_one() {
-	local kind=$1 round=$2 out
+	local kind=$1 round=$2 out tree
 	out=$dir/load-$kind-$round.txt
-	bench_start_stowd "$stowd" "$dir/a/$kind.conf" "$dir/a"
+	tree=$dir/a
+	[ "$kind" = plain ] && tree=$dir/p
+	bench_start_stowd "$stowd" "$tree/stowd.conf" "$tree"
 	A_PID=$STOWD_PID
-	"$load" -a "unix:$dir/a/lmtp" -s "$sessions" -m "$messages" -b "$bytes" \
+	"$load" -a "unix:$tree/lmtp" -s "$sessions" -m "$messages" -b "$bytes" \
 		-u "$users" -f 'u%d@example.com' -P -t 300 \
-		-V "$dir/a/home/u%d/Maildir" > "$out" || rc=1
+		-V "$tree/home/u%d/Maildir" > "$out" || rc=1
 	STOWD_PID=$A_PID; bench_stop_stowd || rc=1; A_PID=
 	if [ "$(bench_field "$out" errors)" != 0 ] || [ "$(bench_field "$out" verify)" != ok ]; then
 		echo "  $kind run $round failed:" >&2
@@ -165,13 +172,17 @@ printf 'median  sync_acks = 1  : %s msg/s  p50 %s ms  p99 %s ms\n' "$mr" \
 	"$(median "${p50_repl[@]}")" "$(median "${p99_repl[@]}")"
 awk -v a="$mr" -v b="$mp" 'BEGIN { printf "ratio   replicated / unreplicated = %.2f\n", a / b }'
 
-# every replicated message is on B exactly once
-expect=$((rounds * messages))
-got=$(find "$dir/b/home" -path '*/Maildir/new/*' -type f | wc -l)
-if [ "$got" -ne "$expect" ]; then
-	echo "replica holds $got messages, expected $expect" >&2
+# every replicated message is on B exactly once: the same GUIDs (the
+# G<guid> part of each file name) in each user's new/ on A and on B
+list_new() {
+	(cd "$1/home" && find . -path '*/Maildir/new/*' -type f |
+		sed 's|^\./\([^/]*\)/.*G\([0-9a-f]\{32\}\).*|\1 \2|' | sort)
+}
+if ! diff <(list_new "$dir/a") <(list_new "$dir/b") > "$dir/diff.txt"; then
+	echo "replica differs from A: $(grep -c '^>' "$dir/diff.txt") extra," \
+		"$(grep -c '^<' "$dir/diff.txt") missing" >&2
 	rc=1
 else
-	echo "replica: $got messages, as delivered"
+	echo "replica: $(list_new "$dir/b" | wc -l) messages, the same as A's"
 fi
 exit "$rc"
