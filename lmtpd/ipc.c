@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lmtpd/ipc.c - the front-end's link to the supervisor: receives client
- * sockets, replies and SHUTDOWN; sends RCPT/DELIVER requests and
- * SESSION_END through an ordered outgoing queue; matches replies to
- * sessions by request id, with a timeout.
+ * lmtpd/ipc.c - the front-end's use of its supervisor link (privsep/link.h):
+ * receives client sockets, replies and SHUTDOWN; sends RCPT/DELIVER
+ * requests and SESSION_END through the link's ordered outgoing queue;
+ * matches replies to sessions by request id, with a timeout.
  *
  * Runs in:  lmtpd.
  * Trust:    only psep_msg_recv() reads the link; on EPROTO the process
@@ -11,10 +11,9 @@
  *           (its session is gone) is dropped.
  * Order:    while the queue is not empty every message goes into it, so
  *           the supervisor sees them in the order they were made.  A queued
- *           body memfd is held by a reference until it was sent.
+ *           body memfd is held by a duplicate until it was sent.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,20 +21,11 @@
 #include <event2/event.h>
 
 #include "lmtpd/server_int.h"
+#include "privsep/link.h"
 #include "privsep/privsep.h"
 
 #define IPC_BUCKETS 1024u
 #define IPC_OUT_MAX (32u * 1024u * 1024u)  /* queued bytes */
-#define IPC_READ_BATCH 64
-
-struct ipc_out {
-	TAILQ_ENTRY(ipc_out) entry;
-	uint16_t type;
-	uint64_t id;
-	struct lmtp_fdref *fd;
-	size_t len;
-	unsigned char body[];
-};
 
 enum pend_kind {
 	PEND_RCPT = 0,
@@ -62,19 +52,12 @@ struct ipc_sess {
 
 struct lmtp_ipc {
 	struct lmtp_server *srv;
-	int fd;
-	bool dead;
-	struct event *ev_read;
-	struct event *ev_write;
+	struct psep_link *link;
 	struct event *ev_timer;
-	struct event *ev_retry;           /* after ETOOMANYREFS */
-	TAILQ_HEAD(, ipc_out) outq;
-	size_t out_bytes;
 	LIST_HEAD(, ipc_pend) buckets[IPC_BUCKETS];
 	struct ipc_pend_list timeq[2];    /* per kind, in deadline order */
 	size_t n_pend;
 	uint64_t next_id;
-	struct psep_msg msg;
 };
 
 static uint64_t
@@ -86,93 +69,18 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Worth retrying later: a full socket buffer, or too many fds in flight
- * (the supervisor has not taken the earlier ones yet). */
-static bool
-again(int err)
-{
-	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS ||
-	       err == EINTR || err == ETOOMANYREFS;
-}
-
-/* Send now if nothing is queued, else queue (fd referenced until sent). */
+/* Send now if nothing is queued, else queue (fd duplicated until sent). */
 static int
 ipc_send(struct lmtp_ipc *ipc, uint16_t type, uint64_t id, const void *body,
-	 size_t len, struct lmtp_fdref *fd)
+	 size_t len, const struct lmtp_fdref *fd)
 {
-	struct ipc_out *o;
-
-	if (ipc->dead) {
-		errno = EPIPE;
-		return -1;
-	}
-	if (TAILQ_EMPTY(&ipc->outq)) {
-		if (psep_msg_send(ipc->fd, type, id, body, len, fd ? fd->fd : -1) == 0)
-			return 0;
-		if (!again(errno)) {
-			log_err("send %s to supervisor: %s", psep_type_name(type),
-				strerrordesc_np(errno));
-			return -1;
-		}
-	}
-	if (ipc->out_bytes + len > IPC_OUT_MAX) {
-		log_warn("queue to supervisor full");
-		errno = ENOBUFS;
-		return -1;
-	}
-	o = xmalloc(sizeof(*o) + len);
-	o->type = type;
-	o->id = id;
-	o->len = len;
-	o->fd = fd ? lmtp_fdref_get(fd) : NULL;
-	memcpy(o->body, body, len);
-	TAILQ_INSERT_TAIL(&ipc->outq, o, entry);
-	ipc->out_bytes += len;
-	if (!evtimer_pending(ipc->ev_retry, NULL))
-		event_add(ipc->ev_write, NULL);
-	return 0;
-}
-
-static void
-ipc_write_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct lmtp_ipc *ipc = arg;
-	struct ipc_out *o;
-
-	(void)fd;
-	(void)what;
-	while ((o = TAILQ_FIRST(&ipc->outq)) != NULL) {
-		if (psep_msg_send(ipc->fd, o->type, o->id, o->body, o->len,
-				  o->fd ? o->fd->fd : -1) == -1) {
-			if (errno == ETOOMANYREFS) {
-				/* writable, yet refused: poll gently */
-				struct timeval tv = { 0, 20000 };
-
-				event_del(ipc->ev_write);
-				evtimer_add(ipc->ev_retry, &tv);
-				return;
-			}
-			if (again(errno))
-				return;
-			log_err("send %s to supervisor: %s", psep_type_name(o->type),
-				strerrordesc_np(errno));
-			ipc->dead = true;
-			lmtp_server_stop(ipc->srv, 1);
-			return;
-		}
-		TAILQ_REMOVE(&ipc->outq, o, entry);
-		ipc->out_bytes -= o->len;
-		lmtp_fdref_put(&o->fd);
-		free(o);
-	}
-	event_del(ipc->ev_write);
-	lmtp_server_maybe_exit(ipc->srv);
+	return psep_link_send(ipc->link, type, id, body, len, fd ? fd->fd : -1);
 }
 
 bool
 lmtp_ipc_idle(const struct lmtp_ipc *ipc)
 {
-	return TAILQ_EMPTY(&ipc->outq);
+	return psep_link_idle(ipc->link);
 }
 
 /* ---- requests in flight ----------------------------------------------- */
@@ -347,7 +255,7 @@ ipc_be_end(void *ctx, struct lmtp_session *s)
 		free(is);
 		lmtp_session_set_backend_data(s, NULL);
 	}
-	if (ipc->dead)
+	if (psep_link_dead(ipc->link))
 		return;
 	memset(&end, 0, sizeof(end));
 	xstrlcpy(end.session, lmtp_session_id(s), sizeof(end.session));
@@ -378,12 +286,14 @@ ipc_reply(struct lmtp_ipc *ipc, const struct psep_msg *m, enum pend_kind kind)
 		pend_complete(ipc, p, &m->u.deliver_rep.result, m->u.deliver_rep.guid);
 }
 
+/* One validated message from the supervisor (psep_link_ops.dispatch). */
 static void
-ipc_dispatch(struct lmtp_ipc *ipc, struct psep_msg *m)
+ipc_dispatch(void *arg, struct psep_msg *m)
 {
+	struct lmtp_ipc *ipc = arg;
 	int fd;
 
-	switch ((enum psep_type)m->hdr.type) {
+	switch (m->hdr.type) {
 	case PSEP_CLIENT_FD:
 		fd = m->fd;
 		m->fd = -1;
@@ -398,24 +308,6 @@ ipc_dispatch(struct lmtp_ipc *ipc, struct psep_msg *m)
 	case PSEP_SHUTDOWN:
 		lmtp_server_shutdown(ipc->srv);
 		break;
-	case PSEP_HELLO_REQ:
-	case PSEP_HELLO_REP:
-	case PSEP_LOG:
-	case PSEP_RCPT_REQ:
-	case PSEP_DELIVER_REQ:
-	case PSEP_WRITE_REQ:
-	case PSEP_WRITE_REP:
-	case PSEP_SESSION_END:
-	case PSEP_TEST_REQ:
-	case PSEP_TEST_REP:
-	case PSEP_REPL_REQ:
-	case PSEP_REPL_REP:
-	case PSEP_REPL_OP_REQ:
-	case PSEP_REPL_OP_REP:
-	case PSEP_EVENT_REQ:
-	case PSEP_EVENT_REP:
-	case PSEP_USERS_REQ:
-	case PSEP_USERS_REP:
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
 		break;
@@ -423,61 +315,43 @@ ipc_dispatch(struct lmtp_ipc *ipc, struct psep_msg *m)
 }
 
 static void
-ipc_read_cb(evutil_socket_t fd, short what, void *arg)
+ipc_drained(void *arg)
 {
 	struct lmtp_ipc *ipc = arg;
-	const char *why = NULL;
-	int i;
 
-	(void)what;
-	for (i = 0; i < IPC_READ_BATCH && !ipc->dead; i++) {
-		if (psep_msg_recv(fd, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY,
-				  &ipc->msg, &why) == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				return;
-			ipc->dead = true;
-			event_del(ipc->ev_read);
-			if (errno == ECONNRESET) {
-				log_info("supervisor closed the link, exiting");
-				lmtp_server_stop(ipc->srv, 0);
-			} else {
-				log_err("bad message from supervisor: %s",
-					why ? why : strerrordesc_np(errno));
-				lmtp_server_stop(ipc->srv, 1);
-			}
-			return;
-		}
-		ipc_dispatch(ipc, &ipc->msg);
-		psep_msg_clear(&ipc->msg);
-	}
+	lmtp_server_maybe_exit(ipc->srv);
 }
+
+/* EOF (err 0) ends the process normally, anything else with status 1. */
+static void
+ipc_closed(void *arg, int err)
+{
+	struct lmtp_ipc *ipc = arg;
+
+	lmtp_server_stop(ipc->srv, err == 0 ? 0 : 1);
+}
+
+static const struct psep_link_ops ipc_link_ops = {
+	.dispatch = ipc_dispatch,
+	.drained = ipc_drained,
+	.on_close = ipc_closed,
+};
 
 struct lmtp_ipc *
 lmtp_ipc_new(struct lmtp_server *srv, int fd)
 {
 	struct lmtp_ipc *ipc = xcalloc(1, sizeof(*ipc));
 	size_t i;
-	int fl;
 
-	fl = fcntl(fd, F_GETFL);
-	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-		fatal("fcntl(ipc, O_NONBLOCK)");
 	ipc->srv = srv;
-	ipc->fd = fd;
-	ipc->msg.fd = -1;
-	TAILQ_INIT(&ipc->outq);
 	for (i = 0; i < IPC_BUCKETS; i++)
 		LIST_INIT(&ipc->buckets[i]);
 	TAILQ_INIT(&ipc->timeq[PEND_RCPT]);
 	TAILQ_INIT(&ipc->timeq[PEND_DELIVER]);
-	ipc->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, ipc_read_cb, ipc);
-	ipc->ev_write = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, ipc_write_cb, ipc);
 	ipc->ev_timer = event_new(srv->base, -1, EV_PERSIST, ipc_timer_cb, ipc);
-	ipc->ev_retry = event_new(srv->base, -1, 0, ipc_write_cb, ipc);
-	if (ipc->ev_read == NULL || ipc->ev_write == NULL || ipc->ev_timer == NULL ||
-	    ipc->ev_retry == NULL ||
-	    event_add(ipc->ev_read, NULL) == -1)
+	if (ipc->ev_timer == NULL)
 		fatalx("cannot watch the supervisor link");
+	ipc->link = psep_link_new(srv->base, fd, IPC_OUT_MAX, &ipc_link_ops, ipc);
 	return ipc;
 }
 
@@ -485,21 +359,12 @@ void
 lmtp_ipc_free(struct lmtp_ipc **ipcp)
 {
 	struct lmtp_ipc *ipc = *ipcp;
-	struct ipc_out *o;
 
 	if (ipc == NULL)
 		return;
-	while ((o = TAILQ_FIRST(&ipc->outq)) != NULL) {
-		TAILQ_REMOVE(&ipc->outq, o, entry);
-		lmtp_fdref_put(&o->fd);
-		free(o);
-	}
 	/* pending requests belong to sessions, freed before (conn.c) */
-	event_free(ipc->ev_read);
-	event_free(ipc->ev_write);
+	psep_link_free(&ipc->link);
 	event_free(ipc->ev_timer);
-	event_free(ipc->ev_retry);
-	psep_msg_clear(&ipc->msg);
 	free(ipc);
 	*ipcp = NULL;
 }

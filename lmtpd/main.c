@@ -24,6 +24,7 @@
 #include "lmtpd/lmtpd.h"
 #include "lmtpd/server_int.h"
 #include "policy/policy.h"
+#include "privsep/link.h"
 #include "privsep/privsep.h"
 
 void
@@ -71,24 +72,6 @@ config_from_settings(const struct policy_settings *set, struct lmtp_config *cfg)
 		cfg->deliver_timeout_ms = 420000;
 }
 
-static struct event_base *
-event_base_make(void)
-{
-	struct event_config *ec = event_config_new();
-	struct event_base *base;
-
-	if (ec == NULL)
-		fatalx("event_config_new");
-	event_config_avoid_method(ec, "select");
-	event_config_avoid_method(ec, "poll");
-	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV);
-	base = event_base_new_with_config(ec);
-	event_config_free(ec);
-	if (base == NULL)
-		fatalx("no epoll event base");
-	return base;
-}
-
 int
 lmtp_main(void *arg, int ipc)
 {
@@ -105,7 +88,7 @@ lmtp_main(void *arg, int ipc)
 	memset(&srv, 0, sizeof(srv));
 	TAILQ_INIT(&srv.conns);
 	srv.cfg = &cfg;
-	srv.base = event_base_make();
+	srv.base = psep_event_base_new();
 	srv.ipc = lmtp_ipc_new(&srv, ipc);
 	log_info("ready host=%s method=%s", cfg.host, event_base_get_method(srv.base));
 	if (event_base_dispatch(srv.base) == -1) {

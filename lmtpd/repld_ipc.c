@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lmtpd/repld_ipc.c - repld's link to the supervisor: receives accepted
- * replication sockets (PSEP_CLIENT_FD), replies (PSEP_REPL_REP) and
- * PSEP_SHUTDOWN; sends PSEP_REPL_REQ through an ordered outgoing queue.
+ * lmtpd/repld_ipc.c - repld's use of its supervisor link (privsep/link.h):
+ * receives accepted replication sockets (PSEP_CLIENT_FD), replies
+ * (PSEP_REPL_REP) and PSEP_SHUTDOWN; sends PSEP_REPL_REQ through the
+ * link's ordered outgoing queue.
  *
  * Runs in:  repld.
  * Trust:    only psep_msg_recv() reads the link; on EPROTO the process
@@ -10,127 +11,40 @@
  *           (its connection is gone) is dropped by repld_cmd_reply.
  * Order:    while the queue is not empty every request goes into it, so
  *           the supervisor sees requests in the order they were made.  A
- *           queued SAVE body memfd is owned by the queue until sent.
+ *           queued SAVE body memfd is held by a duplicate until sent.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #include "lmtpd/repld_int.h"
+#include "privsep/link.h"
 #include "privsep/privsep.h"
 
-#define IPC_OUT_MAX 4096u          /* queued requests */
-#define IPC_READ_BATCH 64
-
-struct ipc_out {
-	TAILQ_ENTRY(ipc_out) entry;
-	uint64_t id;
-	int fd;
-	struct psep_repl_req req;
-};
+/* queued requests, as bytes: every request has the same size */
+#define IPC_OUT_MAX (4096u * sizeof(struct psep_repl_req))
 
 struct repld_ipc {
 	struct repld_server *srv;
-	int fd;
-	bool dead;
-	struct event *ev_read;
-	struct event *ev_write;
-	struct event *ev_retry;           /* after ETOOMANYREFS */
-	TAILQ_HEAD(, ipc_out) outq;
-	size_t n_out;
-	struct psep_msg msg;
+	struct psep_link *link;
 };
-
-/* Worth retrying later: a full socket buffer, or too many fds in flight. */
-static bool
-again(int err)
-{
-	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS ||
-	       err == EINTR || err == ETOOMANYREFS;
-}
 
 static int
 ipc_submit(void *ctx, uint64_t id, const struct psep_repl_cmd *cmd, int body_fd)
 {
 	struct repld_ipc *ipc = ctx;
 	struct psep_repl_req req;
-	struct ipc_out *o;
+	int rc, err;
 
 	memset(&req, 0, sizeof(req));
 	req.cmd = *cmd;
-	if (ipc->dead) {
-		errno = EPIPE;
-		goto fail;
-	}
-	if (TAILQ_EMPTY(&ipc->outq)) {
-		if (psep_msg_send(ipc->fd, PSEP_REPL_REQ, id, &req, sizeof(req),
-				  body_fd) == 0) {
-			if (body_fd >= 0)
-				close(body_fd);
-			return 0;
-		}
-		if (!again(errno)) {
-			log_err("send REPL_REQ to supervisor: %s", strerrordesc_np(errno));
-			goto fail;
-		}
-	}
-	if (ipc->n_out >= IPC_OUT_MAX) {
-		log_warn("queue to supervisor full");
-		errno = ENOBUFS;
-		goto fail;
-	}
-	o = xcalloc(1, sizeof(*o));
-	o->id = id;
-	o->fd = body_fd;
-	o->req = req;
-	TAILQ_INSERT_TAIL(&ipc->outq, o, entry);
-	ipc->n_out++;
-	if (!evtimer_pending(ipc->ev_retry, NULL))
-		event_add(ipc->ev_write, NULL);
-	return 0;
-fail:
+	rc = psep_link_send(ipc->link, PSEP_REPL_REQ, id, &req, sizeof(req), body_fd);
+	err = errno;
 	if (body_fd >= 0)
 		close(body_fd);
-	return -1;
-}
-
-static void
-ipc_write_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct repld_ipc *ipc = arg;
-	struct ipc_out *o;
-
-	(void)fd;
-	(void)what;
-	while ((o = TAILQ_FIRST(&ipc->outq)) != NULL) {
-		if (psep_msg_send(ipc->fd, PSEP_REPL_REQ, o->id, &o->req,
-				  sizeof(o->req), o->fd) == -1) {
-			if (errno == ETOOMANYREFS) {
-				struct timeval tv = { 0, 20000 };
-
-				event_del(ipc->ev_write);
-				evtimer_add(ipc->ev_retry, &tv);
-				return;
-			}
-			if (again(errno))
-				return;
-			log_err("send REPL_REQ to supervisor: %s", strerrordesc_np(errno));
-			ipc->dead = true;
-			repld_server_stop(ipc->srv, 1);
-			return;
-		}
-		TAILQ_REMOVE(&ipc->outq, o, entry);
-		ipc->n_out--;
-		if (o->fd >= 0)
-			close(o->fd);
-		free(o);
-	}
-	event_del(ipc->ev_write);
-	repld_server_maybe_exit(ipc->srv);
+	errno = err;
+	return rc;
 }
 
 static bool
@@ -138,7 +52,7 @@ ipc_idle(void *ctx)
 {
 	struct repld_ipc *ipc = ctx;
 
-	return ipc == NULL || TAILQ_EMPTY(&ipc->outq);
+	return ipc == NULL || psep_link_idle(ipc->link);
 }
 
 const struct repld_backend_ops repld_ipc_backend = {
@@ -146,13 +60,15 @@ const struct repld_backend_ops repld_ipc_backend = {
 	.idle = ipc_idle,
 };
 
+/* One validated message from the supervisor (psep_link_ops.dispatch). */
 static void
-ipc_dispatch(struct repld_ipc *ipc, struct psep_msg *m)
+ipc_dispatch(void *arg, struct psep_msg *m)
 {
+	struct repld_ipc *ipc = arg;
 	char listener[sizeof(m->u.client_fd.listener)];
 	int fd;
 
-	switch ((enum psep_type)m->hdr.type) {
+	switch (m->hdr.type) {
 	case PSEP_CLIENT_FD:
 		fd = m->fd;
 		m->fd = -1;
@@ -172,25 +88,6 @@ ipc_dispatch(struct repld_ipc *ipc, struct psep_msg *m)
 	case PSEP_SHUTDOWN:
 		repld_server_shutdown(ipc->srv);
 		break;
-	case PSEP_HELLO_REQ:
-	case PSEP_HELLO_REP:
-	case PSEP_LOG:
-	case PSEP_RCPT_REQ:
-	case PSEP_RCPT_REP:
-	case PSEP_DELIVER_REQ:
-	case PSEP_DELIVER_REP:
-	case PSEP_WRITE_REQ:
-	case PSEP_WRITE_REP:
-	case PSEP_SESSION_END:
-	case PSEP_TEST_REQ:
-	case PSEP_TEST_REP:
-	case PSEP_REPL_REQ:
-	case PSEP_REPL_OP_REQ:
-	case PSEP_REPL_OP_REP:
-	case PSEP_EVENT_REQ:
-	case PSEP_EVENT_REP:
-	case PSEP_USERS_REQ:
-	case PSEP_USERS_REP:
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
 		break;
@@ -198,54 +95,35 @@ ipc_dispatch(struct repld_ipc *ipc, struct psep_msg *m)
 }
 
 static void
-ipc_read_cb(evutil_socket_t fd, short what, void *arg)
+ipc_drained(void *arg)
 {
 	struct repld_ipc *ipc = arg;
-	const char *why = NULL;
-	int i;
 
-	(void)what;
-	for (i = 0; i < IPC_READ_BATCH && !ipc->dead; i++) {
-		if (psep_msg_recv(fd, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY,
-				  &ipc->msg, &why) == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				return;
-			ipc->dead = true;
-			event_del(ipc->ev_read);
-			if (errno == ECONNRESET) {
-				log_info("supervisor closed the link, exiting");
-				repld_server_stop(ipc->srv, 0);
-			} else {
-				log_err("bad message from supervisor: %s",
-					why ? why : strerrordesc_np(errno));
-				repld_server_stop(ipc->srv, 1);
-			}
-			return;
-		}
-		ipc_dispatch(ipc, &ipc->msg);
-		psep_msg_clear(&ipc->msg);
-	}
+	repld_server_maybe_exit(ipc->srv);
 }
+
+/* EOF (err 0) ends the process normally, anything else with status 1. */
+static void
+ipc_closed(void *arg, int err)
+{
+	struct repld_ipc *ipc = arg;
+
+	repld_server_stop(ipc->srv, err == 0 ? 0 : 1);
+}
+
+static const struct psep_link_ops ipc_link_ops = {
+	.dispatch = ipc_dispatch,
+	.drained = ipc_drained,
+	.on_close = ipc_closed,
+};
 
 struct repld_ipc *
 repld_ipc_new(struct repld_server *srv, int fd)
 {
 	struct repld_ipc *ipc = xcalloc(1, sizeof(*ipc));
-	int fl;
 
-	fl = fcntl(fd, F_GETFL);
-	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-		fatal("fcntl(ipc, O_NONBLOCK)");
 	ipc->srv = srv;
-	ipc->fd = fd;
-	ipc->msg.fd = -1;
-	TAILQ_INIT(&ipc->outq);
-	ipc->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, ipc_read_cb, ipc);
-	ipc->ev_write = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, ipc_write_cb, ipc);
-	ipc->ev_retry = event_new(srv->base, -1, 0, ipc_write_cb, ipc);
-	if (ipc->ev_read == NULL || ipc->ev_write == NULL || ipc->ev_retry == NULL ||
-	    event_add(ipc->ev_read, NULL) == -1)
-		fatalx("cannot watch the supervisor link");
+	ipc->link = psep_link_new(srv->base, fd, IPC_OUT_MAX, &ipc_link_ops, ipc);
 	return ipc;
 }
 
@@ -253,20 +131,10 @@ void
 repld_ipc_free(struct repld_ipc **ipcp)
 {
 	struct repld_ipc *ipc = *ipcp;
-	struct ipc_out *o;
 
 	if (ipc == NULL)
 		return;
-	while ((o = TAILQ_FIRST(&ipc->outq)) != NULL) {
-		TAILQ_REMOVE(&ipc->outq, o, entry);
-		if (o->fd >= 0)
-			close(o->fd);
-		free(o);
-	}
-	event_free(ipc->ev_read);
-	event_free(ipc->ev_write);
-	event_free(ipc->ev_retry);
-	psep_msg_clear(&ipc->msg);
+	psep_link_free(&ipc->link);
 	free(ipc);
 	*ipcp = NULL;
 }

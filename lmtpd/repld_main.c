@@ -24,6 +24,7 @@
 #include "lmtpd/repld.h"
 #include "lmtpd/repld_int.h"
 #include "policy/policy.h"
+#include "privsep/link.h"
 #include "privsep/privsep.h"
 
 void
@@ -116,24 +117,6 @@ config_from_settings(const struct repld_args *a, struct repld_config *cfg)
 	cfg->tls_ctx = a->tls_server_ctx;
 }
 
-static struct event_base *
-event_base_make(void)
-{
-	struct event_config *ec = event_config_new();
-	struct event_base *base;
-
-	if (ec == NULL)
-		fatalx("event_config_new");
-	event_config_avoid_method(ec, "select");
-	event_config_avoid_method(ec, "poll");
-	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV);
-	base = event_base_new_with_config(ec);
-	event_config_free(ec);
-	if (base == NULL)
-		fatalx("no epoll event base");
-	return base;
-}
-
 int
 repld_main(void *arg, int ipc)
 {
@@ -148,7 +131,7 @@ repld_main(void *arg, int ipc)
 	log_init("repld", ipc);
 	log_set_debug(a->set->log_debug);
 	config_from_settings(a, &cfg);
-	base = event_base_make();
+	base = psep_event_base_new();
 	repld_server_init(&srv, &cfg, base, &repld_ipc_backend, NULL);
 	link = repld_ipc_new(&srv, ipc);
 	srv.backend_ctx = link;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * repl-hook/core_int.h - state shared by the repl-hook core files: hook.c
- * (process, supervisor link, events and their acknowledgements) and
- * conn.c (one TLS connection per replica, journal streaming, replies).
+ * (process, supervisor link, events and their acknowledgements), conn.c
+ * (one TLS connection per replica: life cycle and libevent callbacks),
+ * conn_send.c (journal streaming and sync.c's direct commands) and
+ * conn_reply.c (greeting, HELLO and the replies to what was sent).
  *
  * Runs in:  repl-hook (libevent, one thread).
  * Trust:    see hook_int.h.
@@ -23,7 +25,9 @@
 #include "repl-hook/hook_int.h"
 #include "repl-hook/journal_int.h"
 
+struct bufferevent;
 struct hook_conn;
+struct repl_framer;
 
 struct hook_replica {
 	struct hook *h;
@@ -63,6 +67,85 @@ void hook_event_acked(struct hook *h, struct hook_replica *r, uint64_t seq);
 void hook_replica_set_server_id(struct hook_replica *r, const char *id);
 uint64_t hook_now_ms(void);
 
+/* ---- one replica connection (conn.c, conn_send.c, conn_reply.c) ---- */
+
+#define CONN_BACKOFF_MIN_MS 1000u
+#define CONN_BACKOFF_MAX_MS 30000u
+#define CONN_BACKOFF_TEMP_MAX_MS 300000u  /* after a temporary NO (§10.3) */
+#define CONN_CONNECT_TIMEOUT_S 30
+#define CONN_READ_TIMEOUT_S 180
+#define CONN_WRITE_TIMEOUT_S 120
+#define CONN_NOOP_S 60
+#define CONN_OUT_HIGH (1024u * 1024u)     /* stop filling the output here */
+#define CONN_OUT_LOW (256u * 1024u)       /* refill below this */
+#define CONN_CHUNK 65536u
+#define CONN_MAX_DIRECT_INFLIGHT 32u
+#define CONN_MAX_DIRECT_QUEUED 1024u
+#define CONN_MAX_JOURNAL_TRACK 1024u      /* answered + unanswered entries */
+#define CONN_ACK_FLUSH_MS 1000u
+
+enum conn_state {
+	C_CONNECTING = 0,
+	C_GREETING,
+	C_HELLO,
+	C_READY,
+};
+
+/* A journal entry sent on this connection, in journal order. */
+struct jsent {
+	TAILQ_ENTRY(jsent) entry;
+	uint64_t seq;
+	uint64_t off, next_off;
+	bool answered;
+	char user[PSEP_NAME_MAX];
+	char mailbox[PSEP_NAME_MAX];
+};
+
+/* A direct command of sync.c. */
+struct dcmd {
+	TAILQ_ENTRY(dcmd) entry;
+	uint64_t n;
+	char line[REPL_MAXLINE];
+	size_t line_len;
+	int body_fd;                   /* dup, closed when sent or dropped */
+	uint64_t body_size;
+	hook_reply_cb cb;
+	void *arg;
+};
+
+TAILQ_HEAD(jsent_list, jsent);
+TAILQ_HEAD(dcmd_list, dcmd);
+
+struct hook_conn {
+	struct hook_replica *r;
+	struct bufferevent *bev;
+	struct event *ev_noop;
+	struct repl_framer *framer;
+	enum conn_state state;
+	bool dead;                     /* closed inside a callback: free later */
+	unsigned busy;                 /* callbacks running on this connection */
+	bool temp_failure;
+	bool drained_told;
+	uint32_t maxinflight;
+	uint64_t maxliteral;
+	uint32_t inflight;             /* unanswered commands */
+	uint32_t direct_inflight;
+	size_t n_jsent;
+	size_t n_dqueued;
+	uint64_t cursor;               /* next journal offset to send */
+	uint64_t next_direct;
+	uint64_t next_noop;
+	struct jsent_list jsent;
+	struct dcmd_list dqueue;       /* not sent yet */
+	struct dcmd_list dsent;
+	/* literal being written */
+	int stream_fd;
+	bool stream_own;
+	uint64_t stream_off, stream_left;
+	struct repl_frame frame;
+	struct journal_entry je;
+};
+
 /* conn.c */
 /* Start connecting (now). */
 void hook_conn_start(struct hook_replica *r);
@@ -74,5 +157,26 @@ void hook_conn_stop(struct hook_replica *r);
 /* replication_full_sync_interval passed: the next sync is full (started
  * now if the replica is connected and drained). */
 void hook_conn_full_due(struct hook_replica *r);
+/* Record r's acked offset in its journal: always if force, else at most
+ * once per CONN_ACK_FLUSH_MS unless everything is acked.  A journal that
+ * was truncated restarts the connection's cursor at 0. */
+void hook_conn_flush_acked(struct hook_replica *r, bool force);
+/* Free a direct command (closes its body fd). */
+void hook_dcmd_free(struct dcmd *d);
+
+/* conn_send.c */
+/* Write literal chunks, direct commands and journal entries until the
+ * output reaches CONN_OUT_HIGH or the window is full, then let sync.c run
+ * if the journal is drained.  On error c->dead is set (the caller frees). */
+void hook_conn_fill(struct hook_conn *c);
+/* Connected and the journal drained and acked: start sync.c (once). */
+void hook_conn_maybe_sync(struct hook_conn *c);
+/* Advance the acked offset over the answered prefix of sent entries. */
+void hook_conn_advance_acked(struct hook_conn *c);
+
+/* conn_reply.c */
+/* Handle the frame in c->frame (a literal fd left in it is the caller's
+ * to close).  Sets c->dead when the connection must close. */
+void hook_conn_frame(struct hook_conn *c);
 
 #endif

@@ -10,10 +10,11 @@
  *           PSEP_PROFILE_REPL_HOOK.  libevent (epoll, no signal events).
  * Trust:    every message from the supervisor went through psep_msg_recv;
  *           a bad one ends the process (the supervisor restarts it).
- * Order:    all EVENT_REQs readable at once are appended to the journals,
- *           each touched journal is fsynced once, then every event is
- *           answered (JOURNALED / FAILED) or kept pending until enough
- *           replicas acknowledged it (ACKED) or its timeout passed
+ * Order:    the EVENT_REQs of one wake-up of the supervisor link (at most
+ *           PSEP_LINK_READ_BATCH messages, privsep/link.h) are appended to
+ *           the journals, each touched journal is fsynced once, then every
+ *           event is answered (JOURNALED / FAILED) or kept pending until
+ *           enough replicas acknowledged it (ACKED) or its timeout passed
  *           (TIMEOUT; the entry stays journaled).  Only after the fsync do
  *           the connections send the new entries.  An event that would
  *           push a journal past replication_journal_max_size is not
@@ -22,6 +23,7 @@
  *           event still waits for its timeout and then gets TIMEOUT (the
  *           same answer as for a replica that is down).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,20 +35,11 @@
 #include <event2/event.h>
 
 #include "policy/policy.h"
+#include "privsep/link.h"
 #include "privsep/privsep.h"
 #include "repl-hook/core_int.h"
 
-#define IPC_READ_BATCH 64
 #define IPC_OUT_MAX (4u * 1024u * 1024u)   /* queued bytes to the supervisor */
-
-struct ipc_out {
-	TAILQ_ENTRY(ipc_out) entry;
-	uint16_t type;
-	uint64_t id;
-	int fd;                                 /* dup, or -1 */
-	size_t len;
-	unsigned char body[];
-};
 
 /* An event waiting for synchronous acknowledgements. */
 struct pending {
@@ -82,17 +75,15 @@ TAILQ_HEAD(pending_list, pending);
 
 struct hook_ipc {
 	struct hook *h;
-	int fd;
-	bool dead;
-	struct event *ev_read;
-	struct event *ev_write;
-	TAILQ_HEAD(, ipc_out) outq;
-	size_t out_bytes;
+	struct psep_link *link;
 	struct pending_list pend;
 	size_t n_pend;
 	TAILQ_HEAD(, lreq) lreqs;
 	uint64_t next_id;
-	struct psep_msg msg;
+	/* events read in this wake-up: appended, not yet fsynced */
+	struct pending *batch[PSEP_LINK_READ_BATCH];
+	size_t n_batch;
+	uint32_t touched;                       /* their journals, as a bit mask */
 };
 
 uint64_t
@@ -114,88 +105,12 @@ hook_stop(struct hook *h, int status)
 static void lreq_fail_all(struct hook *h);
 static void hook_maybe_exit(struct hook *h);
 
-/* ---- sending to the supervisor ---------------------------------------- */
-
-static bool
-again(int err)
-{
-	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS ||
-	       err == EINTR || err == ETOOMANYREFS;
-}
-
-static void
-ipc_out_free(struct ipc_out *o)
-{
-	if (o->fd != -1)
-		close(o->fd);
-	free(o);
-}
-
 /* Send now if nothing is queued, else queue (fd duplicated, not consumed). */
 static int
 ipc_send(struct hook_ipc *ipc, uint16_t type, uint64_t id, const void *body,
 	 size_t len, int fd)
 {
-	struct ipc_out *o;
-
-	if (ipc->dead) {
-		errno = EPIPE;
-		return -1;
-	}
-	if (TAILQ_EMPTY(&ipc->outq)) {
-		if (psep_msg_send(ipc->fd, type, id, body, len, fd) == 0)
-			return 0;
-		if (!again(errno)) {
-			log_err("send %s to supervisor: %s", psep_type_name(type),
-				strerrordesc_np(errno));
-			return -1;
-		}
-	}
-	if (ipc->out_bytes + len > IPC_OUT_MAX) {
-		log_warn("queue to supervisor full");
-		errno = ENOBUFS;
-		return -1;
-	}
-	o = xmalloc(sizeof(*o) + len);
-	o->type = type;
-	o->id = id;
-	o->len = len;
-	o->fd = -1;
-	if (fd >= 0 && (o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1) {
-		free(o);
-		return -1;
-	}
-	memcpy(o->body, body, len);
-	TAILQ_INSERT_TAIL(&ipc->outq, o, entry);
-	ipc->out_bytes += len;
-	event_add(ipc->ev_write, NULL);
-	return 0;
-}
-
-static void
-ipc_write_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct hook_ipc *ipc = arg;
-	struct ipc_out *o;
-
-	(void)fd;
-	(void)what;
-	while ((o = TAILQ_FIRST(&ipc->outq)) != NULL) {
-		if (psep_msg_send(ipc->fd, o->type, o->id, o->body, o->len, o->fd) == -1) {
-			if (again(errno))
-				return;
-			log_err("send %s to supervisor: %s", psep_type_name(o->type),
-				strerrordesc_np(errno));
-			ipc->dead = true;
-			hook_stop(ipc->h, 1);
-			return;
-		}
-		TAILQ_REMOVE(&ipc->outq, o, entry);
-		ipc->out_bytes -= o->len;
-		ipc_out_free(o);
-	}
-	event_del(ipc->ev_write);
-	hook_maybe_exit(ipc->h);
+	return psep_link_send(ipc->link, type, id, body, len, fd);
 }
 
 /* ---- events and acknowledgements -------------------------------------- */
@@ -463,7 +378,7 @@ lreq_fail_all(struct hook *h)
 static void
 hook_maybe_exit(struct hook *h)
 {
-	if (h->stopping && TAILQ_EMPTY(&h->ipc->outq))
+	if (h->stopping && psep_link_idle(h->ipc->link))
 		hook_stop(h, 0);
 }
 
@@ -509,10 +424,22 @@ ipc_reply(struct hook_ipc *ipc, struct psep_msg *m, enum lreq_kind kind)
 	free(q);
 }
 
+/* One validated message from the supervisor (psep_link_ops.dispatch).
+ * Events are appended to the journals now and finished in ipc_batch_end. */
 static void
-ipc_dispatch(struct hook_ipc *ipc, struct psep_msg *m)
+ipc_dispatch(void *arg, struct psep_msg *m)
 {
-	switch ((enum psep_type)m->hdr.type) {
+	struct hook_ipc *ipc = arg;
+
+	switch (m->hdr.type) {
+	case PSEP_EVENT_REQ:
+		if (ipc->h->stopping) {
+			event_reject(ipc, m);
+			break;
+		}
+		assert(ipc->n_batch < PSEP_LINK_READ_BATCH);
+		ipc->batch[ipc->n_batch++] = event_append(ipc->h, m, &ipc->touched);
+		break;
 	case PSEP_REPL_REP:
 		ipc_reply(ipc, m, LREQ_REPL);
 		break;
@@ -522,53 +449,10 @@ ipc_dispatch(struct hook_ipc *ipc, struct psep_msg *m)
 	case PSEP_SHUTDOWN:
 		hook_shutdown(ipc->h);
 		break;
-	case PSEP_EVENT_REQ:          /* handled by the caller */
-	case PSEP_HELLO_REQ:
-	case PSEP_HELLO_REP:
-	case PSEP_LOG:
-	case PSEP_CLIENT_FD:
-	case PSEP_RCPT_REQ:
-	case PSEP_RCPT_REP:
-	case PSEP_DELIVER_REQ:
-	case PSEP_DELIVER_REP:
-	case PSEP_WRITE_REQ:
-	case PSEP_WRITE_REP:
-	case PSEP_SESSION_END:
-	case PSEP_TEST_REQ:
-	case PSEP_TEST_REP:
-	case PSEP_REPL_REQ:
-	case PSEP_REPL_OP_REQ:
-	case PSEP_REPL_OP_REP:
-	case PSEP_EVENT_REP:
-	case PSEP_USERS_REQ:
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
 		break;
 	}
-}
-
-/* Read a message; false when nothing more is to be read now. */
-static bool
-ipc_recv_one(struct hook_ipc *ipc)
-{
-	const char *why = NULL;
-
-	if (psep_msg_recv(ipc->fd, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY,
-			  &ipc->msg, &why) == 0)
-		return true;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return false;
-	ipc->dead = true;
-	event_del(ipc->ev_read);
-	if (errno == ECONNRESET) {
-		log_info("supervisor closed the link, exiting");
-		hook_stop(ipc->h, 0);
-	} else {
-		log_err("bad message from supervisor: %s",
-			why ? why : strerrordesc_np(errno));
-		hook_stop(ipc->h, 1);
-	}
-	return false;
 }
 
 /* fsync every touched journal once; the failed ones as a bit mask. */
@@ -590,54 +474,60 @@ journals_sync(struct hook *h, uint32_t touched)
 	return failed;
 }
 
+/* After a wake-up's messages: one fsync per touched journal, then every
+ * event of the batch is answered or waits; the connections send the new
+ * entries (psep_link_ops.batch_end). */
 static void
-ipc_read_cb(evutil_socket_t fd, short what, void *arg)
+ipc_batch_end(void *arg)
 {
 	struct hook_ipc *ipc = arg;
 	struct hook *h = ipc->h;
-	struct pending *batch[IPC_READ_BATCH];
-	uint32_t touched = 0, failed;
-	size_t nb = 0, i;
+	uint32_t touched = ipc->touched, failed;
+	size_t nb = ipc->n_batch, i;
 
-	(void)fd;
-	(void)what;
-	while (nb < IPC_READ_BATCH && !ipc->dead && ipc_recv_one(ipc)) {
-		if (ipc->msg.hdr.type != PSEP_EVENT_REQ)
-			ipc_dispatch(ipc, &ipc->msg);
-		else if (h->stopping)
-			event_reject(ipc, &ipc->msg);
-		else
-			batch[nb++] = event_append(h, &ipc->msg, &touched);
-		psep_msg_clear(&ipc->msg);
-	}
+	ipc->touched = 0;
+	ipc->n_batch = 0;
 	failed = journals_sync(h, touched);
 	for (i = 0; i < nb; i++)
-		event_finish(h, batch[i], failed);
+		event_finish(h, ipc->batch[i], failed);
 	for (i = 0; i < h->n_replicas; i++)
 		if ((touched & ~failed) & (1u << i))
 			hook_conn_kick(&h->replicas[i]);
 }
 
+static void
+ipc_drained(void *arg)
+{
+	struct hook_ipc *ipc = arg;
+
+	hook_maybe_exit(ipc->h);
+}
+
+/* EOF (err 0) ends the process normally, anything else with status 1. */
+static void
+ipc_closed(void *arg, int err)
+{
+	struct hook_ipc *ipc = arg;
+
+	hook_stop(ipc->h, err == 0 ? 0 : 1);
+}
+
+static const struct psep_link_ops ipc_link_ops = {
+	.dispatch = ipc_dispatch,
+	.batch_end = ipc_batch_end,
+	.drained = ipc_drained,
+	.on_close = ipc_closed,
+};
+
 static struct hook_ipc *
 ipc_new(struct hook *h, int fd)
 {
 	struct hook_ipc *ipc = xcalloc(1, sizeof(*ipc));
-	int fl;
 
-	fl = fcntl(fd, F_GETFL);
-	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-		fatal("fcntl(ipc, O_NONBLOCK)");
 	ipc->h = h;
-	ipc->fd = fd;
-	ipc->msg.fd = -1;
-	TAILQ_INIT(&ipc->outq);
 	TAILQ_INIT(&ipc->pend);
 	TAILQ_INIT(&ipc->lreqs);
-	ipc->ev_read = event_new(h->base, fd, EV_READ | EV_PERSIST, ipc_read_cb, ipc);
-	ipc->ev_write = event_new(h->base, fd, EV_WRITE | EV_PERSIST, ipc_write_cb, ipc);
-	if (ipc->ev_read == NULL || ipc->ev_write == NULL ||
-	    event_add(ipc->ev_read, NULL) == -1)
-		fatalx("cannot watch the supervisor link");
+	ipc->link = psep_link_new(h->base, fd, IPC_OUT_MAX, &ipc_link_ops, ipc);
 	return ipc;
 }
 
@@ -645,7 +535,6 @@ static void
 ipc_free(struct hook *h)
 {
 	struct hook_ipc *ipc = h->ipc;
-	struct ipc_out *o;
 	struct pending *p;
 
 	if (ipc == NULL)
@@ -653,13 +542,7 @@ ipc_free(struct hook *h)
 	lreq_fail_all(h);
 	while ((p = TAILQ_FIRST(&ipc->pend)) != NULL)
 		pending_free(p);
-	while ((o = TAILQ_FIRST(&ipc->outq)) != NULL) {
-		TAILQ_REMOVE(&ipc->outq, o, entry);
-		ipc_out_free(o);
-	}
-	event_free(ipc->ev_read);
-	event_free(ipc->ev_write);
-	psep_msg_clear(&ipc->msg);
+	psep_link_free(&ipc->link);
 	free(ipc);
 	h->ipc = NULL;
 }
@@ -835,24 +718,6 @@ hook_event_base(struct hook *h)
 
 /* ---- main ------------------------------------------------------------- */
 
-static struct event_base *
-event_base_make(void)
-{
-	struct event_config *ec = event_config_new();
-	struct event_base *base;
-
-	if (ec == NULL)
-		fatalx("event_config_new");
-	event_config_avoid_method(ec, "select");
-	event_config_avoid_method(ec, "poll");
-	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_IGNORE_ENV);
-	base = event_base_new_with_config(ec);
-	event_config_free(ec);
-	if (base == NULL)
-		fatalx("no epoll event base");
-	return base;
-}
-
 static void
 hook_setup(struct hook *h, const struct hook_args *a)
 {
@@ -887,7 +752,7 @@ repl_hook_main(void *arg, int ipc)
 	log_set_debug(a->set->log_debug);
 	memset(&h, 0, sizeof(h));
 	hook_setup(&h, a);
-	h.base = event_base_make();
+	h.base = psep_event_base_new();
 	h.ipc = ipc_new(&h, ipc);
 	h.n_replicas = a->set->n_replicas;
 	h.replicas = xcalloc(h.n_replicas > 0 ? h.n_replicas : 1, sizeof(*h.replicas));

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * repl-hook/sync_int.h - state shared by repl-hook/sync.c (the resync run)
- * and repl-hook/sync_dirty.c (the durable dirty set, <NAME>.dirty).
+ * repl-hook/sync_int.h - state shared by the resync of one replica:
+ * repl-hook/sync.c (the run: users, LIST, requests and their replies),
+ * repl-hook/sync_mailbox.c (compare and repair one mailbox) and
+ * repl-hook/sync_dirty.c (the durable dirty set, <NAME>.dirty).
  *
  * Runs in:  repl-hook (libevent).
  * Trust:    <NAME>.dirty lives in the state directory owned by run_user;
@@ -15,6 +17,7 @@
 #include <stdint.h>
 
 #include "repl-hook/hook_int.h"
+#include "repl-hook/sync_plan.h"
 
 #define SYNC_DIRTY_MAX 16384u      /* (user, mailbox) pairs per replica */
 
@@ -58,5 +61,135 @@ int sync_dirty_rewrite(const struct dirty_set *d, struct hook_replica *r);
 
 /* Free every entry. */
 void sync_dirty_clear(struct dirty_set *d);
+
+/* ---- the run (sync.c, sync_mailbox.c) ----------------------------------- */
+
+#define SYNC_ROUNDS 3
+#define SYNC_INFLIGHT 8u           /* repair commands in flight per mailbox */
+#define SYNC_MAILBOX_MAX 10000u    /* mailboxes per user */
+
+struct line_reader;
+
+struct mbox_ent {
+	char name[PSEP_NAME_MAX];
+	bool l, r;                     /* exists here, on the replica */
+	bool ok;                       /* in sync at the end */
+	struct store_mbox_state ls, rs;
+};
+
+enum req_kind {
+	RQ_USERS,
+	RQ_LIST,
+	RQ_CREATE,
+	RQ_SYNC,
+	RQ_GUIDS,
+	RQ_ACTION,
+};
+
+/* The mailbox being repaired. */
+struct mbox_job {
+	int round;
+	uint64_t fresh;                /* last fresh modseq used */
+	struct sync_side *ls, *rs;
+	struct sync_cursor cur;
+	bool planning, pumping;
+	unsigned inflight;
+	unsigned pending;              /* queries outstanding */
+	enum req_kind lkind;           /* the local query being read */
+	bool failed;
+	const char *why;
+	unsigned sent, fetched, expunged, flags, errors;
+};
+
+struct user_job {
+	char user[PSEP_NAME_MAX];
+	struct mbox_ent *mb;
+	size_t n, cap, i;
+	unsigned pending;
+	bool failed, nouser;
+	uint64_t mark_start;
+	struct mbox_job m;
+};
+
+struct sync_state {
+	struct hook_replica *r;
+	struct hook *h;
+	unsigned refs;                 /* the slot + each outstanding request */
+	bool dead;
+	uint64_t gen;                  /* bumped when a run is abandoned */
+	struct dirty_set dirty;
+	bool running, full, pending_full;
+	/* users of the run: full: lines of a memfd; else an array */
+	struct line_reader *users_lr;
+	char **users;
+	size_t nusers, user_i, done_users;
+	struct user_job *uj;
+};
+
+struct sync_req;
+
+/* What a request does with its replies; sync.c's reply callbacks handle
+ * what every request shares (lost link or supervisor, abandoned runs,
+ * literals nobody took, the reply fd) and call these only for a request
+ * of the run in progress. */
+struct sync_req_ops {
+	/* A DATA line of the replica's reply (NULL: ignored).  It may take
+	 * frame->literal_fd (and set it to -1); else the literal is closed. */
+	void (*remote_data)(struct sync_req *q, const struct repl_response *resp,
+			    struct repl_frame *frame);
+	/* The replica's tagged reply (ok: status OK).  Returns true if q was
+	 * sent again (it is no longer the caller's), false to free it. */
+	bool (*remote_done)(struct sync_req *q, bool ok);
+	/* The local reply; its fd, if any, is in q->fd (or was closed when q
+	 * already held one).  Returns as remote_done. */
+	bool (*local_done)(struct sync_req *q, const struct psep_repl_rep *rep);
+};
+
+struct sync_req {
+	struct sync_state *st;
+	uint64_t gen;
+	enum req_kind kind;
+	const struct sync_req_ops *ops;
+	struct sync_action act;
+	int fd;                        /* body kept until the reply */
+	struct store_msg_info info;    /* FETCH data */
+	uint64_t size;
+	bool bad_data;
+};
+
+/* A request of st's current run; freed by the reply callbacks (or by a
+ * failed send). */
+struct sync_req *sync_req_new(struct sync_state *st, enum req_kind kind,
+			      const struct sync_req_ops *ops);
+
+/* A command of the current user on mailbox (may be NULL); cmd_event sets
+ * this server as origin with modseq (0: a local change). */
+void sync_cmd_init(struct psep_repl_cmd *c, enum psep_repl_op op,
+		   const struct sync_state *st, const char *mailbox);
+void sync_cmd_event(struct psep_repl_cmd *c, const struct sync_state *st,
+		    uint64_t modseq);
+
+/* Send q's command to the replica (body_fd: SAVE literal or -1) or to the
+ * local writer (memfd: SAVE body or -1).  On failure q is freed and the
+ * run given up; returns 0 or -1. */
+int sync_send_remote(struct sync_state *st, struct sync_req *q,
+		     const struct psep_repl_cmd *c, int body_fd, uint64_t size);
+int sync_send_local(struct sync_state *st, struct sync_req *q,
+		    const struct psep_repl_cmd *c, int memfd);
+
+/* Call fn for each non-empty line of the memfd fd (from offset 0); 0, or
+ * -1 (read error, a line over REPL_MAXLINE, or fn returned -1). */
+int sync_each_line(int fd, int (*fn)(struct sync_state *st, const char *line),
+		   struct sync_state *st);
+
+/* The current user is done (its mailboxes ok or not): log, update the
+ * dirty set, go on with the next user. */
+void sync_user_end(struct sync_state *st);
+
+/* sync_mailbox.c: start the next mailbox of the current user that needs
+ * work (from uj->i on); the user ends after the last. */
+void sync_mbox_next(struct sync_state *st);
+/* Free the GUID sets of m and zero it. */
+void sync_mbox_job_reset(struct mbox_job *m);
 
 #endif

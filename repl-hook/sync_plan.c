@@ -374,20 +374,6 @@ int sync_flags_delta(const char *winner, const char *other,
 
 /* ---- the plan ---------------------------------------------------------- */
 
-/* §7.1 order of stamps. */
-static int stamp_cmp(uint64_t ma, const char *oa, uint64_t mb, const char *ob)
-{
-	size_t la = strlen(oa), lb = strlen(ob);
-	int c;
-
-	if (ma != mb)
-		return ma > mb ? 1 : -1;
-	c = memcmp(oa, ob, la < lb ? la : lb);
-	if (c != 0)
-		return c;
-	return la == lb ? 0 : (la > lb ? 1 : -1);
-}
-
 void sync_cursor_init(struct sync_cursor *c)
 {
 	c->phase = 0;
@@ -395,12 +381,19 @@ void sync_cursor_init(struct sync_cursor *c)
 	c->skipped = 0;
 }
 
+/* The message stamp of e (an entry of s). */
+static void ent_stamp(const struct sync_side *s, const struct sync_ent *e,
+		      struct store_stamp *out)
+{
+	out->modseq = e->modseq;
+	xstrlcpy(out->origin, s->pool.v[e->origin], sizeof(out->origin));
+}
+
 static void fill_msg(struct sync_action *a, const struct sync_side *s,
 		     const struct sync_ent *e)
 {
 	a->uid = e->uid;
-	a->stamp.modseq = e->modseq;
-	xstrlcpy(a->stamp.origin, s->pool.v[e->origin], sizeof(a->stamp.origin));
+	ent_stamp(s, e, &a->stamp);
 	xstrlcpy(a->flags, s->pool.v[e->flags], sizeof(a->flags));
 }
 
@@ -411,64 +404,54 @@ static int plan_store(const struct sync_side *l, const struct sync_ent *le,
 		       struct sync_action *out)
 {
 	const char *lf = l->pool.v[le->flags], *rf = r->pool.v[re->flags];
+	struct store_stamp ls, rs;
 	bool rwins;
 
 	if (flags_equal(lf, rf))
 		return 0;
-	rwins = stamp_cmp(re->modseq, r->pool.v[re->origin],
-			  le->modseq, l->pool.v[le->origin]) > 0;
+	ent_stamp(l, le, &ls);
+	ent_stamp(r, re, &rs);
+	rwins = store_stamp_cmp(&rs, &ls) > 0;
 	out->kind = SYNC_A_STORE_LOCAL;
 	out->remote_wins = rwins;
 	out->uid = le->uid;
-	out->stamp.modseq = rwins ? re->modseq : le->modseq;
-	xstrlcpy(out->stamp.origin, rwins ? r->pool.v[re->origin] : l->pool.v[le->origin],
-		 sizeof(out->stamp.origin));
+	out->stamp = rwins ? rs : ls;
 	return sync_flags_delta(rwins ? rf : lf, rwins ? lf : rf, out->flags) == 0 ? 1 : -1;
 }
 
-/* Phase 0: a local entry; 1 if it gives an action, 0 if not, -1 if its
- * flag difference cannot be expressed. */
-static int plan_local(const struct sync_side *l, const struct sync_ent *le,
-		       const struct sync_side *r, struct sync_action *out)
+/* The actions of an entry present on one side: the other side lacks it
+ * (SAVE there / FETCH from there), or has it tombstoned (EXPUNGE it). */
+static const struct {
+	enum sync_action_kind missing, tomb;
+} plan_kinds[2] = {
+	{ SYNC_A_SAVE_REMOTE, SYNC_A_EXPUNGE_LOCAL },    /* phase 0: local */
+	{ SYNC_A_FETCH_REMOTE, SYNC_A_EXPUNGE_REMOTE },  /* phase 1: remote */
+};
+
+/* Entry e of phase's side (0: local, 1: remote); 1 if it gives an action,
+ * 0 if not, -1 if its flag difference cannot be expressed (present on
+ * both sides: the local entry's phase decides the flags). */
+static int plan_entry(int phase, const struct sync_side *l,
+		      const struct sync_side *r, const struct sync_ent *e,
+		      struct sync_action *out)
 {
-	const struct sync_ent *re;
+	const struct sync_side *s = phase == 0 ? l : r;
+	const struct sync_ent *oe;
 
-	if (le->state != ENT_PRESENT)
+	if (e->state != ENT_PRESENT)
 		return 0;
-	re = side_find(r, le->g);
-	if (re == NULL) {
-		out->kind = SYNC_A_SAVE_REMOTE;
-		fill_msg(out, l, le);
+	oe = side_find(phase == 0 ? r : l, e->g);
+	if (oe == NULL) {
+		out->kind = plan_kinds[phase].missing;
+		fill_msg(out, s, e);
 		return 1;
 	}
-	if (re->state == ENT_TOMB) {
-		out->kind = SYNC_A_EXPUNGE_LOCAL;
-		out->uid = le->uid;
+	if (oe->state == ENT_TOMB) {
+		out->kind = plan_kinds[phase].tomb;
+		out->uid = e->uid;
 		return 1;
 	}
-	return plan_store(l, le, r, re, out);
-}
-
-/* Phase 1: a remote entry; 1 if it gives an action. */
-static int plan_remote(const struct sync_side *l, const struct sync_side *r,
-			const struct sync_ent *re, struct sync_action *out)
-{
-	const struct sync_ent *le;
-
-	if (re->state != ENT_PRESENT)
-		return 0;
-	le = side_find(l, re->g);
-	if (le == NULL) {
-		out->kind = SYNC_A_FETCH_REMOTE;
-		fill_msg(out, r, re);
-		return 1;
-	}
-	if (le->state == ENT_TOMB) {
-		out->kind = SYNC_A_EXPUNGE_REMOTE;
-		out->uid = re->uid;
-		return 1;
-	}
-	return 0;
+	return phase == 0 ? plan_store(l, e, r, oe, out) : 0;
 }
 
 bool sync_plan_next(const struct sync_side *local, const struct sync_side *remote,
@@ -484,8 +467,7 @@ bool sync_plan_next(const struct sync_side *local, const struct sync_side *remot
 			if (e->state == ENT_EMPTY)
 				continue;
 			memset(out, 0, sizeof(*out));
-			hit = c->phase == 0 ? plan_local(local, e, remote, out)
-					    : plan_remote(local, remote, e, out);
+			hit = plan_entry(c->phase, local, remote, e, out);
 			if (hit > 0) {
 				guid_to_hex(e->g, out->guid);
 				return true;

@@ -34,7 +34,6 @@
 
 #include "storage/storage_int.h"
 
-#define SAVE_TMP_TRIES 8
 #define SAVE_SENDFILE_MAX ((size_t)1 << 30)
 #define SAVE_COPY_BUF 65536
 #define SAVE_FLAGS_MAX sizeof(((struct store_rec *)0)->flags)
@@ -76,36 +75,40 @@ static bool save_req_valid(const struct store_save_req *req)
 	return true;
 }
 
-/* Create tmp/<unique name>; bumps the sequence number on EEXIST. */
-static int save_create_tmp(struct save_ctx *c)
+int store_tmp_create(int tmp_fd, const char *guid, const char *host,
+		     struct store_name_parts *parts, char name[STORE_MAX_NAME])
 {
-	const struct store_save_req *req = c->req;
 	struct timespec ts;
-	int i;
+	int i, fd;
 
 	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
 		return -1;
-	c->parts.sec = ts.tv_sec;
-	c->parts.usec = ts.tv_nsec / 1000;
-	c->parts.pid = getpid();
-	c->parts.guid = req->guid;
-	c->parts.host = req->host != NULL && *req->host != '\0' ?
-			req->host : "localhost";
-	for (i = 0; i < SAVE_TMP_TRIES; i++) {
-		c->parts.seq = store_name_seq_next();
-		if (store_name_format_base(&c->parts, c->tmpname,
-					   sizeof(c->tmpname)) < 0)
+	parts->sec = ts.tv_sec;
+	parts->usec = ts.tv_nsec / 1000;
+	parts->pid = getpid();
+	parts->guid = guid;
+	parts->host = host != NULL && *host != '\0' ? host : "localhost";
+	for (i = 0; i < STORE_TMP_TRIES; i++) {
+		parts->seq = store_name_seq_next();
+		if (store_name_format_base(parts, name, STORE_MAX_NAME) < 0)
 			return -1;
-		c->fd = openat(c->dirs.tmp_fd, c->tmpname, O_CREAT | O_EXCL |
-			       O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (c->fd >= 0) {
-			c->in_tmp = true;
-			return 0;
-		}
-		if (errno != EEXIST)
-			return -1;
+		fd = openat(tmp_fd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
+			    O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
 	}
 	return -1;
+}
+
+/* Create tmp/<unique name>. */
+static int save_create_tmp(struct save_ctx *c)
+{
+	c->fd = store_tmp_create(c->dirs.tmp_fd, c->req->guid, c->req->host, &c->parts,
+				 c->tmpname);
+	if (c->fd < 0)
+		return -1;
+	c->in_tmp = true;
+	return 0;
 }
 
 int store_write_all(int fd, const void *data, size_t len)

@@ -53,11 +53,9 @@ static void box_what(const char **what_out, int ret, const char *what)
 		*what_out = ret < 0 ? what : NULL;
 }
 
-/* The names of dirfd's entries (not . and ..), each cb'd; cb != 0 stops. */
-static int box_each_entry(int dirfd,
-			  int (*cb)(const char *name, unsigned char type,
-				    void *arg),
-			  void *arg)
+int store_dir_each(int dirfd,
+		   int (*cb)(const char *name, unsigned char type, void *arg),
+		   void *arg)
 {
 	char *buf = malloc(BOX_DENTS_BUF);
 	struct dirent64 *de;
@@ -148,7 +146,7 @@ static void box_rmtree(int dirfd, const char *name, int depth)
 		return;
 	for (i = 0; i < 4; i++) {   /* entries may move while we read */
 		r.removed = false;
-		if (box_each_entry(r.fd, box_rm_cb, &r) < 0 || !r.removed)
+		if (store_dir_each(r.fd, box_rm_cb, &r) < 0 || !r.removed)
 			break;
 	}
 	box_close(&r.fd);
@@ -268,6 +266,28 @@ out:
 
 /* ---- RENAME ------------------------------------------------------------ */
 
+/* Append name to the array *names (*n used, *cap allocated; at most
+ * BOX_MAX_BOXES, then E2BIG).  0 or -1 with errno. */
+static int box_names_add(char (**names)[NAME_MAX + 1], size_t *n, size_t *cap,
+			 const char *name)
+{
+	char (*nn)[NAME_MAX + 1];
+
+	if (*n == *cap) {
+		if (*cap >= BOX_MAX_BOXES) {
+			errno = E2BIG;
+			return -1;
+		}
+		nn = realloc(*names, (*cap ? *cap * 2 : 8) * sizeof(*nn));
+		if (nn == NULL)
+			return -1;
+		*names = nn;
+		*cap = *cap ? *cap * 2 : 8;
+	}
+	snprintf((*names)[(*n)++], NAME_MAX + 1, "%s", name);
+	return 0;
+}
+
 struct box_ren {
 	const char *from_dir;       /* ".from" */
 	size_t from_len;
@@ -279,25 +299,12 @@ struct box_ren {
 static int box_ren_cb(const char *name, unsigned char type, void *arg)
 {
 	struct box_ren *r = arg;
-	char (*nn)[NAME_MAX + 1];
 
 	if (strncmp(name, r->from_dir, r->from_len) != 0 ||
 	    (name[r->from_len] != '\0' && name[r->from_len] != '.') ||
 	    !box_is_dir(r->root, name, type))
 		return 0;
-	if (r->n == r->cap) {
-		if (r->cap >= BOX_MAX_BOXES) {
-			errno = E2BIG;
-			return -1;
-		}
-		nn = realloc(r->names, (r->cap ? r->cap * 2 : 8) * sizeof(*nn));
-		if (nn == NULL)
-			return -1;
-		r->names = nn;
-		r->cap = r->cap ? r->cap * 2 : 8;
-	}
-	snprintf(r->names[r->n++], NAME_MAX + 1, "%s", name);
-	return 0;
+	return box_names_add(&r->names, &r->n, &r->cap, name);
 }
 
 static int box_len_cmp(const void *a, const void *b)
@@ -332,7 +339,7 @@ static int box_rename(const struct store_repl_ctx *c, struct box_ren *r,
 	int fd;
 
 	*what = "read Maildir";
-	if (box_each_entry(r->root, box_ren_cb, r) < 0)
+	if (store_dir_each(r->root, box_ren_cb, r) < 0)
 		return -1;
 	for (i = 0; i < r->n; i++) {
 		*what = "check names";
@@ -416,25 +423,6 @@ struct box_list {
 	size_t n, cap;
 };
 
-static int box_list_add(struct box_list *l, const char *mailbox)
-{
-	char (*nn)[NAME_MAX + 1];
-
-	if (l->n == l->cap) {
-		if (l->cap >= BOX_MAX_BOXES) {
-			errno = E2BIG;
-			return -1;
-		}
-		nn = realloc(l->names, (l->cap ? l->cap * 2 : 8) * sizeof(*nn));
-		if (nn == NULL)
-			return -1;
-		l->names = nn;
-		l->cap = l->cap ? l->cap * 2 : 8;
-	}
-	snprintf(l->names[l->n++], NAME_MAX + 1, "%s", mailbox);
-	return 0;
-}
-
 static int box_list_cb(const char *name, unsigned char type, void *arg)
 {
 	struct box_list *l = arg;
@@ -446,7 +434,7 @@ static int box_list_cb(const char *name, unsigned char type, void *arg)
 	    strcmp(dir, name) != 0 || strcasecmp(name + 1, "INBOX") == 0 ||
 	    !box_is_mailbox(l->root, name, l->uid))
 		return 0;
-	return box_list_add(l, name + 1);
+	return box_names_add(&l->names, &l->n, &l->cap, name + 1);
 }
 
 int store_repl_list(const struct store_repl_ctx *c,
@@ -473,9 +461,9 @@ int store_repl_list(const struct store_repl_ctx *c,
 		goto out;
 	}
 	what = "read Maildir";
-	if (box_is_mailbox(l.root, ".", c->uid) && box_list_add(&l, "INBOX") < 0)
+	if (box_is_mailbox(l.root, ".", c->uid) && box_names_add(&l.names, &l.n, &l.cap, "INBOX") < 0)
 		goto out;
-	if (box_each_entry(l.root, box_list_cb, &l) < 0)
+	if (store_dir_each(l.root, box_list_cb, &l) < 0)
 		goto out;
 	box_close(&l.root);
 	for (i = 0, ret = 0; i < l.n && ret == 0; i++) {

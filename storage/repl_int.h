@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * storage/repl_int.h - what storage/repl_ops.c and storage/repl_box.c
- * share: one mailbox opened and locked for a replication operation.
+ * storage/repl_int.h - what storage/repl_ops.c, storage/repl_query.c and
+ * storage/repl_box.c share: one mailbox opened and locked for a
+ * replication operation, the checks and steps every operation starts
+ * with, a directory listing.
  *
  * Runs in:  a writer, with the user's credentials.
  * Trust:    see storage/repl.h.
@@ -66,5 +68,28 @@ void store_rop_done(struct store_rop *o, int ret, const char **what_out);
 
 /* Reconcile the open mailbox o with its files (see store_repl_reconcile). */
 int store_rop_reconcile(struct store_rop *o, bool *changed_out);
+
+/*
+ * The first steps of an operation on one existing mailbox: open it as
+ * store_rop_open does without create.  Returns true with o open and
+ * *ret_out -1 (the caller sets 0 when its step succeeds); false with
+ * *ret_out 0 if it does not exist (res->status NONEXISTENT; res may be
+ * NULL) or -1 if it
+ * cannot be opened.  Either way close with store_rop_done(o, *ret_out).
+ */
+bool store_rop_open_existing(struct store_rop *o, const struct store_repl_ctx *c,
+			     const char *mailbox, struct store_repl_result *res,
+			     int *ret_out);
+
+/* A bad argument: *what_out (may be NULL) "check request", errno
+ * EINVAL; returns -1. */
+int store_rop_bad_request(const char **what_out);
+
+/* The names of dirfd's entries (not . and ..), read through a fresh fd,
+ * each given to cb with its d_type; a non-zero return of cb stops and is
+ * returned.  0, or -1 with errno (open, read). */
+int store_dir_each(int dirfd,
+		   int (*cb)(const char *name, unsigned char type, void *arg),
+		   void *arg);
 
 #endif

@@ -34,7 +34,6 @@
 #include "storage/repl.h"
 #include "storage/repl_int.h"
 
-#define ROP_TMP_TRIES 8
 #define ROP_COPY_BUF 65536
 #define ROP_MODSEQ_MAX 9223372036854775807ull
 
@@ -218,6 +217,26 @@ void store_rop_done(struct store_rop *o, int ret, const char **what_out)
 	store_rop_close(o);
 }
 
+bool store_rop_open_existing(struct store_rop *o, const struct store_repl_ctx *c,
+			     const char *mailbox, struct store_repl_result *res,
+			     int *ret_out)
+{
+	int r = store_rop_open(o, c, mailbox, false);
+
+	*ret_out = r == 1 ? 0 : -1;
+	if (r == 1 && res != NULL)
+		res->status = STORE_R_NONEXISTENT;
+	return r == 0;
+}
+
+int store_rop_bad_request(const char **what_out)
+{
+	if (what_out != NULL)
+		*what_out = "check request";
+	errno = EINVAL;
+	return -1;
+}
+
 /* ---- SAVE ------------------------------------------------------------- */
 
 struct rop_save {
@@ -285,32 +304,12 @@ out:
 
 static int rop_create_tmp(struct rop_save *s)
 {
-	struct timespec ts;
-	int i;
-
-	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+	s->fd = store_tmp_create(s->o->d.tmp_fd, s->guid, s->o->c->host, &s->parts,
+				 s->tmpname);
+	if (s->fd < 0)
 		return -1;
-	s->parts.sec = ts.tv_sec;
-	s->parts.usec = ts.tv_nsec / 1000;
-	s->parts.pid = getpid();
-	s->parts.guid = s->guid;
-	s->parts.host = s->o->c->host != NULL && *s->o->c->host != '\0' ?
-			s->o->c->host : "localhost";
-	for (i = 0; i < ROP_TMP_TRIES; i++) {
-		s->parts.seq = store_name_seq_next();
-		if (store_name_format_base(&s->parts, s->tmpname,
-					   sizeof(s->tmpname)) < 0)
-			return -1;
-		s->fd = openat(s->o->d.tmp_fd, s->tmpname, O_CREAT | O_EXCL |
-			       O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (s->fd >= 0) {
-			s->in_tmp = true;
-			return 0;
-		}
-		if (errno != EEXIST)
-			return -1;
-	}
-	return -1;
+	s->in_tmp = true;
+	return 0;
 }
 
 /* tmp file: prefix, body, size check, mtime, fsync. */
@@ -594,27 +593,19 @@ int store_repl_store(const struct store_repl_ctx *c, const char *mailbox,
 {
 	struct store_rop o;
 	struct store_stamp st;
-	int ret = -1, r;
+	int ret;
 
 	memset(res, 0, sizeof(*res));
-	if (guid == NULL || !store_guid_valid(guid) || deltas == NULL) {
-		if (what_out != NULL)
-			*what_out = "check request";
-		errno = EINVAL;
-		return -1;
-	}
+	if (guid == NULL || !store_guid_valid(guid) || deltas == NULL)
+		return store_rop_bad_request(what_out);
 	if (strlen(deltas) >= STORE_FLAGS_MAX) {
 		res->status = STORE_R_LIMIT;
 		return 0;
 	}
-	r = store_rop_open(&o, c, mailbox, false);
-	if (r == 1) {
-		res->status = STORE_R_NONEXISTENT;
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    rop_stamp(&o, stamp, &st) == 0 &&
+	    rop_store_apply(&o, guid, &st, deltas, res) == 0)
 		ret = 0;
-	} else if (r == 0 && rop_stamp(&o, stamp, &st) == 0 &&
-		   rop_store_apply(&o, guid, &st, deltas, res) == 0) {
-		ret = 0;
-	}
 	store_rop_done(&o, ret, what_out);
 	return ret;
 }
@@ -656,23 +647,15 @@ int store_repl_expunge(const struct store_repl_ctx *c, const char *mailbox,
 {
 	struct store_rop o;
 	struct store_stamp st;
-	int ret = -1, r;
+	int ret;
 
 	memset(res, 0, sizeof(*res));
-	if (guid == NULL || !store_guid_valid(guid)) {
-		if (what_out != NULL)
-			*what_out = "check request";
-		errno = EINVAL;
-		return -1;
-	}
-	r = store_rop_open(&o, c, mailbox, false);
-	if (r == 1) {
-		res->status = STORE_R_NONEXISTENT;
+	if (guid == NULL || !store_guid_valid(guid))
+		return store_rop_bad_request(what_out);
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    rop_stamp(&o, stamp, &st) == 0 &&
+	    rop_expunge_apply(&o, guid, &st, res) == 0)
 		ret = 0;
-	} else if (r == 0 && rop_stamp(&o, stamp, &st) == 0 &&
-		   rop_expunge_apply(&o, guid, &st, res) == 0) {
-		ret = 0;
-	}
 	store_rop_done(&o, ret, what_out);
 	return ret;
 }

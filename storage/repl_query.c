@@ -26,7 +26,6 @@
 
 #include "storage/repl_int.h"
 
-#define ROP_DENTS_BUF 65536
 #define ROP_BATCH 2000          /* records per reconcile transaction */
 
 /* ---- reconcile -------------------------------------------------------- */
@@ -198,33 +197,26 @@ static int rop_check_file(struct rop_rec_ctx *r, int dirfd, const char *name)
 	return rop_queue(r, &rec);
 }
 
+struct rop_scan {
+	struct rop_rec_ctx *r;
+	int dirfd;
+};
+
+static int rop_scan_cb(const char *name, unsigned char type, void *arg)
+{
+	struct rop_scan *sc = arg;
+
+	if (name[0] == '.' || (type != DT_REG && type != DT_UNKNOWN))
+		return 0;
+	return rop_check_file(sc->r, sc->dirfd, name) < 0 ? -1 : 0;
+}
+
 /* Every regular file of the directory dirfd (a fresh fd is read). */
 static int rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
 {
-	char *buf = malloc(ROP_DENTS_BUF);
-	struct dirent64 *de;
-	ssize_t n, pos;
-	int fd, ret = -1;
+	struct rop_scan sc = { .r = r, .dirfd = dirfd };
 
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || buf == NULL)
-		goto out;
-	while ((n = getdents64(fd, buf, ROP_DENTS_BUF)) > 0) {
-		for (pos = 0; pos < n; pos += de->d_reclen) {
-			de = (struct dirent64 *)(void *)(buf + pos);
-			if (de->d_name[0] == '.' ||
-			    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
-				continue;
-			if (rop_check_file(r, dirfd, de->d_name) < 0)
-				goto out;
-		}
-	}
-	ret = n < 0 ? -1 : 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return ret;
+	return store_dir_each(dirfd, rop_scan_cb, &sc);
 }
 
 /* Under the lock, with o open: the reconciliation of repl.h. */
@@ -264,14 +256,12 @@ int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 			 bool *changed_out, const char **what_out)
 {
 	struct store_rop o;
-	int r, ret = -1;
+	int ret;
 
 	if (changed_out != NULL)
 		*changed_out = false;
-	r = store_rop_open(&o, c, mailbox, false);
-	if (r == 1)
-		ret = 0;
-	else if (r == 0 && store_rop_reconcile(&o, changed_out) == 0)
+	if (store_rop_open_existing(&o, c, mailbox, NULL, &ret) &&
+	    store_rop_reconcile(&o, changed_out) == 0)
 		ret = 0;
 	store_rop_done(&o, ret, what_out);
 	return ret;
@@ -295,15 +285,12 @@ int store_repl_sync(const struct store_repl_ctx *c, const char *mailbox,
 		    const char **what_out)
 {
 	struct store_rop o;
-	int r, ret = -1;
+	int ret;
 
 	memset(res, 0, sizeof(*res));
 	memset(st, 0, sizeof(*st));
-	r = store_rop_open(&o, c, mailbox, false);
-	if (r == 1) {
-		res->status = STORE_R_NONEXISTENT;
-		ret = 0;
-	} else if (r == 0 && store_rop_reconcile(&o, NULL) == 0) {
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    store_rop_reconcile(&o, NULL) == 0) {
 		rop_state(&o, st);
 		ret = 0;
 	}
@@ -336,14 +323,11 @@ int store_repl_guids(const struct store_repl_ctx *c, const char *mailbox,
 	struct store_msg_info info;
 	struct store_rop o;
 	size_t i;
-	int r, ret = -1;
+	int ret;
 
 	memset(res, 0, sizeof(*res));
-	r = store_rop_open(&o, c, mailbox, false);
-	if (r == 1) {
-		res->status = STORE_R_NONEXISTENT;
-		ret = 0;
-	} else if (r == 0 && store_rop_reconcile(&o, NULL) == 0) {
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    store_rop_reconcile(&o, NULL) == 0) {
 		ret = 0;
 		for (i = 0; i < o.m.nmsgs && ret == 0; i++) {
 			if (o.m.msgs[i].kind == STORE_MSG_LOST)
@@ -401,24 +385,16 @@ int store_repl_fetch(const struct store_repl_ctx *c, const char *mailbox,
 		     struct store_repl_result *res, const char **what_out)
 {
 	struct store_rop o;
-	int r, ret = -1;
+	int ret;
 
 	*fd_out = -1;
 	memset(res, 0, sizeof(*res));
 	memset(info, 0, sizeof(*info));
-	if (guid == NULL || !store_guid_valid(guid)) {
-		if (what_out != NULL)
-			*what_out = "check request";
-		errno = EINVAL;
-		return -1;
-	}
-	r = store_rop_open(&o, c, mailbox, false);
-	if (r == 1) {
-		res->status = STORE_R_NONEXISTENT;
+	if (guid == NULL || !store_guid_valid(guid))
+		return store_rop_bad_request(what_out);
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    rop_fetch_open(&o, guid, fd_out, info, res) == 0)
 		ret = 0;
-	} else if (r == 0 && rop_fetch_open(&o, guid, fd_out, info, res) == 0) {
-		ret = 0;
-	}
 	store_rop_done(&o, ret, what_out);
 	return ret;
 }

@@ -242,6 +242,17 @@ unsigned long store_name_seq_next(void);
 /* write() all of buf, retrying on EINTR; a 0-byte write is ENOSPC. */
 int store_write_all(int fd, const void *buf, size_t len);
 
+/*
+ * Create tmp/<unique name> in tmp_fd (O_CREAT|O_EXCL|O_NOFOLLOW, 0600) for
+ * guid: fills *parts (now, pid, guid, host; host NULL or "" is
+ * "localhost") and name; on EEXIST a new sequence number, up to
+ * STORE_TMP_TRIES names (maildir.c).  Returns the fd (caller closes), or
+ * -1 with errno.
+ */
+#define STORE_TMP_TRIES 8
+int store_tmp_create(int tmp_fd, const char *guid, const char *host,
+		     struct store_name_parts *parts, char name[STORE_MAX_NAME]);
+
 /* ---- replication state (repl_state.c) --------------------------------- */
 
 #define STORE_FS_MAX 64         /* per-flag stamps kept per message */

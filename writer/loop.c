@@ -101,7 +101,7 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 			log_err("bad request from supervisor: %s", why);
 			return 1;
 		}
-		switch ((enum psep_type)m.hdr.type) {
+		switch (m.hdr.type) {
 		case PSEP_WRITE_REQ:
 			write_one(ipc, &m, s, ops);
 			break;
@@ -115,27 +115,8 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 		case PSEP_TEST_REQ:
 			test_hook(ipc, &m);
 			break;
-#else
-		case PSEP_TEST_REQ:
 #endif
-		case PSEP_HELLO_REQ:
-		case PSEP_HELLO_REP:
-		case PSEP_LOG:
-		case PSEP_CLIENT_FD:
-		case PSEP_RCPT_REQ:
-		case PSEP_RCPT_REP:
-		case PSEP_DELIVER_REQ:
-		case PSEP_DELIVER_REP:
-		case PSEP_WRITE_REP:
-		case PSEP_SESSION_END:
-		case PSEP_TEST_REP:
-		case PSEP_REPL_REQ:
-		case PSEP_REPL_REP:
-		case PSEP_REPL_OP_REP:
-		case PSEP_EVENT_REQ:
-		case PSEP_EVENT_REP:
-		case PSEP_USERS_REQ:
-		case PSEP_USERS_REP:
+		default:
 			log_err("unexpected %s from supervisor", psep_type_name(m.hdr.type));
 			psep_msg_clear(&m);
 			return 1;

@@ -111,7 +111,7 @@ child_read(evutil_socket_t fd, short what, void *arg)
 			sup_child_kill(c, why);
 			return;
 		}
-		switch ((enum psep_type)m.hdr.type) {
+		switch (m.hdr.type) {
 		case PSEP_HELLO_REQ:
 			child_hello(c, &m);
 			break;
@@ -120,26 +120,7 @@ child_read(evutil_socket_t fd, short what, void *arg)
 				       (enum psep_log_level)m.u.log.level,
 				       m.u.log.text, m.u.log.text_len);
 			break;
-		case PSEP_HELLO_REP:
-		case PSEP_CLIENT_FD:
-		case PSEP_SHUTDOWN:
-		case PSEP_RCPT_REQ:
-		case PSEP_RCPT_REP:
-		case PSEP_DELIVER_REQ:
-		case PSEP_DELIVER_REP:
-		case PSEP_WRITE_REQ:
-		case PSEP_WRITE_REP:
-		case PSEP_SESSION_END:
-		case PSEP_TEST_REQ:
-		case PSEP_TEST_REP:
-		case PSEP_REPL_REQ:
-		case PSEP_REPL_REP:
-		case PSEP_REPL_OP_REQ:
-		case PSEP_REPL_OP_REP:
-		case PSEP_EVENT_REQ:
-		case PSEP_EVENT_REP:
-		case PSEP_USERS_REQ:
-		case PSEP_USERS_REP:
+		default:
 			c->ops->message(c, &m);
 			break;
 		}

@@ -384,32 +384,14 @@ wr_reply(struct sup_child *c, struct psep_msg *m)
 static void
 wr_message(struct sup_child *c, struct psep_msg *m)
 {
-	switch ((enum psep_type)m->hdr.type) {
+	switch (m->hdr.type) {
 	case PSEP_WRITE_REP:
 	case PSEP_REPL_OP_REP:
 		wr_reply(c, m);
 		break;
 	case PSEP_TEST_REP:
 		break;
-	case PSEP_REPL_REQ:
-	case PSEP_REPL_REP:
-	case PSEP_REPL_OP_REQ:
-	case PSEP_EVENT_REQ:
-	case PSEP_EVENT_REP:
-	case PSEP_USERS_REQ:
-	case PSEP_USERS_REP:
-	case PSEP_HELLO_REQ:
-	case PSEP_HELLO_REP:
-	case PSEP_LOG:
-	case PSEP_CLIENT_FD:
-	case PSEP_SHUTDOWN:
-	case PSEP_RCPT_REQ:
-	case PSEP_RCPT_REP:
-	case PSEP_DELIVER_REQ:
-	case PSEP_DELIVER_REP:
-	case PSEP_WRITE_REQ:
-	case PSEP_SESSION_END:
-	case PSEP_TEST_REQ:
+	default:
 		sup_child_kill(c, "unexpected message type");
 		break;
 	}

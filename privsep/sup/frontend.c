@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * privsep/sup/frontend.c - the LMTP front-end pool: hands client sockets
- * to lmtpd processes, answers their recipient look-ups, turns their
+ * to lmtpd processes (the queue of clients waiting for a front-end is
+ * shared with repld), answers their recipient look-ups, turns their
  * deliveries into writer jobs and the writers' results into replies.
  * With replicas configured a saved message is handed to repl-hook
  * (PSEP_EVENT_REQ) and the reply waits for it: journaled (and acked by
@@ -99,46 +100,91 @@ fe_pick(struct sup *sup)
 	return best;
 }
 
-static int
-fe_send_client(struct sup_child *c, int fd, const char *listener)
+int
+sup_client_send(struct sup_child *c, int fd, const char *listener)
 {
 	struct psep_client_fd msg;
 
 	memset(&msg, 0, sizeof(msg));
 	xstrlcpy(msg.listener, listener, sizeof(msg.listener));
-	if (sup_child_send(c, PSEP_CLIENT_FD, 0, &msg, sizeof(msg), fd) < 0)
+	return sup_child_send(c, PSEP_CLIENT_FD, 0, &msg, sizeof(msg), fd);
+}
+
+static int
+fe_send_client(struct sup_child *c, int fd, const char *listener)
+{
+	if (sup_client_send(c, fd, listener) < 0)
 		return -1;
 	((struct sup_frontend *)c->owner)->sessions++;
 	return 0;
 }
 
+/* ---- clients waiting for a front-end (LMTP here, repld in replproc.c) ---- */
+
+void
+sup_pending_push(struct sup_pending_list *q, unsigned *n, int fd,
+		 const char *listener, const char *kind)
+{
+	struct sup_pending *p;
+
+	if (*n >= SUP_MAX_PENDING) {
+		log_warn("no %s front-end ready and %u clients waiting: closing "
+			 "connection listener=%s", kind, *n, listener);
+		close(fd);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->fd = fd;
+	xstrlcpy(p->listener, listener, sizeof(p->listener));
+	TAILQ_INSERT_TAIL(q, p, link);
+	(*n)++;
+}
+
+int
+sup_pending_take(struct sup_pending_list *q, unsigned *n, char *listener)
+{
+	struct sup_pending *p = TAILQ_FIRST(q);
+	int fd;
+
+	if (p == NULL)
+		return -1;
+	TAILQ_REMOVE(q, p, link);
+	(*n)--;
+	fd = p->fd;
+	memcpy(listener, p->listener, SUP_LISTENER_MAX);
+	free(p);
+	return fd;
+}
+
+void
+sup_pending_drop(struct sup_pending_list *q, unsigned *n)
+{
+	char listener[SUP_LISTENER_MAX];
+	int fd;
+
+	while ((fd = sup_pending_take(q, n, listener)) >= 0)
+		close(fd);
+	*n = 0;
+}
+
 static void
 fe_flush_pending(struct sup *sup)
 {
-	struct sup_pending *p;
+	char listener[SUP_LISTENER_MAX];
 	struct sup_child *c;
+	int fd;
 
-	while ((p = TAILQ_FIRST(&sup->pending)) != NULL &&
-	       (c = fe_pick(sup)) != NULL) {
-		TAILQ_REMOVE(&sup->pending, p, link);
-		sup->n_pending--;
-		(void)fe_send_client(c, p->fd, p->listener);
-		close(p->fd);
-		free(p);
+	while ((c = fe_pick(sup)) != NULL &&
+	       (fd = sup_pending_take(&sup->pending, &sup->n_pending, listener)) >= 0) {
+		(void)fe_send_client(c, fd, listener);
+		close(fd);
 	}
 }
 
 void
 sup_frontends_drop_pending(struct sup *sup)
 {
-	struct sup_pending *p;
-
-	while ((p = TAILQ_FIRST(&sup->pending)) != NULL) {
-		TAILQ_REMOVE(&sup->pending, p, link);
-		close(p->fd);
-		free(p);
-	}
-	sup->n_pending = 0;
+	sup_pending_drop(&sup->pending, &sup->n_pending);
 }
 
 static void
@@ -152,24 +198,13 @@ void
 sup_frontends_hand(struct sup *sup, int fd, const char *listener)
 {
 	struct sup_child *c = fe_pick(sup);
-	struct sup_pending *p;
 
-	if (c != NULL) {
-		(void)fe_send_client(c, fd, listener);
-		close(fd);
+	if (c == NULL) {
+		sup_pending_push(&sup->pending, &sup->n_pending, fd, listener, "LMTP");
 		return;
 	}
-	if (sup->n_pending >= SUP_MAX_PENDING) {
-		log_warn("no LMTP front-end ready and %u clients waiting: closing "
-			 "connection listener=%s", sup->n_pending, listener);
-		close(fd);
-		return;
-	}
-	p = xcalloc(1, sizeof(*p));
-	p->fd = fd;
-	xstrlcpy(p->listener, listener, sizeof(p->listener));
-	TAILQ_INSERT_TAIL(&sup->pending, p, link);
-	sup->n_pending++;
+	(void)fe_send_client(c, fd, listener);
+	close(fd);
 }
 
 static void
@@ -414,7 +449,7 @@ fe_message(struct sup_child *c, struct psep_msg *m)
 {
 	struct sup_frontend *fe = c->owner;
 
-	switch ((enum psep_type)m->hdr.type) {
+	switch (m->hdr.type) {
 	case PSEP_RCPT_REQ:
 		fe_rcpt(c, m);
 		break;
@@ -425,25 +460,7 @@ fe_message(struct sup_child *c, struct psep_msg *m)
 		if (fe->sessions > 0)
 			fe->sessions--;
 		break;
-	case PSEP_HELLO_REQ:
-	case PSEP_HELLO_REP:
-	case PSEP_LOG:
-	case PSEP_CLIENT_FD:
-	case PSEP_SHUTDOWN:
-	case PSEP_RCPT_REP:
-	case PSEP_DELIVER_REP:
-	case PSEP_WRITE_REQ:
-	case PSEP_WRITE_REP:
-	case PSEP_TEST_REQ:
-	case PSEP_TEST_REP:
-	case PSEP_REPL_REQ:
-	case PSEP_REPL_REP:
-	case PSEP_REPL_OP_REQ:
-	case PSEP_REPL_OP_REP:
-	case PSEP_EVENT_REQ:
-	case PSEP_EVENT_REP:
-	case PSEP_USERS_REQ:
-	case PSEP_USERS_REP:
+	default:
 		sup_child_kill(c, "unexpected message type");
 		break;
 	}

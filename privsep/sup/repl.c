@@ -57,32 +57,70 @@ rep_set(struct psep_repl_rep *r, enum psep_repl_status st, const char *code,
 	xstrlcpy(r->text, text, sizeof(r->text));
 }
 
-/* errno of a failed step -> NO/BAD with a code (§5.2). */
+/* A wire reply: status, response code, text. */
+struct rep_row {
+	enum psep_repl_status st;
+	const char *code;
+	const char *text;
+};
+
+/* errno of a failed step -> NO/BAD with a code (§5.2); any other errno
+ * is SERVERBUG. */
+static const struct {
+	int err;
+	struct rep_row rep;
+} errno_rows[] = {
+	{ ENOSPC, { PSEP_RS_NO, "OVERQUOTA", "over quota or no space" } },
+	{ EDQUOT, { PSEP_RS_NO, "OVERQUOTA", "over quota or no space" } },
+	{ EBADMSG, { PSEP_RS_NO, "CORRUPTION", "mailbox index damaged" } },
+	{ ELOOP, { PSEP_RS_NO, "NOPERM", "mailbox check failed" } },
+	{ EPERM, { PSEP_RS_NO, "NOPERM", "mailbox check failed" } },
+	{ EACCES, { PSEP_RS_NO, "NOPERM", "mailbox check failed" } },
+	{ ENOTDIR, { PSEP_RS_NO, "NOPERM", "mailbox check failed" } },
+	{ EINVAL, { PSEP_RS_BAD, "SYNTAX", "invalid argument" } },
+};
+
 static void
 rep_from_errno(struct psep_repl_rep *r, int err)
 {
-	switch (err) {
-	case ENOSPC:
-	case EDQUOT:
-		rep_set(r, PSEP_RS_NO, "OVERQUOTA", "over quota or no space");
-		break;
-	case EBADMSG:
-		rep_set(r, PSEP_RS_NO, "CORRUPTION", "mailbox index damaged");
-		break;
-	case ELOOP:
-	case EPERM:
-	case EACCES:
-	case ENOTDIR:
-		rep_set(r, PSEP_RS_NO, "NOPERM", "mailbox check failed");
-		break;
-	case EINVAL:
-		rep_set(r, PSEP_RS_BAD, "SYNTAX", "invalid argument");
-		break;
-	default:
-		rep_set(r, PSEP_RS_NO, "SERVERBUG", "internal error");
-		break;
-	}
+	static const struct rep_row other = { PSEP_RS_NO, "SERVERBUG", "internal error" };
+	const struct rep_row *row = &other;
+	size_t i;
+
+	for (i = 0; i < sizeof(errno_rows) / sizeof(errno_rows[0]) && row == &other; i++)
+		if (errno_rows[i].err == err)
+			row = &errno_rows[i].rep;
+	rep_set(r, row->st, row->code, row->text);
 }
+
+#define OP_BIT(op) (1u << (op))
+
+/*
+ * The writer's result (enum store_repl_status) -> the reply (§5.2):
+ * rep.text NULL is the operation's own text (ok_text); flip_ops are the
+ * operations that get the other status (OK <-> NO); code_ops those that
+ * get rep.code (the others none), followed by " <uid>" with_uid.
+ */
+struct result_row {
+	struct rep_row rep;
+	uint32_t flip_ops, code_ops;
+	bool with_uid;
+};
+
+static const struct result_row result_rows[] = {
+	[STORE_R_OK] = { { PSEP_RS_OK, "UID", NULL }, 0, OP_BIT(PSEP_REPL_SAVE), true },
+	[STORE_R_DUPLICATE] = { { PSEP_RS_OK, "DUPLICATE", "already present" }, 0,
+				UINT32_MAX, true },
+	[STORE_R_EXPUNGED] = { { PSEP_RS_OK, "EXPUNGED", "expunged" },
+			       OP_BIT(PSEP_REPL_FETCH), UINT32_MAX, false },
+	[STORE_R_NONEXISTENT] = { { PSEP_RS_NO, "NONEXISTENT", "no such message or mailbox" },
+				  OP_BIT(PSEP_REPL_STORE) | OP_BIT(PSEP_REPL_EXPUNGE),
+				  UINT32_MAX, false },
+	[STORE_R_ALREADYEXISTS] = { { PSEP_RS_NO, "ALREADYEXISTS", "target exists" }, 0,
+				    UINT32_MAX, false },
+	[STORE_R_CANNOT] = { { PSEP_RS_NO, "CANNOT", "not allowed" }, 0, UINT32_MAX, false },
+	[STORE_R_LIMIT] = { { PSEP_RS_NO, "LIMIT", "limit exceeded" }, 0, UINT32_MAX, false },
+};
 
 static const char *
 ok_text(uint32_t op)
@@ -101,7 +139,9 @@ ok_text(uint32_t op)
 void
 sup_repl_map(uint32_t op, const struct psep_repl_op_rep *w, struct psep_repl_rep *r)
 {
+	uint32_t bit = op <= PSEP_REPL_OP_MAX ? OP_BIT(op) : 0;
 	char code[sizeof(r->code)];
+	enum psep_repl_status st;
 
 	memset(r, 0, sizeof(*r));
 	if (w->err != 0) {
@@ -115,36 +155,18 @@ sup_repl_map(uint32_t op, const struct psep_repl_op_rep *w, struct psep_repl_rep
 	r->size = w->size;
 	xstrlcpy(r->origin, w->origin, sizeof(r->origin));
 	xstrlcpy(r->flags, w->flags, sizeof(r->flags));
-	switch ((enum store_repl_status)w->result) {
-	case STORE_R_OK:
+	if (w->result < sizeof(result_rows) / sizeof(result_rows[0])) {
+		const struct result_row *row = &result_rows[w->result];
+
+		st = row->rep.st;
+		if (row->flip_ops & bit)
+			st = st == PSEP_RS_OK ? PSEP_RS_NO : PSEP_RS_OK;
 		code[0] = '\0';
-		if (op == PSEP_REPL_SAVE)
-			snprintf(code, sizeof(code), "UID %u", w->uid);
-		rep_set(r, PSEP_RS_OK, code, ok_text(op));
-		break;
-	case STORE_R_DUPLICATE:
-		snprintf(code, sizeof(code), "DUPLICATE %u", w->uid);
-		rep_set(r, PSEP_RS_OK, code, "already present");
-		break;
-	case STORE_R_EXPUNGED:
-		rep_set(r, op == PSEP_REPL_FETCH ? PSEP_RS_NO : PSEP_RS_OK, "EXPUNGED",
-			"expunged");
-		break;
-	case STORE_R_NONEXISTENT:
-		if (op == PSEP_REPL_STORE || op == PSEP_REPL_EXPUNGE)
-			rep_set(r, PSEP_RS_OK, "NONEXISTENT", "no such message or mailbox");
-		else
-			rep_set(r, PSEP_RS_NO, "NONEXISTENT", "no such message or mailbox");
-		break;
-	case STORE_R_ALREADYEXISTS:
-		rep_set(r, PSEP_RS_NO, "ALREADYEXISTS", "target exists");
-		break;
-	case STORE_R_CANNOT:
-		rep_set(r, PSEP_RS_NO, "CANNOT", "not allowed");
-		break;
-	case STORE_R_LIMIT:
-		rep_set(r, PSEP_RS_NO, "LIMIT", "limit exceeded");
-		break;
+		if ((row->code_ops & bit) && row->with_uid)
+			snprintf(code, sizeof(code), "%s %u", row->rep.code, w->uid);
+		else if (row->code_ops & bit)
+			xstrlcpy(code, row->rep.code, sizeof(code));
+		rep_set(r, st, code, row->rep.text != NULL ? row->rep.text : ok_text(op));
 	}
 	if (r->status != PSEP_RS_OK)
 		r->effective = 0;
@@ -338,11 +360,7 @@ early_reply(struct sup_child *c, const struct psep_msg *m)
 	if (!op_is_event(cmd->op))
 		return false;
 	if (cmd->peer[0] != '\0' && own) {
-		struct psep_repl_rep rep;
-
-		memset(&rep, 0, sizeof(rep));
-		rep_set(&rep, PSEP_RS_OK, "LOOP", "own event");
-		(void)sup_child_send(c, PSEP_REPL_REP, m->hdr.id, &rep, sizeof(rep), -1);
+		reply_now(c, m->hdr.id, PSEP_RS_OK, "LOOP", "own event");
 		return true;
 	}
 	if (cmd->peer[0] == '\0' && (!own || (stamped && cmd->modseq != 0))) {

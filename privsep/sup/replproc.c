@@ -204,54 +204,66 @@ static struct repld_args repld_args;
 static struct hook_args hook_args;
 #endif
 
-static void
-repld_spawn(struct sup *sup)
+/* Fill sp for repld; 0, or -1 (logged) if this stowd has none. */
+static int
+repld_setup(struct sup *sup, struct psep_spawn *sp, int *dirfd)
 {
+	(void)dirfd;
 #ifdef STOWD_HAVE_REPLD
-	struct psep_spawn sp = {
-		.role = PSEP_ROLE_REPLD,
-		.creds = sup->run_creds,
-		.main = repld_main,
-		.arg = &repld_args,
-	};
-
 	/* The child gets a copy of this memory at fork. */
 	repld_args.set = &sup->set;
 	repld_args.tls_server_ctx = sup->tls_server_ctx;
-	(void)sup_child_spawn(sup, &sp, &proc_ops, NULL);
+	sp->main = repld_main;
+	sp->arg = &repld_args;
+	return 0;
 #else
 	log_err("replication_listen is set but this stowd has no repld");
 	(void)sup;
+	(void)sp;
+	return -1;
 #endif
 }
 
-static void
-hook_spawn(struct sup *sup)
+/* Fill sp for repl-hook, with the replication directory open in *dirfd
+ * (kept by the child); 0, or -1 (logged). */
+static int
+hook_setup(struct sup *sup, struct psep_spawn *sp, int *dirfd)
 {
 #ifdef STOWD_HAVE_REPL_HOOK
-	struct psep_spawn sp = {
-		.role = PSEP_ROLE_REPL_HOOK,
-		.creds = sup->run_creds,
-		.main = repl_hook_main,
-		.arg = &hook_args,
-	};
-
-	int dirfd = state_dir_prepare(sup);
-
-	if (dirfd < 0)
-		return;
+	*dirfd = state_dir_prepare(sup);
+	if (*dirfd < 0)
+		return -1;
 	hook_args.set = &sup->set;
 	hook_args.tls_client_ctx = sup->tls_client_ctx;
-	hook_args.state_dirfd = dirfd;
-	sp.keep_fds = &dirfd;
-	sp.n_keep_fds = 1;
-	(void)sup_child_spawn(sup, &sp, &proc_ops, NULL);
-	close(dirfd);
+	hook_args.state_dirfd = *dirfd;
+	sp->main = repl_hook_main;
+	sp->arg = &hook_args;
+	sp->keep_fds = dirfd;
+	sp->n_keep_fds = 1;
+	return 0;
 #else
 	(void)state_dir_prepare;
 	log_err("replicas are configured but this stowd has no repl-hook");
 	(void)sup;
+	(void)sp;
+	(void)dirfd;
+	return -1;
 #endif
+}
+
+/* Spawn repld or repl-hook (role) as run_user. */
+static void
+proc_spawn(struct sup *sup, enum psep_role role)
+{
+	struct psep_spawn sp = { .role = role, .creds = sup->run_creds };
+	int dirfd = -1;
+	int ret = role == PSEP_ROLE_REPLD ? repld_setup(sup, &sp, &dirfd)
+					  : hook_setup(sup, &sp, &dirfd);
+
+	if (ret == 0)
+		(void)sup_child_spawn(sup, &sp, &proc_ops, NULL);
+	if (dirfd >= 0)
+		close(dirfd);
 }
 
 void
@@ -260,11 +272,11 @@ sup_repl_procs_start(struct sup *sup)
 	if (sup->stopping)
 		return;
 	if (repld_wanted(sup) && find_role(sup, PSEP_ROLE_REPLD, false) == NULL)
-		repld_spawn(sup);
+		proc_spawn(sup, PSEP_ROLE_REPLD);
 	/* Not while an old repl-hook still runs: one writer per journal. */
 	if (sup->set.n_replicas > 0 &&
 	    sup_children_count(sup, PSEP_ROLE_REPL_HOOK, false) == 0)
-		hook_spawn(sup);
+		proc_spawn(sup, PSEP_ROLE_REPL_HOOK);
 }
 
 static void
@@ -280,17 +292,9 @@ retire_role(struct sup *sup, enum psep_role role)
 void
 sup_repld_retire(struct sup *sup)
 {
-	struct sup_pending *p;
-
 	retire_role(sup, PSEP_ROLE_REPLD);
-	if (!sup->stopping)
-		return;
-	while ((p = TAILQ_FIRST(&sup->repl_pending)) != NULL) {
-		TAILQ_REMOVE(&sup->repl_pending, p, link);
-		close(p->fd);
-		free(p);
-	}
-	sup->n_repl_pending = 0;
+	if (sup->stopping)
+		sup_pending_drop(&sup->repl_pending, &sup->n_repl_pending);
 }
 
 void
@@ -304,11 +308,7 @@ sup_hook_retire(struct sup *sup)
 static void
 repld_send(struct sup_child *c, int fd, const char *listener)
 {
-	struct psep_client_fd msg;
-
-	memset(&msg, 0, sizeof(msg));
-	xstrlcpy(msg.listener, listener, sizeof(msg.listener));
-	(void)sup_child_send(c, PSEP_CLIENT_FD, 0, &msg, sizeof(msg), fd);
+	(void)sup_client_send(c, fd, listener);
 	close(fd);
 }
 
@@ -316,36 +316,25 @@ void
 sup_repld_hand(struct sup *sup, int fd, const char *listener)
 {
 	struct sup_child *c = find_role(sup, PSEP_ROLE_REPLD, true);
-	struct sup_pending *p;
 
-	if (c != NULL) {
-		repld_send(c, fd, listener);
+	if (c == NULL) {
+		sup_pending_push(&sup->repl_pending, &sup->n_repl_pending, fd, listener,
+				 "replication");
 		return;
 	}
-	if (sup->n_repl_pending >= SUP_MAX_PENDING) {
-		log_warn("no replication front-end ready and %u clients waiting: "
-			 "closing connection listener=%s", sup->n_repl_pending, listener);
-		close(fd);
-		return;
-	}
-	p = xcalloc(1, sizeof(*p));
-	p->fd = fd;
-	xstrlcpy(p->listener, listener, sizeof(p->listener));
-	TAILQ_INSERT_TAIL(&sup->repl_pending, p, link);
-	sup->n_repl_pending++;
+	repld_send(c, fd, listener);
 }
 
 static void
 repld_flush(struct sup *sup, struct sup_child *c)
 {
-	struct sup_pending *p;
+	char listener[SUP_LISTENER_MAX];
+	int fd;
 
-	while ((p = TAILQ_FIRST(&sup->repl_pending)) != NULL && !c->dead) {
-		TAILQ_REMOVE(&sup->repl_pending, p, link);
-		sup->n_repl_pending--;
-		repld_send(c, p->fd, p->listener);
-		free(p);
-	}
+	while (!c->dead &&
+	       (fd = sup_pending_take(&sup->repl_pending, &sup->n_repl_pending,
+				      listener)) >= 0)
+		repld_send(c, fd, listener);
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -561,7 +550,7 @@ proc_message(struct sup_child *c, struct psep_msg *m)
 {
 	bool hook = c->role == PSEP_ROLE_REPL_HOOK;
 
-	switch ((enum psep_type)m->hdr.type) {
+	switch (m->hdr.type) {
 	case PSEP_REPL_REQ:
 		sup_repl_request(c, m);
 		return;
@@ -577,25 +566,7 @@ proc_message(struct sup_child *c, struct psep_msg *m)
 			return;
 		}
 		break;
-	case PSEP_HELLO_REQ:
-	case PSEP_HELLO_REP:
-	case PSEP_LOG:
-	case PSEP_CLIENT_FD:
-	case PSEP_SHUTDOWN:
-	case PSEP_RCPT_REQ:
-	case PSEP_RCPT_REP:
-	case PSEP_DELIVER_REQ:
-	case PSEP_DELIVER_REP:
-	case PSEP_WRITE_REQ:
-	case PSEP_WRITE_REP:
-	case PSEP_SESSION_END:
-	case PSEP_TEST_REQ:
-	case PSEP_TEST_REP:
-	case PSEP_REPL_REP:
-	case PSEP_REPL_OP_REQ:
-	case PSEP_REPL_OP_REP:
-	case PSEP_EVENT_REQ:
-	case PSEP_USERS_REP:
+	default:
 		break;
 	}
 	sup_child_kill(c, "unexpected message type");

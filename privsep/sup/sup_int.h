@@ -81,10 +81,11 @@ struct sup_event_wait;
 TAILQ_HEAD(sup_event_list, sup_event_wait);
 
 /* A client accepted while no front-end was ready (bounded queue). */
+#define SUP_LISTENER_MAX 64
 struct sup_pending {
 	TAILQ_ENTRY(sup_pending) link;
 	int fd;
-	char listener[64];
+	char listener[SUP_LISTENER_MAX];
 };
 TAILQ_HEAD(sup_pending_list, sup_pending);
 #define SUP_MAX_PENDING 256
@@ -158,6 +159,22 @@ void sup_frontends_retire(struct sup *sup);
 void sup_frontends_hand(struct sup *sup, int fd, const char *listener);
 /* Close clients still waiting for a front-end. */
 void sup_frontends_drop_pending(struct sup *sup);
+/*
+ * The bounded queue of clients waiting for a front-end (LMTP: sup->pending,
+ * repld: sup->repl_pending; *n counts the entries):
+ * - push takes fd; when SUP_MAX_PENDING wait already the connection is
+ *   closed and logged, with kind ("LMTP", "replication") naming the
+ *   front-end;
+ * - take removes the first client: its fd (the caller's now, -1 if the
+ *   queue is empty) and its listener into listener[SUP_LISTENER_MAX];
+ * - drop closes every waiting client.
+ */
+void sup_pending_push(struct sup_pending_list *q, unsigned *n, int fd,
+		      const char *listener, const char *kind);
+int sup_pending_take(struct sup_pending_list *q, unsigned *n, char *listener);
+void sup_pending_drop(struct sup_pending_list *q, unsigned *n);
+/* Send client fd (not taken) to front-end c as PSEP_CLIENT_FD; 0 or -1. */
+int sup_client_send(struct sup_child *c, int fd, const char *listener);
 
 /* dispatch.c */
 void sup_writers_start(struct sup *sup);

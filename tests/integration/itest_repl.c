@@ -122,7 +122,8 @@ irepl_make(unsigned i, const struct irepl_conf *conf)
 		 irepl_certs.ca);
 	add_line(lines, &n, l[5], sizeof(l[5]), "replication_unix_uids = 0");
 	add_line(lines, &n, l[6], sizeof(l[6]), "replication_sync_acks = %u",
-		 conf->sync_acks ? conf->sync_acks : conf->nreplicas > 0 ? 1u : 0u);
+		 conf->async ? 0u : conf->sync_acks ? conf->sync_acks :
+		 conf->nreplicas > 0 ? 1u : 0u);
 	add_line(lines, &n, l[7], sizeof(l[7]), "replication_sync_timeout = %s",
 		 conf->sync_timeout ? conf->sync_timeout : "2s");
 	add_line(lines, &n, l[8], sizeof(l[8]), "replication_on_timeout = %s",
@@ -164,6 +165,26 @@ irepl_stop(unsigned i)
 {
 	if (harness_stop(IR[i].h, 0, NULL) < 0)
 		fail_msg("instance %s did not stop after SIGTERM", IR[i].name);
+}
+
+void
+irepl_make_start(unsigned i, const struct irepl_conf *conf)
+{
+	if (irepl_make(i, conf) < 0 || irepl_start(i) < 0)
+		fail_msg("instance %s not started", IR[i].name);
+}
+
+void
+irepl_start_pair(unsigned from, unsigned to, const struct irepl_conf *conf)
+{
+	struct irepl_conf cto = { 0 };
+	struct irepl_conf cfrom = conf != NULL ? *conf : cto;
+
+	cfrom.replicas[0] = &IR[to];
+	cfrom.nreplicas = 1;
+	irepl_make_start(to, &cto);
+	irepl_make_start(from, &cfrom);
+	irepl_warm_up(from, to, 0);
 }
 
 void
@@ -274,6 +295,44 @@ irepl_wait_journal_empty(unsigned i, const char *replica, int timeout_ms)
 			fprintf(stderr, "%s: journal for %s still %lld bytes after %d ms\n",
 				IR[i].name, replica, irepl_journal_size(i, replica),
 				timeout_ms);
+			return -1;
+		}
+		harness_sleep_ms(50);
+	}
+	return 0;
+}
+
+long
+irepl_dirty_read(unsigned i, const char *replica, char *buf, size_t size)
+{
+	char path[300], *data;
+	size_t len;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/replication/%s.dirty", IR[i].h->state_dir,
+		 replica);
+	if (harness_read_file(path, &data, &len) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (len >= size) {
+		free(data);
+		return -1;
+	}
+	memcpy(buf, data, len + 1);
+	free(data);
+	return (long)len;
+}
+
+int
+irepl_wait_dirty_empty(unsigned i, const char *replica, int timeout_ms)
+{
+	int64_t deadline = harness_mono_ms() + timeout_ms;
+	char buf[4096];
+	long n;
+
+	while ((n = irepl_dirty_read(i, replica, buf, sizeof(buf))) != 0) {
+		if (harness_mono_ms() > deadline) {
+			fprintf(stderr, "%s: dirty set for %s after %d ms: %ld \"%s\"\n",
+				IR[i].name, replica, timeout_ms, n, buf);
 			return -1;
 		}
 		harness_sleep_ms(50);

@@ -44,6 +44,8 @@ struct irepl_conf {
 	const char *on_timeout;       /* "accept" */
 	const char *journal_max;      /* "10M" */
 	const char *full_sync;        /* "1h" */
+	bool async;                   /* replication_sync_acks = 0 even with
+				       * replicas (sync_acks is then ignored) */
 };
 
 extern struct certs irepl_certs;
@@ -65,6 +67,14 @@ int irepl_make(unsigned i, const struct irepl_conf *conf);
 /* Start instance i (0 or -1); stop it (asserts). */
 int irepl_start(unsigned i);
 void irepl_stop(unsigned i);
+/* irepl_make and irepl_start, failing the test if either fails. */
+void irepl_make_start(unsigned i, const struct irepl_conf *conf);
+/*
+ * Start instance to (no replicas), then instance from with conf (NULL:
+ * defaults) and to as its only replica, and warm the link from -> to up
+ * for user 0 (asserts).
+ */
+void irepl_start_pair(unsigned from, unsigned to, const struct irepl_conf *conf);
 
 /*
  * Deliver body over LMTP to user idx of instance i; the reply to the
@@ -91,6 +101,13 @@ int irepl_wait_guid(unsigned i, unsigned idx, const char *guid, int timeout_ms,
 long long irepl_journal_size(unsigned i, const char *replica);
 /* Bounded poll until that journal is empty; 0 or -1. */
 int irepl_wait_journal_empty(unsigned i, const char *replica, int timeout_ms);
+
+/* <state_dir>/replication/<replica>.dirty of instance i into buf[size]
+ * (NUL-terminated); its length, 0 if missing, -1 if unreadable or longer
+ * than size - 1. */
+long irepl_dirty_read(unsigned i, const char *replica, char *buf, size_t size);
+/* Bounded poll until that dirty file is empty or gone; 0 or -1. */
+int irepl_wait_dirty_empty(unsigned i, const char *replica, int timeout_ms);
 
 /* Assert the two files have the same bytes, and that b is owned by user
  * idx of instance ib with mode 0600. */

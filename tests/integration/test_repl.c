@@ -27,13 +27,6 @@
 
 enum { A = 0, B = 1, C = 2 };
 
-static void
-make_start(unsigned i, const struct irepl_conf *conf)
-{
-	if (irepl_make(i, conf) < 0 || irepl_start(i) < 0)
-		fail_msg("instance %s not started", IR[i].name);
-}
-
 /* Deliver to u1 on instance i, assert 250 and the stored file (path). */
 static void
 deliver_ok(unsigned i, const char *body, size_t len, char guid[33], char *path,
@@ -48,15 +41,12 @@ deliver_ok(unsigned i, const char *body, size_t len, char guid[33], char *path,
 static void
 test_sync_ack_message_is_on_replica_when_250_arrives(void **state)
 {
-	struct irepl_conf cb = { 0 }, ca = { .replicas = { &IR[B] }, .nreplicas = 1 };
 	char guid[33], pa[512], pb[512];
 	size_t len;
 	char *body = itest_body(20000, 101, &len);
 
 	(void)state;
-	make_start(B, &cb);
-	make_start(A, &ca);
-	irepl_warm_up(A, B, 0);
+	irepl_start_pair(A, B, NULL);
 	deliver_ok(A, body, len, guid, pa, sizeof(pa));
 	/* no poll: the 250 means B already has it */
 	assert_int_equal(irepl_find(B, 0, guid, pb, sizeof(pb)), 1);
@@ -71,17 +61,13 @@ test_sync_ack_message_is_on_replica_when_250_arrives(void **state)
 static void
 test_replica_down_accept_journals_and_catches_up(void **state)
 {
-	struct irepl_conf cb = { 0 }, ca = { .replicas = { &IR[B] }, .nreplicas = 1,
-					     .on_timeout = "accept",
-					     .sync_timeout = "2s" };
+	struct irepl_conf ca = { .on_timeout = "accept", .sync_timeout = "2s" };
 	char guid[2][33], pa[2][512], pb[512];
 	size_t len[2];
 	char *body[2];
 
 	(void)state;
-	make_start(B, &cb);
-	make_start(A, &ca);
-	irepl_warm_up(A, B, 0);
+	irepl_start_pair(A, B, &ca);
 	irepl_stop(B);
 	for (unsigned k = 0; k < 2; k++) {
 		int64_t t0 = harness_mono_ms(), took;
@@ -126,7 +112,7 @@ test_replica_down_tempfail_refuses_and_keeps_no_copy(void **state)
 
 	(void)state;
 	/* b never runs: nothing listens on its port */
-	make_start(A, &ca);
+	irepl_make_start(A, &ca);
 	irepl_deliver(A, 0, body, len, &r, guid);
 	if (r.code != 451 || strcmp(r.enhanced, "4.4.1") != 0)
 		fail_msg("expected 451 4.4.1 with the replica down, got \"%s\"", r.text);
@@ -146,9 +132,9 @@ test_chain_a_b_c_reaches_c_without_loops(void **state)
 	char *body = itest_body(12000, 400, &len);
 
 	(void)state;
-	make_start(C, &cc);
-	make_start(B, &cb);
-	make_start(A, &ca);
+	irepl_make_start(C, &cc);
+	irepl_make_start(B, &cb);
+	irepl_make_start(A, &ca);
 	irepl_warm_up(A, C, 0);
 	deliver_ok(A, body, len, guid, pa, sizeof(pa));
 	if (irepl_wait_guid(C, 0, guid, IREPL_POLL_MS, pc, sizeof(pc)) < 0)
@@ -168,15 +154,12 @@ test_chain_a_b_c_reaches_c_without_loops(void **state)
 static void
 test_file_deleted_on_replica_comes_back_by_sync(void **state)
 {
-	struct irepl_conf cb = { 0 }, ca = { .replicas = { &IR[B] }, .nreplicas = 1 };
 	char guid[33], pa[512], pb[512];
 	size_t len;
 	char *body = itest_body(6000, 500, &len);
 
 	(void)state;
-	make_start(B, &cb);
-	make_start(A, &ca);
-	irepl_warm_up(A, B, 0);
+	irepl_start_pair(A, B, NULL);
 	deliver_ok(A, body, len, guid, pa, sizeof(pa));
 	assert_int_equal(irepl_find(B, 0, guid, pb, sizeof(pb)), 1);
 	assert_int_equal(unlink(pb), 0);
@@ -297,7 +280,7 @@ test_only_the_group_may_connect_over_tls(void **state)
 	struct replc *c = NULL;
 
 	(void)state;
-	make_start(A, &ca);
+	irepl_make_start(A, &ca);
 	/* a certificate from another CA */
 	if (replc_connect_tls(IR[A].port, irepl_certs.rogue_cert, irepl_certs.rogue_key,
 			      irepl_certs.ca, &c) == 0) {
@@ -335,7 +318,7 @@ test_unix_peer_uid_must_be_listed(void **state)
 	const struct harness_user *u;
 
 	(void)state;
-	make_start(A, &ca);
+	irepl_make_start(A, &ca);
 	u = &IR[A].h->users[0];
 	/* a UNIX peer whose uid is not in replication_unix_uids */
 	if (replc_connect_unix_as(IR[A].sock, u->uid, u->gid, &c) < 0)

@@ -31,6 +31,7 @@
 #include "lmtpd/lmtpd.h"
 #include "policy/policy.h"
 #include "privsep/privsep.h"
+#include "tests/unit/lmtpd/util.h"
 
 #define MAXCLI 2
 
@@ -51,25 +52,16 @@ struct e2e {
 	bool sandbox;
 };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Send on the (non-blocking) supervisor end, waiting while it is full. */
 static void
 sup_send(struct e2e *e, uint16_t type, uint64_t id, const void *body, size_t len)
 {
 	struct pollfd p = { .fd = e->sup, .events = POLLOUT };
-	int64_t end = now_ms() + 5000;
+	int64_t end = lt_now_ms() + 5000;
 
 	while (psep_msg_send(e->sup, type, id, body, len, -1) == -1) {
 		assert_int_equal(errno, EAGAIN);
-		if (now_ms() > end)
+		if (lt_now_ms() > end)
 			fail_msg("supervisor link stays full");
 		poll(&p, 1, 50);
 	}
@@ -127,7 +119,7 @@ sup_message(struct e2e *e)
 		e->sup_eof = true;
 		return;
 	}
-	switch ((enum psep_type)m.hdr.type) {
+	switch (m.hdr.type) {
 	case PSEP_RCPT_REQ:
 		answer_rcpt(e, &m);
 		break;
@@ -139,24 +131,6 @@ sup_message(struct e2e *e)
 		break;
 	case PSEP_LOG:
 		break;
-	case PSEP_HELLO_REQ:
-	case PSEP_HELLO_REP:
-	case PSEP_CLIENT_FD:
-	case PSEP_SHUTDOWN:
-	case PSEP_RCPT_REP:
-	case PSEP_DELIVER_REP:
-	case PSEP_WRITE_REQ:
-	case PSEP_WRITE_REP:
-	case PSEP_TEST_REQ:
-	case PSEP_TEST_REP:
-	case PSEP_REPL_REQ:
-	case PSEP_REPL_REP:
-	case PSEP_REPL_OP_REQ:
-	case PSEP_REPL_OP_REP:
-	case PSEP_EVENT_REQ:
-	case PSEP_EVENT_REP:
-	case PSEP_USERS_REQ:
-	case PSEP_USERS_REP:
 	default:
 		fail_msg("unexpected message %u", m.hdr.type);
 	}
@@ -199,11 +173,11 @@ pump(struct e2e *e, int ms)
 static void
 expect(struct e2e *e, int k, const char *text)
 {
-	int64_t end = now_ms() + 5000;
+	int64_t end = lt_now_ms() + 5000;
 	char *hit;
 
 	while ((hit = strstr(e->in[k], text)) == NULL) {
-		if (now_ms() > end || e->cli_eof[k])
+		if (lt_now_ms() > end || e->cli_eof[k])
 			fail_msg("client %d: wanted \"%s\", have \"%s\"%s", k, text,
 				 e->in[k], e->cli_eof[k] ? " and EOF" : "");
 		pump(e, 50);
@@ -216,10 +190,10 @@ expect(struct e2e *e, int k, const char *text)
 static void
 expect_eof(struct e2e *e, int k)
 {
-	int64_t end = now_ms() + 5000;
+	int64_t end = lt_now_ms() + 5000;
 
 	while (!e->cli_eof[k]) {
-		if (now_ms() > end)
+		if (lt_now_ms() > end)
 			fail_msg("client %d: no EOF", k);
 		pump(e, 50);
 	}
@@ -235,13 +209,20 @@ say(struct e2e *e, int k, const char *text)
 static void
 wait_for(struct e2e *e, const int *counter, int n)
 {
-	int64_t end = now_ms() + 5000;
+	int64_t end = lt_now_ms() + 5000;
 
 	while (*counter < n) {
-		if (now_ms() > end)
+		if (lt_now_ms() > end)
 			fail_msg("counter at %d, wanted %d", *counter, n);
 		pump(e, 50);
 	}
+}
+
+/* One round of pump for lt_wait_exit. */
+static void
+serve(void *ctx)
+{
+	pump(ctx, 20);
 }
 
 /* The child's exit status (or 128 + signal); serves the link meanwhile
@@ -249,18 +230,11 @@ wait_for(struct e2e *e, const int *counter, int n)
 static int
 wait_exit(struct e2e *e)
 {
-	int64_t end = now_ms() + 5000;
-	int st;
+	int st = lt_wait_exit(&e->pid, "front-end", serve, e);
 
-	while (waitpid(e->pid, &st, WNOHANG) == 0) {
-		if (now_ms() > end)
-			fail_msg("front-end did not exit");
-		pump(e, 20);
-	}
-	e->pid = -1;
 	while (!e->sup_eof)
 		pump(e, 20);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return st;
 }
 
 static void
@@ -292,33 +266,23 @@ shutdown_now(struct e2e *e)
 	sup_send(e, PSEP_SHUTDOWN, 0, NULL, 0);
 }
 
+/* Child body: the front-end, sandboxed if the test asks for it. */
+static int
+lmtpd_child(void *arg, int ipc)
+{
+	struct e2e *e = arg;
+
+	if (e->sandbox) {
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		psep_sandbox_apply(PSEP_PROFILE_LMTPD);
+	}
+	return lmtp_main(&e->set, ipc);
+}
+
 static void
 start(struct e2e *e)
 {
-	struct psep_hello h = { .version = PSEP_PROTO_VERSION,
-				.role = PSEP_ROLE_SUPERVISOR };
-	struct psep_msg m;
-	const char *why;
-	int sv[2];
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	e->pid = fork();
-	assert_true(e->pid >= 0);
-	if (e->pid == 0) {
-		close(sv[0]);
-		if (e->sandbox) {
-			prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-			psep_sandbox_apply(PSEP_PROFILE_LMTPD);
-		}
-		_exit(lmtp_main(&e->set, sv[1]));
-	}
-	close(sv[1]);
-	e->sup = sv[0];
-	assert_int_equal(psep_msg_recv(e->sup, PSEP_ROLE_LMTPD, PSEP_STATE_NEW, &m, &why), 0);
-	assert_int_equal(m.hdr.type, PSEP_HELLO_REQ);
-	assert_int_equal(m.u.hello.role, PSEP_ROLE_LMTPD);
-	assert_int_equal(psep_msg_send(e->sup, PSEP_HELLO_REP, m.hdr.id, &h, sizeof(h), -1), 0);
-	assert_int_equal(fcntl(e->sup, F_SETFL, O_NONBLOCK), 0);
+	lt_spawn(PSEP_ROLE_LMTPD, lmtpd_child, e, &e->pid, &e->sup);
 }
 
 static int

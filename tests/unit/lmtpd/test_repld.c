@@ -32,6 +32,7 @@
 #include "lmtpd/repld_int.h"
 #include "policy/policy.h"
 #include "privsep/privsep.h"
+#include "tests/unit/lmtpd/util.h"
 
 #define GUID "0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2"
 #define MAXREQ 256
@@ -81,15 +82,6 @@ static const struct repld_backend_ops fake_ops = {
 	.idle = fake_idle,
 };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Run the server loop once and collect what the client received. */
 static void
 step(struct t *t, int ms)
@@ -112,10 +104,10 @@ step(struct t *t, int ms)
 static void
 expect(struct t *t, const char *text)
 {
-	int64_t end = now_ms() + 5000;
+	int64_t end = lt_now_ms() + 5000;
 	size_t len = strlen(text);
 
-	while (t->in_len < len && !t->eof && now_ms() < end)
+	while (t->in_len < len && !t->eof && lt_now_ms() < end)
 		step(t, 10);
 	if (t->in_len < len || memcmp(t->in, text, len) != 0)
 		fail_msg("expected \"%s\", got \"%s\"", text, t->in);
@@ -126,9 +118,9 @@ expect(struct t *t, const char *text)
 static void
 expect_eof(struct t *t)
 {
-	int64_t end = now_ms() + 5000;
+	int64_t end = lt_now_ms() + 5000;
 
-	while (!t->eof && now_ms() < end)
+	while (!t->eof && lt_now_ms() < end)
 		step(t, 10);
 	assert_true(t->eof);
 	assert_int_equal(t->in_len, 0);
@@ -137,9 +129,9 @@ expect_eof(struct t *t)
 static void
 wait_reqs(struct t *t, size_t n)
 {
-	int64_t end = now_ms() + 5000;
+	int64_t end = lt_now_ms() + 5000;
 
-	while (t->n_req < n && now_ms() < end)
+	while (t->n_req < n && lt_now_ms() < end)
 		step(t, 10);
 	assert_int_equal(t->n_req, n);
 }
@@ -162,10 +154,10 @@ say(struct t *t, const char *fmt, ...)
 static void
 say_all(struct t *t, const char *p, size_t len)
 {
-	int64_t end = now_ms() + 10000;
+	int64_t end = lt_now_ms() + 10000;
 	ssize_t n;
 
-	while (len > 0 && now_ms() < end) {
+	while (len > 0 && lt_now_ms() < end) {
 		n = send(t->cli, p, len, MSG_DONTWAIT);
 		if (n > 0) {
 			p += n;
@@ -663,8 +655,8 @@ test_peercred_other_uid_forked(void **state)
 	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(afd >= 0);
 	repld_conn_start(&t->srv, afd, "unix:test");
-	end = now_ms() + 5000;
-	while (now_ms() < end) {
+	end = lt_now_ms() + 5000;
+	while (lt_now_ms() < end) {
 		event_base_loop(t->base, EVLOOP_NONBLOCK);
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			break;

@@ -34,6 +34,7 @@
 #include "policy/policy.h"
 #include "privsep/privsep.h"
 #include "privsep/tls.h"
+#include "tests/unit/lmtpd/util.h"
 
 #define GUID "0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2"
 
@@ -49,15 +50,6 @@ struct e2e {
 };
 
 static char certdir[64];
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Serve the link for up to ms: keep REPL_REQs, drop logs. */
 static void
@@ -90,9 +82,9 @@ pump(struct e2e *e, int ms)
 static void
 wait_req(struct e2e *e, size_t n)
 {
-	int64_t end = now_ms() + 5000;
+	int64_t end = lt_now_ms() + 5000;
 
-	while (e->n_req < n && now_ms() < end)
+	while (e->n_req < n && lt_now_ms() < end)
 		pump(e, 20);
 	assert_int_equal(e->n_req, n);
 }
@@ -112,11 +104,11 @@ expect_fd(struct e2e *e, int fd, const char *text)
 {
 	char buf[4096];
 	size_t len = 0, want = strlen(text);
-	int64_t end = now_ms() + 5000;
+	int64_t end = lt_now_ms() + 5000;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	ssize_t n;
 
-	while (len < want && now_ms() < end) {
+	while (len < want && lt_now_ms() < end) {
 		pump(e, 0);
 		if (poll(&p, 1, 20) <= 0)
 			continue;
@@ -195,46 +187,34 @@ static const char greeting[] =
 	"* OK STOWD-REPL 1 b.example MAXLINE=8192 MAXLITERAL=1065536 "
 	"MAXINFLIGHT=64 stowd ready\r\n";
 
+/* Child body: the replication front-end under its seccomp profile. */
+static int
+repld_child(void *arg, int ipc)
+{
+	struct e2e *e = arg;
+
+	psep_sandbox_apply(PSEP_PROFILE_REPLD);
+	return repld_main(&e->args, ipc);
+}
+
 static void
 start(struct e2e *e)
 {
-	struct psep_hello h = { .version = PSEP_PROTO_VERSION,
-				.role = PSEP_ROLE_SUPERVISOR };
-	struct psep_msg m;
-	const char *why;
-	int sv[2];
+	lt_spawn(PSEP_ROLE_REPLD, repld_child, e, &e->pid, &e->sup);
+}
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	e->pid = fork();
-	assert_true(e->pid >= 0);
-	if (e->pid == 0) {
-		close(sv[0]);
-		psep_sandbox_apply(PSEP_PROFILE_REPLD);
-		_exit(repld_main(&e->args, sv[1]));
-	}
-	close(sv[1]);
-	e->sup = sv[0];
-	assert_int_equal(psep_msg_recv(e->sup, PSEP_ROLE_REPLD, PSEP_STATE_NEW, &m, &why), 0);
-	assert_int_equal(m.hdr.type, PSEP_HELLO_REQ);
-	assert_int_equal(m.u.hello.role, PSEP_ROLE_REPLD);
-	assert_int_equal(psep_msg_send(e->sup, PSEP_HELLO_REP, m.hdr.id, &h, sizeof(h), -1), 0);
-	assert_int_equal(fcntl(e->sup, F_SETFL, O_NONBLOCK), 0);
+/* One round of pump for lt_wait_exit. */
+static void
+serve(void *ctx)
+{
+	pump(ctx, 20);
 }
 
 /* The child's exit status (or 128 + signal). */
 static int
 wait_exit(struct e2e *e)
 {
-	int64_t end = now_ms() + 5000;
-	int st;
-
-	while (waitpid(e->pid, &st, WNOHANG) == 0) {
-		if (now_ms() > end)
-			fail_msg("repld did not exit");
-		pump(e, 20);
-	}
-	e->pid = -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return lt_wait_exit(&e->pid, "repld", serve, e);
 }
 
 static void

@@ -17,94 +17,14 @@
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 #include "tests/unit/policy/policy_test.h"
-
-struct fx {
-	char *dir;
-	struct policy_settings s;
-	char *err;
-	bool loaded;
-};
-
-static int
-fx_setup(void **state)
-{
-	struct fx *fx = calloc(1, sizeof(*fx));
-
-	assert_non_null(fx);
-	fx->dir = ptest_mkdtemp();
-	*state = fx;
-	return 0;
-}
-
-static int
-fx_teardown(void **state)
-{
-	struct fx *fx = *state;
-
-	if (fx->loaded)
-		policy_settings_clear(&fx->s);
-	free(fx->err);
-	ptest_rmtree(&fx->dir);
-	free(fx);
-	return 0;
-}
-
-/* Load path with the given block table; keeps the result in fx. */
-static int
-fx_load_path(struct fx *fx, const char *path, const struct policy_block_def *blocks,
-	     void *arg)
-{
-	int r;
-
-	if (fx->loaded)
-		policy_settings_clear(&fx->s);
-	free(fx->err);
-	fx->err = NULL;
-	r = policy_config_load_blocks(path, true, &fx->s, blocks, arg, &fx->err);
-	fx->loaded = true;
-	assert_true((r == 0) == (fx->err == NULL));
-	return r;
-}
-
-static int
-fx_load(struct fx *fx, const char *text)
-{
-	char *p = ptest_write(fx->dir, "main.conf", text);
-	int r = fx_load_path(fx, p, policy_blocks, NULL);
-
-	free(p);
-	return r;
-}
-
-/* Assert the error is "<dir>/<suffix>". */
-static void
-fx_expect_err(const struct fx *fx, const char *suffix)
-{
-	char *want = ptest_path(fx->dir, suffix);
-
-	assert_non_null(fx->err);
-	assert_string_equal(fx->err, want);
-	free(want);
-}
-
-/* A table case: load text, expect "<dir>/<suffix>"; name the case if not. */
-static void
-fx_expect_case(struct fx *fx, int r, const char *name, const char *suffix)
-{
-	char *want = ptest_path(fx->dir, suffix);
-
-	if (r != -1 || fx->err == NULL || strcmp(fx->err, want) != 0)
-		fail_msg("case '%s': expected \"%s\", got \"%s\"", name, want,
-			 fx->err != NULL ? fx->err : "(success)");
-	free(want);
-}
+#include "tests/unit/policy/util.h"
 
 /* ---- loading basics ---------------------------------------------------- */
 
 static void
 test_missing_optional_config_gives_defaults(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	char *p = ptest_path(fx->dir, "none.conf");
 
 	assert_int_equal(policy_config_load(p, false, &fx->s, &fx->err), 0);
@@ -118,12 +38,12 @@ test_missing_optional_config_gives_defaults(void **state)
 static void
 test_missing_required_config_is_error(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	char *p = ptest_path(fx->dir, "none.conf");
 
 	assert_int_equal(policy_config_load(p, true, &fx->s, &fx->err), -1);
 	fx->loaded = true;
-	fx_expect_err(fx, "none.conf: cannot open: No such file or directory");
+	cfx_expect_err(fx, "none.conf: cannot open: No such file or directory");
 	/* A failed load leaves nothing allocated. */
 	assert_null(fx->s.mail_location);
 	free(p);
@@ -132,16 +52,16 @@ test_missing_required_config_is_error(void **state)
 static void
 test_directory_as_config_is_error(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
 	ptest_mkdir(fx->dir, "d.conf");
 	{
 		char *p = ptest_path(fx->dir, "d.conf");
 
-		assert_int_equal(fx_load_path(fx, p, policy_blocks, NULL), -1);
+		assert_int_equal(cfx_load_path(fx, p, policy_blocks, NULL), -1);
 		free(p);
 	}
-	fx_expect_err(fx, "d.conf: not a regular file");
+	cfx_expect_err(fx, "d.conf: not a regular file");
 }
 
 static void
@@ -296,12 +216,12 @@ static const struct err_case err_cases[] = {
 static void
 test_syntax_errors_report_file_and_line(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	size_t i;
 
 	for (i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++) {
-		fx_expect_case(fx, fx_load(fx, err_cases[i].text), err_cases[i].name,
-			       err_cases[i].err);
+		cfx_expect(fx, err_cases[i].name, err_cases[i].text,
+			   err_cases[i].err);
 		/* Nothing half-applied, nothing left to free. */
 		assert_int_equal(fx->s.lmtp_processes, 0);
 		assert_null(fx->s.lmtp_listen);
@@ -311,19 +231,19 @@ test_syntax_errors_report_file_and_line(void **state)
 static void
 test_nul_byte_is_error(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	static const char text[] = "log_debug = yes\nhostname = a\0b\n";
 	char *p = ptest_write_len(fx->dir, "main.conf", text, sizeof(text) - 1);
 
-	assert_int_equal(fx_load_path(fx, p, policy_blocks, NULL), -1);
-	fx_expect_err(fx, "main.conf:2: NUL byte in line");
+	assert_int_equal(cfx_load_path(fx, p, policy_blocks, NULL), -1);
+	cfx_expect_err(fx, "main.conf:2: NUL byte in line");
 	free(p);
 }
 
 static void
 test_overlong_line_is_error(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	size_t n = POLICY_LINE_MAX + 100;
 	char *text = malloc(n + 1);
 
@@ -332,17 +252,17 @@ test_overlong_line_is_error(void **state)
 	memset(text + 11, 'a', n - 12);
 	text[n - 1] = '\n';
 	text[n] = '\0';
-	assert_int_equal(fx_load(fx, text), -1);
-	fx_expect_err(fx, "main.conf:1: line too long");
+	assert_int_equal(cfx_load(fx, text), -1);
+	cfx_expect_err(fx, "main.conf:1: line too long");
 	free(text);
 }
 
 static void
 test_accepted_syntax_variants(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
-	assert_int_equal(fx_load(fx,
+	assert_int_equal(cfx_load(fx,
 		"# whole-line comment\n"
 		"   # indented comment\n"
 		"\n"
@@ -367,9 +287,9 @@ test_accepted_syntax_variants(void **state)
 static void
 test_empty_file_gives_defaults(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
-	assert_int_equal(fx_load(fx, ""), 0);
+	assert_int_equal(cfx_load(fx, ""), 0);
 	assert_int_equal(fx->s.seteuid_workers, 8);
 }
 
@@ -378,7 +298,7 @@ test_empty_file_gives_defaults(void **state)
 static void
 test_include_is_relative_to_including_file(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	char *p;
 
 	ptest_mkdir(fx->dir, "conf.d");
@@ -391,7 +311,7 @@ test_include_is_relative_to_including_file(void **state)
 
 		assert_true(asprintf(&text, "!include conf.d/a.conf\nlog_debug = yes\n"
 				     "!include %s\n", p) > 0);
-		assert_int_equal(fx_load(fx, text), 0);
+		assert_int_equal(cfx_load(fx, text), 0);
 		free(text);
 	}
 	assert_int_equal(fx->s.lmtp_processes, 5);
@@ -403,47 +323,47 @@ test_include_is_relative_to_including_file(void **state)
 static void
 test_error_in_include_names_included_file(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
 	ptest_mkdir(fx->dir, "conf.d");
 	free(ptest_write(fx->dir, "conf.d/a.conf", "# x\nbogus = 1\n"));
-	assert_int_equal(fx_load(fx, "log_debug = yes\n!include conf.d/a.conf\n"), -1);
-	fx_expect_err(fx, "conf.d/a.conf:2: unknown setting 'bogus'");
+	assert_int_equal(cfx_load(fx, "log_debug = yes\n!include conf.d/a.conf\n"), -1);
+	cfx_expect_err(fx, "conf.d/a.conf:2: unknown setting 'bogus'");
 }
 
 static void
 test_cross_field_error_names_included_file(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
 	free(ptest_write(fx->dir, "uids.conf", "\nfirst_valid_uid = 1000\n"));
-	assert_int_equal(fx_load(fx, "last_valid_uid = 900\n!include uids.conf\n"), -1);
-	fx_expect_err(fx, "uids.conf:2: last_valid_uid must be 0 or >= first_valid_uid "
+	assert_int_equal(cfx_load(fx, "last_valid_uid = 900\n!include uids.conf\n"), -1);
+	cfx_expect_err(fx, "uids.conf:2: last_valid_uid must be 0 or >= first_valid_uid "
 		      "(first_valid_uid = 1000, last_valid_uid = 900)");
 }
 
 static void
 test_include_loop_is_error(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
 	free(ptest_write(fx->dir, "b.conf", "log_debug = yes\n!include main.conf\n"));
-	assert_int_equal(fx_load(fx, "!include b.conf\n"), -1);
-	fx_expect_err(fx, "b.conf:2: include loop: 'main.conf'");
+	assert_int_equal(cfx_load(fx, "!include b.conf\n"), -1);
+	cfx_expect_err(fx, "b.conf:2: include loop: 'main.conf'");
 }
 
 static void
 test_self_include_is_error(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
-	assert_int_equal(fx_load(fx, "!include main.conf\n"), -1);
-	fx_expect_err(fx, "main.conf:1: include loop: 'main.conf'");
+	assert_int_equal(cfx_load(fx, "!include main.conf\n"), -1);
+	cfx_expect_err(fx, "main.conf:1: include loop: 'main.conf'");
 }
 
 /* main includes f1, f1 includes f2, ... up to f<levels>. */
 static void
-write_chain(struct fx *fx, int levels)
+write_chain(struct cfx *fx, int levels)
 {
 	char name[32], text[64];
 	int i;
@@ -461,26 +381,26 @@ write_chain(struct fx *fx, int levels)
 static void
 test_include_depth_limit(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
 	write_chain(fx, POLICY_INCLUDE_MAX);
-	assert_int_equal(fx_load(fx, "!include f1.conf\n"), 0);
+	assert_int_equal(cfx_load(fx, "!include f1.conf\n"), 0);
 	assert_int_equal(fx->s.lmtp_processes, 7);
 	write_chain(fx, POLICY_INCLUDE_MAX + 1);
-	assert_int_equal(fx_load(fx, "!include f1.conf\n"), -1);
-	fx_expect_err(fx, "f8.conf:1: includes nested too deeply (max 8)");
+	assert_int_equal(cfx_load(fx, "!include f1.conf\n"), -1);
+	cfx_expect_err(fx, "f8.conf:1: includes nested too deeply (max 8)");
 }
 
 static void
 test_include_glob_reads_matches_in_order(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
 	ptest_mkdir(fx->dir, "conf.d");
 	free(ptest_write(fx->dir, "conf.d/10-a.conf", "lmtp_processes = 3\n"));
 	free(ptest_write(fx->dir, "conf.d/20-b.conf", "lmtp_processes = 4\n"));
 	free(ptest_write(fx->dir, "conf.d/x.txt", "bogus = 1\n"));
-	assert_int_equal(fx_load(fx, "!include conf.d/*.conf\n!include none.d/*.conf\n"), 0);
+	assert_int_equal(cfx_load(fx, "!include conf.d/*.conf\n!include none.d/*.conf\n"), 0);
 	assert_int_equal(fx->s.lmtp_processes, 4);
 }
 
@@ -553,13 +473,13 @@ static const struct policy_block_def test_blocks[] = {
 };
 
 static int
-fx_load_blocks(struct fx *fx, const char *text, struct rec *r)
+fx_load_blocks(struct cfx *fx, const char *text, struct rec *r)
 {
 	char *p = ptest_write(fx->dir, "main.conf", text);
 	int ret;
 
 	memset(r, 0, sizeof(*r));
-	ret = fx_load_path(fx, p, test_blocks, r);
+	ret = cfx_load_path(fx, p, test_blocks, r);
 	free(p);
 	return ret;
 }
@@ -567,7 +487,7 @@ fx_load_blocks(struct fx *fx, const char *text, struct rec *r)
 static void
 test_blocks_call_table_callbacks(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	struct rec r;
 
 	assert_int_equal(fx_load_blocks(fx,
@@ -610,20 +530,20 @@ static const struct err_case block_err_cases[] = {
 static void
 test_block_errors(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	struct rec r;
 	size_t i;
 
 	for (i = 0; i < sizeof(block_err_cases) / sizeof(block_err_cases[0]); i++) {
-		fx_expect_case(fx, fx_load_blocks(fx, block_err_cases[i].text, &r),
-			       block_err_cases[i].name, block_err_cases[i].err);
+		cfx_expect_case(fx, fx_load_blocks(fx, block_err_cases[i].text, &r),
+				block_err_cases[i].name, block_err_cases[i].err);
 	}
 }
 
 static void
 test_block_body_may_come_from_include(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	struct rec r;
 
 	free(ptest_write(fx->dir, "body.conf", "address = tcp:[::1]:1\n"));
@@ -634,27 +554,20 @@ test_block_body_may_come_from_include(void **state)
 static void
 test_block_braces_must_match_within_one_file(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	struct rec r;
 
 	free(ptest_write(fx->dir, "close.conf", "address = a\n}\n"));
 	assert_int_equal(fx_load_blocks(fx, "replica b {\n!include close.conf\n}\n", &r), -1);
-	fx_expect_err(fx, "close.conf:2: unmatched '}'");
+	cfx_expect_err(fx, "close.conf:2: unmatched '}'");
 	free(ptest_write(fx->dir, "open.conf", "replica c {\naddress = a\n"));
 	assert_int_equal(fx_load_blocks(fx, "!include open.conf\n}\n", &r), -1);
-	fx_expect_err(fx, "open.conf:1: unterminated block 'replica'");
+	cfx_expect_err(fx, "open.conf:1: unterminated block 'replica'");
 }
 
 /* ---- values of every type --------------------------------------------- */
 
-struct value_case {
-	const char *name;
-	const char *value;
-	bool ok;
-	const char *canon;   /* printed back (ok only) */
-};
-
-static const struct value_case value_cases[] = {
+static const struct cfx_value_case value_cases[] = {
 	/* size */
 	{ "lmtp_max_message_size", "50M", true, "50M" },
 	{ "lmtp_max_message_size", "1024", true, "1K" },
@@ -779,34 +692,8 @@ static const struct value_case value_cases[] = {
 static void
 test_values_of_every_type(void **state)
 {
-	struct policy_settings s;
-	const char *why;
-	size_t i;
-	char *text;
-	int r;
-
 	(void)state;
-	policy_settings_defaults(&s);
-	for (i = 0; i < sizeof(value_cases) / sizeof(value_cases[0]); i++) {
-		const struct value_case *c = &value_cases[i];
-
-		why = NULL;
-		r = policy_setting_set(&s, c->name, c->value, &why);
-		if (r != (c->ok ? 0 : -1))
-			fail_msg("%s = '%s': expected %s, got %s (%s)", c->name, c->value,
-				 c->ok ? "success" : "an error", r == 0 ? "success" : "an error",
-				 why != NULL ? why : "");
-		if (!c->ok) {
-			assert_non_null(why);
-			continue;
-		}
-		text = policy_setting_format(&s, policy_setting_find(c->name));
-		if (strcmp(text, c->canon) != 0)
-			fail_msg("%s = '%s' printed as '%s', expected '%s'", c->name,
-				 c->value, text, c->canon);
-		free(text);
-	}
-	policy_settings_clear(&s);
+	cfx_check_values(value_cases, sizeof(value_cases) / sizeof(value_cases[0]));
 }
 
 static void
@@ -825,28 +712,11 @@ test_set_unknown_setting_fails(void **state)
 
 /* ---- printing ---------------------------------------------------------- */
 
-static char *
-capture(void (*fn)(FILE *f, const struct policy_settings *s),
-	const struct policy_settings *s)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	if (fn != NULL)
-		fn(f, s);
-	else
-		policy_settings_print_all(f);
-	assert_int_equal(fclose(f), 0);
-	return buf;
-}
-
 static void
 test_print_all_lists_every_setting(void **state)
 {
-	struct fx *fx = *state;
-	char *out = capture(NULL, NULL), *line, *p, *changed;
+	struct cfx *fx = *state;
+	char *out = cfx_capture(NULL, NULL), *line, *p, *changed;
 	size_t i;
 
 	for (i = 0; i < policy_n_setting_defs; i++) {
@@ -862,8 +732,8 @@ test_print_all_lists_every_setting(void **state)
 	}
 	/* The output is itself a valid config that changes nothing. */
 	p = ptest_write(fx->dir, "all.conf", out);
-	assert_int_equal(fx_load_path(fx, p, policy_blocks, NULL), 0);
-	changed = capture(policy_settings_print_changed, &fx->s);
+	assert_int_equal(cfx_load_path(fx, p, policy_blocks, NULL), 0);
+	changed = cfx_capture(policy_settings_print_changed, &fx->s);
 	assert_string_equal(changed, "");
 	free(changed);
 	free(p);
@@ -873,10 +743,10 @@ test_print_all_lists_every_setting(void **state)
 static void
 test_print_changed_lists_only_changes(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	char *out;
 
-	assert_int_equal(fx_load(fx,
+	assert_int_equal(cfx_load(fx,
 		"delivery_mode = fork\n"
 		"lmtp_max_message_size = 10240K\n"
 		"lmtp_command_timeout = 300s\n"   /* = default 5m */
@@ -884,15 +754,15 @@ test_print_changed_lists_only_changes(void **state)
 		"lmtp_socket_mode = 660\n"
 		"lmtp_socket_group = postfix\n"
 		"hostname =\n"), 0);
-	out = capture(policy_settings_print_changed, &fx->s);
+	out = cfx_capture(policy_settings_print_changed, &fx->s);
 	assert_string_equal(out,
 		"lmtp_socket_mode = 0660\n"
 		"lmtp_socket_group = postfix\n"
 		"lmtp_max_message_size = 10M\n"
 		"delivery_mode = fork\n");
 	free(out);
-	assert_int_equal(fx_load(fx, "recipient_delimiter =\n"), 0);
-	out = capture(policy_settings_print_changed, &fx->s);
+	assert_int_equal(cfx_load(fx, "recipient_delimiter =\n"), 0);
+	out = cfx_capture(policy_settings_print_changed, &fx->s);
 	assert_string_equal(out, "recipient_delimiter =\n");
 	free(out);
 }
@@ -924,51 +794,51 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_missing_optional_config_gives_defaults,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_required_config_is_error,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_directory_as_config_is_error,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test(test_defaults_have_documented_values),
 		cmocka_unit_test(test_table_rows_are_consistent),
 		cmocka_unit_test(test_copy_is_deep),
 		cmocka_unit_test(test_empty_hostname_resolves_to_node_name_once),
 		cmocka_unit_test_setup_teardown(test_syntax_errors_report_file_and_line,
-						fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_nul_byte_is_error, fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
+		cmocka_unit_test_setup_teardown(test_nul_byte_is_error, cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_overlong_line_is_error,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_accepted_syntax_variants,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_empty_file_gives_defaults,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_include_is_relative_to_including_file,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_error_in_include_names_included_file,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_cross_field_error_names_included_file,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_include_loop_is_error,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_self_include_is_error,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_include_depth_limit,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_include_glob_reads_matches_in_order,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_call_table_callbacks,
-						fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_block_errors, fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
+		cmocka_unit_test_setup_teardown(test_block_errors, cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_block_body_may_come_from_include,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_block_braces_must_match_within_one_file,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test(test_values_of_every_type),
 		cmocka_unit_test(test_set_unknown_setting_fails),
 		cmocka_unit_test_setup_teardown(test_print_all_lists_every_setting,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_print_changed_lists_only_changes,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,99 +19,15 @@
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 #include "tests/unit/policy/policy_test.h"
+#include "tests/unit/policy/util.h"
 
 #define TLS "replication_tls_cert = /etc/stowd/repl.pem\n" \
 	    "replication_tls_key = /etc/stowd/repl.key\n" \
 	    "replication_tls_ca = /etc/stowd/repl-ca.pem\n"
 
-struct fx {
-	char *dir;
-	struct policy_settings s;
-	char *err;
-	bool loaded;
-};
-
-static int
-fx_setup(void **state)
-{
-	struct fx *fx = calloc(1, sizeof(*fx));
-
-	assert_non_null(fx);
-	fx->dir = ptest_mkdtemp();
-	*state = fx;
-	return 0;
-}
-
-static int
-fx_teardown(void **state)
-{
-	struct fx *fx = *state;
-
-	if (fx->loaded)
-		policy_settings_clear(&fx->s);
-	free(fx->err);
-	ptest_rmtree(&fx->dir);
-	free(fx);
-	return 0;
-}
-
-static int
-fx_load(struct fx *fx, const char *text)
-{
-	char *p = ptest_write(fx->dir, "main.conf", text);
-	int r;
-
-	if (fx->loaded)
-		policy_settings_clear(&fx->s);
-	free(fx->err);
-	fx->err = NULL;
-	r = policy_config_load(p, true, &fx->s, &fx->err);
-	fx->loaded = true;
-	assert_true((r == 0) == (fx->err == NULL));
-	free(p);
-	return r;
-}
-
-/* Expect the load to fail with "<dir>/<suffix>"; name the case if not. */
-static void
-fx_expect(struct fx *fx, const char *name, const char *text, const char *suffix)
-{
-	char *want = ptest_path(fx->dir, suffix);
-	int r = fx_load(fx, text);
-
-	if (r != -1 || fx->err == NULL || strcmp(fx->err, want) != 0)
-		fail_msg("case '%s': expected \"%s\", got \"%s\"", name, want,
-			 fx->err != NULL ? fx->err : "(success)");
-	free(want);
-}
-
-static char *
-capture(void (*fn)(FILE *, const struct policy_settings *),
-	const struct policy_settings *s)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	if (fn != NULL)
-		fn(f, s);
-	else
-		policy_settings_print_all(f);
-	assert_int_equal(fclose(f), 0);
-	return buf;
-}
-
 /* ---- values ------------------------------------------------------------ */
 
-struct value_case {
-	const char *name;
-	const char *value;
-	bool ok;
-	const char *canon;   /* printed back (ok only) */
-};
-
-static const struct value_case value_cases[] = {
+static const struct cfx_value_case value_cases[] = {
 	{ "replication_listen", "", true, "" },
 	{ "replication_listen", "unix:/run/stowd/repl", true, "unix:/run/stowd/repl" },
 	{ "replication_listen", "tcp:0.0.0.0:4810 tcp:[::]:4810", true,
@@ -169,32 +85,8 @@ static const struct value_case value_cases[] = {
 static void
 test_replication_values(void **state)
 {
-	const struct value_case *c;
-	struct policy_settings s;
-	const char *why;
-	size_t i;
-	char *got;
-
 	(void)state;
-	for (i = 0; i < sizeof(value_cases) / sizeof(value_cases[0]); i++) {
-		c = &value_cases[i];
-		policy_settings_defaults(&s);
-		why = NULL;
-		if ((policy_setting_set(&s, c->name, c->value, &why) == 0) != c->ok)
-			fail_msg("%s = '%s': expected %s, got %s", c->name, c->value,
-				 c->ok ? "success" : "an error",
-				 c->ok ? (why != NULL ? why : "?") : "success");
-		if (c->ok) {
-			got = policy_setting_format(&s, policy_setting_find(c->name));
-			if (strcmp(got, c->canon) != 0)
-				fail_msg("%s = '%s': printed '%s', want '%s'", c->name,
-					 c->value, got, c->canon);
-			free(got);
-		} else {
-			assert_non_null(why);
-		}
-		policy_settings_clear(&s);
-	}
+	cfx_check_values(value_cases, sizeof(value_cases) / sizeof(value_cases[0]));
 }
 
 static void
@@ -239,9 +131,9 @@ test_uid_list_limits_and_lookup(void **state)
 static void
 test_replica_blocks_are_parsed(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
-	assert_int_equal(fx_load(fx,
+	assert_int_equal(cfx_load(fx,
 		TLS
 		"replication_sync_acks = 2\n"
 		"replica b-1 {\n"
@@ -267,16 +159,16 @@ test_replica_blocks_are_parsed(void **state)
 static void
 test_replica_block_may_come_from_include(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
 	free(ptest_write(fx->dir, "replicas.conf",
 			 "replica x {\naddress = tcp:x.example:4810.\n}\n"));
-	fx_expect(fx, "bad port in include", TLS "!include replicas.conf\n",
-		  "replicas.conf:2: invalid value for 'address' in block 'replica': "
+	cfx_expect(fx, "bad port in include", TLS "!include replicas.conf\n",
+		   "replicas.conf:2: invalid value for 'address' in block 'replica': "
 		  "invalid port (1..65535)");
 	free(ptest_write(fx->dir, "replicas.conf",
 			 "replica x {\naddress = tcp:x.example.:4810\n}\n"));
-	assert_int_equal(fx_load(fx, TLS "!include replicas.conf\n"), 0);
+	assert_int_equal(cfx_load(fx, TLS "!include replicas.conf\n"), 0);
 	assert_int_equal(fx->s.n_replicas, 1);
 	assert_string_equal(fx->s.replicas[0].host, "x.example.");
 }
@@ -353,18 +245,18 @@ static const struct err_case block_errors[] = {
 static void
 test_replica_block_errors(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	size_t i;
 
 	for (i = 0; i < sizeof(block_errors) / sizeof(block_errors[0]); i++)
-		fx_expect(fx, block_errors[i].name, block_errors[i].text,
-			  block_errors[i].err);
+		cfx_expect(fx, block_errors[i].name, block_errors[i].text,
+			   block_errors[i].err);
 }
 
 static void
 test_too_many_replicas(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	char *text = NULL, *p;
 	size_t cap = 0;
 	FILE *f = open_memstream(&text, &cap);
@@ -376,13 +268,13 @@ test_too_many_replicas(void **state)
 		fprintf(f, "replica r%d {\naddress = tcp:10.0.0.%d:4810\n}\n", i, i + 1);
 	assert_int_equal(fclose(f), 0);
 	/* Block 17 opens on line 3 + 16 * 3 + 1. */
-	fx_expect(fx, "17 replicas", text,
-		  "main.conf:52: block 'replica': too many replicas (max 16)");
+	cfx_expect(fx, "17 replicas", text,
+		   "main.conf:52: block 'replica': too many replicas (max 16)");
 	/* 16 are fine. */
 	p = strstr(text, "replica r16 {");
 	assert_non_null(p);
 	*p = '\0';
-	assert_int_equal(fx_load(fx, text), 0);
+	assert_int_equal(cfx_load(fx, text), 0);
 	assert_int_equal(fx->s.n_replicas, POLICY_MAX_REPLICAS);
 	free(text);
 }
@@ -418,15 +310,15 @@ static const struct err_case cross_errors[] = {
 static void
 test_cross_checks(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	size_t i;
 
 	for (i = 0; i < sizeof(cross_errors) / sizeof(cross_errors[0]); i++)
-		fx_expect(fx, cross_errors[i].name, cross_errors[i].text,
-			  cross_errors[i].err);
+		cfx_expect(fx, cross_errors[i].name, cross_errors[i].text,
+			   cross_errors[i].err);
 	/* A unix listener needs no TLS; sync acks equal to the replicas. */
-	assert_int_equal(fx_load(fx, "replication_listen = unix:/run/stowd/repl\n"), 0);
-	assert_int_equal(fx_load(fx, TLS "replication_listen = tcp:0.0.0.0:4810\n"
+	assert_int_equal(cfx_load(fx, "replication_listen = unix:/run/stowd/repl\n"), 0);
+	assert_int_equal(cfx_load(fx, TLS "replication_listen = tcp:0.0.0.0:4810\n"
 				 "replication_sync_acks = 1\n"
 				 "replica a {\naddress = tcp:h:1\n}\n"), 0);
 	assert_int_equal(fx->s.replication_sync_acks, 1);
@@ -435,10 +327,10 @@ test_cross_checks(void **state)
 static void
 test_failed_load_leaves_nothing(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 
-	fx_expect(fx, "late error", TLS "replica a {\naddress = tcp:h:1\n}\nbogus = 1\n",
-		  "main.conf:7: unknown setting 'bogus'");
+	cfx_expect(fx, "late error", TLS "replica a {\naddress = tcp:h:1\n}\nbogus = 1\n",
+		   "main.conf:7: unknown setting 'bogus'");
 	assert_int_equal(fx->s.n_replicas, 0);
 	assert_null(fx->s.replication_tls_cert);
 }
@@ -448,7 +340,7 @@ test_failed_load_leaves_nothing(void **state)
 static void
 test_print_all_describes_replication(void **state)
 {
-	char *out = capture(NULL, NULL);
+	char *out = cfx_capture(NULL, NULL);
 
 	(void)state;
 	assert_non_null(strstr(out, "\nreplication_listen =\n"));
@@ -465,10 +357,10 @@ test_print_all_describes_replication(void **state)
 static void
 test_print_changed_shows_settings_and_replicas(void **state)
 {
-	struct fx *fx = *state;
+	struct cfx *fx = *state;
 	char *out;
 
-	assert_int_equal(fx_load(fx,
+	assert_int_equal(cfx_load(fx,
 		TLS
 		"replication_listen = tcp:0.0.0.0:4810\n"
 		"replication_unix_uids = root\n"
@@ -479,7 +371,7 @@ test_print_changed_shows_settings_and_replicas(void **state)
 		"replication_journal_max_size = 2048M\n"
 		"replica b {\n  address = tcp:[::1]:4810\n}\n"
 		"replica c {\naddress=tcp:c.example:1\n}\n"), 0);
-	out = capture(policy_settings_print_changed, &fx->s);
+	out = cfx_capture(policy_settings_print_changed, &fx->s);
 	assert_string_equal(out,
 		"replication_listen = tcp:0.0.0.0:4810\n"
 		"replication_tls_cert = /etc/stowd/repl.pem\n"
@@ -492,7 +384,7 @@ test_print_changed_shows_settings_and_replicas(void **state)
 		"replica b {\n  address = tcp:[::1]:4810\n}\n"
 		"replica c {\n  address = tcp:c.example:1\n}\n");
 	/* The output loads back to the same settings. */
-	assert_int_equal(fx_load(fx, out), 0);
+	assert_int_equal(cfx_load(fx, out), 0);
 	assert_int_equal(fx->s.n_replicas, 2);
 	assert_string_equal(fx->s.replicas[1].host, "c.example");
 	assert_int_equal(fx->s.replication_on_timeout, POLICY_ON_TIMEOUT_TEMPFAIL);
@@ -591,20 +483,20 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replication_values),
 		cmocka_unit_test(test_uid_list_limits_and_lookup),
-		cmocka_unit_test_setup_teardown(test_replica_blocks_are_parsed, fx_setup,
-						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_replica_blocks_are_parsed, cfx_setup,
+						cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_replica_block_may_come_from_include,
-						fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_replica_block_errors, fx_setup,
-						fx_teardown),
-		cmocka_unit_test_setup_teardown(test_too_many_replicas, fx_setup,
-						fx_teardown),
-		cmocka_unit_test_setup_teardown(test_cross_checks, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_failed_load_leaves_nothing, fx_setup,
-						fx_teardown),
+						cfx_setup, cfx_teardown),
+		cmocka_unit_test_setup_teardown(test_replica_block_errors, cfx_setup,
+						cfx_teardown),
+		cmocka_unit_test_setup_teardown(test_too_many_replicas, cfx_setup,
+						cfx_teardown),
+		cmocka_unit_test_setup_teardown(test_cross_checks, cfx_setup, cfx_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_load_leaves_nothing, cfx_setup,
+						cfx_teardown),
 		cmocka_unit_test(test_print_all_describes_replication),
 		cmocka_unit_test_setup_teardown(test_print_changed_shows_settings_and_replicas,
-						fx_setup, fx_teardown),
+						cfx_setup, cfx_teardown),
 		cmocka_unit_test(test_copy_and_clear_cover_replication),
 		cmocka_unit_test(test_replica_set_rejects_unknown_key_with_enoent),
 		cmocka_unit_test(test_server_id_defaults_to_hostname),

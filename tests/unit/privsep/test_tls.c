@@ -236,9 +236,69 @@ struct hs_result {
 	long client_verify;   /* X509_V_OK or the client's verify error */
 };
 
-/* Step both ends of a non-blocking socketpair until each one finished or
- * failed (no waiting: every step either moves or asks for more data that
- * the other end then produces). */
+/* Both ends of a handshake over a non-blocking socketpair. */
+struct hs_pair {
+	SSL *ss, *cs;
+	int sv[2];
+};
+
+/* A server end made from sctx and a client end from cctx (the contexts
+ * stay the caller's); close with hs_pair_close. */
+static void
+hs_pair_open(struct hs_pair *p, SSL_CTX *sctx, SSL_CTX *cctx)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				    0, p->sv), 0);
+	p->ss = SSL_new(sctx);
+	p->cs = SSL_new(cctx);
+	assert_non_null(p->ss);
+	assert_non_null(p->cs);
+	assert_int_equal(SSL_set_fd(p->ss, p->sv[0]), 1);
+	assert_int_equal(SSL_set_fd(p->cs, p->sv[1]), 1);
+	SSL_set_accept_state(p->ss);
+	SSL_set_connect_state(p->cs);
+}
+
+/* One handshake step of ssl: whether that end is done, and in *ok_out
+ * whether it succeeded. */
+static bool
+hs_step(SSL *ssl, bool *ok_out)
+{
+	int r = SSL_do_handshake(ssl);
+
+	*ok_out = r == 1;
+	return r == 1 || SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ;
+}
+
+/* Step both ends until each one finished or failed (no waiting: every
+ * step either moves or asks for more data that the other end then
+ * produces); each end's success in res. */
+static void
+hs_pair_run(struct hs_pair *p, struct hs_result *res)
+{
+	bool sdone = false, cdone = false;
+
+	for (int i = 0; i < 200 && !(sdone && cdone); i++) {
+		if (!cdone)
+			cdone = hs_step(p->cs, &res->client_ok);
+		if (!sdone)
+			sdone = hs_step(p->ss, &res->server_ok);
+	}
+	assert_true(sdone && cdone);
+}
+
+static void
+hs_pair_close(struct hs_pair *p)
+{
+	ERR_clear_error();
+	SSL_free(p->ss);
+	SSL_free(p->cs);
+	close(p->sv[0]);
+	close(p->sv[1]);
+}
+
+/* A handshake between contexts made from srv and cli, the client
+ * checking the server against peer_name. */
 static struct hs_result
 handshake(struct fx *fx, const struct policy_settings *srv,
 	  const struct policy_settings *cli, const char *peer_name)
@@ -246,10 +306,9 @@ handshake(struct fx *fx, const struct policy_settings *srv,
 	struct hs_result res = { false, false, X509_V_OK };
 	char err[512] = "";
 	SSL_CTX *sctx, *cctx;
-	SSL *ss, *cs;
-	int sv[2], i, r;
-	bool sdone = false, cdone = false;
+	struct hs_pair p;
 	unsigned char byte = 0;
+	int r;
 
 	(void)fx;
 	sctx = psep_tls_server_ctx_new(srv, err, sizeof(err));
@@ -258,49 +317,18 @@ handshake(struct fx *fx, const struct policy_settings *srv,
 	cctx = psep_tls_client_ctx_new(cli, err, sizeof(err));
 	if (cctx == NULL)
 		fail_msg("client ctx: %s", err);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-				    0, sv), 0);
-	ss = SSL_new(sctx);
-	cs = SSL_new(cctx);
-	assert_non_null(ss);
-	assert_non_null(cs);
-	assert_int_equal(SSL_set_fd(ss, sv[0]), 1);
-	assert_int_equal(SSL_set_fd(cs, sv[1]), 1);
-	SSL_set_accept_state(ss);
-	SSL_set_connect_state(cs);
-	assert_int_equal(psep_tls_set_peer_name(cs, peer_name), 0);
-	for (i = 0; i < 200 && !(sdone && cdone); i++) {
-		if (!cdone) {
-			r = SSL_do_handshake(cs);
-			if (r == 1) {
-				cdone = res.client_ok = true;
-			} else if (SSL_get_error(cs, r) != SSL_ERROR_WANT_READ) {
-				cdone = true;
-			}
-		}
-		if (!sdone) {
-			r = SSL_do_handshake(ss);
-			if (r == 1) {
-				sdone = res.server_ok = true;
-			} else if (SSL_get_error(ss, r) != SSL_ERROR_WANT_READ) {
-				sdone = true;
-			}
-		}
-	}
-	assert_true(sdone && cdone);
-	res.client_verify = SSL_get_verify_result(cs);
+	hs_pair_open(&p, sctx, cctx);
+	assert_int_equal(psep_tls_set_peer_name(p.cs, peer_name), 0);
+	hs_pair_run(&p, &res);
+	res.client_verify = SSL_get_verify_result(p.cs);
 	/* In TLS 1.3 the client finishes before the server has judged its
 	 * certificate: a rejected client learns it on its first read. */
 	if (res.client_ok && !res.server_ok) {
-		r = SSL_read(cs, &byte, 1);
+		r = SSL_read(p.cs, &byte, 1);
 		assert_true(r <= 0);
-		assert_int_not_equal(SSL_get_error(cs, r), SSL_ERROR_WANT_READ);
+		assert_int_not_equal(SSL_get_error(p.cs, r), SSL_ERROR_WANT_READ);
 	}
-	ERR_clear_error();
-	SSL_free(ss);
-	SSL_free(cs);
-	close(sv[0]);
-	close(sv[1]);
+	hs_pair_close(&p);
 	psep_tls_ctx_free(sctx);
 	psep_tls_ctx_free(cctx);
 	return res;
@@ -320,19 +348,30 @@ test_handshake_with_cert_from_the_ca_succeeds(void **state)
 	assert_true(r.server_ok && r.client_ok);
 }
 
-static void
-test_client_cert_from_other_ca_fails(void **state)
+/* A handshake with 127.0.0.1 where one side (the server if
+ * rogue_is_server) trusts the right CA but has a certificate from
+ * another one. */
+static struct hs_result
+handshake_with_rogue(struct fx *fx, bool rogue_is_server)
 {
-	struct fx *fx = *state;
 	struct policy_settings rogue = { 0 };
 	struct hs_result r;
 
-	/* The rogue client trusts the right CA but its own cert is from
-	 * another one. */
 	fx_set(fx, &rogue, "rogue", "rogue", "ca");
-	r = handshake(fx, &fx->server, &rogue, "127.0.0.1");
-	assert_false(r.server_ok);
+	if (rogue_is_server)
+		r = handshake(fx, &rogue, &fx->client, "127.0.0.1");
+	else
+		r = handshake(fx, &fx->server, &rogue, "127.0.0.1");
 	fx_clear(&rogue);
+	return r;
+}
+
+static void
+test_client_cert_from_other_ca_fails(void **state)
+{
+	struct hs_result r = handshake_with_rogue(*state, false);
+
+	assert_false(r.server_ok);
 }
 
 static void
@@ -342,9 +381,7 @@ test_client_without_cert_fails(void **state)
 	struct hs_result res = { false, false, X509_V_OK };
 	char err[512] = "";
 	SSL_CTX *sctx, *cctx;
-	SSL *ss, *cs;
-	int sv[2], i, r;
-	bool sdone = false, cdone = false;
+	struct hs_pair p;
 
 	sctx = psep_tls_server_ctx_new(&fx->server, err, sizeof(err));
 	assert_non_null(sctx);
@@ -353,33 +390,10 @@ test_client_without_cert_fails(void **state)
 	assert_non_null(cctx);
 	assert_int_equal(SSL_CTX_load_verify_locations(cctx, fx->server.replication_tls_ca,
 						       NULL), 1);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-				    0, sv), 0);
-	ss = SSL_new(sctx);
-	cs = SSL_new(cctx);
-	SSL_set_fd(ss, sv[0]);
-	SSL_set_fd(cs, sv[1]);
-	SSL_set_accept_state(ss);
-	SSL_set_connect_state(cs);
-	for (i = 0; i < 200 && !(sdone && cdone); i++) {
-		if (!cdone) {
-			r = SSL_do_handshake(cs);
-			cdone = r == 1 || SSL_get_error(cs, r) != SSL_ERROR_WANT_READ;
-			res.client_ok = r == 1;
-		}
-		if (!sdone) {
-			r = SSL_do_handshake(ss);
-			sdone = r == 1 || SSL_get_error(ss, r) != SSL_ERROR_WANT_READ;
-			res.server_ok = r == 1;
-		}
-	}
-	assert_true(sdone && cdone);
+	hs_pair_open(&p, sctx, cctx);
+	hs_pair_run(&p, &res);
 	assert_false(res.server_ok);
-	ERR_clear_error();
-	SSL_free(ss);
-	SSL_free(cs);
-	close(sv[0]);
-	close(sv[1]);
+	hs_pair_close(&p);
 	SSL_CTX_free(cctx);
 	psep_tls_ctx_free(sctx);
 }
@@ -401,26 +415,37 @@ test_server_name_mismatch_fails_on_client(void **state)
 static void
 test_server_cert_from_other_ca_fails_on_client(void **state)
 {
-	struct fx *fx = *state;
-	struct policy_settings rogue = { 0 };
-	struct hs_result r;
+	struct hs_result r = handshake_with_rogue(*state, true);
 
-	fx_set(fx, &rogue, "rogue", "rogue", "ca");
-	r = handshake(fx, &rogue, &fx->client, "127.0.0.1");
 	assert_false(r.client_ok);
 	assert_int_not_equal(r.client_verify, X509_V_OK);
-	fx_clear(&rogue);
 }
 
 /* ---- TLS inside the seccomp profiles ---------------------------------- */
 
+/* A blocking handshake on ssl, then byte c sent one way and back (the
+ * server writes first).  Returns 0, or the step that failed: 4 the
+ * handshake, 5 the first byte, 6 the second. */
+static int
+tls_exchange(SSL *ssl, bool server, char c)
+{
+	if ((server ? SSL_accept(ssl) : SSL_connect(ssl)) != 1)
+		return 4;
+	if (server ? SSL_write(ssl, &c, 1) != 1 : SSL_read(ssl, &c, 1) != 1)
+		return 5;
+	if (server ? SSL_read(ssl, &c, 1) != 1 : SSL_write(ssl, &c, 1) != 1)
+		return 6;
+	return 0;
+}
+
 /* One side of a blocking handshake plus a byte each way; the exit code
- * names the step that failed. */
+ * names the step that failed (2 and 3: setting up ssl, else as
+ * tls_exchange). */
 static int
 tls_side(SSL_CTX *ctx, int fd, bool server, enum psep_profile profile)
 {
 	SSL *ssl;
-	char c = 's';
+	int ret;
 
 	/* The contexts were built before fork, as the supervisor does. */
 	psep_sandbox_apply(profile);
@@ -429,14 +454,9 @@ tls_side(SSL_CTX *ctx, int fd, bool server, enum psep_profile profile)
 		return 2;
 	if (!server && psep_tls_set_peer_name(ssl, "127.0.0.1") < 0)
 		return 3;
-	if ((server ? SSL_accept(ssl) : SSL_connect(ssl)) != 1)
-		return 4;
-	if (server ? SSL_write(ssl, &c, 1) != 1 : SSL_read(ssl, &c, 1) != 1)
-		return 5;
-	if (server ? SSL_read(ssl, &c, 1) != 1 : SSL_write(ssl, &c, 1) != 1)
-		return 6;
+	ret = tls_exchange(ssl, server, 's');
 	SSL_free(ssl);
-	return 0;
+	return ret;
 }
 
 /* The unsandboxed side: 0 if the handshake and the byte exchange worked. */
@@ -444,21 +464,13 @@ static int
 tls_peer(SSL_CTX *ctx, int fd, bool server)
 {
 	SSL *ssl = SSL_new(ctx);
-	char c = 'p';
-	int ret = -1;
+	int ret;
 
 	assert_non_null(ssl);
 	assert_int_equal(SSL_set_fd(ssl, fd), 1);
 	if (!server)
 		assert_int_equal(psep_tls_set_peer_name(ssl, "127.0.0.1"), 0);
-	if ((server ? SSL_accept(ssl) : SSL_connect(ssl)) != 1)
-		goto out;
-	if (server ? SSL_write(ssl, &c, 1) != 1 : SSL_read(ssl, &c, 1) != 1)
-		goto out;
-	if (server ? SSL_read(ssl, &c, 1) != 1 : SSL_write(ssl, &c, 1) != 1)
-		goto out;
-	ret = 0;
-out:
+	ret = tls_exchange(ssl, server, 'p') == 0 ? 0 : -1;
 	SSL_free(ssl);
 	return ret;
 }

@@ -117,6 +117,62 @@ file_size(struct fx *f, const char *name)
 	return st.st_size;
 }
 
+/* name in the test directory, opened read-write with extra flags. */
+static int
+open_rw(struct fx *f, const char *name, int flags)
+{
+	int fd = openat(f->dirfd, name, O_RDWR | O_CLOEXEC | flags, 0600);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/*
+ * Appends STOREs for the first n of bob, carol, dave and syncs.  Returns
+ * the offset where the second record starts.
+ */
+static uint64_t
+append_stores_synced(struct journal *j, size_t n)
+{
+	static const char *const users[] = { "bob", "carol", "dave" };
+	uint64_t second = 0;
+
+	assert_true(n >= 2 && n <= 3);
+	for (size_t i = 0; i < n; i++) {
+		append_store(j, users[i]);
+		if (i == 0)
+			second = journal_size(j);
+	}
+	assert_int_equal(journal_sync(j), 0);
+	return second;
+}
+
+/* Appends a STORE for bob, then a SAVE with a 7-octet body.  Returns the
+ * offset where the SAVE record starts. */
+static uint64_t
+append_store_and_save(struct journal *j)
+{
+	int fd = memfd_with("Body.\r\n");
+	uint64_t first_end;
+
+	append_store(j, "bob");
+	first_end = journal_size(j);
+	append_save(j, fd, 7);
+	close(fd);
+	return first_end;
+}
+
+/* Reopened, the journal still holds records and nothing is acked. */
+static void
+assert_reopens_unacked(struct fx *f)
+{
+	struct journal *j = jopen(f, 0);
+
+	assert_int_equal(journal_acked(j), 0);
+	assert_true(journal_size(j) > 0);
+	journal_free(&j);
+}
+
 static void
 test_append_and_read_back(void **state)
 {
@@ -184,18 +240,14 @@ test_torn_tail_is_cut(void **state)
 	struct fx *f = *state;
 	struct journal *j = jopen(f, 0);
 	struct journal_entry e;
-	uint64_t first_end;
-	int fd = memfd_with("Body.\r\n");
+	uint64_t first_end = append_store_and_save(j);
+	int fd;
 
-	append_store(j, "bob");
-	first_end = journal_size(j);
-	append_save(j, fd, 7);
 	assert_int_equal(journal_sync(j), 0);
 	journal_free(&j);
-	close(fd);
 
 	/* the second record lost its last octets */
-	fd = openat(f->dirfd, "r1.journal", O_RDWR);
+	fd = open_rw(f, "r1.journal", 0);
 	assert_int_equal(ftruncate(fd, file_size(f, "r1.journal") - 3), 0);
 	close(fd);
 
@@ -214,22 +266,18 @@ test_corrupt_record_is_cut(void **state)
 {
 	struct fx *f = *state;
 	struct journal *j = jopen(f, 0);
-	uint64_t first_end, second_end;
-	int fd = memfd_with("Body.\r\n");
+	uint64_t first_end = append_store_and_save(j);
+	uint64_t second_end = journal_size(j);
 	char x = 'X';
+	int fd;
 
-	append_store(j, "bob");
-	first_end = journal_size(j);
-	append_save(j, fd, 7);
-	second_end = journal_size(j);
 	append_store(j, "carol");
 	assert_int_equal(journal_sync(j), 0);
 	journal_free(&j);
-	close(fd);
 
 	/* flip an octet of the second record's literal: its CRC fails, it and
 	 * everything after it is cut */
-	fd = openat(f->dirfd, "r1.journal", O_RDWR);
+	fd = open_rw(f, "r1.journal", 0);
 	assert_int_equal(pwrite(fd, &x, 1, (off_t)second_end - 3), 1);
 	close(fd);
 
@@ -243,7 +291,7 @@ test_garbage_file_is_emptied(void **state)
 {
 	struct fx *f = *state;
 	struct journal *j;
-	int fd = openat(f->dirfd, "r1.journal", O_RDWR | O_CREAT, 0600);
+	int fd = open_rw(f, "r1.journal", O_CREAT);
 
 	assert_int_equal(write(fd, "not a journal at all, just text\n", 32), 32);
 	close(fd);
@@ -260,13 +308,8 @@ test_resume_from_acked_offset(void **state)
 	struct journal *j = jopen(f, 0);
 	struct journal_entry e;
 	bool trunc = true;
-	uint64_t second;
+	uint64_t second = append_stores_synced(j, 3);
 
-	append_store(j, "bob");
-	second = journal_size(j);
-	append_store(j, "carol");
-	append_store(j, "dave");
-	assert_int_equal(journal_sync(j), 0);
 	journal_set_acked(j, second);
 	assert_int_equal(journal_flush_acked(j, &trunc), 0);
 	assert_false(trunc);
@@ -287,13 +330,8 @@ test_acked_offset_inside_a_record_moves_back(void **state)
 	struct fx *f = *state;
 	struct journal *j = jopen(f, 0);
 	bool trunc;
-	uint64_t second;
+	uint64_t second = append_stores_synced(j, 3);
 
-	append_store(j, "bob");
-	second = journal_size(j);
-	append_store(j, "carol");
-	append_store(j, "dave");
-	assert_int_equal(journal_sync(j), 0);
 	/* the in-memory setter does not check boundaries; open does */
 	journal_set_acked(j, second + 5);
 	assert_int_equal(journal_flush_acked(j, &trunc), 0);
@@ -311,17 +349,12 @@ test_bad_acked_file_means_zero(void **state)
 	struct journal *j = jopen(f, 0);
 	int fd;
 
-	append_store(j, "bob");
-	append_store(j, "carol");
-	assert_int_equal(journal_sync(j), 0);
+	(void)append_stores_synced(j, 2);
 	journal_free(&j);
-	fd = openat(f->dirfd, "r1.acked", O_RDWR | O_TRUNC);
+	fd = open_rw(f, "r1.acked", O_TRUNC);
 	assert_int_equal(write(fd, "garbage garbage!", 16), 16);
 	close(fd);
-	j = jopen(f, 0);
-	assert_int_equal(journal_acked(j), 0);
-	assert_true(journal_size(j) > 0);
-	journal_free(&j);
+	assert_reopens_unacked(f);
 }
 
 static void
@@ -331,9 +364,7 @@ test_drained_journal_is_truncated(void **state)
 	struct journal *j = jopen(f, 0);
 	bool trunc = false;
 
-	append_store(j, "bob");
-	append_store(j, "carol");
-	assert_int_equal(journal_sync(j), 0);
+	(void)append_stores_synced(j, 2);
 	journal_set_acked(j, journal_size(j));
 	assert_int_equal(journal_flush_acked(j, &trunc), 0);
 	assert_true(trunc);
@@ -343,11 +374,7 @@ test_drained_journal_is_truncated(void **state)
 	/* seqs keep growing in this process (tags stay unique) */
 	assert_int_equal(append_store(j, "dave"), 3);
 	journal_free(&j);
-
-	j = jopen(f, 0);
-	assert_int_equal(journal_acked(j), 0);
-	assert_true(journal_size(j) > 0);
-	journal_free(&j);
+	assert_reopens_unacked(f);
 }
 
 static void

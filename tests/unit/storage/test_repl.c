@@ -32,34 +32,20 @@
 #define BODY "Subject: hi\r\n\r\nbody\n"
 
 struct fixture {
-	char root[PATH_MAX];
-	char base[PATH_MAX];
+	struct tu_tree t;           /* first: tu_tree_new, tu_tree_teardown */
 	char md[PATH_MAX];          /* the Maildir */
 	struct store_repl_ctx c;
 };
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = tu_tree_new(sizeof(*f));
 
-	if (f == NULL)
-		return -1;
-	tu_mkdtemp(f->root);
-	snprintf(f->base, sizeof(f->base), "%.4000s/base", f->root);
-	snprintf(f->md, sizeof(f->md), "%.4000s/base/Maildir", f->root);
-	f->c = (struct store_repl_ctx){ .mail_base = f->base,
+	snprintf(f->md, sizeof(f->md), "%.4000s/Maildir", f->t.base);
+	f->c = (struct store_repl_ctx){ .mail_base = f->t.base,
 		.mail_rel = "Maildir", .uid = geteuid(),
 		.server_id = "b.example", .host = "h" };
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	tu_rmtree(f->root);
-	free(f);
 	return 0;
 }
 
@@ -743,7 +729,7 @@ static void test_version1_log_still_read_and_extended(void **state)
 	memcpy(txn + 76, "\\Seen", 5);
 	memcpy(txn + 81, fname, nl);
 	len += frame(txn, 81 + nl, file + len);
-	assert_int_equal(mkdir(f->base, 0700), 0);
+	assert_int_equal(mkdir(f->t.base, 0700), 0);
 	assert_int_equal(mkdir(f->md, 0700), 0);
 	assert_int_equal(mkdir(tu_path("%s/new", f->md), 0700), 0);
 	assert_int_equal(mkdir(tu_path("%s/cur", f->md), 0700), 0);
@@ -770,7 +756,7 @@ static void test_version1_log_still_read_and_extended(void **state)
 static void test_lmtp_save_records_origin_and_modseq(void **state)
 {
 	struct fixture *f = *state;
-	struct store_target t = { .mail_base = f->base, .mail_rel = "Maildir",
+	struct store_target t = { .mail_base = f->t.base, .mail_rel = "Maildir",
 				  .mailbox = "INBOX", .uid = geteuid() };
 	struct store_save_req req = { .target = &t, .body_size = 3,
 		.body_vsize = 3, .guid = G1, .host = "h", .flags = "",
@@ -797,23 +783,23 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_digest_vectors_of_protocol),
-		cmocka_unit_test_setup_teardown(test_digest_vectors_from_saved_mailbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_digest_vectors_from_saved_mailbox, setup, tu_tree_teardown),
 		cmocka_unit_test(test_flags_canon_cases),
 		cmocka_unit_test(test_flags_letters_ascii_order),
 		cmocka_unit_test(test_stamp_total_order),
-		cmocka_unit_test_setup_teardown(test_merge_example_gives_same_flags_in_both_orders, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_save_duplicate_tombstone_and_uid_hint, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_save_uid_space_used_up_is_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_save_counts_bare_lf_twice_in_w, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expunge_before_save_wins, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_store_renames_file_with_letters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_arguments_are_einval, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reconcile_hand_added_deleted_damaged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reconcile_follows_imap_rename, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fetch_returns_exact_bytes_and_date, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_create_delete_rename_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_version1_log_still_read_and_extended, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lmtp_save_records_origin_and_modseq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_example_gives_same_flags_in_both_orders, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_save_duplicate_tombstone_and_uid_hint, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_save_uid_space_used_up_is_limit, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_save_counts_bare_lf_twice_in_w, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_before_save_wins, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_store_renames_file_with_letters, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_arguments_are_einval, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_hand_added_deleted_damaged, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_follows_imap_rename, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_returns_exact_bytes_and_date, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_create_delete_rename_list, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_version1_log_still_read_and_extended, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_lmtp_save_records_origin_and_modseq, setup, tu_tree_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,26 @@ void tu_mkdtemp(char *out)
 		abort();
 }
 
+void *tu_tree_new(size_t size)
+{
+	struct tu_tree *t = calloc(1, size);
+
+	if (t == NULL || size < sizeof(*t))
+		abort();
+	tu_mkdtemp(t->root);
+	snprintf(t->base, sizeof(t->base), "%.4000s/base", t->root);
+	return t;
+}
+
+int tu_tree_teardown(void **state)
+{
+	struct tu_tree *t = *state;
+
+	tu_rmtree(t->root);
+	free(t);
+	return 0;
+}
+
 static int tu_rm_one(const char *path, const struct stat *st, int flag,
 		     struct FTW *ftw)
 {

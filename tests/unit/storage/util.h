@@ -1,13 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/storage/util.h - small file system helpers for the storage
- * unit tests: temporary trees, directory listings, whole-file reads.
+ * unit tests: temporary trees (and fixtures built on one), directory
+ * listings, whole-file reads.
  */
 #ifndef STOWD_TESTS_UNIT_STORAGE_UTIL_H
 #define STOWD_TESTS_UNIT_STORAGE_UTIL_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/* A test's temporary tree, the first member of its fixture. */
+struct tu_tree {
+	char root[PATH_MAX];        /* a fresh directory (tu_mkdtemp) */
+	char base[PATH_MAX];        /* <root>/base, not created */
+};
+
+/* A zeroed fixture of size octets (>= sizeof(struct tu_tree)) whose first
+ * member is a struct tu_tree, filled in; aborts on failure.  Free with
+ * tu_tree_teardown. */
+void *tu_tree_new(size_t size);
+/* cmocka teardown for such a fixture: rm -rf root, free it. */
+int tu_tree_teardown(void **state);
 
 /* mkdtemp under $TMPDIR, else /dev/shm, else /tmp, into out[PATH_MAX];
  * aborts on failure. */
