@@ -12,6 +12,9 @@
 #                                          dovecot.conf.in; socket DIR/run/lmtp
 #   bench_stop_dovecot DIR
 #   bench_field FILE KEY                   value of "KEY: value" in FILE
+#   bench_require_root NAME                exit 1 unless root
+#   bench_build BUILD SRC                  meson setup (-Dtests=disabled) if
+#                                          missing; build lmtp-load and stowd
 # Readiness is always a signal (a datagram, a pid file), never a sleep.
 
 BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -124,4 +127,19 @@ bench_stop_dovecot() {
 
 bench_field() {
 	awk -v k="$2" 'index($0, k ": ") == 1 { print substr($0, length(k) + 3); exit }' "$1"
+}
+
+bench_require_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "$1: must run as root" >&2
+		exit 1
+	fi
+}
+
+bench_build() {
+	local build=$1 src=$2
+	if [ ! -f "$build/build.ninja" ]; then
+		meson setup -Dtests=disabled "$build" "$src" > /dev/null
+	fi
+	ninja -C "$build" bench/lmtp-load privsep/sup/stowd > /dev/null
 }

@@ -40,18 +40,10 @@ while getopts "m:b:u:s:n:d:B:kh" opt; do
 	esac
 done
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "repl.sh: must run as root" >&2
-	exit 1
-fi
-
 # shellcheck source=lib.sh
 . "$here/lib.sh"
-
-if [ ! -f "$build/build.ninja" ]; then
-	meson setup -Dtests=disabled "$build" "$src" > /dev/null
-fi
-ninja -C "$build" bench/lmtp-load privsep/sup/stowd > /dev/null
+bench_require_root repl.sh
+bench_build "$build" "$src"
 load=$build/bench/lmtp-load
 stowd=$build/privsep/sup/stowd
 
