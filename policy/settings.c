@@ -234,8 +234,8 @@ validate_sync_interval(const struct policy_setting_def *d, const char *text,
 {
 	(void)d;
 	(void)text;
-	if (num != 0 && num < 60 * SEC) {
-		*why_out = "must be 0 (only at start) or at least 1m";
+	if (num != 0 && num < SEC) {
+		*why_out = "must be 0 (only at start) or at least 1s";
 		return -1;
 	}
 	return 0;

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "tests/integration/itest.h"
 #include "tests/integration/itest_repl.h"
@@ -248,6 +250,69 @@ irepl_count(unsigned i, unsigned idx)
 	return n;
 }
 
+static int
+find_bytes_in(const struct harness *h, unsigned idx, const char *sub,
+	      const char *data, size_t len, char *path, size_t size, int *count)
+{
+	char **names, file[512], *got;
+	size_t glen;
+	int n = harness_maildir_list(h, idx, sub, &names);
+
+	if (n < 0)
+		return -1;
+	for (int k = 0; k < n; k++) {
+		snprintf(file, sizeof(file), "%s/%s/%s", h->users[idx].maildir, sub,
+			 names[k]);
+		if (harness_read_file(file, &got, &glen) < 0)
+			continue;   /* renamed meanwhile */
+		if (glen == len && memcmp(got, data, len) == 0) {
+			(*count)++;
+			if (path != NULL)
+				snprintf(path, size, "%s", file);
+		}
+		free(got);
+	}
+	harness_names_free(&names, n);
+	return 0;
+}
+
+int
+irepl_find_bytes(unsigned i, unsigned idx, const char *data, size_t len,
+		 char *path, size_t size)
+{
+	int count = 0;
+
+	if (find_bytes_in(IR[i].h, idx, "new", data, len, path, size, &count) < 0 ||
+	    find_bytes_in(IR[i].h, idx, "cur", data, len, path, size, &count) < 0)
+		return -1;
+	return count;
+}
+
+int
+irepl_wait_bytes(unsigned i, unsigned idx, const char *data, size_t len,
+		 int timeout_ms, char *path, size_t size)
+{
+	int64_t deadline = harness_mono_ms() + timeout_ms;
+	int n;
+
+	for (;;) {
+		n = irepl_find_bytes(i, idx, data, len, path, size);
+		if (n == 1)
+			return 0;
+		if (n > 1) {
+			fprintf(stderr, "%s: %d files with the same %zu bytes\n",
+				IR[i].name, n, len);
+			return -1;
+		}
+		if (harness_mono_ms() > deadline) {
+			fprintf(stderr, "%s: no file with those %zu bytes after %d ms\n",
+				IR[i].name, len, timeout_ms);
+			return -1;
+		}
+		harness_sleep_ms(50);
+	}
+}
+
 int
 irepl_wait_guid(unsigned i, unsigned idx, const char *guid, int timeout_ms,
 		char *path, size_t size)
@@ -270,6 +335,40 @@ irepl_wait_guid(unsigned i, unsigned idx, const char *guid, int timeout_ms,
 		}
 		harness_sleep_ms(50);
 	}
+}
+
+int
+irepl_log_count(unsigned i, const char *text)
+{
+	char *data, *p, *nl;
+	size_t len;
+	int n = 0;
+
+	if (harness_read_file(IR[i].h->log_path, &data, &len) < 0)
+		return 0;
+	for (p = data; (p = strstr(p, text)) != NULL; p = nl + 1) {
+		n++;
+		if ((nl = strchr(p, '\n')) == NULL)
+			break;
+	}
+	free(data);
+	return n;
+}
+
+int
+irepl_wait_log(unsigned i, const char *text, int n, int timeout_ms)
+{
+	int64_t deadline = harness_mono_ms() + timeout_ms;
+
+	while (irepl_log_count(i, text) <= n) {
+		if (harness_mono_ms() > deadline) {
+			fprintf(stderr, "%s: no new \"%s\" in the log after %d ms\n",
+				IR[i].name, text, timeout_ms);
+			return -1;
+		}
+		harness_sleep_ms(50);
+	}
+	return 0;
 }
 
 long long
@@ -338,6 +437,30 @@ irepl_wait_dirty_empty(unsigned i, const char *replica, int timeout_ms)
 		harness_sleep_ms(50);
 	}
 	return 0;
+}
+
+void
+irepl_put_by_hand(unsigned i, unsigned idx, const char *data, size_t len,
+		  const char *guid, char *name, size_t size)
+{
+	static unsigned seq;
+	const struct harness_user *u = &IR[i].h->users[idx];
+	char tmp[512], dst[512];
+	size_t lines = 0;
+	struct timeval tv;
+
+	for (size_t k = 0; k < len; k++)
+		lines += data[k] == '\n';
+	gettimeofday(&tv, NULL);
+	snprintf(name, size, "%lld.M%06ldP%dQ%u%s%s.byhand.test,S=%zu,W=%zu",
+		 (long long)tv.tv_sec, (long)tv.tv_usec, (int)getpid(), ++seq,
+		 guid != NULL ? "G" : "", guid != NULL ? guid : "", len, len + lines);
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", u->maildir, name);
+	snprintf(dst, sizeof(dst), "%s/new/%s", u->maildir, name);
+	if (harness_write_file(tmp, data, len, 0600) < 0 ||
+	    chown(tmp, u->uid, u->gid) < 0 || chmod(tmp, 0600) < 0 ||
+	    rename(tmp, dst) < 0)
+		fail_msg("put %s by hand: %s", dst, strerror(errno));
 }
 
 void

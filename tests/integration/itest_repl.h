@@ -91,10 +91,26 @@ int irepl_find(unsigned i, unsigned idx, const char *guid, char *path,
 /* All files in new/ and cur/ of user idx. */
 int irepl_count(unsigned i, unsigned idx);
 
+/* Files of user idx's INBOX (new/ and cur/) whose bytes are data[len];
+ * the last one's full path in path (may be NULL).  -1 if unreadable. */
+int irepl_find_bytes(unsigned i, unsigned idx, const char *data, size_t len,
+		     char *path, size_t size);
+/* Bounded poll until exactly one file of new/ and cur/ has the bytes of
+ * data[len]; its path in path.  0, or -1 (not in time, or more than one). */
+int irepl_wait_bytes(unsigned i, unsigned idx, const char *data, size_t len,
+		     int timeout_ms, char *path, size_t size);
+
 /* Bounded poll (timeout_ms) until exactly one file with guid exists; its
  * path in path.  0, or -1 (not there in time, or more than one). */
 int irepl_wait_guid(unsigned i, unsigned idx, const char *guid, int timeout_ms,
 		    char *path, size_t size);
+
+/* Lines of instance i's log holding text (0 if there is no log yet). */
+int irepl_log_count(unsigned i, const char *text);
+/* Bounded poll until more than n lines of the log hold text; 0 or -1.
+ * stowd logs "sync: replica=R full sync done" once every mailbox of a full
+ * sync with R is in step and acknowledged: the signal to wait for. */
+int irepl_wait_log(unsigned i, const char *text, int n, int timeout_ms);
 
 /* Size of <state_dir>/replication/<replica>.journal on instance i; 0 if
  * missing. */
@@ -108,6 +124,16 @@ int irepl_wait_journal_empty(unsigned i, const char *replica, int timeout_ms);
 long irepl_dirty_read(unsigned i, const char *replica, char *buf, size_t size);
 /* Bounded poll until that dirty file is empty or gone; 0 or -1. */
 int irepl_wait_dirty_empty(unsigned i, const char *replica, int timeout_ms);
+
+/*
+ * Put data[len] into user idx's INBOX of instance i by hand, as a mail
+ * program would: written in tmp/, owned by the user, mode 0600, renamed
+ * into new/ under the Maildir unique name
+ * "<sec>.M<usec>P<pid>Q<seq>[G<guid>].<host>,S=<size>,W=<vsize>" (no G
+ * part if guid is NULL).  The name in name[size] (asserts).
+ */
+void irepl_put_by_hand(unsigned i, unsigned idx, const char *data, size_t len,
+		       const char *guid, char *name, size_t size);
 
 /* Assert the two files have the same bytes, and that b is owned by user
  * idx of instance ib with mode 0600. */

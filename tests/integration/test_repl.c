@@ -4,6 +4,7 @@
  * instances (doc/replication-protocol.md): synchronous acks, a replica
  * that is down (accept: journal and catch-up; tempfail: 451 and no local
  * copy), a chain A->B->C without loops, a lost file brought back by SYNC,
+ * a message added by hand on a replica, a damaged file replaced by SYNC,
  * concurrent flag changes on two masters, and who may connect (TLS
  * certificates, SO_PEERCRED).
  *
@@ -20,12 +21,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/integration/itest.h"
 #include "tests/integration/itest_repl.h"
 
 enum { A = 0, B = 1, C = 2 };
+
+/* Logged by a once its full sync with b is in step and acknowledged. */
+#define SYNC_DONE "sync: replica=b full sync done"
 
 /* Deliver to u1 on instance i, assert 250 and the stored file (path). */
 static void
@@ -172,6 +177,144 @@ test_file_deleted_on_replica_comes_back_by_sync(void **state)
 		fail_msg("message %s deleted on b did not come back", guid);
 	irepl_assert_same_file(pa, B, 0, pb);
 	assert_int_equal(irepl_find(A, 0, guid, NULL, 0), 1);
+	free(body);
+	irepl_pass();
+}
+
+/* replication_full_sync_interval: a full sync runs again while A keeps
+ * running, and repairs what went missing on B since the last one. */
+static void
+test_periodic_full_sync_repairs_without_restart(void **state)
+{
+	struct irepl_conf conf = { .full_sync = "2s" };
+	char guid[33], pa[512], pb[512];
+	pid_t pid;
+	size_t len;
+	int done;
+	char *body = itest_body(5000, 510, &len);
+
+	(void)state;
+	irepl_start_pair(A, B, &conf);
+	pid = IR[A].h->pid;
+	deliver_ok(A, body, len, guid, pa, sizeof(pa));
+	assert_int_equal(irepl_find(B, 0, guid, pb, sizeof(pb)), 1);
+	done = irepl_log_count(A, SYNC_DONE);
+	assert_int_equal(unlink(pb), 0);
+	if (irepl_wait_log(A, SYNC_DONE, done, IREPL_POLL_MS) < 0)
+		fail_msg("no full sync after the interval");
+	if (irepl_wait_guid(B, 0, guid, IREPL_POLL_MS, pb, sizeof(pb)) < 0)
+		fail_msg("message %s deleted on b did not come back", guid);
+	irepl_assert_same_file(pa, B, 0, pb);
+	/* the same A all along: the interval, not a restart, did it */
+	assert_int_equal(IR[A].h->pid, pid);
+	assert_true(harness_alive(IR[A].h));
+	free(body);
+	irepl_pass();
+}
+
+static void
+test_message_added_by_hand_on_replica_reaches_master_once(void **state)
+{
+	static const char guid[] = "5eed0b1e7a3b4c5d8e9f00112233abcd";
+	char name[2][256], pb[2][512], pa[512];
+	size_t clen[2], len[2];
+	int done;
+	char *crlf[2], *msg[2];
+
+	(void)state;
+	irepl_start_pair(A, B, NULL);
+	for (unsigned k = 0; k < 2; k++) {
+		crlf[k] = itest_body(4000 + 1000 * k, 700 + k, &clen[k]);
+		msg[k] = harness_crlf_to_lf(crlf[k], clen[k], &len[k]);
+		/* message 0 without a G part, message 1 with one */
+		irepl_put_by_hand(B, 0, msg[k], len[k], k == 1 ? guid : NULL,
+				  name[k], sizeof(name[k]));
+	}
+	/* a full sync runs at start */
+	irepl_stop(A);
+	done = irepl_log_count(A, SYNC_DONE);
+	if (irepl_start(A) < 0)
+		fail_msg("a did not restart");
+	for (unsigned k = 0; k < 2; k++) {
+		if (irepl_wait_bytes(A, 0, msg[k], len[k], IREPL_POLL_MS, pa,
+				     sizeof(pa)) < 0)
+			fail_msg("message %s written on b did not reach a once",
+				 name[k]);
+		assert_int_equal(irepl_find_bytes(B, 0, msg[k], len[k], pb[k],
+						  sizeof(pb[k])), 1);
+		irepl_assert_same_file(pb[k], A, 0, pa);
+	}
+	/* the GUID of the name is kept */
+	assert_int_equal(irepl_find(A, 0, guid, NULL, 0), 1);
+	/* a's SAVE of what it fetched went back to b, which already had it */
+	if (irepl_wait_log(A, SYNC_DONE, done, IREPL_POLL_MS) < 0)
+		fail_msg("a's full sync with b did not end");
+	assert_int_equal(irepl_log_count(A, "still differs"), 0);
+	assert_int_equal(irepl_journal_size(A, "b"), 0);
+	for (unsigned k = 0; k < 2; k++) {
+		assert_int_equal(irepl_find_bytes(A, 0, msg[k], len[k], NULL, 0), 1);
+		assert_int_equal(irepl_find_bytes(B, 0, msg[k], len[k], NULL, 0), 1);
+		free(crlf[k]);
+		free(msg[k]);
+	}
+	/* warm-up + 2 on both sides */
+	assert_int_equal(irepl_count(A, 0), 3);
+	assert_int_equal(irepl_count(B, 0), 3);
+	irepl_pass();
+}
+
+static void
+test_damaged_file_on_replica_is_replaced_by_sync(void **state)
+{
+	char guid[33], pa[512], pb[512], bad[512], aside[512], *name, *ga;
+	int64_t deadline;
+	struct stat st;
+	size_t len, alen;
+	int done;
+	char *body = itest_body(8000, 800, &len);
+
+	(void)state;
+	irepl_start_pair(A, B, NULL);
+	deliver_ok(A, body, len, guid, pa, sizeof(pa));
+	/* sync_acks 1: on b when the 250 arrived */
+	assert_int_equal(irepl_find(B, 0, guid, bad, sizeof(bad)), 1);
+	assert_int_equal(stat(bad, &st), 0);
+	/* shorter than the S= of its name */
+	assert_int_equal(truncate(bad, st.st_size - 100), 0);
+	name = strrchr(bad, '/') + 1;
+	snprintf(aside, sizeof(aside), "%s/tmp/stowd-damaged-%s",
+		 IR[B].h->users[0].maildir, name);
+	if (harness_read_file(pa, &ga, &alen) < 0)
+		fail_msg("read %s: %s", pa, strerror(errno));
+	/* a full sync runs at start */
+	irepl_stop(A);
+	done = irepl_log_count(A, SYNC_DONE);
+	if (irepl_start(A) < 0)
+		fail_msg("a did not restart");
+	/* b first moves the damaged file aside, then gets a's copy */
+	deadline = harness_mono_ms() + IREPL_POLL_MS;
+	while (irepl_find_bytes(B, 0, ga, alen, NULL, 0) != 1) {
+		if (harness_mono_ms() > deadline)
+			fail_msg("no good copy of %s on b (%d files with its GUID)",
+				 guid, irepl_find(B, 0, guid, NULL, 0));
+		harness_sleep_ms(50);
+	}
+	assert_int_equal(irepl_find(B, 0, guid, pb, sizeof(pb)), 1);
+	irepl_assert_same_file(pa, B, 0, pb);
+	if (strstr(pb, name) != NULL)
+		fail_msg("good copy %s has the damaged file's name", pb);
+	if (stat(aside, &st) < 0)
+		fail_msg("damaged file not moved to %s: %s", aside, strerror(errno));
+	assert_int_equal(st.st_size, (off_t)alen - 100);
+	if (irepl_wait_log(A, SYNC_DONE, done, IREPL_POLL_MS) < 0)
+		fail_msg("a's full sync with b did not end");
+	assert_int_equal(irepl_log_count(A, "still differs"), 0);
+	assert_int_equal(irepl_journal_size(A, "b"), 0);
+	assert_int_equal(irepl_find(A, 0, guid, NULL, 0), 1);
+	assert_int_equal(irepl_find(B, 0, guid, NULL, 0), 1);
+	assert_int_equal(irepl_count(A, 0), 2);
+	assert_int_equal(irepl_count(B, 0), 2);
+	free(ga);
 	free(body);
 	irepl_pass();
 }
@@ -354,6 +497,15 @@ main(void)
 						irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_file_deleted_on_replica_comes_back_by_sync,
+			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_periodic_full_sync_repairs_without_restart,
+			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_message_added_by_hand_on_replica_reaches_master_once,
+			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_damaged_file_on_replica_is_replaced_by_sync,
 			irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_flag_changes_converge,
 						irepl_setup, irepl_teardown),

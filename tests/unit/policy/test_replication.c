@@ -77,7 +77,8 @@ static const struct cfx_value_case value_cases[] = {
 	{ "replication_full_sync_interval", "7 days", true, "168h" },
 	{ "replication_full_sync_interval", "0", true, "0s" },
 	{ "replication_full_sync_interval", "1m", true, "1m" },
-	{ "replication_full_sync_interval", "59s", false, NULL },
+	{ "replication_full_sync_interval", "2s", true, "2s" },
+	{ "replication_full_sync_interval", "999ms", false, NULL },
 	{ "replication_full_sync_interval", "367d", false, NULL },
 	{ "replication_full_sync_interval", "1w", false, NULL },
 };

@@ -198,7 +198,7 @@ static void test_plan_flag_conflicts(void **state)
 		struct sync_side *l = sync_side_new(), *r = sync_side_new();
 		struct sync_action a[MAX_ACTIONS];
 
-		print_message("case: %s\n", fc->name);
+		print_message("# case: %s\n", fc->name);
 		add_msg(l, G1, 1, fc->lm, fc->lo, fc->lf);
 		add_msg(r, G1, 1, fc->rm, fc->ro, fc->rf);
 		assert_int_equal(run_plan(l, r, a, MAX_ACTIONS, NULL), 1);
