@@ -70,13 +70,29 @@ retry_schedule(struct hook_replica *r, bool temp)
 void
 hook_conn_flush_acked(struct hook_replica *r, bool force)
 {
+	static const struct timeval settle = {
+		.tv_sec = 0, .tv_usec = CONN_TRUNC_SETTLE_MS * 1000,
+	};
 	struct hook_conn *c = r->conn;
 	bool trunc = false;
+	bool drained = journal_acked(r->j) == journal_size(r->j);
 	uint64_t now = hook_now_ms();
 
-	if (!force && journal_acked(r->j) != journal_size(r->j) &&
-	    now - r->last_ack_flush_ms < CONN_ACK_FLUSH_MS)
+	/*
+	 * Recording the offset and truncating a drained journal cost a sync
+	 * each, and under a steady load the journal drains after almost
+	 * every reply: do it at most once per CONN_ACK_FLUSH_MS, or at once
+	 * for a large drained journal, or once the journal stayed drained
+	 * for CONN_TRUNC_SETTLE_MS (ev_trunc).  The offset on disk may lag:
+	 * a replay after a crash resends events, which is harmless.
+	 */
+	if (!force && now - r->last_ack_flush_ms < CONN_ACK_FLUSH_MS &&
+	    !(drained && journal_size(r->j) >= CONN_TRUNC_BYTES)) {
+		if (drained && journal_size(r->j) > 0 &&
+		    !evtimer_pending(r->ev_trunc, NULL))
+			evtimer_add(r->ev_trunc, &settle);
 		return;
+	}
 	r->last_ack_flush_ms = now;
 	if (journal_flush_acked(r->j, &trunc) == -1) {
 		log_err("replica=%s journal: cannot record the acked offset: %s",
@@ -293,6 +309,7 @@ void
 hook_conn_stop(struct hook_replica *r)
 {
 	evtimer_del(r->ev_retry);
+	evtimer_del(r->ev_trunc);
 	if (r->conn != NULL)
 		conn_free(r->conn);
 	hook_conn_flush_acked(r, true);

@@ -189,8 +189,8 @@ hook_conn_maybe_sync(struct hook_conn *c)
 	if (c->state != C_READY || c->drained_told || !TAILQ_EMPTY(&c->jsent) ||
 	    c->cursor != journal_size(r->j) || r->h->stopping)
 		return;
-	hook_conn_flush_acked(r, true);
-	if (journal_size(r->j) != 0)
+	hook_conn_flush_acked(r, false);
+	if (journal_acked(r->j) != journal_size(r->j))
 		return;
 	c->drained_told = true;
 	r->backoff_ms = CONN_BACKOFF_MIN_MS;

@@ -39,6 +39,8 @@ struct hook_replica {
 	void *sync_slot;                    /* sync.c */
 	struct event *ev_retry;             /* reconnect after backoff */
 	struct event *ev_full;              /* replication_full_sync_interval */
+	struct event *ev_trunc;             /* truncate a journal that stayed
+					     * drained (hook_conn_flush_acked) */
 	uint64_t backoff_ms;
 	bool full_due;                      /* next hook_sync_start is full */
 	bool full_running;                  /* the running sync is full */
@@ -83,6 +85,8 @@ uint64_t hook_now_ms(void);
 #define CONN_MAX_DIRECT_QUEUED 1024u
 #define CONN_MAX_JOURNAL_TRACK 1024u      /* answered + unanswered entries */
 #define CONN_ACK_FLUSH_MS 1000u
+#define CONN_TRUNC_SETTLE_MS 200u            /* drained this long: truncate */
+#define CONN_TRUNC_BYTES (16u * 1024u * 1024u) /* drained and this big: now */
 
 enum conn_state {
 	C_CONNECTING = 0,
@@ -157,9 +161,11 @@ void hook_conn_stop(struct hook_replica *r);
 /* replication_full_sync_interval passed: the next sync is full (started
  * now if the replica is connected and drained). */
 void hook_conn_full_due(struct hook_replica *r);
-/* Record r's acked offset in its journal: always if force, else at most
- * once per CONN_ACK_FLUSH_MS unless everything is acked.  A journal that
- * was truncated restarts the connection's cursor at 0. */
+/* Record r's acked offset in its journal (and truncate it when drained):
+ * always if force, else at most once per CONN_ACK_FLUSH_MS, at once for a
+ * drained journal of CONN_TRUNC_BYTES, or after it stayed drained for
+ * CONN_TRUNC_SETTLE_MS.  A journal that was truncated restarts the
+ * connection's cursor at 0. */
 void hook_conn_flush_acked(struct hook_replica *r, bool force);
 /* Free a direct command (closes its body fd). */
 void hook_dcmd_free(struct dcmd *d);

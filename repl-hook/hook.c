@@ -628,6 +628,17 @@ full_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+trunc_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hook_replica *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (journal_acked(r->j) == journal_size(r->j))
+		hook_conn_flush_acked(r, true);
+}
+
+static void
 replica_init(struct hook *h, size_t i)
 {
 	struct hook_replica *r = &h->replicas[i];
@@ -643,7 +654,8 @@ replica_init(struct hook *h, size_t i)
 		fatal("replica=%s %s", r->cfg->name, why);
 	r->ev_retry = evtimer_new(h->base, retry_cb, r);
 	r->ev_full = evtimer_new(h->base, full_cb, r);
-	if (r->ev_retry == NULL || r->ev_full == NULL)
+	r->ev_trunc = evtimer_new(h->base, trunc_cb, r);
+	if (r->ev_retry == NULL || r->ev_full == NULL || r->ev_trunc == NULL)
 		fatalx("cannot create replica timers");
 	log_info("replica=%s server_id=%s journal=%llu acked=%llu", r->cfg->name,
 		 r->server_id[0] != '\0' ? r->server_id : "-",
@@ -664,6 +676,8 @@ replica_free(struct hook_replica *r)
 		event_free(r->ev_retry);
 	if (r->ev_full != NULL)
 		event_free(r->ev_full);
+	if (r->ev_trunc != NULL)
+		event_free(r->ev_trunc);
 }
 
 /* ---- accessors -------------------------------------------------------- */

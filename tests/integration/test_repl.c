@@ -250,7 +250,8 @@ test_message_added_by_hand_on_replica_reaches_master_once(void **state)
 	if (irepl_wait_log(A, SYNC_DONE, done, IREPL_POLL_MS) < 0)
 		fail_msg("a's full sync with b did not end");
 	assert_int_equal(irepl_log_count(A, "still differs"), 0);
-	assert_int_equal(irepl_journal_size(A, "b"), 0);
+	/* a drained journal is truncated once it stayed drained a moment */
+	assert_int_equal(irepl_wait_journal_empty(A, "b", IREPL_POLL_MS), 0);
 	for (unsigned k = 0; k < 2; k++) {
 		assert_int_equal(irepl_find_bytes(A, 0, msg[k], len[k], NULL, 0), 1);
 		assert_int_equal(irepl_find_bytes(B, 0, msg[k], len[k], NULL, 0), 1);
@@ -309,7 +310,8 @@ test_damaged_file_on_replica_is_replaced_by_sync(void **state)
 	if (irepl_wait_log(A, SYNC_DONE, done, IREPL_POLL_MS) < 0)
 		fail_msg("a's full sync with b did not end");
 	assert_int_equal(irepl_log_count(A, "still differs"), 0);
-	assert_int_equal(irepl_journal_size(A, "b"), 0);
+	/* a drained journal is truncated once it stayed drained a moment */
+	assert_int_equal(irepl_wait_journal_empty(A, "b", IREPL_POLL_MS), 0);
 	assert_int_equal(irepl_find(A, 0, guid, NULL, 0), 1);
 	assert_int_equal(irepl_find(B, 0, guid, NULL, 0), 1);
 	assert_int_equal(irepl_count(A, 0), 2);
