@@ -123,6 +123,12 @@ run_one() {
 	[ "$kind" = plain ] && tree=$dir/p
 	bench_start_stowd "$stowd" "$tree/stowd.conf" "$tree"
 	A_PID=$STOWD_PID
+	# A compares every mailbox with B when it starts: measure the steady
+	# state, after that pass (its end is logged)
+	if [ "$kind" = repl ] && ! wait_full_sync "$tree/stowd.log"; then
+		echo "  no full sync with b within 300 s" >&2
+		rc=1
+	fi
 	"$load" -a "unix:$tree/lmtp" -s "$sessions" -m "$messages" -b "$bytes" \
 		-u "$users" -f 'u%d@example.com' -P -t 300 \
 		-V "$tree/home/u%d/Maildir" > "$out" || rc=1
@@ -135,6 +141,15 @@ run_one() {
 	printf '%-6s %-5s %-9s %-8s %-8s %s\n' "$kind" "$round" \
 		"$(bench_field "$out" messages_per_s)" "$(bench_field "$out" latency_ms_p50)" \
 		"$(bench_field "$out" latency_ms_p99)" "$(bench_field "$out" verify)"
+}
+
+wait_full_sync() {
+	local i
+	for ((i = 0; i < 3000; i++)); do
+		grep -q 'sync: replica=b full sync done' "$1" && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
