@@ -5,7 +5,8 @@
  * that is down (accept: journal and catch-up; tempfail: 451 and no local
  * copy), a chain A->B->C without loops, a lost file brought back by SYNC,
  * a message added by hand on a replica, a damaged file replaced by SYNC,
- * concurrent flag changes on two masters, and who may connect (TLS
+ * concurrent flag changes on two masters, mailbox events (CREATE, RENAME
+ * with inferiors, DELETE) reaching the replica, and who may connect (TLS
  * certificates, SO_PEERCRED).
  *
  * Runs in:  the integration suite, as root; every test starts its own
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -417,6 +419,179 @@ test_concurrent_flag_changes_converge(void **state)
 	irepl_pass();
 }
 
+/* <Maildir of u1 on instance i>/.<mbox>[/<sub>] */
+static void
+folder_path(unsigned i, const char *mbox, const char *sub, char *out,
+	    size_t size)
+{
+	snprintf(out, size, "%s/.%s%s%s", IR[i].h->users[0].maildir, mbox,
+		 sub != NULL ? "/" : "", sub != NULL ? sub : "");
+}
+
+/* Send one event over a local-producer connection and wait for its OK. */
+static void
+producer_ok(struct replc *c, const char *tag, const void *literal, size_t len,
+	    const char *cmd)
+{
+	struct replc_resp r;
+
+	if (replc_cmd(c, &r, tag, literal, len, "%s", cmd) < 0 ||
+	    !replc_tagged_is(&r, "OK", NULL))
+		fail_msg("\"%s\" answered \"%s\" (%s)", cmd, r.tagged,
+			 r.ndata ? r.data[0] : "no data line");
+	replc_resp_clear(&r);
+}
+
+/* Files of <folder>/new and <folder>/cur with the bytes data[len]; the
+ * last one's path in path. */
+static int
+folder_find_bytes(unsigned i, const char *mbox, const char *data, size_t len,
+		  char *path, size_t size)
+{
+	static const char *const subs[] = { "new", "cur" };
+	char dir[512], file[1024], **names, *got;
+	size_t glen;
+	int count = 0;
+
+	for (size_t s = 0; s < 2; s++) {
+		int n;
+
+		folder_path(i, mbox, subs[s], dir, sizeof(dir));
+		if ((n = harness_dir_list(dir, &names)) < 0)
+			return -1;
+		for (int k = 0; k < n; k++) {
+			snprintf(file, sizeof(file), "%s/%s", dir, names[k]);
+			if (harness_read_file(file, &got, &glen) < 0)
+				continue;   /* renamed meanwhile */
+			if (glen == len && memcmp(got, data, len) == 0) {
+				count++;
+				snprintf(path, size, "%s", file);
+			}
+			free(got);
+		}
+		harness_names_free(&names, n);
+	}
+	return count;
+}
+
+/*
+ * Whether u1 on instance i has the layout the events lead to: .Archive and
+ * .Archive.Sub complete folders, no .Work, .Work.Sub or .Trash, and one
+ * copy of msg in .Archive.Sub (its path in path).  NULL if so, else what
+ * differs, in why.
+ */
+static const char *
+folders_mismatch(unsigned i, const char *msg, size_t len, char *path,
+		 size_t size, char *why, size_t wsize)
+{
+	static const char *const present[] = { "Archive", "Archive.Sub" };
+	static const char *const absent[] = { "Work", "Work.Sub", "Trash" };
+	static const char *const parts[] = { NULL, "cur", "new", "tmp" };
+	const struct harness_user *u = &IR[i].h->users[0];
+	char p[400];
+	struct stat st;
+	int n;
+
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t s = 0; s < 4; s++) {
+			folder_path(i, present[k], parts[s], p, sizeof(p));
+			if (harness_check_owner_mode(p, u->uid, u->gid, 0700, why,
+						     wsize) != 0)
+				return why;
+			if (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+				snprintf(why, wsize, "%s: not a directory", p);
+				return why;
+			}
+		}
+		folder_path(i, present[k], "maildirfolder", p, sizeof(p));
+		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    st.st_uid != u->uid) {
+			snprintf(why, wsize, "%s: missing, not a file or not owned "
+				 "by uid %u", p, (unsigned)u->uid);
+			return why;
+		}
+	}
+	for (size_t k = 0; k < 3; k++) {
+		folder_path(i, absent[k], NULL, p, sizeof(p));
+		if (lstat(p, &st) == 0 || errno != ENOENT) {
+			snprintf(why, wsize, "%s still exists", p);
+			return why;
+		}
+	}
+	n = folder_find_bytes(i, "Archive.Sub", msg, len, path, size);
+	if (n != 1) {
+		snprintf(why, wsize, "%d copies of the saved message in .Archive.Sub",
+			 n);
+		return why;
+	}
+	return NULL;
+}
+
+/* CREATE, SAVE into a new inferior, RENAME of the parent, CREATE and
+ * DELETE from a's local producer: b ends with a's folders and message. */
+static void
+test_mailbox_events_reach_the_replica(void **state)
+{
+	static const char msg[] =
+		"From: a@example.org\r\nTo: u1@example.org\r\n"
+		"Subject: mailbox events\r\n\r\nkept through a RENAME\r\n";
+	const char *user;
+	char cmd[512], guid[33], pa[1024], pb[1024], why[512] = "";
+	unsigned char rnd[16];
+	struct replc *p;
+	int64_t deadline;
+	const char *bad;
+
+	(void)state;
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		fail_msg("getrandom: %s", strerror(errno));
+	for (size_t k = 0; k < sizeof(rnd); k++)
+		snprintf(guid + 2 * k, 3, "%02x", rnd[k]);
+	irepl_start_pair(A, B, NULL);
+	user = IR[A].h->users[0].name;
+	p = irepl_unix(A, IR[A].id);
+	snprintf(cmd, sizeof(cmd), "CREATE %s %s Work", IR[A].id, user);
+	producer_ok(p, "m1", NULL, 0, cmd);
+	snprintf(cmd, sizeof(cmd), "CREATE %s %s Work.Sub", IR[A].id, user);
+	producer_ok(p, "m2", NULL, 0, cmd);
+	snprintf(cmd, sizeof(cmd), "SAVE %s 0 %s Work.Sub %s 0 1718000000 () {%zu}",
+		 IR[A].id, user, guid, sizeof(msg) - 1);
+	producer_ok(p, "m3", msg, sizeof(msg) - 1, cmd);
+	snprintf(cmd, sizeof(cmd), "RENAME %s %s Work Archive", IR[A].id, user);
+	producer_ok(p, "m4", NULL, 0, cmd);
+	snprintf(cmd, sizeof(cmd), "CREATE %s %s Trash", IR[A].id, user);
+	producer_ok(p, "m5", NULL, 0, cmd);
+	snprintf(cmd, sizeof(cmd), "DELETE %s %s Trash", IR[A].id, user);
+	producer_ok(p, "m6", NULL, 0, cmd);
+	replc_free(&p);
+	/* every OK came after a's own durable change */
+	bad = folders_mismatch(A, msg, sizeof(msg) - 1, pa, sizeof(pa), why,
+			       sizeof(why));
+	if (bad != NULL)
+		fail_msg("a: %s", bad);
+	/* b applies the events as they arrive (bounded poll) */
+	deadline = harness_mono_ms() + IREPL_POLL_MS;
+	while ((bad = folders_mismatch(B, msg, sizeof(msg) - 1, pb, sizeof(pb),
+				       why, sizeof(why))) != NULL) {
+		if (harness_mono_ms() > deadline)
+			fail_msg("b: %s", bad);
+		harness_sleep_ms(50);
+	}
+	irepl_assert_same_file(pa, B, 0, pb);
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0)
+		fail_msg("a's journal for b did not drain");
+	/* b acknowledged everything: nothing comes after the layout */
+	bad = folders_mismatch(B, msg, sizeof(msg) - 1, pb, sizeof(pb), why,
+			       sizeof(why));
+	if (bad != NULL)
+		fail_msg("b after the journal drained: %s", bad);
+	bad = folders_mismatch(A, msg, sizeof(msg) - 1, pa, sizeof(pa), why,
+			       sizeof(why));
+	if (bad != NULL)
+		fail_msg("a after the journal drained: %s", bad);
+	irepl_pass();
+}
+
 static void
 test_only_the_group_may_connect_over_tls(void **state)
 {
@@ -510,6 +685,8 @@ main(void)
 			test_damaged_file_on_replica_is_replaced_by_sync,
 			irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_flag_changes_converge,
+						irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(test_mailbox_events_reach_the_replica,
 						irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(test_only_the_group_may_connect_over_tls,
 						irepl_setup, irepl_teardown),
