@@ -28,7 +28,11 @@
 enum { A = 0, B = 1 };
 
 #define JOURNAL_MAX (1024LL * 1024LL) /* replication_journal_max_size = 1M */
-#define ASYNC_250_MS 1500       /* an asynchronous 250 waits for no replica */
+/* An asynchronous 250 waits for no replica: with replication_sync_timeout
+ * at 30s, a 250 that waited for B would take 30 s; 10 s leaves room for a
+ * slow, loaded machine. */
+#define ASYNC_250_MS 10000
+#define ASYNC_SYNC_TIMEOUT "30s"
 /* 16 x 90 KiB = 1.4M; one message stays under the harness's
  * lmtp_max_message_size (100K) */
 #define BIG_N 16
@@ -130,7 +134,8 @@ assert_dirty_names_both_inboxes(void)
 static void
 overflow_while_b_down(struct msg m[BIG_N])
 {
-	struct irepl_conf ca = { .async = true, .journal_max = "1M" };
+	struct irepl_conf ca = { .async = true, .journal_max = "1M",
+				 .sync_timeout = ASYNC_SYNC_TIMEOUT };
 
 	start_pair(&ca);
 	irepl_stop(B);
@@ -197,7 +202,7 @@ test_dirty_set_survives_sender_restart(void **state)
 static void
 test_sender_restart_replays_journal_exactly_once(void **state)
 {
-	struct irepl_conf ca = { .async = true };
+	struct irepl_conf ca = { .async = true, .sync_timeout = ASYNC_SYNC_TIMEOUT };
 	struct msg m[3];
 
 	(void)state;
