@@ -174,16 +174,10 @@ test_replica_block_may_come_from_include(void **state)
 	assert_string_equal(fx->s.replicas[0].host, "x.example.");
 }
 
-struct err_case {
-	const char *name;
-	const char *text;
-	const char *err;   /* after "<dir>/" */
-};
-
 #define ADDR_ERR(line, why) \
 	"main.conf:" #line ": invalid value for 'address' in block 'replica': " why
 
-static const struct err_case block_errors[] = {
+static const struct cfx_err_case block_errors[] = {
 	{ "no name", TLS "replica {\n}\n",
 	  "main.conf:4: block 'replica' needs a name: replica NAME {" },
 	{ "bad name", TLS "replica a/b {\naddress = tcp:h:1\n}\n",
@@ -282,7 +276,7 @@ test_too_many_replicas(void **state)
 
 /* ---- cross-checks ------------------------------------------------------ */
 
-static const struct err_case cross_errors[] = {
+static const struct cfx_err_case cross_errors[] = {
 	{ "tcp listener without cert",
 	  "replication_tls_key = /k\nreplication_tls_ca = /ca\n"
 	  "replication_listen = unix:/run/r tcp:0.0.0.0:4810\n",

@@ -52,6 +52,13 @@ void cfx_expect(struct cfx *fx, const char *name, const char *text,
 			 const char *suffix);
 
 /* One setting value and what policy_setting_set makes of it. */
+/* A config text that must fail, with the error expected after "<dir>/". */
+struct cfx_err_case {
+	const char *name;
+	const char *text;
+	const char *err;
+};
+
 struct cfx_value_case {
 	const char *name;
 	const char *value;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/privsep/msgcase.h - shared by the IPC decoder tests
- * (test_msg.c, test_msg_transport.c): the valid message of every type,
+ * (test_msg.c, test_msg_repl.c, test_msg_transport.c), implemented in
+ * msgcase.c and msgcase_repl.c: the valid message of every type,
  * raw datagrams, fd makers, fd-leak checks and the verdict helpers.
  *
  * Every helper asserts (cmocka) on broken test infrastructure; a wrong
@@ -59,6 +60,17 @@ extern const size_t msg_ncases;
 
 /* A valid SAVE command of the test body (BODY_LEN bytes, sealed memfd). */
 void fill_repl_cmd(struct psep_repl_cmd *c);
+
+/* The fill functions of the replication family (msgcase_repl.c): each
+ * writes the valid body of its type and returns its length. */
+size_t fill_repl_req(void *b);
+size_t fill_repl_rep(void *b);
+size_t fill_repl_op_req(void *b);
+size_t fill_repl_op_rep(void *b);
+size_t fill_event_req(void *b);
+size_t fill_event_rep(void *b);
+size_t fill_users_req(void *b);
+size_t fill_users_rep(void *b);
 
 /* The row of type; fails the test if there is none. */
 const struct mcase *case_of(uint16_t type);
