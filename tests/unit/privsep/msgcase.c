@@ -31,14 +31,13 @@
 
 /* ---- the valid message of each type ----------------------------------- */
 
-static void
-set_str(char *field, size_t size, const char *s)
+void
+msgcase_set_str(char *field, size_t size, const char *s)
 {
 	memset(field, 0, size);
 	memcpy(field, s, strlen(s) < size ? strlen(s) : size);
 }
 
-#define SET_STR(field, s) set_str((field), sizeof(field), (s))
 
 static void
 fill_result(struct dlv_result *r)

@@ -210,4 +210,8 @@ void apply_patch(struct dgram *d, const struct patch *pt);
 void run_patches(struct pair *p, const struct patch *t, size_t n);
 #define RUN_PATCHES(p, t) run_patches((p), (t), sizeof(t) / sizeof((t)[0]))
 
+/* Fill a fixed char[] field with s, NUL-padded (truncated if too long). */
+void msgcase_set_str(char *field, size_t size, const char *s);
+#define SET_STR(field, s) msgcase_set_str((field), sizeof(field), (s))
+
 #endif

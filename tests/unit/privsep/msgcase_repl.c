@@ -14,14 +14,6 @@
 
 #include "msgcase.h"
 
-static void
-set_str(char *field, size_t size, const char *s)
-{
-	memset(field, 0, size);
-	memcpy(field, s, strlen(s) < size ? strlen(s) : size);
-}
-
-#define SET_STR(field, s) set_str((field), sizeof(field), (s))
 
 /* A SAVE of the test body (the sealed memfd of every body case). */
 void
