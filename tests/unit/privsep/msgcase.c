@@ -38,7 +38,6 @@ msgcase_set_str(char *field, size_t size, const char *s)
 	memcpy(field, s, strlen(s) < size ? strlen(s) : size);
 }
 
-
 static void
 fill_result(struct dlv_result *r)
 {

@@ -14,7 +14,6 @@
 
 #include "msgcase.h"
 
-
 /* A SAVE of the test body (the sealed memfd of every body case). */
 void
 fill_repl_cmd(struct psep_repl_cmd *c)
