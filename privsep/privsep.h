@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "privsep/msg.h"
@@ -50,6 +51,24 @@ char *xstrdup(const char *s);
 int xasprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Copy src into dst of size dstsize; returns false (dst truncated) if too long. */
 bool xstrlcpy(char *dst, const char *src, size_t dstsize);
+
+/* ---- a sealed memfd of text lines (lines.c) ---------------------------- */
+
+#define PSEP_LINES_LINE_MAX 1024
+
+struct psep_lines {
+	int fd;               /* -1 when not open; the caller closes it */
+	uint64_t size;
+	uint32_t lines;
+};
+
+/* Create the memfd.  0 or -1 with errno. */
+int psep_lines_open(struct psep_lines *l, const char *name);
+/* Append line (n octets, no newline, n < PSEP_LINES_LINE_MAX) and "\n".
+ * 0, or -1 with errno (EOVERFLOW for a bad line). */
+int psep_lines_add(struct psep_lines *l, const char *line, size_t n);
+/* Seal it and rewind it: ready to pass.  0 or -1 with errno. */
+int psep_lines_seal(struct psep_lines *l);
 
 /* ---- roles ------------------------------------------------------------ */
 

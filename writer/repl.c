@@ -28,92 +28,37 @@
 #include "storage/repl.h"
 #include "writer/writer_int.h"
 
-#define DATA_LINE_MAX 1024     /* one data line: well above the longest */
-
-/* The data lines of one LIST/SYNC/GUIDS, written to a memfd. */
-struct data_out {
-	int fd;
-	uint64_t size;
-	uint32_t lines;
-};
-
-static int
-data_open(struct data_out *d)
-{
-	d->size = 0;
-	d->lines = 0;
-	d->fd = memfd_create("stowd-repl-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	return d->fd < 0 ? -1 : 0;
-}
-
-/* Append line (n bytes, no newline) and "\n".  0 or -1 with errno. */
-static int
-data_line(struct data_out *d, const char *line, size_t n)
-{
-	char buf[DATA_LINE_MAX + 1];
-	size_t off = 0;
-
-	if (n == 0 || n >= DATA_LINE_MAX) {
-		errno = EOVERFLOW;
-		return -1;
-	}
-	memcpy(buf, line, n);
-	buf[n++] = '\n';
-	while (off < n) {
-		ssize_t w = write(d->fd, buf + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		off += (size_t)w;
-	}
-	d->size += n;
-	d->lines++;
-	return 0;
-}
-
-/* Seal and rewind; the fd is then ready to pass. */
-static int
-data_seal(struct data_out *d)
-{
-	if (fcntl(d->fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
-		  F_SEAL_SEAL) < 0 || lseek(d->fd, 0, SEEK_SET) < 0)
-		return -1;
-	return 0;
-}
-
 static int
 list_cb(const char *mailbox, const struct store_mbox_state *st, void *arg)
 {
-	char line[DATA_LINE_MAX];
+	char line[PSEP_LINES_LINE_MAX];
 	size_t n = repl_fmt_mailbox_data(line, sizeof(line), mailbox, st);
 
 	if (n == 0) {
 		errno = EOVERFLOW;
 		return -1;
 	}
-	return data_line(arg, line, n);
+	return psep_lines_add(arg, line, n);
 }
 
 static int
 guids_cb(const struct store_msg_info *m, void *arg)
 {
-	char line[DATA_LINE_MAX];
+	char line[PSEP_LINES_LINE_MAX];
 	size_t n = repl_fmt_guid_data(line, sizeof(line), m);
 
 	if (n == 0) {
 		errno = EOVERFLOW;
 		return -1;
 	}
-	return data_line(arg, line, n);
+	return psep_lines_add(arg, line, n);
 }
 
 /* What one operation produced besides the result. */
 struct op_out {
 	struct store_repl_result res;
 	struct store_msg_info info;  /* FETCH */
-	struct data_out data;        /* LIST/SYNC/GUIDS; fd -1 otherwise */
+	struct psep_lines data;        /* LIST/SYNC/GUIDS; fd -1 otherwise */
 	int file_fd;                 /* FETCH */
 };
 
@@ -122,7 +67,7 @@ op_sync(const struct store_repl_ctx *ctx, const struct psep_repl_cmd *c,
 	struct op_out *o, const char **what)
 {
 	struct store_mbox_state st;
-	char line[DATA_LINE_MAX];
+	char line[PSEP_LINES_LINE_MAX];
 	size_t n;
 
 	memset(&st, 0, sizeof(st));
@@ -136,7 +81,7 @@ op_sync(const struct store_repl_ctx *ctx, const struct psep_repl_cmd *c,
 		*what = "format SYNC data";
 		return -1;
 	}
-	if (data_line(&o->data, line, n) < 0) {
+	if (psep_lines_add(&o->data, line, n) < 0) {
 		*what = "write SYNC data";
 		return -1;
 	}
@@ -240,7 +185,7 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 	memset(&o, 0, sizeof(o));
 	o.data.fd = -1;
 	o.file_fd = -1;
-	if (op_has_data(r->cmd.op) && data_open(&o.data) < 0) {
+	if (op_has_data(r->cmd.op) && psep_lines_open(&o.data, "stowd-repl-data") < 0) {
 		rep.err = errno;
 		what = "create data memfd";
 	} else if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
@@ -250,7 +195,7 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 			rep.err = errno ? errno : EIO;
 		ops->leave();
 	}
-	if (rep.err == 0 && o.data.fd >= 0 && data_seal(&o.data) < 0) {
+	if (rep.err == 0 && o.data.fd >= 0 && psep_lines_seal(&o.data) < 0) {
 		rep.err = errno;
 		what = "seal data memfd";
 	}

@@ -478,56 +478,36 @@ sup_events_reply(struct sup *sup, struct sup_child *hook, const struct psep_msg 
 
 /* ---- users ------------------------------------------------------------- */
 
-struct users_out {
-	int fd;
-	uint32_t count;
-};
-
+/* One user name per line; names the protocol cannot carry are left out. */
 static int
 users_line(const char *name, void *arg)
 {
-	struct users_out *u = arg;
-	char line[PSEP_NAME_MAX + 1];
-	size_t n = strlen(name), i, off = 0;
+	size_t n = strlen(name), i;
 
 	for (i = 0; i < n; i++)
 		if ((unsigned char)name[i] <= 0x20 || name[i] == 0x7f)
-			return 0;   /* not a name the protocol can carry */
+			return 0;
 	if (n == 0 || n >= PSEP_NAME_MAX)
 		return 0;
-	memcpy(line, name, n);
-	line[n++] = '\n';
-	while (off < n) {
-		ssize_t w = write(u->fd, line + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		off += (size_t)w;
-	}
-	u->count++;
-	return 0;
+	return psep_lines_add(arg, name, n);
 }
 
 static void
 users_request(struct sup_child *c, const struct psep_msg *m)
 {
 	struct psep_users_rep rep = { .err = 0 };
-	struct users_out u = { .fd = -1 };
+	struct psep_lines u = { .fd = -1 };
 
-	u.fd = memfd_create("stowd-users", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (u.fd < 0 ||
+	if (psep_lines_open(&u, "stowd-users") < 0 ||
 	    policy_userdb_foreach(c->sup->userdb, users_line, &u) != 0 ||
-	    fcntl(u.fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
-		  F_SEAL_SEAL) < 0 || lseek(u.fd, 0, SEEK_SET) < 0) {
+	    psep_lines_seal(&u) < 0) {
 		rep.err = errno != 0 ? errno : EIO;
 		log_err("user list for repl-hook: %s", strerror(rep.err));
 		if (u.fd >= 0)
 			close(u.fd);
 		u.fd = -1;
 	}
-	rep.count = rep.err == 0 ? u.count : 0;
+	rep.count = rep.err == 0 ? u.lines : 0;
 	(void)sup_child_send(c, PSEP_USERS_REP, m->hdr.id, &rep, sizeof(rep), u.fd);
 	if (u.fd >= 0)
 		close(u.fd);
