@@ -6,7 +6,8 @@
  * output watermarks), timeouts and the orderly close (LOGOUT, SHUTDOWN,
  * too many errors, lost framing).
  *
- * Runs in:  repld (seccomp: getsockopt(SO_PEERCRED), getsockname,
+ * Runs in:  repld (seccomp: getsockopt(SO_PEERCRED), setsockopt
+ *           (TCP_NODELAY), getsockname,
  *           getpeername, readv/writev/read/write, fcntl, close on client
  *           sockets; OpenSSL's server side on TCP; no socket is created).
  * Trust:    the peer is untrusted until the transport check passed, and its
@@ -39,6 +40,7 @@
 #include "lmtpd/repld_int.h"
 #include "policy/policy.h"
 #include "privsep/privsep.h"
+#include "privsep/tls.h"
 
 static unsigned conn_serial;
 
@@ -385,6 +387,9 @@ repld_conn_start(struct repld_server *srv, int fd, const char *listener)
 			goto fail;
 	} else if (family == AF_INET || family == AF_INET6) {
 		tcp_peer_name(fd, name, sizeof(name));
+		if (psep_tcp_nodelay(fd) == -1)
+			log_warn("replication socket from %s: cannot set TCP_NODELAY: %s",
+				 name, strerrordesc_np(errno));
 	} else {
 		log_err("replication socket from %s: not a UNIX or TCP socket", listener);
 		goto fail;

@@ -50,6 +50,15 @@ void *psep_tls_client_ctx_new(const struct policy_settings *s, char *err,
  */
 int psep_tls_set_peer_name(void *ssl, const char *host);
 
+/*
+ * On a TCP socket of a replication connection (either end): TCP_NODELAY,
+ * so a small command or reply is not held back by Nagle's algorithm while
+ * an earlier segment waits for the peer's delayed ACK (on loopback that
+ * adds about 40 ms to a request/reply exchange).  A UNIX socket is left
+ * alone.  Returns 0, or -1 with errno from setsockopt.
+ */
+int psep_tcp_nodelay(int fd);
+
 /* Free a context from psep_tls_*_ctx_new; NULL is accepted. */
 void psep_tls_ctx_free(void *ctx);
 

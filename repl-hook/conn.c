@@ -9,7 +9,8 @@
  * doc/replication-protocol.md §10.3 says (conn_reply.c).
  *
  * Runs in:  repl-hook.  Syscalls: socket, connect, getsockopt (connect
- *           result), setsockopt (libevent: TCP_NODELAY is not set; none),
+ *           result), getsockname and setsockopt
+ *           (TCP_NODELAY),
  *           read/write/readv/writev on the socket, pread on the journal and
  *           on body fds, fcntl (dup), close.  A replica host that is not an
  *           IP literal is resolved with a blocking getaddrinfo (which needs
@@ -280,6 +281,9 @@ conn_open(struct hook_conn *c)
 		rc = -1;
 		goto out;
 	}
+	if (psep_tcp_nodelay(bufferevent_getfd(c->bev)) == -1)
+		log_warn("replica=%s cannot set TCP_NODELAY: %s", r->cfg->name,
+			 strerrordesc_np(errno));
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 out:
 	if (ssl != NULL)
