@@ -19,7 +19,8 @@
  * Trust:    replica responses are untrusted: framed by repl_framer (bounded
  *           lines, literals into memfds), parsed by repl_parse_response; a
  *           framing or parse error closes the connection (reconnect).
- * Order:    a journal entry is sent only after it is durable; the acked
+ * Order:    a journal entry is sent once written (its fsync overlaps the
+ *           round trip; hook.c answers only after the fsync); the acked
  *           offset advances only over a prefix of entries that all got a
  *           final reply; a temporary NO closes the connection, so the entry
  *           and everything after it are resent from the acked offset.

@@ -10,8 +10,9 @@
  *           fcntl (dup of a body fd), close; the socket through libevent.
  * Trust:    journal entries were checked when read (journal.c); an entry
  *           whose origin or peer is the replica itself is not sent back.
- * Order:    a journal entry is sent only after it is durable (the caller
- *           kicks after the fsync); direct commands go before journal
+ * Order:    a journal entry is sent once it is written (the caller kicks
+ *           before the fsync, which overlaps the replica's work; hook.c
+ *           answers an event only after it); direct commands go before journal
  *           entries, at most CONN_MAX_DIRECT_INFLIGHT at a time; a literal
  *           is written whole before the next command.
  */

@@ -8,9 +8,12 @@
  *
  * Runs in:  repl-hook (libevent, one thread).
  * Trust:    see hook_int.h.
- * Order:    an event is appended to every eligible journal, the journals
- *           are fsynced, the event is registered as pending, and only then
- *           do the connections read the new entries (hook_conn_kick).
+ * Order:    an event is appended to every eligible journal and the
+ *           connections are kicked (hook_conn_kick: the entries go out on
+ *           the next turn of the loop); a zero timer then fsyncs the
+ *           journals, and only after that fsync is the event answered or
+ *           registered as pending.  An OK that arrives before the fsync is
+ *           counted and answered after it (hook.c).
  */
 #ifndef STOWD_REPL_HOOK_CORE_INT_H
 #define STOWD_REPL_HOOK_CORE_INT_H
@@ -153,7 +156,8 @@ struct hook_conn {
 /* conn.c */
 /* Start connecting (now). */
 void hook_conn_start(struct hook_replica *r);
-/* New entries are in r's journal (durable): send what the window allows. */
+/* New entries are in r's journal (written; their fsync follows on the next
+ * turn of the loop): send what the window allows. */
 void hook_conn_kick(struct hook_replica *r);
 /* Close the connection and stop reconnecting (shutdown); flushes the acked
  * offset. */

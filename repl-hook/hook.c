@@ -12,11 +12,19 @@
  *           a bad one ends the process (the supervisor restarts it).
  * Order:    the EVENT_REQs of one wake-up of the supervisor link (at most
  *           PSEP_LINK_READ_BATCH messages, privsep/link.h) are appended to
- *           the journals, each touched journal is fsynced once, then every
- *           event is answered (JOURNALED / FAILED) or kept pending until
- *           enough replicas acknowledged it (ACKED) or its timeout passed
- *           (TIMEOUT; the entry stays journaled).  Only after the fsync do
- *           the connections send the new entries.  An event that would
+ *           the journals and the connections are kicked, so the new entries
+ *           go out on the next turn of the loop; the fsync of each touched
+ *           journal runs from a zero timer, after that turn's socket
+ *           writes, and covers every event appended before it (group
+ *           commit across wake-ups).  Only after it is an event answered
+ *           (JOURNALED / FAILED), or kept pending until enough replicas
+ *           acknowledged it (ACKED) or its timeout passed (TIMEOUT; the
+ *           entry stays journaled).  A replica may so apply an entry
+ *           before it is durable here: if this host crashes before the
+ *           fsync, the event is lost from the journal, but the change it
+ *           describes was already durable in the mailbox (the event is
+ *           sent after the save), so the replica is ahead, not wrong, and
+ *           no 250 was given for it.  An event that would
  *           push a journal past replication_journal_max_size is not
  *           journaled for that replica: its mailbox is marked for resync.
  *           When want_acks > 0 and fewer replicas can acknowledge, the
@@ -80,10 +88,10 @@ struct hook_ipc {
 	size_t n_pend;
 	TAILQ_HEAD(, lreq) lreqs;
 	uint64_t next_id;
-	/* events read in this wake-up: appended, not yet fsynced */
-	struct pending *batch[PSEP_LINK_READ_BATCH];
-	size_t n_batch;
+	/* events appended, not yet fsynced (ev_sync is armed) */
+	struct pending_list unsynced;
 	uint32_t touched;                       /* their journals, as a bit mask */
+	struct event *ev_sync;                  /* zero timer: fsync, then answer */
 };
 
 uint64_t
@@ -104,6 +112,7 @@ hook_stop(struct hook *h, int status)
 
 static void lreq_fail_all(struct hook *h);
 static void hook_maybe_exit(struct hook *h);
+static void ipc_sync_now(struct hook_ipc *ipc);
 
 /* Send now if nothing is queued, else queue (fd duplicated, not consumed). */
 static int
@@ -154,12 +163,31 @@ pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	pending_free(p);
 }
 
+/* An OK for an entry whose journal fsync has not run yet (the reply beat
+ * the zero timer): counted now, answered by event_finish. */
+static bool
+unsynced_acked(struct hook *h, uint32_t bit, size_t ri, uint64_t seq)
+{
+	struct pending *p;
+
+	TAILQ_FOREACH(p, &h->ipc->unsynced, entry) {
+		if (!(p->touched & bit) || p->seq[ri] != seq)
+			continue;
+		p->touched &= ~bit;
+		p->acks++;
+		return true;
+	}
+	return false;
+}
+
 void
 hook_event_acked(struct hook *h, struct hook_replica *r, uint64_t seq)
 {
 	struct pending *p, *next;
 	uint32_t bit = 1u << r->index;
 
+	if (unsynced_acked(h, bit, r->index, seq))
+		return;
 	for (p = TAILQ_FIRST(&h->ipc->pend); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, entry);
 		if (!(p->touched & bit) || p->seq[r->index] != seq || p->answered)
@@ -278,6 +306,11 @@ event_finish(struct hook *h, struct pending *p, uint32_t sync_failed)
 		pending_free(p);
 		return;
 	}
+	if (p->acks >= p->want) {               /* acked before the fsync ran */
+		pending_answer(p, PSEP_EV_ACKED);
+		pending_free(p);
+		return;
+	}
 	tv.tv_sec = (time_t)(p->timeout_ms / 1000u);
 	tv.tv_usec = (suseconds_t)(p->timeout_ms % 1000u) * 1000;
 	p->timer = evtimer_new(h->base, pending_timeout_cb, p);
@@ -392,6 +425,7 @@ hook_shutdown(struct hook *h)
 		return;
 	log_info("shutdown requested pending=%zu", h->ipc->n_pend);
 	h->stopping = true;
+	ipc_sync_now(h->ipc);
 	while ((p = TAILQ_FIRST(&h->ipc->pend)) != NULL) {
 		pending_answer(p, PSEP_EV_TIMEOUT);
 		pending_free(p);
@@ -430,6 +464,7 @@ static void
 ipc_dispatch(void *arg, struct psep_msg *m)
 {
 	struct hook_ipc *ipc = arg;
+	struct pending *p;
 
 	switch (m->hdr.type) {
 	case PSEP_EVENT_REQ:
@@ -437,8 +472,8 @@ ipc_dispatch(void *arg, struct psep_msg *m)
 			event_reject(ipc, m);
 			break;
 		}
-		assert(ipc->n_batch < PSEP_LINK_READ_BATCH);
-		ipc->batch[ipc->n_batch++] = event_append(ipc->h, m, &ipc->touched);
+		p = event_append(ipc->h, m, &ipc->touched);
+		TAILQ_INSERT_TAIL(&ipc->unsynced, p, entry);
 		break;
 	case PSEP_REPL_REP:
 		ipc_reply(ipc, m, LREQ_REPL);
@@ -474,25 +509,49 @@ journals_sync(struct hook *h, uint32_t touched)
 	return failed;
 }
 
-/* After a wake-up's messages: one fsync per touched journal, then every
- * event of the batch is answered or waits; the connections send the new
- * entries (psep_link_ops.batch_end). */
+/* One fsync per touched journal, then every appended event is answered or
+ * waits.  Called from the zero timer, and at shutdown. */
+static void
+ipc_sync_now(struct hook_ipc *ipc)
+{
+	struct hook *h = ipc->h;
+	uint32_t failed = journals_sync(h, ipc->touched);
+	struct pending *p;
+
+	ipc->touched = 0;
+	while ((p = TAILQ_FIRST(&ipc->unsynced)) != NULL) {
+		TAILQ_REMOVE(&ipc->unsynced, p, entry);
+		event_finish(h, p, failed);
+	}
+}
+
+static void
+ipc_sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ipc_sync_now(arg);
+}
+
+/* After a wake-up's messages (psep_link_ops.batch_end): the connections
+ * queue the new entries now, their sockets are written on the next turn of
+ * the loop, and the zero timer that fsyncs the journals fires in that same
+ * turn after the writes, so the fsync and the replica's work overlap. */
 static void
 ipc_batch_end(void *arg)
 {
+	static const struct timeval zero = { 0, 0 };
 	struct hook_ipc *ipc = arg;
 	struct hook *h = ipc->h;
-	uint32_t touched = ipc->touched, failed;
-	size_t nb = ipc->n_batch, i;
+	size_t i;
 
-	ipc->touched = 0;
-	ipc->n_batch = 0;
-	failed = journals_sync(h, touched);
-	for (i = 0; i < nb; i++)
-		event_finish(h, ipc->batch[i], failed);
+	if (TAILQ_EMPTY(&ipc->unsynced))
+		return;
 	for (i = 0; i < h->n_replicas; i++)
-		if ((touched & ~failed) & (1u << i))
+		if (ipc->touched & (1u << i))
 			hook_conn_kick(&h->replicas[i]);
+	if (!evtimer_pending(ipc->ev_sync, NULL) && evtimer_add(ipc->ev_sync, &zero) == -1)
+		ipc_sync_now(ipc);
 }
 
 static void
@@ -526,6 +585,10 @@ ipc_new(struct hook *h, int fd)
 
 	ipc->h = h;
 	TAILQ_INIT(&ipc->pend);
+	TAILQ_INIT(&ipc->unsynced);
+	ipc->ev_sync = evtimer_new(h->base, ipc_sync_cb, ipc);
+	if (ipc->ev_sync == NULL)
+		fatalx("cannot create the journal sync timer");
 	TAILQ_INIT(&ipc->lreqs);
 	ipc->link = psep_link_new(h->base, fd, IPC_OUT_MAX, &ipc_link_ops, ipc);
 	return ipc;
@@ -540,8 +603,13 @@ ipc_free(struct hook *h)
 	if (ipc == NULL)
 		return;
 	lreq_fail_all(h);
+	while ((p = TAILQ_FIRST(&ipc->unsynced)) != NULL) {
+		TAILQ_REMOVE(&ipc->unsynced, p, entry);
+		free(p);
+	}
 	while ((p = TAILQ_FIRST(&ipc->pend)) != NULL)
 		pending_free(p);
+	event_free(ipc->ev_sync);
 	psep_link_free(&ipc->link);
 	free(ipc);
 	h->ipc = NULL;
