@@ -67,6 +67,11 @@ trap cleanup EXIT
 # A's start-up SYNC never has to copy the unreplicated runs' mail
 mkdir -p "$dir/p" "$dir/a" "$dir/b"
 chmod 0755 "$dir"
+# the Orlov "top directory" flag spreads each tree's homes over other
+# block groups, away from inodes deleted by an earlier run (on ext4
+# without a journal, creating a file next to them is slow; see
+# doc/performance.md, "A trap of this file system")
+chattr +T "$dir" "$dir/p" "$dir/a" "$dir/b" 2> /dev/null || true
 passwd_p=$("$here/setup-users.sh" "$dir/p" "$users")
 passwd_a=$("$here/setup-users.sh" "$dir/a" "$users")
 passwd_b=$("$here/setup-users.sh" "$dir/b" "$users")
