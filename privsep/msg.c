@@ -278,6 +278,8 @@ v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 		return fail(why, "bad mailbox name");
 	if (!guid_ok(r->guid))
 		return fail(why, "bad guid");
+	if (r->early_stamp > 1)
+		return fail(why, "bad early_stamp");
 	return body_check(r->body_size, r->body_vsize, st, why);
 }
 
@@ -297,6 +299,16 @@ v_write_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 			    r->filename[0] == '.' || strchr(r->filename, '/') != NULL))
 		return fail(why, "bad guid or file name");
 	return 0;
+}
+
+static int
+v_write_stamp(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_write_rep *r = &m->u.write_rep;
+
+	if (r->err != 0 || r->imap_uid == 0 || r->modseq == 0)
+		return fail(why, "a stamp needs err 0, a uid and a modseq");
+	return v_write_rep(m, st, why);
 }
 
 static int
@@ -548,6 +560,8 @@ static const struct psep_spec specs[] = {
 	  PSEP_FD_MEMFD, SUP, RUNNING, v_write_req },
 	{ PSEP_WRITE_REP, "WRITE_REP", FIXED(psep_write_rep), PSEP_FD_NONE, WRITERS,
 	  RUNNING, v_write_rep },
+	{ PSEP_WRITE_STAMP, "WRITE_STAMP", FIXED(psep_write_rep), PSEP_FD_NONE,
+	  WRITERS, RUNNING, v_write_stamp },
 	{ PSEP_SESSION_END, "SESSION_END", FIXED(psep_session_end), PSEP_FD_NONE,
 	  LMTPD, RUNNING, v_session_end },
 	{ PSEP_REPL_REQ, "REPL_REQ", FIXED(psep_repl_req), PSEP_FD_OPT_MEMFD,

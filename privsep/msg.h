@@ -75,8 +75,10 @@ enum psep_type {
 	PSEP_EVENT_REP = 25,
 	PSEP_USERS_REQ = 26,    /* repl-hook -> supervisor */
 	PSEP_USERS_REP = 27,    /* fd: memfd, one user name per line */
+	PSEP_WRITE_STAMP = 28,  /* writer -> supervisor, one way, before the
+				 * WRITE_REP of a WRITE_REQ with early_stamp */
 };
-#define PSEP_TYPE_MAX 27
+#define PSEP_TYPE_MAX 28
 
 struct psep_hdr {
 	uint16_t type;
@@ -163,18 +165,26 @@ struct psep_write_req {
 	char mail_rel[PSEP_PATH_MAX]; /* below base: never through a symlink */
 	char mailbox[PSEP_NAME_MAX];  /* "INBOX" or a Maildir++ folder name */
 	char guid[PSEP_GUID_MAX];     /* 32 hex digits */
-	char pad[7];
+	uint8_t early_stamp;          /* 1: send PSEP_WRITE_STAMP as soon as the
+				       * index holds the save, before the
+				       * fsyncs (replication runs meanwhile) */
+	char pad[6];
 	char prefix[];
 };
 
 /* The writer reports facts; the supervisor maps them to a dlv_result
- * (policy_result_from_errno). */
+ * (policy_result_from_errno).  PSEP_WRITE_STAMP has the same body with
+ * err 0: the uid, modseq, size and final name the save will have once its
+ * fsyncs are done (the WRITE_REP that follows says whether they were). */
 struct psep_write_rep {
 	int32_t err;                  /* 0 = saved durably, else an errno */
 	uint32_t imap_uid;
 	uint64_t size;                /* bytes written to the file */
 	uint64_t modseq;              /* the save's stamp modseq (origin: this
-				       * server), 0 if the index failed */
+				       * server), 0 if the index failed; with
+				       * err after a WRITE_STAMP: the modseq of
+				       * the EXPUNGE that undid the stamp (0:
+				       * none could be written) */
 	char what[64];                /* failed step, "" on success */
 	char guid[PSEP_GUID_MAX];
 	char pad[7];

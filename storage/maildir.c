@@ -18,6 +18,12 @@
  *           Then one SAVE record is appended to the index; if that fails the
  *           save still counts (imap_uid 0): the file is durable and carries
  *           its GUID in its name, so the index can be rebuilt from new/ cur/.
+ *           With req->stamped (replication), the SAVE record is appended
+ *           right after the size check and announced before the fsync, so
+ *           the replica saves while this one syncs; a later failure
+ *           appends an EXPUNGE for the GUID.  A crash in between leaves a
+ *           record whose file is in tmp/ or nowhere: reconciliation skips
+ *           it while tmp/ holds it and records it lost otherwise.
  * Syscalls: those of storage/walk.c, index.c and append.c, plus openat,
  *           write, sendfile (pread64 + write as fallback), fstat/newfstatat,
  *           fsync, renameat2 (linkat + unlinkat as fallback), unlinkat,
@@ -47,6 +53,7 @@ struct save_ctx {
 	char tmpname[STORE_MAX_NAME];
 	char newname[STORE_MAX_NAME];
 	bool in_tmp;                   /* tmpname exists in tmp/ */
+	bool stamped;                  /* SAVE record appended before the fsyncs */
 	bool in_new;                   /* newname is in new/, not yet durable */
 	const char *what;
 };
@@ -203,6 +210,12 @@ static int save_write(struct save_ctx *c)
 		errno = EIO;
 		return -1;
 	}
+	return 0;
+}
+
+/* Make the tmp file durable. */
+static int save_sync_tmp(struct save_ctx *c)
+{
 	c->what = "fsync";
 	if (fsync(c->fd) < 0)
 		return -1;
@@ -211,8 +224,8 @@ static int save_write(struct save_ctx *c)
 	return 0;
 }
 
-/* Move the tmp file into new/ under its final name; fsync new/. */
-static int save_commit(struct save_ctx *c)
+/* The final name (and the sizes in it). */
+static int save_name(struct save_ctx *c)
 {
 	const struct store_save_req *req = c->req;
 	size_t i, lfs = 0;
@@ -222,8 +235,13 @@ static int save_commit(struct save_ctx *c)
 	c->parts.size = req->prefix_len + req->body_size;
 	c->parts.vsize = req->body_vsize + req->prefix_len + lfs;
 	c->what = "rename into new";
-	if (store_name_format(&c->parts, c->newname, sizeof(c->newname)) < 0)
-		return -1;
+	return store_name_format(&c->parts, c->newname, sizeof(c->newname));
+}
+
+/* Move the tmp file into new/ under its final name; fsync new/. */
+static int save_commit(struct save_ctx *c)
+{
+	c->what = "rename into new";
 	if (renameat2(c->dirs.tmp_fd, c->tmpname, c->dirs.new_fd, c->newname,
 		      RENAME_NOREPLACE) == 0) {
 		c->in_tmp = false;
@@ -266,6 +284,23 @@ static void save_index(struct save_ctx *c, struct store_save_result *out)
 		out->modseq = rec.modseq;
 	}
 	errno = saved;
+}
+
+/* The save failed after its SAVE record was appended: expunge the GUID
+ * again (if this fails too, reconciliation finds the file missing).  The
+ * EXPUNGE's modseq in out->modseq, 0 if it could not be appended. */
+static void save_unstamp(struct save_ctx *c, struct store_save_result *out)
+{
+	struct store_index_state st;
+	struct store_rec rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.op = STORE_REC_EXPUNGE;
+	memcpy(rec.guid, c->req->guid, STORE_GUID_HEX);
+	if (c->req->origin != NULL)
+		memcpy(rec.origin, c->req->origin, strlen(c->req->origin));
+	out->modseq = store_index_append(c->dirs.box_fd, &rec, 1, &st) == 0 ?
+		      rec.modseq : 0;
 }
 
 /* A GUID already saved (and not expunged): report the existing copy. */
@@ -311,14 +346,25 @@ int store_save(const struct store_save_req *req, struct store_save_result *out,
 		ret = 0;
 		goto out;
 	}
-	if (save_write(&c) < 0 || save_commit(&c) < 0)
+	if (save_write(&c) < 0 || save_name(&c) < 0)
 		goto out;
 	memcpy(out->filename, c.newname, sizeof(out->filename));
 	out->size = c.parts.size;
-	save_index(&c, out);
+	if (req->stamped != NULL) {
+		save_index(&c, out);
+		c.stamped = out->imap_uid != 0;
+		if (c.stamped)
+			req->stamped(req->stamped_arg, out);
+	}
+	if (save_sync_tmp(&c) < 0 || save_commit(&c) < 0)
+		goto out;
+	if (!c.stamped)
+		save_index(&c, out);
 	ret = 0;
 out:
 	saved = errno;
+	if (ret < 0 && c.stamped)
+		save_unstamp(&c, out);
 	if (c.fd >= 0)
 		close(c.fd);
 	if (ret < 0 && c.in_new)

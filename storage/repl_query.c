@@ -219,6 +219,23 @@ static int rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
 	return store_dir_each(dirfd, rop_scan_cb, &sc);
 }
 
+/* A SAVE record appended before its file left tmp/ (store_save with
+ * stamped): the file is still in tmp/ under the base name (up to the
+ * first ',' or ':'), and the save is in flight, not lost. */
+static bool rop_in_tmp(const struct store_rop *o, const char *name)
+{
+	char base[STORE_MAX_NAME];
+	size_t n = strcspn(name, ",:");
+	struct stat st;
+
+	if (n == 0 || n >= sizeof(base))
+		return false;
+	memcpy(base, name, n);
+	base[n] = '\0';
+	return fstatat(o->d.tmp_fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
 /* Under the lock, with o open: the reconciliation of repl.h. */
 int store_rop_reconcile(struct store_rop *o, bool *changed_out)
 {
@@ -234,7 +251,7 @@ int store_rop_reconcile(struct store_rop *o, bool *changed_out)
 	    rop_scan_dir(&r, o->d.cur_fd) < 0)
 		goto out;
 	for (i = 0; i < r.nbases; i++) {
-		if (r.bases[i].seen)
+		if (r.bases[i].seen || rop_in_tmp(o, r.bases[i].name))
 			continue;
 		store_rop_rec(&rec, STORE_REC_LOST, o->m.msgs[r.bases[i].idx].guid, NULL);
 		if (rop_queue(&r, &rec) < 0)

@@ -78,6 +78,8 @@ struct store_target {
 	uid_t uid;              /* the directories must be owned by this uid */
 };
 
+struct store_save_result;
+
 struct store_save_req {
 	const struct store_target *target;
 	int body_fd;            /* sealed memfd, read from offset 0 */
@@ -93,6 +95,19 @@ struct store_save_req {
 				 * Fresh GUIDs (LMTP) skip this index scan. */
 	const char *origin;     /* server id for the record's stamp (0..64
 				 * octets %x21-7E); NULL or "" for none */
+	/*
+	 * Optional (NULL: none).  When set, the SAVE record goes into the
+	 * index as soon as the tmp file is written, before its fsync, and
+	 * stamped is called with the result the save will have (uid, modseq,
+	 * size, final name), so that replication can run while this save
+	 * syncs.  Not called for a duplicate or if the index append failed
+	 * (the record is then appended after the fsyncs, as without it).  If
+	 * the save fails after the call, an EXPUNGE record for the GUID
+	 * follows (best effort).  Until the rename, the record names a file
+	 * that is still in tmp/ (store_repl reconciliation leaves it alone).
+	 */
+	void (*stamped)(void *arg, const struct store_save_result *res);
+	void *stamped_arg;
 };
 
 struct store_save_result {
@@ -101,13 +116,16 @@ struct store_save_result {
 	uint64_t size;                  /* file size */
 	bool duplicate;                 /* GUID already in the index: nothing written */
 	uint64_t modseq;                /* modseq of the SAVE (H+1), 0 if the
-					 * index failed or for a duplicate */
+					 * index failed or for a duplicate; on
+					 * failure after req->stamped was
+					 * called: the EXPUNGE's, or 0 */
 };
 
 /*
  * Save one message durably into the target mailbox, creating the Maildir
  * (and tmp/new/cur, mode 0700) on first use.  Only when this returns 0 is
- * the message in new/ with file and directory fsynced.  On failure returns
+ * the message in new/ with file and directory fsynced (also with
+ * req->stamped: the call only announces it).  On failure returns
  * -1 with errno and *what_out naming the failed step ("open Maildir",
  * "write", "fsync", ...); nothing is left in new/ and the tmp file is
  * removed.  A Maildir component that is a symlink gives ELOOP; a directory

@@ -3,6 +3,8 @@
  * writer/loop.c - the synchronous writer loop: receive a validated
  * PSEP_WRITE_REQ, switch to the user's credentials, save durably, switch
  * back, answer PSEP_WRITE_REP with the facts (errno and step on failure).
+ * With early_stamp, PSEP_WRITE_STAMP goes first, once the index holds the
+ * save and before its fsyncs.
  * PSEP_REPL_OP_REQ goes the same way through writer/repl.c.
  *
  * Runs in:  writer-seteuid and writer-child, under seccomp.
@@ -21,6 +23,37 @@
 #include "storage/storage.h"
 #include "writer/writer_int.h"
 
+/* The save's facts as the supervisor gets them (WRITE_STAMP, WRITE_REP). */
+static void
+rep_fill(struct psep_write_rep *rep, const struct psep_write_req *r,
+	 const struct store_save_result *res)
+{
+	rep->imap_uid = res->imap_uid;
+	rep->size = res->size;
+	rep->modseq = res->modseq;
+	xstrlcpy(rep->guid, r->guid, sizeof(rep->guid));
+	xstrlcpy(rep->filename, res->filename, sizeof(rep->filename));
+}
+
+struct stamp_ctx {
+	int ipc;
+	const struct psep_msg *m;
+};
+
+/* store_save's early stamp: tell the supervisor before the fsyncs. */
+static void
+send_stamp(void *arg, const struct store_save_result *res)
+{
+	const struct stamp_ctx *sc = arg;
+	struct psep_write_rep rep;
+
+	memset(&rep, 0, sizeof(rep));
+	rep_fill(&rep, &sc->m->u.write_req, res);
+	if (psep_msg_send(sc->ipc, PSEP_WRITE_STAMP, sc->m->hdr.id, &rep, sizeof(rep),
+			  -1) < 0)
+		fatal("send WRITE_STAMP");
+}
+
 static void
 write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	  const struct writer_creds_ops *ops)
@@ -38,8 +71,13 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	};
 	struct store_save_result res;
 	struct psep_write_rep rep;
+	struct stamp_ctx sc = { .ipc = ipc, .m = m };
 	const char *what = "switch to user";
 
+	if (r->early_stamp) {
+		sr.stamped = send_stamp;
+		sr.stamped_arg = &sc;
+	}
 	memset(&rep, 0, sizeof(rep));
 	memset(&res, 0, sizeof(res));
 	if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
@@ -52,12 +90,9 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	/* The supervisor logs the outcome: it decides what it means. */
 	if (rep.err != 0) {
 		xstrlcpy(rep.what, what, sizeof(rep.what));
+		rep.modseq = res.modseq;   /* after a stamp: its EXPUNGE */
 	} else {
-		rep.imap_uid = res.imap_uid;
-		rep.size = res.size;
-		rep.modseq = res.modseq;
-		xstrlcpy(rep.guid, r->guid, sizeof(rep.guid));
-		xstrlcpy(rep.filename, res.filename, sizeof(rep.filename));
+		rep_fill(&rep, r, &res);
 	}
 	if (psep_msg_send(ipc, PSEP_WRITE_REP, m->hdr.id, &rep, sizeof(rep), -1) < 0)
 		fatal("send WRITE_REP");

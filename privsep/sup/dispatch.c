@@ -381,10 +381,30 @@ wr_reply(struct sup_child *c, struct psep_msg *m)
 	dispatch_run(c->sup);
 }
 
+/* An early stamp: the job stays with the writer until its WRITE_REP. */
+static void
+wr_stamp(struct sup_child *c, struct psep_msg *m)
+{
+	struct sup_writer *w = c->owner;
+	struct sup_job *job = w->job;
+
+	if (job == NULL || job->id != m->hdr.id || job->type != PSEP_WRITE_REQ ||
+	    !((const struct psep_write_req *)job->req)->early_stamp || job->stamp_seen) {
+		sup_child_kill(c, "stamp for a request it does not hold");
+		return;
+	}
+	job->stamp_seen = true;
+	if (job->stamped != NULL)
+		job->stamped(job, &m->u.write_rep);
+}
+
 static void
 wr_message(struct sup_child *c, struct psep_msg *m)
 {
 	switch (m->hdr.type) {
+	case PSEP_WRITE_STAMP:
+		wr_stamp(c, m);
+		break;
 	case PSEP_WRITE_REP:
 	case PSEP_REPL_OP_REP:
 		wr_reply(c, m);

@@ -35,6 +35,17 @@ struct fe_delivery {
 	char address[PSEP_ADDR_MAX];
 	char user[PSEP_NAME_MAX];
 	char guid[PSEP_GUID_MAX];
+	/* With replicas the event leaves on the writer's early stamp and runs
+	 * while the writer syncs; the reply waits for both outcomes. */
+	bool ev_early;            /* the event went out on the stamp */
+	bool ev_done;             /* repl-hook answered it (ev_st, ev_acks) */
+	enum psep_event_status ev_st;
+	uint32_t ev_acks;
+	bool wr_done;             /* the writer answered, or its job failed */
+	bool wr_failed;           /* ... without saving: wr_result */
+	uint64_t undo_modseq;     /* ... and nothing is left: the EXPUNGE that
+				   * undid the stamp here goes to the replicas */
+	struct dlv_result wr_result;
 };
 
 static void fe_ready(struct sup_child *c);
@@ -277,9 +288,63 @@ fe_expunge_done(struct sup *sup, const struct psep_repl_rep *rep, int fd, void *
 }
 
 static void
+fe_undo_done(struct sup *sup, enum psep_event_status st, uint32_t acks, void *arg)
+{
+	(void)sup;
+	(void)acks;
+	(void)arg;
+	if (st == PSEP_EV_FAILED)
+		log_warn("an EXPUNGE for a failed save could not be journaled: "
+			 "the next sync of that mailbox removes the replica's copy");
+}
+
+/* The save failed after its event went out: the replica is told to expunge
+ * the GUID again with the EXPUNGE the writer recorded here (if the writer
+ * died, or could not record it, the state is unknown and the next sync
+ * decides), and the MTA gets the failure. */
+static void
+fe_write_failed(struct fe_delivery *d)
+{
+	struct psep_repl_cmd cmd;
+
+	if (d->undo_modseq != 0) {
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.op = PSEP_REPL_EXPUNGE;
+		cmd.modseq = d->undo_modseq;
+		xstrlcpy(cmd.origin, d->sup->server_id, sizeof(cmd.origin));
+		xstrlcpy(cmd.user, d->user, sizeof(cmd.user));
+		xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
+		xstrlcpy(cmd.guid, d->guid, sizeof(cmd.guid));
+		if (sup_event_send(d->sup, &cmd, NULL, 0, -1, 0, 0, fe_undo_done, NULL) < 0)
+			fe_undo_done(d->sup, PSEP_EV_FAILED, 0, NULL);
+	}
+	fe_finish(d, &d->wr_result, NULL);
+}
+
+static void fe_event_outcome(struct sup *sup, struct fe_delivery *d,
+			     enum psep_event_status st, uint32_t acks);
+
+static void
 fe_event_done(struct sup *sup, enum psep_event_status st, uint32_t acks, void *arg)
 {
 	struct fe_delivery *d = arg;
+
+	if (d->ev_early && !d->wr_done) {
+		d->ev_done = true;
+		d->ev_st = st;
+		d->ev_acks = acks;
+	} else if (d->ev_early && d->wr_failed) {
+		fe_write_failed(d);
+	} else {
+		fe_event_outcome(sup, d, st, acks);
+	}
+}
+
+/* The save is durable and its event has its outcome. */
+static void
+fe_event_outcome(struct sup *sup, struct fe_delivery *d, enum psep_event_status st,
+		 uint32_t acks)
+{
 	struct psep_repl_cmd cmd;
 	struct policy_user u;
 	const char *why = NULL;
@@ -347,6 +412,7 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 	struct dlv_result r;
 
 	job->arg = NULL;
+	d->wr_done = true;
 	if (rep == NULL) {
 		policy_result_set(&r, DLV_TEMPFAIL, 451, "4.3.0",
 				  "internal error: %s (id=%016llx)", failure,
@@ -364,13 +430,38 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 			 d->session, d->address, d->user, rep->guid, rep->imap_uid,
 			 rep->filename);
 		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
-		if (d->sup->set.n_replicas > 0)
+		if (d->ev_early && d->ev_done)
+			fe_event_outcome(d->sup, d, d->ev_st, d->ev_acks);
+		else if (d->ev_early)
+			;   /* fe_event_done finishes */
+		else if (d->sup->set.n_replicas > 0)
 			fe_replicate(d->sup, d, job, rep);
 		else
 			fe_saved(d);
 		return;
 	}
+	if (d->ev_early) {
+		d->wr_failed = true;
+		d->undo_modseq = rep != NULL ? rep->modseq : 0;
+		d->wr_result = r;
+		if (d->ev_done)
+			fe_write_failed(d);
+		return;
+	}
 	fe_finish(d, &r, NULL);
+}
+
+/* The writer's early stamp (PSEP_WRITE_STAMP): the event leaves now. */
+static void
+fe_job_stamped(struct sup_job *job, const struct psep_write_rep *stamp)
+{
+	struct fe_delivery *d = job->arg;
+
+	if (d == NULL)
+		return;
+	xstrlcpy(d->guid, stamp->guid, sizeof(d->guid));
+	d->ev_early = true;
+	fe_replicate(d->sup, d, job, stamp);
 }
 
 static struct sup_job *
@@ -441,6 +532,10 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	m->fd = -1;
 	job->done = fe_job_done;
 	job->arg = d;
+	if (c->sup->set.n_replicas > 0) {
+		((struct psep_write_req *)job->req)->early_stamp = 1;
+		job->stamped = fe_job_stamped;
+	}
 	sup_dispatch_submit(c->sup, job);
 }
 

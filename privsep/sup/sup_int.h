@@ -71,6 +71,10 @@ struct sup_job {
 	 * failure says why.  The callee must not free the job; it may take
 	 * job->memfd (set it to -1). */
 	void (*done)(struct sup_job *job, struct psep_msg *rep, const char *failure);
+	/* Optional: the writer's PSEP_WRITE_STAMP for a WRITE_REQ sent with
+	 * early_stamp (at most one, before done). */
+	void (*stamped)(struct sup_job *job, const struct psep_write_rep *stamp);
+	bool stamp_seen;
 	void *arg;
 };
 
