@@ -23,7 +23,8 @@
  *           the replica saves while this one syncs; a later failure
  *           appends an EXPUNGE for the GUID.  A crash in between leaves a
  *           record whose file is in tmp/ or nowhere: reconciliation skips
- *           it while tmp/ holds it and records it lost otherwise.
+ *           it while tmp/ holds it (for up to an hour) and records it lost
+ *           otherwise.
  * Syscalls: those of storage/walk.c, index.c and append.c, plus openat,
  *           write, sendfile (pread64 + write as fallback), fstat/newfstatat,
  *           fsync, renameat2 (linkat + unlinkat as fallback), unlinkat,

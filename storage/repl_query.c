@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/repl_int.h"
@@ -219,21 +220,27 @@ static int rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
 	return store_dir_each(dirfd, rop_scan_cb, &sc);
 }
 
+/* A tmp file older than this is left over from a crash, not a save in
+ * flight (a writer that takes longer is killed long before). */
+#define ROP_IN_FLIGHT_SEC 3600
+
 /* A SAVE record appended before its file left tmp/ (store_save with
  * stamped): the file is still in tmp/ under the base name (up to the
- * first ',' or ':'), and the save is in flight, not lost. */
+ * first ',' or ':'), written less than ROP_IN_FLIGHT_SEC ago, and the save
+ * is in flight, not lost. */
 static bool rop_in_tmp(const struct store_rop *o, const char *name)
 {
 	char base[STORE_MAX_NAME];
 	size_t n = strcspn(name, ",:");
 	struct stat st;
+	time_t now = time(NULL);
 
 	if (n == 0 || n >= sizeof(base))
 		return false;
 	memcpy(base, name, n);
 	base[n] = '\0';
 	return fstatat(o->d.tmp_fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       S_ISREG(st.st_mode);
+	       S_ISREG(st.st_mode) && st.st_mtime > now - ROP_IN_FLIGHT_SEC;
 }
 
 /* Under the lock, with o open: the reconciliation of repl.h. */

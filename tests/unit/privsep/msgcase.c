@@ -263,6 +263,8 @@ const struct mcase msg_cases[] = {
 	{ .name = "USERS_REP", .type = PSEP_USERS_REP,
 	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
 	  .fd = TFD_MEMFD, .fill = fill_users_rep },
+	{ .name = "WRITE_STAMP", .type = PSEP_WRITE_STAMP, .senders = WRITER_ROLES,
+	  .states = RUNNING_STATES, .fd = TFD_NONE, .fill = fill_write_stamp },
 #ifdef STOWD_TEST_HOOKS
 	{ .name = "TEST_REQ", .type = PSEP_TEST_REQ,
 	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
@@ -638,7 +640,11 @@ apply_patch(struct dgram *d, const struct patch *pt)
 
 	switch (pt->kind) {
 	case P_NUM:
-		if (pt->size == 4) {
+		if (pt->size == 1) {
+			uint8_t v = (uint8_t)pt->num;
+
+			memcpy(f, &v, 1);
+		} else if (pt->size == 4) {
 			uint32_t v = (uint32_t)pt->num;
 
 			memcpy(f, &v, 4);

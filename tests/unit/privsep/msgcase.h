@@ -71,6 +71,7 @@ size_t fill_event_req(void *b);
 size_t fill_event_rep(void *b);
 size_t fill_users_req(void *b);
 size_t fill_users_rep(void *b);
+size_t fill_write_stamp(void *b);
 
 /* The row of type; fails the test if there is none. */
 const struct mcase *case_of(uint16_t type);
@@ -180,7 +181,7 @@ void check_verdict(struct pair *p, const struct mcase *c, const struct dgram *d,
 /* ---- field patches ---------------------------------------------------- */
 
 enum pkind {
-	P_NUM,    /* store num in a size-byte (4 or 8) field */
+	P_NUM,    /* store num in a size-byte (1, 4 or 8) field */
 	P_STR,    /* store str, NUL-padded (str may fill the field exactly) */
 	P_NONUL,  /* fill the field with 'a' (after str, if any): no NUL */
 };

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/privsep/msgcase_repl.c - the valid message of each type of the
- * replication family (REPL, REPL_OP, EVENT, USERS) for the decoder tests;
+ * replication family (REPL, REPL_OP, EVENT, USERS, WRITE_STAMP) for the
+ * decoder tests;
  * the rows of msg_cases (msgcase.c) point here (see msgcase.h).
  */
 #include <setjmp.h>
@@ -125,5 +126,20 @@ fill_users_rep(void *b)
 
 	r->err = 0;
 	r->count = BODY_LINES;
+	return sizeof(*r);
+}
+
+/* The early stamp of a save: a WRITE_REP body with err 0, uid, modseq. */
+size_t
+fill_write_stamp(void *b)
+{
+	struct psep_write_rep *r = b;
+
+	r->err = 0;
+	r->imap_uid = 7;
+	r->size = BODY_LEN + PREFIX_LEN;
+	r->modseq = 12;
+	SET_STR(r->guid, TEST_GUID);
+	SET_STR(r->filename, "1700000000.M1P2Q3G" TEST_GUID ".host,S=52,W=55");
 	return sizeof(*r);
 }

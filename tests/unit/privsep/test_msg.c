@@ -141,7 +141,7 @@ test_unknown_type_rejected(void **state)
 #ifndef STOWD_TEST_HOOKS
 		PSEP_TEST_REQ, PSEP_TEST_REP,  /* only with test hooks */
 #endif
-		28, 29, 0x100, 0x7fff, 0xffff,
+		PSEP_TYPE_MAX + 1, PSEP_TYPE_MAX + 2, 0x100, 0x7fff, 0xffff,
 	};
 	static const size_t body_lens[] = { 0, 8, 64 };
 	char what[96];
@@ -501,6 +501,9 @@ static const struct patch write_req_patches[] = {
 	W("body_vsize > 2 * body_size", body_vsize, 2 * BODY_LEN + 1, false),
 	W("body_vsize == body_size", body_vsize, BODY_LEN, true),
 	W("body_vsize == 2 * body_size", body_vsize, 2 * BODY_LEN, true),
+	W("early_stamp 1", early_stamp, 1, true),
+	W("early_stamp 2", early_stamp, 2, false),
+	W("early_stamp 255", early_stamp, 255, false),
 };
 
 static void

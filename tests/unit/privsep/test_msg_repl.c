@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/privsep/test_msg_repl.c - the IPC decoder for the replication
- * messages (REPL_REQ/REP, REPL_OP_REQ/REP, EVENT_REQ/REP, USERS_REQ/REP):
+ * messages (REPL_REQ/REP, REPL_OP_REQ/REP, EVENT_REQ/REP, USERS_REQ/REP,
+ * WRITE_STAMP):
  * command fields per op, the SAVE body rule, optional reply fds, the
  * field validators of the replies.  Framing, role and state matrices of
  * these types run with every other type in test_msg.c.
@@ -523,6 +524,85 @@ test_repld_role_may_send_repl_req_and_log(void **state)
 		      PSEP_STATE_READY, false, "EVENT_REP from repld");
 }
 
+/* ---- WRITE_STAMP --------------------------------------------------------- */
+
+#define WST(n, f, v, ok) \
+	NUM("WRITE_STAMP " n, PSEP_WRITE_STAMP, psep_write_rep, f, v, ok)
+#define WSTS(n, f, s, ok) \
+	STR("WRITE_STAMP " n, PSEP_WRITE_STAMP, psep_write_rep, f, s, ok)
+
+/* A stamp announces a save that has not failed: err 0, a uid and a modseq,
+ * and the GUID and file name a successful WRITE_REP has. */
+static const struct patch write_stamp_patches[] = {
+	WST("err ENOSPC", err, ENOSPC, false),
+	WST("err EIO", err, EIO, false),
+	WST("err -1", err, 0xffffffffu, false),
+	WST("imap_uid 0", imap_uid, 0, false),
+	WST("imap_uid 1", imap_uid, 1, true),
+	WST("imap_uid ~0", imap_uid, 0xffffffffu, true),
+	WST("modseq 0", modseq, 0, false),
+	WST("modseq 1", modseq, 1, true),
+	WSTS("guid empty", guid, "", false),
+	WSTS("guid upper-case", guid, "0123456789ABCDEF0123456789ABCDEF", false),
+	WSTS("guid 31 digits", guid, "0123456789abcdef0123456789abcde", false),
+	WSTS("guid non-hex", guid, "xyz", false),
+	WSTS("filename empty", filename, "", false),
+	WSTS("filename ../new/x", filename, "../new/x", false),
+	WSTS("filename new/x", filename, "new/x", false),
+	WSTS("filename ..", filename, "..", false),
+	WSTS("filename hidden", filename, ".stowd", false),
+	WSTS("filename with LF", filename, "17.x\ny", false),
+	WSTS("filename plain", filename, "17.x", true),
+	WSTS("what with LF", what, "a\nb", false),
+	NONUL("WRITE_STAMP guid", PSEP_WRITE_STAMP, psep_write_rep, guid, NULL),
+	NONUL("WRITE_STAMP filename", PSEP_WRITE_STAMP, psep_write_rep, filename,
+	      NULL),
+};
+
+static void
+test_write_stamp_field_validators(void **state)
+{
+	RUN_PATCHES((struct pair *)*state, write_stamp_patches);
+}
+
+/* Only a writer announces a stamp, and only once it runs; lmtpd, the
+ * supervisor and the replication children never. */
+static void
+test_write_stamp_only_from_writers_when_running(void **state)
+{
+	static const struct {
+		enum psep_role role;
+		enum psep_state state;
+		bool accept;
+		const char *what;
+	} t[] = {
+		{ PSEP_ROLE_WRITER_SETEUID, PSEP_STATE_READY, true,
+		  "WRITE_STAMP from writer-seteuid" },
+		{ PSEP_ROLE_WRITER_CHILD, PSEP_STATE_READY, true,
+		  "WRITE_STAMP from writer-child" },
+		{ PSEP_ROLE_WRITER_CHILD, PSEP_STATE_STOPPING, true,
+		  "WRITE_STAMP from writer-child while stopping" },
+		{ PSEP_ROLE_LMTPD, PSEP_STATE_READY, false, "WRITE_STAMP from lmtpd" },
+		{ PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, false,
+		  "WRITE_STAMP from the supervisor" },
+		{ PSEP_ROLE_REPL_HOOK, PSEP_STATE_READY, false,
+		  "WRITE_STAMP from repl-hook" },
+		{ PSEP_ROLE_REPLD, PSEP_STATE_READY, false, "WRITE_STAMP from repld" },
+		{ PSEP_ROLE_WRITER_SETEUID, PSEP_STATE_NEW, false,
+		  "WRITE_STAMP before HELLO" },
+	};
+	struct pair *p = *state;
+	const struct mcase *c = case_of(PSEP_WRITE_STAMP);
+	size_t i;
+
+	assert_string_equal(psep_type_name(PSEP_WRITE_STAMP), "WRITE_STAMP");
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		dg_build(c, &p->d);
+		check_verdict(p, c, &p->d, t[i].role, t[i].state, t[i].accept,
+			      t[i].what);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pair_setup, pair_teardown)
 
 int
@@ -539,6 +619,8 @@ main(void)
 		T(test_reply_with_read_only_file_accepted),
 		T(test_failed_replies_with_an_fd_rejected),
 		T(test_repld_role_may_send_repl_req_and_log),
+		T(test_write_stamp_field_validators),
+		T(test_write_stamp_only_from_writers_when_running),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -96,6 +97,117 @@ void test_reconcile_follows_imap_rename(void **state)
 	assert_int_equal(access(tu_path("%s/cur/%s:2,Fa", f->md, r.filename),
 				F_OK), 0);
 	free(buf);
+}
+
+/* The LOST records of guid in the index of the Maildir. */
+static int lost_cb(const struct store_rec *rec, void *arg)
+{
+	struct { const char *guid; int n; } *l = arg;
+
+	if (rec->op == STORE_REC_LOST && strcmp(rec->guid, l->guid) == 0)
+		l->n++;
+	return 0;
+}
+
+static int lost_count(struct fixture *f, const char *guid)
+{
+	struct { const char *guid; int n; } l = { guid, 0 };
+	struct store_index_state st;
+	int dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_read(dirfd, lost_cb, &l, &st), 0);
+	close(dirfd);
+	return l.n;
+}
+
+static bool present(struct fixture *f, const char *guid)
+{
+	int dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool found = false;
+
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_has_guid(dirfd, guid, &found), 0);
+	close(dirfd);
+	return found;
+}
+
+/*
+ * A SAVE record appended before its file left tmp/ (store_save with
+ * stamped): while tmp/ holds a regular file under the record's base name
+ * (up to the first ',' or ':') the save is in flight and reconciliation
+ * leaves it alone; once the file is renamed into new/ it is an ordinary
+ * message, and a tmp file an hour old or more is a crash's leftover: the
+ * record is then lost.  A record
+ * whose file is nowhere, or only a directory of that name in tmp/, is lost
+ * at once.
+ */
+void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
+{
+	static const char *const gs[3] = { G1, G2, G3 };
+	struct fixture *f = *state;
+	struct store_index_state st;
+	struct store_repl_result r;
+	struct store_rec rec[3];
+	char base[3][128];
+	bool changed;
+	int dirfd, i;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	memset(rec, 0, sizeof(rec));
+	for (i = 0; i < 3; i++) {
+		snprintf(base[i], sizeof(base[i]), "1.M%dP1Q1G%s.h", i, gs[i]);
+		/* G2 as a name whose info starts before any ',' */
+		snprintf(rec[i].name, sizeof(rec[i].name), "%s%s", base[i],
+			 i == 1 ? ":2,S" : ",S=3,W=3");
+		rec[i].op = STORE_REC_SAVE;
+		memcpy(rec[i].guid, gs[i], STORE_GUID_HEX);
+	}
+	dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_append(dirfd, rec, 3, &st), 0);
+	close(dirfd);
+	assert_int_equal(tu_write_file(tu_path("%s/tmp/%s", f->md, base[0]),
+				       "abc", 3), 0);
+	assert_int_equal(tu_write_file(tu_path("%s/tmp/%s", f->md, base[1]),
+				       "abc", 3), 0);
+	assert_int_equal(mkdir(tu_path("%s/tmp/%s", f->md, base[2]), 0700), 0);
+
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);   /* G3 */
+	assert_true(present(f, G1));
+	assert_true(present(f, G2));
+	assert_false(present(f, G3));
+	assert_int_equal(lost_count(f, G1), 0);
+	assert_int_equal(lost_count(f, G2), 0);
+	assert_int_equal(lost_count(f, G3), 1);
+	/* stable while the saves are in flight, also through a query */
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_false(changed);
+	assert_int_equal(sync_box(f, "INBOX").messages, 2);
+	assert_int_equal(tu_count_entries(tu_path("%s/tmp", f->md)), 3);
+
+	/* G1 completes (renamed into new/); G2's tmp file is two hours old:
+	 * left over from a crash, not a save in flight */
+	assert_int_equal(rename(tu_path("%s/tmp/%s", f->md, base[0]),
+				tu_path("%s/new/%s", f->md, rec[0].name)), 0);
+	{
+		struct timespec old[2] = { { .tv_sec = time(NULL) - 7200 },
+					   { .tv_sec = time(NULL) - 7200 } };
+
+		assert_int_equal(utimensat(AT_FDCWD, tu_path("%s/tmp/%s", f->md, base[1]),
+					   old, 0), 0);
+	}
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	assert_true(present(f, G1));
+	assert_false(present(f, G2));
+	assert_int_equal(lost_count(f, G1), 0);
+	assert_int_equal(lost_count(f, G2), 1);
+	assert_int_equal(lost_count(f, G3), 1);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_false(changed);
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
 }
 
 /* ---- FETCH ------------------------------------------------------------- */

@@ -4,6 +4,8 @@
  * Maildirs: layout, modes, bytes, S=/W=, duplicates, symlink and ownership
  * attacks, and every failing step through --wrap mocks of fsync, renameat2,
  * write and sendfile64 (the name sendfile has with _FILE_OFFSET_BITS=64).
+ * The early stamp (store_save_req.stamped) is tested in test_save_stamp.c
+ * (same program, sharing the mocks and the fixture of test_save.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,34 +26,47 @@
 
 #include "storage/storage_int.h"
 #include "tests/unit/storage/util.h"
-
-#define GUID_A "0123456789abcdef0123456789abcdef"
-#define GUID_B "fedcba9876543210fedcba9876543210"
-#define PREFIX "Return-Path: <a@example.org>\nDelivered-To: b@example.org\n"
-#define BODY "Subject: hi\n\nhello\nworld\n"
-#define BODY_VSIZE (sizeof(BODY) - 1 + 4)
+#include "tests/unit/storage/test_save.h"
 
 /* ---- fault injection -------------------------------------------------- */
 
-struct inj {
-	const char *fn;   /* "fsync", "renameat2", "write", "sendfile" */
-	int nth;          /* fail the nth call from arming on (1 = first) */
-	int err;          /* errno to fail with */
-	bool short_io;    /* instead: do half of a write and report that */
-};
-
 static struct inj inj_armed[2];
 static int inj_calls[2];
+static char inj_trace[32];
+static bool inj_tracing;
 
-static void inj_arm(const struct inj spec[2])
+void inj_arm(const struct inj spec[2])
 {
 	memcpy(inj_armed, spec, sizeof(inj_armed));
 	memset(inj_calls, 0, sizeof(inj_calls));
 }
 
-static void inj_disarm(void)
+void inj_disarm(void)
 {
 	memset(inj_armed, 0, sizeof(inj_armed));
+	inj_tracing = false;
+}
+
+void inj_trace_start(void)
+{
+	inj_trace[0] = '\0';
+	inj_tracing = true;
+}
+
+void inj_note(char c)
+{
+	size_t n = strlen(inj_trace);
+
+	if (inj_tracing && n + 1 < sizeof(inj_trace)) {
+		inj_trace[n] = c;
+		inj_trace[n + 1] = '\0';
+	}
+}
+
+const char *inj_trace_stop(void)
+{
+	inj_tracing = false;
+	return inj_trace;
 }
 
 /* The armed entry that fires for this call of fn, or NULL. */
@@ -84,6 +99,7 @@ int __wrap_fsync(int fd)
 {
 	const struct inj *i = inj_hit("fsync");
 
+	inj_note('f');
 	if (i != NULL) {
 		errno = i->err;
 		return -1;
@@ -96,6 +112,7 @@ int __wrap_renameat2(int ofd, const char *o, int nfd, const char *n,
 {
 	const struct inj *i = inj_hit("renameat2");
 
+	inj_note('r');
 	if (i != NULL) {
 		errno = i->err;
 		return -1;
@@ -107,6 +124,7 @@ ssize_t __wrap_write(int fd, const void *buf, size_t len)
 {
 	const struct inj *i = inj_hit("write");
 
+	inj_note('w');
 	if (i != NULL && i->short_io && len > 1)
 		return __real_write(fd, buf, len / 2);
 	if (i != NULL) {
@@ -120,6 +138,7 @@ ssize_t __wrap_sendfile64(int out, int in, off64_t *off, size_t len)
 {
 	const struct inj *i = inj_hit("sendfile");
 
+	inj_note('s');
 	if (i != NULL) {
 		errno = i->err;
 		return -1;
@@ -129,16 +148,7 @@ ssize_t __wrap_sendfile64(int out, int in, off64_t *off, size_t len)
 
 /* ---- fixture ---------------------------------------------------------- */
 
-struct fixture {
-	char root[PATH_MAX];
-	char base[PATH_MAX];
-	char outside[PATH_MAX];   /* must stay empty in attack tests */
-	int body_fd;
-	struct store_target target;
-	struct store_save_req req;
-};
-
-static int setup(void **state)
+int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
@@ -167,7 +177,7 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+int teardown(void **state)
 {
 	struct fixture *f = *state;
 
@@ -178,8 +188,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Path below the Maildir of f (mail_rel "Maildir"). */
-static const char *md(const struct fixture *f, const char *sub)
+const char *md(const struct fixture *f, const char *sub)
 {
 	return tu_path("%s/Maildir%s%s", f->base, *sub ? "/" : "", sub);
 }
@@ -192,8 +201,7 @@ static int mode_of(const char *path)
 	return (int)(st.st_mode & 07777);
 }
 
-/* new/ of dir holds exactly one file with prefix + body; returns it. */
-static void check_one_saved(const char *dir, char *name_out)
+void check_one_saved(const char *dir, char *name_out)
 {
 	char *buf;
 	ssize_t n;
@@ -207,7 +215,7 @@ static void check_one_saved(const char *dir, char *name_out)
 	assert_int_equal(tu_count_entries(tu_path("%s/tmp", dir)), 0);
 }
 
-static void check_nothing_saved(const char *dir)
+void check_nothing_saved(const char *dir)
 {
 	assert_int_equal(tu_count_entries(tu_path("%s/new", dir)), 0);
 	assert_int_equal(tu_count_entries(tu_path("%s/tmp", dir)), 0);
@@ -698,6 +706,14 @@ int main(void)
 		T(test_save_bad_request_is_einval_and_touches_nothing),
 		T(test_save_body_shorter_than_size_gives_eio),
 		cmocka_unit_test(test_save_failing_step_reports_it_and_leaves_nothing),
+		/* test_save_stamp.c */
+		T(test_save_stamped_announces_before_fsync_and_saves_once),
+		T(test_save_unstamped_appends_index_after_fsyncs),
+		cmocka_unit_test(test_save_stamped_failing_after_stamp_is_expunged),
+		T(test_save_stamped_expunge_failing_too_reports_modseq_zero),
+		T(test_save_stamped_index_failing_is_not_announced),
+		T(test_save_stamped_unusable_index_saves_without_callback),
+		T(test_save_stamped_duplicate_is_not_announced),
 #undef T
 	};
 
