@@ -4,7 +4,9 @@
 # bench/repl.sh - what synchronous replication costs: the same LMTP load
 # against stowd A without replication and with `replication_sync_acks = 1`
 # to a replica B on loopback (mutual TLS), interleaved, ROUNDS times;
-# prints each run and the medians, and the ratio replicated/unreplicated.
+# prints each run and the medians, and the ratio replicated/unreplicated,
+# with the CPU of all stowd processes per message (A's; A's and B's when
+# replicating) and how idle the machine was during the run.
 # Afterwards every message delivered with replication must be on B exactly
 # once (B's new/ holds the same GUIDs as A's).
 #
@@ -120,7 +122,26 @@ bench_write_stowd_conf "$dir/a" "$passwd_a"
 } >> "$dir/a/stowd.conf"
 
 declare -a rate_plain rate_repl p50_plain p50_repl p99_plain p99_repl
+declare -a cpu_plain cpu_repl idle_plain idle_repl
 rc=0
+
+# CPU ticks (utime + stime) of every stowd process of the trees whose
+# config paths are given (A's, and B's while it serves A)
+stowd_ticks() {
+	local pids
+	pids=$(pgrep -f -d, "stowd -F -c ($(IFS='|'; echo "$*"))" || true)
+	[ -z "$pids" ] && { echo 0; return; }
+	local t=0 p f
+	for p in ${pids//,/ }; do
+		f=$(cut -d')' -f2 "/proc/$p/stat" 2> /dev/null) || continue
+		# fields after "(comm)": state is $1, utime is $12, stime is $13
+		t=$((t + $(echo "$f" | awk '{ print $12 + $13 }')))
+	done
+	echo "$t"
+}
+# idle and total jiffies of the whole machine
+machine_jiffies() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+hz=$(getconf CLK_TCK)
 run_one() {
 	local kind=$1 round=$2 out tree
 	out=$dir/load-$kind-$round.txt
@@ -134,18 +155,26 @@ run_one() {
 		echo "  no full sync with b within 300 s" >&2
 		rc=1
 	fi
+	local confs=("$tree/stowd.conf") t0 t1 i0 a0 i1 a1
+	[ "$kind" = repl ] && confs+=("$dir/b/stowd.conf")
+	t0=$(stowd_ticks "${confs[@]}"); read -r i0 a0 < <(machine_jiffies)
 	"$load" -a "unix:$tree/lmtp" -s "$sessions" -m "$messages" -b "$bytes" \
 		-u "$users" -f 'u%d@example.com' -P -t 300 \
 		-V "$tree/home/u%d/Maildir" > "$out" || rc=1
+	t1=$(stowd_ticks "${confs[@]}"); read -r i1 a1 < <(machine_jiffies)
+	# server CPU per message (all stowd processes, A and B), machine idle %
+	echo "cpu_us_per_msg: $(( (t1 - t0) * 1000000 / hz / messages ))" >> "$out"
+	echo "idle_percent: $(( (i1 - i0) * 100 / (a1 - a0 > 0 ? a1 - a0 : 1) ))" >> "$out"
 	STOWD_PID=$A_PID; bench_stop_stowd || rc=1; A_PID=
 	if [ "$(bench_field "$out" errors)" != 0 ] || [ "$(bench_field "$out" verify)" != ok ]; then
 		echo "  $kind run $round failed:" >&2
 		sed 's/^/    /' "$out" >&2
 		rc=1
 	fi
-	printf '%-6s %-5s %-9s %-8s %-8s %s\n' "$kind" "$round" \
+	printf '%-6s %-5s %-9s %-8s %-8s %-9s %-6s %s\n' "$kind" "$round" \
 		"$(bench_field "$out" messages_per_s)" "$(bench_field "$out" latency_ms_p50)" \
-		"$(bench_field "$out" latency_ms_p99)" "$(bench_field "$out" verify)"
+		"$(bench_field "$out" latency_ms_p99)" "$(bench_field "$out" cpu_us_per_msg)" \
+		"$(bench_field "$out" idle_percent)" "$(bench_field "$out" verify)"
 }
 
 wait_full_sync() {
@@ -159,7 +188,8 @@ wait_full_sync() {
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-printf '%-6s %-5s %-9s %-8s %-8s %s\n' mode round msg/s p50_ms p99_ms verify
+printf '%-6s %-5s %-9s %-8s %-8s %-9s %-6s %s\n' mode round msg/s p50_ms p99_ms \
+	cpu_us/msg idle% verify
 for r in $(seq 1 "$rounds"); do
 	for kind in plain repl; do
 		run_one "$kind" "$r"
@@ -168,20 +198,26 @@ for r in $(seq 1 "$rounds"); do
 			rate_plain+=("$(bench_field "$out" messages_per_s)")
 			p50_plain+=("$(bench_field "$out" latency_ms_p50)")
 			p99_plain+=("$(bench_field "$out" latency_ms_p99)")
+			cpu_plain+=("$(bench_field "$out" cpu_us_per_msg)")
+			idle_plain+=("$(bench_field "$out" idle_percent)")
 		else
 			rate_repl+=("$(bench_field "$out" messages_per_s)")
 			p50_repl+=("$(bench_field "$out" latency_ms_p50)")
 			p99_repl+=("$(bench_field "$out" latency_ms_p99)")
+			cpu_repl+=("$(bench_field "$out" cpu_us_per_msg)")
+			idle_repl+=("$(bench_field "$out" idle_percent)")
 		fi
 	done
 done
 
 mp=$(median "${rate_plain[@]}"); mr=$(median "${rate_repl[@]}")
 echo
-printf 'median  no replication : %s msg/s  p50 %s ms  p99 %s ms\n' "$mp" \
-	"$(median "${p50_plain[@]}")" "$(median "${p99_plain[@]}")"
-printf 'median  sync_acks = 1  : %s msg/s  p50 %s ms  p99 %s ms\n' "$mr" \
-	"$(median "${p50_repl[@]}")" "$(median "${p99_repl[@]}")"
+printf 'median  no replication : %s msg/s  p50 %s ms  p99 %s ms  cpu %s us/msg  idle %s%%\n' \
+	"$mp" "$(median "${p50_plain[@]}")" "$(median "${p99_plain[@]}")" \
+	"$(median "${cpu_plain[@]}")" "$(median "${idle_plain[@]}")"
+printf 'median  sync_acks = 1  : %s msg/s  p50 %s ms  p99 %s ms  cpu %s us/msg  idle %s%%\n' \
+	"$mr" "$(median "${p50_repl[@]}")" "$(median "${p99_repl[@]}")" \
+	"$(median "${cpu_repl[@]}")" "$(median "${idle_repl[@]}")"
 awk -v a="$mr" -v b="$mp" 'BEGIN { printf "ratio   replicated / unreplicated = %.2f\n", a / b }'
 
 # every replicated message is on B exactly once: the same GUIDs (the
