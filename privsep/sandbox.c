@@ -175,6 +175,13 @@ profile_build(enum psep_profile profile)
 
 	if (ctx == NULL)
 		fatalx("seccomp_init failed");
+	/* A binary tree of syscall numbers instead of a linear list: fewer
+	 * comparisons per system call, and the kernel's per-syscall action
+	 * cache, computed by emulating the filter for every syscall number
+	 * when a child attaches it, is built several times faster (that
+	 * attach is part of every fork-mode cache miss). */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0)
+		fatalx("seccomp_attr_set(SCMP_FLTATR_CTL_OPTIMIZE)");
 	ALLOW(ctx, sc_base);
 #ifdef STOWD_SANITIZER
 	ALLOW(ctx, sc_sanitizer);
