@@ -132,15 +132,31 @@ static bool present(struct fixture *f, const char *guid)
 	return found;
 }
 
+/* Reconcile INBOX: whether it changed anything must be want_changed; then
+ * G1..G3 present (1) or not (0) and their LOST record counts. */
+static void reconcile_expect(struct fixture *f, bool want_changed,
+			     const int want_present[3], const int want_lost[3])
+{
+	static const char *const gs[3] = { G1, G2, G3 };
+	bool changed;
+	int i;
+
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_int_equal(changed, want_changed);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(present(f, gs[i]), want_present[i]);
+		assert_int_equal(lost_count(f, gs[i]), want_lost[i]);
+	}
+}
+
 /*
  * A SAVE record appended before its file left tmp/ (store_save with
  * stamped): while tmp/ holds a regular file under the record's base name
  * (up to the first ',' or ':') the save is in flight and reconciliation
  * leaves it alone; once the file is renamed into new/ it is an ordinary
  * message, and a tmp file an hour old or more is a crash's leftover: the
- * record is then lost.  A record
- * whose file is nowhere, or only a directory of that name in tmp/, is lost
- * at once.
+ * record is then lost.  A record whose file is nowhere, or only a
+ * directory of that name in tmp/, is lost at once.
  */
 void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 {
@@ -150,7 +166,6 @@ void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 	struct store_repl_result r;
 	struct store_rec rec[3];
 	char base[3][128];
-	bool changed;
 	int dirfd, i;
 
 	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
@@ -173,17 +188,9 @@ void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 				       "abc", 3), 0);
 	assert_int_equal(mkdir(tu_path("%s/tmp/%s", f->md, base[2]), 0700), 0);
 
-	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
-	assert_true(changed);   /* G3 */
-	assert_true(present(f, G1));
-	assert_true(present(f, G2));
-	assert_false(present(f, G3));
-	assert_int_equal(lost_count(f, G1), 0);
-	assert_int_equal(lost_count(f, G2), 0);
-	assert_int_equal(lost_count(f, G3), 1);
-	/* stable while the saves are in flight, also through a query */
-	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
-	assert_false(changed);
+	/* G3 is lost at once; stable while the others are in flight */
+	reconcile_expect(f, true, (const int[3]){ 1, 1, 0 }, (const int[3]){ 0, 0, 1 });
+	reconcile_expect(f, false, (const int[3]){ 1, 1, 0 }, (const int[3]){ 0, 0, 1 });
 	assert_int_equal(sync_box(f, "INBOX").messages, 2);
 	assert_int_equal(tu_count_entries(tu_path("%s/tmp", f->md)), 3);
 
@@ -198,15 +205,8 @@ void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 		assert_int_equal(utimensat(AT_FDCWD, tu_path("%s/tmp/%s", f->md, base[1]),
 					   old, 0), 0);
 	}
-	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
-	assert_true(changed);
-	assert_true(present(f, G1));
-	assert_false(present(f, G2));
-	assert_int_equal(lost_count(f, G1), 0);
-	assert_int_equal(lost_count(f, G2), 1);
-	assert_int_equal(lost_count(f, G3), 1);
-	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
-	assert_false(changed);
+	reconcile_expect(f, true, (const int[3]){ 1, 0, 0 }, (const int[3]){ 0, 1, 1 });
+	reconcile_expect(f, false, (const int[3]){ 1, 0, 0 }, (const int[3]){ 0, 1, 1 });
 	assert_int_equal(sync_box(f, "INBOX").messages, 1);
 }
 
