@@ -7,7 +7,8 @@
  * a message added by hand on a replica, a damaged file replaced by SYNC,
  * concurrent flag changes on two masters, mailbox events (CREATE, RENAME
  * with inferiors, DELETE) reaching the replica, and who may connect (TLS
- * certificates, SO_PEERCRED).
+ * certificates, SO_PEERCRED).  The tests of the delivery pipeline (early
+ * stamp, TCP_NODELAY) are in test_repl_pipeline.c.
  *
  * Runs in:  the integration suite, as root; every test starts its own
  *           instances (IR[0] = a.test, IR[1] = b.test, IR[2] = c.test).
@@ -19,7 +20,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/storage.h"
 #include "tests/integration/itest.h"
 #include "tests/integration/itest_repl.h"
+#include "tests/integration/test_repl.h"
 
 enum { A = 0, B = 1, C = 2 };
 
@@ -106,88 +106,6 @@ test_replica_down_accept_journals_and_catches_up(void **state)
 	assert_int_equal(irepl_count(A, 0), 3);
 	free(body[0]);
 	free(body[1]);
-	irepl_pass();
-}
-
-/* GUIDs of an index with a SAVE and a later EXPUNGE record. */
-struct undone {
-	char saved[16][33];
-	size_t nsaved;
-	char undone[33];
-	size_t nundone;
-};
-
-static int
-undone_rec(const struct store_rec *rec, void *arg)
-{
-	struct undone *u = arg;
-
-	if (rec->op == STORE_REC_SAVE && u->nsaved < 16)
-		memcpy(u->saved[u->nsaved++], rec->guid, 33);
-	if (rec->op != STORE_REC_EXPUNGE)
-		return 0;
-	for (size_t k = 0; k < u->nsaved; k++) {
-		if (strcmp(u->saved[k], rec->guid) == 0) {
-			memcpy(u->undone, rec->guid, 33);
-			u->nundone++;
-		}
-	}
-	return 0;
-}
-
-/* The index of user idx's INBOX on instance i: the GUIDs saved and then
- * expunged (one expected) in u. */
-static void
-read_undone(unsigned i, unsigned idx, struct undone *u)
-{
-	struct store_index_state st;
-	int fd = open(IR[i].h->users[idx].maildir, O_RDONLY | O_DIRECTORY);
-
-	memset(u, 0, sizeof(*u));
-	assert_true(fd >= 0);
-	assert_int_equal(store_index_read(fd, undone_rec, u, &st), 0);
-	close(fd);
-}
-
-/*
- * With a replica, the writer reports the save's stamp before its fsyncs
- * and the event leaves at once.  A save that fails after that (here the
- * rename: new/ is not writable for the user) is expunged again locally,
- * the EXPUNGE follows the SAVE to the replica, and the MTA gets the
- * failure: no copy anywhere, and both indexes record the save undone.
- */
-static void
-test_save_failing_after_its_event_is_undone_on_the_replica(void **state)
-{
-	struct lmtpc_reply r;
-	struct undone ua, ub;
-	char guid[33], newdir[600];
-	int na, nb;
-	size_t len;
-	char *body = itest_body(6000, 555, &len);
-
-	(void)state;
-	irepl_start_pair(A, B, NULL);
-	na = irepl_count(A, 0);
-	nb = irepl_count(B, 0);
-	snprintf(newdir, sizeof(newdir), "%s/new", IR[A].h->users[0].maildir);
-	assert_int_equal(chmod(newdir, 0500), 0);
-	irepl_deliver(A, 0, body, len, &r, guid);
-	assert_int_equal(chmod(newdir, 0700), 0);
-	if (r.code != 450 || strcmp(r.enhanced, "4.2.0") != 0)
-		fail_msg("expected 450 4.2.0 for an unwritable new/, got %d \"%s\"",
-			 r.code, r.text);
-	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0)
-		fail_msg("a's journal for b did not drain");
-	assert_int_equal(irepl_count(A, 0), na);
-	assert_int_equal(irepl_count(B, 0), nb);
-	assert_int_equal(irepl_find_bytes(B, 0, body, len, NULL, 0), 0);
-	read_undone(A, 0, &ua);
-	read_undone(B, 0, &ub);
-	assert_int_equal(ua.nundone, 1);
-	assert_int_equal(ub.nundone, 1);
-	assert_string_equal(ua.undone, ub.undone);
-	free(body);
 	irepl_pass();
 }
 
@@ -757,6 +675,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_save_failing_after_its_event_is_undone_on_the_replica,
 			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(test_replication_tcp_sockets_have_nodelay,
+						irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(test_chain_a_b_c_reaches_c_without_loops,
 						irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(
