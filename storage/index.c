@@ -222,15 +222,23 @@ int store_idx_scan(struct store_idx_reader *r,
 		    int (*cb)(const struct store_rec *rec, void *arg), void *arg,
 		    struct store_index_state *st, off_t *good_end_out)
 {
+	return store_idx_scan_from(r, 0, &store_idx_empty, cb, arg, st, good_end_out);
+}
+
+int store_idx_scan_from(struct store_idx_reader *r, off_t from,
+			const struct store_index_state *st_from,
+			int (*cb)(const struct store_rec *rec, void *arg), void *arg,
+			struct store_index_state *st, off_t *good_end_out)
+{
 	struct idx_cb c = { .cb = cb, .arg = arg, .failed = false };
 	struct store_index_state next;
 	const unsigned char *p;
-	off_t off = 0;
+	off_t off = from;
 	size_t len;
 	bool valid;
 
-	*st = store_idx_empty;
-	*good_end_out = 0;
+	*st = *st_from;
+	*good_end_out = from;
 	for (;;) {
 		if (idx_frame_at(r, off, &p, &len, &valid) < 0)
 			return -1;

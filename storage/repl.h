@@ -214,4 +214,13 @@ int store_repl_fetch(const struct store_repl_ctx *c, const char *mailbox,
 int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 			 bool *changed_out, const char **what_out);
 
+/*
+ * The operations above keep the replayed state of up to 8 mailboxes (16 MiB
+ * at most) in this process, so the next operation on one replays only what
+ * was appended to its index since; an entry is used only for the same uid
+ * and index file, and only if the file still ends as it did.  This drops
+ * them all (tests; a process that has no more use for them).
+ */
+void store_repl_cache_clear(void);
+
 #endif

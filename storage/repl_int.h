@@ -51,6 +51,17 @@ int store_rop_open(struct store_rop *o, const struct store_repl_ctx *c,
 		   const char *mailbox, bool create);
 void store_rop_close(struct store_rop *o);
 
+/*
+ * repl_cache.c: o->m for o's locked index (logged: the state of its last
+ * transaction, from store_idx_begin): a kept state of the same file caught
+ * up with the transactions appended since, or the whole file replayed.
+ * 0 or -1 with errno.
+ */
+int store_rop_load(struct store_rop *o, const struct store_index_state *logged);
+/* After an operation that succeeded: keep o->m (taken from o) for the next
+ * operation on the same index, if every applied record is committed. */
+void store_rop_keep(struct store_rop *o);
+
 /* The directory fd (new/ or cur/ of o) holding the regular file name, its
  * stat in *st_out; -1 with ENOENT if neither has it. */
 int store_rop_locate(const struct store_rop *o, const char *name,

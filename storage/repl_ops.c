@@ -112,7 +112,7 @@ int store_rop_open(struct store_rop *o, const struct store_repl_ctx *c,
 	}
 	o->what = "index";
 	if (store_idx_begin(o->d.box_fd, &o->idx_fd, &st, &o->end) < 0 ||
-	    store_mbox_load(o->idx_fd, &o->m) < 0)
+	    store_rop_load(o, &st) < 0)
 		return -1;
 	return 0;
 }
@@ -220,6 +220,8 @@ void store_rop_done(struct store_rop *o, int ret, const char **what_out)
 {
 	if (what_out != NULL)
 		*what_out = ret < 0 ? o->what : NULL;
+	if (ret == 0)
+		store_rop_keep(o);
 	store_rop_close(o);
 }
 

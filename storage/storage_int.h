@@ -209,6 +209,12 @@ int store_idx_last_state(struct store_idx_reader *r,
 int store_idx_scan(struct store_idx_reader *r,
 		   int (*cb)(const struct store_rec *rec, void *arg), void *arg,
 		   struct store_index_state *st, off_t *good_end_out);
+/* The same from the frame boundary from (> 0: after the header), where
+ * the state is *st_from; *good_end_out is from if nothing valid follows. */
+int store_idx_scan_from(struct store_idx_reader *r, off_t from,
+			const struct store_index_state *st_from,
+			int (*cb)(const struct store_rec *rec, void *arg), void *arg,
+			struct store_index_state *st, off_t *good_end_out);
 
 /*
  * After a scan stopped at good_end before the end of the file: *torn_out is

@@ -35,6 +35,9 @@ static int setup(void **state)
 	f->c = (struct store_repl_ctx){ .mail_base = f->t.base,
 		.mail_rel = "Maildir", .uid = geteuid(),
 		.server_id = "b.example", .host = "h" };
+	/* a kept state of an earlier test's tree must not meet a reused
+	 * inode here */
+	store_repl_cache_clear();
 	*state = f;
 	return 0;
 }
@@ -483,6 +486,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_delete_rename_list, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_version1_log_still_read_and_extended, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_lmtp_save_records_origin_and_modseq, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_catches_up_with_lmtp_appends, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_not_used_for_a_shorter_index, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_not_used_for_a_rewritten_index, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_keyed_by_uid, setup, tu_tree_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
