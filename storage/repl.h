@@ -222,5 +222,7 @@ int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
  * them all (tests; a process that has no more use for them).
  */
 void store_repl_cache_clear(void);
+/* Budget of the kept states (bytes; 0: keep none); drops what is kept. */
+void store_repl_cache_limit(size_t bytes);
 
 #endif

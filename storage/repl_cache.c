@@ -17,7 +17,8 @@
  *           logged in the last one; anything else replays the whole file.
  *           An entry is kept only after an operation that succeeded with
  *           every applied record committed, so it never holds a change the
- *           file does not.  The memory is bounded (ROP_CACHE_BYTES).
+ *           file does not.  The memory is bounded (ROP_CACHE_BYTES, or
+ *           what store_repl_cache_limit set).
  * Syscalls: fstat, pread64 (the index), as storage/index.c.
  */
 #include <errno.h>
@@ -29,7 +30,7 @@
 #include "storage/repl_int.h"
 
 #define ROP_CACHE_N 8                        /* mailboxes kept */
-#define ROP_CACHE_BYTES (16u * 1024u * 1024u) /* their replayed state, at most */
+#define ROP_CACHE_BYTES (16u * 1024u * 1024u) /* default budget of their state */
 #define ROP_TAIL 512                         /* bytes before end, compared: the
 						* last frames, with their GUIDs
 						* and CRCs */
@@ -49,6 +50,7 @@ struct rop_cached {
 
 static struct rop_cached rop_cache[ROP_CACHE_N];
 static uint64_t rop_clock;
+static size_t rop_budget = ROP_CACHE_BYTES;
 
 static size_t mbox_bytes(const struct store_mbox *m)
 {
@@ -165,7 +167,7 @@ void store_rop_keep(struct store_rop *o)
 	    st.st_size != o->end)
 		return;
 	bytes = mbox_bytes(&o->m);
-	if (bytes > ROP_CACHE_BYTES)
+	if (bytes > rop_budget)
 		return;
 	if ((e = entry_find(o, &st)) != NULL)
 		entry_drop(e);
@@ -183,7 +185,7 @@ void store_rop_keep(struct store_rop *o)
 			if (lru == NULL || rop_cache[i].last_use < lru->last_use)
 				lru = &rop_cache[i];
 		}
-		if (lru == NULL || (n < ROP_CACHE_N && cache_bytes() + bytes <= ROP_CACHE_BYTES))
+		if (lru == NULL || (n < ROP_CACHE_N && cache_bytes() + bytes <= rop_budget))
 			break;
 		entry_drop(lru);
 		e = lru;
@@ -200,6 +202,12 @@ void store_rop_keep(struct store_rop *o)
 	e->bytes = bytes;
 	e->m = o->m;
 	memset(&o->m, 0, sizeof(o->m));
+}
+
+void store_repl_cache_limit(size_t bytes)
+{
+	rop_budget = bytes;
+	store_repl_cache_clear();
 }
 
 void store_repl_cache_clear(void)

@@ -13,6 +13,7 @@
 
 #include "policy/policy.h"
 #include "privsep/privsep.h"
+#include "storage/repl.h"
 #include "writer/writer.h"
 #include "writer/writer_int.h"
 
@@ -42,5 +43,8 @@ static const struct writer_creds_ops child_ops = {
 int
 writer_child_main(void *arg, int ipc)
 {
+	/* up to fork_max_children of these live at once: replayed mailbox
+	 * states of at most 2 MiB each (a seteuid worker keeps 16 MiB) */
+	store_repl_cache_limit(2u * 1024u * 1024u);
 	return writer_loop(ipc, PSEP_ROLE_WRITER_CHILD, arg, &child_ops);
 }
