@@ -235,7 +235,9 @@ static bool rop_in_tmp(const struct store_rop *o, const char *name)
 	struct stat st;
 	time_t now = time(NULL);
 
-	if (n == 0 || n >= sizeof(base))
+	/* a name from the index, which the user can write: one plain entry
+	 * of tmp/, never a path */
+	if (n == 0 || n >= sizeof(base) || name[0] == '.' || memchr(name, '/', n) != NULL)
 		return false;
 	memcpy(base, name, n);
 	base[n] = '\0';

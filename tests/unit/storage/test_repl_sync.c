@@ -210,6 +210,31 @@ void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 	assert_int_equal(sync_box(f, "INBOX").messages, 1);
 }
 
+/* A record name from the index is one entry of tmp/, never a path: a name
+ * "../BASE,..." whose BASE exists next to tmp/ is not a save in flight. */
+void test_reconcile_in_flight_name_is_no_path(void **state)
+{
+	struct fixture *f = *state;
+	struct store_index_state st;
+	struct store_repl_result r;
+	struct store_rec rec;
+	char base[128];
+	int dirfd;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	snprintf(base, sizeof(base), "1.M9P1Q1G%s.h", G1);
+	memset(&rec, 0, sizeof(rec));
+	rec.op = STORE_REC_SAVE;
+	memcpy(rec.guid, G1, STORE_GUID_HEX);
+	snprintf(rec.name, sizeof(rec.name), "../%s,S=3,W=3", base);
+	dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_append(dirfd, &rec, 1, &st), 0);
+	close(dirfd);
+	assert_int_equal(tu_write_file(tu_path("%s/%s", f->md, base), "abc", 3), 0);
+	reconcile_expect(f, true, (const int[3]){ 0, 0, 0 }, (const int[3]){ 1, 0, 0 });
+}
+
 /* ---- FETCH ------------------------------------------------------------- */
 
 void test_fetch_returns_exact_bytes_and_date(void **state)
