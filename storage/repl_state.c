@@ -533,6 +533,18 @@ static void rs_remove(struct store_mbox *m, struct store_msg *msg,
 	msg->flags[0] = msg->name[0] = '\0';
 }
 
+/* The file name of a record: the index is user-writable, so only a plain
+ * entry of new/ or cur/ is taken; anything else leaves the message without
+ * a file (reconciliation then records it lost). */
+static void rs_set_name(struct store_msg *msg, const char *name)
+{
+	if (name[0] == '.' || strchr(name, '/') != NULL) {
+		msg->name[0] = '\0';
+		return;
+	}
+	memcpy(msg->name, name, sizeof(msg->name));
+}
+
 static void rs_save(struct store_mbox *m, struct store_msg *msg,
 		    const struct store_rec *rec)
 {
@@ -544,7 +556,7 @@ static void rs_save(struct store_mbox *m, struct store_msg *msg,
 	memcpy(msg->base_origin, rec->origin, sizeof(msg->base_origin));
 	if (store_flags_canon(rec->flags, msg->flags) < 0)
 		msg->flags[0] = '\0';   /* an old record's odd flags */
-	memcpy(msg->name, rec->name, sizeof(msg->name));
+	rs_set_name(msg, rec->name);
 	msg->date = rec->date;
 	rs_terms(m, msg);
 	m->st.messages++;
@@ -558,7 +570,7 @@ static int rs_flags(struct store_mbox *m, struct store_msg *msg,
 	if (msg->kind != STORE_MSG_PRESENT)
 		return 0;
 	if (rec->name[0] != '\0')
-		memcpy(msg->name, rec->name, sizeof(msg->name));
+		rs_set_name(msg, rec->name);
 	if (rec->flags[0] == '\0')
 		return 0;
 	if (rs_merge(msg, rec->flags, true, rec->modseq, rec->origin, won,

@@ -235,6 +235,35 @@ void test_reconcile_in_flight_name_is_no_path(void **state)
 	reconcile_expect(f, true, (const int[3]){ 0, 0, 0 }, (const int[3]){ 1, 0, 0 });
 }
 
+/* A file name in the index that is not one plain entry of new/ or cur/
+ * ("../NAME") is not followed: FETCH does not serve the file it points
+ * at, reconciliation records the message lost. */
+void test_index_name_that_is_a_path_is_not_followed(void **state)
+{
+	struct fixture *f = *state;
+	struct store_index_state st;
+	struct store_repl_result r;
+	struct store_msg_info info;
+	struct store_rec rec;
+	int dirfd, fd = -1;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	memset(&rec, 0, sizeof(rec));
+	rec.op = STORE_REC_SAVE;
+	memcpy(rec.guid, G1, STORE_GUID_HEX);
+	snprintf(rec.name, sizeof(rec.name), "../1.M8P1Q1G%s.h,S=3,W=3", G1);
+	dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_append(dirfd, &rec, 1, &st), 0);
+	close(dirfd);
+	/* the file the name points at exists (Maildir/, beside new/) */
+	assert_int_equal(tu_write_file(tu_path("%s/%s", f->md, rec.name + 3), "abc", 3), 0);
+	assert_int_equal(store_repl_fetch(&f->c, "INBOX", G1, &fd, &info, &r, NULL), 0);
+	assert_int_equal(fd, -1);
+	assert_int_equal(r.status, STORE_R_NONEXISTENT);
+	reconcile_expect(f, true, (const int[3]){ 0, 0, 0 }, (const int[3]){ 1, 0, 0 });
+}
+
 /* ---- FETCH ------------------------------------------------------------- */
 
 void test_fetch_returns_exact_bytes_and_date(void **state)
