@@ -100,6 +100,22 @@ lmtp_dec_feed(struct lmtp_dec *d, const char *in, size_t len,
 	unsigned char c;
 
 	while (i < len && !d->done) {
+		if (!d->cr && !d->bol) {
+			/* the octets up to the next CR, LF or NUL in one step:
+			 * they only add to the line (most of a body) */
+			size_t j = i;
+
+			while (j < len && in[j] != '\r' && in[j] != '\n' && in[j] != '\0')
+				j++;
+			if (j > i) {
+				d->dot = false;
+				d->line_len += j - i;
+				if (d->max_line != 0 && d->line_len > d->max_line)
+					dec_error(d, LMTP_BODY_LONG_LINE);
+				i = j;
+				continue;
+			}
+		}
 		c = (unsigned char)in[i];
 		if (d->cr && dec_after_cr(d, c, sink)) {
 			i++;          /* the LF starts the next run */
