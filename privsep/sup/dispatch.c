@@ -387,9 +387,11 @@ wr_stamp(struct sup_child *c, struct psep_msg *m)
 {
 	struct sup_writer *w = c->owner;
 	struct sup_job *job = w->job;
+	const struct psep_write_req *req = job != NULL ? job->req : NULL;
 
 	if (job == NULL || job->id != m->hdr.id || job->type != PSEP_WRITE_REQ ||
-	    !((const struct psep_write_req *)job->req)->early_stamp || job->stamp_seen) {
+	    !req->early_stamp || job->stamp_seen ||
+	    strcmp(m->u.write_rep.guid, req->guid) != 0) {
 		sup_child_kill(c, "stamp for a request it does not hold");
 		return;
 	}
