@@ -198,6 +198,9 @@ struct psep_session_end {
 enum psep_test_op {
 	PSEP_TEST_FORBIDDEN_SYSCALL = 1, /* writer calls socket(): must die */
 	PSEP_TEST_STALL = 2,             /* writer blocks until killed */
+	PSEP_TEST_BOGUS_STAMP = 3,       /* writer sends a WRITE_STAMP for a
+					  * request it does not hold: must be
+					  * killed */
 };
 
 struct psep_test_req {

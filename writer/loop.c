@@ -113,6 +113,16 @@ test_hook(int ipc, const struct psep_msg *m)
 	case PSEP_TEST_STALL:
 		for (;;)
 			nanosleep(&ts, NULL);
+	case PSEP_TEST_BOGUS_STAMP: {
+		/* well-formed, but for no request this writer holds */
+		struct psep_write_rep stamp = { .imap_uid = 1, .modseq = 1, .size = 1 };
+
+		xstrlcpy(stamp.guid, "00000000000000000000000000000001", sizeof(stamp.guid));
+		xstrlcpy(stamp.filename, "bogus", sizeof(stamp.filename));
+		(void)psep_msg_send(ipc, PSEP_WRITE_STAMP, m->hdr.id, &stamp,
+				    sizeof(stamp), -1);
+		break;
+	}
 	}
 	(void)psep_msg_send(ipc, PSEP_TEST_REP, m->hdr.id, &rep, sizeof(rep), -1);
 }

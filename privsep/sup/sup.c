@@ -307,6 +307,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGUSR2:
 		sup->test_op = PSEP_TEST_STALL;
 		break;
+	case SIGWINCH:
+		sup->test_op = PSEP_TEST_BOGUS_STAMP;
+		break;
 #endif
 	default:
 		break;
@@ -319,11 +322,14 @@ signals_setup(struct sup *sup)
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD,
 #ifdef STOWD_TEST_HOOKS
 		/* test builds: make the writer of the next job fail */
-		SIGUSR1, SIGUSR2,
+		SIGUSR1, SIGUSR2, SIGWINCH,
 #endif
 	};
 	size_t i;
 
+	_Static_assert(sizeof(sigs) / sizeof(sigs[0]) <=
+		       sizeof(sup->ev_sig) / sizeof(sup->ev_sig[0]),
+		       "one event per handled signal");
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sup->ev_sig[i] = evsignal_new(sup->base, sigs[i], on_signal, sup);

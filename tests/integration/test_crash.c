@@ -5,6 +5,9 @@
  * file, nothing acknowledged lost, and the supervisor restarts it so the
  * next transaction succeeds.
  *
+ * Also a writer that breaks the protocol (a stamp for a request it does
+ * not hold) is killed the same way.
+ *
  * Runs in:  the integration suite, as root, one stowd per test.
  * Timing:   there is no hook to stall a writer from outside, so the kill
  *           races the delivery on purpose; every outcome allowed by the
@@ -224,6 +227,41 @@ test_writers_killed_during_the_save(void **state)
 /* A client that connects while the front-end restarts is kept by the
  * supervisor and greeted once the new front-end is ready: one connection,
  * no retry. */
+/*
+ * A writer that sends a stamp (PSEP_WRITE_STAMP) for a request it does not
+ * hold is killed as a protocol violation (test hook: SIGWINCH makes the
+ * writer of the next job send one first); its job gets a 4xx, nothing is
+ * stored for it, and the next transaction succeeds.
+ */
+static void
+test_writer_with_a_stamp_it_does_not_hold_is_killed(void **state)
+{
+	struct lmtpc_reply dr, r;
+	struct lmtpc *c;
+	size_t len;
+	char *body = itest_body(2500, 91, &len);
+	int before;
+
+	(void)state;
+	next_transaction_succeeds(0);
+	before = itest_count_new(H, 0);
+	assert_int_equal(harness_signal(H, SIGWINCH), 0);
+	c = itest_connect(H, HARNESS_UNIX);
+	itest_envelope(c);
+	itest_cmd(c, 250, NULL, "RCPT TO:<%s>", H->users[0].addr);
+	assert_int_equal(lmtpc_data(c, body, len, &dr, &r, 1), 0);
+	lmtpc_free(&c);
+	if (r.code != 451)
+		fail_msg("expected 451 from a killed writer, got \"%s\"", r.text);
+	if (!harness_log_contains(H, "stamp for a request it does not hold"))
+		fail_msg("stowd.log does not say why the writer was killed");
+	assert_int_equal(itest_count_new(H, 0), before);
+	next_transaction_succeeds(0);
+	assert_true(harness_alive(H));
+	free(body);
+	itest_pass(H);
+}
+
 static void
 wait_for_greeting(void)
 {
@@ -282,6 +320,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_writers_killed_while_data_is_pending, setup, itest_test_teardown),
 		cmocka_unit_test_setup_teardown(test_writers_killed_during_the_save, setup, itest_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lmtpd_killed_mid_session, setup, itest_test_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_with_a_stamp_it_does_not_hold_is_killed,
+						setup, itest_test_teardown),
 	};
 
 	harness_require_root();
