@@ -235,9 +235,9 @@ static bool rop_in_tmp(const struct store_rop *o, const char *name)
 	struct stat st;
 	time_t now = time(NULL);
 
-	/* a name from the index, which the user can write: one plain entry
-	 * of tmp/, never a path */
-	if (n == 0 || n >= sizeof(base) || name[0] == '.' || memchr(name, '/', n) != NULL)
+	/* name is one plain entry (repl_state.c takes no other from the
+	 * index), so base is one entry of tmp/ */
+	if (n == 0 || n >= sizeof(base))
 		return false;
 	memcpy(base, name, n);
 	base[n] = '\0';
