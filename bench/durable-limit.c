@@ -6,7 +6,10 @@
  *   renameat2(tmp/NAME, new/NAME, RENAME_NOREPLACE), fsync new/
  * for T seconds, in per-writer Maildir-like directories (or shared ones with
  * -S), and prints saves/s per writer count.  Everything it creates lives in
- * DIR/durable-limit.PID/ and is removed at the end.
+ * DIR/durable-limit.PID/ and is removed after each measurement, unless -k
+ * keeps it: on ext4 without a journal the inode allocator slows down next
+ * to inodes deleted in the last minutes, so a series of measurements
+ * (bench/compare) keeps its files and deletes them all at the very end.
  *
  * Runs in:  a benchmark client, any user with write access to DIR.
  * Order:    the same as storage/maildir.c, so the numbers are the ceiling
@@ -35,6 +38,7 @@ struct bench_round {
 	size_t bytes;
 	unsigned seconds;
 	bool shared;
+	bool keep;                 /* -k: leave the files */
 	const char *root;          /* DIR/durable-limit.PID */
 	const char *buf;           /* bytes of payload */
 	pthread_barrier_t start;
@@ -169,11 +173,13 @@ static void
 bench_dir_name(const struct bench_round *r, unsigned id, const char *sub,
 	       char *out, size_t outlen)
 {
+	/* kept files of an earlier writer count must not meet the next one's */
 	if (r->shared)
-		snprintf(out, outlen, "%s/shared%s%s", r->root, sub[0] ? "/" : "", sub);
+		snprintf(out, outlen, "%s/shared.%u%s%s", r->root, r->writers,
+			 sub[0] ? "/" : "", sub);
 	else
-		snprintf(out, outlen, "%s/w%u%s%s", r->root, id, sub[0] ? "/" : "",
-			 sub);
+		snprintf(out, outlen, "%s/w%u.%u%s%s", r->root, id, r->writers,
+			 sub[0] ? "/" : "", sub);
 }
 
 static int
@@ -279,7 +285,8 @@ out:
 		if (ws[i].new_fd >= 0)
 			close(ws[i].new_fd);
 	}
-	bench_clean_dirs(r);
+	if (!r->keep)
+		bench_clean_dirs(r);
 	pthread_barrier_destroy(&r->start);
 	free(ws);
 	return rc;
@@ -304,12 +311,13 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-"usage: durable-limit [-S] [-w WRITERS] [-b BYTES] [-d DIR] [-t SECONDS]\n"
+"usage: durable-limit [-S] [-k] [-w WRITERS] [-b BYTES] [-d DIR] [-t SECONDS]\n"
 "  -w N  writer threads (default: run 1, 2 and 8)\n"
 "  -b N  bytes per message (default 4096)\n"
 "  -d D  directory on the disk to test (default .)\n"
 "  -t S  seconds per measurement (default 5)\n"
-"  -S    all writers share one tmp/ and new/ (default: one Maildir each)\n");
+"  -S    all writers share one tmp/ and new/ (default: one Maildir each)\n"
+"  -k    keep the files (default: remove them after each measurement)\n");
 	exit(2);
 }
 
@@ -340,7 +348,7 @@ main(int argc, char **argv)
 	int c, rc = 0;
 
 	memcpy(counts, default_counts, sizeof(counts));
-	while ((c = getopt(argc, argv, "w:b:d:t:S")) != -1) {
+	while ((c = getopt(argc, argv, "w:b:d:t:Sk")) != -1) {
 		switch (c) {
 		case 'w': counts[0] = (unsigned)num(optarg, 1, BENCH_MAX_WRITERS);
 			ncounts = 1; break;
@@ -348,6 +356,7 @@ main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 't': r.seconds = (unsigned)num(optarg, 1, 3600); break;
 		case 'S': r.shared = true; break;
+		case 'k': r.keep = true; break;
 		default: usage();
 		}
 	}
@@ -374,7 +383,7 @@ main(int argc, char **argv)
 		if (bench_round_run(&r) < 0)
 			rc = 1;
 	}
-	if (rmdir(root) < 0)
+	if (!r.keep && rmdir(root) < 0)
 		fprintf(stderr, "durable-limit: rmdir %s: %s\n", root, strerror(errno));
 	free(buf);
 	return rc;
