@@ -27,6 +27,8 @@ struct evbuffer;
 #define LMTP_HOST_MAX 256u
 /* Write buffer of the body spool. */
 #define LMTP_SPOOL_BUF (64u * 1024u)
+/* Free heap lmtpd keeps instead of trimming it (room for 32 spool buffers) */
+#define LMTP_HEAP_KEEP (32u * LMTP_SPOOL_BUF)
 /* Stop processing input while this much output is waiting for the client. */
 #define LMTP_OUT_MAX (64u * 1024u)
 

@@ -16,6 +16,7 @@
  *           and the queue to the supervisor is empty.  EOF on ipc ends it
  *           at once.
  */
+#include <malloc.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -84,6 +85,12 @@ lmtp_main(void *arg, int ipc)
 	log_init("lmtpd", ipc);
 	log_set_debug(set->log_debug);
 	config_from_settings(set, &cfg);
+
+	/* Every DATA takes a LMTP_SPOOL_BUF buffer and gives it back: without
+	 * this, glibc returned the top of the heap to the kernel (brk) after
+	 * most messages and faulted it in again for the next. */
+	if (mallopt(M_TRIM_THRESHOLD, (int)LMTP_HEAP_KEEP) != 1)
+		log_warn("mallopt(M_TRIM_THRESHOLD) failed");
 
 	memset(&srv, 0, sizeof(srv));
 	TAILQ_INIT(&srv.conns);
