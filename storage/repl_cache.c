@@ -19,7 +19,7 @@
  *           every applied record committed, so it never holds a change the
  *           file does not.  The memory is bounded (ROP_CACHE_BYTES, or
  *           what store_repl_cache_limit set).
- * Syscalls: fstat, pread64 (the index), as storage/index.c.
+ * Syscalls: fstat (once per load), pread64 (the index), as storage/index.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -91,14 +91,14 @@ static int apply_cb(const struct store_rec *rec, void *arg)
 	return store_mbox_apply(arg, rec);
 }
 
-/* The entry for o's index file, taken out of the cache (NULL: none). */
-static struct rop_cached *entry_find(const struct store_rop *o, const struct stat *st)
+/* The entry for o's index file (NULL: none). */
+static struct rop_cached *entry_find(const struct store_rop *o)
 {
 	for (size_t i = 0; i < ROP_CACHE_N; i++) {
 		struct rop_cached *e = &rop_cache[i];
 
-		if (e->used && e->uid == o->c->uid && e->dev == st->st_dev &&
-		    e->ino == st->st_ino)
+		if (e->used && e->uid == o->c->uid && e->dev == o->idx_dev &&
+		    e->ino == o->idx_ino)
 			return e;
 	}
 	return NULL;
@@ -145,7 +145,9 @@ int store_rop_load(struct store_rop *o, const struct store_index_state *logged)
 
 	if (fstat(o->idx_fd, &st) < 0)
 		return -1;
-	e = entry_find(o, &st);
+	o->idx_dev = st.st_dev;
+	o->idx_ino = st.st_ino;
+	e = entry_find(o);
 	if (e != NULL) {
 		int ok = entry_catch_up(o, e, logged);
 
@@ -159,17 +161,17 @@ int store_rop_load(struct store_rop *o, const struct store_index_state *logged)
 void store_rop_keep(struct store_rop *o)
 {
 	struct rop_cached *e = NULL;
-	struct stat st;
 	size_t bytes, i;
 	ssize_t ntail;
 
-	if (o->idx_fd < 0 || o->npending != 0 || fstat(o->idx_fd, &st) < 0 ||
-	    st.st_size != o->end)
+	/* under the lock o->end is the end of the file: every transaction
+	 * since the load went through store_idx_commit */
+	if (o->idx_fd < 0 || o->npending != 0)
 		return;
 	bytes = mbox_bytes(&o->m);
 	if (bytes > rop_budget)
 		return;
-	if ((e = entry_find(o, &st)) != NULL)
+	if ((e = entry_find(o)) != NULL)
 		entry_drop(e);
 	/* room: evict the least recently used until the state fits */
 	for (;;) {
@@ -195,8 +197,8 @@ void store_rop_keep(struct store_rop *o)
 	e->ntail = (size_t)ntail;
 	e->used = true;
 	e->uid = o->c->uid;
-	e->dev = st.st_dev;
-	e->ino = st.st_ino;
+	e->dev = o->idx_dev;
+	e->ino = o->idx_ino;
 	e->end = o->end;
 	e->last_use = ++rop_clock;
 	e->bytes = bytes;

@@ -25,6 +25,8 @@ struct store_rop {
 	struct store_dirs d;
 	int idx_fd;                 /* holds the index lock */
 	off_t end;                  /* end of the index */
+	dev_t idx_dev;              /* the index file, from store_rop_load */
+	ino_t idx_ino;
 	struct store_mbox m;
 	struct store_rec *pending;  /* records of the next transaction */
 	size_t npending, cap;
