@@ -430,14 +430,16 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 			 d->session, d->address, d->user, rep->guid, rep->imap_uid,
 			 rep->filename);
 		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
-		if (d->ev_early && d->ev_done)
-			fe_event_outcome(d->sup, d, d->ev_st, d->ev_acks);
-		else if (d->ev_early)
-			;   /* fe_event_done finishes */
-		else if (d->sup->set.n_replicas > 0)
+		if (d->ev_early) {
+			/* the event went out on the stamp; if it is still
+			 * running, fe_event_done finishes */
+			if (d->ev_done)
+				fe_event_outcome(d->sup, d, d->ev_st, d->ev_acks);
+		} else if (d->sup->set.n_replicas > 0) {
 			fe_replicate(d->sup, d, job, rep);
-		else
+		} else {
 			fe_saved(d);
+		}
 		return;
 	}
 	if (d->ev_early) {
