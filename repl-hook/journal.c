@@ -88,23 +88,30 @@ journal_crc32(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
+/* All of len bytes at off, read (buf) or written (wbuf); a read that hits
+ * the end of the file is EIO. */
 static int
-full_pread(int fd, void *buf, size_t len, uint64_t off)
+full_io(int fd, void *buf, const void *wbuf, size_t len, uint64_t off)
 {
 	unsigned char *p = buf;
+	const unsigned char *wp = wbuf;
 	ssize_t n;
 
 	while (len > 0) {
-		n = pread(fd, p, len, (off_t)off);
+		n = wp != NULL ? pwrite(fd, wp, len, (off_t)off) :
+				 pread(fd, p, len, (off_t)off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
 			return -1;
-		if (n == 0) {
+		if (n == 0 && wp == NULL) {
 			errno = EIO;
 			return -1;
 		}
-		p += n;
+		if (wp != NULL)
+			wp += n;
+		else
+			p += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
 	}
@@ -112,22 +119,15 @@ full_pread(int fd, void *buf, size_t len, uint64_t off)
 }
 
 static int
+full_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	return full_io(fd, buf, NULL, len, off);
+}
+
+static int
 full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 {
-	const unsigned char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = pwrite(fd, p, len, (off_t)off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	return full_io(fd, NULL, buf, len, off);
 }
 
 /* ---- reading ---------------------------------------------------------- */
