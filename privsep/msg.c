@@ -22,7 +22,7 @@
 
 #include "privsep/msg.h"
 
-/* Largest store_repl_status value (storage/repl.h, STORE_R_LIMIT). */
+/* Largest store_repl_status value (storage/repl/repl.h, STORE_R_LIMIT). */
 #define PSEP_REPL_RESULT_MAX 6u
 /* Largest number of replicas (policy/policy.h, POLICY_MAX_REPLICAS). */
 #define PSEP_MAX_REPLICAS 16u

@@ -107,7 +107,7 @@ static const int sc_writer[] = {
 	SCMP_SYS(getuid), SCMP_SYS(geteuid),    /* checks of the own ids */
 	SCMP_SYS(getgid), SCMP_SYS(getegid),
 	SCMP_SYS(getresuid), SCMP_SYS(getresgid),
-	/* replication operations (storage/repl.h) */
+	/* replication operations (storage/repl/repl.h) */
 	SCMP_SYS(utimensat),                    /* futimens: mtime of a copy */
 	SCMP_SYS(fchmod),
 	SCMP_SYS(memfd_create),                 /* LIST/SYNC/GUIDS reply data */

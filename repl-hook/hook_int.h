@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "privsep/msg.h"
-#include "repl-hook/proto.h"
+#include "repl-hook/proto/proto.h"
 
 struct hook;
 struct hook_replica;

@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "privsep/msg.h"
-#include "repl-hook/proto.h"
+#include "repl-hook/proto/proto.h"
 
 struct journal;
 

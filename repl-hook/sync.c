@@ -27,7 +27,7 @@
 
 #include "privsep/privsep.h"
 #include "repl-hook/hook_int.h"
-#include "repl-hook/proto.h"
+#include "repl-hook/proto/proto.h"
 #include "repl-hook/sync_int.h"
 #include "repl-hook/sync_plan.h"
 

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "privsep/msg.h"
-#include "storage/repl.h"
+#include "storage/repl/repl.h"
 
 #define SYNC_SIDE_MAX 4000000u   /* GUID lines (messages + tombstones) per side */
 #define SYNC_STR_MAX 65536u      /* distinct origins + flag strings per side */

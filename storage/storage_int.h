@@ -259,7 +259,7 @@ int store_write_all(int fd, const void *buf, size_t len);
 int store_tmp_create(int tmp_fd, const char *guid, const char *host,
 		     struct store_name_parts *parts, char name[STORE_MAX_NAME]);
 
-/* ---- replication state (repl_state.c) --------------------------------- */
+/* ---- replication state (repl/state.c) --------------------------------- */
 
 #define STORE_FS_MAX 64         /* per-flag stamps kept per message */
 

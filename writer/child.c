@@ -13,7 +13,7 @@
 
 #include "policy/policy.h"
 #include "privsep/privsep.h"
-#include "storage/repl.h"
+#include "storage/repl/repl.h"
 #include "writer/writer.h"
 #include "writer/writer_int.h"
 

@@ -2,7 +2,7 @@
 /*
  * writer/repl.c - one replication operation (PSEP_REPL_OP_REQ): SAVE,
  * STORE, EXPUNGE, CREATE, DELETE, RENAME, LIST, SYNC, GUIDS, FETCH on the
- * user's Maildir through storage/repl.h, answered with the facts in
+ * user's Maildir through storage/repl/repl.h, answered with the facts in
  * PSEP_REPL_OP_REP.  The supervisor decides what they mean on the wire.
  *
  * Runs in:  writer-seteuid and writer-child, under seccomp.
@@ -24,8 +24,8 @@
 
 #include "policy/policy.h"
 #include "privsep/privsep.h"
-#include "repl-hook/proto.h"
-#include "storage/repl.h"
+#include "repl-hook/proto/proto.h"
+#include "storage/repl/repl.h"
 #include "writer/writer_int.h"
 
 static int

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "privsep/sup/sup_int.h"
-#include "storage/repl.h"
+#include "storage/repl/repl.h"
 
 /* One operation in progress. */
 struct repl_op {

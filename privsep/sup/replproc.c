@@ -27,7 +27,7 @@
 #include "privsep/sup/sup_int.h"
 #include "privsep/tls.h"
 #ifdef STOWD_HAVE_REPLD
-#include "lmtpd/repld.h"
+#include "repl-hook/repld/repld.h"
 #endif
 #ifdef STOWD_HAVE_REPL_HOOK
 #include "repl-hook/hook_int.h"

@@ -31,7 +31,7 @@
 #include "lmtpd/lmtpd.h"
 #include "policy/policy.h"
 #include "privsep/privsep.h"
-#include "tests/unit/lmtpd/util.h"
+#include "tests/unit/common/frontend.h"
 
 #define MAXCLI 2
 

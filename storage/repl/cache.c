@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * storage/repl/cache.c - replayed mailbox states kept between replication
+ * operations of one writer process, so that an operation on a mailbox
+ * replays only the index transactions appended since the last one instead
+ * of the whole index (a replica SAVE into a mailbox of n messages was
+ * O(n); it is O(new transactions) now).
+ *
+ * Runs in:  a writer (a seteuid worker serves many users in turn, a
+ *           fork-mode child one), with the user's credentials, under the
+ *           index lock.
+ * Trust:    an entry is used only for the same uid and the same index file
+ *           (st_dev, st_ino), when the file still holds, before the offset
+ *           the entry was replayed to, the last ROP_TAIL bytes it held then
+ *           (the last transactions, GUIDs and CRCs included), and when the
+ *           state after replaying the new transactions equals the state
+ *           logged in the last one; anything else replays the whole file.
+ *           An entry is kept only after an operation that succeeded with
+ *           every applied record committed, so it never holds a change the
+ *           file does not.  The memory is bounded (ROP_CACHE_BYTES, or
+ *           what store_repl_cache_limit set).
+ * Syscalls: fstat (once per load), pread64 (the index), as storage/index.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/repl/repl_int.h"
+
+#define ROP_CACHE_N 8                        /* mailboxes kept */
+#define ROP_CACHE_BYTES (16u * 1024u * 1024u) /* default budget of their state */
+#define ROP_TAIL 512                         /* bytes before end, compared: the
+						* last frames, with their GUIDs
+						* and CRCs */
+
+struct rop_cached {
+	bool used;
+	uid_t uid;
+	dev_t dev;
+	ino_t ino;
+	off_t end;                   /* replayed up to here */
+	size_t ntail;                /* bytes of tail: min(end, ROP_TAIL) */
+	unsigned char tail[ROP_TAIL];
+	uint64_t last_use;
+	size_t bytes;
+	struct store_mbox m;
+};
+
+static struct rop_cached rop_cache[ROP_CACHE_N];
+static uint64_t rop_clock;
+static size_t rop_budget = ROP_CACHE_BYTES;
+
+static size_t mbox_bytes(const struct store_mbox *m)
+{
+	size_t b = m->cap * sizeof(*m->msgs) + m->nslots * sizeof(*m->slots);
+
+	for (size_t i = 0; i < m->nmsgs; i++)
+		b += m->msgs[i].nfs * sizeof(*m->msgs[i].fs);
+	return b;
+}
+
+static void entry_drop(struct rop_cached *e)
+{
+	store_mbox_free(&e->m);
+	memset(e, 0, sizeof(*e));
+}
+
+static size_t cache_bytes(void)
+{
+	size_t b = 0;
+
+	for (size_t i = 0; i < ROP_CACHE_N; i++)
+		b += rop_cache[i].used ? rop_cache[i].bytes : 0;
+	return b;
+}
+
+/* The n = min(end, ROP_TAIL) bytes before end into tail; n, or -1. */
+static ssize_t read_tail(int fd, off_t end, unsigned char tail[ROP_TAIL])
+{
+	size_t n = end < ROP_TAIL ? (size_t)end : ROP_TAIL;
+
+	if (n == 0 || pread(fd, tail, n, end - (off_t)n) != (ssize_t)n)
+		return -1;
+	return (ssize_t)n;
+}
+
+static int apply_cb(const struct store_rec *rec, void *arg)
+{
+	return store_mbox_apply(arg, rec);
+}
+
+/* The entry for o's index file (NULL: none). */
+static struct rop_cached *entry_find(const struct store_rop *o)
+{
+	for (size_t i = 0; i < ROP_CACHE_N; i++) {
+		struct rop_cached *e = &rop_cache[i];
+
+		if (e->used && e->uid == o->c->uid && e->dev == o->idx_dev &&
+		    e->ino == o->idx_ino)
+			return e;
+	}
+	return NULL;
+}
+
+/* Replay [e->end, o->end) onto e's state; 0 if o->m now matches the file
+ * (and owns the state), -1 if the entry does not fit (o->m untouched). */
+static int entry_catch_up(struct store_rop *o, struct rop_cached *e,
+			  const struct store_index_state *logged)
+{
+	struct store_idx_reader r;
+	struct store_index_state st;
+	unsigned char tail[ROP_TAIL];
+	uint32_t messages;
+	off_t good_end;
+	int ret = -1;
+
+	if (e->end > o->end || e->m.st.uidvalidity != logged->uidvalidity ||
+	    read_tail(o->idx_fd, e->end, tail) != (ssize_t)e->ntail ||
+	    memcmp(tail, e->tail, e->ntail) != 0)
+		return -1;
+	if (store_idx_reader_init(&r, o->idx_fd) < 0)
+		return -1;
+	if (store_idx_scan_from(&r, e->end, &e->m.st, apply_cb, &e->m, &st,
+				&good_end) == 0 &&
+	    good_end == o->end && st.uidvalidity == logged->uidvalidity &&
+	    st.uidnext == logged->uidnext &&
+	    st.highestmodseq == logged->highestmodseq) {
+		messages = e->m.st.messages;
+		e->m.st = st;
+		e->m.st.messages = messages;
+		o->m = e->m;
+		memset(&e->m, 0, sizeof(e->m));
+		ret = 0;
+	}
+	free(r.buf);
+	return ret;
+}
+
+int store_rop_load(struct store_rop *o, const struct store_index_state *logged)
+{
+	struct rop_cached *e;
+	struct stat st;
+
+	if (fstat(o->idx_fd, &st) < 0)
+		return -1;
+	o->idx_dev = st.st_dev;
+	o->idx_ino = st.st_ino;
+	e = entry_find(o);
+	if (e != NULL) {
+		int ok = entry_catch_up(o, e, logged);
+
+		entry_drop(e);   /* used (o owns the state now) or stale */
+		if (ok == 0)
+			return 0;
+	}
+	return store_mbox_load(o->idx_fd, &o->m);
+}
+
+void store_rop_keep(struct store_rop *o)
+{
+	struct rop_cached *e = NULL;
+	size_t bytes, i;
+	ssize_t ntail;
+
+	/* under the lock o->end is the end of the file: every transaction
+	 * since the load went through store_idx_commit */
+	if (o->idx_fd < 0 || o->npending != 0)
+		return;
+	bytes = mbox_bytes(&o->m);
+	if (bytes > rop_budget)
+		return;
+	if ((e = entry_find(o)) != NULL)
+		entry_drop(e);
+	/* room: evict the least recently used until the state fits */
+	for (;;) {
+		struct rop_cached *lru = NULL;
+		size_t n = 0;
+
+		for (i = 0; i < ROP_CACHE_N; i++) {
+			if (!rop_cache[i].used) {
+				e = &rop_cache[i];
+				continue;
+			}
+			n++;
+			if (lru == NULL || rop_cache[i].last_use < lru->last_use)
+				lru = &rop_cache[i];
+		}
+		if (lru == NULL || (n < ROP_CACHE_N && cache_bytes() + bytes <= rop_budget))
+			break;
+		entry_drop(lru);
+		e = lru;
+	}
+	if (e == NULL || (ntail = read_tail(o->idx_fd, o->end, e->tail)) < 0)
+		return;
+	e->ntail = (size_t)ntail;
+	e->used = true;
+	e->uid = o->c->uid;
+	e->dev = o->idx_dev;
+	e->ino = o->idx_ino;
+	e->end = o->end;
+	e->last_use = ++rop_clock;
+	e->bytes = bytes;
+	e->m = o->m;
+	memset(&o->m, 0, sizeof(o->m));
+}
+
+void store_repl_cache_limit(size_t bytes)
+{
+	rop_budget = bytes;
+	store_repl_cache_clear();
+}
+
+void store_repl_cache_clear(void)
+{
+	for (size_t i = 0; i < ROP_CACHE_N; i++)
+		if (rop_cache[i].used)
+			entry_drop(&rop_cache[i]);
+}

@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * storage/repl/ops.c - the message operations of the replication protocol
+ * on one Maildir mailbox: SAVE, STORE, EXPUNGE (doc/replication-protocol.md
+ * §7, §8.1-8.3, §13).
+ *
+ * Reconciliation and the queries are in storage/repl/query.c.
+ *
+ * Runs in:  a writer, with the user's credentials, under its seccomp list.
+ * Trust:    the Maildir and its index are user-controlled: directories are
+ *           opened by storage/walk.c (no symlink, owner checked), files
+ *           O_NOFOLLOW and fstat'ed, names placed with
+ *           renameat2(RENAME_NOREPLACE); arguments are checked again here.
+ * Order:    open the mailbox, take the index lock (store_idx_begin), replay
+ *           the index (store_mbox_load), decide, change the Maildir (file
+ *           write + fsync, rename/unlink + directory fsync), append the
+ *           transaction and fdatasync it, drop the lock.
+ * Syscalls: besides those of store_save: futimens (utimensat), getdents64,
+ *           fdatasync on every transaction, fstatat/newfstatat on files,
+ *           getrandom (fresh GUIDs for hand-added files).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/repl/repl.h"
+#include "storage/repl/repl_int.h"
+
+#define ROP_COPY_BUF 65536
+#define ROP_MODSEQ_MAX 9223372036854775807ull
+
+/* ---- open, commit, close ---------------------------------------------- */
+
+bool store_origin_valid(const char *s, bool empty_ok)
+{
+	size_t i, len;
+
+	if (s == NULL)
+		return empty_ok;
+	len = strnlen(s, STORE_ORIGIN_MAX);
+	if (len >= STORE_ORIGIN_MAX || (len == 0 && !empty_ok))
+		return false;
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+int store_repl_mailbox_check(const char *mailbox, char dir[NAME_MAX + 1])
+{
+	size_t len, i;
+
+	if (mailbox == NULL)
+		goto bad;
+	len = strnlen(mailbox, 256);
+	if (len == 0 || len > 254)
+		goto bad;
+	for (i = 0; i < len; i++) {
+		if (mailbox[i] < 0x20 || mailbox[i] > 0x7e || mailbox[i] == '/')
+			goto bad;
+	}
+	return store_mailbox_dir(mailbox, dir, NAME_MAX + 1);
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+bool store_repl_ctx_ok(const struct store_repl_ctx *c)
+{
+	return c != NULL && c->mail_base != NULL &&
+	       store_origin_valid(c->server_id, false) &&
+	       (c->host == NULL || strlen(c->host) < 128);
+}
+
+int store_rop_open(struct store_rop *o, const struct store_repl_ctx *c,
+		   const char *mailbox, bool create)
+{
+	char dir[NAME_MAX + 1];
+	struct store_index_state st;
+
+	memset(o, 0, sizeof(*o));
+	o->c = c;
+	o->d = (struct store_dirs)STORE_DIRS_INIT;
+	o->idx_fd = -1;
+	o->what = "check request";
+	if (!store_repl_ctx_ok(c) || store_repl_mailbox_check(mailbox, dir) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	o->t.mail_base = c->mail_base;
+	o->t.mail_rel = c->mail_rel;
+	o->t.mailbox = mailbox;
+	o->t.uid = c->uid;
+	o->what = "open Maildir";
+	if (store_dirs_open2(&o->t, create, &o->d) < 0)
+		return !create && errno == ENOENT ? 1 : -1;
+	if (o->d.created) {
+		o->what = "fsync";
+		if (fsync(o->d.new_fd) < 0 || fsync(o->d.cur_fd) < 0 ||
+		    fsync(o->d.tmp_fd) < 0 || fsync(o->d.box_fd) < 0 ||
+		    fsync(o->d.root_fd) < 0)
+			return -1;
+	}
+	o->what = "index";
+	if (store_idx_begin(o->d.box_fd, &o->idx_fd, &st, &o->end) < 0 ||
+	    store_rop_load(o, &st) < 0)
+		return -1;
+	return 0;
+}
+
+void store_rop_close(struct store_rop *o)
+{
+	int saved = errno;
+
+	if (o->idx_fd >= 0)
+		close(o->idx_fd);   /* drops the lock */
+	o->idx_fd = -1;
+	store_dirs_close(&o->d);
+	store_mbox_free(&o->m);
+	free(o->pending);
+	o->pending = NULL;
+	o->npending = o->cap = 0;
+	errno = saved;
+}
+
+/* Apply rec to the in-memory state and queue it for the transaction. */
+int store_rop_apply(struct store_rop *o, const struct store_rec *rec)
+{
+	struct store_rec *p;
+
+	if (o->npending == o->cap) {
+		p = realloc(o->pending, (o->cap ? o->cap * 2 : 8) * sizeof(*p));
+		if (p == NULL)
+			return -1;
+		o->pending = p;
+		o->cap = o->cap ? o->cap * 2 : 8;
+	}
+	if (store_mbox_apply(&o->m, rec) < 0)
+		return -1;
+	o->pending[o->npending++] = *rec;
+	return 0;
+}
+
+/* Write the queued records as one transaction; fdatasync it if sync. */
+static int rop_flush(struct store_rop *o, bool sync)
+{
+	o->what = "index";
+	if (o->npending == 0)
+		return 0;
+	if (store_idx_commit(o->idx_fd, &o->end, &o->m.st, o->pending,
+			     o->npending, sync) < 0)
+		return -1;
+	o->npending = 0;
+	return 0;
+}
+
+/* Write the queued records as one transaction and fdatasync it. */
+int store_rop_flush(struct store_rop *o)
+{
+	return rop_flush(o, true);
+}
+
+/* The stamp to apply: a local change (modseq 0) gets (H+1, server_id). */
+static int rop_stamp(const struct store_rop *o, const struct store_stamp *in,
+		     struct store_stamp *out)
+{
+	if (in == NULL || in->modseq > ROP_MODSEQ_MAX ||
+	    !store_origin_valid(in->origin, in->modseq == 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (in->modseq != 0) {
+		*out = *in;
+		return 0;
+	}
+	out->modseq = o->m.st.highestmodseq + 1;
+	snprintf(out->origin, sizeof(out->origin), "%s", o->c->server_id);
+	return 0;
+}
+
+void store_rop_rec(struct store_rec *r, enum store_rec_op op, const char *guid,
+		    const struct store_stamp *s)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = op;
+	memcpy(r->guid, guid, STORE_GUID_HEX);
+	if (s != NULL) {
+		r->modseq = s->modseq;
+		memcpy(r->origin, s->origin, sizeof(r->origin));
+	}
+}
+
+/* Where the file name of a message is: its directory fd, or -1 (ENOENT). */
+int store_rop_locate(const struct store_rop *o, const char *name,
+		     struct stat *st_out)
+{
+	int dirs[2], i;
+
+	dirs[0] = strchr(name, ':') != NULL ? o->d.cur_fd : o->d.new_fd;
+	dirs[1] = dirs[0] == o->d.cur_fd ? o->d.new_fd : o->d.cur_fd;
+	for (i = 0; i < 2 && name[0] != '\0'; i++) {
+		if (fstatat(dirs[i], name, st_out, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st_out->st_mode))
+			return dirs[i];
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+void store_rop_done(struct store_rop *o, int ret, const char **what_out)
+{
+	if (what_out != NULL)
+		*what_out = ret < 0 ? o->what : NULL;
+	if (ret == 0)
+		store_rop_keep(o);
+	store_rop_close(o);
+}
+
+bool store_rop_open_existing(struct store_rop *o, const struct store_repl_ctx *c,
+			     const char *mailbox, struct store_repl_result *res,
+			     int *ret_out)
+{
+	int r = store_rop_open(o, c, mailbox, false);
+
+	*ret_out = r == 1 ? 0 : -1;
+	if (r == 1 && res != NULL)
+		res->status = STORE_R_NONEXISTENT;
+	return r == 0;
+}
+
+int store_rop_bad_request(const char **what_out)
+{
+	if (what_out != NULL)
+		*what_out = "check request";
+	errno = EINVAL;
+	return -1;
+}
+
+/* ---- SAVE ------------------------------------------------------------- */
+
+struct rop_save {
+	struct store_rop *o;
+	const char *guid;
+	const char *flags;          /* canonical */
+	time_t date;
+	int body_fd;
+	uint64_t body_size;
+	const char *prefix;
+	size_t prefix_len;
+	struct store_name_parts parts;
+	char tmpname[STORE_MAX_NAME];
+	char name[STORE_MAX_NAME];
+	int fd, dest_fd;
+	bool in_tmp, in_dest;
+	char last;                  /* last octet written, for W= */
+};
+
+/* Write buf and count its LFs not preceded by CR into vsize. */
+static int rop_write_counted(struct rop_save *s, const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (buf[i] == '\n' && (i > 0 ? buf[i - 1] : s->last) != '\r')
+			s->parts.vsize++;
+	}
+	if (len > 0)
+		s->last = buf[len - 1];
+	s->parts.vsize += len;
+	return store_write_all(s->fd, buf, len);
+}
+
+static int rop_copy_body(struct rop_save *s)
+{
+	char *buf = malloc(ROP_COPY_BUF);
+	uint64_t left = s->body_size;
+	off_t off = 0;
+	ssize_t n;
+	int ret = -1;
+
+	if (buf == NULL)
+		return -1;
+	while (left > 0) {
+		n = pread(s->body_fd, buf, left < ROP_COPY_BUF ? left : ROP_COPY_BUF,
+			  off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;   /* body shorter than its size */
+			goto out;
+		}
+		if (rop_write_counted(s, buf, (size_t)n) < 0)
+			goto out;
+		off += n;
+		left -= (uint64_t)n;
+	}
+	ret = 0;
+out:
+	free(buf);
+	return ret;
+}
+
+static int rop_create_tmp(struct rop_save *s)
+{
+	s->fd = store_tmp_create(s->o->d.tmp_fd, s->guid, s->o->c->host, &s->parts,
+				 s->tmpname);
+	if (s->fd < 0)
+		return -1;
+	s->in_tmp = true;
+	return 0;
+}
+
+/* tmp file: prefix, body, size check, mtime, fsync. */
+static int rop_write_tmp(struct rop_save *s)
+{
+	struct timespec times[2];
+	struct stat st;
+
+	s->o->what = "create tmp file";
+	if (rop_create_tmp(s) < 0)
+		return -1;
+	s->o->what = "write";
+	s->last = '\0';
+	if (rop_write_counted(s, s->prefix, s->prefix_len) < 0)
+		return -1;
+	s->o->what = "copy body";
+	if (rop_copy_body(s) < 0)
+		return -1;
+	s->o->what = "write";
+	if (fstat(s->fd, &st) < 0)
+		return -1;
+	if ((uint64_t)st.st_size != s->prefix_len + s->body_size) {
+		errno = EIO;
+		return -1;
+	}
+	s->parts.size = (uint64_t)st.st_size;
+	times[0].tv_sec = times[1].tv_sec = s->date;
+	times[0].tv_nsec = times[1].tv_nsec = 0;
+	s->o->what = "set date";
+	if (futimens(s->fd, times) < 0)
+		return -1;
+	s->o->what = "fsync";
+	if (fsync(s->fd) < 0)
+		return -1;
+	close(s->fd);
+	s->fd = -1;
+	return 0;
+}
+
+/* Rename the tmp file to new/NAME or cur/NAME:2,LETTERS; fsync there. */
+static int rop_place(struct rop_save *s)
+{
+	char letters[8];
+	size_t len;
+
+	store_flags_letters(s->flags, letters);
+	s->o->what = "rename into new";
+	if (store_name_format(&s->parts, s->name, sizeof(s->name)) < 0)
+		return -1;
+	s->dest_fd = s->o->d.new_fd;
+	if (letters[0] != '\0') {
+		len = strlen(s->name);
+		if (len + 3 + strlen(letters) >= sizeof(s->name)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		snprintf(s->name + len, sizeof(s->name) - len, ":2,%s", letters);
+		s->dest_fd = s->o->d.cur_fd;
+	}
+	if (renameat2(s->o->d.tmp_fd, s->tmpname, s->dest_fd, s->name,
+		      RENAME_NOREPLACE) < 0)
+		return -1;
+	s->in_tmp = false;
+	s->in_dest = true;
+	return 0;
+}
+
+static void rop_save_cleanup(struct rop_save *s, bool failed)
+{
+	int saved = errno;
+
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->in_tmp)
+		unlinkat(s->o->d.tmp_fd, s->tmpname, 0);
+	if (failed && s->in_dest)
+		unlinkat(s->dest_fd, s->name, 0);
+	errno = saved;
+}
+
+/* Duplicate, tombstone and UID checks; *uid_out or a status. */
+static void rop_save_check(struct store_rop *o, const char *guid,
+			   uint32_t hint, struct store_repl_result *res,
+			   uint32_t *uid_out)
+{
+	const struct store_msg *msg = store_mbox_find(&o->m, guid);
+	uint32_t next = o->m.st.uidnext;
+
+	if (msg != NULL && msg->kind == STORE_MSG_PRESENT) {
+		res->status = STORE_R_DUPLICATE;
+		res->uid = msg->uid;
+		snprintf(res->filename, sizeof(res->filename), "%s", msg->name);
+		return;
+	}
+	if (msg != NULL && msg->kind == STORE_MSG_TOMBSTONE) {
+		res->status = STORE_R_EXPUNGED;
+		return;
+	}
+	*uid_out = hint >= 1 && hint >= next ? hint : next;
+	if (*uid_out == UINT32_MAX || *uid_out == 0)
+		res->status = STORE_R_LIMIT;
+}
+
+static int rop_save_write(struct rop_save *s, const struct store_stamp *stamp,
+			  uint32_t uid, struct store_repl_result *res)
+{
+	struct store_rec rec;
+
+	if (rop_write_tmp(s) < 0 || rop_place(s) < 0)
+		return -1;
+	store_rop_rec(&rec, STORE_REC_SAVE, s->guid, stamp);
+	rec.uid = uid;
+	rec.date = (int64_t)s->date;
+	memcpy(rec.flags, s->flags, strlen(s->flags) + 1);
+	memcpy(rec.name, s->name, strlen(s->name) + 1);
+	/*
+	 * The index transaction is written before the directory's fsync and
+	 * synced after it: on a file system that commits metadata in order
+	 * (ext4 data=ordered), the directory's fsync makes the rename and the
+	 * appended transaction durable in one journal commit and the index's
+	 * fdatasync finds nothing left to do.  Anywhere, a crash between the
+	 * two leaves at worst an index record without its file, which the
+	 * next reconcile records as lost and a SYNC brings back.
+	 */
+	if (store_rop_apply(s->o, &rec) < 0 || rop_flush(s->o, false) < 0)
+		return -1;
+	s->o->what = "fsync new";
+	if (fsync(s->dest_fd) < 0)
+		return -1;
+	s->o->what = "index";
+	if (fdatasync(s->o->idx_fd) < 0)
+		return -1;
+	res->effective = true;
+	res->uid = uid;
+	res->stamp = *stamp;
+	res->size = s->parts.size;
+	memcpy(res->filename, s->name, sizeof(res->filename));
+	return 0;
+}
+
+int store_repl_save(const struct store_repl_ctx *c, const char *mailbox,
+		    const char *guid, const struct store_stamp *stamp,
+		    uint32_t uid_hint, time_t date, const char *flags,
+		    int body_fd, uint64_t body_size, const char *prefix,
+		    size_t prefix_len, struct store_repl_result *res,
+		    const char **what_out)
+{
+	struct store_rop o;
+	struct rop_save s = { .o = &o, .guid = guid, .date = date,
+			      .body_fd = body_fd, .body_size = body_size,
+			      .prefix = prefix != NULL ? prefix : "",
+			      .prefix_len = prefix_len, .fd = -1, .dest_fd = -1 };
+	struct store_stamp st;
+	char canon[STORE_FLAGS_MAX];
+	uint32_t uid = 0;
+	int ret = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&o, 0, sizeof(o));
+	o.idx_fd = -1;
+	o.d = (struct store_dirs)STORE_DIRS_INIT;
+	o.what = "check request";
+	if (guid == NULL || !store_guid_valid(guid) || body_fd < 0 ||
+	    (prefix == NULL && prefix_len > 0) || date < 0 || flags == NULL) {
+		errno = EINVAL;
+		goto out;
+	}
+	if (store_flags_canon(flags, canon) < 0) {
+		if (errno != E2BIG)
+			goto out;
+		res->status = STORE_R_LIMIT;
+		ret = 0;
+		goto out;
+	}
+	s.flags = canon;
+	if (store_rop_open(&o, c, mailbox, true) != 0 ||
+	    rop_stamp(&o, stamp, &st) < 0)
+		goto out;
+	rop_save_check(&o, guid, uid_hint, res, &uid);
+	if (res->status == STORE_R_OK && rop_save_write(&s, &st, uid, res) < 0)
+		goto out;
+	ret = 0;
+out:
+	rop_save_cleanup(&s, ret < 0);
+	store_rop_done(&o, ret, what_out);
+	return ret;
+}
+
+/* ---- STORE ------------------------------------------------------------ */
+
+/* The Maildir name of a message with the system flags of canon:
+ * base + ":2," + (other letters kept) + letters, in ASCII order. */
+static int rop_flag_name(const char *name, const char *canon, char *out)
+{
+	char letters[8], info[64];
+	const char *colon = strchr(name, ':');
+	size_t blen = colon != NULL ? (size_t)(colon - name) : strlen(name);
+	size_t n = 0, i, j;
+	int c;
+
+	store_flags_letters(canon, letters);
+	memcpy(info, letters, strlen(letters) + 1);
+	n = strlen(info);
+	if (colon != NULL && strncmp(colon, ":2,", 3) == 0) {
+		for (i = 3; colon[i] != '\0' && n + 1 < sizeof(info); i++) {
+			if (strchr("DFRST", colon[i]) == NULL &&
+			    strchr(info, colon[i]) == NULL)
+				info[n++] = colon[i];
+		}
+		info[n] = '\0';
+	}
+	for (i = 1; i < n; i++) {   /* insertion sort: ASCII order */
+		c = info[i];
+		for (j = i; j > 0 && info[j - 1] > c; j--)
+			info[j] = info[j - 1];
+		info[j] = (char)c;
+	}
+	if (blen + 3 + n >= STORE_MAX_NAME) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	snprintf(out, STORE_MAX_NAME, "%.*s:2,%s", (int)blen, name, info);
+	return 0;
+}
+
+/* Rename the file of msg to match canon (§7.3); new name or "" in out. */
+static int rop_rename_flags(struct store_rop *o, const struct store_msg *msg,
+			    const char *canon, char *out)
+{
+	char letters[8];
+	struct stat st;
+	int from;
+
+	out[0] = '\0';
+	from = store_rop_locate(o, msg->name, &st);
+	if (from < 0)
+		return 0;   /* gone: reconciliation records it as lost */
+	store_flags_letters(canon, letters);
+	if (from == o->d.new_fd && letters[0] == '\0')
+		return 0;
+	o->what = "rename";
+	if (rop_flag_name(msg->name, canon, out) < 0)
+		return -1;
+	if (strcmp(out, msg->name) == 0 && from == o->d.cur_fd) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (renameat2(from, msg->name, o->d.cur_fd, out, RENAME_NOREPLACE) < 0)
+		return -1;
+	o->what = "fsync";
+	if (fsync(o->d.cur_fd) < 0 || (from != o->d.cur_fd && fsync(from) < 0))
+		return -1;
+	return 0;
+}
+
+static int rop_store_apply(struct store_rop *o, const char *guid,
+			   const struct store_stamp *st, const char *deltas,
+			   struct store_repl_result *res)
+{
+	const struct store_msg *msg = store_mbox_find(&o->m, guid);
+	char won[STORE_FLAGS_MAX], nf[STORE_FLAGS_MAX];
+	struct store_rec rec;
+
+	if (msg == NULL || msg->kind == STORE_MSG_LOST) {
+		res->status = STORE_R_NONEXISTENT;
+		return 0;
+	}
+	if (msg->kind == STORE_MSG_TOMBSTONE) {
+		res->status = STORE_R_EXPUNGED;
+		return 0;
+	}
+	o->what = "check request";
+	if (store_merge_deltas(msg, deltas, st->modseq, st->origin, won, nf) < 0) {
+		if (errno != E2BIG)
+			return -1;
+		res->status = STORE_R_LIMIT;
+		return 0;
+	}
+	if (won[0] == '\0')
+		return 0;   /* every delta lost or tied: not effective */
+	store_rop_rec(&rec, STORE_REC_FLAGS, guid, st);
+	memcpy(rec.flags, won, sizeof(rec.flags));
+	if (rop_rename_flags(o, msg, nf, rec.name) < 0 || store_rop_apply(o, &rec) < 0 ||
+	    store_rop_flush(o) < 0)
+		return -1;
+	res->effective = true;
+	res->stamp = *st;
+	return 0;
+}
+
+int store_repl_store(const struct store_repl_ctx *c, const char *mailbox,
+		     const char *guid, const struct store_stamp *stamp,
+		     const char *deltas, struct store_repl_result *res,
+		     const char **what_out)
+{
+	struct store_rop o;
+	struct store_stamp st;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (guid == NULL || !store_guid_valid(guid) || deltas == NULL)
+		return store_rop_bad_request(what_out);
+	if (strlen(deltas) >= STORE_FLAGS_MAX) {
+		res->status = STORE_R_LIMIT;
+		return 0;
+	}
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    rop_stamp(&o, stamp, &st) == 0 &&
+	    rop_store_apply(&o, guid, &st, deltas, res) == 0)
+		ret = 0;
+	store_rop_done(&o, ret, what_out);
+	return ret;
+}
+
+/* ---- EXPUNGE ---------------------------------------------------------- */
+
+static int rop_expunge_apply(struct store_rop *o, const char *guid,
+			     const struct store_stamp *st,
+			     struct store_repl_result *res)
+{
+	const struct store_msg *msg = store_mbox_find(&o->m, guid);
+	struct store_rec rec;
+	struct stat sb;
+	int dirfd;
+
+	if (msg != NULL && msg->kind == STORE_MSG_TOMBSTONE)
+		return 0;   /* a replay: not effective */
+	if (msg != NULL && msg->kind == STORE_MSG_PRESENT) {
+		dirfd = store_rop_locate(o, msg->name, &sb);
+		o->what = "unlink";
+		if (dirfd >= 0 && unlinkat(dirfd, msg->name, 0) < 0 &&
+		    errno != ENOENT)
+			return -1;
+		o->what = "fsync";
+		if (dirfd >= 0 && fsync(dirfd) < 0)
+			return -1;
+	}
+	store_rop_rec(&rec, STORE_REC_EXPUNGE, guid, st);
+	if (store_rop_apply(o, &rec) < 0 || store_rop_flush(o) < 0)
+		return -1;
+	res->effective = true;
+	res->stamp = *st;
+	return 0;
+}
+
+int store_repl_expunge(const struct store_repl_ctx *c, const char *mailbox,
+		       const char *guid, const struct store_stamp *stamp,
+		       struct store_repl_result *res, const char **what_out)
+{
+	struct store_rop o;
+	struct store_stamp st;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (guid == NULL || !store_guid_valid(guid))
+		return store_rop_bad_request(what_out);
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    rop_stamp(&o, stamp, &st) == 0 &&
+	    rop_expunge_apply(&o, guid, &st, res) == 0)
+		ret = 0;
+	store_rop_done(&o, ret, what_out);
+	return ret;
+}
+

@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * storage/repl/query.c - reconciliation of a mailbox's index with its
+ * Maildir files, and the queries SYNC, GUIDS, FETCH
+ * (doc/replication-protocol.md §8.10-8.12, §11, §13).
+ *
+ * Runs in:  a writer, with the user's credentials, under its seccomp list.
+ * Trust:    file names in new/ and cur/ are user-controlled: only regular
+ *           files (fstatat AT_SYMLINK_NOFOLLOW) are looked at, names are
+ *           bounded, a G<guid> part is used only if valid and unused; a
+ *           message file is opened O_NOFOLLOW and fstat'ed (regular, owned
+ *           by the user).
+ * Order:    under the index lock (storage/repl/ops.c store_rop_open): scan
+ *           new/ then cur/, move damaged files aside (fsync), then one
+ *           fdatasync'ed transaction per ROP_BATCH records.
+ * Syscalls: those of repl/ops.c, plus getdents64, getrandom.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/repl/repl_int.h"
+
+#define ROP_BATCH 2000          /* records per reconcile transaction */
+
+/* ---- reconcile -------------------------------------------------------- */
+
+/* A present message by the base name (before ':') of its file. */
+struct rop_base {
+	char *name;                 /* owned copy: m.msgs moves on inserts */
+	size_t len;
+	size_t idx;                 /* into m.msgs */
+	bool seen;
+};
+
+struct rop_rec_ctx {
+	struct store_rop *o;
+	struct rop_base *bases;
+	size_t nbases;
+	struct store_stamp stamp;   /* of added messages */
+	bool changed;
+};
+
+static size_t rop_base_len(const char *name)
+{
+	const char *colon = strchr(name, ':');
+
+	return colon != NULL ? (size_t)(colon - name) : strlen(name);
+}
+
+static int rop_base_cmp(const void *a, const void *b)
+{
+	const struct rop_base *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->name, y->name, n);
+
+	if (c != 0)
+		return c;
+	return x->len == y->len ? 0 : (x->len < y->len ? -1 : 1);
+}
+
+static int rop_bases(struct rop_rec_ctx *r)
+{
+	const struct store_mbox *m = &r->o->m;
+	size_t i;
+
+	r->bases = calloc(m->nmsgs + 1, sizeof(*r->bases));
+	if (r->bases == NULL)
+		return -1;
+	for (i = 0; i < m->nmsgs; i++) {
+		if (m->msgs[i].kind != STORE_MSG_PRESENT)
+			continue;
+		r->bases[r->nbases].name = strdup(m->msgs[i].name);
+		if (r->bases[r->nbases].name == NULL)
+			return -1;
+		r->bases[r->nbases].len = rop_base_len(m->msgs[i].name);
+		r->bases[r->nbases++].idx = i;
+	}
+	qsort(r->bases, r->nbases, sizeof(*r->bases), rop_base_cmp);
+	return 0;
+}
+
+static int rop_queue(struct rop_rec_ctx *r, const struct store_rec *rec)
+{
+	r->changed = true;
+	if (store_rop_apply(r->o, rec) < 0)
+		return -1;
+	return r->o->npending >= ROP_BATCH ? store_rop_flush(r->o) : 0;
+}
+
+/* Move a damaged file aside to tmp/stowd-damaged-NAME. */
+static int rop_damaged(struct store_rop *o, int dirfd, const char *name)
+{
+	char aside[STORE_MAX_NAME + 16];
+
+	snprintf(aside, sizeof(aside), "stowd-damaged-%s", name);
+	o->what = "move damaged file";
+	if (renameat2(dirfd, name, o->d.tmp_fd, aside, RENAME_NOREPLACE) < 0 &&
+	    unlinkat(dirfd, name, 0) < 0)
+		return -1;
+	return fsync(dirfd) < 0 || fsync(o->d.tmp_fd) < 0 ? -1 : 0;
+}
+
+/* Flags from the info letters of a name ("...:2,FS"). */
+static void rop_letters_flags(const char *name, char *canon)
+{
+	static const char *const map[] = { "D\\Draft", "F\\Flagged",
+		"R\\Answered", "S\\Seen", "T\\Deleted" };
+	const char *colon = strchr(name, ':');
+	char buf[STORE_FLAGS_MAX] = "";
+	size_t i;
+
+	canon[0] = '\0';
+	if (colon == NULL || strncmp(colon, ":2,", 3) != 0)
+		return;
+	for (i = 0; i < 5; i++) {
+		if (strchr(colon + 3, map[i][0]) != NULL) {
+			strcat(buf, " ");
+			strcat(buf, map[i] + 1);
+		}
+	}
+	if (store_flags_canon(buf, canon) < 0)
+		canon[0] = '\0';
+}
+
+/* A file the index does not know: add it with a stamp of this server. */
+static int rop_add_file(struct rop_rec_ctx *r, const char *name,
+			const struct stat *st)
+{
+	struct store_rop *o = r->o;
+	const struct store_msg *msg;
+	char guid[STORE_GUID_HEX + 1];
+	struct store_rec rec;
+	size_t i;
+
+	if (o->m.st.uidnext == UINT32_MAX)
+		return 0;   /* UID space used up: leave it out */
+	guid[0] = '\0';
+	if (store_name_parse(name, NULL, NULL, guid) < 0 || !store_guid_valid(guid))
+		guid[0] = '\0';
+	for (i = 0; i < STORE_GUID_HEX && guid[0] != '\0'; i++)
+		guid[i] = (char)(guid[i] | (guid[i] >= 'A' ? 0x20 : 0));
+	msg = guid[0] != '\0' ? store_mbox_find(&o->m, guid) : NULL;
+	if (guid[0] == '\0' || (msg != NULL && msg->kind != STORE_MSG_LOST)) {
+		o->what = "new GUID";
+		if (store_guid_new(o->c->server_id, guid) < 0)
+			return -1;
+	}
+	store_rop_rec(&rec, STORE_REC_SAVE, guid, &r->stamp);
+	rec.uid = o->m.st.uidnext;
+	rec.date = (int64_t)st->st_mtime;
+	snprintf(rec.name, sizeof(rec.name), "%s", name);
+	rop_letters_flags(name, rec.flags);
+	return rop_queue(r, &rec);
+}
+
+/* One file of new/ or cur/. */
+static int rop_check_file(struct rop_rec_ctx *r, int dirfd, const char *name)
+{
+	struct rop_base key = { .name = (char *)name, .len = rop_base_len(name) };
+	struct rop_base *b;
+	struct store_msg *msg;
+	struct store_rec rec;
+	struct stat st;
+	uint64_t size;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || strlen(name) >= STORE_MAX_NAME)
+		return 0;
+	b = bsearch(&key, r->bases, r->nbases, sizeof(*r->bases), rop_base_cmp);
+	if (b != NULL && b->seen)
+		return 0;   /* a second file with the same base name */
+	if (store_name_parse(name, &size, NULL, NULL) == 0 &&
+	    size != (uint64_t)st.st_size) {
+		if (rop_damaged(r->o, dirfd, name) < 0)
+			return -1;
+		if (b == NULL)
+			return 0;
+		b->seen = true;
+		msg = &r->o->m.msgs[b->idx];
+		store_rop_rec(&rec, STORE_REC_LOST, msg->guid, NULL);
+		return rop_queue(r, &rec);
+	}
+	if (b == NULL)
+		return rop_add_file(r, name, &st);
+	b->seen = true;
+	msg = &r->o->m.msgs[b->idx];
+	if (strcmp(msg->name, name) == 0)
+		return 0;
+	store_rop_rec(&rec, STORE_REC_FLAGS, msg->guid, NULL);   /* follow a rename */
+	snprintf(rec.name, sizeof(rec.name), "%s", name);
+	return rop_queue(r, &rec);
+}
+
+struct rop_scan {
+	struct rop_rec_ctx *r;
+	int dirfd;
+};
+
+static int rop_scan_cb(const char *name, unsigned char type, void *arg)
+{
+	struct rop_scan *sc = arg;
+
+	if (name[0] == '.' || (type != DT_REG && type != DT_UNKNOWN))
+		return 0;
+	return rop_check_file(sc->r, sc->dirfd, name) < 0 ? -1 : 0;
+}
+
+/* Every regular file of the directory dirfd (a fresh fd is read). */
+static int rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
+{
+	struct rop_scan sc = { .r = r, .dirfd = dirfd };
+
+	return store_dir_each(dirfd, rop_scan_cb, &sc);
+}
+
+/* A tmp file older than this is left over from a crash, not a save in
+ * flight (a writer that takes longer is killed long before). */
+#define ROP_IN_FLIGHT_SEC 3600
+
+/* A SAVE record appended before its file left tmp/ (store_save with
+ * stamped): the file is still in tmp/ under the base name (up to the
+ * first ',' or ':'), written less than ROP_IN_FLIGHT_SEC ago, and the save
+ * is in flight, not lost. */
+static bool rop_in_tmp(const struct store_rop *o, const char *name)
+{
+	char base[STORE_MAX_NAME];
+	size_t n = strcspn(name, ",:");
+	struct stat st;
+	time_t now = time(NULL);
+
+	/* name is one plain entry (repl/state.c takes no other from the
+	 * index), so base is one entry of tmp/ */
+	if (n == 0 || n >= sizeof(base))
+		return false;
+	memcpy(base, name, n);
+	base[n] = '\0';
+	return fstatat(o->d.tmp_fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode) && st.st_mtime > now - ROP_IN_FLIGHT_SEC;
+}
+
+/* Under the lock, with o open: the reconciliation of repl.h. */
+int store_rop_reconcile(struct store_rop *o, bool *changed_out)
+{
+	struct rop_rec_ctx r = { .o = o };
+	struct store_rec rec;
+	size_t i;
+	int ret = -1;
+
+	r.stamp.modseq = o->m.st.highestmodseq + 1;
+	snprintf(r.stamp.origin, sizeof(r.stamp.origin), "%s", o->c->server_id);
+	o->what = "read Maildir";
+	if (rop_bases(&r) < 0 || rop_scan_dir(&r, o->d.new_fd) < 0 ||
+	    rop_scan_dir(&r, o->d.cur_fd) < 0)
+		goto out;
+	for (i = 0; i < r.nbases; i++) {
+		if (r.bases[i].seen || rop_in_tmp(o, r.bases[i].name))
+			continue;
+		store_rop_rec(&rec, STORE_REC_LOST, o->m.msgs[r.bases[i].idx].guid, NULL);
+		if (rop_queue(&r, &rec) < 0)
+			goto out;
+	}
+	if (store_rop_flush(o) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (changed_out != NULL)
+		*changed_out = r.changed;
+	for (i = 0; r.bases != NULL && i < r.nbases; i++)
+		free(r.bases[i].name);
+	free(r.bases);
+	return ret;
+}
+
+int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
+			 bool *changed_out, const char **what_out)
+{
+	struct store_rop o;
+	int ret;
+
+	if (changed_out != NULL)
+		*changed_out = false;
+	if (store_rop_open_existing(&o, c, mailbox, NULL, &ret) &&
+	    store_rop_reconcile(&o, changed_out) == 0)
+		ret = 0;
+	store_rop_done(&o, ret, what_out);
+	return ret;
+}
+
+/* ---- SYNC, GUIDS, FETCH ----------------------------------------------- */
+
+static void rop_state(const struct store_rop *o, struct store_mbox_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->messages = o->m.st.messages;
+	st->uidvalidity = o->m.st.uidvalidity;
+	st->uidnext = o->m.st.uidnext;
+	st->highestmodseq = o->m.st.highestmodseq;
+	memcpy(st->guidhash, o->m.guidhash, STORE_HASH_LEN);
+	memcpy(st->flaghash, o->m.flaghash, STORE_HASH_LEN);
+}
+
+int store_repl_sync(const struct store_repl_ctx *c, const char *mailbox,
+		    struct store_mbox_state *st, struct store_repl_result *res,
+		    const char **what_out)
+{
+	struct store_rop o;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	memset(st, 0, sizeof(*st));
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    store_rop_reconcile(&o, NULL) == 0) {
+		rop_state(&o, st);
+		ret = 0;
+	}
+	store_rop_done(&o, ret, what_out);
+	return ret;
+}
+
+static void rop_info(const struct store_msg *msg, struct store_msg_info *m)
+{
+	const char *origin;
+
+	memset(m, 0, sizeof(*m));
+	memcpy(m->guid, msg->guid, sizeof(m->guid));
+	m->expunged = msg->kind == STORE_MSG_TOMBSTONE;
+	if (m->expunged)
+		return;
+	m->uid = msg->uid;
+	store_msg_stamp(msg, &m->stamp.modseq, &origin);
+	snprintf(m->stamp.origin, sizeof(m->stamp.origin), "%s", origin);
+	memcpy(m->flags, msg->flags, sizeof(m->flags));
+	m->date = (time_t)msg->date;
+	if (store_name_parse(msg->name, &m->size, NULL, NULL) < 0)
+		m->size = 0;
+}
+
+int store_repl_guids(const struct store_repl_ctx *c, const char *mailbox,
+		     int (*cb)(const struct store_msg_info *m, void *arg), void *arg,
+		     struct store_repl_result *res, const char **what_out)
+{
+	struct store_msg_info info;
+	struct store_rop o;
+	size_t i;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    store_rop_reconcile(&o, NULL) == 0) {
+		ret = 0;
+		for (i = 0; i < o.m.nmsgs && ret == 0; i++) {
+			if (o.m.msgs[i].kind == STORE_MSG_LOST)
+				continue;
+			rop_info(&o.m.msgs[i], &info);
+			ret = cb(&info, arg);
+		}
+		o.what = "callback";
+	}
+	store_rop_done(&o, ret, what_out);
+	return ret;
+}
+
+static int rop_fetch_open(struct store_rop *o, const char *guid, int *fd_out,
+			  struct store_msg_info *info,
+			  struct store_repl_result *res)
+{
+	const struct store_msg *msg = store_mbox_find(&o->m, guid);
+	struct stat st;
+	int dirfd;
+
+	if (msg == NULL || msg->kind != STORE_MSG_PRESENT) {
+		res->status = msg != NULL && msg->kind == STORE_MSG_TOMBSTONE ?
+			      STORE_R_EXPUNGED : STORE_R_NONEXISTENT;
+		return 0;
+	}
+	dirfd = store_rop_locate(o, msg->name, &st);
+	o->what = "open message";
+	if (dirfd >= 0)
+		*fd_out = openat(dirfd, msg->name, O_RDONLY | O_NOFOLLOW |
+				 O_NONBLOCK | O_CLOEXEC);
+	if (*fd_out < 0) {
+		if (errno != ENOENT)
+			return -1;
+		res->status = STORE_R_NONEXISTENT;
+		return 0;
+	}
+	if (fstat(*fd_out, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != o->c->uid) {
+		close(*fd_out);
+		*fd_out = -1;
+		errno = EPERM;
+		return -1;
+	}
+	rop_info(msg, info);
+	info->date = st.st_mtime;
+	info->size = (uint64_t)st.st_size;
+	res->uid = msg->uid;
+	res->size = info->size;
+	return 0;
+}
+
+int store_repl_fetch(const struct store_repl_ctx *c, const char *mailbox,
+		     const char *guid, int *fd_out, struct store_msg_info *info,
+		     struct store_repl_result *res, const char **what_out)
+{
+	struct store_rop o;
+	int ret;
+
+	*fd_out = -1;
+	memset(res, 0, sizeof(*res));
+	memset(info, 0, sizeof(*info));
+	if (guid == NULL || !store_guid_valid(guid))
+		return store_rop_bad_request(what_out);
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret) &&
+	    rop_fetch_open(&o, guid, fd_out, info, res) == 0)
+		ret = 0;
+	store_rop_done(&o, ret, what_out);
+	return ret;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/storage/repl/test_repl.h - shared by test_repl.c,
+ * test_repl_sync.c and test_repl_cache.c, the files of the storage_repl
+ * program: test GUIDs,
+ * the Maildir fixture, the save/store/expunge/sync helpers and the tests
+ * of test_repl_sync.c.
+ */
+#ifndef STOWD_TESTS_STORAGE_TEST_REPL_H
+#define STOWD_TESTS_STORAGE_TEST_REPL_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "storage/repl/repl.h"
+#include "tests/unit/storage/util.h"
+
+#define G1 "0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2"
+#define G2 "0190f3a2b4c9000100000000deadbeef"
+#define G3 "0190f3a2c2bb7a3b0000111122223333"
+#define BODY "Subject: hi\r\n\r\nbody\n"
+
+struct fixture {
+	struct tu_tree t;           /* first: tu_tree_new, tu_tree_teardown */
+	char md[PATH_MAX];          /* the Maildir */
+	struct store_repl_ctx c;
+};
+
+/* GUIDS collected. */
+struct seen {
+	size_t n;
+	struct store_msg_info m[16];
+};
+
+/* A sealed memfd holding body. */
+int body_fd(const char *body);
+struct store_stamp stamp(uint64_t modseq, const char *origin);
+/* Replica operations on box of the fixture; the result is returned. */
+struct store_repl_result save(struct fixture *f, const char *box,
+			      const char *guid, uint64_t modseq,
+			      const char *origin, uint32_t hint,
+			      const char *flags);
+struct store_repl_result store(struct fixture *f, const char *box,
+			       const char *guid, uint64_t modseq,
+			       const char *origin, const char *deltas);
+struct store_repl_result expunge(struct fixture *f, const char *box,
+				 const char *guid, uint64_t modseq);
+struct store_mbox_state sync_box(struct fixture *f, const char *box);
+const struct store_msg_info *seen_find(const struct seen *s, const char *guid);
+/* The messages of box. */
+struct seen guids(struct fixture *f, const char *box);
+
+/* the tests of test_repl_sync.c */
+void test_reconcile_hand_added_deleted_damaged(void **state);
+void test_reconcile_follows_imap_rename(void **state);
+void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state);
+void test_index_name_that_is_a_path_is_not_followed(void **state);
+void test_fetch_returns_exact_bytes_and_date(void **state);
+void test_create_delete_rename_list(void **state);
+void test_version1_log_still_read_and_extended(void **state);
+void test_lmtp_save_records_origin_and_modseq(void **state);
+/* the tests of test_repl_cache.c */
+void test_cache_catches_up_with_lmtp_appends(void **state);
+void test_cache_not_used_for_a_shorter_index(void **state);
+void test_cache_not_used_for_a_rewritten_index(void **state);
+void test_cache_keyed_by_uid(void **state);
+
+#endif

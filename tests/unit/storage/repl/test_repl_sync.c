@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/storage/repl/test_repl_sync.c - the replica side of the
+ * replication protocol on a Maildir (storage/repl/repl.h), whole mailboxes:
+ * reconciliation with hand-made changes, CREATE/DELETE/RENAME/LIST, FETCH,
+ * index logs of version 1 and the origin of LMTP saves.  Part of the
+ * storage_repl program (main in test_repl.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "storage/repl/repl.h"
+#include "storage/storage_int.h"
+#include "tests/unit/storage/util.h"
+#include "tests/unit/storage/repl/test_repl.h"
+
+/* ---- reconcile --------------------------------------------------------- */
+
+void test_reconcile_hand_added_deleted_damaged(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mbox_state st;
+	struct store_repl_result r;
+	const struct store_msg_info *mi;
+	char name[256], hand[PATH_MAX + 128];
+	struct seen g;
+	bool changed;
+
+	r = save(f, "INBOX", G1, 1, "a", 0, "");
+	snprintf(hand, sizeof(hand), "%s/new/1.M1P1Q1G%s.h,S=3,W=3", f->md, G2);
+	assert_int_equal(tu_write_file(hand, "abc", 3), 0);
+	assert_int_equal(tu_write_file(tu_path("%s/cur/plain:2,S", f->md), "x", 1), 0);
+	st = sync_box(f, "INBOX");
+	assert_int_equal(st.messages, 3);
+	g = guids(f, "INBOX");
+	mi = seen_find(&g, G2);
+	assert_non_null(mi);
+	assert_true(mi->uid == 2 || mi->uid == 3);
+	assert_string_equal(mi->stamp.origin, "b.example");
+	/* reconciled already: nothing more to do */
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_false(changed);
+	/* hand-deleted: lost, not tombstoned; a later SAVE writes it again */
+	assert_int_equal(unlink(tu_path("%s/new/%s", f->md, r.filename)), 0);
+	st = sync_box(f, "INBOX");
+	assert_int_equal(st.messages, 2);
+	g = guids(f, "INBOX");
+	assert_null(seen_find(&g, G1));
+	r = save(f, "INBOX", G1, 2, "a", 0, "");
+	assert_int_equal(r.status, STORE_R_OK);
+	assert_true(r.effective);
+	assert_int_equal(sync_box(f, "INBOX").messages, 3);
+	/* damaged: size differs from S=, moved aside and lost */
+	assert_int_equal(truncate(hand, 1), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	assert_int_equal(access(hand, F_OK), -1);
+	assert_int_equal(access(tu_path("%s/tmp/stowd-damaged-1.M1P1Q1G%s.h,S=3,W=3",
+					f->md, G2), F_OK), 0);
+	assert_int_equal(sync_box(f, "INBOX").messages, 2);
+	(void)name;
+}
+
+void test_reconcile_follows_imap_rename(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r, fr;
+	struct store_msg_info info;
+	char *buf = NULL;
+	int fd;
+
+	r = save(f, "INBOX", G1, 1, "a", 0, "");
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, r.filename),
+				tu_path("%s/cur/%s:2,Sa", f->md, r.filename)), 0);
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+	assert_int_equal(store_repl_fetch(&f->c, "INBOX", G1, &fd, &info, &fr,
+					  NULL), 0);
+	assert_int_equal(fr.status, STORE_R_OK);
+	assert_true(fd >= 0);
+	close(fd);
+	/* a STORE keeps the IMAP server's own letters */
+	assert_true(store(f, "INBOX", G1, 2, "a", "+\\Flagged").effective);
+	assert_int_equal(access(tu_path("%s/cur/%s:2,Fa", f->md, r.filename),
+				F_OK), 0);
+	free(buf);
+}
+
+/* The LOST records of guid in the index of the Maildir. */
+static int lost_cb(const struct store_rec *rec, void *arg)
+{
+	struct { const char *guid; int n; } *l = arg;
+
+	if (rec->op == STORE_REC_LOST && strcmp(rec->guid, l->guid) == 0)
+		l->n++;
+	return 0;
+}
+
+static int lost_count(struct fixture *f, const char *guid)
+{
+	struct { const char *guid; int n; } l = { guid, 0 };
+	struct store_index_state st;
+	int dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_read(dirfd, lost_cb, &l, &st), 0);
+	close(dirfd);
+	return l.n;
+}
+
+static bool present(struct fixture *f, const char *guid)
+{
+	int dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool found = false;
+
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_has_guid(dirfd, guid, &found), 0);
+	close(dirfd);
+	return found;
+}
+
+/* Reconcile INBOX: whether it changed anything must be want_changed; then
+ * G1..G3 present (1) or not (0) and their LOST record counts. */
+static void reconcile_expect(struct fixture *f, bool want_changed,
+			     const int want_present[3], const int want_lost[3])
+{
+	static const char *const gs[3] = { G1, G2, G3 };
+	bool changed;
+	int i;
+
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_int_equal(changed, want_changed);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(present(f, gs[i]), want_present[i]);
+		assert_int_equal(lost_count(f, gs[i]), want_lost[i]);
+	}
+}
+
+/*
+ * A SAVE record appended before its file left tmp/ (store_save with
+ * stamped): while tmp/ holds a regular file under the record's base name
+ * (up to the first ',' or ':') the save is in flight and reconciliation
+ * leaves it alone; once the file is renamed into new/ it is an ordinary
+ * message, and a tmp file an hour old or more is a crash's leftover: the
+ * record is then lost.  A record whose file is nowhere, or only a
+ * directory of that name in tmp/, is lost at once.
+ */
+void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
+{
+	static const char *const gs[3] = { G1, G2, G3 };
+	struct fixture *f = *state;
+	struct store_index_state st;
+	struct store_repl_result r;
+	struct store_rec rec[3];
+	char base[3][128];
+	int dirfd, i;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	memset(rec, 0, sizeof(rec));
+	for (i = 0; i < 3; i++) {
+		snprintf(base[i], sizeof(base[i]), "1.M%dP1Q1G%s.h", i, gs[i]);
+		/* G2 as a name whose info starts before any ',' */
+		snprintf(rec[i].name, sizeof(rec[i].name), "%s%s", base[i],
+			 i == 1 ? ":2,S" : ",S=3,W=3");
+		rec[i].op = STORE_REC_SAVE;
+		memcpy(rec[i].guid, gs[i], STORE_GUID_HEX);
+	}
+	dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_append(dirfd, rec, 3, &st), 0);
+	close(dirfd);
+	assert_int_equal(tu_write_file(tu_path("%s/tmp/%s", f->md, base[0]),
+				       "abc", 3), 0);
+	assert_int_equal(tu_write_file(tu_path("%s/tmp/%s", f->md, base[1]),
+				       "abc", 3), 0);
+	assert_int_equal(mkdir(tu_path("%s/tmp/%s", f->md, base[2]), 0700), 0);
+
+	/* G3 is lost at once; stable while the others are in flight */
+	reconcile_expect(f, true, (const int[3]){ 1, 1, 0 }, (const int[3]){ 0, 0, 1 });
+	reconcile_expect(f, false, (const int[3]){ 1, 1, 0 }, (const int[3]){ 0, 0, 1 });
+	assert_int_equal(sync_box(f, "INBOX").messages, 2);
+	assert_int_equal(tu_count_entries(tu_path("%s/tmp", f->md)), 3);
+
+	/* G1 completes (renamed into new/); G2's tmp file is two hours old:
+	 * left over from a crash, not a save in flight */
+	assert_int_equal(rename(tu_path("%s/tmp/%s", f->md, base[0]),
+				tu_path("%s/new/%s", f->md, rec[0].name)), 0);
+	{
+		struct timespec old[2] = { { .tv_sec = time(NULL) - 7200 },
+					   { .tv_sec = time(NULL) - 7200 } };
+
+		assert_int_equal(utimensat(AT_FDCWD, tu_path("%s/tmp/%s", f->md, base[1]),
+					   old, 0), 0);
+	}
+	reconcile_expect(f, true, (const int[3]){ 1, 0, 0 }, (const int[3]){ 0, 1, 1 });
+	reconcile_expect(f, false, (const int[3]){ 1, 0, 0 }, (const int[3]){ 0, 1, 1 });
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+}
+
+/* A file name in the index that is not one plain entry of new/ or cur/
+ * ("../NAME") is not followed: FETCH does not serve the file it points at,
+ * it is not taken for a save in flight (tmp/../NAME), and reconciliation
+ * records the message lost. */
+void test_index_name_that_is_a_path_is_not_followed(void **state)
+{
+	struct fixture *f = *state;
+	struct store_index_state st;
+	struct store_repl_result r;
+	struct store_msg_info info;
+	struct store_rec rec;
+	char base[128];
+	int dirfd, fd = -1;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	snprintf(base, sizeof(base), "1.M8P1Q1G%s.h", G1);
+	memset(&rec, 0, sizeof(rec));
+	rec.op = STORE_REC_SAVE;
+	memcpy(rec.guid, G1, STORE_GUID_HEX);
+	snprintf(rec.name, sizeof(rec.name), "../%s,S=3,W=3", base);
+	dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_append(dirfd, &rec, 1, &st), 0);
+	close(dirfd);
+	/* the files the name points at exist (Maildir/, beside new/ and tmp/) */
+	assert_int_equal(tu_write_file(tu_path("%s/%s", f->md, rec.name + 3), "abc", 3), 0);
+	assert_int_equal(tu_write_file(tu_path("%s/%s", f->md, base), "abc", 3), 0);
+	assert_int_equal(store_repl_fetch(&f->c, "INBOX", G1, &fd, &info, &r, NULL), 0);
+	assert_int_equal(fd, -1);
+	assert_int_equal(r.status, STORE_R_NONEXISTENT);
+	reconcile_expect(f, true, (const int[3]){ 0, 0, 0 }, (const int[3]){ 1, 0, 0 });
+}
+
+/* ---- FETCH ------------------------------------------------------------- */
+
+void test_fetch_returns_exact_bytes_and_date(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+	struct store_msg_info info;
+	char buf[128];
+	int fd;
+
+	save(f, "Sent", G1, 1, "a", 7, "\\Seen");
+	assert_int_equal(store_repl_fetch(&f->c, "Sent", G1, &fd, &info, &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_OK);
+	assert_int_equal(info.uid, 7);
+	assert_true(info.date == 1718000000);
+	assert_string_equal(info.flags, "\\Seen");
+	assert_true(info.size == strlen(BODY));
+	assert_int_equal(read(fd, buf, sizeof(buf)), (ssize_t)strlen(BODY));
+	assert_memory_equal(buf, BODY, strlen(BODY));
+	close(fd);
+	assert_int_equal(store_repl_fetch(&f->c, "Sent", G2, &fd, &info, &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_NONEXISTENT);
+	assert_int_equal(fd, -1);
+	expunge(f, "Sent", G1, 2);
+	assert_int_equal(store_repl_fetch(&f->c, "Sent", G1, &fd, &info, &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_EXPUNGED);
+	assert_int_equal(store_repl_fetch(&f->c, "Nope", G1, &fd, &info, &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_NONEXISTENT);
+}
+
+/* ---- CREATE, DELETE, RENAME, LIST -------------------------------------- */
+
+struct listed {
+	size_t n;
+	char names[8][64];
+	uint32_t messages[8];
+};
+
+static int list_cb(const char *mailbox, const struct store_mbox_state *st,
+		   void *arg)
+{
+	struct listed *l = arg;
+
+	if (l->n < 8) {
+		snprintf(l->names[l->n], 64, "%s", mailbox);
+		l->messages[l->n] = st->messages;
+	}
+	l->n++;
+	return 0;
+}
+
+static bool listed_has(const struct listed *l, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < l->n && i < 8; i++) {
+		if (strcmp(l->names[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
+void test_create_delete_rename_list(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+	struct listed l = { 0 };
+
+	assert_int_equal(store_repl_list(&f->c, list_cb, &l, NULL), 0);
+	assert_int_equal(l.n, 0);   /* no Maildir */
+	assert_int_equal(store_repl_create(&f->c, "Work", &r, NULL), 0);
+	assert_true(r.effective);
+	assert_int_equal(store_repl_create(&f->c, "Work", &r, NULL), 0);
+	assert_false(r.effective);
+	assert_int_equal(access(tu_path("%s/.Work/cur", f->md), F_OK), 0);
+	assert_int_equal(access(tu_path("%s/.Work/" STORE_INDEX_FILE, f->md), F_OK), 0);
+	save(f, "Work.sub", G1, 1, "a", 0, "");
+	save(f, "INBOX", G2, 1, "a", 0, "");
+	assert_int_equal(store_repl_list(&f->c, list_cb, &l, NULL), 0);
+	assert_int_equal(l.n, 3);
+	assert_true(listed_has(&l, "INBOX") && listed_has(&l, "Work") &&
+		    listed_has(&l, "Work.sub"));
+
+	assert_int_equal(store_repl_rename(&f->c, "Work", "Archive.Work", &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_OK);
+	assert_true(r.effective);
+	assert_int_equal(access(tu_path("%s/.Archive.Work.sub/cur", f->md), F_OK), 0);
+	assert_int_equal(access(tu_path("%s/.Work", f->md), F_OK), -1);
+	assert_int_equal(sync_box(f, "Archive.Work.sub").messages, 1);
+	assert_int_equal(store_repl_rename(&f->c, "Work", "Archive.Work", &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_OK);   /* a replay */
+	assert_false(r.effective);
+	assert_int_equal(store_repl_rename(&f->c, "Gone", "Else", &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_NONEXISTENT);
+	assert_int_equal(store_repl_create(&f->c, "Other", &r, NULL), 0);
+	assert_int_equal(store_repl_rename(&f->c, "Other", "Archive.Work", &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_ALREADYEXISTS);
+	assert_int_equal(store_repl_rename(&f->c, "INBOX", "Old", &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_CANNOT);
+	assert_int_equal(store_repl_rename(&f->c, "Other", "Other.x", &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_CANNOT);
+	assert_int_equal(store_repl_rename(&f->c, "Other", "a..b", &r, NULL), -1);
+	assert_int_equal(errno, EINVAL);
+
+	assert_int_equal(store_repl_delete(&f->c, "inbox", &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_CANNOT);
+	assert_int_equal(store_repl_delete(&f->c, "Archive.Work", &r, NULL), 0);
+	assert_true(r.effective);
+	assert_int_equal(access(tu_path("%s/.Archive.Work", f->md), F_OK), -1);
+	assert_int_equal(access(tu_path("%s/.Archive.Work.sub/cur", f->md), F_OK), 0);
+	assert_int_equal(tu_count_entries(tu_path("%s/tmp", f->md)), 0);
+	assert_int_equal(store_repl_delete(&f->c, "Archive.Work", &r, NULL), 0);
+	assert_false(r.effective);
+	assert_int_equal(store_repl_sync(&f->c, "Archive.Work", &(struct store_mbox_state){ 0 },
+					 &r, NULL), 0);
+	assert_int_equal(r.status, STORE_R_NONEXISTENT);
+}
+
+/* ---- index versions ---------------------------------------------------- */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = (v >> 8) & 0xff;
+	p[2] = (v >> 16) & 0xff;
+	p[3] = v >> 24;
+}
+
+/* Frame around payload[0..len) into out; returns the frame length. */
+static size_t frame(const unsigned char *payload, size_t len, unsigned char *out)
+{
+	uint32_t crc;
+
+	put32(out, (uint32_t)len);
+	memcpy(out + 8, payload, len);
+	put32(out + 8 + len, (uint32_t)len);
+	crc = store_crc32(0, out, 4);
+	crc = store_crc32(crc, out + 8, len);
+	put32(out + 4, crc);
+	return len + 12;
+}
+
+static int collect_origin(const struct store_rec *rec, void *arg)
+{
+	char (*o)[2][128] = arg;
+	int i = rec->op == STORE_REC_SAVE && rec->origin[0] == '\0' ? 0 : 1;
+
+	snprintf((*o)[i], 128, "%s%s", rec->guid, rec->origin);
+	return 0;
+}
+
+void test_version1_log_still_read_and_extended(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char hdr[20] = { 1, 0, 0, 0, 'S', 'T', 'O', 'W', 'D', 'I', 'D', 'X' };
+	unsigned char txn[200], file[400];
+	struct store_index_state st;
+	char fname[128], seen[2][128] = { "", "" };
+	size_t len = 0, nl;
+	int dirfd;
+
+	put32(hdr + 12, 1);
+	put32(hdr + 16, 777);
+	len += frame(hdr, sizeof(hdr), file);
+	snprintf(fname, sizeof(fname), "1.M1P1Q1G%s.h,S=3,W=3", G1);
+	nl = strlen(fname);
+	memset(txn, 0, sizeof(txn));
+	txn[0] = 2;                      /* version-1 transaction */
+	put32(txn + 4, 777);
+	put32(txn + 8, 6);               /* uidnext */
+	put32(txn + 12, 1);
+	txn[16] = 9;                     /* highestmodseq */
+	put32(txn + 24, 1);
+	txn[28] = STORE_REC_SAVE;
+	txn[29] = 5;
+	txn[30] = (unsigned char)nl;
+	put32(txn + 32, 5);              /* uid */
+	txn[36] = 9;                     /* modseq */
+	memcpy(txn + 44, G1, 32);
+	memcpy(txn + 76, "\\Seen", 5);
+	memcpy(txn + 81, fname, nl);
+	len += frame(txn, 81 + nl, file + len);
+	assert_int_equal(mkdir(f->t.base, 0700), 0);
+	assert_int_equal(mkdir(f->md, 0700), 0);
+	assert_int_equal(mkdir(tu_path("%s/new", f->md), 0700), 0);
+	assert_int_equal(mkdir(tu_path("%s/cur", f->md), 0700), 0);
+	assert_int_equal(mkdir(tu_path("%s/tmp", f->md), 0700), 0);
+	assert_int_equal(tu_write_file(tu_path("%s/" STORE_INDEX_FILE, f->md),
+				       file, len), 0);
+	assert_int_equal(tu_write_file(tu_path("%s/new/%s", f->md, fname), "abc", 3), 0);
+
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+	assert_int_equal(sync_box(f, "INBOX").uidvalidity, 777);
+	assert_string_equal(guids(f, "INBOX").m[0].flags, "\\Seen");
+	assert_int_equal(guids(f, "INBOX").m[0].uid, 5);
+	/* a version-2 transaction appended to the version-1 log */
+	assert_int_equal(save(f, "INBOX", G2, 20, "a.example", 0, "").uid, 6);
+	dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_int_equal(store_index_read(dirfd, collect_origin, seen, &st), 0);
+	close(dirfd);
+	assert_string_equal(seen[0], G1);
+	assert_string_equal(seen[1], G2 "a.example");
+	assert_int_equal(st.uidvalidity, 777);
+	assert_int_equal(st.messages, 2);
+}
+
+void test_lmtp_save_records_origin_and_modseq(void **state)
+{
+	struct fixture *f = *state;
+	struct store_target t = { .mail_base = f->t.base, .mail_rel = "Maildir",
+				  .mailbox = "INBOX", .uid = geteuid() };
+	struct store_save_req req = { .target = &t, .body_size = 3,
+		.body_vsize = 3, .guid = G1, .host = "h", .flags = "",
+		.origin = "b.example" };
+	struct store_save_result res;
+	struct seen g;
+
+	req.body_fd = body_fd("abc");
+	assert_int_equal(store_save(&req, &res, NULL), 0);
+	assert_true(res.modseq == 1);
+	req.guid = G2;
+	req.origin = NULL;
+	assert_int_equal(store_save(&req, &res, NULL), 0);
+	assert_true(res.modseq == 2);
+	close(req.body_fd);
+	g = guids(f, "INBOX");
+	assert_int_equal(g.n, 2);
+	assert_string_equal(seen_find(&g, G1)->stamp.origin, "b.example");
+	assert_true(seen_find(&g, G2)->stamp.modseq == 2);
+	assert_int_equal(sync_box(f, "INBOX").messages, 2);
+}
