@@ -70,6 +70,18 @@ int psep_lines_add(struct psep_lines *l, const char *line, size_t n);
 /* Seal it and rewind it: ready to pass.  0 or -1 with errno. */
 int psep_lines_seal(struct psep_lines *l);
 
+/* ---- what ps shows (proctitle.c) ---------------------------------------- */
+
+/* Take over the argument area (and the environment strings after it,
+ * which move to the heap) for process titles.  Once, in main, before
+ * the first fork. */
+void psep_proctitle_init(int argc, char **argv);
+/* Set comm (prctl PR_SET_NAME, at most 15 bytes; NULL: unchanged) and the
+ * command line that ps shows (printf format; cut to the argument area).
+ * A no-op for the title before psep_proctitle_init. */
+void psep_proctitle_set(const char *comm, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* ---- roles ------------------------------------------------------------ */
 
 enum psep_uid_kind {
@@ -90,6 +102,8 @@ enum psep_profile {
 struct psep_role_def {
 	enum psep_role role;
 	const char *name;
+	const char *comm;      /* what ps -o comm shows (at most 15 bytes) */
+	const char *title;     /* the command line ps shows: "stowd: TITLE" */
 	enum psep_uid_kind uid_kind;
 	bool keep_setid_caps;  /* permitted+effective: CAP_SETUID, CAP_SETGID only */
 	bool no_new_privs;

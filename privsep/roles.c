@@ -9,37 +9,43 @@
 
 static const struct psep_role_def roles[PSEP_ROLE_COUNT] = {
 	[PSEP_ROLE_SUPERVISOR] = {
-		.role = PSEP_ROLE_SUPERVISOR, .name = "supervisor",
+		.role = PSEP_ROLE_SUPERVISOR, .name = "supervisor", .comm = "stowd-sup",
+		.title = "supervisor",
 		.uid_kind = PSEP_UID_ROOT, .keep_setid_caps = false,
 		.no_new_privs = false, .profile = PSEP_PROFILE_NONE,
 	},
 	/* Parses untrusted LMTP: no uid 0, no capabilities, no files. */
 	[PSEP_ROLE_LMTPD] = {
-		.role = PSEP_ROLE_LMTPD, .name = "lmtpd",
+		.role = PSEP_ROLE_LMTPD, .name = "lmtpd", .comm = "stowd-lmtpd",
+		.title = "lmtpd",
 		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
 		.no_new_privs = true, .profile = PSEP_PROFILE_LMTPD,
 	},
 	/* Real uid 0, euid switched per request; only CAP_SETUID/CAP_SETGID. */
 	[PSEP_ROLE_WRITER_SETEUID] = {
-		.role = PSEP_ROLE_WRITER_SETEUID, .name = "writer",
+		.role = PSEP_ROLE_WRITER_SETEUID, .name = "writer", .comm = "stowd-writer",
+		.title = "writer seteuid",
 		.uid_kind = PSEP_UID_ROOT, .keep_setid_caps = true,
 		.no_new_privs = true, .profile = PSEP_PROFILE_WRITER_SETEUID,
 	},
 	/* One target uid for life, nothing else. */
 	[PSEP_ROLE_WRITER_CHILD] = {
-		.role = PSEP_ROLE_WRITER_CHILD, .name = "writer-child",
+		.role = PSEP_ROLE_WRITER_CHILD, .name = "writer-child", .comm = "stowd-writer",
+		.title = "writer",
 		.uid_kind = PSEP_UID_TARGET, .keep_setid_caps = false,
 		.no_new_privs = true, .profile = PSEP_PROFILE_WRITER_CHILD,
 	},
 	[PSEP_ROLE_REPL_HOOK] = {
-		.role = PSEP_ROLE_REPL_HOOK, .name = "repl-hook",
+		.role = PSEP_ROLE_REPL_HOOK, .name = "repl-hook", .comm = "stowd-hook",
+		.title = "repl-hook",
 		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
 		.no_new_privs = true, .profile = PSEP_PROFILE_REPL_HOOK,
 	},
 	/* Replica-side TLS front-end: parses untrusted replication input like
 	 * lmtpd, no uid 0, no capabilities, no files of its own. */
 	[PSEP_ROLE_REPLD] = {
-		.role = PSEP_ROLE_REPLD, .name = "repld",
+		.role = PSEP_ROLE_REPLD, .name = "repld", .comm = "stowd-repld",
+		.title = "repld",
 		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
 		.no_new_privs = true, .profile = PSEP_PROFILE_REPLD,
 	},

@@ -217,6 +217,11 @@ child_run(const struct psep_spawn *sp, int ipc)
 	stdio_to_null();
 	reset_signals();
 	log_init(role->name, -1);
+	if (role->uid_kind == PSEP_UID_TARGET)
+		psep_proctitle_set(role->comm, "stowd: %s uid=%u", role->title,
+				   (unsigned)sp->creds.uid);
+	else
+		psep_proctitle_set(role->comm, "stowd: %s", role->title);
 	psep_drop_privileges(role, &sp->creds);
 	psep_sandbox_apply(role->profile);
 	rc = sp->main(sp->arg, ipc);

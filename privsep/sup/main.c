@@ -33,8 +33,8 @@ main(int argc, char **argv)
 	const char *path = POLICY_DEFAULT_CONFIG;
 	bool required = false, check = false, changed = false;
 	struct policy_settings set;
-	char *err = NULL;
-	int ch;
+	char *err = NULL, *own_path;
+	int ch, rc;
 
 	while ((ch = getopt(argc, argv, "c:Ftnah?V")) != -1) {
 		switch (ch) {
@@ -82,5 +82,12 @@ main(int argc, char **argv)
 	}
 	if (geteuid() != 0)
 		fatalx("stowd must be started as root (it drops privileges itself)");
-	return sup_run(&set, path, required);
+	/* the title takes over argv's memory, where optarg points */
+	own_path = xstrdup(path);
+	psep_proctitle_init(argc, argv);
+	psep_proctitle_set(psep_role_get(PSEP_ROLE_SUPERVISOR)->comm, "stowd: %s -c %s",
+			   psep_role_get(PSEP_ROLE_SUPERVISOR)->title, own_path);
+	rc = sup_run(&set, own_path, required);
+	free(own_path);
+	return rc;
 }

@@ -6,6 +6,7 @@
  * filter, as run_user on every uid and gid; writers with exactly
  * CAP_SETUID|CAP_SETGID (seteuid mode) or none and the user's ids (fork
  * mode), NO_NEW_PRIVS and a seccomp filter; and no child of any other kind.
+ * What ps shows names each process's role: /proc/PID/comm and cmdline.
  *
  * Runs in:  the integration suite, as root, one stowd for the program,
  *           in the mode of STOWD_DELIVERY_MODE.
@@ -137,6 +138,61 @@ test_every_child_is_lmtpd_or_writer(void **state)
 	itest_pass(H);
 }
 
+/* The process's /proc/PID/comm and its command line (NULs between
+ * arguments made spaces) must be comm and start with title. */
+static void
+assert_names(pid_t pid, const char *comm, const char *title)
+{
+	char buf[256];
+	ssize_t n;
+
+	n = harness_proc_file(pid, "comm", buf, sizeof(buf));
+	assert_true(n > 0);
+	buf[strcspn(buf, "\n")] = '\0';
+	if (strcmp(buf, comm) != 0)
+		fail_msg("pid %d: comm \"%s\", want \"%s\"", (int)pid, buf, comm);
+	n = harness_proc_file(pid, "cmdline", buf, sizeof(buf));
+	assert_true(n > 0);
+	for (ssize_t i = 0; i + 1 < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	if (strncmp(buf, title, strlen(title)) != 0)
+		fail_msg("pid %d: cmdline \"%s\", want it to start with \"%s\"",
+			 (int)pid, buf, title);
+}
+
+static void
+test_ps_names_every_role(void **state)
+{
+	struct harness_proc p[HARNESS_MAX_PROCS];
+	int n = harness_find_role(H, HARNESS_ROLE_ANY, p, HARNESS_MAX_PROCS);
+	bool fork_mode = strcmp(H->mode, "fork") == 0;
+	char title[64];
+
+	(void)state;
+	assert_names(H->pid, "stowd-sup", "stowd: supervisor -c ");
+	assert_true(n >= LMTP_PROCESSES + 1);
+	for (int i = 0; i < n; i++) {
+		switch (harness_proc_role(H, &p[i])) {
+		case HARNESS_ROLE_LMTPD:
+			assert_names(p[i].pid, "stowd-lmtpd", "stowd: lmtpd");
+			break;
+		case HARNESS_ROLE_WRITER:
+			if (fork_mode)
+				snprintf(title, sizeof(title), "stowd: writer uid=%u",
+					 p[i].uid[0]);
+			else
+				snprintf(title, sizeof(title), "stowd: writer seteuid");
+			assert_names(p[i].pid, "stowd-writer", title);
+			break;
+		case HARNESS_ROLE_ANY:
+		case HARNESS_ROLE_OTHER:
+			fail_msg("child pid %d has no role", (int)p[i].pid);
+		}
+	}
+	itest_pass(H);
+}
+
 int
 main(void)
 {
@@ -146,6 +202,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_writers_keep_only_what_their_mode_needs,
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_every_child_is_lmtpd_or_writer,
+						itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_ps_names_every_role,
 						itest_setup, itest_teardown),
 	};
 

@@ -67,6 +67,41 @@ test_sync_ack_message_is_on_replica_when_250_arrives(void **state)
 	irepl_pass();
 }
 
+/* One descendant of instance i has comm and a command line that starts
+ * with title. */
+static void
+assert_one_named(unsigned i, const char *comm, const char *title)
+{
+	struct harness_proc p[HARNESS_MAX_PROCS];
+	int n = harness_descendants(IR[i].h->pid, p, HARNESS_MAX_PROCS);
+	char buf[128];
+	int found = 0;
+
+	assert_true(n > 0);
+	for (int k = 0; k < n; k++) {
+		if (strcmp(p[k].comm, comm) != 0)
+			continue;
+		found++;
+		assert_true(harness_proc_file(p[k].pid, "cmdline", buf, sizeof(buf)) > 0);
+		if (strncmp(buf, title, strlen(title)) != 0)
+			fail_msg("%s pid %d: cmdline \"%s\", want \"%s\"", comm,
+				 (int)p[k].pid, buf, title);
+	}
+	if (found != 1)
+		fail_msg("%d processes named %s under %s, want 1", found, comm,
+			 IR[i].name);
+}
+
+static void
+test_ps_names_the_replication_processes(void **state)
+{
+	(void)state;
+	irepl_start_pair(A, B, NULL);
+	assert_one_named(A, "stowd-hook", "stowd: repl-hook");
+	assert_one_named(B, "stowd-repld", "stowd: repld");
+	irepl_pass();
+}
+
 static void
 test_replica_down_accept_journals_and_catches_up(void **state)
 {
@@ -676,6 +711,8 @@ main(void)
 			test_save_failing_after_its_event_is_undone_on_the_replica,
 			irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(test_replication_tcp_sockets_have_nodelay,
+						irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(test_ps_names_the_replication_processes,
 						irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(test_chain_a_b_c_reaches_c_without_loops,
 						irepl_setup, irepl_teardown),
