@@ -122,19 +122,37 @@ listen_has_tcp(const char *list)
 	return tcp;
 }
 
+/* The replication TLS files of s, named by their settings in errors. */
+static struct psep_tls_files
+tls_files(const struct policy_settings *s)
+{
+	struct psep_tls_files f = {
+		.cert = s->replication_tls_cert,
+		.key = s->replication_tls_key,
+		.ca = s->replication_tls_ca,
+		.cert_name = "replication_tls_cert",
+		.key_name = "replication_tls_key",
+		.ca_name = "replication_tls_ca",
+	};
+
+	return f;
+}
+
 int
 sup_tls_build(const struct policy_settings *s, void **server_out, void **client_out,
 	      char *err, size_t errsize)
 {
+	struct psep_tls_files f = tls_files(s);
+
 	*server_out = NULL;
 	*client_out = NULL;
 	if (listen_has_tcp(s->replication_listen)) {
-		*server_out = psep_tls_server_ctx_new(s, err, errsize);
+		*server_out = psep_tls_server_ctx_new(&f, err, errsize);
 		if (*server_out == NULL)
 			return -1;
 	}
 	if (s->n_replicas > 0) {
-		*client_out = psep_tls_client_ctx_new(s, err, errsize);
+		*client_out = psep_tls_client_ctx_new(&f, err, errsize);
 		if (*client_out == NULL) {
 			psep_tls_ctx_free(*server_out);
 			*server_out = NULL;
