@@ -30,7 +30,7 @@
 #include "repl-hook/repld/repld.h"
 #endif
 #ifdef STOWD_HAVE_REPL_HOOK
-#include "repl-hook/hook_int.h"
+#include "repl-hook/hook.h"
 #endif
 
 #define SUP_MAX_EVENTS 4096      /* events queued for or at repl-hook */
