@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * privsep/tls.c - OpenSSL server and client contexts for replication:
- * mutual TLS >= 1.2, replication_tls_ca as the only trust anchor.
+ * privsep/tls.c - OpenSSL server and client contexts for mutual TLS >= 1.2,
+ * built from the PEM files the caller names; the CA file is the only
+ * trust anchor.
  *
  * Runs in:  the supervisor, as root, before it forks the processes that
  *           use the contexts (they inherit them; nothing is re-read after
@@ -28,7 +29,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "policy/policy.h"
 #include "privsep/tls.h"
 
 #define TLS_VERIFY_DEPTH 8
@@ -94,9 +94,10 @@ tls_file_ok(const char *what, const char *path, char *err, size_t errsize)
 
 /* Common part of both sides: protocol floor, own certificate and key, CA. */
 static SSL_CTX *
-tls_ctx_new(const SSL_METHOD *method, const struct policy_settings *s, char *err,
+tls_ctx_new(const SSL_METHOD *method, const struct psep_tls_files *f, char *err,
 	    size_t errsize)
 {
+	char what[128];
 	SSL_CTX *ctx;
 
 	/* Certificate checks call gmtime_r, whose first use in a process
@@ -104,50 +105,47 @@ tls_ctx_new(const SSL_METHOD *method, const struct policy_settings *s, char *err
 	 * context may not open files, so load the zone data now. */
 	tzset();
 	ERR_clear_error();
-	if (!tls_file_ok("replication_tls_cert", s->replication_tls_cert, err, errsize) ||
-	    !tls_file_ok("replication_tls_key", s->replication_tls_key, err, errsize) ||
-	    !tls_file_ok("replication_tls_ca", s->replication_tls_ca, err, errsize))
+	if (!tls_file_ok(f->cert_name, f->cert, err, errsize) ||
+	    !tls_file_ok(f->key_name, f->key, err, errsize) ||
+	    !tls_file_ok(f->ca_name, f->ca, err, errsize))
 		return NULL;
 	ctx = SSL_CTX_new(method);
 	if (ctx == NULL)
-		return tls_fail(NULL, err, errsize, "TLS context for",
-				s->replication_tls_cert);
+		return tls_fail(NULL, err, errsize, "TLS context for", f->cert);
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
-		return tls_fail(ctx, err, errsize, "TLS 1.2 minimum for",
-				s->replication_tls_cert);
+		return tls_fail(ctx, err, errsize, "TLS 1.2 minimum for", f->cert);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 				 SSL_OP_CIPHER_SERVER_PREFERENCE);
-	if (SSL_CTX_use_certificate_chain_file(ctx, s->replication_tls_cert) != 1)
-		return tls_fail(ctx, err, errsize, "replication_tls_cert",
-				s->replication_tls_cert);
-	if (SSL_CTX_use_PrivateKey_file(ctx, s->replication_tls_key,
-					SSL_FILETYPE_PEM) != 1)
-		return tls_fail(ctx, err, errsize, "replication_tls_key",
-				s->replication_tls_key);
-	if (SSL_CTX_check_private_key(ctx) != 1)
-		return tls_fail(ctx, err, errsize,
-				"replication_tls_key does not match replication_tls_cert,",
-				s->replication_tls_key);
+	if (SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1)
+		return tls_fail(ctx, err, errsize, f->cert_name, f->cert);
+	if (SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1)
+		return tls_fail(ctx, err, errsize, f->key_name, f->key);
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(what, sizeof(what), "%s does not match %s,", f->key_name,
+			 f->cert_name);
+		return tls_fail(ctx, err, errsize, what, f->key);
+	}
 	/* The CA file is the only trust anchor: no default verify paths. */
-	if (SSL_CTX_load_verify_locations(ctx, s->replication_tls_ca, NULL) != 1)
-		return tls_fail(ctx, err, errsize, "replication_tls_ca",
-				s->replication_tls_ca);
+	if (SSL_CTX_load_verify_locations(ctx, f->ca, NULL) != 1)
+		return tls_fail(ctx, err, errsize, f->ca_name, f->ca);
 	SSL_CTX_set_verify_depth(ctx, TLS_VERIFY_DEPTH);
 	return ctx;
 }
 
 void *
-psep_tls_server_ctx_new(const struct policy_settings *s, char *err, size_t errsize)
+psep_tls_server_ctx_new(const struct psep_tls_files *f, char *err, size_t errsize)
 {
 	STACK_OF(X509_NAME) *names;
-	SSL_CTX *ctx = tls_ctx_new(TLS_server_method(), s, err, errsize);
+	SSL_CTX *ctx = tls_ctx_new(TLS_server_method(), f, err, errsize);
+	char what[128];
 
 	if (ctx == NULL)
 		return NULL;
-	names = SSL_load_client_CA_file(s->replication_tls_ca);
-	if (names == NULL)
-		return tls_fail(ctx, err, errsize, "replication_tls_ca (client CA list)",
-				s->replication_tls_ca);
+	names = SSL_load_client_CA_file(f->ca);
+	if (names == NULL) {
+		snprintf(what, sizeof(what), "%s (client CA list)", f->ca_name);
+		return tls_fail(ctx, err, errsize, what, f->ca);
+	}
 	SSL_CTX_set_client_CA_list(ctx, names);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 			   NULL);
@@ -155,8 +153,7 @@ psep_tls_server_ctx_new(const struct policy_settings *s, char *err, size_t errsi
 	 * to share between them. */
 	if (SSL_CTX_set_session_id_context(ctx, session_id_ctx,
 					   sizeof(session_id_ctx) - 1) != 1)
-		return tls_fail(ctx, err, errsize, "session id context for",
-				s->replication_tls_cert);
+		return tls_fail(ctx, err, errsize, "session id context for", f->cert);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	(void)SSL_CTX_set_num_tickets(ctx, 0);
@@ -164,9 +161,9 @@ psep_tls_server_ctx_new(const struct policy_settings *s, char *err, size_t errsi
 }
 
 void *
-psep_tls_client_ctx_new(const struct policy_settings *s, char *err, size_t errsize)
+psep_tls_client_ctx_new(const struct psep_tls_files *f, char *err, size_t errsize)
 {
-	SSL_CTX *ctx = tls_ctx_new(TLS_client_method(), s, err, errsize);
+	SSL_CTX *ctx = tls_ctx_new(TLS_client_method(), f, err, errsize);
 
 	if (ctx == NULL)
 		return NULL;

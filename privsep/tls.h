@@ -1,44 +1,51 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * privsep/tls.h - OpenSSL contexts for replication (mutual TLS, one CA as
- * the only trust anchor).
+ * privsep/tls.h - OpenSSL contexts for mutual TLS (one CA as the only
+ * trust anchor), built from PEM files the caller names.
  *
  * Runs in:  the supervisor (as root) builds the contexts before it forks
  *           repl-hook and the replication front-end; those inherit them
  *           (fork without exec), so the key file may stay readable by root
  *           only.  psep_tls_set_peer_name runs in repl-hook per connection.
  * Trust:    the PEM files are admin-controlled; peers are trusted only after
- *           a handshake that chains to replication_tls_ca.
- *
- * The settings are only read (replication_tls_cert, _key, _ca); this
- * header needs no policy/ library, only the struct definition.
+ *           a handshake that chains to the configured CA.
  */
 #ifndef STOWD_PRIVSEP_TLS_H
 #define STOWD_PRIVSEP_TLS_H
 
 #include <stddef.h>
 
-struct policy_settings;
+/* The files of one context (borrowed for the call).  Each *_name is how
+ * an error message names that file (the supervisor passes its setting
+ * names, e.g. "replication_tls_cert"). */
+struct psep_tls_files {
+	const char *cert;         /* PEM certificate chain */
+	const char *key;          /* PEM private key, must match cert */
+	const char *ca;           /* PEM CA: the only trust anchor */
+	const char *cert_name;
+	const char *key_name;
+	const char *ca_name;
+};
 
 /*
- * Server context (SSL_CTX *): TLS >= 1.2, s->replication_tls_cert (chain)
- * and s->replication_tls_key (checked to match), s->replication_tls_ca as
- * the only trust anchor and the client CA list, SSL_VERIFY_PEER |
+ * Server context (SSL_CTX *): TLS >= 1.2, f->cert (chain) and f->key
+ * (checked to match), f->ca as the only trust anchor and the client CA
+ * list, SSL_VERIFY_PEER |
  * SSL_VERIFY_FAIL_IF_NO_PEER_CERT.  Returns the context (caller frees with
  * psep_tls_ctx_free) or NULL with a message naming the file and the
  * OpenSSL reason in err (NUL-terminated, truncated to errsize).
  */
-void *psep_tls_server_ctx_new(const struct policy_settings *s, char *err,
+void *psep_tls_server_ctx_new(const struct psep_tls_files *f, char *err,
 			      size_t errsize);
 
 /*
  * Client context (SSL_CTX *): TLS >= 1.2, own certificate and key (checked
- * to match), the server verified against s->replication_tls_ca
+ * to match), the server verified against f->ca
  * (SSL_VERIFY_PEER).  The caller names the expected server on each SSL
  * with psep_tls_set_peer_name before the handshake.  Returns the context
  * or NULL with err as above.
  */
-void *psep_tls_client_ctx_new(const struct policy_settings *s, char *err,
+void *psep_tls_client_ctx_new(const struct psep_tls_files *f, char *err,
 			      size_t errsize);
 
 /*

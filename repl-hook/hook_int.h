@@ -20,24 +20,12 @@
 #include <stdint.h>
 
 #include "privsep/msg.h"
+#include "repl-hook/hook.h"
 #include "repl-hook/proto/proto.h"
 
 struct hook;
 struct hook_replica;
 struct policy_settings;
-
-/* What the supervisor hands to the process (spawn argument). */
-struct hook_args {
-	const struct policy_settings *set;  /* borrowed, read-only */
-	void *tls_client_ctx;               /* SSL_CTX *, built before fork */
-	int state_dirfd;                    /* <state_dir>/replication, opened
-					     * by the supervisor (kept across
-					     * the fork); the process never
-					     * walks state_dir itself */
-};
-
-/* Entry of the repl-hook process (psep spawn function). */
-int repl_hook_main(void *arg, int ipc);
 
 /* ---- core (hook.c, conn.c, journal.c) used by sync.c -------------------- */
 

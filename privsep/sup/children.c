@@ -132,8 +132,17 @@ struct sup_child *
 sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 		const struct sup_child_ops *ops, void *owner)
 {
-	struct sup_child *c = xcalloc(1, sizeof(*c));
+	const struct sup_entry *e = &sup->entries[sp->role];
+	struct psep_spawn full = *sp;
+	struct sup_child *c;
 
+	if (e->main == NULL) {
+		log_err("this stowd has no entry for role=%s", psep_role_name(sp->role));
+		return NULL;
+	}
+	full.main = e->main;
+	full.arg = e->arg(sup, sp);
+	c = xcalloc(1, sizeof(*c));
 	c->sup = sup;
 	c->role = sp->role;
 	c->state = PSEP_STATE_NEW;
@@ -141,7 +150,7 @@ sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 	c->ops = ops;
 	c->owner = owner;
 	clock_gettime(CLOCK_MONOTONIC, &c->started);
-	c->pid = psep_spawn_child(sp, &c->ipc);
+	c->pid = psep_spawn_child(&full, &c->ipc);
 	if (c->pid < 0) {
 		log_err("fork for role=%s failed: %s", psep_role_name(sp->role),
 			strerror(errno));
@@ -241,4 +250,16 @@ sup_children_count(struct sup *sup, enum psep_role role, bool live_only)
 		if (c->role == role && (!live_only || !c->retired))
 			n++;
 	return n;
+}
+
+struct sup_child *
+sup_child_find(struct sup *sup, enum psep_role role, bool ready_only)
+{
+	struct sup_child *c;
+
+	TAILQ_FOREACH(c, &sup->children, link)
+		if (c->role == role && !c->retired && !c->dead &&
+		    (!ready_only || c->state == PSEP_STATE_READY))
+			return c;
+	return NULL;
 }

@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "privsep/sup/sup_int.h"
-#include "writer/writer.h"
 
 struct sup_writer {
 	struct sup_job *job;
@@ -123,8 +122,6 @@ sup_writers_start(struct sup *sup)
 {
 	struct psep_spawn sp = {
 		.role = PSEP_ROLE_WRITER_SETEUID,
-		.main = writer_seteuid_main,
-		.arg = &sup->set,
 	};
 	unsigned n = sup_children_count(sup, PSEP_ROLE_WRITER_SETEUID, true);
 
@@ -155,8 +152,6 @@ fork_spawn(struct sup *sup, const struct sup_job *job)
 {
 	struct psep_spawn sp = {
 		.role = PSEP_ROLE_WRITER_CHILD,
-		.main = writer_child_main,
-		.arg = &sup->set,
 	};
 
 	sp.creds = job->creds;

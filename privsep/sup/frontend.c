@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * privsep/sup/frontend.c - the LMTP front-end pool: hands client sockets
- * to lmtpd processes (the queue of clients waiting for a front-end is
- * shared with repld), answers their recipient look-ups, turns their
+ * to lmtpd processes (or queues them in pending.c while none is ready),
+ * answers their recipient look-ups, turns their
  * deliveries into writer jobs and the writers' results into replies.
  * With replicas configured a saved message is handed to repl-hook
  * (PSEP_EVENT_REQ) and the reply waits for it: journaled (and acked by
@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "privsep/sup/sup_int.h"
-#include "lmtpd/lmtpd.h"
 #include "storage/storage.h"
 
 struct sup_frontend {
@@ -64,8 +63,6 @@ fe_spawn(struct sup *sup)
 	struct psep_spawn sp = {
 		.role = PSEP_ROLE_LMTPD,
 		.creds = sup->run_creds,
-		.main = lmtp_main,
-		.arg = &sup->set,
 	};
 	struct sup_frontend *fe = xcalloc(1, sizeof(*fe));
 
@@ -111,16 +108,6 @@ fe_pick(struct sup *sup)
 	return best;
 }
 
-int
-sup_client_send(struct sup_child *c, int fd, const char *listener)
-{
-	struct psep_client_fd msg;
-
-	memset(&msg, 0, sizeof(msg));
-	xstrlcpy(msg.listener, listener, sizeof(msg.listener));
-	return sup_child_send(c, PSEP_CLIENT_FD, 0, &msg, sizeof(msg), fd);
-}
-
 static int
 fe_send_client(struct sup_child *c, int fd, const char *listener)
 {
@@ -128,54 +115,6 @@ fe_send_client(struct sup_child *c, int fd, const char *listener)
 		return -1;
 	((struct sup_frontend *)c->owner)->sessions++;
 	return 0;
-}
-
-/* ---- clients waiting for a front-end (LMTP here, repld in replproc.c) ---- */
-
-void
-sup_pending_push(struct sup_pending_list *q, unsigned *n, int fd,
-		 const char *listener, const char *kind)
-{
-	struct sup_pending *p;
-
-	if (*n >= SUP_MAX_PENDING) {
-		log_warn("no %s front-end ready and %u clients waiting: closing "
-			 "connection listener=%s", kind, *n, listener);
-		close(fd);
-		return;
-	}
-	p = xcalloc(1, sizeof(*p));
-	p->fd = fd;
-	xstrlcpy(p->listener, listener, sizeof(p->listener));
-	TAILQ_INSERT_TAIL(q, p, link);
-	(*n)++;
-}
-
-int
-sup_pending_take(struct sup_pending_list *q, unsigned *n, char *listener)
-{
-	struct sup_pending *p = TAILQ_FIRST(q);
-	int fd;
-
-	if (p == NULL)
-		return -1;
-	TAILQ_REMOVE(q, p, link);
-	(*n)--;
-	fd = p->fd;
-	memcpy(listener, p->listener, SUP_LISTENER_MAX);
-	free(p);
-	return fd;
-}
-
-void
-sup_pending_drop(struct sup_pending_list *q, unsigned *n)
-{
-	char listener[SUP_LISTENER_MAX];
-	int fd;
-
-	while ((fd = sup_pending_take(q, n, listener)) >= 0)
-		close(fd);
-	*n = 0;
 }
 
 static void

@@ -82,8 +82,8 @@ ready_count(struct sup *sup, enum psep_role role)
 	return n;
 }
 
-void
-sup_check_ready(struct sup *sup)
+static void
+top_check_ready(struct sup *sup)
 {
 	if (sup->ready_sent || sup->stopping)
 		return;
@@ -97,8 +97,8 @@ sup_check_ready(struct sup *sup)
 	sup_notify("READY=1");
 }
 
-void
-sup_check_stopped(struct sup *sup)
+static void
+top_check_stopped(struct sup *sup)
 {
 	struct sup_child *c;
 
@@ -128,8 +128,8 @@ on_respawn(evutil_socket_t fd, short what, void *arg)
 	pools_start(arg);
 }
 
-void
-sup_child_gone(struct sup_child *c)
+static void
+top_child_gone(struct sup_child *c)
 {
 	struct sup *sup = c->sup;
 
@@ -139,7 +139,7 @@ sup_child_gone(struct sup_child *c)
 			sup_writers_start(sup);
 		/* A retired repl-hook is replaced only once it is gone. */
 		sup_repl_procs_start(sup);
-		sup_check_stopped(sup);
+		top_check_stopped(sup);
 		return;
 	}
 	if (sup_child_age(c) >= 1.0) {
@@ -150,6 +150,13 @@ sup_child_gone(struct sup_child *c)
 		evtimer_add(sup->ev_respawn, &tv);
 	}
 }
+
+/* How the pools, events and processes below tell this file. */
+static const struct sup_top_ops top_ops = {
+	.check_ready = top_check_ready,
+	.check_stopped = top_check_stopped,
+	.child_gone = top_child_gone,
+};
 
 static void
 on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -182,7 +189,7 @@ sup_stop(struct sup *sup)
 	sup_repld_retire(sup);
 	sup->ev_deadline = evtimer_new(sup->base, on_deadline, sup);
 	evtimer_add(sup->ev_deadline, &tv);
-	sup_check_stopped(sup);
+	top_check_stopped(sup);
 }
 
 /* Check a new config completely; 0 and *next filled, or -1 (logged). */
@@ -280,7 +287,7 @@ sup_reload(struct sup *sup)
 	sup_hook_retire(sup);
 	sup_writers_retire(sup);
 	pools_start(sup);
-	sup_check_ready(sup);
+	top_check_ready(sup);
 }
 
 static void
@@ -399,6 +406,8 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 	memset(set, 0, sizeof(*set));
 	sup.config_path = (char *)config_path;
 	sup.config_required = required;
+	sup.top = &top_ops;
+	sup.entries = sup_entries;
 	TAILQ_INIT(&sup.children);
 	TAILQ_INIT(&sup.queue);
 	TAILQ_INIT(&sup.pending);

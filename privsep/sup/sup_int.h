@@ -5,6 +5,21 @@
  * Runs in:  the supervisor (root, libevent).
  * Trust:    reads nothing from the network; reads only validated IPC
  *           messages (psep_msg_recv) from its children.
+ *
+ * The files, bottom-up (a file calls only files above it in this list,
+ * never one below; the top reaches down through struct sup_top_ops and
+ * the role table in struct sup):
+ *   notify.c    readiness on $NOTIFY_SOCKET
+ *   children.c  the child table: spawn (entry from sup->entries), IPC, reap
+ *   pending.c   clients waiting for a front-end; handing one to a child
+ *   dispatch.c  the writer pools and the job queue
+ *   events.c    events handed to repl-hook and their answers
+ *   repl.c      replication requests -> writer jobs (+ events)
+ *   frontend.c  the lmtpd pool: clients, recipients, deliveries
+ *   replproc.c  the repld and repl-hook processes, TLS contexts, users
+ *   listen.c    listening sockets, accepting clients
+ *   entry.c     the role -> entry table
+ *   sup.c       start-up, signals, readiness, reload, stop (the top)
  */
 #ifndef STOWD_SUP_INT_H
 #define STOWD_SUP_INT_H
@@ -23,6 +38,28 @@
 
 struct sup;
 struct sup_child;
+
+/* What the lower files tell the top (sup.c) through sup->top. */
+struct sup_top_ops {
+	/* Something may have become ready: send READY=1 once all is. */
+	void (*check_ready)(struct sup *sup);
+	/* Something finished: during a stop, retire what is no longer
+	 * needed and end the loop when no child is left. */
+	void (*check_stopped)(struct sup *sup);
+	/* A child of a pool was reaped: refill the pools (at once, or after
+	 * a short delay if it died young, to avoid a fork loop) and check
+	 * whether a graceful stop is complete. */
+	void (*child_gone)(struct sup_child *c);
+};
+
+/* One row of the role -> entry table (entry.c).  main NULL: this stowd
+ * has no such process.  arg returns the spawn argument for sp (which
+ * holds the role, credentials and kept fds of the spawn site); it is
+ * static or supervisor storage, copied into the child at fork. */
+struct sup_entry {
+	psep_child_main main;
+	void *(*arg)(struct sup *sup, const struct psep_spawn *sp);
+};
 
 struct sup_child_ops {
 	/* HELLO done. */
@@ -125,20 +162,36 @@ struct sup {
 	struct event *ev_sig[8];
 	struct event *ev_deadline;
 	struct event *ev_respawn;
+	const struct sup_top_ops *top;     /* sup.c's callbacks */
+	const struct sup_entry *entries;   /* PSEP_ROLE_COUNT rows */
 #ifdef STOWD_TEST_HOOKS
 	uint32_t test_op;             /* sent before the next job (SIGUSR1/2) */
 #endif
 };
 
-/* sup.c */
-void sup_check_ready(struct sup *sup);
-void sup_check_stopped(struct sup *sup);
-/* A child of a pool was reaped: refill the pools (at once, or after a
- * short delay if it died young, to avoid a fork loop) and check whether a
- * graceful stop is complete. */
-void sup_child_gone(struct sup_child *c);
+/* The top's callbacks (see struct sup_top_ops). */
+static inline void
+sup_check_ready(struct sup *sup)
+{
+	sup->top->check_ready(sup);
+}
+
+static inline void
+sup_check_stopped(struct sup *sup)
+{
+	sup->top->check_stopped(sup);
+}
+
+static inline void
+sup_child_gone(struct sup_child *c)
+{
+	c->sup->top->child_gone(c);
+}
 
 /* children.c */
+/* Spawn a child for sp->role with the entry function and argument of
+ * sup->entries (sp->main and sp->arg are ignored).  NULL if the fork
+ * failed or this stowd has no entry for the role (logged). */
 struct sup_child *sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 				  const struct sup_child_ops *ops, void *owner);
 /* Send a message; a child that cannot take it is killed.  Returns 0/-1. */
@@ -154,15 +207,12 @@ void sup_children_reap(struct sup *sup);
 unsigned sup_children_count(struct sup *sup, enum psep_role role, bool live_only);
 /* Seconds since the child started. */
 double sup_child_age(const struct sup_child *c);
+/* The first child of role that is neither retired nor dead (and ready
+ * if ready_only), or NULL. */
+struct sup_child *sup_child_find(struct sup *sup, enum psep_role role,
+				 bool ready_only);
 
-/* frontend.c */
-void sup_frontends_start(struct sup *sup);
-void sup_frontends_retire(struct sup *sup);
-/* Hand an accepted client socket to a front-end (or keep it until one is
- * ready, up to SUP_MAX_PENDING); takes ownership of fd. */
-void sup_frontends_hand(struct sup *sup, int fd, const char *listener);
-/* Close clients still waiting for a front-end. */
-void sup_frontends_drop_pending(struct sup *sup);
+/* pending.c */
 /*
  * The bounded queue of clients waiting for a front-end (LMTP: sup->pending,
  * repld: sup->repl_pending; *n counts the entries):
@@ -190,6 +240,28 @@ bool sup_dispatch_idle(struct sup *sup);
 /* Writers that must be ready before READY=1 (the seteuid pool). */
 unsigned sup_writers_expected(const struct sup *sup);
 
+/* events.c: events handed to repl-hook. */
+/* Event outcome: enum psep_event_status (FAILED also when repl-hook is
+ * gone or did not answer in time). */
+typedef void (*sup_event_fn)(struct sup *sup, enum psep_event_status st,
+			     uint32_t acks, void *arg);
+/* Hand one event to repl-hook (queued while it starts).  body_fd is not
+ * taken (it is duplicated).  Returns 0 (cb is called later, exactly
+ * once) or -1 (no repl-hook configured or it cannot come back: a stop). */
+int sup_event_send(struct sup *sup, const struct psep_repl_cmd *cmd,
+		   const char *prefix, size_t prefix_len, int body_fd,
+		   uint32_t want_acks, uint64_t timeout_ms, sup_event_fn cb, void *arg);
+bool sup_events_idle(const struct sup *sup);
+/* The current ready repl-hook, or NULL. */
+struct sup_child *sup_hook_current(struct sup *sup);
+/* True if a repl-hook is running or will be (replicas configured, not
+ * stopping). */
+bool sup_hook_expected(struct sup *sup);
+/* Called by replproc.c when repl-hook is ready, gone or answers. */
+void sup_events_hook_ready(struct sup *sup);
+void sup_events_hook_gone(struct sup *sup, struct sup_child *hook);
+void sup_events_reply(struct sup *sup, struct sup_child *hook, const struct psep_msg *m);
+
 /* repl.c: replication requests (from repld and repl-hook) and events. */
 
 /* The outcome of one replication operation, as on the wire; fd (data
@@ -209,17 +281,14 @@ void sup_repl_map(uint32_t op, const struct psep_repl_op_rep *w,
 /* A validated PSEP_REPL_REQ from repld or repl-hook; the callee owns m->fd. */
 void sup_repl_request(struct sup_child *c, struct psep_msg *m);
 
-/* Event outcome: enum psep_event_status (FAILED also when repl-hook is
- * gone or did not answer in time). */
-typedef void (*sup_event_fn)(struct sup *sup, enum psep_event_status st,
-			     uint32_t acks, void *arg);
-/* Hand one event to repl-hook (queued while it starts).  body_fd is not
- * taken (it is duplicated).  Returns 0 (cb is called later, exactly
- * once) or -1 (no repl-hook configured or it cannot come back: a stop). */
-int sup_event_send(struct sup *sup, const struct psep_repl_cmd *cmd,
-		   const char *prefix, size_t prefix_len, int body_fd,
-		   uint32_t want_acks, uint64_t timeout_ms, sup_event_fn cb, void *arg);
-bool sup_events_idle(const struct sup *sup);
+/* frontend.c */
+void sup_frontends_start(struct sup *sup);
+void sup_frontends_retire(struct sup *sup);
+/* Hand an accepted client socket to a front-end (or keep it until one is
+ * ready, up to SUP_MAX_PENDING); takes ownership of fd. */
+void sup_frontends_hand(struct sup *sup, int fd, const char *listener);
+/* Close clients still waiting for a front-end. */
+void sup_frontends_drop_pending(struct sup *sup);
 
 /* replproc.c: the repld and repl-hook processes, TLS contexts, users. */
 void sup_repl_procs_start(struct sup *sup);
@@ -227,11 +296,6 @@ void sup_repl_procs_start(struct sup *sup);
 void sup_repld_retire(struct sup *sup);
 /* Retire repl-hook (reload; a stop once nothing else needs it). */
 void sup_hook_retire(struct sup *sup);
-/* The current ready repl-hook, or NULL. */
-struct sup_child *sup_hook_current(struct sup *sup);
-/* True if a repl-hook is running or will be (replicas configured, not
- * stopping). */
-bool sup_hook_expected(struct sup *sup);
 /* Hand an accepted replication client to repld; takes fd. */
 void sup_repld_hand(struct sup *sup, int fd, const char *listener);
 /* Build both TLS contexts for s into *server_out and *client_out (NULL when
@@ -239,10 +303,6 @@ void sup_repld_hand(struct sup *sup, int fd, const char *listener);
 int sup_tls_build(const struct policy_settings *s, void **server_out,
 		  void **client_out, char *err, size_t errsize);
 void sup_tls_free(struct sup *sup);
-/* Called by repl.c when an event wait ends or the hook is asked to stop. */
-void sup_events_hook_ready(struct sup *sup);
-void sup_events_hook_gone(struct sup *sup, struct sup_child *hook);
-void sup_events_reply(struct sup *sup, struct sup_child *hook, const struct psep_msg *m);
 /* Ready checks: repld/repl-hook ready when configured. */
 bool sup_repl_procs_ready(struct sup *sup);
 
@@ -251,6 +311,9 @@ int sup_listeners_open(struct sup *sup, const char **why_out);
 void sup_listeners_close(struct sup *sup);
 /* True if the listener settings of a and b are the same. */
 bool sup_listeners_same(const struct policy_settings *a, const struct policy_settings *b);
+
+/* entry.c: the role -> entry table (struct sup_entry), indexed by role. */
+extern const struct sup_entry sup_entries[PSEP_ROLE_COUNT];
 
 /* notify.c: systemd-style readiness on $NOTIFY_SOCKET (no-op if unset). */
 void sup_notify(const char *state);

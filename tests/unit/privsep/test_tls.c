@@ -27,7 +27,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "policy/policy.h"
 #include "privsep/privsep.h"
 #include "privsep/tls.h"
 
@@ -57,9 +56,44 @@ static const char gen_script[] =
 	"mk_ca ca; mk_ca other\n"
 	"mk_leaf server ca; mk_leaf client ca; mk_leaf rogue other\n";
 
+/* The three PEM paths of one side (owned, freed by fx_clear). */
+struct tls_conf {
+	char *cert, *key, *ca;
+};
+
+/* c's files as the supervisor names them in errors. */
+static struct psep_tls_files
+conf_files(const struct tls_conf *c)
+{
+	struct psep_tls_files f = {
+		.cert = c->cert, .key = c->key, .ca = c->ca,
+		.cert_name = "replication_tls_cert",
+		.key_name = "replication_tls_key",
+		.ca_name = "replication_tls_ca",
+	};
+
+	return f;
+}
+
+static void *
+server_ctx(const struct tls_conf *c, char *err, size_t errsize)
+{
+	struct psep_tls_files f = conf_files(c);
+
+	return psep_tls_server_ctx_new(&f, err, errsize);
+}
+
+static void *
+client_ctx(const struct tls_conf *c, char *err, size_t errsize)
+{
+	struct psep_tls_files f = conf_files(c);
+
+	return psep_tls_client_ctx_new(&f, err, errsize);
+}
+
 struct fx {
 	char *dir;
-	struct policy_settings server, client;
+	struct tls_conf server, client;
 };
 
 static char *
@@ -73,28 +107,28 @@ fx_path(const struct fx *fx, const char *name)
 
 /* Point s at <name>.pem / <key>.key / <ca>.pem in the fixture directory. */
 static void
-fx_set(struct fx *fx, struct policy_settings *s, const char *cert,
+fx_set(struct fx *fx, struct tls_conf *s, const char *cert,
        const char *key, const char *ca)
 {
 	char buf[64];
 
-	free(s->replication_tls_cert);
-	free(s->replication_tls_key);
-	free(s->replication_tls_ca);
+	free(s->cert);
+	free(s->key);
+	free(s->ca);
 	snprintf(buf, sizeof(buf), "%s.pem", cert);
-	s->replication_tls_cert = fx_path(fx, buf);
+	s->cert = fx_path(fx, buf);
 	snprintf(buf, sizeof(buf), "%s.key", key);
-	s->replication_tls_key = fx_path(fx, buf);
+	s->key = fx_path(fx, buf);
 	snprintf(buf, sizeof(buf), "%s.pem", ca);
-	s->replication_tls_ca = fx_path(fx, buf);
+	s->ca = fx_path(fx, buf);
 }
 
 static void
-fx_clear(struct policy_settings *s)
+fx_clear(struct tls_conf *s)
 {
-	free(s->replication_tls_cert);
-	free(s->replication_tls_key);
-	free(s->replication_tls_ca);
+	free(s->cert);
+	free(s->key);
+	free(s->ca);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -158,9 +192,9 @@ test_good_files_give_contexts(void **state)
 	char err[512] = "";
 	void *sctx, *cctx;
 
-	sctx = psep_tls_server_ctx_new(&fx->server, err, sizeof(err));
+	sctx = server_ctx(&fx->server, err, sizeof(err));
 	assert_non_null(sctx);
-	cctx = psep_tls_client_ctx_new(&fx->client, err, sizeof(err));
+	cctx = client_ctx(&fx->client, err, sizeof(err));
 	assert_non_null(cctx);
 	assert_int_equal(SSL_CTX_get_min_proto_version(sctx), TLS1_2_VERSION);
 	assert_int_equal(SSL_CTX_get_min_proto_version(cctx), TLS1_2_VERSION);
@@ -174,14 +208,14 @@ test_good_files_give_contexts(void **state)
 }
 
 static void
-expect_err(const struct policy_settings *s, bool server, const char *part1,
+expect_err(const struct tls_conf *s, bool server, const char *part1,
 	   const char *part2)
 {
 	char err[512] = "";
 	void *ctx;
 
-	ctx = server ? psep_tls_server_ctx_new(s, err, sizeof(err))
-		     : psep_tls_client_ctx_new(s, err, sizeof(err));
+	ctx = server ? server_ctx(s, err, sizeof(err))
+		     : client_ctx(s, err, sizeof(err));
 	if (ctx != NULL || strstr(err, part1) == NULL ||
 	    (part2 != NULL && strstr(err, part2) == NULL))
 		fail_msg("expected an error with '%s' and '%s', got %s '%s'", part1,
@@ -193,7 +227,7 @@ static void
 test_missing_files_name_file_and_reason(void **state)
 {
 	struct fx *fx = *state;
-	struct policy_settings s = { 0 };
+	struct tls_conf s = { 0 };
 
 	fx_set(fx, &s, "server", "nokey", "ca");
 	expect_err(&s, true, "replication_tls_key", "nokey.key: No such file or directory");
@@ -201,8 +235,8 @@ test_missing_files_name_file_and_reason(void **state)
 	expect_err(&s, false, "replication_tls_cert", "nocert.pem: No such file or directory");
 	fx_set(fx, &s, "server", "server", "noca");
 	expect_err(&s, true, "replication_tls_ca", "noca.pem: No such file or directory");
-	free(s.replication_tls_ca);
-	s.replication_tls_ca = strdup("");
+	free(s.ca);
+	s.ca = strdup("");
 	expect_err(&s, true, "replication_tls_ca is not set", NULL);
 	fx_clear(&s);
 }
@@ -211,20 +245,20 @@ static void
 test_mismatched_or_bad_pem_is_error(void **state)
 {
 	struct fx *fx = *state;
-	struct policy_settings s = { 0 };
+	struct tls_conf s = { 0 };
 
 	fx_set(fx, &s, "server", "client", "ca");
 	expect_err(&s, true, "replication_tls_key", "mismatch");
 	expect_err(&s, false, "replication_tls_key", "mismatch");
 	/* A key where the certificate belongs, a CSR where the CA belongs. */
 	fx_set(fx, &s, "server", "server", "ca");
-	free(s.replication_tls_cert);
-	s.replication_tls_cert = fx_path(fx, "server.key");
+	free(s.cert);
+	s.cert = fx_path(fx, "server.key");
 	expect_err(&s, true, "replication_tls_cert", "server.key: ");
-	free(s.replication_tls_cert);
-	s.replication_tls_cert = fx_path(fx, "server.pem");
-	free(s.replication_tls_ca);
-	s.replication_tls_ca = fx_path(fx, "gen.sh");
+	free(s.cert);
+	s.cert = fx_path(fx, "server.pem");
+	free(s.ca);
+	s.ca = fx_path(fx, "gen.sh");
 	expect_err(&s, false, "replication_tls_ca", "gen.sh: ");
 	fx_clear(&s);
 }
@@ -300,8 +334,8 @@ hs_pair_close(struct hs_pair *p)
 /* A handshake between contexts made from srv and cli, the client
  * checking the server against peer_name. */
 static struct hs_result
-handshake(struct fx *fx, const struct policy_settings *srv,
-	  const struct policy_settings *cli, const char *peer_name)
+handshake(struct fx *fx, const struct tls_conf *srv,
+	  const struct tls_conf *cli, const char *peer_name)
 {
 	struct hs_result res = { false, false, X509_V_OK };
 	char err[512] = "";
@@ -311,10 +345,10 @@ handshake(struct fx *fx, const struct policy_settings *srv,
 	int r;
 
 	(void)fx;
-	sctx = psep_tls_server_ctx_new(srv, err, sizeof(err));
+	sctx = server_ctx(srv, err, sizeof(err));
 	if (sctx == NULL)
 		fail_msg("server ctx: %s", err);
-	cctx = psep_tls_client_ctx_new(cli, err, sizeof(err));
+	cctx = client_ctx(cli, err, sizeof(err));
 	if (cctx == NULL)
 		fail_msg("client ctx: %s", err);
 	hs_pair_open(&p, sctx, cctx);
@@ -354,7 +388,7 @@ test_handshake_with_cert_from_the_ca_succeeds(void **state)
 static struct hs_result
 handshake_with_rogue(struct fx *fx, bool rogue_is_server)
 {
-	struct policy_settings rogue = { 0 };
+	struct tls_conf rogue = { 0 };
 	struct hs_result r;
 
 	fx_set(fx, &rogue, "rogue", "rogue", "ca");
@@ -383,12 +417,12 @@ test_client_without_cert_fails(void **state)
 	SSL_CTX *sctx, *cctx;
 	struct hs_pair p;
 
-	sctx = psep_tls_server_ctx_new(&fx->server, err, sizeof(err));
+	sctx = server_ctx(&fx->server, err, sizeof(err));
 	assert_non_null(sctx);
 	/* A plain client context: trusts the CA, presents nothing. */
 	cctx = SSL_CTX_new(TLS_client_method());
 	assert_non_null(cctx);
-	assert_int_equal(SSL_CTX_load_verify_locations(cctx, fx->server.replication_tls_ca,
+	assert_int_equal(SSL_CTX_load_verify_locations(cctx, fx->server.ca,
 						       NULL), 1);
 	hs_pair_open(&p, sctx, cctx);
 	hs_pair_run(&p, &res);
@@ -485,8 +519,8 @@ sandboxed_handshake(struct fx *fx, bool child_is_server, enum psep_profile profi
 	int sv[2], st, r;
 	pid_t pid;
 
-	sctx = psep_tls_server_ctx_new(&fx->server, err, sizeof(err));
-	cctx = psep_tls_client_ctx_new(&fx->client, err, sizeof(err));
+	sctx = server_ctx(&fx->server, err, sizeof(err));
+	cctx = client_ctx(&fx->client, err, sizeof(err));
 	assert_non_null(sctx);
 	assert_non_null(cctx);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -529,7 +563,7 @@ test_set_peer_name_rejects_bad_input(void **state)
 	SSL_CTX *cctx;
 	SSL *cs;
 
-	cctx = psep_tls_client_ctx_new(&fx->client, err, sizeof(err));
+	cctx = client_ctx(&fx->client, err, sizeof(err));
 	assert_non_null(cctx);
 	cs = SSL_new(cctx);
 	assert_non_null(cs);

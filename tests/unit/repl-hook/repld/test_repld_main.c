@@ -217,6 +217,22 @@ wait_exit(struct e2e *e)
 	return lt_wait_exit(&e->pid, "repld", serve, e);
 }
 
+/* The replication TLS files of s, named as the supervisor names them. */
+static struct psep_tls_files
+tls_files(const struct policy_settings *s)
+{
+	struct psep_tls_files f = {
+		.cert = s->replication_tls_cert,
+		.key = s->replication_tls_key,
+		.ca = s->replication_tls_ca,
+		.cert_name = "replication_tls_cert",
+		.key_name = "replication_tls_key",
+		.ca_name = "replication_tls_ca",
+	};
+
+	return f;
+}
+
 static void
 settings_for(struct policy_settings *s, const char *id)
 {
@@ -280,12 +296,14 @@ static int
 setup(void **state)
 {
 	struct e2e *e = calloc(1, sizeof(*e));
+	struct psep_tls_files files;
 	char err[256];
 
 	assert_non_null(e);
 	settings_for(&e->set, "b.example");
 	e->args.set = &e->set;
-	e->args.tls_server_ctx = psep_tls_server_ctx_new(&e->set, err, sizeof(err));
+	files = tls_files(&e->set);
+	e->args.tls_server_ctx = psep_tls_server_ctx_new(&files, err, sizeof(err));
 	if (e->args.tls_server_ctx == NULL)
 		fail_msg("server ctx: %s", err);
 	e->pid = -1;
@@ -401,12 +419,14 @@ static SSL *
 tls_connect(int fd, const char *id, SSL_CTX **ctx_out)
 {
 	struct policy_settings s;
+	struct psep_tls_files files;
 	char err[256];
 	SSL_CTX *ctx;
 	SSL *ssl;
 
 	settings_for(&s, id);
-	ctx = psep_tls_client_ctx_new(&s, err, sizeof(err));
+	files = tls_files(&s);
+	ctx = psep_tls_client_ctx_new(&files, err, sizeof(err));
 	if (ctx == NULL)
 		fail_msg("client ctx: %s", err);
 	ssl = SSL_new(ctx);

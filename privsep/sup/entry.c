@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * privsep/sup/entry.c - the one role -> entry table: which function each
+ * child role runs after its privilege drop, and the argument it gets.
+ * The only supervisor file that knows the other modules' entry points
+ * (lmtpd/, writer/, repl-hook/); every spawn site names a role and
+ * children.c looks the entry up here (through sup->entries).
+ *
+ * Runs in:  the supervisor (root), just before fork: the argument is
+ *           static storage filled from the running settings, and the
+ *           child gets a copy of it at fork.
+ */
+#include "privsep/sup/sup_int.h"
+#include "lmtpd/lmtpd.h"
+#include "writer/writer.h"
+#ifdef STOWD_HAVE_REPLD
+#include "repl-hook/repld/repld.h"
+#endif
+#ifdef STOWD_HAVE_REPL_HOOK
+#include "repl-hook/hook.h"
+#endif
+
+/* lmtpd and both writer modes read the settings. */
+static void *
+settings_arg(struct sup *sup, const struct psep_spawn *sp)
+{
+	(void)sp;
+	return &sup->set;
+}
+
+#ifdef STOWD_HAVE_REPLD
+static struct repld_args repld_args;
+
+static void *
+repld_arg(struct sup *sup, const struct psep_spawn *sp)
+{
+	(void)sp;
+	repld_args.set = &sup->set;
+	repld_args.tls_server_ctx = sup->tls_server_ctx;
+	return &repld_args;
+}
+#endif
+
+#ifdef STOWD_HAVE_REPL_HOOK
+static struct hook_args hook_args;
+
+/* The replication directory is the first kept fd of the spawn. */
+static void *
+hook_arg(struct sup *sup, const struct psep_spawn *sp)
+{
+	hook_args.set = &sup->set;
+	hook_args.tls_client_ctx = sup->tls_client_ctx;
+	hook_args.state_dirfd = sp->n_keep_fds > 0 ? sp->keep_fds[0] : -1;
+	return &hook_args;
+}
+#endif
+
+const struct sup_entry sup_entries[PSEP_ROLE_COUNT] = {
+	[PSEP_ROLE_SUPERVISOR] = { NULL, NULL },
+	[PSEP_ROLE_LMTPD] = { lmtp_main, settings_arg },
+	[PSEP_ROLE_WRITER_SETEUID] = { writer_seteuid_main, settings_arg },
+	[PSEP_ROLE_WRITER_CHILD] = { writer_child_main, settings_arg },
+#ifdef STOWD_HAVE_REPL_HOOK
+	[PSEP_ROLE_REPL_HOOK] = { repl_hook_main, hook_arg },
+#else
+	[PSEP_ROLE_REPL_HOOK] = { NULL, NULL },
+#endif
+#ifdef STOWD_HAVE_REPLD
+	[PSEP_ROLE_REPLD] = { repld_main, repld_arg },
+#else
+	[PSEP_ROLE_REPLD] = { NULL, NULL },
+#endif
+};
