@@ -8,7 +8,12 @@
  * Trust:    an LMTP unix socket gets lmtp_socket_mode / lmtp_socket_group;
  *           a replication unix socket is 0600 root (repld checks the peer
  *           with SO_PEERCRED); a socket path held by a running server is
- *           never taken over.
+ *           never taken over.  Group and mode are set while the socket is
+ *           in a fresh root-only directory beside its path, and only then
+ *           is it renamed into place: no chmod or chown ever acts on a
+ *           name that someone else can swap (a symlink planted in a
+ *           directory others may write would otherwise turn them into a
+ *           chmod of any file).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -98,6 +103,53 @@ unix_perms(const struct policy_settings *s, const char *path, bool repl,
 	return 0;
 }
 
+/*
+ * Bind fd to path with its final group and mode already set: bind in a
+ * new 0700 directory that mkdtemp makes beside path (only root can enter
+ * it, so nobody can swap the name there), chown/chmod there, rename into
+ * place (rename replaces the name at path, never follows it), remove the
+ * directory.  0, or -1 with *why_out (nothing left behind).
+ */
+static int
+bind_private(int fd, const struct policy_settings *s, const char *path, bool repl,
+	     const char **why_out)
+{
+	struct sockaddr_un sun;
+	char stage[sizeof(sun.sun_path)];
+	const char *slash = strrchr(path, '/');
+	int n, rc = -1;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (slash == NULL)
+		n = snprintf(stage, sizeof(stage), ".stowd-bind.XXXXXX");
+	else
+		n = snprintf(stage, sizeof(stage), "%.*s/.stowd-bind.XXXXXX",
+			     (int)(slash - path), path);
+	if (n < 0 || (size_t)n + 3 > sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return fail(why_out, "socket directory name too long for a private bind", -1);
+	}
+	if (mkdtemp(stage) == NULL)
+		return fail(why_out, "cannot create a private directory beside the socket", -1);
+	memcpy(sun.sun_path, stage, (size_t)n);
+	memcpy(sun.sun_path + n, "/s", 3);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		fail(why_out, "bind", -1);
+	else if (unix_perms(s, sun.sun_path, repl, why_out) == 0) {
+		if (rename(sun.sun_path, path) == 0)
+			rc = 0;
+		else
+			fail(why_out, "cannot move the socket into place", -1);
+	}
+	n = errno;
+	if (rc < 0)
+		unlink(sun.sun_path);
+	rmdir(stage);
+	errno = n;
+	return rc;
+}
+
 static int
 open_unix(const struct policy_settings *s, const struct policy_listen *l, bool repl,
 	  const char **why_out)
@@ -122,11 +174,11 @@ open_unix(const struct policy_settings *s, const struct policy_listen *l, bool r
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return fail(why_out, "socket", -1);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		return fail(why_out, "bind", fd);
-	if (unix_perms(s, l->path, repl, why_out) < 0 || listen(fd, SOMAXCONN) < 0) {
+	if (bind_private(fd, s, l->path, repl, why_out) < 0)
+		return fail(why_out, *why_out, fd);
+	if (listen(fd, SOMAXCONN) < 0) {
 		unlink(l->path);
-		return fail(why_out, *why_out ? *why_out : "listen", fd);
+		return fail(why_out, "listen", fd);
 	}
 	return fd;
 }
