@@ -8,6 +8,11 @@
  * flight, shared with sync.c's direct commands), replies handled as
  * doc/replication-protocol.md §10.3 says (conn_reply.c).
  *
+ * Split-of: hook_conn - one replica connection (struct hook_conn in
+ *           core_int.h) split by concern: conn.c (life cycle, libevent
+ *           callbacks), conn_send.c (what goes out), conn_reply.c (what
+ *           comes back); each drives the others on the same state.  Layers
+ *           above (sync, events) are told through r->h->notify only.
  * Runs in:  repl-hook.  Syscalls: socket, connect, getsockopt (connect
  *           result), getsockname and setsockopt
  *           (TCP_NODELAY),
@@ -162,9 +167,9 @@ conn_free(struct hook_conn *c)
 	fail_direct(r, &sent);
 	fail_direct(r, &queued);
 	if (was_ready) {
-		if (hook_sync_running(r) && r->full_running)
+		if (r->h->notify->sync_running(r) && r->full_running)
 			r->full_due = true;
-		hook_sync_abort(r);
+		r->h->notify->sync_abort(r);
 	}
 }
 
