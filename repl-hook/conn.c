@@ -341,23 +341,40 @@ hook_conn_kick(struct hook_replica *r)
 		conn_fail(c, false);
 }
 
+static bool
+sink_more(void *arg)
+{
+	const struct hook_conn *c = arg;
+
+	return !c->dead;
+}
+
+/* One frame: handled, then its literal (if still here) is closed. */
+static void
+sink_frame(void *arg, struct repl_frame *f)
+{
+	struct hook_conn *c = arg;
+
+	hook_conn_frame(c);
+	if (f->literal_fd != -1) {
+		close(f->literal_fd);
+		f->literal_fd = -1;
+	}
+}
+
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct hook_conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	enum repl_frame_result rc = REPL_F_MORE;
+	const struct repl_frame_sink sink = {
+		.more = sink_more, .frame = sink_frame, .arg = c,
+	};
+	enum repl_frame_result rc;
 	const char *why = NULL;
 
 	c->busy++;
-	while (!c->dead &&
-	       (rc = repl_framer_next(c->framer, in, &c->frame, &why)) == REPL_F_FRAME) {
-		hook_conn_frame(c);
-		if (c->frame.literal_fd != -1) {
-			close(c->frame.literal_fd);
-			c->frame.literal_fd = -1;
-		}
-	}
+	rc = repl_framer_read(c->framer, bufferevent_get_input(bev), &c->frame,
+			      &sink, &why);
 	if (!c->dead && rc == REPL_F_FATAL) {
 		log_warn("replica=%s framing lost: %s", c->r->cfg->name,
 			 why != NULL ? why : "?");

@@ -94,32 +94,40 @@ can_read(const struct repld_conn *c)
 	       evbuffer_get_length(bufferevent_get_output(c->bev)) < REPLD_OUT_HIGH;
 }
 
+static bool
+sink_more(void *arg)
+{
+	return can_read(arg);
+}
+
+static void
+sink_frame(void *arg, struct repl_frame *f)
+{
+	repld_cmd_frame(arg, f);
+}
+
 static void
 read_frames(struct repld_conn *c)
 {
+	const struct repl_frame_sink sink = {
+		.more = sink_more, .frame = sink_frame, .arg = c,
+	};
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct repld_server *srv = c->srv;
 	enum repl_frame_result r;
 	const char *why = NULL;
 	char bye[128];
 
-	while (can_read(c)) {
-		r = repl_framer_next(c->framer, in, srv->frame, &why);
-		if (r == REPL_F_MORE) {
-			if (c->eof)
-				c->no_input = true;
-			break;
-		}
-		if (r == REPL_F_FATAL) {
-			log_warn("conn=%u %s framing lost: %s", c->serial, c->name,
-				 why ? why : "?");
-			snprintf(bye, sizeof(bye), "* BYE [FRAMING] %s",
-				 why ? why : "framing lost");
-			repld_conn_bye(c, bye);
-			evbuffer_drain(in, evbuffer_get_length(in));
-			break;
-		}
-		repld_cmd_frame(c, srv->frame);
+	r = repl_framer_read(c->framer, in, c->srv->frame, &sink, &why);
+	if (r == REPL_F_MORE) {
+		if (c->eof)
+			c->no_input = true;
+	} else if (r == REPL_F_FATAL) {
+		log_warn("conn=%u %s framing lost: %s", c->serial, c->name,
+			 why ? why : "?");
+		snprintf(bye, sizeof(bye), "* BYE [FRAMING] %s",
+			 why ? why : "framing lost");
+		repld_conn_bye(c, bye);
+		evbuffer_drain(in, evbuffer_get_length(in));
 	}
 }
 
