@@ -39,7 +39,7 @@ struct hook_args {
 /* Entry of the repl-hook process (psep spawn function). */
 int repl_hook_main(void *arg, int ipc);
 
-/* ---- core (hook.c, conn.c, journal.c) used by sync.c -------------------- */
+/* ---- core (replica.c, local.c, conn*.c) used by sync.c ----------------- */
 
 /* Name (config) and server id (from the greeting, "" before the first
  * greeting) of a replica. */
