@@ -4,6 +4,10 @@
  * body, one delivery request per accepted recipient, and the replies to
  * them in RCPT order.
  *
+ * Split-of: lmtp_session - one state machine (struct lmtp_session in
+ *           session_int.h) split by phase: session.c (life cycle, input
+ *           loop), command.c (command phase), body.c (body phase); each
+ *           phase hands control to the others on the same state.
  * Runs in:  lmtpd.
  * Trust:    the body is client-controlled (decode.c); results come from
  *           the supervisor and are still normalised before printing.

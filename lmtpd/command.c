@@ -3,6 +3,10 @@
  * lmtpd/command.c - LMTP commands: LHLO, MAIL, RCPT, DATA, BDAT, RSET,
  * NOOP, QUIT, VRFY; the transaction state they build.
  *
+ * Split-of: lmtp_session - one state machine (struct lmtp_session in
+ *           session_int.h) split by phase: session.c (life cycle, input
+ *           loop), command.c (command phase), body.c (body phase); each
+ *           phase hands control to the others on the same state.
  * Runs in:  lmtpd.
  * Trust:    arguments are client-controlled and parsed by parse.c; a RCPT
  *           is accepted only if the supervisor's look-up says so.

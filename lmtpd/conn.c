@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "lmtpd/server_int.h"
+#include "privsep/child.h"
 #include "privsep/privsep.h"
 
 struct lmtp_conn {
@@ -47,7 +48,7 @@ conn_free(struct lmtp_conn *c)
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->n_conns--;
 	free(c);
-	lmtp_server_maybe_exit(srv);
+	psep_child_maybe_exit(srv->child);
 }
 
 static void
@@ -172,8 +173,8 @@ void
 lmtp_conn_start(struct lmtp_server *srv, int fd)
 {
 	struct lmtp_session_args a = {
-		.cfg = srv->cfg, .io = &conn_io, .backend = &lmtp_ipc_backend,
-		.backend_ctx = srv->ipc, .shutting_down = srv->shutting_down,
+		.cfg = srv->cfg, .io = &conn_io, .backend = srv->backend,
+		.backend_ctx = srv->backend_ctx, .shutting_down = srv->shutting_down,
 	};
 	struct lmtp_conn *c;
 	char peer[64];

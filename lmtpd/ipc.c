@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lmtpd/ipc.c - the front-end's use of its supervisor link (privsep/link.h):
- * receives client sockets, replies and SHUTDOWN; sends RCPT/DELIVER
+ * lmtpd/ipc.c - the front-end's use of its supervisor link (privsep/link.h,
+ * owned by the privsep/child.h skeleton): receives client sockets and replies; sends RCPT/DELIVER
  * requests and SESSION_END through the link's ordered outgoing queue;
  * matches replies to sessions by request id, with a timeout.
  *
  * Runs in:  lmtpd.
  * Trust:    only psep_msg_recv() reads the link; on EPROTO the process
- *           exits, on EOF it exits at once.  A reply whose id is unknown
+ *           exits, on EOF it exits at once (privsep/child.c).  A reply whose id is unknown
  *           (its session is gone) is dropped.
  * Order:    while the queue is not empty every message goes into it, so
  *           the supervisor sees them in the order they were made.  A queued
@@ -25,7 +25,6 @@
 #include "privsep/privsep.h"
 
 #define IPC_BUCKETS 1024u
-#define IPC_OUT_MAX (32u * 1024u * 1024u)  /* queued bytes */
 
 enum pend_kind {
 	PEND_RCPT = 0,
@@ -75,12 +74,6 @@ ipc_send(struct lmtp_ipc *ipc, uint16_t type, uint64_t id, const void *body,
 	 size_t len, const struct lmtp_fdref *fd)
 {
 	return psep_link_send(ipc->link, type, id, body, len, fd ? fd->fd : -1);
-}
-
-bool
-lmtp_ipc_idle(const struct lmtp_ipc *ipc)
-{
-	return psep_link_idle(ipc->link);
 }
 
 /* ---- requests in flight ----------------------------------------------- */
@@ -286,11 +279,9 @@ ipc_reply(struct lmtp_ipc *ipc, const struct psep_msg *m, enum pend_kind kind)
 		pend_complete(ipc, p, &m->u.deliver_rep.result, m->u.deliver_rep.guid);
 }
 
-/* One validated message from the supervisor (psep_link_ops.dispatch). */
-static void
-ipc_dispatch(void *arg, struct psep_msg *m)
+void
+lmtp_ipc_dispatch(struct lmtp_ipc *ipc, struct psep_msg *m)
 {
-	struct lmtp_ipc *ipc = arg;
 	int fd;
 
 	switch (m->hdr.type) {
@@ -305,40 +296,14 @@ ipc_dispatch(void *arg, struct psep_msg *m)
 	case PSEP_DELIVER_REP:
 		ipc_reply(ipc, m, PEND_DELIVER);
 		break;
-	case PSEP_SHUTDOWN:
-		lmtp_server_shutdown(ipc->srv);
-		break;
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
 		break;
 	}
 }
 
-static void
-ipc_drained(void *arg)
-{
-	struct lmtp_ipc *ipc = arg;
-
-	lmtp_server_maybe_exit(ipc->srv);
-}
-
-/* EOF (err 0) ends the process normally, anything else with status 1. */
-static void
-ipc_closed(void *arg, int err)
-{
-	struct lmtp_ipc *ipc = arg;
-
-	lmtp_server_stop(ipc->srv, err == 0 ? 0 : 1);
-}
-
-static const struct psep_link_ops ipc_link_ops = {
-	.dispatch = ipc_dispatch,
-	.drained = ipc_drained,
-	.on_close = ipc_closed,
-};
-
 struct lmtp_ipc *
-lmtp_ipc_new(struct lmtp_server *srv, int fd)
+lmtp_ipc_new(struct lmtp_server *srv, struct psep_link *link)
 {
 	struct lmtp_ipc *ipc = xcalloc(1, sizeof(*ipc));
 	size_t i;
@@ -351,7 +316,7 @@ lmtp_ipc_new(struct lmtp_server *srv, int fd)
 	ipc->ev_timer = event_new(srv->base, -1, EV_PERSIST, ipc_timer_cb, ipc);
 	if (ipc->ev_timer == NULL)
 		fatalx("cannot watch the supervisor link");
-	ipc->link = psep_link_new(srv->base, fd, IPC_OUT_MAX, &ipc_link_ops, ipc);
+	ipc->link = link;
 	return ipc;
 }
 
@@ -363,7 +328,6 @@ lmtp_ipc_free(struct lmtp_ipc **ipcp)
 	if (ipc == NULL)
 		return;
 	/* pending requests belong to sessions, freed before (conn.c) */
-	psep_link_free(&ipc->link);
 	event_free(ipc->ev_timer);
 	free(ipc);
 	*ipcp = NULL;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lmtpd/main.c - entry point of a front-end process (PSEP_ROLE_LMTPD):
- * HELLO, logging to the supervisor, the event loop, graceful shutdown.
+ * lmtpd/main.c - entry point of a front-end process (PSEP_ROLE_LMTPD): the
+ * role's callbacks for the privsep/child.h skeleton (which does HELLO,
+ * logging, the loop and the exit): set-up, messages, idle, shutdown.
  *
  * Runs in:  lmtpd, already as run_user with no capabilities and under the
  *           LMTPD seccomp profile: no file is opened, no socket created,
@@ -11,7 +12,8 @@
  *           client is a write error, not a death; nothing here calls
  *           rt_sigaction.  libevent's event_base_new itself needs pipe2
  *           (its signal pipe) and get[e]uid/get[e]gid (its getenv check).
- * Order:    hello, log_init, event base, ipc watch, loop; on SHUTDOWN the
+ * Order:    hello, log_init, event base, link (privsep/child.c), then
+ *           proc_setup, loop; on SHUTDOWN the
  *           sessions wind down and the loop ends when the last one is gone
  *           and the queue to the supervisor is empty.  EOF on ipc ends it
  *           at once.
@@ -25,34 +27,8 @@
 #include "lmtpd/lmtpd.h"
 #include "lmtpd/server_int.h"
 #include "policy/policy.h"
-#include "privsep/link.h"
+#include "privsep/child.h"
 #include "privsep/privsep.h"
-
-void
-lmtp_server_stop(struct lmtp_server *srv, int status)
-{
-	srv->status = status;
-	event_base_loopbreak(srv->base);
-}
-
-void
-lmtp_server_maybe_exit(struct lmtp_server *srv)
-{
-	if (srv->shutting_down && srv->n_conns == 0 && srv->ipc != NULL &&
-	    lmtp_ipc_idle(srv->ipc))
-		lmtp_server_stop(srv, 0);
-}
-
-void
-lmtp_server_shutdown(struct lmtp_server *srv)
-{
-	if (srv->shutting_down)
-		return;
-	log_info("shutdown requested sessions=%zu", srv->n_conns);
-	srv->shutting_down = true;
-	lmtp_conn_shutdown_all(srv);
-	lmtp_server_maybe_exit(srv);
-}
 
 static void
 config_from_settings(const struct policy_settings *set, struct lmtp_config *cfg)
@@ -73,37 +49,91 @@ config_from_settings(const struct policy_settings *set, struct lmtp_config *cfg)
 		cfg->deliver_timeout_ms = 420000;
 }
 
-int
-lmtp_main(void *arg, int ipc)
-{
-	const struct policy_settings *set = arg;
+/* Everything lmtp_main's skeleton callbacks need. */
+struct lmtp_proc {
+	const struct policy_settings *set;
 	struct lmtp_config cfg;
 	struct lmtp_server srv;
+};
 
-	if (psep_child_hello(ipc, PSEP_ROLE_LMTPD, 0) == -1)
-		return 1;
-	log_init("lmtpd", ipc);
-	log_set_debug(set->log_debug);
-	config_from_settings(set, &cfg);
+static void
+proc_setup(void *arg, struct psep_child *ch)
+{
+	struct lmtp_proc *p = arg;
+	struct lmtp_server *srv = &p->srv;
 
+	config_from_settings(p->set, &p->cfg);
 	/* Every DATA takes a LMTP_SPOOL_BUF buffer and gives it back: without
 	 * this, glibc returned the top of the heap to the kernel (brk) after
 	 * most messages and faulted it in again for the next. */
 	if (mallopt(M_TRIM_THRESHOLD, (int)LMTP_HEAP_KEEP) != 1)
 		log_warn("mallopt(M_TRIM_THRESHOLD) failed");
+	memset(srv, 0, sizeof(*srv));
+	TAILQ_INIT(&srv->conns);
+	srv->cfg = &p->cfg;
+	srv->child = ch;
+	srv->base = psep_child_base(ch);
+	srv->ipc = lmtp_ipc_new(srv, psep_child_link(ch));
+	srv->backend = &lmtp_ipc_backend;
+	srv->backend_ctx = srv->ipc;
+	log_info("ready host=%s method=%s", p->cfg.host,
+		 event_base_get_method(srv->base));
+}
 
-	memset(&srv, 0, sizeof(srv));
-	TAILQ_INIT(&srv.conns);
-	srv.cfg = &cfg;
-	srv.base = psep_event_base_new();
-	srv.ipc = lmtp_ipc_new(&srv, ipc);
-	log_info("ready host=%s method=%s", cfg.host, event_base_get_method(srv.base));
-	if (event_base_dispatch(srv.base) == -1) {
-		log_err("event loop failed");
-		srv.status = 1;
-	}
-	lmtp_conn_free_all(&srv);
-	lmtp_ipc_free(&srv.ipc);
-	event_base_free(srv.base);
-	return srv.status;
+static void
+proc_dispatch(void *arg, struct psep_msg *m)
+{
+	struct lmtp_proc *p = arg;
+
+	lmtp_ipc_dispatch(p->srv.ipc, m);
+}
+
+static bool
+proc_idle(void *arg)
+{
+	struct lmtp_proc *p = arg;
+
+	return p->srv.n_conns == 0;
+}
+
+/* PSEP_SHUTDOWN: stop sessions gracefully; the skeleton exits when the
+ * last is gone. */
+static void
+proc_shutdown(void *arg)
+{
+	struct lmtp_proc *p = arg;
+
+	log_info("shutdown requested sessions=%zu", p->srv.n_conns);
+	p->srv.shutting_down = true;
+	lmtp_conn_shutdown_all(&p->srv);
+}
+
+static void
+proc_teardown(void *arg)
+{
+	struct lmtp_proc *p = arg;
+
+	lmtp_conn_free_all(&p->srv);
+	lmtp_ipc_free(&p->srv.ipc);
+}
+
+static const struct psep_child_ops proc_ops = {
+	.setup = proc_setup,
+	.dispatch = proc_dispatch,
+	.idle = proc_idle,
+	.shutdown = proc_shutdown,
+	.teardown = proc_teardown,
+};
+
+int
+lmtp_main(void *arg, int ipc)
+{
+	const struct policy_settings *set = arg;
+	struct lmtp_proc p = { .set = set };
+	const struct psep_child_args a = {
+		.role = PSEP_ROLE_LMTPD, .name = "lmtpd", .debug = set->log_debug,
+		.queue_max = LMTP_IPC_OUT_MAX, .ops = &proc_ops, .arg = &p,
+	};
+
+	return psep_child_run(&a, ipc);
 }

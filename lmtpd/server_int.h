@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lmtpd/server_int.h - the process glue of the front-end: the server
- * context (main.c), client connections on bufferevents (conn.c) and the
- * supervisor link (ipc.c), which implements struct lmtp_backend_ops.
+ * context (main.c, the callbacks of the privsep/child.h skeleton), client
+ * connections on bufferevents (conn.c) and the use of the supervisor link
+ * (ipc.c), which implements struct lmtp_backend_ops.
+ * Layers:   main.c -> ipc.c -> conn.c; no file calls one above it.
  *
  * Runs in:  lmtpd, one event_base, no threads.
  * Trust:    client sockets come from the supervisor; the supervisor's
@@ -20,29 +22,28 @@
 struct event_base;
 struct lmtp_conn;
 struct lmtp_ipc;
+struct psep_child;
+struct psep_link;
 
+/* Bytes queued to the supervisor at most. */
+#define LMTP_IPC_OUT_MAX (32u * 1024u * 1024u)
 /* Bytes of client input buffered before reading pauses. */
 #define LMTP_IN_MAX (256u * 1024u)
 
 struct lmtp_server {
 	const struct lmtp_config *cfg;
 	struct event_base *base;
+	struct psep_child *child;           /* the process skeleton */
 	struct lmtp_ipc *ipc;
+	const struct lmtp_backend_ops *backend;  /* for new sessions */
+	void *backend_ctx;
 	TAILQ_HEAD(lmtp_conn_list, lmtp_conn) conns;
 	size_t n_conns;
 	bool shutting_down;       /* PSEP_SHUTDOWN received */
-	int status;               /* exit status once the loop stops */
 };
 
-/* main.c */
-/* Stop the event loop now; lmtp_main returns status. */
-void lmtp_server_stop(struct lmtp_server *srv, int status);
-/* PSEP_SHUTDOWN: stop sessions gracefully, exit when the last is gone. */
-void lmtp_server_shutdown(struct lmtp_server *srv);
-/* Exit if shutting down, no session is left and nothing is queued. */
-void lmtp_server_maybe_exit(struct lmtp_server *srv);
-
-/* conn.c */
+/* conn.c (knows neither ipc.c nor main.c: sessions reach the supervisor
+ * through srv->backend, the exit check goes to the skeleton) */
 /* Start a session on client socket fd (adopted: closed on any error). */
 void lmtp_conn_start(struct lmtp_server *srv, int fd);
 /* lmtp_session_shutdown on every session. */
@@ -51,12 +52,13 @@ void lmtp_conn_shutdown_all(struct lmtp_server *srv);
 void lmtp_conn_free_all(struct lmtp_server *srv);
 
 /* ipc.c */
-/* Watch the supervisor link fd (made non-blocking).  Caller frees with
- * lmtp_ipc_free; fd stays the caller's. */
-struct lmtp_ipc *lmtp_ipc_new(struct lmtp_server *srv, int fd);
+/* Use the supervisor link (borrowed, outlives the result).  Caller frees
+ * with lmtp_ipc_free. */
+struct lmtp_ipc *lmtp_ipc_new(struct lmtp_server *srv, struct psep_link *link);
 void lmtp_ipc_free(struct lmtp_ipc **ipc);
-/* True if no message waits in the outgoing queue. */
-bool lmtp_ipc_idle(const struct lmtp_ipc *ipc);
+/* One validated message from the supervisor other than PSEP_SHUTDOWN
+ * (psep_child_ops.dispatch; m->fd may be taken). */
+void lmtp_ipc_dispatch(struct lmtp_ipc *ipc, struct psep_msg *m);
 /* Backend for sessions; ctx is the struct lmtp_ipc *. */
 extern const struct lmtp_backend_ops lmtp_ipc_backend;
 

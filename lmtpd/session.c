@@ -3,6 +3,10 @@
  * lmtpd/session.c - life cycle of one LMTP session: the input loop that
  * reads command lines and bodies in order, replies, timeouts, shutdown.
  *
+ * Split-of: lmtp_session - one state machine (struct lmtp_session in
+ *           session_int.h) split by phase: session.c (life cycle, input
+ *           loop), command.c (command phase), body.c (body phase); each
+ *           phase hands control to the others on the same state.
  * Runs in:  lmtpd.  No sockets here: the transport (conn.c, or a unit
  *           test) owns the two evbuffers and is steered by lmtp_io_ops;
  *           the supervisor is reached through lmtp_backend_ops.

@@ -83,9 +83,8 @@ psep_str_ok(const char *s, size_t size)
 	return memchr(s, '\0', size) != NULL;
 }
 
-/* NUL-terminated and free of control bytes (UTF-8 bytes >= 0x80 pass). */
-static bool
-text_ok(const char *s, size_t size)
+bool
+psep_text_ok(const char *s, size_t size)
 {
 	size_t i;
 
@@ -113,7 +112,7 @@ rel_path_ok(const char *s, size_t size)
 {
 	const char *p = s;
 
-	if (!text_ok(s, size) || *s == '\0' || *s == '/')
+	if (!psep_text_ok(s, size) || *s == '\0' || *s == '/')
 		return false;
 	while (*p != '\0') {
 		size_t n = strcspn(p, "/");
@@ -133,7 +132,7 @@ rel_path_ok(const char *s, size_t size)
 static bool
 mailbox_ok(const char *s, size_t size)
 {
-	if (!text_ok(s, size) || *s == '\0' || *s == '.' || strchr(s, '/') != NULL)
+	if (!psep_text_ok(s, size) || *s == '\0' || *s == '.' || strchr(s, '/') != NULL)
 		return false;
 	return strstr(s, "..") == NULL && strstr(s, "//") == NULL &&
 	       s[strlen(s) - 1] != '/';
@@ -172,7 +171,7 @@ static int
 v_client_fd(const struct psep_msg *m, const struct stat *st, const char **why)
 {
 	(void)st;
-	if (!text_ok(m->u.client_fd.listener, sizeof(m->u.client_fd.listener)))
+	if (!psep_text_ok(m->u.client_fd.listener, sizeof(m->u.client_fd.listener)))
 		return fail(why, "bad listener name");
 	return 0;
 }
@@ -192,9 +191,9 @@ v_rcpt_req(const struct psep_msg *m, const struct stat *st, const char **why)
 	const struct psep_rcpt_req *r = &m->u.rcpt_req;
 
 	(void)st;
-	if (!text_ok(r->session, sizeof(r->session)))
+	if (!psep_text_ok(r->session, sizeof(r->session)))
 		return fail(why, "bad session id");
-	if (!text_ok(r->address, sizeof(r->address)))
+	if (!psep_text_ok(r->address, sizeof(r->address)))
 		return fail(why, "bad address");
 	return 0;
 }
@@ -206,8 +205,8 @@ result_check(const struct dlv_result *r, const char **why)
 		return fail(why, "bad result status");
 	if (r->code < 200 || r->code > 599)
 		return fail(why, "bad reply code");
-	if (!text_ok(r->enhanced, sizeof(r->enhanced)) ||
-	    !text_ok(r->text, sizeof(r->text)))
+	if (!psep_text_ok(r->enhanced, sizeof(r->enhanced)) ||
+	    !psep_text_ok(r->text, sizeof(r->text)))
 		return fail(why, "bad result text");
 	return 0;
 }
@@ -234,8 +233,8 @@ v_deliver_req(const struct psep_msg *m, const struct stat *st, const char **why)
 {
 	const struct psep_deliver_req *r = &m->u.deliver_req;
 
-	if (!text_ok(r->session, sizeof(r->session)) ||
-	    !text_ok(r->address, sizeof(r->address)))
+	if (!psep_text_ok(r->session, sizeof(r->session)) ||
+	    !psep_text_ok(r->address, sizeof(r->address)))
 		return fail(why, "bad session or address");
 	if (r->prefix_len != m->body_len - sizeof(*r))
 		return fail(why, "prefix length mismatch");
@@ -267,10 +266,10 @@ v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 			return fail(why, "bad supplementary group");
 	if (r->prefix_len != m->body_len - sizeof(*r))
 		return fail(why, "prefix length mismatch");
-	if (!text_ok(r->session, sizeof(r->session)) ||
-	    !text_ok(r->user, sizeof(r->user)))
+	if (!psep_text_ok(r->session, sizeof(r->session)) ||
+	    !psep_text_ok(r->user, sizeof(r->user)))
 		return fail(why, "bad session or user");
-	if (!text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
+	if (!psep_text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
 		return fail(why, "bad mail base");
 	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
 		return fail(why, "bad mail path");
@@ -291,8 +290,8 @@ v_write_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 	(void)st;
 	if (r->err < 0)
 		return fail(why, "bad errno");
-	if (!text_ok(r->what, sizeof(r->what)) ||
-	    !text_ok(r->filename, sizeof(r->filename)) ||
+	if (!psep_text_ok(r->what, sizeof(r->what)) ||
+	    !psep_text_ok(r->filename, sizeof(r->filename)) ||
 	    !psep_str_ok(r->guid, sizeof(r->guid)))
 		return fail(why, "bad write reply text");
 	if (r->err == 0 && (!guid_ok(r->guid) || r->filename[0] == '\0' ||
@@ -315,7 +314,7 @@ static int
 v_session_end(const struct psep_msg *m, const struct stat *st, const char **why)
 {
 	(void)st;
-	if (!text_ok(m->u.session_end.session, sizeof(m->u.session_end.session)))
+	if (!psep_text_ok(m->u.session_end.session, sizeof(m->u.session_end.session)))
 		return fail(why, "bad session id");
 	return 0;
 }
@@ -335,9 +334,8 @@ v_test_req(const struct psep_msg *m, const struct stat *st, const char **why)
 
 /* ---- replication ------------------------------------------------------ */
 
-/* A server id: 1..64 octets %x21-7E (no space, no control byte). */
-static bool
-server_id_ok(const char *s, size_t size)
+bool
+psep_server_id_ok(const char *s, size_t size)
 {
 	size_t i;
 
@@ -371,11 +369,11 @@ cmd_strings_check(const struct psep_repl_cmd *c, const char **why)
 	    !psep_str_ok(c->guid, sizeof(c->guid)) ||
 	    !psep_str_ok(c->flags, sizeof(c->flags)))
 		return fail(why, "replication field without NUL");
-	if (!text_ok(c->user, sizeof(c->user)) || c->user[0] == '\0')
+	if (!psep_text_ok(c->user, sizeof(c->user)) || c->user[0] == '\0')
 		return fail(why, "bad user");
-	if (!text_ok(c->flags, sizeof(c->flags)))
+	if (!psep_text_ok(c->flags, sizeof(c->flags)))
 		return fail(why, "bad flags");
-	if (c->peer[0] != '\0' && !server_id_ok(c->peer, sizeof(c->peer)))
+	if (c->peer[0] != '\0' && !psep_server_id_ok(c->peer, sizeof(c->peer)))
 		return fail(why, "bad peer id");
 	return 0;
 }
@@ -390,7 +388,7 @@ cmd_check(const struct psep_repl_cmd *c, int fd, const struct stat *st,
 		return fail(why, "bad replication op");
 	if (cmd_strings_check(c, why) < 0)
 		return -1;
-	if (op_is_event(c->op) ? !server_id_ok(c->origin, sizeof(c->origin))
+	if (op_is_event(c->op) ? !psep_server_id_ok(c->origin, sizeof(c->origin))
 			       : c->origin[0] != '\0')
 		return fail(why, "bad origin");
 	if (!op_is_event(c->op) && c->modseq != 0)
@@ -438,10 +436,10 @@ v_repl_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 	if (r->status > PSEP_RS_BAD || r->effective > 1)
 		return fail(why, "bad replication status");
 	if (!psep_str_ok(r->origin, sizeof(r->origin)) ||
-	    (r->origin[0] != '\0' && !server_id_ok(r->origin, sizeof(r->origin))))
+	    (r->origin[0] != '\0' && !psep_server_id_ok(r->origin, sizeof(r->origin))))
 		return fail(why, "bad origin");
-	if (!text_ok(r->code, sizeof(r->code)) || !text_ok(r->text, sizeof(r->text)) ||
-	    !text_ok(r->flags, sizeof(r->flags)))
+	if (!psep_text_ok(r->code, sizeof(r->code)) || !psep_text_ok(r->text, sizeof(r->text)) ||
+	    !psep_text_ok(r->flags, sizeof(r->flags)))
 		return fail(why, "bad replication reply text");
 	return reply_fd_check(m->fd, r->size, st, why);
 }
@@ -467,7 +465,7 @@ v_repl_op_req(const struct psep_msg *m, const struct stat *st, const char **why)
 
 	if (creds_check(r->uid, r->gid, r->ngroups, r->groups, why) < 0)
 		return -1;
-	if (!text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
+	if (!psep_text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
 		return fail(why, "bad mail base");
 	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
 		return fail(why, "bad mail path");
@@ -484,10 +482,10 @@ v_repl_op_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 	if (r->result > PSEP_REPL_RESULT_MAX || r->effective > 1)
 		return fail(why, "bad replication result");
 	if (!psep_str_ok(r->origin, sizeof(r->origin)) ||
-	    (r->origin[0] != '\0' && !server_id_ok(r->origin, sizeof(r->origin))))
+	    (r->origin[0] != '\0' && !psep_server_id_ok(r->origin, sizeof(r->origin))))
 		return fail(why, "bad origin");
-	if (!text_ok(r->what, sizeof(r->what)) || !text_ok(r->flags, sizeof(r->flags)) ||
-	    !text_ok(r->filename, sizeof(r->filename)))
+	if (!psep_text_ok(r->what, sizeof(r->what)) || !psep_text_ok(r->flags, sizeof(r->flags)) ||
+	    !psep_text_ok(r->filename, sizeof(r->filename)))
 		return fail(why, "bad replication reply text");
 	if (r->filename[0] == '.' || strchr(r->filename, '/') != NULL)
 		return fail(why, "bad file name");

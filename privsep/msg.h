@@ -411,5 +411,10 @@ const char *psep_type_name(uint16_t type);
 
 /* True if s holds a NUL within size bytes. */
 bool psep_str_ok(const char *s, size_t size);
+/* s[0..size) holds a NUL and no control byte before it (UTF-8 bytes >= 0x80
+ * pass). */
+bool psep_text_ok(const char *s, size_t size);
+/* s[0..size) holds a server id: 1..size-1 octets %x21-7E, then a NUL. */
+bool psep_server_id_ok(const char *s, size_t size);
 
 #endif

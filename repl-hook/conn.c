@@ -8,6 +8,11 @@
  * flight, shared with sync.c's direct commands), replies handled as
  * doc/replication-protocol.md §10.3 says (conn_reply.c).
  *
+ * Split-of: hook_conn - one replica connection (struct hook_conn in
+ *           core_int.h) split by concern: conn.c (life cycle, libevent
+ *           callbacks), conn_send.c (what goes out), conn_reply.c (what
+ *           comes back); each drives the others on the same state.  Layers
+ *           above (sync, events) are told through r->h->notify only.
  * Runs in:  repl-hook.  Syscalls: socket, connect, getsockopt (connect
  *           result), getsockname and setsockopt
  *           (TCP_NODELAY),
@@ -162,9 +167,9 @@ conn_free(struct hook_conn *c)
 	fail_direct(r, &sent);
 	fail_direct(r, &queued);
 	if (was_ready) {
-		if (hook_sync_running(r) && r->full_running)
+		if (r->h->notify->sync_running(r) && r->full_running)
 			r->full_due = true;
-		hook_sync_abort(r);
+		r->h->notify->sync_abort(r);
 	}
 }
 
@@ -336,23 +341,40 @@ hook_conn_kick(struct hook_replica *r)
 		conn_fail(c, false);
 }
 
+static bool
+sink_more(void *arg)
+{
+	const struct hook_conn *c = arg;
+
+	return !c->dead;
+}
+
+/* One frame: handled, then its literal (if still here) is closed. */
+static void
+sink_frame(void *arg, struct repl_frame *f)
+{
+	struct hook_conn *c = arg;
+
+	hook_conn_frame(c);
+	if (f->literal_fd != -1) {
+		close(f->literal_fd);
+		f->literal_fd = -1;
+	}
+}
+
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct hook_conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	enum repl_frame_result rc = REPL_F_MORE;
+	const struct repl_frame_sink sink = {
+		.more = sink_more, .frame = sink_frame, .arg = c,
+	};
+	enum repl_frame_result rc;
 	const char *why = NULL;
 
 	c->busy++;
-	while (!c->dead &&
-	       (rc = repl_framer_next(c->framer, in, &c->frame, &why)) == REPL_F_FRAME) {
-		hook_conn_frame(c);
-		if (c->frame.literal_fd != -1) {
-			close(c->frame.literal_fd);
-			c->frame.literal_fd = -1;
-		}
-	}
+	rc = repl_framer_read(c->framer, bufferevent_get_input(bev), &c->frame,
+			      &sink, &why);
 	if (!c->dead && rc == REPL_F_FATAL) {
 		log_warn("replica=%s framing lost: %s", c->r->cfg->name,
 			 why != NULL ? why : "?");

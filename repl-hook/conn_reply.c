@@ -5,6 +5,11 @@
  * to journal entries (jN), direct commands (sN) and NOOPs (nN), data lines
  * for direct commands, untagged BYE/BAD.
  *
+ * Split-of: hook_conn - one replica connection (struct hook_conn in
+ *           core_int.h) split by concern: conn.c (life cycle, libevent
+ *           callbacks), conn_send.c (what goes out), conn_reply.c (what
+ *           comes back); each drives the others on the same state.  Layers
+ *           above (sync, events) are told through r->h->notify only.
  * Runs in:  repl-hook.  No syscall of its own (the socket is written
  *           through libevent).
  * Trust:    every line is untrusted: framed by repl_framer, parsed by
@@ -67,14 +72,14 @@ journal_reply(struct hook_conn *c, const struct repl_response *rp, uint64_t seq)
 	c->inflight--;
 	if (rp->status == PSEP_RS_OK) {
 		if (code_is(rp->code, "NONEXISTENT"))
-			hook_sync_mark_dirty(r, s->user, s->mailbox);
-		hook_event_acked(r->h, r, seq);
+			r->h->notify->mark_dirty(r, s->user, s->mailbox);
+		r->h->notify->event_acked(r->h, r, seq);
 	} else {
 		log_err("replica=%s user=%s mailbox=%s seq=%llu %s [%s] %s: dropped, "
 			"mailbox marked for sync", r->cfg->name, s->user, s->mailbox,
 			(unsigned long long)seq, rp->status == PSEP_RS_NO ? "NO" : "BAD",
 			rp->code, rp->text);
-		hook_sync_mark_dirty(r, s->user, s->mailbox);
+		r->h->notify->mark_dirty(r, s->user, s->mailbox);
 	}
 	hook_conn_advance_acked(c);
 }

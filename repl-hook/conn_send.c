@@ -6,6 +6,11 @@
  * the greeting allowed; and the start of sync.c once the journal is
  * drained.
  *
+ * Split-of: hook_conn - one replica connection (struct hook_conn in
+ *           core_int.h) split by concern: conn.c (life cycle, libevent
+ *           callbacks), conn_send.c (what goes out), conn_reply.c (what
+ *           comes back); each drives the others on the same state.  Layers
+ *           above (sync, events) are told through r->h->notify only.
  * Runs in:  repl-hook.  Syscalls: pread on the journal and on body fds,
  *           fcntl (dup of a body fd), close; the socket through libevent.
  * Trust:    journal entries were checked when read (journal.c); an entry
@@ -155,7 +160,7 @@ send_journal(struct hook_conn *c)
 			"octets exceeds the replica's MAXLITERAL; mailbox marked for "
 			"sync", r->cfg->name, e->user, e->mailbox,
 			(unsigned long long)e->seq, (unsigned long long)e->literal_len);
-		hook_sync_mark_dirty(r, e->user, e->mailbox);
+		r->h->notify->mark_dirty(r, e->user, e->mailbox);
 		skip_entry(c, "too big");
 		return 1;
 	}
@@ -195,7 +200,7 @@ hook_conn_maybe_sync(struct hook_conn *c)
 		return;
 	c->drained_told = true;
 	r->backoff_ms = CONN_BACKOFF_MIN_MS;
-	if (hook_sync_running(r))
+	if (r->h->notify->sync_running(r))
 		return;
 	full = r->full_due;
 	r->full_due = false;
@@ -206,7 +211,7 @@ hook_conn_maybe_sync(struct hook_conn *c)
 
 		evtimer_add(r->ev_full, &tv);
 	}
-	hook_sync_start(r, full);
+	r->h->notify->sync_start(r, full);
 }
 
 void

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * repl-hook/core_int.h - state shared by the repl-hook core files: hook.c
- * (process, supervisor link, events and their acknowledgements), conn.c
+ * (process top, events and their acknowledgements), replica.c
+ * (accessors, server ids), local.c (sync.c's requests to the supervisor),
+ * conn.c
  * (one TLS connection per replica: life cycle and libevent callbacks),
  * conn_send.c (journal streaming and sync.c's direct commands) and
  * conn_reply.c (greeting, HELLO and the replies to what was sent).
@@ -51,26 +53,60 @@ struct hook_replica {
 	uint64_t last_ack_flush_ms;
 };
 
-/* hook.c */
+/*
+ * What the connection layer (conn*.c) tells the layers above it; hook.c
+ * fills it in (the events' acknowledgements, sync.c).  A lower file never
+ * calls a higher one by name.
+ */
+struct hook_notify {
+	/* An entry of r with this seq got an OK reply (counts towards
+	 * synchronous acknowledgements). */
+	void (*event_acked)(struct hook *h, struct hook_replica *r, uint64_t seq);
+	/* hook_sync_mark_dirty, hook_sync_start, hook_sync_abort,
+	 * hook_sync_running (hook_int.h). */
+	void (*mark_dirty)(struct hook_replica *r, const char *user,
+			   const char *mailbox);
+	void (*sync_start)(struct hook_replica *r, bool full);
+	void (*sync_abort)(struct hook_replica *r);
+	bool (*sync_running)(const struct hook_replica *r);
+};
+
+struct hook_lreq;
+struct psep_link;
+
+/* hook.c fills it in (the process); the lower files read it. */
 struct hook {
+	const struct hook_args *args;       /* borrowed, from the spawner */
 	const struct policy_settings *set;
 	void *tls_ctx;                      /* SSL_CTX * */
 	struct event_base *base;
+	const struct hook_notify *notify;
 	int dirfd;
 	char server_id[PSEP_ID_MAX];
 	size_t n_replicas;
 	struct hook_replica *replicas;
-	struct hook_ipc *ipc;
+	struct hook_ipc *ipc;               /* hook.c: events */
+	struct psep_link *link;             /* borrowed from privsep/child.c */
+	TAILQ_HEAD(hook_lreq_list, hook_lreq) lreqs;  /* local.c */
+	uint64_t next_lreq_id;              /* local.c */
 	bool stopping;
-	int status;
 };
 
-/* An entry of replica r with this seq got an OK reply (counts towards
- * synchronous acknowledgements). */
-void hook_event_acked(struct hook *h, struct hook_replica *r, uint64_t seq);
+/* replica.c */
+/* Read r's <NAME>.id (if any and valid) into r->server_id. */
+void hook_replica_load_server_id(struct hook_replica *r);
 /* Persist a (new) server id for r from its greeting. */
 void hook_replica_set_server_id(struct hook_replica *r, const char *id);
 uint64_t hook_now_ms(void);
+
+/* local.c: the requests of sync.c (hook_local_send, hook_users_request) */
+/* Send on link (borrowed for h's life). */
+void hook_local_init(struct hook *h, struct psep_link *link);
+/* A PSEP_REPL_REP or PSEP_USERS_REP: call its request's callback (which
+ * takes m->fd). */
+void hook_local_reply(struct hook *h, struct psep_msg *m);
+/* The supervisor is gone: every request gets its "no answer" call. */
+void hook_local_fail_all(struct hook *h);
 
 /* ---- one replica connection (conn.c, conn_send.c, conn_reply.c) ---- */
 

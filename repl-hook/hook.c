@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * repl-hook/hook.c - the repl-hook process: HELLO with the supervisor, the
- * replication state directory, one journal and one connection per
- * replica, the events from the supervisor (group commit, synchronous
- * acknowledgements with a timeout), and the requests sync.c makes through
- * the supervisor (REPL_REQ, USERS_REQ).
+ * repl-hook/hook.c - the top of the repl-hook process: its callbacks for
+ * the privsep/child.h skeleton (HELLO, logging, the loop and the exit are
+ * the skeleton's), one journal and one connection per replica, the events
+ * from the supervisor (group commit, synchronous acknowledgements with a
+ * timeout).  The requests sync.c makes through the supervisor are in
+ * local.c, the accessors the lower files use in replica.c.
+ *
+ * Layers:   hook.c -> sync.c, sync_mailbox.c, sync_dirty.c -> conn.c,
+ *           conn_send.c, conn_reply.c -> local.c, replica.c, journal.c.
+ *           A lower file tells a higher one only through struct
+ *           hook_notify (set here).
  *
  * Runs in:  repl-hook, as run_user, no capabilities, seccomp profile
  *           PSEP_PROFILE_REPL_HOOK.  libevent (epoll, no signal events).
@@ -43,6 +49,7 @@
 #include <event2/event.h>
 
 #include "policy/policy.h"
+#include "privsep/child.h"
 #include "privsep/link.h"
 #include "privsep/privsep.h"
 #include "repl-hook/core_int.h"
@@ -64,54 +71,18 @@ struct pending {
 	struct event *timer;
 };
 
-enum lreq_kind {
-	LREQ_REPL = 0,
-	LREQ_USERS = 1,
-};
-
-/* A request to the supervisor for sync.c. */
-struct lreq {
-	TAILQ_ENTRY(lreq) entry;
-	uint64_t id;
-	enum lreq_kind kind;
-	hook_local_cb local_cb;
-	hook_users_cb users_cb;
-	void *arg;
-};
-
 TAILQ_HEAD(pending_list, pending);
 
 struct hook_ipc {
 	struct hook *h;
-	struct psep_link *link;
 	struct pending_list pend;
 	size_t n_pend;
-	TAILQ_HEAD(, lreq) lreqs;
-	uint64_t next_id;
 	/* events appended, not yet fsynced (ev_sync is armed) */
 	struct pending_list unsynced;
 	uint32_t touched;                       /* their journals, as a bit mask */
 	struct event *ev_sync;                  /* zero timer: fsync, then answer */
 };
 
-uint64_t
-hook_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-hook_stop(struct hook *h, int status)
-{
-	h->status = status;
-	event_base_loopbreak(h->base);
-}
-
-static void lreq_fail_all(struct hook *h);
-static void hook_maybe_exit(struct hook *h);
 static void ipc_sync_now(struct hook_ipc *ipc);
 
 /* Send now if nothing is queued, else queue (fd duplicated, not consumed). */
@@ -119,7 +90,7 @@ static int
 ipc_send(struct hook_ipc *ipc, uint16_t type, uint64_t id, const void *body,
 	 size_t len, int fd)
 {
-	return psep_link_send(ipc->link, type, id, body, len, fd);
+	return psep_link_send(ipc->h->link, type, id, body, len, fd);
 }
 
 /* ---- events and acknowledgements -------------------------------------- */
@@ -180,8 +151,10 @@ unsynced_acked(struct hook *h, uint32_t bit, size_t ri, uint64_t seq)
 	return false;
 }
 
-void
-hook_event_acked(struct hook *h, struct hook_replica *r, uint64_t seq)
+/* An entry of replica r with this seq got an OK reply (counts towards
+ * synchronous acknowledgements; hook_notify.event_acked). */
+static void
+event_acked(struct hook *h, struct hook_replica *r, uint64_t seq)
 {
 	struct pending *p, *next;
 	uint32_t bit = 1u << r->index;
@@ -328,101 +301,17 @@ event_reject(struct hook_ipc *ipc, const struct psep_msg *m)
 	(void)ipc_send(ipc, PSEP_EVENT_REP, m->hdr.id, &rep, sizeof(rep), -1);
 }
 
-/* ---- requests for sync.c ---------------------------------------------- */
-
-static struct lreq *
-lreq_take(struct hook_ipc *ipc, uint64_t id, enum lreq_kind kind)
-{
-	struct lreq *q;
-
-	TAILQ_FOREACH(q, &ipc->lreqs, entry) {
-		if (q->id == id && q->kind == kind) {
-			TAILQ_REMOVE(&ipc->lreqs, q, entry);
-			return q;
-		}
-	}
-	return NULL;
-}
-
-static void
-lreq_add(struct hook_ipc *ipc, uint64_t id, enum lreq_kind kind,
-	 hook_local_cb lcb, hook_users_cb ucb, void *arg)
-{
-	struct lreq *q = xcalloc(1, sizeof(*q));
-
-	q->id = id;
-	q->kind = kind;
-	q->local_cb = lcb;
-	q->users_cb = ucb;
-	q->arg = arg;
-	TAILQ_INSERT_TAIL(&ipc->lreqs, q, entry);
-}
-
-int
-hook_local_send(struct hook *h, const struct psep_repl_cmd *cmd, int memfd,
-		hook_local_cb cb, void *arg)
-{
-	struct hook_ipc *ipc = h->ipc;
-	struct psep_repl_req req;
-	uint64_t id = ++ipc->next_id;
-
-	memset(&req, 0, sizeof(req));
-	req.cmd = *cmd;
-	memset(req.cmd.peer, 0, sizeof(req.cmd.peer));
-	if (ipc_send(ipc, PSEP_REPL_REQ, id, &req, sizeof(req), memfd) == -1)
-		return -1;
-	lreq_add(ipc, id, LREQ_REPL, cb, NULL, arg);
-	return 0;
-}
-
-int
-hook_users_request(struct hook *h, hook_users_cb cb, void *arg)
-{
-	struct hook_ipc *ipc = h->ipc;
-	struct psep_users_req req;
-	uint64_t id = ++ipc->next_id;
-
-	memset(&req, 0, sizeof(req));
-	if (ipc_send(ipc, PSEP_USERS_REQ, id, &req, sizeof(req), -1) == -1)
-		return -1;
-	lreq_add(ipc, id, LREQ_USERS, NULL, cb, arg);
-	return 0;
-}
-
-/* The supervisor is gone: every request gets its "no answer" call. */
-static void
-lreq_fail_all(struct hook *h)
-{
-	struct hook_ipc *ipc = h->ipc;
-	struct lreq *q;
-
-	while ((q = TAILQ_FIRST(&ipc->lreqs)) != NULL) {
-		TAILQ_REMOVE(&ipc->lreqs, q, entry);
-		if (q->kind == LREQ_REPL)
-			q->local_cb(h, NULL, -1, q->arg);
-		else
-			q->users_cb(h, EPIPE, -1, q->arg);
-		free(q);
-	}
-}
-
 /* ---- receiving -------------------------------------------------------- */
 
+/* PSEP_SHUTDOWN (psep_child_ops.shutdown): answer what waits, fsync and
+ * close; the skeleton exits once the answers are sent. */
 static void
-hook_maybe_exit(struct hook *h)
+hook_shutdown(void *arg)
 {
-	if (h->stopping && psep_link_idle(h->ipc->link))
-		hook_stop(h, 0);
-}
-
-static void
-hook_shutdown(struct hook *h)
-{
+	struct hook *h = arg;
 	struct pending *p;
 	size_t i;
 
-	if (h->stopping)
-		return;
 	log_info("shutdown requested pending=%zu", h->ipc->n_pend);
 	h->stopping = true;
 	ipc_sync_now(h->ipc);
@@ -436,34 +325,15 @@ hook_shutdown(struct hook *h)
 				strerrordesc_np(errno));
 		hook_conn_stop(&h->replicas[i]);
 	}
-	hook_maybe_exit(h);
 }
 
-static void
-ipc_reply(struct hook_ipc *ipc, struct psep_msg *m, enum lreq_kind kind)
-{
-	struct lreq *q = lreq_take(ipc, m->hdr.id, kind);
-	int fd = m->fd;
-
-	if (q == NULL) {
-		log_debug("reply %s id=%llu matches no request",
-			  psep_type_name(m->hdr.type), (unsigned long long)m->hdr.id);
-		return;
-	}
-	m->fd = -1;   /* the callback owns it */
-	if (kind == LREQ_REPL)
-		q->local_cb(ipc->h, &m->u.repl_rep, fd, q->arg);
-	else
-		q->users_cb(ipc->h, m->u.users_rep.err, fd, q->arg);
-	free(q);
-}
-
-/* One validated message from the supervisor (psep_link_ops.dispatch).
+/* One validated message from the supervisor (psep_child_ops.dispatch).
  * Events are appended to the journals now and finished in ipc_batch_end. */
 static void
 ipc_dispatch(void *arg, struct psep_msg *m)
 {
-	struct hook_ipc *ipc = arg;
+	struct hook *h = arg;
+	struct hook_ipc *ipc = h->ipc;
 	struct pending *p;
 
 	switch (m->hdr.type) {
@@ -476,13 +346,8 @@ ipc_dispatch(void *arg, struct psep_msg *m)
 		TAILQ_INSERT_TAIL(&ipc->unsynced, p, entry);
 		break;
 	case PSEP_REPL_REP:
-		ipc_reply(ipc, m, LREQ_REPL);
-		break;
 	case PSEP_USERS_REP:
-		ipc_reply(ipc, m, LREQ_USERS);
-		break;
-	case PSEP_SHUTDOWN:
-		hook_shutdown(ipc->h);
+		hook_local_reply(h, m);
 		break;
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
@@ -541,8 +406,8 @@ static void
 ipc_batch_end(void *arg)
 {
 	static const struct timeval zero = { 0, 0 };
-	struct hook_ipc *ipc = arg;
-	struct hook *h = ipc->h;
+	struct hook *h = arg;
+	struct hook_ipc *ipc = h->ipc;
 	size_t i;
 
 	if (TAILQ_EMPTY(&ipc->unsynced))
@@ -554,32 +419,8 @@ ipc_batch_end(void *arg)
 		ipc_sync_now(ipc);
 }
 
-static void
-ipc_drained(void *arg)
-{
-	struct hook_ipc *ipc = arg;
-
-	hook_maybe_exit(ipc->h);
-}
-
-/* EOF (err 0) ends the process normally, anything else with status 1. */
-static void
-ipc_closed(void *arg, int err)
-{
-	struct hook_ipc *ipc = arg;
-
-	hook_stop(ipc->h, err == 0 ? 0 : 1);
-}
-
-static const struct psep_link_ops ipc_link_ops = {
-	.dispatch = ipc_dispatch,
-	.batch_end = ipc_batch_end,
-	.drained = ipc_drained,
-	.on_close = ipc_closed,
-};
-
 static struct hook_ipc *
-ipc_new(struct hook *h, int fd)
+ipc_new(struct hook *h)
 {
 	struct hook_ipc *ipc = xcalloc(1, sizeof(*ipc));
 
@@ -589,8 +430,6 @@ ipc_new(struct hook *h, int fd)
 	ipc->ev_sync = evtimer_new(h->base, ipc_sync_cb, ipc);
 	if (ipc->ev_sync == NULL)
 		fatalx("cannot create the journal sync timer");
-	TAILQ_INIT(&ipc->lreqs);
-	ipc->link = psep_link_new(h->base, fd, IPC_OUT_MAX, &ipc_link_ops, ipc);
 	return ipc;
 }
 
@@ -602,7 +441,7 @@ ipc_free(struct hook *h)
 
 	if (ipc == NULL)
 		return;
-	lreq_fail_all(h);
+	hook_local_fail_all(h);
 	while ((p = TAILQ_FIRST(&ipc->unsynced)) != NULL) {
 		TAILQ_REMOVE(&ipc->unsynced, p, entry);
 		free(p);
@@ -610,74 +449,11 @@ ipc_free(struct hook *h)
 	while ((p = TAILQ_FIRST(&ipc->pend)) != NULL)
 		pending_free(p);
 	event_free(ipc->ev_sync);
-	psep_link_free(&ipc->link);
 	free(ipc);
 	h->ipc = NULL;
 }
 
 /* ---- replicas --------------------------------------------------------- */
-
-static bool
-server_id_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n >= PSEP_ID_MAX)
-		return false;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-			return false;
-	return true;
-}
-
-static void
-load_server_id(struct hook_replica *r)
-{
-	char path[96], buf[PSEP_ID_MAX + 2];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s.id", r->cfg->name);
-	fd = openat(r->h->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd == -1)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n <= 0 || !server_id_ok(buf, (size_t)n)) {
-		log_warn("replica=%s ignoring an invalid %s", r->cfg->name, path);
-		return;
-	}
-	memcpy(r->server_id, buf, (size_t)n);
-	r->server_id[n] = '\0';
-}
-
-void
-hook_replica_set_server_id(struct hook_replica *r, const char *id)
-{
-	char tmp[96], path[96], buf[PSEP_ID_MAX + 1];
-	int fd, n;
-
-	if (strcmp(r->server_id, id) == 0)
-		return;
-	if (r->server_id[0] != '\0')
-		log_warn("replica=%s server id changed from %s to %s", r->cfg->name,
-			 r->server_id, id);
-	xstrlcpy(r->server_id, id, sizeof(r->server_id));
-	snprintf(path, sizeof(path), "%s.id", r->cfg->name);
-	snprintf(tmp, sizeof(tmp), "%s.id.tmp", r->cfg->name);
-	n = snprintf(buf, sizeof(buf), "%s\n", id);
-	fd = openat(r->h->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
-	if (fd == -1 || write(fd, buf, (size_t)n) != n || fsync(fd) == -1 ||
-	    renameat(r->h->dirfd, tmp, r->h->dirfd, path) == -1 ||
-	    fsync(r->h->dirfd) == -1)
-		log_err("replica=%s cannot record its server id in %s: %s",
-			r->cfg->name, path, strerrordesc_np(errno));
-	if (fd != -1)
-		close(fd);
-}
 
 static void
 retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -716,7 +492,7 @@ replica_init(struct hook *h, size_t i)
 	r->index = i;
 	r->cfg = &h->set->replicas[i];
 	r->full_due = true;
-	load_server_id(r);
+	hook_replica_load_server_id(r);
 	if (journal_open(h->dirfd, r->cfg->name, h->set->replication_journal_max_size,
 			 &r->j, &why) == -1)
 		fatal("replica=%s %s", r->cfg->name, why);
@@ -748,56 +524,6 @@ replica_free(struct hook_replica *r)
 		event_free(r->ev_trunc);
 }
 
-/* ---- accessors -------------------------------------------------------- */
-
-const char *
-hook_replica_name(const struct hook_replica *r)
-{
-	return r->cfg->name;
-}
-
-const char *
-hook_replica_server_id(const struct hook_replica *r)
-{
-	return r->server_id;
-}
-
-struct hook *
-hook_replica_hook(struct hook_replica *r)
-{
-	return r->h;
-}
-
-void **
-hook_replica_sync_slot(struct hook_replica *r)
-{
-	return &r->sync_slot;
-}
-
-int
-hook_state_dirfd(const struct hook *h)
-{
-	return h->dirfd;
-}
-
-const char *
-hook_server_id(const struct hook *h)
-{
-	return h->server_id;
-}
-
-const struct policy_settings *
-hook_settings(const struct hook *h)
-{
-	return h->set;
-}
-
-struct event_base *
-hook_event_base(struct hook *h)
-{
-	return h->base;
-}
-
 /* ---- main ------------------------------------------------------------- */
 
 static void
@@ -821,39 +547,72 @@ hook_setup(struct hook *h, const struct hook_args *a)
 	h->dirfd = a->state_dirfd;
 }
 
+static const struct hook_notify hook_up = {
+	.event_acked = event_acked,
+	.mark_dirty = hook_sync_mark_dirty,
+	.sync_start = hook_sync_start,
+	.sync_abort = hook_sync_abort,
+	.sync_running = hook_sync_running,
+};
+
+/* psep_child_ops.setup: check the arguments, one journal and one
+ * connection per replica. */
+static void
+hook_proc_setup(void *arg, struct psep_child *ch)
+{
+	struct hook *h = arg;
+	size_t i;
+
+	hook_setup(h, h->args);
+	h->notify = &hook_up;
+	h->base = psep_child_base(ch);
+	hook_local_init(h, psep_child_link(ch));
+	h->ipc = ipc_new(h);
+	h->n_replicas = h->set->n_replicas;
+	h->replicas = xcalloc(h->n_replicas > 0 ? h->n_replicas : 1,
+			      sizeof(*h->replicas));
+	for (i = 0; i < h->n_replicas; i++)
+		replica_init(h, i);
+	for (i = 0; i < h->n_replicas; i++)
+		hook_conn_start(&h->replicas[i]);
+	log_info("ready server_id=%s replicas=%zu", h->server_id, h->n_replicas);
+}
+
+static void
+hook_proc_teardown(void *arg)
+{
+	struct hook *h = arg;
+	size_t i;
+
+	h->stopping = true;
+	hook_local_fail_all(h);
+	for (i = 0; i < h->n_replicas; i++)
+		replica_free(&h->replicas[i]);
+	ipc_free(h);
+	free(h->replicas);
+	close(h->dirfd);
+}
+
+static const struct psep_child_ops hook_proc_ops = {
+	.setup = hook_proc_setup,
+	.dispatch = ipc_dispatch,
+	.batch_end = ipc_batch_end,
+	.shutdown = hook_shutdown,
+	.teardown = hook_proc_teardown,
+};
+
 int
 repl_hook_main(void *arg, int ipc)
 {
 	const struct hook_args *a = arg;
 	struct hook h;
-	size_t i;
+	const struct psep_child_args ca = {
+		.role = PSEP_ROLE_REPL_HOOK, .name = "repl-hook",
+		.debug = a->set->log_debug, .queue_max = IPC_OUT_MAX,
+		.ops = &hook_proc_ops, .arg = &h,
+	};
 
-	if (psep_child_hello(ipc, PSEP_ROLE_REPL_HOOK, 0) == -1)
-		return 1;
-	log_init("repl-hook", ipc);
-	log_set_debug(a->set->log_debug);
 	memset(&h, 0, sizeof(h));
-	hook_setup(&h, a);
-	h.base = psep_event_base_new();
-	h.ipc = ipc_new(&h, ipc);
-	h.n_replicas = a->set->n_replicas;
-	h.replicas = xcalloc(h.n_replicas > 0 ? h.n_replicas : 1, sizeof(*h.replicas));
-	for (i = 0; i < h.n_replicas; i++)
-		replica_init(&h, i);
-	for (i = 0; i < h.n_replicas; i++)
-		hook_conn_start(&h.replicas[i]);
-	log_info("ready server_id=%s replicas=%zu", h.server_id, h.n_replicas);
-	if (event_base_dispatch(h.base) == -1) {
-		log_err("event loop failed");
-		h.status = 1;
-	}
-	h.stopping = true;
-	lreq_fail_all(&h);
-	for (i = 0; i < h.n_replicas; i++)
-		replica_free(&h.replicas[i]);
-	ipc_free(&h);
-	free(h.replicas);
-	close(h.dirfd);
-	event_base_free(h.base);
-	return h.status;
+	h.args = a;
+	return psep_child_run(&ca, ipc);
 }

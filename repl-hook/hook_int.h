@@ -27,7 +27,7 @@ struct hook;
 struct hook_replica;
 struct policy_settings;
 
-/* ---- core (hook.c, conn.c, journal.c) used by sync.c -------------------- */
+/* ---- core (replica.c, local.c, conn*.c) used by sync.c ----------------- */
 
 /* Name (config) and server id (from the greeting, "" before the first
  * greeting) of a replica. */

@@ -6,6 +6,10 @@
  * turn (sync_mailbox.c compares and repairs it); the requests of a run and
  * the handling every reply shares.
  *
+ * Split-of: hook_sync - one resync run (struct sync_state in sync_int.h)
+ *           split by level: sync.c (users, requests, replies) and
+ *           sync_mailbox.c (one mailbox); the run steps into a mailbox
+ *           and the mailbox hands the run back when it is done.
  * Runs in:  repl-hook (libevent; run_user, no capabilities, seccomp).
  * Trust:    replica data lines are untrusted and parsed by repl_parse_*;
  *           local data memfds come from our writer through the supervisor

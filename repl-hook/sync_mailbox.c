@@ -6,6 +6,10 @@
  * (up to SYNC_ROUNDS rounds) exchange GUIDS and run the repair actions
  * sync_plan.c yields, SYNC_INFLIGHT at a time.
  *
+ * Split-of: hook_sync - one resync run (struct sync_state in sync_int.h)
+ *           split by level: sync.c (users, requests, replies) and
+ *           sync_mailbox.c (one mailbox); the run steps into a mailbox
+ *           and the mailbox hands the run back when it is done.
  * Runs in:  repl-hook (libevent; run_user, no capabilities, seccomp).
  * Trust:    replica data lines are untrusted and parsed by repl_parse_*;
  *           local data memfds come from our writer through the supervisor

@@ -365,3 +365,18 @@ repl_framer_next(struct repl_framer *f, struct evbuffer *in,
 			return REPL_F_MORE;
 	}
 }
+
+enum repl_frame_result
+repl_framer_read(struct repl_framer *f, struct evbuffer *in, struct repl_frame *out,
+		 const struct repl_frame_sink *sink, const char **why)
+{
+	enum repl_frame_result r = REPL_F_FRAME;
+
+	while (sink->more(sink->arg)) {
+		r = repl_framer_next(f, in, out, why);
+		if (r != REPL_F_FRAME)
+			return r;
+		sink->frame(sink->arg, out);
+	}
+	return REPL_F_FRAME;
+}

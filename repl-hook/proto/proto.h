@@ -74,6 +74,26 @@ enum repl_frame_result {
 enum repl_frame_result repl_framer_next(struct repl_framer *f, struct evbuffer *in,
 					struct repl_frame *out, const char **why);
 
+/* What repl_framer_read does with the frames of one connection. */
+struct repl_frame_sink {
+	/* True while the reader may take another frame (window, liveness). */
+	bool (*more)(void *arg);
+	/* One frame (its literal_fd is the callee's to close or keep). */
+	void (*frame)(void *arg, struct repl_frame *f);
+	void *arg;
+};
+
+/*
+ * The read loop both ends of a replication connection share: take frames
+ * from in into *out, each handed to sink->frame, while sink->more allows.
+ * Returns REPL_F_MORE (input used up), REPL_F_FATAL (framing lost, *why
+ * set) or REPL_F_FRAME (stopped by sink->more; input may be left).
+ */
+enum repl_frame_result repl_framer_read(struct repl_framer *f, struct evbuffer *in,
+					struct repl_frame *out,
+					const struct repl_frame_sink *sink,
+					const char **why);
+
 /* True while a line or literal is partly read (for the stalled-input
  * timeout). */
 bool repl_framer_busy(const struct repl_framer *f);

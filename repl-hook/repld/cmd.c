@@ -69,6 +69,14 @@ repld_cmd_line(struct repld_conn *c, const char *fmt, ...)
 }
 
 void
+repld_conn_bye(struct repld_conn *c, const char *line)
+{
+	if (c->bye[0] == '\0')
+		xstrlcpy(c->bye, line, sizeof(c->bye));
+	c->no_input = true;
+}
+
+void
 repld_cmd_count_bad(struct repld_conn *c)
 {
 	if (++c->bads >= REPL_MAX_BADS) {
@@ -451,7 +459,7 @@ repld_cmd_reply(struct repld_server *srv, uint64_t id,
 	adopt_reply_fd(r, fd);
 	complete(r);
 	pipe_run(c);
-	repld_conn_kick(c);
+	c->srv->kick(c);
 }
 
 void
@@ -467,7 +475,7 @@ repld_cmd_expire(struct repld_server *srv)
 			 c->serial, r->tag, (unsigned long long)r->id);
 		complete_with(r, PSEP_RS_NO, "UNAVAILABLE", "timeout inside the server, try again");
 		pipe_run(c);
-		repld_conn_kick(c);
+		c->srv->kick(c);
 	}
 }
 

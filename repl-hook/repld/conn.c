@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * repl-hook/repld/conn.c - replication connections: authentication of the
+ * repl-hook/repld/conn.c - the server context and its replication
+ * connections: authentication of the
  * transport (SO_PEERCRED on UNIX sockets, mutual TLS on TCP), the
  * greeting, the input loop through the framer, flow control (MAXINFLIGHT,
  * output watermarks), timeouts and the orderly close (LOGOUT, SHUTDOWN,
@@ -15,6 +16,8 @@
  *           (MAXLINE, MAXLITERAL into a memfd), by MAXINFLIGHT and by the
  *           read watermark; a peer that does not read its replies stops
  *           its own input (output watermark) and meets the write timeout.
+ * Layers:   conn.c holds the server and its connections and calls cmd.c
+ *           and out.c; they call back only through srv->kick.
  * Order:    a connection is freed only from a libevent callback (deferred
  *           bufferevent callbacks, the close event), never inside the
  *           command code; before a close every in-flight command is
@@ -83,14 +86,6 @@ conn_close_cb(evutil_socket_t fd, short what, void *arg)
 		conn_free(c);
 }
 
-void
-repld_conn_bye(struct repld_conn *c, const char *line)
-{
-	if (c->bye[0] == '\0')
-		xstrlcpy(c->bye, line, sizeof(c->bye));
-	c->no_input = true;
-}
-
 static bool
 can_read(const struct repld_conn *c)
 {
@@ -99,32 +94,40 @@ can_read(const struct repld_conn *c)
 	       evbuffer_get_length(bufferevent_get_output(c->bev)) < REPLD_OUT_HIGH;
 }
 
+static bool
+sink_more(void *arg)
+{
+	return can_read(arg);
+}
+
+static void
+sink_frame(void *arg, struct repl_frame *f)
+{
+	repld_cmd_frame(arg, f);
+}
+
 static void
 read_frames(struct repld_conn *c)
 {
+	const struct repl_frame_sink sink = {
+		.more = sink_more, .frame = sink_frame, .arg = c,
+	};
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct repld_server *srv = c->srv;
 	enum repl_frame_result r;
 	const char *why = NULL;
 	char bye[128];
 
-	while (can_read(c)) {
-		r = repl_framer_next(c->framer, in, srv->frame, &why);
-		if (r == REPL_F_MORE) {
-			if (c->eof)
-				c->no_input = true;
-			break;
-		}
-		if (r == REPL_F_FATAL) {
-			log_warn("conn=%u %s framing lost: %s", c->serial, c->name,
-				 why ? why : "?");
-			snprintf(bye, sizeof(bye), "* BYE [FRAMING] %s",
-				 why ? why : "framing lost");
-			repld_conn_bye(c, bye);
-			evbuffer_drain(in, evbuffer_get_length(in));
-			break;
-		}
-		repld_cmd_frame(c, srv->frame);
+	r = repl_framer_read(c->framer, in, c->srv->frame, &sink, &why);
+	if (r == REPL_F_MORE) {
+		if (c->eof)
+			c->no_input = true;
+	} else if (r == REPL_F_FATAL) {
+		log_warn("conn=%u %s framing lost: %s", c->serial, c->name,
+			 why ? why : "?");
+		snprintf(bye, sizeof(bye), "* BYE [FRAMING] %s",
+			 why ? why : "framing lost");
+		repld_conn_bye(c, bye);
+		evbuffer_drain(in, evbuffer_get_length(in));
 	}
 }
 
@@ -451,4 +454,75 @@ repld_conn_free_all(struct repld_server *srv)
 
 	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
 		conn_free(c);
+}
+
+/* ---- the server that holds the connections ---------------------------- */
+
+void
+repld_server_stop(struct repld_server *srv)
+{
+	srv->stopped = true;
+	event_base_loopbreak(srv->base);
+}
+
+void
+repld_server_maybe_exit(struct repld_server *srv)
+{
+	if (srv->shutting_down && srv->n_conns == 0 &&
+	    (srv->backend->idle == NULL || srv->backend->idle(srv->backend_ctx)))
+		repld_server_stop(srv);
+}
+
+void
+repld_server_shutdown(struct repld_server *srv)
+{
+	if (srv->shutting_down)
+		return;
+	log_info("shutdown requested connections=%zu", srv->n_conns);
+	srv->shutting_down = true;
+	repld_server_shutdown_conns(srv);
+	repld_server_maybe_exit(srv);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	repld_cmd_expire(arg);
+}
+
+void
+repld_server_init(struct repld_server *srv, const struct repld_config *cfg,
+		  struct event_base *base, const struct repld_backend_ops *ops,
+		  void *ctx)
+{
+	size_t i;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = cfg;
+	srv->base = base;
+	srv->backend = ops;
+	srv->backend_ctx = ctx;
+	TAILQ_INIT(&srv->conns);
+	TAILQ_INIT(&srv->sentq);
+	for (i = 0; i < REPLD_BUCKETS; i++)
+		LIST_INIT(&srv->buckets[i]);
+	srv->frame = xcalloc(1, sizeof(*srv->frame));
+	srv->frame->literal_fd = -1;
+	srv->kick = repld_conn_kick;
+	srv->ev_timer = event_new(base, -1, EV_PERSIST, timer_cb, srv);
+	if (srv->ev_timer == NULL)
+		fatalx("cannot create the reply timer");
+}
+
+void
+repld_server_fini(struct repld_server *srv)
+{
+	repld_conn_free_all(srv);
+	if (srv->ev_timer != NULL)
+		event_free(srv->ev_timer);
+	srv->ev_timer = NULL;
+	free(srv->frame);
+	srv->frame = NULL;
 }

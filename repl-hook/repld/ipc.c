@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * repl-hook/repld/ipc.c - repld's use of its supervisor link (privsep/link.h):
- * receives accepted replication sockets (PSEP_CLIENT_FD), replies
- * (PSEP_REPL_REP) and PSEP_SHUTDOWN; sends PSEP_REPL_REQ through the
+ * repl-hook/repld/ipc.c - repld's use of its supervisor link (privsep/link.h,
+ * owned by the privsep/child.h skeleton): receives accepted replication
+ * sockets (PSEP_CLIENT_FD) and replies (PSEP_REPL_REP); sends PSEP_REPL_REQ through the
  * link's ordered outgoing queue.
  *
  * Runs in:  repld.
  * Trust:    only psep_msg_recv() reads the link; on EPROTO the process
- *           exits, on EOF it exits at once.  A reply whose id is unknown
+ *           exits, on EOF it exits at once (privsep/child.c).  A reply whose id is unknown
  *           (its connection is gone) is dropped by repld_cmd_reply.
  * Order:    while the queue is not empty every request goes into it, so
  *           the supervisor sees requests in the order they were made.  A
@@ -21,9 +21,6 @@
 #include "repl-hook/repld/repld_int.h"
 #include "privsep/link.h"
 #include "privsep/privsep.h"
-
-/* queued requests, as bytes: every request has the same size */
-#define IPC_OUT_MAX (4096u * sizeof(struct psep_repl_req))
 
 struct repld_ipc {
 	struct repld_server *srv;
@@ -60,11 +57,9 @@ const struct repld_backend_ops repld_ipc_backend = {
 	.idle = ipc_idle,
 };
 
-/* One validated message from the supervisor (psep_link_ops.dispatch). */
-static void
-ipc_dispatch(void *arg, struct psep_msg *m)
+void
+repld_ipc_dispatch(struct repld_ipc *ipc, struct psep_msg *m)
 {
-	struct repld_ipc *ipc = arg;
 	char listener[sizeof(m->u.client_fd.listener)];
 	int fd;
 
@@ -85,45 +80,19 @@ ipc_dispatch(void *arg, struct psep_msg *m)
 		m->fd = -1;
 		repld_cmd_reply(ipc->srv, m->hdr.id, &m->u.repl_rep, fd);
 		break;
-	case PSEP_SHUTDOWN:
-		repld_server_shutdown(ipc->srv);
-		break;
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
 		break;
 	}
 }
 
-static void
-ipc_drained(void *arg)
-{
-	struct repld_ipc *ipc = arg;
-
-	repld_server_maybe_exit(ipc->srv);
-}
-
-/* EOF (err 0) ends the process normally, anything else with status 1. */
-static void
-ipc_closed(void *arg, int err)
-{
-	struct repld_ipc *ipc = arg;
-
-	repld_server_stop(ipc->srv, err == 0 ? 0 : 1);
-}
-
-static const struct psep_link_ops ipc_link_ops = {
-	.dispatch = ipc_dispatch,
-	.drained = ipc_drained,
-	.on_close = ipc_closed,
-};
-
 struct repld_ipc *
-repld_ipc_new(struct repld_server *srv, int fd)
+repld_ipc_new(struct repld_server *srv, struct psep_link *link)
 {
 	struct repld_ipc *ipc = xcalloc(1, sizeof(*ipc));
 
 	ipc->srv = srv;
-	ipc->link = psep_link_new(srv->base, fd, IPC_OUT_MAX, &ipc_link_ops, ipc);
+	ipc->link = link;
 	return ipc;
 }
 
@@ -134,7 +103,6 @@ repld_ipc_free(struct repld_ipc **ipcp)
 
 	if (ipc == NULL)
 		return;
-	psep_link_free(&ipc->link);
 	free(ipc);
 	*ipcp = NULL;
 }

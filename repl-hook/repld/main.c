@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * repl-hook/repld/main.c - entry point of the replication front-end
- * (PSEP_ROLE_REPLD): HELLO, logging to the supervisor, the event loop,
- * the server context and graceful shutdown.
+ * (PSEP_ROLE_REPLD): its settings and the role's callbacks for the
+ * privsep/child.h skeleton (which does HELLO, logging, the loop and the
+ * exit).
  *
  * Runs in:  repld, as run_user with no capabilities and under the REPLD
  *           seccomp profile: no file is opened, no socket created, no fork
@@ -10,7 +11,8 @@
  *           context (certificate, key, CA) was loaded by the supervisor
  *           before the fork.  SIGPIPE is already ignored (privsep/spawn.c).
  * Trust:    see repld/conn.c (peers) and repld/ipc.c (supervisor).
- * Order:    hello, log_init, event base, ipc watch, loop; on SHUTDOWN the
+ * Order:    hello, log_init, event base, link (privsep/child.c), then
+ *           proc_setup, loop; on SHUTDOWN the
  *           connections finish their in-flight commands and say BYE; the
  *           loop ends when the last one is gone and the queue to the
  *           supervisor is empty.  EOF on ipc ends it at once.
@@ -24,77 +26,8 @@
 #include "repl-hook/repld/repld.h"
 #include "repl-hook/repld/repld_int.h"
 #include "policy/policy.h"
-#include "privsep/link.h"
+#include "privsep/child.h"
 #include "privsep/privsep.h"
-
-void
-repld_server_stop(struct repld_server *srv, int status)
-{
-	srv->status = status;
-	srv->stopped = true;
-	event_base_loopbreak(srv->base);
-}
-
-void
-repld_server_maybe_exit(struct repld_server *srv)
-{
-	if (srv->shutting_down && srv->n_conns == 0 &&
-	    (srv->backend->idle == NULL || srv->backend->idle(srv->backend_ctx)))
-		repld_server_stop(srv, 0);
-}
-
-void
-repld_server_shutdown(struct repld_server *srv)
-{
-	if (srv->shutting_down)
-		return;
-	log_info("shutdown requested connections=%zu", srv->n_conns);
-	srv->shutting_down = true;
-	repld_server_shutdown_conns(srv);
-	repld_server_maybe_exit(srv);
-}
-
-static void
-timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	repld_cmd_expire(arg);
-}
-
-void
-repld_server_init(struct repld_server *srv, const struct repld_config *cfg,
-		  struct event_base *base, const struct repld_backend_ops *ops,
-		  void *ctx)
-{
-	size_t i;
-
-	memset(srv, 0, sizeof(*srv));
-	srv->cfg = cfg;
-	srv->base = base;
-	srv->backend = ops;
-	srv->backend_ctx = ctx;
-	TAILQ_INIT(&srv->conns);
-	TAILQ_INIT(&srv->sentq);
-	for (i = 0; i < REPLD_BUCKETS; i++)
-		LIST_INIT(&srv->buckets[i]);
-	srv->frame = xcalloc(1, sizeof(*srv->frame));
-	srv->frame->literal_fd = -1;
-	srv->ev_timer = event_new(base, -1, EV_PERSIST, timer_cb, srv);
-	if (srv->ev_timer == NULL)
-		fatalx("cannot create the reply timer");
-}
-
-void
-repld_server_fini(struct repld_server *srv)
-{
-	repld_conn_free_all(srv);
-	if (srv->ev_timer != NULL)
-		event_free(srv->ev_timer);
-	srv->ev_timer = NULL;
-	free(srv->frame);
-	srv->frame = NULL;
-}
 
 static void
 config_from_settings(const struct repld_args *a, struct repld_config *cfg)
@@ -117,33 +50,79 @@ config_from_settings(const struct repld_args *a, struct repld_config *cfg)
 	cfg->tls_ctx = a->tls_server_ctx;
 }
 
+/* Everything repld_main's skeleton callbacks need. */
+struct repld_proc {
+	const struct repld_args *args;
+	struct repld_config cfg;
+	struct repld_server srv;
+	struct repld_ipc *ipc;
+};
+
+static void
+proc_setup(void *arg, struct psep_child *ch)
+{
+	struct repld_proc *p = arg;
+	struct event_base *base = psep_child_base(ch);
+
+	config_from_settings(p->args, &p->cfg);
+	repld_server_init(&p->srv, &p->cfg, base, &repld_ipc_backend, NULL);
+	p->ipc = repld_ipc_new(&p->srv, psep_child_link(ch));
+	p->srv.backend_ctx = p->ipc;
+	log_info("ready server_id=%s maxliteral=%llu tls=%s method=%s",
+		 p->cfg.server_id, (unsigned long long)p->cfg.maxliteral,
+		 p->cfg.tls_ctx != NULL ? "yes" : "no", event_base_get_method(base));
+}
+
+static void
+proc_dispatch(void *arg, struct psep_msg *m)
+{
+	struct repld_proc *p = arg;
+
+	repld_ipc_dispatch(p->ipc, m);
+}
+
+static bool
+proc_idle(void *arg)
+{
+	struct repld_proc *p = arg;
+
+	return p->srv.n_conns == 0;
+}
+
+static void
+proc_shutdown(void *arg)
+{
+	struct repld_proc *p = arg;
+
+	repld_server_shutdown(&p->srv);
+}
+
+static void
+proc_teardown(void *arg)
+{
+	struct repld_proc *p = arg;
+
+	repld_server_fini(&p->srv);
+	repld_ipc_free(&p->ipc);
+}
+
+static const struct psep_child_ops proc_ops = {
+	.setup = proc_setup,
+	.dispatch = proc_dispatch,
+	.idle = proc_idle,
+	.shutdown = proc_shutdown,
+	.teardown = proc_teardown,
+};
+
 int
 repld_main(void *arg, int ipc)
 {
-	const struct repld_args *a = arg;
-	struct repld_config cfg;
-	struct repld_server srv;
-	struct repld_ipc *link;
-	struct event_base *base;
+	const struct repld_args *ra = arg;
+	struct repld_proc p = { .args = ra };
+	const struct psep_child_args a = {
+		.role = PSEP_ROLE_REPLD, .name = "repld", .debug = ra->set->log_debug,
+		.queue_max = REPLD_IPC_OUT_MAX, .ops = &proc_ops, .arg = &p,
+	};
 
-	if (psep_child_hello(ipc, PSEP_ROLE_REPLD, 0) == -1)
-		return 1;
-	log_init("repld", ipc);
-	log_set_debug(a->set->log_debug);
-	config_from_settings(a, &cfg);
-	base = psep_event_base_new();
-	repld_server_init(&srv, &cfg, base, &repld_ipc_backend, NULL);
-	link = repld_ipc_new(&srv, ipc);
-	srv.backend_ctx = link;
-	log_info("ready server_id=%s maxliteral=%llu tls=%s method=%s", cfg.server_id,
-		 (unsigned long long)cfg.maxliteral, cfg.tls_ctx != NULL ? "yes" : "no",
-		 event_base_get_method(base));
-	if (event_base_dispatch(base) == -1) {
-		log_err("event loop failed");
-		srv.status = 1;
-	}
-	repld_server_fini(&srv);
-	repld_ipc_free(&link);
-	event_base_free(base);
-	return srv.status;
+	return psep_child_run(&a, ipc);
 }

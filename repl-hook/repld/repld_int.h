@@ -6,6 +6,8 @@
  * output of replies, data lines and FETCH literals (repld/out.c) and the
  * supervisor link (repld/ipc.c), which implements struct repld_backend_ops.
  *
+ * Layers:   main.c -> ipc.c -> conn.c -> cmd.c -> out.c; cmd.c reaches
+ *           conn.c only through srv->kick.
  * Runs in:  repld, one event_base, no threads (and the unit tests, which
  *           run a server in-process with a fake backend).
  * Trust:    client sockets come from the supervisor; every byte read from
@@ -109,9 +111,10 @@ struct repld_server {
 	struct event *ev_timer;
 	uint64_t next_id;
 	struct repl_frame *frame;     /* scratch, one frame at a time */
+	/* repld_conn_kick, for cmd.c (which must not call conn.c) */
+	void (*kick)(struct repld_conn *c);
 	bool shutting_down;
 	bool stopped;
-	int status;
 };
 
 enum repld_auth {
@@ -144,9 +147,13 @@ struct repld_conn {
 	size_t n_cmds;                /* pipe + outq */
 };
 
-/* ---- repld/main.c ---- */
-/* Stop the event loop; repld_main returns status. */
-void repld_server_stop(struct repld_server *srv, int status);
+/* Queued requests to the supervisor, as bytes: every request has the
+ * same size. */
+#define REPLD_IPC_OUT_MAX (4096u * sizeof(struct psep_repl_req))
+
+/* ---- repld/conn.c: the server ---- */
+/* Stop the event loop (repld_main then returns 0). */
+void repld_server_stop(struct repld_server *srv);
 /* Stop if shutting down, no connection is left and the backend is idle. */
 void repld_server_maybe_exit(struct repld_server *srv);
 /* PSEP_SHUTDOWN: wind every connection down. */
@@ -158,12 +165,10 @@ void repld_server_init(struct repld_server *srv, const struct repld_config *cfg,
 		       const struct repld_backend_ops *ops, void *ctx);
 void repld_server_fini(struct repld_server *srv);
 
-/* ---- repld/conn.c ---- */
+/* ---- repld/conn.c: connections ---- */
 /* Serve an accepted replication socket fd (adopted: closed on any error).
  * listener names the replication_listen entry (for logs). */
 void repld_conn_start(struct repld_server *srv, int fd, const char *listener);
-/* Stop reading; close with line once in-flight commands are answered. */
-void repld_conn_bye(struct repld_conn *c, const char *line);
 /* Try to read and run more commands, write replies, close when done. */
 void repld_conn_kick(struct repld_conn *c);
 /* SHUTDOWN: every connection stops reading and says BYE once its
@@ -185,6 +190,8 @@ void repld_cmd_drop_all(struct repld_conn *c);
 /* Queue a reply line "text" (no CRLF) to be written in order. */
 void repld_cmd_line(struct repld_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Stop reading; close with line once in-flight commands are answered. */
+void repld_conn_bye(struct repld_conn *c, const char *line);
 /* Count one BAD reply; at REPL_MAX_BADS the connection says BYE. */
 void repld_cmd_count_bad(struct repld_conn *c);
 
@@ -197,10 +204,14 @@ void repld_rcmd_free(struct rcmd **r);
 
 /* ---- repld/ipc.c ---- */
 struct repld_ipc;
-/* Watch the supervisor link fd (made non-blocking).  Free with
- * repld_ipc_free; fd stays the caller's. */
-struct repld_ipc *repld_ipc_new(struct repld_server *srv, int fd);
+struct psep_link;
+/* Use the supervisor link (borrowed, outlives the result).  Free with
+ * repld_ipc_free. */
+struct repld_ipc *repld_ipc_new(struct repld_server *srv, struct psep_link *link);
 void repld_ipc_free(struct repld_ipc **ipc);
+/* One validated message from the supervisor other than PSEP_SHUTDOWN
+ * (psep_child_ops.dispatch; m->fd may be taken). */
+void repld_ipc_dispatch(struct repld_ipc *ipc, struct psep_msg *m);
 extern const struct repld_backend_ops repld_ipc_backend;
 
 #endif

@@ -532,6 +532,65 @@ static void test_busy_tracks_partial_input(void **state)
 	free(fr);
 }
 
+/* repl_framer_read: the loop both connection ends share. */
+struct sink_log {
+	char lines[6][REPL_MAXLINE + 1];
+	int n;
+	int limit;            /* frames the sink takes */
+};
+
+static bool sink_more(void *arg)
+{
+	const struct sink_log *l = arg;
+
+	return l->n < l->limit;
+}
+
+static void sink_frame(void *arg, struct repl_frame *f)
+{
+	struct sink_log *l = arg;
+
+	snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%s", f->line);
+	if (f->literal_fd != -1) {
+		close(f->literal_fd);
+		f->literal_fd = -1;
+	}
+}
+
+static void test_read_stops_when_sink_is_full_then_resumes(void **state)
+{
+	struct repl_framer *fw = repl_framer_new(100);
+	struct evbuffer *in = evbuffer_new();
+	struct repl_frame *fr = calloc(1, sizeof *fr);
+	struct sink_log log = { .limit = 2 };
+	const struct repl_frame_sink sink = {
+		.more = sink_more, .frame = sink_frame, .arg = &log,
+	};
+	const char *why = NULL;
+
+	(void)state;
+	assert_non_null(fr);
+	fr->literal_fd = -1;
+	evbuffer_add(in, S("a1 NOOP\r\na2 SAVE x {2}\r\nab\r\na3 NOOP\r\na4"));
+	assert_int_equal(repl_framer_read(fw, in, fr, &sink, &why), REPL_F_FRAME);
+	assert_int_equal(log.n, 2);
+	assert_string_equal(log.lines[0], "a1 NOOP");
+	assert_string_equal(log.lines[1], "a2 SAVE x {2}");
+	assert_true(evbuffer_get_length(in) > 0);
+	log.limit = 6;
+	assert_int_equal(repl_framer_read(fw, in, fr, &sink, &why), REPL_F_MORE);
+	assert_int_equal(log.n, 3);
+	assert_string_equal(log.lines[2], "a3 NOOP");
+	evbuffer_add(in, S(" NOOP\r\nb1 SAVE x {5}\r\n0123456789\r\n"));
+	assert_int_equal(repl_framer_read(fw, in, fr, &sink, &why), REPL_F_FATAL);
+	assert_int_equal(log.n, 4);
+	assert_string_equal(log.lines[3], "a4 NOOP");
+	assert_non_null(why);
+	repl_framer_free(&fw);
+	evbuffer_free(in);
+	free(fr);
+}
+
 /* A 10 MB literal in 64 KiB pieces: the evbuffer is emptied every time. */
 static void test_big_literal_is_streamed(void **state)
 {
@@ -638,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_literal_short_and_long_are_fatal),
 		cmocka_unit_test(test_bad_literal_sizes),
 		cmocka_unit_test(test_busy_tracks_partial_input),
+		cmocka_unit_test(test_read_stops_when_sink_is_full_then_resumes),
 		cmocka_unit_test(test_big_literal_is_streamed),
 		cmocka_unit_test(test_random_input_never_crashes),
 	};
