@@ -309,6 +309,14 @@ int store_idx_reader_init(struct store_idx_reader *r, int fd)
 	return 0;
 }
 
+void store_idx_reader_release(struct store_idx_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->cap = 0;
+	r->buf_len = 0;
+}
+
 int store_index_read(int dirfd,
 		     int (*rec_cb)(const struct store_rec *rec, void *arg),
 		     void *arg, struct store_index_state *state_out)

@@ -134,7 +134,7 @@ static int entry_catch_up(struct store_rop *o, struct rop_cached *e,
 		memset(&e->m, 0, sizeof(e->m));
 		ret = 0;
 	}
-	free(r.buf);
+	store_idx_reader_release(&r);
 	return ret;
 }
 

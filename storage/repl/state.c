@@ -21,8 +21,7 @@
 
 #include <openssl/evp.h>
 
-#include "storage/repl/repl.h"
-#include "storage/storage_int.h"
+#include "storage/repl/repl_int.h"
 
 #define RS_KW_MAX 64            /* keyword length */
 #define RS_TOK_MAX 66           /* a flag + NUL, with room for a sign */
@@ -652,7 +651,7 @@ int store_mbox_load(int fd, struct store_mbox *m)
 	m->st.messages = messages;  /* present messages, as the digests */
 	ret = 0;
 out:
-	free(r.buf);
+	store_idx_reader_release(&r);
 	if (ret < 0)
 		store_mbox_free(m);
 	return ret;
