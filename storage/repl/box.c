@@ -33,7 +33,6 @@
 
 #include "storage/repl/repl_int.h"
 
-#define BOX_DENTS_BUF 32768
 #define BOX_RM_DEPTH 8
 #define BOX_MAX_BOXES 100000
 
@@ -51,36 +50,6 @@ static void box_what(const char **what_out, int ret, const char *what)
 {
 	if (what_out != NULL)
 		*what_out = ret < 0 ? what : NULL;
-}
-
-int store_dir_each(int dirfd,
-		   int (*cb)(const char *name, unsigned char type, void *arg),
-		   void *arg)
-{
-	char *buf = malloc(BOX_DENTS_BUF);
-	struct dirent64 *de;
-	ssize_t n, pos;
-	int fd, ret = -1;
-
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || buf == NULL)
-		goto out;
-	while ((n = getdents64(fd, buf, BOX_DENTS_BUF)) > 0) {
-		for (pos = 0; pos < n; pos += de->d_reclen) {
-			de = (struct dirent64 *)(void *)(buf + pos);
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			ret = cb(de->d_name, de->d_type, arg);
-			if (ret != 0)
-				goto out;
-		}
-	}
-	ret = n < 0 ? -1 : 0;
-out:
-	box_close(&fd);
-	free(buf);
-	return ret;
 }
 
 static bool box_is_dir(int dirfd, const char *name, unsigned char type)

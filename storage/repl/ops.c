@@ -35,6 +35,7 @@
 #include "storage/repl/repl_int.h"
 
 #define ROP_COPY_BUF 65536
+#define ROP_DENTS_BUF 32768
 #define ROP_MODSEQ_MAX 9223372036854775807ull
 
 /* ---- open, commit, close ---------------------------------------------- */
@@ -243,6 +244,42 @@ int store_rop_bad_request(const char **what_out)
 		*what_out = "check request";
 	errno = EINVAL;
 	return -1;
+}
+
+/* ---- directory listing (box.c, query.c) ------------------------------ */
+
+int store_dir_each(int dirfd,
+		   int (*cb)(const char *name, unsigned char type, void *arg),
+		   void *arg)
+{
+	char *buf = malloc(ROP_DENTS_BUF);
+	struct dirent64 *de;
+	ssize_t n, pos;
+	int fd, saved, ret = -1;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || buf == NULL)
+		goto out;
+	while ((n = getdents64(fd, buf, ROP_DENTS_BUF)) > 0) {
+		for (pos = 0; pos < n; pos += de->d_reclen) {
+			de = (struct dirent64 *)(void *)(buf + pos);
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			ret = cb(de->d_name, de->d_type, arg);
+			if (ret != 0)
+				goto out;
+		}
+	}
+	ret = n < 0 ? -1 : 0;
+out:
+	if (fd >= 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	free(buf);
+	return ret;
 }
 
 /* ---- SAVE ------------------------------------------------------------- */
