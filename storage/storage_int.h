@@ -65,7 +65,8 @@ int store_name_format_base(const struct store_name_parts *p, char *out,
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32); start with crc = 0. */
 uint32_t store_crc32(uint32_t crc, const void *buf, size_t len);
 
-static inline uint32_t store_get_le32(const unsigned char *p)
+static inline uint32_t
+store_get_le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
