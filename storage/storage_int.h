@@ -47,8 +47,8 @@ int store_name_format_base(const struct store_name_parts *p, char *out,
  *     origin[origin_len], flags[flags_len], name[name_len]  (no NULs).
  *   A version-1 log gets kind=3 transactions appended; its header stays.
  * GUIDHASH and FLAGHASH are not stored: they are computed by replaying
- * the log (store_mbox_load), which every replication query does anyway to
- * reconcile the index with the Maildir.
+ * the log (store_mbox_load in storage/repl/), which every replication
+ * query does anyway to reconcile the index with the Maildir.
  */
 #define STORE_IDX_VERSION 2u
 #define STORE_IDX_OVERHEAD 12u                  /* len + crc + len */
