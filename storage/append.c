@@ -37,7 +37,8 @@
 
 unsigned int store_index_lock_timeout_ms = 10000;
 
-static void idx_close(int *fd)
+static void
+idx_close(int *fd)
 {
 	int saved = errno;
 
@@ -49,7 +50,8 @@ static void idx_close(int *fd)
 
 /* flock LOCK_EX with non-blocking tries and backoff; EWOULDBLOCK after
  * store_index_lock_timeout_ms. */
-static int idx_lock(int fd)
+static int
+idx_lock(int fd)
 {
 	struct timespec now, nap = { 0, 0 };
 	uint64_t start_ms, now_ms;
@@ -79,7 +81,8 @@ static int idx_lock(int fd)
 }
 
 /* Open or create the log for appending. */
-static int idx_open_rw(int dirfd)
+static int
+idx_open_rw(int dirfd)
 {
 	int fd, i;
 
@@ -95,7 +98,8 @@ static int idx_open_rw(int dirfd)
 }
 
 /* (Re)start a log that holds no whole header: fresh UIDVALIDITY. */
-static int idx_init(int fd, struct store_index_state *st, off_t *end_out)
+static int
+idx_init(int fd, struct store_index_state *st, off_t *end_out)
 {
 	unsigned char hdr[STORE_IDX_HDR_FRAME];
 	struct timespec ts;
@@ -123,8 +127,9 @@ static int idx_init(int fd, struct store_index_state *st, off_t *end_out)
 }
 
 /* Cut a torn tail off at good_end (fdatasync'ed). */
-static int idx_repair(struct store_idx_reader *r, struct store_index_state *st,
-		      off_t *end_out)
+static int
+idx_repair(struct store_idx_reader *r, struct store_index_state *st,
+	   off_t *end_out)
 {
 	off_t good_end;
 	bool torn;
@@ -144,7 +149,8 @@ static int idx_repair(struct store_idx_reader *r, struct store_index_state *st,
 }
 
 /* Under the lock: the current state and end of the log, repairing it. */
-static int idx_prepare(int fd, struct store_index_state *st, off_t *end_out)
+static int
+idx_prepare(int fd, struct store_index_state *st, off_t *end_out)
 {
 	struct store_idx_reader r;
 	int ret = -1;
@@ -168,8 +174,8 @@ out:
 }
 
 /* Give the records their modseq (one per transaction) and SAVEs a uid. */
-static int idx_assign(struct store_index_state *st, struct store_rec *recs,
-		      size_t n)
+static int
+idx_assign(struct store_index_state *st, struct store_rec *recs, size_t n)
 {
 	struct store_index_state next = *st;
 	size_t i;
@@ -202,8 +208,9 @@ static int idx_assign(struct store_index_state *st, struct store_rec *recs,
 }
 
 /* One write() of one frame; a failed or short write is cut off again. */
-static int idx_write_txn(int fd, off_t end, const struct store_index_state *st,
-			 const struct store_rec *recs, size_t n)
+static int
+idx_write_txn(int fd, off_t end, const struct store_index_state *st,
+	      const struct store_rec *recs, size_t n)
 {
 	unsigned char *buf;
 	size_t size;
@@ -231,8 +238,9 @@ static int idx_write_txn(int fd, off_t end, const struct store_index_state *st,
 	return ret;
 }
 
-int store_idx_begin(int dirfd, int *fd_out, struct store_index_state *st,
-		    off_t *end_out)
+int
+store_idx_begin(int dirfd, int *fd_out, struct store_index_state *st,
+		off_t *end_out)
 {
 	int fd;
 
@@ -248,8 +256,9 @@ int store_idx_begin(int dirfd, int *fd_out, struct store_index_state *st,
 	return 0;
 }
 
-int store_idx_commit(int fd, off_t *end, const struct store_index_state *st,
-		     const struct store_rec *recs, size_t n, bool sync)
+int
+store_idx_commit(int fd, off_t *end, const struct store_index_state *st,
+		 const struct store_rec *recs, size_t n, bool sync)
 {
 	size_t i;
 
@@ -267,8 +276,9 @@ int store_idx_commit(int fd, off_t *end, const struct store_index_state *st,
 	return 0;
 }
 
-int store_index_append(int dirfd, struct store_rec *recs, size_t n,
-		       struct store_index_state *state_out)
+int
+store_index_append(int dirfd, struct store_rec *recs, size_t n,
+		   struct store_index_state *state_out)
 {
 	struct store_index_state st;
 	off_t end;

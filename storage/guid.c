@@ -18,7 +18,8 @@
 #include "storage/storage.h"
 
 /* 32-bit FNV-1a of s ("" for NULL). */
-static uint32_t guid_fnv1a(const char *s)
+static uint32_t
+guid_fnv1a(const char *s)
 {
 	uint32_t h = 2166136261u;
 
@@ -32,7 +33,8 @@ static uint32_t guid_fnv1a(const char *s)
 }
 
 /* Fill buf[0..len) from getrandom, retrying on EINTR and short reads. */
-static int guid_random(unsigned char *buf, size_t len)
+static int
+guid_random(unsigned char *buf, size_t len)
 {
 	size_t got = 0;
 	ssize_t n;
@@ -48,7 +50,8 @@ static int guid_random(unsigned char *buf, size_t len)
 	return 0;
 }
 
-static void guid_put_be(unsigned char *p, uint64_t v, size_t bytes)
+static void
+guid_put_be(unsigned char *p, uint64_t v, size_t bytes)
 {
 	while (bytes > 0) {
 		bytes--;
@@ -57,7 +60,8 @@ static void guid_put_be(unsigned char *p, uint64_t v, size_t bytes)
 	}
 }
 
-int store_guid_new(const char *server_id, char out[STORE_GUID_HEX + 1])
+int
+store_guid_new(const char *server_id, char out[STORE_GUID_HEX + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[16];
@@ -80,7 +84,8 @@ int store_guid_new(const char *server_id, char out[STORE_GUID_HEX + 1])
 	return 0;
 }
 
-bool store_guid_valid(const char *s)
+bool
+store_guid_valid(const char *s)
 {
 	size_t i;
 

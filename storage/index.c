@@ -37,7 +37,8 @@
 
 const struct store_index_state store_idx_empty = { .uidnext = 1 };
 
-static void idx_close(int *fd)
+static void
+idx_close(int *fd)
 {
 	int saved = errno;
 
@@ -48,8 +49,9 @@ static void idx_close(int *fd)
 }
 
 /* Make [off, off + n) readable at *p_out; ENODATA if the file is shorter. */
-static int idx_get(struct store_idx_reader *r, off_t off, size_t n,
-		   const unsigned char **p_out)
+static int
+idx_get(struct store_idx_reader *r, off_t off, size_t n,
+	const unsigned char **p_out)
 {
 	size_t want = n > r->chunk ? n : r->chunk, got = 0;
 	unsigned char *nb;
@@ -92,9 +94,10 @@ done:
  * The frame at off: *valid_out says whether it is whole and CRC-correct;
  * then payload and length are returned.  -1 only for a read error.
  */
-static int idx_frame_at(struct store_idx_reader *r, off_t off,
-			const unsigned char **payload_out, size_t *len_out,
-			bool *valid_out)
+static int
+idx_frame_at(struct store_idx_reader *r, off_t off,
+	     const unsigned char **payload_out, size_t *len_out,
+	     bool *valid_out)
 {
 	const unsigned char *p;
 	size_t len;
@@ -125,7 +128,8 @@ struct idx_cb {
 	bool failed;
 };
 
-static int idx_cb_call(const struct store_rec *rec, void *arg)
+static int
+idx_cb_call(const struct store_rec *rec, void *arg)
 {
 	struct idx_cb *c = arg;
 
@@ -140,9 +144,10 @@ static int idx_cb_call(const struct store_rec *rec, void *arg)
  * a transaction must carry uidvalidity (that of the header).  Records go
  * to c (may be NULL) once the whole transaction is known to be valid.
  */
-static int idx_frame_state(off_t off, const unsigned char *payload, size_t len,
-			   uint32_t uidvalidity, struct idx_cb *c,
-			   struct store_index_state *st, bool *valid_out)
+static int
+idx_frame_state(off_t off, const unsigned char *payload, size_t len,
+		uint32_t uidvalidity, struct idx_cb *c,
+		struct store_index_state *st, bool *valid_out)
 {
 	uint32_t hdr_uidvalidity;
 	bool with_cb = c != NULL && c->cb != NULL;
@@ -167,9 +172,9 @@ static int idx_frame_state(off_t off, const unsigned char *payload, size_t len,
 }
 
 /* The state after the frame at off, if it is valid. */
-static int idx_state_at(struct store_idx_reader *r, off_t off,
-			uint32_t uidvalidity, struct store_index_state *st,
-			bool *valid_out)
+static int
+idx_state_at(struct store_idx_reader *r, off_t off, uint32_t uidvalidity,
+	     struct store_index_state *st, bool *valid_out)
 {
 	const unsigned char *p;
 	size_t len;
@@ -186,8 +191,9 @@ static int idx_state_at(struct store_idx_reader *r, off_t off,
  * the tail, one for the header); *valid_out false if the last frame is not
  * a whole, valid frame of this log.
  */
-int store_idx_last_state(struct store_idx_reader *r, struct store_index_state *st,
-			  bool *valid_out)
+int
+store_idx_last_state(struct store_idx_reader *r, struct store_index_state *st,
+		     bool *valid_out)
 {
 	struct store_index_state hdr;
 	const unsigned char *p;
@@ -218,17 +224,20 @@ int store_idx_last_state(struct store_idx_reader *r, struct store_index_state *s
  * Apply the log from the start; stops at the first invalid frame.
  * *good_end_out: end of the last valid frame (0 if the header is invalid).
  */
-int store_idx_scan(struct store_idx_reader *r,
-		    int (*cb)(const struct store_rec *rec, void *arg), void *arg,
-		    struct store_index_state *st, off_t *good_end_out)
+int
+store_idx_scan(struct store_idx_reader *r,
+	       int (*cb)(const struct store_rec *rec, void *arg), void *arg,
+	       struct store_index_state *st, off_t *good_end_out)
 {
 	return store_idx_scan_from(r, 0, &store_idx_empty, cb, arg, st, good_end_out);
 }
 
-int store_idx_scan_from(struct store_idx_reader *r, off_t from,
-			const struct store_index_state *st_from,
-			int (*cb)(const struct store_rec *rec, void *arg), void *arg,
-			struct store_index_state *st, off_t *good_end_out)
+int
+store_idx_scan_from(struct store_idx_reader *r, off_t from,
+		    const struct store_index_state *st_from,
+		    int (*cb)(const struct store_rec *rec, void *arg),
+		    void *arg, struct store_index_state *st,
+		    off_t *good_end_out)
 {
 	struct idx_cb c = { .cb = cb, .arg = arg, .failed = false };
 	struct store_index_state next;
@@ -258,7 +267,8 @@ int store_idx_scan_from(struct store_idx_reader *r, off_t from,
  * what follows is one torn or corrupt last frame (to ignore or cut off),
  * false if the damage is in the middle of the log (EBADMSG for the caller).
  */
-int store_idx_tail_is_torn(struct store_idx_reader *r, off_t good_end, bool *torn)
+int
+store_idx_tail_is_torn(struct store_idx_reader *r, off_t good_end, bool *torn)
 {
 	struct store_index_state st;
 	bool last_valid;
@@ -275,7 +285,8 @@ int store_idx_tail_is_torn(struct store_idx_reader *r, off_t good_end, bool *tor
 }
 
 /* Open the log with flags, and check it is ours. */
-int store_idx_open(int dirfd, int flags)
+int
+store_idx_open(int dirfd, int flags)
 {
 	struct stat dst, fst;
 	int fd;
@@ -296,7 +307,8 @@ fail:
 	return -1;
 }
 
-int store_idx_reader_init(struct store_idx_reader *r, int fd)
+int
+store_idx_reader_init(struct store_idx_reader *r, int fd)
 {
 	struct stat st;
 
@@ -309,9 +321,19 @@ int store_idx_reader_init(struct store_idx_reader *r, int fd)
 	return 0;
 }
 
-int store_index_read(int dirfd,
-		     int (*rec_cb)(const struct store_rec *rec, void *arg),
-		     void *arg, struct store_index_state *state_out)
+void
+store_idx_reader_release(struct store_idx_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->cap = 0;
+	r->buf_len = 0;
+}
+
+int
+store_index_read(int dirfd,
+		 int (*rec_cb)(const struct store_rec *rec, void *arg),
+		 void *arg, struct store_index_state *state_out)
 {
 	struct store_idx_reader r = { .buf = NULL };
 	struct store_index_state st;
@@ -352,7 +374,8 @@ struct idx_find {
 	struct store_rec rec;
 };
 
-static int idx_find_cb(const struct store_rec *rec, void *arg)
+static int
+idx_find_cb(const struct store_rec *rec, void *arg)
 {
 	struct idx_find *f = arg;
 
@@ -375,8 +398,9 @@ static int idx_find_cb(const struct store_rec *rec, void *arg)
 	return 0;
 }
 
-int store_index_find_guid(int dirfd, const char *guid, bool *found_out,
-			  struct store_rec *rec_out)
+int
+store_index_find_guid(int dirfd, const char *guid, bool *found_out,
+		      struct store_rec *rec_out)
 {
 	struct store_index_state st;
 	struct idx_find f = { .guid = guid, .found = false };
@@ -394,7 +418,8 @@ int store_index_find_guid(int dirfd, const char *guid, bool *found_out,
 	return 0;
 }
 
-int store_index_has_guid(int dirfd, const char *guid, bool *found_out)
+int
+store_index_has_guid(int dirfd, const char *guid, bool *found_out)
 {
 	return store_index_find_guid(dirfd, guid, found_out, NULL);
 }

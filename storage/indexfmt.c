@@ -43,7 +43,8 @@ __attribute__((constructor)) static void fmt_crc_init(void)
 	}
 }
 
-uint32_t store_crc32(uint32_t crc, const void *buf, size_t len)
+uint32_t
+store_crc32(uint32_t crc, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 	uint32_t lo, hi;
@@ -62,7 +63,8 @@ uint32_t store_crc32(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
-static unsigned char *fmt_put(unsigned char *p, uint64_t v, size_t bytes)
+static unsigned char *
+fmt_put(unsigned char *p, uint64_t v, size_t bytes)
 {
 	size_t i;
 
@@ -73,7 +75,8 @@ static unsigned char *fmt_put(unsigned char *p, uint64_t v, size_t bytes)
 	return p + bytes;
 }
 
-static uint64_t fmt_get(const unsigned char *p, size_t bytes)
+static uint64_t
+fmt_get(const unsigned char *p, size_t bytes)
 {
 	uint64_t v = 0;
 
@@ -85,7 +88,8 @@ static uint64_t fmt_get(const unsigned char *p, size_t bytes)
 }
 
 /* Fill in the lengths and CRC around a payload already at frame + 8. */
-static void fmt_seal(unsigned char *frame, size_t payload_len)
+static void
+fmt_seal(unsigned char *frame, size_t payload_len)
 {
 	uint32_t crc;
 
@@ -96,8 +100,9 @@ static void fmt_seal(unsigned char *frame, size_t payload_len)
 	fmt_put(frame + 4, crc, 4);
 }
 
-void store_idx_encode_header(uint32_t uidvalidity,
-			     unsigned char out[STORE_IDX_HDR_FRAME])
+void
+store_idx_encode_header(uint32_t uidvalidity,
+			unsigned char out[STORE_IDX_HDR_FRAME])
 {
 	unsigned char *p = out + 8;
 
@@ -109,7 +114,8 @@ void store_idx_encode_header(uint32_t uidvalidity,
 	fmt_seal(out, STORE_IDX_HDR_PAYLOAD);
 }
 
-bool store_idx_rec_valid(const struct store_rec *rec)
+bool
+store_idx_rec_valid(const struct store_rec *rec)
 {
 	size_t ol, i;
 
@@ -135,7 +141,8 @@ bool store_idx_rec_valid(const struct store_rec *rec)
 	       strnlen(rec->name, sizeof(rec->name)) < sizeof(rec->name);
 }
 
-size_t store_idx_txn_size(const struct store_rec *recs, size_t n)
+size_t
+store_idx_txn_size(const struct store_rec *recs, size_t n)
 {
 	size_t size = STORE_IDX_TXN_FIXED, i;
 
@@ -178,9 +185,10 @@ fmt_put_rec(unsigned char *p, const struct store_rec *r)
 	return p + nl;
 }
 
-void store_idx_encode_txn(const struct store_index_state *st,
-			  const struct store_rec *recs, size_t n,
-			  unsigned char *out, size_t out_size)
+void
+store_idx_encode_txn(const struct store_index_state *st,
+		     const struct store_rec *recs, size_t n, unsigned char *out,
+		     size_t out_size)
 {
 	unsigned char *p = out + 8;
 	size_t i;
@@ -197,7 +205,8 @@ void store_idx_encode_txn(const struct store_index_state *st,
 	fmt_seal(out, out_size - STORE_IDX_OVERHEAD);
 }
 
-bool store_idx_frame_valid(const unsigned char *frame, size_t frame_len)
+bool
+store_idx_frame_valid(const unsigned char *frame, size_t frame_len)
 {
 	uint32_t len, crc;
 
@@ -212,8 +221,9 @@ bool store_idx_frame_valid(const unsigned char *frame, size_t frame_len)
 	return crc == store_get_le32(frame + 4);
 }
 
-int store_idx_decode_header(const unsigned char *payload, size_t len,
-			    uint32_t *uidvalidity_out)
+int
+store_idx_decode_header(const unsigned char *payload, size_t len,
+			uint32_t *uidvalidity_out)
 {
 	if (len != STORE_IDX_HDR_PAYLOAD || payload[0] != STORE_IDX_KIND_HEADER ||
 	    payload[1] != 0 || payload[2] != 0 || payload[3] != 0 ||
@@ -234,7 +244,8 @@ bad:
 }
 
 /* True if p[0..32) are hex digits. */
-static bool fmt_guid_ok(const unsigned char *p)
+static bool
+fmt_guid_ok(const unsigned char *p)
 {
 	size_t i;
 
@@ -252,8 +263,9 @@ struct fmt_var {
 };
 
 /* Check the fixed part of a record at p (avail bytes) of kind. */
-static int fmt_rec_lens(const unsigned char *p, size_t avail, unsigned int kind,
-			struct fmt_var *v)
+static int
+fmt_rec_lens(const unsigned char *p, size_t avail, unsigned int kind,
+	     struct fmt_var *v)
 {
 	unsigned int op;
 
@@ -282,7 +294,8 @@ static int fmt_rec_lens(const unsigned char *p, size_t avail, unsigned int kind,
 }
 
 /* True if origin[0..len) is %x21-7E only. */
-static bool fmt_origin_ok(const unsigned char *o, size_t len)
+static bool
+fmt_origin_ok(const unsigned char *o, size_t len)
 {
 	size_t i;
 
@@ -297,8 +310,9 @@ static bool fmt_origin_ok(const unsigned char *o, size_t len)
  * Check the record at *pos of payload[0..len) of a transaction of kind
  * and advance *pos; if r is not NULL also decode it into *r.
  */
-static int fmt_get_rec(const unsigned char *payload, size_t len, size_t *pos,
-		       unsigned int kind, struct store_rec *r)
+static int
+fmt_get_rec(const unsigned char *payload, size_t len, size_t *pos,
+	    unsigned int kind, struct store_rec *r)
 {
 	const unsigned char *p = payload + *pos;
 	struct fmt_var v;
@@ -324,10 +338,9 @@ static int fmt_get_rec(const unsigned char *payload, size_t len, size_t *pos,
 }
 
 /* Walk the records after the fixed part; call cb (if set) for each. */
-static int fmt_walk_recs(const unsigned char *payload, size_t len,
-			 uint32_t nrecs,
-			 int (*cb)(const struct store_rec *rec, void *arg),
-			 void *arg)
+static int
+fmt_walk_recs(const unsigned char *payload, size_t len, uint32_t nrecs,
+	      int (*cb)(const struct store_rec *rec, void *arg), void *arg)
 {
 	struct store_rec rec;
 	size_t pos = STORE_IDX_TXN_FIXED;
@@ -349,10 +362,11 @@ static int fmt_walk_recs(const unsigned char *payload, size_t len,
 	return 0;
 }
 
-int store_idx_decode_txn(const unsigned char *payload, size_t len,
-			 struct store_index_state *st_out,
-			 int (*rec_cb)(const struct store_rec *rec, void *arg),
-			 void *arg)
+int
+store_idx_decode_txn(const unsigned char *payload, size_t len,
+		     struct store_index_state *st_out,
+		     int (*rec_cb)(const struct store_rec *rec, void *arg),
+		     void *arg)
 {
 	struct store_index_state st;
 	uint32_t nrecs;

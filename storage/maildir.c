@@ -62,12 +62,14 @@ struct save_ctx {
 /* Sequence number for unique names, per process. */
 static unsigned long save_seq;
 
-unsigned long store_name_seq_next(void)
+unsigned long
+store_name_seq_next(void)
 {
 	return ++save_seq;
 }
 
-static bool save_req_valid(const struct store_save_req *req)
+static bool
+save_req_valid(const struct store_save_req *req)
 {
 	if (req == NULL || req->target == NULL || req->body_fd < 0 ||
 	    !store_guid_valid(req->guid))
@@ -83,8 +85,9 @@ static bool save_req_valid(const struct store_save_req *req)
 	return true;
 }
 
-int store_tmp_create(int tmp_fd, const char *guid, const char *host,
-		     struct store_name_parts *parts, char name[STORE_MAX_NAME])
+int
+store_tmp_create(int tmp_fd, const char *guid, const char *host,
+		 struct store_name_parts *parts, char name[STORE_MAX_NAME])
 {
 	struct timespec ts;
 	int i, fd;
@@ -109,7 +112,8 @@ int store_tmp_create(int tmp_fd, const char *guid, const char *host,
 }
 
 /* Create tmp/<unique name>. */
-static int save_create_tmp(struct save_ctx *c)
+static int
+save_create_tmp(struct save_ctx *c)
 {
 	c->fd = store_tmp_create(c->dirs.tmp_fd, c->req->guid, c->req->host, &c->parts,
 				 c->tmpname);
@@ -119,7 +123,8 @@ static int save_create_tmp(struct save_ctx *c)
 	return 0;
 }
 
-int store_write_all(int fd, const void *data, size_t len)
+int
+store_write_all(int fd, const void *data, size_t len)
 {
 	const char *buf = data;
 	ssize_t n;
@@ -141,7 +146,8 @@ int store_write_all(int fd, const void *data, size_t len)
 }
 
 /* Copy up to len bytes at *off of in to out with pread/write. */
-static ssize_t save_copy_chunk(int out, int in, off_t *off, size_t len)
+static ssize_t
+save_copy_chunk(int out, int in, off_t *off, size_t len)
 {
 	char buf[SAVE_COPY_BUF];
 	ssize_t n;
@@ -156,7 +162,8 @@ static ssize_t save_copy_chunk(int out, int in, off_t *off, size_t len)
 }
 
 /* Copy exactly body_size bytes from offset 0 of body_fd to the tmp file. */
-static int save_copy_body(struct save_ctx *c)
+static int
+save_copy_body(struct save_ctx *c)
 {
 	uint64_t left = c->req->body_size;
 	bool use_sendfile = true;
@@ -189,7 +196,8 @@ static int save_copy_body(struct save_ctx *c)
 }
 
 /* Write the tmp file completely and make it durable. */
-static int save_write(struct save_ctx *c)
+static int
+save_write(struct save_ctx *c)
 {
 	const struct store_save_req *req = c->req;
 	struct stat st;
@@ -215,7 +223,8 @@ static int save_write(struct save_ctx *c)
 }
 
 /* Make the tmp file durable. */
-static int save_sync_tmp(struct save_ctx *c)
+static int
+save_sync_tmp(struct save_ctx *c)
 {
 	c->what = "fsync";
 	if (fsync(c->fd) < 0)
@@ -226,7 +235,8 @@ static int save_sync_tmp(struct save_ctx *c)
 }
 
 /* The final name (and the sizes in it). */
-static int save_name(struct save_ctx *c)
+static int
+save_name(struct save_ctx *c)
 {
 	const struct store_save_req *req = c->req;
 	size_t i, lfs = 0;
@@ -240,7 +250,8 @@ static int save_name(struct save_ctx *c)
 }
 
 /* Move the tmp file into new/ under its final name; fsync new/. */
-static int save_commit(struct save_ctx *c)
+static int
+save_commit(struct save_ctx *c)
 {
 	c->what = "rename into new";
 	if (renameat2(c->dirs.tmp_fd, c->tmpname, c->dirs.new_fd, c->newname,
@@ -265,7 +276,8 @@ static int save_commit(struct save_ctx *c)
 }
 
 /* Append the SAVE record; failure only costs the uid (rebuildable). */
-static void save_index(struct save_ctx *c, struct store_save_result *out)
+static void
+save_index(struct save_ctx *c, struct store_save_result *out)
 {
 	struct store_index_state st;
 	struct store_rec rec;
@@ -290,7 +302,8 @@ static void save_index(struct save_ctx *c, struct store_save_result *out)
 /* The save failed after its SAVE record was appended: expunge the GUID
  * again (if this fails too, reconciliation finds the file missing).  The
  * EXPUNGE's modseq in out->modseq, 0 if it could not be appended. */
-static void save_unstamp(struct save_ctx *c, struct store_save_result *out)
+static void
+save_unstamp(struct save_ctx *c, struct store_save_result *out)
 {
 	struct store_index_state st;
 	struct store_rec rec;
@@ -305,8 +318,8 @@ static void save_unstamp(struct save_ctx *c, struct store_save_result *out)
 }
 
 /* A GUID already saved (and not expunged): report the existing copy. */
-static bool save_is_duplicate(struct save_ctx *c,
-			      struct store_save_result *out)
+static bool
+save_is_duplicate(struct save_ctx *c, struct store_save_result *out)
 {
 	struct store_rec prev;
 	bool found = false;
@@ -328,8 +341,9 @@ static bool save_is_duplicate(struct save_ctx *c,
 	return true;
 }
 
-int store_save(const struct store_save_req *req, struct store_save_result *out,
-	       const char **what_out)
+int
+store_save(const struct store_save_req *req, struct store_save_result *out,
+	   const char **what_out)
 {
 	struct save_ctx c = { .req = req, .fd = -1, .what = "check request",
 			      .dirs = STORE_DIRS_INIT };

@@ -21,8 +21,8 @@
 #include "storage/storage_int.h"
 
 /* Append host to out at *pos with '/', ':' and ',' escaped.  -1 if full. */
-static int name_put_host(const char *host, char *out, size_t out_size,
-			 size_t *pos)
+static int
+name_put_host(const char *host, char *out, size_t out_size, size_t *pos)
 {
 	const char *esc;
 	size_t n;
@@ -51,7 +51,8 @@ static int name_put_host(const char *host, char *out, size_t out_size,
 	return 0;
 }
 
-static bool name_host_valid(const char *host)
+static bool
+name_host_valid(const char *host)
 {
 	if (host == NULL || *host == '\0')
 		return false;
@@ -64,8 +65,9 @@ static bool name_host_valid(const char *host)
 	return true;
 }
 
-int store_name_format_base(const struct store_name_parts *p, char *out,
-			   size_t out_size)
+int
+store_name_format_base(const struct store_name_parts *p, char *out,
+		       size_t out_size)
 {
 	size_t pos, max = out_size;
 	int n;
@@ -92,8 +94,8 @@ toolong:
 	return -1;
 }
 
-int store_name_format(const struct store_name_parts *p, char *out,
-		      size_t out_size)
+int
+store_name_format(const struct store_name_parts *p, char *out, size_t out_size)
 {
 	size_t pos, max = out_size;
 	int n;
@@ -114,7 +116,8 @@ int store_name_format(const struct store_name_parts *p, char *out,
 }
 
 /* Parse decimal digits [s, end) into *v; false if empty, junk or overflow. */
-static bool name_parse_u64(const char *s, const char *end, uint64_t *v)
+static bool
+name_parse_u64(const char *s, const char *end, uint64_t *v)
 {
 	uint64_t r = 0;
 
@@ -131,8 +134,9 @@ static bool name_parse_u64(const char *s, const char *end, uint64_t *v)
 }
 
 /* The G<guid> at the end of the second dot-separated field, or "". */
-static void name_parse_guid(const char *name, const char *end,
-			    char guid_out[STORE_GUID_HEX + 1])
+static void
+name_parse_guid(const char *name, const char *end,
+		char guid_out[STORE_GUID_HEX + 1])
 {
 	const char *f = memchr(name, '.', (size_t)(end - name));
 	const char *g;
@@ -151,8 +155,9 @@ static void name_parse_guid(const char *name, const char *end,
 		guid_out[0] = '\0';
 }
 
-int store_name_parse(const char *name, uint64_t *size_out, uint64_t *vsize_out,
-		     char guid_out[STORE_GUID_HEX + 1])
+int
+store_name_parse(const char *name, uint64_t *size_out, uint64_t *vsize_out,
+		 char guid_out[STORE_GUID_HEX + 1])
 {
 	const char *end, *f, *fe;
 	uint64_t size = 0, vsize = 0;
@@ -190,14 +195,16 @@ bad:
 }
 
 /* Map one byte of a mailbox name; -1 for a byte never allowed. */
-static int mailbox_map_char(unsigned char c)
+static int
+mailbox_map_char(unsigned char c)
 {
 	if (c < 0x20 || c == 0x7f)
 		return -1;
 	return c == '/' ? '.' : c;
 }
 
-int store_mailbox_dir(const char *mailbox, char *out, size_t out_size)
+int
+store_mailbox_dir(const char *mailbox, char *out, size_t out_size)
 {
 	size_t len, i;
 	int c;

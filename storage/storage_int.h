@@ -27,52 +27,6 @@
 int store_name_format_base(const struct store_name_parts *p, char *out,
 			   size_t out_size);
 
-/* ---- safe directory walk (walk.c) ------------------------------------- */
-
-/* Open directories of one target mailbox; -1 when not open. */
-struct store_dirs {
-	int box_fd;   /* the mailbox directory (Maildir root for INBOX): index */
-	int tmp_fd;
-	int new_fd;
-	int cur_fd;   /* store_dirs_open2 only, else -1 */
-	int root_fd;  /* the Maildir root: store_dirs_open2 only, else -1 */
-	bool created; /* store_dirs_open2: a directory was made */
-};
-
-#define STORE_DIRS_INIT { -1, -1, -1, -1, -1, false }
-
-/*
- * Open (creating 0700 when missing) base, the Maildir below it, the mailbox
- * directory (with its maildirfolder marker for a folder) and its tmp/new/cur,
- * following no symlink below the base and checking that every directory
- * below the base is owned by t->uid.  Fills *out (caller closes with
- * store_dirs_close).  Returns 0 or -1 with errno: ELOOP (a symlink), EPERM
- * (wrong owner or not a directory at a checked level), ENOTDIR, EINVAL (bad
- * mailbox name or ".." in mail_rel), ENAMETOOLONG, or an open/mkdir error.
- */
-int store_dirs_open(const struct store_target *t, struct store_dirs *out);
-/* Close the fds of d that are open and mark them -1.  Accepts NULL. */
-void store_dirs_close(struct store_dirs *d);
-
-/*
- * Like store_dirs_open, and also keeps cur_fd and root_fd open.  With
- * create false nothing is made: a missing Maildir, mailbox directory,
- * new/ or cur/ gives ENOENT (tmp/ is still made, a Maildir needs it).
- * d->created tells whether a directory was made.
- */
-int store_dirs_open2(const struct store_target *t, bool create,
-		     struct store_dirs *out);
-
-/*
- * Open the Maildir root of base/rel (created when create is true), with
- * the same checks; the fd, or -1 with errno (ENOENT when missing).
- */
-int store_root_open(const char *base, const char *rel, uid_t uid, bool create);
-
-/* Open the directory name in dirfd (no symlink followed) and check it is
- * a directory owned by uid; created 0700 when create.  fd or -1. */
-int store_walk_step(int dirfd, const char *name, uid_t uid, bool create);
-
 /* ---- index log format (indexfmt.c) ------------------------------------ */
 
 /*
@@ -93,8 +47,8 @@ int store_walk_step(int dirfd, const char *name, uid_t uid, bool create);
  *     origin[origin_len], flags[flags_len], name[name_len]  (no NULs).
  *   A version-1 log gets kind=3 transactions appended; its header stays.
  * GUIDHASH and FLAGHASH are not stored: they are computed by replaying
- * the log (store_mbox_load), which every replication query does anyway to
- * reconcile the index with the Maildir.
+ * the log (store_mbox_load in storage/repl/), which every replication
+ * query does anyway to reconcile the index with the Maildir.
  */
 #define STORE_IDX_VERSION 2u
 #define STORE_IDX_OVERHEAD 12u                  /* len + crc + len */
@@ -111,7 +65,8 @@ int store_walk_step(int dirfd, const char *name, uid_t uid, bool create);
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32); start with crc = 0. */
 uint32_t store_crc32(uint32_t crc, const void *buf, size_t len);
 
-static inline uint32_t store_get_le32(const unsigned char *p)
+static inline uint32_t
+store_get_le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
@@ -165,20 +120,6 @@ int store_idx_decode_txn(const unsigned char *payload, size_t len,
 #define STORE_IDX_TAIL 4096     /* read-ahead when looking at the end only */
 #define STORE_IDX_MAX_FRAME ((off_t)STORE_IDX_MAX_PAYLOAD + STORE_IDX_OVERHEAD)
 
-/* Buffered pread of the log; buf holds [buf_off, buf_off + buf_len). */
-struct store_idx_reader {
-	int fd;                 /* borrowed */
-	off_t size;             /* file size when the reader was set up */
-	size_t chunk;           /* read-ahead */
-	unsigned char *buf;     /* owned: free(r->buf) when done */
-	size_t cap;
-	off_t buf_off;
-	size_t buf_len;
-};
-
-/* The state of a mailbox without a log: all zero, uidnext 1. */
-extern const struct store_index_state store_idx_empty;
-
 /* How long store_index_append tries to get the lock (test hook). */
 extern unsigned int store_index_lock_timeout_ms;
 
@@ -189,9 +130,6 @@ extern unsigned int store_index_lock_timeout_ms;
  */
 int store_idx_open(int dirfd, int flags);
 
-/* Set up r for fd with the current file size.  0 or -1 with errno. */
-int store_idx_reader_init(struct store_idx_reader *r, int fd);
-
 /*
  * The state after the last frame, found from the end of the file (and the
  * header); *valid_out is false if the last frame is not a whole, valid frame
@@ -201,22 +139,6 @@ int store_idx_last_state(struct store_idx_reader *r,
 			 struct store_index_state *st, bool *valid_out);
 
 /*
- * Apply the log from the start, calling cb (may be NULL) for the records of
- * each valid transaction; stops at the first invalid frame.  *st gets the
- * state there, *good_end_out the end of the last valid frame (0 if even the
- * header is invalid).  -1 for a read error or the callback's error.
- */
-int store_idx_scan(struct store_idx_reader *r,
-		   int (*cb)(const struct store_rec *rec, void *arg), void *arg,
-		   struct store_index_state *st, off_t *good_end_out);
-/* The same from the frame boundary from (> 0: after the header), where
- * the state is *st_from; *good_end_out is from if nothing valid follows. */
-int store_idx_scan_from(struct store_idx_reader *r, off_t from,
-			const struct store_index_state *st_from,
-			int (*cb)(const struct store_rec *rec, void *arg), void *arg,
-			struct store_index_state *st, off_t *good_end_out);
-
-/*
  * After a scan stopped at good_end before the end of the file: *torn_out is
  * true if what follows is a single torn or corrupt last frame (to ignore or
  * cut off), false if valid data follows the damage (EBADMSG for the caller).
@@ -224,111 +146,12 @@ int store_idx_scan_from(struct store_idx_reader *r, off_t from,
 int store_idx_tail_is_torn(struct store_idx_reader *r, off_t good_end,
 			   bool *torn_out);
 
-/*
- * Open (creating it with a fresh UIDVALIDITY if missing) and lock
- * (flock LOCK_EX) the log of dirfd, repairing a torn tail: *fd_out holds
- * the lock until closed, *st the current state, *end_out the end of the
- * log.  Returns 0 or -1 with errno.
- */
-int store_idx_begin(int dirfd, int *fd_out, struct store_index_state *st,
-		    off_t *end_out);
-
-/*
- * Write one transaction of recs[0..n) (modseq, uid, origin as given) with
- * the state *st after it at end (returned by store_idx_begin, advanced to
- * the new end), then fdatasync if sync.  A failed write is cut off again.
- */
-int store_idx_commit(int fd, off_t *end, const struct store_index_state *st,
-		     const struct store_rec *recs, size_t n, bool sync);
-
 /* ---- shared save helpers (maildir.c) ---------------------------------- */
 
 /* Next per-process sequence number for unique names. */
 unsigned long store_name_seq_next(void);
-/* write() all of buf, retrying on EINTR; a 0-byte write is ENOSPC. */
-int store_write_all(int fd, const void *buf, size_t len);
 
-/*
- * Create tmp/<unique name> in tmp_fd (O_CREAT|O_EXCL|O_NOFOLLOW, 0600) for
- * guid: fills *parts (now, pid, guid, host; host NULL or "" is
- * "localhost") and name; on EEXIST a new sequence number, up to
- * STORE_TMP_TRIES names (maildir.c).  Returns the fd (caller closes), or
- * -1 with errno.
- */
-#define STORE_TMP_TRIES 8
-int store_tmp_create(int tmp_fd, const char *guid, const char *host,
-		     struct store_name_parts *parts, char name[STORE_MAX_NAME]);
-
-/* ---- replication state (repl/state.c) --------------------------------- */
-
-#define STORE_FS_MAX 64         /* per-flag stamps kept per message */
-
-/* One entry of a message's per-flag stamp map S (§7.2). */
-struct store_flag_stamp {
-	char flag[66];          /* canonical spelling */
-	uint64_t modseq;
-	char origin[65];
-};
-
-enum store_msg_kind {
-	STORE_MSG_PRESENT = 1,
-	STORE_MSG_TOMBSTONE = 2,  /* expunged: final */
-	STORE_MSG_LOST = 3,       /* file gone: not present, not tombstoned */
-};
-
-struct store_msg {
-	char guid[STORE_GUID_HEX + 1];
-	enum store_msg_kind kind;
-	uint32_t uid;
-	uint64_t base_modseq;     /* base stamp b */
-	char base_origin[65];
-	char flags[128];          /* canonical F */
-	char name[STORE_MAX_NAME];/* the file name in new/ or cur/ */
-	int64_t date;
-	size_t nfs;
-	struct store_flag_stamp *fs;  /* owned, nfs entries */
-};
-
-/* A mailbox's state replayed from its index: GUID hash table. */
-struct store_mbox {
-	struct store_index_state st;
-	unsigned char guidhash[32];
-	unsigned char flaghash[32];
-	struct store_msg *msgs;   /* owned; nmsgs used of cap */
-	size_t nmsgs, cap;
-	uint32_t *slots;          /* open addressing: index + 1, 0 = empty */
-	size_t nslots;            /* power of two */
-};
-
-/* Free what m owns and zero it.  Accepts NULL. */
-void store_mbox_free(struct store_mbox *m);
-/* The entry of guid (any kind), or NULL.  Borrowed from m. */
-struct store_msg *store_mbox_find(const struct store_mbox *m, const char *guid);
-/*
- * Apply one record to m (SAVE, EXPUNGE, FLAGS with the merge rule, LOST),
- * keeping MESSAGES, GUIDHASH, FLAGHASH, H (max of modseqs) and UIDNEXT.
- * Returns 0 or -1 with errno (ENOMEM, EINVAL for a bad delta list).
- */
-int store_mbox_apply(struct store_mbox *m, const struct store_rec *rec);
-/*
- * Replay the locked log fd (whole, valid: after store_idx_begin) into *m
- * (zeroed first; caller frees with store_mbox_free); m->st is the state
- * of the last transaction.  Returns 0 or -1 with errno.
- */
-int store_mbox_load(int fd, struct store_mbox *m);
-/*
- * The merge rule of §7.2 for one STORE on present message msg: fills
- * won[] (the deltas that took effect, in the form "+\Seen -\Flagged", into
- * won[128]) and new_flags[128].  Does not change msg.  Returns 0 (nothing
- * won gives won ""), -1 with EINVAL (bad delta list), E2BIG (flags over
- * 127 octets, or more than STORE_FS_MAX per-flag stamps).
- */
-int store_merge_deltas(const struct store_msg *msg, const char *deltas,
-		       uint64_t modseq, const char *origin, char *won,
-		       char *new_flags);
-/* The message stamp (max of base and every per-flag stamp). */
-void store_msg_stamp(const struct store_msg *msg, uint64_t *modseq_out,
-		     const char **origin_out);
+/* ---- index lookups (index.c) ----------------------------------------- */
 
 /*
  * Like store_index_has_guid, and when found copies the SAVE record (its

@@ -38,7 +38,8 @@
 /* Set once openat2 returned ENOSYS: use openat O_NOFOLLOW from then on. */
 static bool walk_no_openat2;
 
-static void walk_close(int *fd)
+static void
+walk_close(int *fd)
 {
 	int saved = errno;
 
@@ -49,7 +50,8 @@ static void walk_close(int *fd)
 }
 
 /* Open the directory name in dirfd, following no symlink.  fd or -1. */
-static int walk_open_dir(int dirfd, const char *name)
+static int
+walk_open_dir(int dirfd, const char *name)
 {
 	struct open_how how = {
 		.flags = WALK_DIR_FLAGS,
@@ -80,7 +82,8 @@ static int walk_open_dir(int dirfd, const char *name)
 }
 
 /* The open fd must be a directory owned by uid, else EPERM. */
-static int walk_check_dir(int fd, uid_t uid)
+static int
+walk_check_dir(int fd, uid_t uid)
 {
 	struct stat st;
 
@@ -97,8 +100,8 @@ static int walk_check_dir(int fd, uid_t uid)
  * Open (creating 0700 if missing and create) and check name in dirfd;
  * sets *made (may be NULL) when it made the directory.  fd or -1.
  */
-static int walk_step_ex(int dirfd, const char *name, uid_t uid, bool create,
-			bool *made)
+static int
+walk_step_ex(int dirfd, const char *name, uid_t uid, bool create, bool *made)
 {
 	int fd;
 
@@ -121,18 +124,21 @@ static int walk_step_ex(int dirfd, const char *name, uid_t uid, bool create,
 	return fd;
 }
 
-static int walk_step(int dirfd, const char *name, uid_t uid)
+static int
+walk_step(int dirfd, const char *name, uid_t uid)
 {
 	return walk_step_ex(dirfd, name, uid, true, NULL);
 }
 
-int store_walk_step(int dirfd, const char *name, uid_t uid, bool create)
+int
+store_walk_step(int dirfd, const char *name, uid_t uid, bool create)
 {
 	return walk_step_ex(dirfd, name, uid, create, NULL);
 }
 
 /* mkdir -p for the admin-controlled base path, mode 0700. */
-static int walk_mkdir_parents(const char *path)
+static int
+walk_mkdir_parents(const char *path)
 {
 	char buf[PATH_MAX];
 	size_t len = strlen(path), i;
@@ -156,7 +162,8 @@ static int walk_mkdir_parents(const char *path)
 }
 
 /* Open mail_base (O_PATH), creating it and its parents when missing. */
-static int walk_open_base(const char *base)
+static int
+walk_open_base(const char *base)
 {
 	int fd;
 
@@ -176,8 +183,8 @@ static int walk_open_base(const char *base)
  * Walk rel below base_fd one component at a time; returns an O_RDONLY fd
  * of the Maildir root (base itself, reopened, when rel is empty).
  */
-static int walk_rel(int base_fd, const char *rel, uid_t uid, bool create,
-		    bool *made)
+static int
+walk_rel(int base_fd, const char *rel, uid_t uid, bool create, bool *made)
 {
 	char comp[NAME_MAX + 1];
 	int cur = -1, next;
@@ -217,7 +224,8 @@ fail:
 }
 
 /* Create the maildirfolder marker in a folder if it is not there. */
-static int walk_folder_marker(int box_fd)
+static int
+walk_folder_marker(int box_fd)
 {
 	int fd;
 
@@ -229,7 +237,8 @@ static int walk_folder_marker(int box_fd)
 	return 0;
 }
 
-int store_dirs_open(const struct store_target *t, struct store_dirs *out)
+int
+store_dirs_open(const struct store_target *t, struct store_dirs *out)
 {
 	char box[NAME_MAX + 1];
 	int base_fd = -1, root_fd = -1, cur_fd = -1, ret = -1;
@@ -273,7 +282,8 @@ out:
 	return ret;
 }
 
-void store_dirs_close(struct store_dirs *d)
+void
+store_dirs_close(struct store_dirs *d)
 {
 	if (d == NULL)
 		return;
@@ -284,7 +294,8 @@ void store_dirs_close(struct store_dirs *d)
 	walk_close(&d->root_fd);
 }
 
-int store_root_open(const char *base, const char *rel, uid_t uid, bool create)
+int
+store_root_open(const char *base, const char *rel, uid_t uid, bool create)
 {
 	int base_fd, fd;
 
@@ -302,8 +313,8 @@ int store_root_open(const char *base, const char *rel, uid_t uid, bool create)
 }
 
 /* tmp, new, cur of an open mailbox directory. */
-static int walk_subdirs(const struct store_target *t, bool create,
-			struct store_dirs *out)
+static int
+walk_subdirs(const struct store_target *t, bool create, struct store_dirs *out)
 {
 	out->tmp_fd = walk_step_ex(out->box_fd, "tmp", t->uid, true,
 				   &out->created);
@@ -318,8 +329,9 @@ static int walk_subdirs(const struct store_target *t, bool create,
 	return out->cur_fd < 0 ? -1 : 0;
 }
 
-int store_dirs_open2(const struct store_target *t, bool create,
-		     struct store_dirs *out)
+int
+store_dirs_open2(const struct store_target *t, bool create,
+		 struct store_dirs *out)
 {
 	char box[NAME_MAX + 1];
 	int base_fd = -1, ret = -1;

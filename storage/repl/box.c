@@ -33,11 +33,11 @@
 
 #include "storage/repl/repl_int.h"
 
-#define BOX_DENTS_BUF 32768
 #define BOX_RM_DEPTH 8
 #define BOX_MAX_BOXES 100000
 
-static void box_close(int *fd)
+static void
+box_close(int *fd)
 {
 	int saved = errno;
 
@@ -47,43 +47,15 @@ static void box_close(int *fd)
 	errno = saved;
 }
 
-static void box_what(const char **what_out, int ret, const char *what)
+static void
+box_what(const char **what_out, int ret, const char *what)
 {
 	if (what_out != NULL)
 		*what_out = ret < 0 ? what : NULL;
 }
 
-int store_dir_each(int dirfd,
-		   int (*cb)(const char *name, unsigned char type, void *arg),
-		   void *arg)
-{
-	char *buf = malloc(BOX_DENTS_BUF);
-	struct dirent64 *de;
-	ssize_t n, pos;
-	int fd, ret = -1;
-
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || buf == NULL)
-		goto out;
-	while ((n = getdents64(fd, buf, BOX_DENTS_BUF)) > 0) {
-		for (pos = 0; pos < n; pos += de->d_reclen) {
-			de = (struct dirent64 *)(void *)(buf + pos);
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			ret = cb(de->d_name, de->d_type, arg);
-			if (ret != 0)
-				goto out;
-		}
-	}
-	ret = n < 0 ? -1 : 0;
-out:
-	box_close(&fd);
-	free(buf);
-	return ret;
-}
-
-static bool box_is_dir(int dirfd, const char *name, unsigned char type)
+static bool
+box_is_dir(int dirfd, const char *name, unsigned char type)
 {
 	struct stat st;
 
@@ -94,7 +66,8 @@ static bool box_is_dir(int dirfd, const char *name, unsigned char type)
 }
 
 /* A Maildir mailbox directory: owned by uid, with new/ and cur/. */
-static bool box_is_mailbox(int dirfd, const char *name, uid_t uid)
+static bool
+box_is_mailbox(int dirfd, const char *name, uid_t uid)
 {
 	int fd = store_walk_step(dirfd, name, uid, false), n, c;
 	bool ok;
@@ -120,7 +93,8 @@ struct box_rm {
 
 static void box_rmtree(int dirfd, const char *name, int depth);
 
-static int box_rm_cb(const char *name, unsigned char type, void *arg)
+static int
+box_rm_cb(const char *name, unsigned char type, void *arg)
 {
 	struct box_rm *r = arg;
 
@@ -135,7 +109,8 @@ static int box_rm_cb(const char *name, unsigned char type, void *arg)
 
 /* Remove dirfd/name and what is below it, depth-bounded; errors leave
  * the rest (removed at the next start). */
-static void box_rmtree(int dirfd, const char *name, int depth)
+static void
+box_rmtree(int dirfd, const char *name, int depth)
 {
 	struct box_rm r = { .depth = depth };
 	int i;
@@ -155,8 +130,9 @@ static void box_rmtree(int dirfd, const char *name, int depth)
 
 /* ---- CREATE ------------------------------------------------------------ */
 
-int store_repl_create(const struct store_repl_ctx *c, const char *mailbox,
-		      struct store_repl_result *res, const char **what_out)
+int
+store_repl_create(const struct store_repl_ctx *c, const char *mailbox,
+		  struct store_repl_result *res, const char **what_out)
 {
 	struct store_target t = { 0 };
 	struct store_dirs d = STORE_DIRS_INIT;
@@ -198,8 +174,9 @@ out:
 
 /* ---- DELETE ------------------------------------------------------------ */
 
-static int box_delete(const struct store_repl_ctx *c, int root, const char *dir,
-		      struct store_repl_result *res, const char **what)
+static int
+box_delete(const struct store_repl_ctx *c, int root, const char *dir,
+	   struct store_repl_result *res, const char **what)
 {
 	unsigned char rnd[8];
 	char name[64];
@@ -234,8 +211,9 @@ out:
 	return ret;
 }
 
-int store_repl_delete(const struct store_repl_ctx *c, const char *mailbox,
-		      struct store_repl_result *res, const char **what_out)
+int
+store_repl_delete(const struct store_repl_ctx *c, const char *mailbox,
+		  struct store_repl_result *res, const char **what_out)
 {
 	const char *what = "check request";
 	char dir[NAME_MAX + 1];
@@ -268,8 +246,9 @@ out:
 
 /* Append name to the array *names (*n used, *cap allocated; at most
  * BOX_MAX_BOXES, then E2BIG).  0 or -1 with errno. */
-static int box_names_add(char (**names)[NAME_MAX + 1], size_t *n, size_t *cap,
-			 const char *name)
+static int
+box_names_add(char (**names)[NAME_MAX + 1], size_t *n, size_t *cap,
+	      const char *name)
 {
 	char (*nn)[NAME_MAX + 1];
 
@@ -296,7 +275,8 @@ struct box_ren {
 	int root;
 };
 
-static int box_ren_cb(const char *name, unsigned char type, void *arg)
+static int
+box_ren_cb(const char *name, unsigned char type, void *arg)
 {
 	struct box_ren *r = arg;
 
@@ -307,7 +287,8 @@ static int box_ren_cb(const char *name, unsigned char type, void *arg)
 	return box_names_add(&r->names, &r->n, &r->cap, name);
 }
 
-static int box_len_cmp(const void *a, const void *b)
+static int
+box_len_cmp(const void *a, const void *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 
@@ -315,8 +296,9 @@ static int box_len_cmp(const void *a, const void *b)
 }
 
 /* The new directory of old entry x: to_dir + the rest after from_dir. */
-static int box_new_name(const struct box_ren *r, const char *x,
-			const char *to_dir, char *out)
+static int
+box_new_name(const struct box_ren *r, const char *x, const char *to_dir,
+	     char *out)
 {
 	char check[NAME_MAX + 1];
 	int n;
@@ -329,9 +311,9 @@ static int box_new_name(const struct box_ren *r, const char *x,
 	return store_repl_mailbox_check(out + 1, check);
 }
 
-static int box_rename(const struct store_repl_ctx *c, struct box_ren *r,
-		      const char *to_dir, struct store_repl_result *res,
-		      const char **what)
+static int
+box_rename(const struct store_repl_ctx *c, struct box_ren *r,
+	   const char *to_dir, struct store_repl_result *res, const char **what)
 {
 	char nn[NAME_MAX + 1];
 	struct stat st;
@@ -372,9 +354,10 @@ static int box_rename(const struct store_repl_ctx *c, struct box_ren *r,
 	return fsync(r->root);
 }
 
-int store_repl_rename(const struct store_repl_ctx *c, const char *from,
-		      const char *to, struct store_repl_result *res,
-		      const char **what_out)
+int
+store_repl_rename(const struct store_repl_ctx *c, const char *from,
+		  const char *to, struct store_repl_result *res,
+		  const char **what_out)
 {
 	char fdir[NAME_MAX + 1], tdir[NAME_MAX + 1];
 	struct box_ren r = { .root = -1 };
@@ -423,7 +406,8 @@ struct box_list {
 	size_t n, cap;
 };
 
-static int box_list_cb(const char *name, unsigned char type, void *arg)
+static int
+box_list_cb(const char *name, unsigned char type, void *arg)
 {
 	struct box_list *l = arg;
 	char dir[NAME_MAX + 1];
@@ -437,10 +421,10 @@ static int box_list_cb(const char *name, unsigned char type, void *arg)
 	return box_names_add(&l->names, &l->n, &l->cap, name + 1);
 }
 
-int store_repl_list(const struct store_repl_ctx *c,
-		    int (*cb)(const char *mailbox, const struct store_mbox_state *st,
-			      void *arg),
-		    void *arg, const char **what_out)
+int
+store_repl_list(const struct store_repl_ctx *c,
+		int (*cb)(const char *mailbox, const struct store_mbox_state *st, void *arg),
+		void *arg, const char **what_out)
 {
 	struct box_list l = { .root = -1 };
 	struct store_repl_result res;

@@ -52,7 +52,8 @@ static struct rop_cached rop_cache[ROP_CACHE_N];
 static uint64_t rop_clock;
 static size_t rop_budget = ROP_CACHE_BYTES;
 
-static size_t mbox_bytes(const struct store_mbox *m)
+static size_t
+mbox_bytes(const struct store_mbox *m)
 {
 	size_t b = m->cap * sizeof(*m->msgs) + m->nslots * sizeof(*m->slots);
 
@@ -61,13 +62,15 @@ static size_t mbox_bytes(const struct store_mbox *m)
 	return b;
 }
 
-static void entry_drop(struct rop_cached *e)
+static void
+entry_drop(struct rop_cached *e)
 {
 	store_mbox_free(&e->m);
 	memset(e, 0, sizeof(*e));
 }
 
-static size_t cache_bytes(void)
+static size_t
+cache_bytes(void)
 {
 	size_t b = 0;
 
@@ -77,7 +80,8 @@ static size_t cache_bytes(void)
 }
 
 /* The n = min(end, ROP_TAIL) bytes before end into tail; n, or -1. */
-static ssize_t read_tail(int fd, off_t end, unsigned char tail[ROP_TAIL])
+static ssize_t
+read_tail(int fd, off_t end, unsigned char tail[ROP_TAIL])
 {
 	size_t n = end < ROP_TAIL ? (size_t)end : ROP_TAIL;
 
@@ -86,13 +90,15 @@ static ssize_t read_tail(int fd, off_t end, unsigned char tail[ROP_TAIL])
 	return (ssize_t)n;
 }
 
-static int apply_cb(const struct store_rec *rec, void *arg)
+static int
+apply_cb(const struct store_rec *rec, void *arg)
 {
 	return store_mbox_apply(arg, rec);
 }
 
 /* The entry for o's index file (NULL: none). */
-static struct rop_cached *entry_find(const struct store_rop *o)
+static struct rop_cached *
+entry_find(const struct store_rop *o)
 {
 	for (size_t i = 0; i < ROP_CACHE_N; i++) {
 		struct rop_cached *e = &rop_cache[i];
@@ -106,8 +112,9 @@ static struct rop_cached *entry_find(const struct store_rop *o)
 
 /* Replay [e->end, o->end) onto e's state; 0 if o->m now matches the file
  * (and owns the state), -1 if the entry does not fit (o->m untouched). */
-static int entry_catch_up(struct store_rop *o, struct rop_cached *e,
-			  const struct store_index_state *logged)
+static int
+entry_catch_up(struct store_rop *o, struct rop_cached *e,
+	       const struct store_index_state *logged)
 {
 	struct store_idx_reader r;
 	struct store_index_state st;
@@ -134,11 +141,12 @@ static int entry_catch_up(struct store_rop *o, struct rop_cached *e,
 		memset(&e->m, 0, sizeof(e->m));
 		ret = 0;
 	}
-	free(r.buf);
+	store_idx_reader_release(&r);
 	return ret;
 }
 
-int store_rop_load(struct store_rop *o, const struct store_index_state *logged)
+int
+store_rop_load(struct store_rop *o, const struct store_index_state *logged)
 {
 	struct rop_cached *e;
 	struct stat st;
@@ -158,7 +166,8 @@ int store_rop_load(struct store_rop *o, const struct store_index_state *logged)
 	return store_mbox_load(o->idx_fd, &o->m);
 }
 
-void store_rop_keep(struct store_rop *o)
+void
+store_rop_keep(struct store_rop *o)
 {
 	struct rop_cached *e = NULL;
 	size_t bytes, i;
@@ -206,13 +215,15 @@ void store_rop_keep(struct store_rop *o)
 	memset(&o->m, 0, sizeof(o->m));
 }
 
-void store_repl_cache_limit(size_t bytes)
+void
+store_repl_cache_limit(size_t bytes)
 {
 	rop_budget = bytes;
 	store_repl_cache_clear();
 }
 
-void store_repl_cache_clear(void)
+void
+store_repl_cache_clear(void)
 {
 	for (size_t i = 0; i < ROP_CACHE_N; i++)
 		if (rop_cache[i].used)

@@ -35,11 +35,13 @@
 #include "storage/repl/repl_int.h"
 
 #define ROP_COPY_BUF 65536
+#define ROP_DENTS_BUF 32768
 #define ROP_MODSEQ_MAX 9223372036854775807ull
 
 /* ---- open, commit, close ---------------------------------------------- */
 
-bool store_origin_valid(const char *s, bool empty_ok)
+bool
+store_origin_valid(const char *s, bool empty_ok)
 {
 	size_t i, len;
 
@@ -55,7 +57,8 @@ bool store_origin_valid(const char *s, bool empty_ok)
 	return true;
 }
 
-int store_repl_mailbox_check(const char *mailbox, char dir[NAME_MAX + 1])
+int
+store_repl_mailbox_check(const char *mailbox, char dir[NAME_MAX + 1])
 {
 	size_t len, i;
 
@@ -74,15 +77,17 @@ bad:
 	return -1;
 }
 
-bool store_repl_ctx_ok(const struct store_repl_ctx *c)
+bool
+store_repl_ctx_ok(const struct store_repl_ctx *c)
 {
 	return c != NULL && c->mail_base != NULL &&
 	       store_origin_valid(c->server_id, false) &&
 	       (c->host == NULL || strlen(c->host) < 128);
 }
 
-int store_rop_open(struct store_rop *o, const struct store_repl_ctx *c,
-		   const char *mailbox, bool create)
+int
+store_rop_open(struct store_rop *o, const struct store_repl_ctx *c,
+	       const char *mailbox, bool create)
 {
 	char dir[NAME_MAX + 1];
 	struct store_index_state st;
@@ -117,7 +122,8 @@ int store_rop_open(struct store_rop *o, const struct store_repl_ctx *c,
 	return 0;
 }
 
-void store_rop_close(struct store_rop *o)
+void
+store_rop_close(struct store_rop *o)
 {
 	int saved = errno;
 
@@ -133,7 +139,8 @@ void store_rop_close(struct store_rop *o)
 }
 
 /* Apply rec to the in-memory state and queue it for the transaction. */
-int store_rop_apply(struct store_rop *o, const struct store_rec *rec)
+int
+store_rop_apply(struct store_rop *o, const struct store_rec *rec)
 {
 	struct store_rec *p;
 
@@ -151,7 +158,8 @@ int store_rop_apply(struct store_rop *o, const struct store_rec *rec)
 }
 
 /* Write the queued records as one transaction; fdatasync it if sync. */
-static int rop_flush(struct store_rop *o, bool sync)
+static int
+rop_flush(struct store_rop *o, bool sync)
 {
 	o->what = "index";
 	if (o->npending == 0)
@@ -164,14 +172,16 @@ static int rop_flush(struct store_rop *o, bool sync)
 }
 
 /* Write the queued records as one transaction and fdatasync it. */
-int store_rop_flush(struct store_rop *o)
+int
+store_rop_flush(struct store_rop *o)
 {
 	return rop_flush(o, true);
 }
 
 /* The stamp to apply: a local change (modseq 0) gets (H+1, server_id). */
-static int rop_stamp(const struct store_rop *o, const struct store_stamp *in,
-		     struct store_stamp *out)
+static int
+rop_stamp(const struct store_rop *o, const struct store_stamp *in,
+	  struct store_stamp *out)
 {
 	if (in == NULL || in->modseq > ROP_MODSEQ_MAX ||
 	    !store_origin_valid(in->origin, in->modseq == 0)) {
@@ -187,8 +197,9 @@ static int rop_stamp(const struct store_rop *o, const struct store_stamp *in,
 	return 0;
 }
 
-void store_rop_rec(struct store_rec *r, enum store_rec_op op, const char *guid,
-		    const struct store_stamp *s)
+void
+store_rop_rec(struct store_rec *r, enum store_rec_op op, const char *guid,
+	      const struct store_stamp *s)
 {
 	memset(r, 0, sizeof(*r));
 	r->op = op;
@@ -200,8 +211,9 @@ void store_rop_rec(struct store_rec *r, enum store_rec_op op, const char *guid,
 }
 
 /* Where the file name of a message is: its directory fd, or -1 (ENOENT). */
-int store_rop_locate(const struct store_rop *o, const char *name,
-		     struct stat *st_out)
+int
+store_rop_locate(const struct store_rop *o, const char *name,
+		 struct stat *st_out)
 {
 	int dirs[2], i;
 
@@ -216,7 +228,8 @@ int store_rop_locate(const struct store_rop *o, const char *name,
 	return -1;
 }
 
-void store_rop_done(struct store_rop *o, int ret, const char **what_out)
+void
+store_rop_done(struct store_rop *o, int ret, const char **what_out)
 {
 	if (what_out != NULL)
 		*what_out = ret < 0 ? o->what : NULL;
@@ -225,9 +238,10 @@ void store_rop_done(struct store_rop *o, int ret, const char **what_out)
 	store_rop_close(o);
 }
 
-bool store_rop_open_existing(struct store_rop *o, const struct store_repl_ctx *c,
-			     const char *mailbox, struct store_repl_result *res,
-			     int *ret_out)
+bool
+store_rop_open_existing(struct store_rop *o, const struct store_repl_ctx *c,
+			const char *mailbox, struct store_repl_result *res,
+			int *ret_out)
 {
 	int r = store_rop_open(o, c, mailbox, false);
 
@@ -237,12 +251,50 @@ bool store_rop_open_existing(struct store_rop *o, const struct store_repl_ctx *c
 	return r == 0;
 }
 
-int store_rop_bad_request(const char **what_out)
+int
+store_rop_bad_request(const char **what_out)
 {
 	if (what_out != NULL)
 		*what_out = "check request";
 	errno = EINVAL;
 	return -1;
+}
+
+/* ---- directory listing (box.c, query.c) ------------------------------ */
+
+int
+store_dir_each(int dirfd,
+	       int (*cb)(const char *name, unsigned char type, void *arg),
+	       void *arg)
+{
+	char *buf = malloc(ROP_DENTS_BUF);
+	struct dirent64 *de;
+	ssize_t n, pos;
+	int fd, saved, ret = -1;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || buf == NULL)
+		goto out;
+	while ((n = getdents64(fd, buf, ROP_DENTS_BUF)) > 0) {
+		for (pos = 0; pos < n; pos += de->d_reclen) {
+			de = (struct dirent64 *)(void *)(buf + pos);
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			ret = cb(de->d_name, de->d_type, arg);
+			if (ret != 0)
+				goto out;
+		}
+	}
+	ret = n < 0 ? -1 : 0;
+out:
+	if (fd >= 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	free(buf);
+	return ret;
 }
 
 /* ---- SAVE ------------------------------------------------------------- */
@@ -265,7 +317,8 @@ struct rop_save {
 };
 
 /* Write buf and count its LFs not preceded by CR into vsize. */
-static int rop_write_counted(struct rop_save *s, const char *buf, size_t len)
+static int
+rop_write_counted(struct rop_save *s, const char *buf, size_t len)
 {
 	size_t i;
 
@@ -279,7 +332,8 @@ static int rop_write_counted(struct rop_save *s, const char *buf, size_t len)
 	return store_write_all(s->fd, buf, len);
 }
 
-static int rop_copy_body(struct rop_save *s)
+static int
+rop_copy_body(struct rop_save *s)
 {
 	char *buf = malloc(ROP_COPY_BUF);
 	uint64_t left = s->body_size;
@@ -310,7 +364,8 @@ out:
 	return ret;
 }
 
-static int rop_create_tmp(struct rop_save *s)
+static int
+rop_create_tmp(struct rop_save *s)
 {
 	s->fd = store_tmp_create(s->o->d.tmp_fd, s->guid, s->o->c->host, &s->parts,
 				 s->tmpname);
@@ -321,7 +376,8 @@ static int rop_create_tmp(struct rop_save *s)
 }
 
 /* tmp file: prefix, body, size check, mtime, fsync. */
-static int rop_write_tmp(struct rop_save *s)
+static int
+rop_write_tmp(struct rop_save *s)
 {
 	struct timespec times[2];
 	struct stat st;
@@ -358,7 +414,8 @@ static int rop_write_tmp(struct rop_save *s)
 }
 
 /* Rename the tmp file to new/NAME or cur/NAME:2,LETTERS; fsync there. */
-static int rop_place(struct rop_save *s)
+static int
+rop_place(struct rop_save *s)
 {
 	char letters[8];
 	size_t len;
@@ -385,7 +442,8 @@ static int rop_place(struct rop_save *s)
 	return 0;
 }
 
-static void rop_save_cleanup(struct rop_save *s, bool failed)
+static void
+rop_save_cleanup(struct rop_save *s, bool failed)
 {
 	int saved = errno;
 
@@ -399,9 +457,9 @@ static void rop_save_cleanup(struct rop_save *s, bool failed)
 }
 
 /* Duplicate, tombstone and UID checks; *uid_out or a status. */
-static void rop_save_check(struct store_rop *o, const char *guid,
-			   uint32_t hint, struct store_repl_result *res,
-			   uint32_t *uid_out)
+static void
+rop_save_check(struct store_rop *o, const char *guid, uint32_t hint,
+	       struct store_repl_result *res, uint32_t *uid_out)
 {
 	const struct store_msg *msg = store_mbox_find(&o->m, guid);
 	uint32_t next = o->m.st.uidnext;
@@ -421,8 +479,9 @@ static void rop_save_check(struct store_rop *o, const char *guid,
 		res->status = STORE_R_LIMIT;
 }
 
-static int rop_save_write(struct rop_save *s, const struct store_stamp *stamp,
-			  uint32_t uid, struct store_repl_result *res)
+static int
+rop_save_write(struct rop_save *s, const struct store_stamp *stamp,
+	       uint32_t uid, struct store_repl_result *res)
 {
 	struct store_rec rec;
 
@@ -458,12 +517,12 @@ static int rop_save_write(struct rop_save *s, const struct store_stamp *stamp,
 	return 0;
 }
 
-int store_repl_save(const struct store_repl_ctx *c, const char *mailbox,
-		    const char *guid, const struct store_stamp *stamp,
-		    uint32_t uid_hint, time_t date, const char *flags,
-		    int body_fd, uint64_t body_size, const char *prefix,
-		    size_t prefix_len, struct store_repl_result *res,
-		    const char **what_out)
+int
+store_repl_save(const struct store_repl_ctx *c, const char *mailbox,
+		const char *guid, const struct store_stamp *stamp,
+		uint32_t uid_hint, time_t date, const char *flags, int body_fd,
+		uint64_t body_size, const char *prefix, size_t prefix_len,
+		struct store_repl_result *res, const char **what_out)
 {
 	struct store_rop o;
 	struct rop_save s = { .o = &o, .guid = guid, .date = date,
@@ -510,7 +569,8 @@ out:
 
 /* The Maildir name of a message with the system flags of canon:
  * base + ":2," + (other letters kept) + letters, in ASCII order. */
-static int rop_flag_name(const char *name, const char *canon, char *out)
+static int
+rop_flag_name(const char *name, const char *canon, char *out)
 {
 	char letters[8], info[64];
 	const char *colon = strchr(name, ':');
@@ -544,8 +604,9 @@ static int rop_flag_name(const char *name, const char *canon, char *out)
 }
 
 /* Rename the file of msg to match canon (§7.3); new name or "" in out. */
-static int rop_rename_flags(struct store_rop *o, const struct store_msg *msg,
-			    const char *canon, char *out)
+static int
+rop_rename_flags(struct store_rop *o, const struct store_msg *msg,
+		 const char *canon, char *out)
 {
 	char letters[8];
 	struct stat st;
@@ -573,9 +634,10 @@ static int rop_rename_flags(struct store_rop *o, const struct store_msg *msg,
 	return 0;
 }
 
-static int rop_store_apply(struct store_rop *o, const char *guid,
-			   const struct store_stamp *st, const char *deltas,
-			   struct store_repl_result *res)
+static int
+rop_store_apply(struct store_rop *o, const char *guid,
+		const struct store_stamp *st, const char *deltas,
+		struct store_repl_result *res)
 {
 	const struct store_msg *msg = store_mbox_find(&o->m, guid);
 	char won[STORE_FLAGS_MAX], nf[STORE_FLAGS_MAX];
@@ -608,10 +670,11 @@ static int rop_store_apply(struct store_rop *o, const char *guid,
 	return 0;
 }
 
-int store_repl_store(const struct store_repl_ctx *c, const char *mailbox,
-		     const char *guid, const struct store_stamp *stamp,
-		     const char *deltas, struct store_repl_result *res,
-		     const char **what_out)
+int
+store_repl_store(const struct store_repl_ctx *c, const char *mailbox,
+		 const char *guid, const struct store_stamp *stamp,
+		 const char *deltas, struct store_repl_result *res,
+		 const char **what_out)
 {
 	struct store_rop o;
 	struct store_stamp st;
@@ -634,9 +697,9 @@ int store_repl_store(const struct store_repl_ctx *c, const char *mailbox,
 
 /* ---- EXPUNGE ---------------------------------------------------------- */
 
-static int rop_expunge_apply(struct store_rop *o, const char *guid,
-			     const struct store_stamp *st,
-			     struct store_repl_result *res)
+static int
+rop_expunge_apply(struct store_rop *o, const char *guid,
+		  const struct store_stamp *st, struct store_repl_result *res)
 {
 	const struct store_msg *msg = store_mbox_find(&o->m, guid);
 	struct store_rec rec;
@@ -663,9 +726,10 @@ static int rop_expunge_apply(struct store_rop *o, const char *guid,
 	return 0;
 }
 
-int store_repl_expunge(const struct store_repl_ctx *c, const char *mailbox,
-		       const char *guid, const struct store_stamp *stamp,
-		       struct store_repl_result *res, const char **what_out)
+int
+store_repl_expunge(const struct store_repl_ctx *c, const char *mailbox,
+		   const char *guid, const struct store_stamp *stamp,
+		   struct store_repl_result *res, const char **what_out)
 {
 	struct store_rop o;
 	struct store_stamp st;

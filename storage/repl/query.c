@@ -47,14 +47,16 @@ struct rop_rec_ctx {
 	bool changed;
 };
 
-static size_t rop_base_len(const char *name)
+static size_t
+rop_base_len(const char *name)
 {
 	const char *colon = strchr(name, ':');
 
 	return colon != NULL ? (size_t)(colon - name) : strlen(name);
 }
 
-static int rop_base_cmp(const void *a, const void *b)
+static int
+rop_base_cmp(const void *a, const void *b)
 {
 	const struct rop_base *x = a, *y = b;
 	size_t n = x->len < y->len ? x->len : y->len;
@@ -65,7 +67,8 @@ static int rop_base_cmp(const void *a, const void *b)
 	return x->len == y->len ? 0 : (x->len < y->len ? -1 : 1);
 }
 
-static int rop_bases(struct rop_rec_ctx *r)
+static int
+rop_bases(struct rop_rec_ctx *r)
 {
 	const struct store_mbox *m = &r->o->m;
 	size_t i;
@@ -86,7 +89,8 @@ static int rop_bases(struct rop_rec_ctx *r)
 	return 0;
 }
 
-static int rop_queue(struct rop_rec_ctx *r, const struct store_rec *rec)
+static int
+rop_queue(struct rop_rec_ctx *r, const struct store_rec *rec)
 {
 	r->changed = true;
 	if (store_rop_apply(r->o, rec) < 0)
@@ -95,7 +99,8 @@ static int rop_queue(struct rop_rec_ctx *r, const struct store_rec *rec)
 }
 
 /* Move a damaged file aside to tmp/stowd-damaged-NAME. */
-static int rop_damaged(struct store_rop *o, int dirfd, const char *name)
+static int
+rop_damaged(struct store_rop *o, int dirfd, const char *name)
 {
 	char aside[STORE_MAX_NAME + 16];
 
@@ -108,7 +113,8 @@ static int rop_damaged(struct store_rop *o, int dirfd, const char *name)
 }
 
 /* Flags from the info letters of a name ("...:2,FS"). */
-static void rop_letters_flags(const char *name, char *canon)
+static void
+rop_letters_flags(const char *name, char *canon)
 {
 	static const char *const map[] = { "D\\Draft", "F\\Flagged",
 		"R\\Answered", "S\\Seen", "T\\Deleted" };
@@ -130,8 +136,8 @@ static void rop_letters_flags(const char *name, char *canon)
 }
 
 /* A file the index does not know: add it with a stamp of this server. */
-static int rop_add_file(struct rop_rec_ctx *r, const char *name,
-			const struct stat *st)
+static int
+rop_add_file(struct rop_rec_ctx *r, const char *name, const struct stat *st)
 {
 	struct store_rop *o = r->o;
 	const struct store_msg *msg;
@@ -161,7 +167,8 @@ static int rop_add_file(struct rop_rec_ctx *r, const char *name,
 }
 
 /* One file of new/ or cur/. */
-static int rop_check_file(struct rop_rec_ctx *r, int dirfd, const char *name)
+static int
+rop_check_file(struct rop_rec_ctx *r, int dirfd, const char *name)
 {
 	struct rop_base key = { .name = (char *)name, .len = rop_base_len(name) };
 	struct rop_base *b;
@@ -203,7 +210,8 @@ struct rop_scan {
 	int dirfd;
 };
 
-static int rop_scan_cb(const char *name, unsigned char type, void *arg)
+static int
+rop_scan_cb(const char *name, unsigned char type, void *arg)
 {
 	struct rop_scan *sc = arg;
 
@@ -213,7 +221,8 @@ static int rop_scan_cb(const char *name, unsigned char type, void *arg)
 }
 
 /* Every regular file of the directory dirfd (a fresh fd is read). */
-static int rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
+static int
+rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
 {
 	struct rop_scan sc = { .r = r, .dirfd = dirfd };
 
@@ -228,7 +237,8 @@ static int rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
  * stamped): the file is still in tmp/ under the base name (up to the
  * first ',' or ':'), written less than ROP_IN_FLIGHT_SEC ago, and the save
  * is in flight, not lost. */
-static bool rop_in_tmp(const struct store_rop *o, const char *name)
+static bool
+rop_in_tmp(const struct store_rop *o, const char *name)
 {
 	char base[STORE_MAX_NAME];
 	size_t n = strcspn(name, ",:");
@@ -246,7 +256,8 @@ static bool rop_in_tmp(const struct store_rop *o, const char *name)
 }
 
 /* Under the lock, with o open: the reconciliation of repl.h. */
-int store_rop_reconcile(struct store_rop *o, bool *changed_out)
+int
+store_rop_reconcile(struct store_rop *o, bool *changed_out)
 {
 	struct rop_rec_ctx r = { .o = o };
 	struct store_rec rec;
@@ -278,8 +289,9 @@ out:
 	return ret;
 }
 
-int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
-			 bool *changed_out, const char **what_out)
+int
+store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
+		     bool *changed_out, const char **what_out)
 {
 	struct store_rop o;
 	int ret;
@@ -295,7 +307,8 @@ int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 
 /* ---- SYNC, GUIDS, FETCH ----------------------------------------------- */
 
-static void rop_state(const struct store_rop *o, struct store_mbox_state *st)
+static void
+rop_state(const struct store_rop *o, struct store_mbox_state *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->messages = o->m.st.messages;
@@ -306,9 +319,10 @@ static void rop_state(const struct store_rop *o, struct store_mbox_state *st)
 	memcpy(st->flaghash, o->m.flaghash, STORE_HASH_LEN);
 }
 
-int store_repl_sync(const struct store_repl_ctx *c, const char *mailbox,
-		    struct store_mbox_state *st, struct store_repl_result *res,
-		    const char **what_out)
+int
+store_repl_sync(const struct store_repl_ctx *c, const char *mailbox,
+		struct store_mbox_state *st, struct store_repl_result *res,
+		const char **what_out)
 {
 	struct store_rop o;
 	int ret;
@@ -324,7 +338,8 @@ int store_repl_sync(const struct store_repl_ctx *c, const char *mailbox,
 	return ret;
 }
 
-static void rop_info(const struct store_msg *msg, struct store_msg_info *m)
+static void
+rop_info(const struct store_msg *msg, struct store_msg_info *m)
 {
 	const char *origin;
 
@@ -342,9 +357,11 @@ static void rop_info(const struct store_msg *msg, struct store_msg_info *m)
 		m->size = 0;
 }
 
-int store_repl_guids(const struct store_repl_ctx *c, const char *mailbox,
-		     int (*cb)(const struct store_msg_info *m, void *arg), void *arg,
-		     struct store_repl_result *res, const char **what_out)
+int
+store_repl_guids(const struct store_repl_ctx *c, const char *mailbox,
+		 int (*cb)(const struct store_msg_info *m, void *arg),
+		 void *arg, struct store_repl_result *res,
+		 const char **what_out)
 {
 	struct store_msg_info info;
 	struct store_rop o;
@@ -367,9 +384,9 @@ int store_repl_guids(const struct store_repl_ctx *c, const char *mailbox,
 	return ret;
 }
 
-static int rop_fetch_open(struct store_rop *o, const char *guid, int *fd_out,
-			  struct store_msg_info *info,
-			  struct store_repl_result *res)
+static int
+rop_fetch_open(struct store_rop *o, const char *guid, int *fd_out,
+	       struct store_msg_info *info, struct store_repl_result *res)
 {
 	const struct store_msg *msg = store_mbox_find(&o->m, guid);
 	struct stat st;
@@ -406,9 +423,10 @@ static int rop_fetch_open(struct store_rop *o, const char *guid, int *fd_out,
 	return 0;
 }
 
-int store_repl_fetch(const struct store_repl_ctx *c, const char *mailbox,
-		     const char *guid, int *fd_out, struct store_msg_info *info,
-		     struct store_repl_result *res, const char **what_out)
+int
+store_repl_fetch(const struct store_repl_ctx *c, const char *mailbox,
+		 const char *guid, int *fd_out, struct store_msg_info *info,
+		 struct store_repl_result *res, const char **what_out)
 {
 	struct store_rop o;
 	int ret;

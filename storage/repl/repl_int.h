@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * storage/repl/repl_int.h - what storage/repl/ops.c, storage/repl/query.c and
- * storage/repl/box.c share: one mailbox opened and locked for a
- * replication operation, the checks and steps every operation starts
- * with, a directory listing.
+ * storage/repl/repl_int.h - what the files of storage/repl/ share: the
+ * replication state of a mailbox replayed from its index (state.c), one
+ * mailbox opened and locked for a replication operation, the checks and
+ * steps every operation starts with, a directory listing (ops.c).
  *
  * Runs in:  a writer, with the user's credentials.
  * Trust:    see storage/repl/repl.h.
@@ -16,7 +16,80 @@
 #include <sys/stat.h>
 
 #include "storage/repl/repl.h"
-#include "storage/storage_int.h"
+#include "storage/storage.h"
+
+/* ---- replication state of a mailbox (state.c) -------------------------- */
+
+#define STORE_FS_MAX 64         /* per-flag stamps kept per message */
+
+/* One entry of a message's per-flag stamp map S (§7.2). */
+struct store_flag_stamp {
+	char flag[66];          /* canonical spelling */
+	uint64_t modseq;
+	char origin[65];
+};
+
+enum store_msg_kind {
+	STORE_MSG_PRESENT = 1,
+	STORE_MSG_TOMBSTONE = 2,  /* expunged: final */
+	STORE_MSG_LOST = 3,       /* file gone: not present, not tombstoned */
+};
+
+struct store_msg {
+	char guid[STORE_GUID_HEX + 1];
+	enum store_msg_kind kind;
+	uint32_t uid;
+	uint64_t base_modseq;     /* base stamp b */
+	char base_origin[65];
+	char flags[128];          /* canonical F */
+	char name[STORE_MAX_NAME];/* the file name in new/ or cur/ */
+	int64_t date;
+	size_t nfs;
+	struct store_flag_stamp *fs;  /* owned, nfs entries */
+};
+
+/* A mailbox's state replayed from its index: GUID hash table. */
+struct store_mbox {
+	struct store_index_state st;
+	unsigned char guidhash[32];
+	unsigned char flaghash[32];
+	struct store_msg *msgs;   /* owned; nmsgs used of cap */
+	size_t nmsgs, cap;
+	uint32_t *slots;          /* open addressing: index + 1, 0 = empty */
+	size_t nslots;            /* power of two */
+};
+
+/* Free what m owns and zero it.  Accepts NULL. */
+void store_mbox_free(struct store_mbox *m);
+/* The entry of guid (any kind), or NULL.  Borrowed from m. */
+struct store_msg *store_mbox_find(const struct store_mbox *m, const char *guid);
+/*
+ * Apply one record to m (SAVE, EXPUNGE, FLAGS with the merge rule, LOST),
+ * keeping MESSAGES, GUIDHASH, FLAGHASH, H (max of modseqs) and UIDNEXT.
+ * Returns 0 or -1 with errno (ENOMEM, EINVAL for a bad delta list).
+ */
+int store_mbox_apply(struct store_mbox *m, const struct store_rec *rec);
+/*
+ * Replay the locked log fd (whole, valid: after store_idx_begin) into *m
+ * (zeroed first; caller frees with store_mbox_free); m->st is the state
+ * of the last transaction.  Returns 0 or -1 with errno.
+ */
+int store_mbox_load(int fd, struct store_mbox *m);
+/*
+ * The merge rule of §7.2 for one STORE on present message msg: fills
+ * won[] (the deltas that took effect, in the form "+\Seen -\Flagged", into
+ * won[128]) and new_flags[128].  Does not change msg.  Returns 0 (nothing
+ * won gives won ""), -1 with EINVAL (bad delta list), E2BIG (flags over
+ * 127 octets, or more than STORE_FS_MAX per-flag stamps).
+ */
+int store_merge_deltas(const struct store_msg *msg, const char *deltas,
+		       uint64_t modseq, const char *origin, char *won,
+		       char *new_flags);
+/* The message stamp (max of base and every per-flag stamp). */
+void store_msg_stamp(const struct store_msg *msg, uint64_t *modseq_out,
+		     const char **origin_out);
+
+/* ---- one mailbox open for an operation (ops.c, cache.c) --------------- */
 
 /* One mailbox, its directories, its locked index and replayed state. */
 struct store_rop {

@@ -21,8 +21,7 @@
 
 #include <openssl/evp.h>
 
-#include "storage/repl/repl.h"
-#include "storage/storage_int.h"
+#include "storage/repl/repl_int.h"
 
 #define RS_KW_MAX 64            /* keyword length */
 #define RS_TOK_MAX 66           /* a flag + NUL, with room for a sign */
@@ -34,8 +33,8 @@ static const char *const rs_sys[] = {
 
 /* ---- stamps ----------------------------------------------------------- */
 
-static int rs_stamp_cmp2(uint64_t ma, const char *oa, uint64_t mb,
-			 const char *ob)
+static int
+rs_stamp_cmp2(uint64_t ma, const char *oa, uint64_t mb, const char *ob)
 {
 	size_t la = strlen(oa), lb = strlen(ob);
 	int c;
@@ -48,20 +47,23 @@ static int rs_stamp_cmp2(uint64_t ma, const char *oa, uint64_t mb,
 	return la == lb ? 0 : (la > lb ? 1 : -1);
 }
 
-int store_stamp_cmp(const struct store_stamp *a, const struct store_stamp *b)
+int
+store_stamp_cmp(const struct store_stamp *a, const struct store_stamp *b)
 {
 	return rs_stamp_cmp2(a->modseq, a->origin, b->modseq, b->origin);
 }
 
 /* ---- flags ------------------------------------------------------------ */
 
-static bool rs_atom_char(unsigned char c)
+static bool
+rs_atom_char(unsigned char c)
 {
 	return c >= 0x21 && c <= 0x7e && strchr("\"()[\\]{}", c) == NULL;
 }
 
 /* Canonical spelling of one flag tok[0..len) into out[RS_TOK_MAX]. */
-static int rs_flag_one(const char *tok, size_t len, char *out)
+static int
+rs_flag_one(const char *tok, size_t len, char *out)
 {
 	size_t i;
 
@@ -91,13 +93,15 @@ bad:
 	return -1;
 }
 
-static int rs_cmp_str(const void *a, const void *b)
+static int
+rs_cmp_str(const void *a, const void *b)
 {
 	return strcmp(a, b);   /* unsigned octets, a proper prefix first */
 }
 
 /* Sort, drop duplicates and join set[0..n) into out[STORE_FLAGS_MAX]. */
-static int rs_join(char (*set)[RS_TOK_MAX], size_t n, char *out)
+static int
+rs_join(char (*set)[RS_TOK_MAX], size_t n, char *out)
 {
 	size_t i, len = 0, l;
 
@@ -120,7 +124,8 @@ static int rs_join(char (*set)[RS_TOK_MAX], size_t n, char *out)
 }
 
 /* Split in into canonical flags set[*n]; E2BIG past RS_FLAGS_N + 1. */
-static int rs_split(const char *in, char (*set)[RS_TOK_MAX], size_t *n)
+static int
+rs_split(const char *in, char (*set)[RS_TOK_MAX], size_t *n)
 {
 	size_t len;
 
@@ -142,7 +147,8 @@ static int rs_split(const char *in, char (*set)[RS_TOK_MAX], size_t *n)
 	return 0;
 }
 
-int store_flags_canon(const char *in, char out[STORE_FLAGS_MAX])
+int
+store_flags_canon(const char *in, char out[STORE_FLAGS_MAX])
 {
 	char set[RS_FLAGS_N + 1][RS_TOK_MAX];
 	size_t n;
@@ -157,7 +163,8 @@ int store_flags_canon(const char *in, char out[STORE_FLAGS_MAX])
 	return rs_join(set, n, out);
 }
 
-void store_flags_letters(const char *canon, char out[8])
+void
+store_flags_letters(const char *canon, char out[8])
 {
 	static const struct { const char *flag; char letter; } map[] = {
 		{ "\\Draft", 'D' }, { "\\Flagged", 'F' }, { "\\Answered", 'R' },
@@ -184,8 +191,8 @@ void store_flags_letters(const char *canon, char out[8])
 
 /* ---- digests ---------------------------------------------------------- */
 
-static void rs_sha256(const void *data, size_t len,
-		      unsigned char out[STORE_HASH_LEN])
+static void
+rs_sha256(const void *data, size_t len, unsigned char out[STORE_HASH_LEN])
 {
 	unsigned int olen = STORE_HASH_LEN;
 
@@ -193,13 +200,15 @@ static void rs_sha256(const void *data, size_t len,
 		abort();   /* SHA-256 is always there: a broken library */
 }
 
-void store_digest_guid(const char *guid, unsigned char out[STORE_HASH_LEN])
+void
+store_digest_guid(const char *guid, unsigned char out[STORE_HASH_LEN])
 {
 	rs_sha256(guid, strnlen(guid, STORE_GUID_HEX), out);
 }
 
-void store_digest_flags(const char *guid, const char *canon,
-			unsigned char out[STORE_HASH_LEN])
+void
+store_digest_flags(const char *guid, const char *canon,
+		   unsigned char out[STORE_HASH_LEN])
 {
 	char buf[STORE_GUID_HEX + 1 + STORE_FLAGS_MAX];
 	size_t gl = strnlen(guid, STORE_GUID_HEX);
@@ -211,7 +220,8 @@ void store_digest_flags(const char *guid, const char *canon,
 	rs_sha256(buf, gl + 1 + fl, out);
 }
 
-static void rs_xor(unsigned char *acc, const unsigned char *term)
+static void
+rs_xor(unsigned char *acc, const unsigned char *term)
 {
 	size_t i;
 
@@ -220,7 +230,8 @@ static void rs_xor(unsigned char *acc, const unsigned char *term)
 }
 
 /* XOR the digest terms of a present message into (or out of) m. */
-static void rs_terms(struct store_mbox *m, const struct store_msg *msg)
+static void
+rs_terms(struct store_mbox *m, const struct store_msg *msg)
 {
 	unsigned char h[STORE_HASH_LEN];
 
@@ -242,8 +253,8 @@ struct rs_delta {
  * both signs EINVAL.  lenient (old index records): a token without a
  * sign counts as "+".
  */
-static int rs_deltas(const char *in, bool lenient, struct rs_delta *d,
-		     size_t *n)
+static int
+rs_deltas(const char *in, bool lenient, struct rs_delta *d, size_t *n)
 {
 	size_t len, i;
 	char sign;
@@ -289,8 +300,8 @@ bad:
 	return -1;
 }
 
-static struct store_flag_stamp *rs_fs_find(const struct store_msg *msg,
-					   const char *flag)
+static struct store_flag_stamp *
+rs_fs_find(const struct store_msg *msg, const char *flag)
 {
 	size_t i;
 
@@ -302,8 +313,9 @@ static struct store_flag_stamp *rs_fs_find(const struct store_msg *msg,
 }
 
 /* Whether stamp s beats stamp(flag) of msg. */
-static bool rs_wins(const struct store_msg *msg, const char *flag,
-		    uint64_t modseq, const char *origin)
+static bool
+rs_wins(const struct store_msg *msg, const char *flag, uint64_t modseq,
+	const char *origin)
 {
 	const struct store_flag_stamp *fs = rs_fs_find(msg, flag);
 
@@ -314,8 +326,9 @@ static bool rs_wins(const struct store_msg *msg, const char *flag,
 }
 
 /* F after the deltas d[0..n) that won (won_mask bit i). */
-static int rs_new_flags(const struct store_msg *msg, const struct rs_delta *d,
-			size_t n, const bool *won, char *out)
+static int
+rs_new_flags(const struct store_msg *msg, const struct rs_delta *d, size_t n,
+	     const bool *won, char *out)
 {
 	char set[2 * RS_FLAGS_N + 2][RS_TOK_MAX];
 	size_t cnt = 0, i, j, k;
@@ -336,9 +349,9 @@ static int rs_new_flags(const struct store_msg *msg, const struct rs_delta *d,
 	return rs_join(set, cnt, out);
 }
 
-static int rs_merge(const struct store_msg *msg, const char *deltas,
-		    bool lenient, uint64_t modseq, const char *origin,
-		    char *won_out, char *new_flags)
+static int
+rs_merge(const struct store_msg *msg, const char *deltas, bool lenient,
+	 uint64_t modseq, const char *origin, char *won_out, char *new_flags)
 {
 	struct rs_delta d[RS_FLAGS_N];
 	bool won[RS_FLAGS_N];
@@ -370,16 +383,18 @@ static int rs_merge(const struct store_msg *msg, const char *deltas,
 	return rs_new_flags(msg, d, n, won, new_flags);
 }
 
-int store_merge_deltas(const struct store_msg *msg, const char *deltas,
-		       uint64_t modseq, const char *origin, char *won,
-		       char *new_flags)
+int
+store_merge_deltas(const struct store_msg *msg, const char *deltas,
+		   uint64_t modseq, const char *origin, char *won,
+		   char *new_flags)
 {
 	return rs_merge(msg, deltas, false, modseq, origin, won, new_flags);
 }
 
 /* Record the per-flag stamps of the deltas in won (all won). */
-static int rs_set_stamps(struct store_msg *msg, const char *won,
-			 uint64_t modseq, const char *origin)
+static int
+rs_set_stamps(struct store_msg *msg, const char *won, uint64_t modseq,
+	      const char *origin)
 {
 	struct rs_delta d[RS_FLAGS_N];
 	struct store_flag_stamp *fs, *nfs;
@@ -403,8 +418,9 @@ static int rs_set_stamps(struct store_msg *msg, const char *won,
 	return 0;
 }
 
-void store_msg_stamp(const struct store_msg *msg, uint64_t *modseq_out,
-		     const char **origin_out)
+void
+store_msg_stamp(const struct store_msg *msg, uint64_t *modseq_out,
+		const char **origin_out)
 {
 	size_t i;
 
@@ -421,7 +437,8 @@ void store_msg_stamp(const struct store_msg *msg, uint64_t *modseq_out,
 
 /* ---- the GUID hash table ---------------------------------------------- */
 
-static size_t rs_hash(const char *guid)
+static size_t
+rs_hash(const char *guid)
 {
 	uint64_t h = 1469598103934665603ull;
 	size_t i;
@@ -433,7 +450,8 @@ static size_t rs_hash(const char *guid)
 	return (size_t)(h ^ (h >> 29));
 }
 
-struct store_msg *store_mbox_find(const struct store_mbox *m, const char *guid)
+struct store_msg *
+store_mbox_find(const struct store_mbox *m, const char *guid)
 {
 	size_t i, mask;
 	uint32_t s;
@@ -448,7 +466,8 @@ struct store_msg *store_mbox_find(const struct store_mbox *m, const char *guid)
 	return NULL;
 }
 
-static int rs_rehash(struct store_mbox *m, size_t nslots)
+static int
+rs_rehash(struct store_mbox *m, size_t nslots)
 {
 	uint32_t *slots = calloc(nslots, sizeof(*slots));
 	size_t i, j;
@@ -468,7 +487,8 @@ static int rs_rehash(struct store_mbox *m, size_t nslots)
 }
 
 /* A new entry for guid (lower-cased); pointers into m->msgs move. */
-static struct store_msg *rs_insert(struct store_mbox *m, const char *guid)
+static struct store_msg *
+rs_insert(struct store_mbox *m, const char *guid)
 {
 	struct store_msg *msgs, *msg;
 	size_t i;
@@ -502,7 +522,8 @@ static struct store_msg *rs_insert(struct store_mbox *m, const char *guid)
 	return msg;
 }
 
-void store_mbox_free(struct store_mbox *m)
+void
+store_mbox_free(struct store_mbox *m)
 {
 	size_t i;
 
@@ -518,8 +539,8 @@ void store_mbox_free(struct store_mbox *m)
 /* ---- applying records ------------------------------------------------- */
 
 /* Present -> not present (tombstone or lost). */
-static void rs_remove(struct store_mbox *m, struct store_msg *msg,
-		      enum store_msg_kind kind)
+static void
+rs_remove(struct store_mbox *m, struct store_msg *msg, enum store_msg_kind kind)
 {
 	if (msg->kind == STORE_MSG_PRESENT) {
 		rs_terms(m, msg);
@@ -536,7 +557,8 @@ static void rs_remove(struct store_mbox *m, struct store_msg *msg,
 /* The file name of a record: the index is user-writable, so only a plain
  * entry of new/ or cur/ is taken; anything else leaves the message without
  * a file (reconciliation then records it lost). */
-static void rs_set_name(struct store_msg *msg, const char *name)
+static void
+rs_set_name(struct store_msg *msg, const char *name)
 {
 	if (name[0] == '.' || strchr(name, '/') != NULL) {
 		msg->name[0] = '\0';
@@ -545,8 +567,9 @@ static void rs_set_name(struct store_msg *msg, const char *name)
 	memcpy(msg->name, name, sizeof(msg->name));
 }
 
-static void rs_save(struct store_mbox *m, struct store_msg *msg,
-		    const struct store_rec *rec)
+static void
+rs_save(struct store_mbox *m, struct store_msg *msg,
+	const struct store_rec *rec)
 {
 	if (msg->kind == STORE_MSG_PRESENT || msg->kind == STORE_MSG_TOMBSTONE)
 		return;   /* a duplicate, or expunged for good */
@@ -562,8 +585,9 @@ static void rs_save(struct store_mbox *m, struct store_msg *msg,
 	m->st.messages++;
 }
 
-static int rs_flags(struct store_mbox *m, struct store_msg *msg,
-		    const struct store_rec *rec)
+static int
+rs_flags(struct store_mbox *m, struct store_msg *msg,
+	 const struct store_rec *rec)
 {
 	char won[STORE_FLAGS_MAX], nf[STORE_FLAGS_MAX];
 
@@ -586,7 +610,8 @@ static int rs_flags(struct store_mbox *m, struct store_msg *msg,
 	return 0;
 }
 
-int store_mbox_apply(struct store_mbox *m, const struct store_rec *rec)
+int
+store_mbox_apply(struct store_mbox *m, const struct store_rec *rec)
 {
 	struct store_msg *msg;
 
@@ -624,12 +649,14 @@ int store_mbox_apply(struct store_mbox *m, const struct store_rec *rec)
 	return 0;
 }
 
-static int rs_load_cb(const struct store_rec *rec, void *arg)
+static int
+rs_load_cb(const struct store_rec *rec, void *arg)
 {
 	return store_mbox_apply(arg, rec);
 }
 
-int store_mbox_load(int fd, struct store_mbox *m)
+int
+store_mbox_load(int fd, struct store_mbox *m)
 {
 	struct store_idx_reader r;
 	struct store_index_state st;
@@ -652,7 +679,7 @@ int store_mbox_load(int fd, struct store_mbox *m)
 	m->st.messages = messages;  /* present messages, as the digests */
 	ret = 0;
 out:
-	free(r.buf);
+	store_idx_reader_release(&r);
 	if (ret < 0)
 		store_mbox_free(m);
 	return ret;

@@ -23,7 +23,7 @@
 #include <cmocka.h>
 
 #include "storage/repl/repl.h"
-#include "storage/storage_int.h"
+#include "storage/storage.h"
 #include "tests/unit/storage/util.h"
 #include "tests/unit/storage/repl/test_repl.h"
 

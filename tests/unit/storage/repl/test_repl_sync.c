@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #include "storage/repl/repl.h"
-#include "storage/storage_int.h"
+#include "storage/storage.h"
 #include "tests/unit/storage/util.h"
 #include "tests/unit/storage/repl/test_repl.h"
 
@@ -371,6 +371,23 @@ static void put32(unsigned char *p, uint32_t v)
 	p[3] = v >> 24;
 }
 
+/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32), bit by bit: the
+ * frame checksum of the index format, written independently of
+ * storage/indexfmt.c. */
+static uint32_t crc32_ieee(uint32_t crc, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	int k;
+
+	crc = ~crc;
+	while (len-- > 0) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+	}
+	return ~crc;
+}
+
 /* Frame around payload[0..len) into out; returns the frame length. */
 static size_t frame(const unsigned char *payload, size_t len, unsigned char *out)
 {
@@ -379,8 +396,8 @@ static size_t frame(const unsigned char *payload, size_t len, unsigned char *out
 	put32(out, (uint32_t)len);
 	memcpy(out + 8, payload, len);
 	put32(out + 8 + len, (uint32_t)len);
-	crc = store_crc32(0, out, 4);
-	crc = store_crc32(crc, out + 8, len);
+	crc = crc32_ieee(0, out, 4);
+	crc = crc32_ieee(crc, out + 8, len);
 	put32(out + 4, crc);
 	return len + 12;
 }
