@@ -50,7 +50,8 @@ static void next_user(struct sync_state *st);
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void lr_init(struct line_reader *lr, int fd)
+static void
+lr_init(struct line_reader *lr, int fd)
 {
 	lr->fd = fd;
 	lr->off = 0;
@@ -59,7 +60,8 @@ static void lr_init(struct line_reader *lr, int fd)
 }
 
 /* 1 with *line, 0 at the end, -1 with errno (EMSGSIZE: line too long). */
-static int lr_next(struct line_reader *lr, char **line)
+static int
+lr_next(struct line_reader *lr, char **line)
 {
 	for (;;) {
 		char *nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
@@ -97,8 +99,9 @@ static int lr_next(struct line_reader *lr, char **line)
 	}
 }
 
-int sync_each_line(int fd, int (*fn)(struct sync_state *st, const char *line),
-		   struct sync_state *st)
+int
+sync_each_line(int fd, int (*fn)(struct sync_state *st, const char *line),
+	       struct sync_state *st)
 {
 	struct line_reader *lr = xmalloc(sizeof(*lr));
 	char *line;
@@ -115,7 +118,8 @@ int sync_each_line(int fd, int (*fn)(struct sync_state *st, const char *line),
 	return rc < 0 ? -1 : err;
 }
 
-static struct sync_state *state_of(struct hook_replica *r)
+static struct sync_state *
+state_of(struct hook_replica *r)
 {
 	void **slot = hook_replica_sync_slot(r);
 	struct sync_state *st = *slot;
@@ -130,7 +134,8 @@ static struct sync_state *state_of(struct hook_replica *r)
 	return st;
 }
 
-static void state_unref(struct sync_state *st)
+static void
+state_unref(struct sync_state *st)
 {
 	if (--st->refs > 0)
 		return;
@@ -138,8 +143,9 @@ static void state_unref(struct sync_state *st)
 	free(st);
 }
 
-struct sync_req *sync_req_new(struct sync_state *st, enum req_kind kind,
-			      const struct sync_req_ops *ops)
+struct sync_req *
+sync_req_new(struct sync_state *st, enum req_kind kind,
+	     const struct sync_req_ops *ops)
 {
 	struct sync_req *q = xcalloc(1, sizeof(*q));
 
@@ -152,7 +158,8 @@ struct sync_req *sync_req_new(struct sync_state *st, enum req_kind kind,
 	return q;
 }
 
-static void req_free(struct sync_req *q)
+static void
+req_free(struct sync_req *q)
 {
 	if (q->fd >= 0)
 		close(q->fd);
@@ -161,13 +168,15 @@ static void req_free(struct sync_req *q)
 }
 
 /* The request belongs to the run in progress. */
-static bool req_live(const struct sync_req *q)
+static bool
+req_live(const struct sync_req *q)
 {
 	return !q->st->dead && q->st->running && q->gen == q->st->gen;
 }
 
-void sync_cmd_init(struct psep_repl_cmd *c, enum psep_repl_op op,
-		   const struct sync_state *st, const char *mailbox)
+void
+sync_cmd_init(struct psep_repl_cmd *c, enum psep_repl_op op,
+	      const struct sync_state *st, const char *mailbox)
 {
 	memset(c, 0, sizeof(*c));
 	c->op = op;
@@ -176,14 +185,16 @@ void sync_cmd_init(struct psep_repl_cmd *c, enum psep_repl_op op,
 		xstrlcpy(c->mailbox, mailbox, sizeof(c->mailbox));
 }
 
-void sync_cmd_event(struct psep_repl_cmd *c, const struct sync_state *st,
-		    uint64_t modseq)
+void
+sync_cmd_event(struct psep_repl_cmd *c, const struct sync_state *st,
+	       uint64_t modseq)
 {
 	xstrlcpy(c->origin, hook_server_id(st->h), sizeof(c->origin));
 	c->modseq = modseq;
 }
 
-static void user_job_free(struct user_job **uj)
+static void
+user_job_free(struct user_job **uj)
 {
 	if (*uj == NULL)
 		return;
@@ -194,7 +205,8 @@ static void user_job_free(struct user_job **uj)
 }
 
 /* Drop the run's state (requests in flight become stale). */
-static void run_clear(struct sync_state *st)
+static void
+run_clear(struct sync_state *st)
 {
 	st->gen++;
 	user_job_free(&st->uj);
@@ -214,7 +226,8 @@ static void run_clear(struct sync_state *st)
 }
 
 /* A send failed (link or supervisor gone): give the run up. */
-static void run_fail(struct sync_state *st, const char *why)
+static void
+run_fail(struct sync_state *st, const char *why)
 {
 	log_warn("sync: replica=%s stopped: %s", hook_replica_name(st->r), why);
 	run_clear(st);
@@ -222,7 +235,8 @@ static void run_fail(struct sync_state *st, const char *why)
 
 /* No reply will come (resp or rep NULL: the link or the supervisor went
  * away): give the run up and free q.  Returns true if so. */
-static bool req_lost(struct sync_req *q, bool lost, const char *why)
+static bool
+req_lost(struct sync_req *q, bool lost, const char *why)
 {
 	if (!lost)
 		return false;
@@ -234,8 +248,9 @@ static bool req_lost(struct sync_req *q, bool lost, const char *why)
 
 /* Every reply of the replica to a request: DATA lines, then the tagged
  * reply (or NULL: connection lost); q->ops says what the request does. */
-static void remote_cb(struct hook_replica *r, const struct repl_response *resp,
-		      struct repl_frame *frame, void *arg)
+static void
+remote_cb(struct hook_replica *r, const struct repl_response *resp,
+	  struct repl_frame *frame, void *arg)
 {
 	struct sync_req *q = arg;
 
@@ -259,8 +274,9 @@ static void remote_cb(struct hook_replica *r, const struct repl_response *resp,
 }
 
 /* The local reply to a request (rep NULL: the supervisor went away). */
-static void local_cb(struct hook *h, const struct psep_repl_rep *rep, int fd,
-		     void *arg)
+static void
+local_cb(struct hook *h, const struct psep_repl_rep *rep, int fd,
+	 void *arg)
 {
 	struct sync_req *q = arg;
 
@@ -279,8 +295,9 @@ static void local_cb(struct hook *h, const struct psep_repl_rep *rep, int fd,
 	req_free(q);
 }
 
-int sync_send_remote(struct sync_state *st, struct sync_req *q,
-		     const struct psep_repl_cmd *c, int body_fd, uint64_t size)
+int
+sync_send_remote(struct sync_state *st, struct sync_req *q,
+		 const struct psep_repl_cmd *c, int body_fd, uint64_t size)
 {
 	if (hook_replica_send(st->r, c, body_fd, size, remote_cb, q) < 0) {
 		req_free(q);
@@ -290,8 +307,9 @@ int sync_send_remote(struct sync_state *st, struct sync_req *q,
 	return 0;
 }
 
-int sync_send_local(struct sync_state *st, struct sync_req *q,
-		    const struct psep_repl_cmd *c, int memfd)
+int
+sync_send_local(struct sync_state *st, struct sync_req *q,
+		const struct psep_repl_cmd *c, int memfd)
 {
 	if (hook_local_send(st->h, c, memfd, local_cb, q) < 0) {
 		req_free(q);
@@ -303,8 +321,9 @@ int sync_send_local(struct sync_state *st, struct sync_req *q,
 
 /* ---- dirty set ---------------------------------------------------------- */
 
-void hook_sync_mark_dirty(struct hook_replica *r, const char *user,
-			  const char *mailbox)
+void
+hook_sync_mark_dirty(struct hook_replica *r, const char *user,
+		     const char *mailbox)
 {
 	struct sync_state *st = state_of(r);
 
@@ -319,7 +338,8 @@ void hook_sync_mark_dirty(struct hook_replica *r, const char *user,
 }
 
 /* At the end of a user: drop the pairs that are done. */
-static void user_dirty_done(struct sync_state *st)
+static void
+user_dirty_done(struct sync_state *st)
 {
 	struct user_job *uj = st->uj;
 	bool changed = false;
@@ -350,7 +370,8 @@ static void user_dirty_done(struct sync_state *st)
 
 /* ---- users -------------------------------------------------------------- */
 
-void sync_user_end(struct sync_state *st)
+void
+sync_user_end(struct sync_state *st)
 {
 	struct user_job *uj = st->uj;
 
@@ -366,7 +387,8 @@ void sync_user_end(struct sync_state *st)
 	next_user(st);
 }
 
-static struct mbox_ent *mbox_get(struct user_job *uj, const char *name)
+static struct mbox_ent *
+mbox_get(struct user_job *uj, const char *name)
 {
 	for (size_t i = 0; i < uj->n; i++) {
 		if (strcmp(uj->mb[i].name, name) == 0)
@@ -383,7 +405,8 @@ static struct mbox_ent *mbox_get(struct user_job *uj, const char *name)
 	return &uj->mb[uj->n++];
 }
 
-static int list_line(struct sync_state *st, const char *line, bool remote)
+static int
+list_line(struct sync_state *st, const char *line, bool remote)
 {
 	char name[PSEP_NAME_MAX];
 	struct store_mbox_state s;
@@ -409,12 +432,14 @@ static int list_line(struct sync_state *st, const char *line, bool remote)
 	return 0;
 }
 
-static int list_line_local(struct sync_state *st, const char *line)
+static int
+list_line_local(struct sync_state *st, const char *line)
 {
 	return list_line(st, line, false);
 }
 
-static void lists_done(struct sync_state *st)
+static void
+lists_done(struct sync_state *st)
 {
 	if (--st->uj->pending > 0)
 		return;
@@ -426,8 +451,9 @@ static void lists_done(struct sync_state *st)
 	sync_mbox_next(st);
 }
 
-static void list_remote_data(struct sync_req *q, const struct repl_response *resp,
-			     struct repl_frame *frame)
+static void
+list_remote_data(struct sync_req *q, const struct repl_response *resp,
+		 struct repl_frame *frame)
 {
 	struct sync_state *st = q->st;
 
@@ -436,7 +462,8 @@ static void list_remote_data(struct sync_req *q, const struct repl_response *res
 		st->uj->failed = true;
 }
 
-static bool list_remote_done(struct sync_req *q, bool ok)
+static bool
+list_remote_done(struct sync_req *q, bool ok)
 {
 	struct sync_state *st = q->st;
 
@@ -449,7 +476,8 @@ static bool list_remote_done(struct sync_req *q, bool ok)
 	return false;
 }
 
-static bool list_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
+static bool
+list_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
 {
 	struct sync_state *st = q->st;
 
@@ -471,7 +499,8 @@ static const struct sync_req_ops list_ops = {
 	.local_done = list_local_done,
 };
 
-static void user_begin(struct sync_state *st, const char *user)
+static void
+user_begin(struct sync_state *st, const char *user)
 {
 	struct psep_repl_cmd c;
 	struct user_job *uj = xcalloc(1, sizeof(*uj));
@@ -486,7 +515,8 @@ static void user_begin(struct sync_state *st, const char *user)
 	(void)sync_send_local(st, sync_req_new(st, RQ_LIST, &list_ops), &c, -1);
 }
 
-static void run_end(struct sync_state *st)
+static void
+run_end(struct sync_state *st)
 {
 	log_info("sync: replica=%s %s sync done: users=%zu dirty=%zu",
 		 hook_replica_name(st->r), st->full ? "full" : "dirty",
@@ -498,7 +528,8 @@ static void run_end(struct sync_state *st)
 }
 
 /* A name from the users memfd, or NULL at the end. */
-static const char *users_next(struct sync_state *st)
+static const char *
+users_next(struct sync_state *st)
 {
 	char *line;
 	int rc;
@@ -518,7 +549,8 @@ static const char *users_next(struct sync_state *st)
 	return NULL;
 }
 
-static void next_user(struct sync_state *st)
+static void
+next_user(struct sync_state *st)
 {
 	const char *user;
 
@@ -532,7 +564,8 @@ static void next_user(struct sync_state *st)
 	user_begin(st, user);
 }
 
-static void users_cb(struct hook *h, int err, int fd, void *arg)
+static void
+users_cb(struct hook *h, int err, int fd, void *arg)
 {
 	struct sync_req *q = arg;
 	struct sync_state *st = q->st;
@@ -559,7 +592,8 @@ static void users_cb(struct hook *h, int err, int fd, void *arg)
 }
 
 /* The distinct users of the dirty set. */
-static void users_from_dirty(struct sync_state *st)
+static void
+users_from_dirty(struct sync_state *st)
 {
 	for (size_t i = 0; i < st->dirty.n; i++) {
 		const char *u = st->dirty.v[i].user;
@@ -574,7 +608,8 @@ static void users_from_dirty(struct sync_state *st)
 	}
 }
 
-void hook_sync_start(struct hook_replica *r, bool full)
+void
+hook_sync_start(struct hook_replica *r, bool full)
 {
 	struct sync_state *st = state_of(r);
 
@@ -614,7 +649,8 @@ void hook_sync_start(struct hook_replica *r, bool full)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-void hook_sync_abort(struct hook_replica *r)
+void
+hook_sync_abort(struct hook_replica *r)
 {
 	struct sync_state *st = *hook_replica_sync_slot(r);
 
@@ -625,7 +661,8 @@ void hook_sync_abort(struct hook_replica *r)
 	run_clear(st);
 }
 
-void hook_sync_free(struct hook_replica *r)
+void
+hook_sync_free(struct hook_replica *r)
 {
 	void **slot = hook_replica_sync_slot(r);
 	struct sync_state *st = *slot;
@@ -638,7 +675,8 @@ void hook_sync_free(struct hook_replica *r)
 	state_unref(st);
 }
 
-bool hook_sync_running(const struct hook_replica *r)
+bool
+hook_sync_running(const struct hook_replica *r)
 {
 	struct sync_state *st = *hook_replica_sync_slot((struct hook_replica *)r);
 

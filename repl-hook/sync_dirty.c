@@ -24,7 +24,8 @@
 #define DIRTY_LINE_MAX (2 * PSEP_NAME_MAX + 2)
 #define DIRTY_BUF 65536
 
-bool sync_dirty_name_ok(const char *s)
+bool
+sync_dirty_name_ok(const char *s)
 {
 	size_t len = strnlen(s, PSEP_NAME_MAX);
 
@@ -32,8 +33,9 @@ bool sync_dirty_name_ok(const char *s)
 }
 
 /* "<NAME>.dirty" or "<NAME>.dirty.tmp"; -1 if the name cannot be used. */
-static int dirty_path(struct hook_replica *r, const char *suffix, char *out,
-		      size_t size)
+static int
+dirty_path(struct hook_replica *r, const char *suffix, char *out,
+	   size_t size)
 {
 	const char *name = hook_replica_name(r);
 	int n;
@@ -50,7 +52,8 @@ static int dirty_path(struct hook_replica *r, const char *suffix, char *out,
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+static int
+write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
@@ -66,7 +69,8 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static void dirty_push(struct dirty_set *d, const char *user, const char *mailbox)
+static void
+dirty_push(struct dirty_set *d, const char *user, const char *mailbox)
 {
 	if (d->n == d->cap) {
 		d->cap = d->cap ? 2 * d->cap : 16;
@@ -79,7 +83,8 @@ static void dirty_push(struct dirty_set *d, const char *user, const char *mailbo
 }
 
 /* One line of the file; false if malformed. */
-static bool dirty_line(struct dirty_set *d, char *line)
+static bool
+dirty_line(struct dirty_set *d, char *line)
 {
 	char *tab = strchr(line, '\t');
 
@@ -99,7 +104,8 @@ static bool dirty_line(struct dirty_set *d, char *line)
 
 /* Split buf[0..*len) into lines; keeps an unfinished tail.  Returns the
  * number of malformed lines. */
-static size_t dirty_parse(struct dirty_set *d, char *buf, size_t *len, bool eof)
+static size_t
+dirty_parse(struct dirty_set *d, char *buf, size_t *len, bool eof)
 {
 	size_t start = 0, bad = 0;
 
@@ -122,7 +128,8 @@ static size_t dirty_parse(struct dirty_set *d, char *buf, size_t *len, bool eof)
 	return bad;
 }
 
-void sync_dirty_load(struct dirty_set *d, struct hook_replica *r)
+void
+sync_dirty_load(struct dirty_set *d, struct hook_replica *r)
 {
 	char path[PSEP_NAME_MAX + 16];
 	char *buf;
@@ -168,8 +175,9 @@ void sync_dirty_load(struct dirty_set *d, struct hook_replica *r)
 	close(fd);
 }
 
-long sync_dirty_find(const struct dirty_set *d, const char *user,
-		     const char *mailbox)
+long
+sync_dirty_find(const struct dirty_set *d, const char *user,
+		const char *mailbox)
 {
 	for (size_t i = 0; i < d->n; i++) {
 		if (strcmp(d->v[i].user, user) == 0 &&
@@ -179,8 +187,9 @@ long sync_dirty_find(const struct dirty_set *d, const char *user,
 	return -1;
 }
 
-static int dirty_append(struct hook_replica *r, const char *user,
-			const char *mailbox)
+static int
+dirty_append(struct hook_replica *r, const char *user,
+	     const char *mailbox)
 {
 	char path[PSEP_NAME_MAX + 16], line[DIRTY_LINE_MAX + 1];
 	int fd, n, rc = -1;
@@ -204,8 +213,9 @@ out:
 	return rc;
 }
 
-int sync_dirty_add(struct dirty_set *d, struct hook_replica *r, const char *user,
-		   const char *mailbox)
+int
+sync_dirty_add(struct dirty_set *d, struct hook_replica *r, const char *user,
+	       const char *mailbox)
 {
 	long i = sync_dirty_find(d, user, mailbox);
 
@@ -227,7 +237,8 @@ int sync_dirty_add(struct dirty_set *d, struct hook_replica *r, const char *user
 	return 0;
 }
 
-void sync_dirty_remove(struct dirty_set *d, size_t i)
+void
+sync_dirty_remove(struct dirty_set *d, size_t i)
 {
 	free(d->v[i].user);
 	free(d->v[i].mailbox);
@@ -236,7 +247,8 @@ void sync_dirty_remove(struct dirty_set *d, size_t i)
 }
 
 /* Write every entry to fd through a bounded buffer. */
-static int dirty_write(const struct dirty_set *d, int fd)
+static int
+dirty_write(const struct dirty_set *d, int fd)
 {
 	char *buf = xmalloc(DIRTY_BUF);
 	size_t len = 0;
@@ -264,7 +276,8 @@ out:
 	return rc;
 }
 
-int sync_dirty_rewrite(const struct dirty_set *d, struct hook_replica *r)
+int
+sync_dirty_rewrite(const struct dirty_set *d, struct hook_replica *r)
 {
 	char path[PSEP_NAME_MAX + 16], tmp[PSEP_NAME_MAX + 16];
 	int dirfd = hook_state_dirfd(hook_replica_hook(r));
@@ -301,7 +314,8 @@ out:
 	return rc;
 }
 
-void sync_dirty_clear(struct dirty_set *d)
+void
+sync_dirty_clear(struct dirty_set *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
 		free(d->v[i].user);

@@ -32,27 +32,31 @@
 static void mbox_guids(struct sync_state *st);
 static void plan_pump(struct sync_state *st);
 
-static bool state_equal(const struct store_mbox_state *a,
-			const struct store_mbox_state *b)
+static bool
+state_equal(const struct store_mbox_state *a,
+	    const struct store_mbox_state *b)
 {
 	return a->messages == b->messages &&
 	       memcmp(a->guidhash, b->guidhash, STORE_HASH_LEN) == 0 &&
 	       memcmp(a->flaghash, b->flaghash, STORE_HASH_LEN) == 0;
 }
 
-static struct mbox_ent *cur_mbox(struct sync_state *st)
+static struct mbox_ent *
+cur_mbox(struct sync_state *st)
 {
 	return &st->uj->mb[st->uj->i];
 }
 
-void sync_mbox_job_reset(struct mbox_job *m)
+void
+sync_mbox_job_reset(struct mbox_job *m)
 {
 	sync_side_free(&m->ls);
 	sync_side_free(&m->rs);
 	memset(m, 0, sizeof(*m));
 }
 
-static void mbox_end(struct sync_state *st, bool ok)
+static void
+mbox_end(struct sync_state *st, bool ok)
 {
 	struct user_job *uj = st->uj;
 	struct mbox_job *m = &uj->m;
@@ -78,7 +82,8 @@ static void mbox_end(struct sync_state *st, bool ok)
 /* ---- SYNC and GUIDS on both sides ------------------------------------------ */
 
 /* The end of a pair of queries (SYNC or GUIDS on both sides). */
-static void query_done(struct sync_state *st, enum req_kind kind)
+static void
+query_done(struct sync_state *st, enum req_kind kind)
 {
 	struct mbox_job *m = &st->uj->m;
 	struct mbox_ent *e;
@@ -108,7 +113,8 @@ static void query_done(struct sync_state *st, enum req_kind kind)
 		mbox_guids(st);
 }
 
-static void query_fail(struct sync_state *st, const char *why)
+static void
+query_fail(struct sync_state *st, const char *why)
 {
 	if (!st->uj->m.failed)
 		st->uj->m.why = why;
@@ -116,8 +122,9 @@ static void query_fail(struct sync_state *st, const char *why)
 }
 
 /* One data line of SYNC or GUIDS, from either side. */
-static void query_line(struct sync_state *st, enum req_kind kind, bool remote,
-		       const char *line)
+static void
+query_line(struct sync_state *st, enum req_kind kind, bool remote,
+	   const char *line)
 {
 	struct mbox_ent *e = cur_mbox(st);
 	struct store_msg_info mi;
@@ -141,20 +148,23 @@ static void query_line(struct sync_state *st, enum req_kind kind, bool remote,
 		query_fail(st, errno == E2BIG ? "mailbox too large" : "bad GUID");
 }
 
-static int query_line_local(struct sync_state *st, const char *line)
+static int
+query_line_local(struct sync_state *st, const char *line)
 {
 	query_line(st, st->uj->m.lkind, false, line);
 	return st->uj->m.failed ? -1 : 0;
 }
 
-static void query_remote_data(struct sync_req *q, const struct repl_response *resp,
-			      struct repl_frame *frame)
+static void
+query_remote_data(struct sync_req *q, const struct repl_response *resp,
+		  struct repl_frame *frame)
 {
 	(void)frame;
 	query_line(q->st, q->kind, true, resp->body);
 }
 
-static bool query_remote_done(struct sync_req *q, bool ok)
+static bool
+query_remote_done(struct sync_req *q, bool ok)
 {
 	if (!ok)
 		query_fail(q->st, q->kind == RQ_SYNC ? "SYNC failed on the replica"
@@ -163,7 +173,8 @@ static bool query_remote_done(struct sync_req *q, bool ok)
 	return false;
 }
 
-static bool query_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
+static bool
+query_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
 {
 	struct sync_state *st = q->st;
 
@@ -183,7 +194,8 @@ static const struct sync_req_ops query_ops = {
 };
 
 /* SYNC or GUIDS on both sides. */
-static void query_both(struct sync_state *st, enum req_kind kind)
+static void
+query_both(struct sync_state *st, enum req_kind kind)
 {
 	struct psep_repl_cmd c;
 	struct mbox_ent *e = cur_mbox(st);
@@ -195,7 +207,8 @@ static void query_both(struct sync_state *st, enum req_kind kind)
 	(void)sync_send_local(st, sync_req_new(st, kind, &query_ops), &c, -1);
 }
 
-static void mbox_guids(struct sync_state *st)
+static void
+mbox_guids(struct sync_state *st)
 {
 	struct mbox_job *m = &st->uj->m;
 
@@ -209,7 +222,8 @@ static void mbox_guids(struct sync_state *st)
 
 /* ---- CREATE on the side that lacks the mailbox ----------------------------- */
 
-static bool create_remote_done(struct sync_req *q, bool ok)
+static bool
+create_remote_done(struct sync_req *q, bool ok)
 {
 	if (!ok)
 		query_fail(q->st, "CREATE failed on the replica");
@@ -220,7 +234,8 @@ static bool create_remote_done(struct sync_req *q, bool ok)
 	return false;
 }
 
-static bool create_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
+static bool
+create_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
 {
 	if (rep->status != PSEP_RS_OK)
 		mbox_end(q->st, false);
@@ -234,7 +249,8 @@ static const struct sync_req_ops create_ops = {
 	.local_done = create_local_done,
 };
 
-void sync_mbox_next(struct sync_state *st)
+void
+sync_mbox_next(struct sync_state *st)
 {
 	struct user_job *uj = st->uj;
 
@@ -266,7 +282,8 @@ void sync_mbox_next(struct sync_state *st)
 
 /* ---- repair actions ------------------------------------------------------- */
 
-static void action_done(struct sync_state *st, struct sync_req *q, bool ok)
+static void
+action_done(struct sync_state *st, struct sync_req *q, bool ok)
 {
 	struct mbox_job *m = &st->uj->m;
 
@@ -287,9 +304,10 @@ static void action_done(struct sync_state *st, struct sync_req *q, bool ok)
 
 /* A SAVE of the message just fetched from one side (guid, uid, date,
  * flags, size) to the other; origin and modseq set by the caller. */
-static void action_save_cmd(struct psep_repl_cmd *c, const struct sync_req *q,
-			    uint32_t uid, uint64_t date, const char *flags,
-			    uint64_t size)
+static void
+action_save_cmd(struct psep_repl_cmd *c, const struct sync_req *q,
+		uint32_t uid, uint64_t date, const char *flags,
+		uint64_t size)
 {
 	struct sync_state *st = q->st;
 
@@ -301,7 +319,8 @@ static void action_save_cmd(struct psep_repl_cmd *c, const struct sync_req *q,
 	xstrlcpy(c->flags, flags, sizeof(c->flags));
 }
 
-static bool act_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
+static bool
+act_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
 {
 	struct sync_state *st = q->st;
 	struct psep_repl_cmd c;
@@ -323,8 +342,9 @@ static bool act_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
 }
 
 /* FETCH data from the replica: keep the body for the local SAVE. */
-static void act_remote_data(struct sync_req *q, const struct repl_response *resp,
-			    struct repl_frame *frame)
+static void
+act_remote_data(struct sync_req *q, const struct repl_response *resp,
+		struct repl_frame *frame)
 {
 	int fd = frame != NULL ? frame->literal_fd : -1;
 
@@ -341,7 +361,8 @@ static void act_remote_data(struct sync_req *q, const struct repl_response *resp
 	q->fd = fd;
 }
 
-static bool act_remote_done(struct sync_req *q, bool ok)
+static bool
+act_remote_done(struct sync_req *q, bool ok)
 {
 	struct sync_state *st = q->st;
 	struct psep_repl_cmd c;
@@ -369,7 +390,8 @@ static const struct sync_req_ops act_ops = {
 	.local_done = act_local_done,
 };
 
-static void action_launch(struct sync_state *st, const struct sync_action *a)
+static void
+action_launch(struct sync_state *st, const struct sync_action *a)
 {
 	struct sync_req *q = sync_req_new(st, RQ_ACTION, &act_ops);
 	struct psep_repl_cmd c;
@@ -408,7 +430,8 @@ static void action_launch(struct sync_state *st, const struct sync_action *a)
 }
 
 /* Keep up to SYNC_INFLIGHT repairs going; SYNC both sides after the last. */
-static void plan_pump(struct sync_state *st)
+static void
+plan_pump(struct sync_state *st)
 {
 	struct mbox_job *m = &st->uj->m;
 	struct sync_action a;

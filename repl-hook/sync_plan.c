@@ -49,7 +49,8 @@ struct sync_side {
 	struct str_pool pool;
 };
 
-static uint64_t mix64(uint64_t x)
+static uint64_t
+mix64(uint64_t x)
 {
 	x ^= x >> 30;
 	x *= 0xbf58476d1ce4e5b9ull;
@@ -59,7 +60,8 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-static uint64_t hash_bytes(const unsigned char *p, size_t n)
+static uint64_t
+hash_bytes(const unsigned char *p, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 
@@ -70,7 +72,8 @@ static uint64_t hash_bytes(const unsigned char *p, size_t n)
 	return mix64(h);
 }
 
-static int hexval(char c)
+static int
+hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -79,7 +82,8 @@ static int hexval(char c)
 	return -1;
 }
 
-static int guid_to_bin(const char *s, unsigned char out[GUID_BIN])
+static int
+guid_to_bin(const char *s, unsigned char out[GUID_BIN])
 {
 	for (size_t i = 0; i < GUID_BIN; i++) {
 		int hi = hexval(s[2 * i]), lo;
@@ -94,7 +98,8 @@ static int guid_to_bin(const char *s, unsigned char out[GUID_BIN])
 	return s[2 * GUID_BIN] == '\0' ? 0 : -1;
 }
 
-static void guid_to_hex(const unsigned char g[GUID_BIN], char out[STORE_GUID_HEX + 1])
+static void
+guid_to_hex(const unsigned char g[GUID_BIN], char out[STORE_GUID_HEX + 1])
 {
 	static const char digits[] = "0123456789abcdef";
 
@@ -107,7 +112,8 @@ static void guid_to_hex(const unsigned char g[GUID_BIN], char out[STORE_GUID_HEX
 
 /* ---- string pool ------------------------------------------------------- */
 
-static void pool_rehash(struct str_pool *p, size_t icap)
+static void
+pool_rehash(struct str_pool *p, size_t icap)
 {
 	uint32_t *idx = xcalloc(icap, sizeof(*idx));
 
@@ -125,7 +131,8 @@ static void pool_rehash(struct str_pool *p, size_t icap)
 }
 
 /* Index of s in the pool, added if new; -1 with E2BIG when full. */
-static int pool_intern(struct str_pool *p, const char *s, uint32_t *out)
+static int
+pool_intern(struct str_pool *p, const char *s, uint32_t *out)
 {
 	size_t len = strlen(s), h;
 
@@ -155,7 +162,8 @@ static int pool_intern(struct str_pool *p, const char *s, uint32_t *out)
 	return 0;
 }
 
-static void pool_free(struct str_pool *p)
+static void
+pool_free(struct str_pool *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		free(p->v[i]);
@@ -166,7 +174,8 @@ static void pool_free(struct str_pool *p)
 
 /* ---- sets -------------------------------------------------------------- */
 
-struct sync_side *sync_side_new(void)
+struct sync_side *
+sync_side_new(void)
 {
 	struct sync_side *s = xcalloc(1, sizeof(*s));
 
@@ -175,7 +184,8 @@ struct sync_side *sync_side_new(void)
 	return s;
 }
 
-void sync_side_free(struct sync_side **s)
+void
+sync_side_free(struct sync_side **s)
 {
 	if (s == NULL || *s == NULL)
 		return;
@@ -185,13 +195,15 @@ void sync_side_free(struct sync_side **s)
 	*s = NULL;
 }
 
-size_t sync_side_count(const struct sync_side *s)
+size_t
+sync_side_count(const struct sync_side *s)
 {
 	return s->n;
 }
 
-static struct sync_ent *slot_for(struct sync_ent *t, size_t cap,
-				 const unsigned char g[GUID_BIN])
+static struct sync_ent *
+slot_for(struct sync_ent *t, size_t cap,
+	 const unsigned char g[GUID_BIN])
 {
 	size_t h = (size_t)hash_bytes(g, GUID_BIN) & (cap - 1);
 
@@ -200,7 +212,8 @@ static struct sync_ent *slot_for(struct sync_ent *t, size_t cap,
 	return &t[h];
 }
 
-static void side_grow(struct sync_side *s)
+static void
+side_grow(struct sync_side *s)
 {
 	size_t cap = 2 * s->cap;
 	struct sync_ent *t = xcalloc(cap, sizeof(*t));
@@ -214,15 +227,17 @@ static void side_grow(struct sync_side *s)
 	s->cap = cap;
 }
 
-static const struct sync_ent *side_find(const struct sync_side *s,
-					const unsigned char g[GUID_BIN])
+static const struct sync_ent *
+side_find(const struct sync_side *s,
+	  const unsigned char g[GUID_BIN])
 {
 	const struct sync_ent *e = slot_for(s->t, s->cap, g);
 
 	return e->state == ENT_EMPTY ? NULL : e;
 }
 
-int sync_side_add(struct sync_side *s, const struct store_msg_info *m)
+int
+sync_side_add(struct sync_side *s, const struct store_msg_info *m)
 {
 	unsigned char g[GUID_BIN];
 	struct sync_ent *e, ne;
@@ -265,7 +280,8 @@ struct flag_toks {
 	size_t n;
 };
 
-static int flags_split(const char *s, struct flag_toks *t)
+static int
+flags_split(const char *s, struct flag_toks *t)
 {
 	t->n = 0;
 	while (*s != '\0') {
@@ -284,7 +300,8 @@ static int flags_split(const char *s, struct flag_toks *t)
 	return 0;
 }
 
-static bool toks_have(const struct flag_toks *t, const char *p, size_t len)
+static bool
+toks_have(const struct flag_toks *t, const char *p, size_t len)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->len[i] == len && memcmp(t->p[i], p, len) == 0)
@@ -294,7 +311,8 @@ static bool toks_have(const struct flag_toks *t, const char *p, size_t len)
 }
 
 /* Same set of flags (order and repeated spaces ignored). */
-static bool flags_equal(const char *a, const char *b)
+static bool
+flags_equal(const char *a, const char *b)
 {
 	struct flag_toks ta, tb;
 
@@ -314,7 +332,8 @@ static bool flags_equal(const char *a, const char *b)
 }
 
 /* Append " <sign>flag" (no space first) to out; false if it does not fit. */
-static bool delta_add(char *out, size_t *used, char sign, const char *p, size_t len)
+static bool
+delta_add(char *out, size_t *used, char sign, const char *p, size_t len)
 {
 	size_t need = (*used > 0 ? 1 : 0) + 1 + len;
 
@@ -330,8 +349,9 @@ static bool delta_add(char *out, size_t *used, char sign, const char *p, size_t 
 }
 
 /* all: list every winner flag (else only those other lacks). */
-static bool delta_build(const struct flag_toks *w, const struct flag_toks *o,
-			bool all, char out[PSEP_FLAGS_MAX])
+static bool
+delta_build(const struct flag_toks *w, const struct flag_toks *o,
+	    bool all, char out[PSEP_FLAGS_MAX])
 {
 	size_t used = 0;
 
@@ -351,8 +371,9 @@ static bool delta_build(const struct flag_toks *w, const struct flag_toks *o,
 	return true;
 }
 
-int sync_flags_delta(const char *winner, const char *other,
-		     char out[PSEP_FLAGS_MAX])
+int
+sync_flags_delta(const char *winner, const char *other,
+		 char out[PSEP_FLAGS_MAX])
 {
 	struct flag_toks w, o;
 
@@ -374,7 +395,8 @@ int sync_flags_delta(const char *winner, const char *other,
 
 /* ---- the plan ---------------------------------------------------------- */
 
-void sync_cursor_init(struct sync_cursor *c)
+void
+sync_cursor_init(struct sync_cursor *c)
 {
 	c->phase = 0;
 	c->pos = 0;
@@ -382,15 +404,17 @@ void sync_cursor_init(struct sync_cursor *c)
 }
 
 /* The message stamp of e (an entry of s). */
-static void ent_stamp(const struct sync_side *s, const struct sync_ent *e,
-		      struct store_stamp *out)
+static void
+ent_stamp(const struct sync_side *s, const struct sync_ent *e,
+	  struct store_stamp *out)
 {
 	out->modseq = e->modseq;
 	xstrlcpy(out->origin, s->pool.v[e->origin], sizeof(out->origin));
 }
 
-static void fill_msg(struct sync_action *a, const struct sync_side *s,
-		     const struct sync_ent *e)
+static void
+fill_msg(struct sync_action *a, const struct sync_side *s,
+	 const struct sync_ent *e)
 {
 	a->uid = e->uid;
 	ent_stamp(s, e, &a->stamp);
@@ -399,9 +423,10 @@ static void fill_msg(struct sync_action *a, const struct sync_side *s,
 
 /* g is present on both sides: 1 with the local STORE if the flags differ,
  * 0 if they are equal, -1 if no delta list can express the difference. */
-static int plan_store(const struct sync_side *l, const struct sync_ent *le,
-		       const struct sync_side *r, const struct sync_ent *re,
-		       struct sync_action *out)
+static int
+plan_store(const struct sync_side *l, const struct sync_ent *le,
+	    const struct sync_side *r, const struct sync_ent *re,
+	    struct sync_action *out)
 {
 	const char *lf = l->pool.v[le->flags], *rf = r->pool.v[re->flags];
 	struct store_stamp ls, rs;
@@ -431,9 +456,10 @@ static const struct {
 /* Entry e of phase's side (0: local, 1: remote); 1 if it gives an action,
  * 0 if not, -1 if its flag difference cannot be expressed (present on
  * both sides: the local entry's phase decides the flags). */
-static int plan_entry(int phase, const struct sync_side *l,
-		      const struct sync_side *r, const struct sync_ent *e,
-		      struct sync_action *out)
+static int
+plan_entry(int phase, const struct sync_side *l,
+	   const struct sync_side *r, const struct sync_ent *e,
+	   struct sync_action *out)
 {
 	const struct sync_side *s = phase == 0 ? l : r;
 	const struct sync_ent *oe;
@@ -454,8 +480,9 @@ static int plan_entry(int phase, const struct sync_side *l,
 	return phase == 0 ? plan_store(l, e, r, oe, out) : 0;
 }
 
-bool sync_plan_next(const struct sync_side *local, const struct sync_side *remote,
-		    struct sync_cursor *c, struct sync_action *out)
+bool
+sync_plan_next(const struct sync_side *local, const struct sync_side *remote,
+	       struct sync_cursor *c, struct sync_action *out)
 {
 	while (c->phase < 2) {
 		const struct sync_side *s = c->phase == 0 ? local : remote;

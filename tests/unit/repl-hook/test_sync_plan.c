@@ -22,8 +22,9 @@
 
 #define MAX_ACTIONS 8
 
-static void add_msg(struct sync_side *s, const char *guid, uint32_t uid,
-		    uint64_t modseq, const char *origin, const char *flags)
+static void
+add_msg(struct sync_side *s, const char *guid, uint32_t uid,
+	uint64_t modseq, const char *origin, const char *flags)
 {
 	struct store_msg_info m;
 
@@ -36,7 +37,8 @@ static void add_msg(struct sync_side *s, const char *guid, uint32_t uid,
 	assert_int_equal(sync_side_add(s, &m), 0);
 }
 
-static void add_tomb(struct sync_side *s, const char *guid)
+static void
+add_tomb(struct sync_side *s, const char *guid)
 {
 	struct store_msg_info m;
 
@@ -47,8 +49,9 @@ static void add_tomb(struct sync_side *s, const char *guid)
 }
 
 /* Every action, in plan order; returns the count. */
-static size_t run_plan(const struct sync_side *l, const struct sync_side *r,
-		       struct sync_action *out, size_t max, size_t *skipped)
+static size_t
+run_plan(const struct sync_side *l, const struct sync_side *r,
+	 struct sync_action *out, size_t max, size_t *skipped)
 {
 	struct sync_cursor c;
 	struct sync_action a;
@@ -66,8 +69,9 @@ static size_t run_plan(const struct sync_side *l, const struct sync_side *r,
 	return n;
 }
 
-static const struct sync_action *find_action(const struct sync_action *a, size_t n,
-					     const char *guid)
+static const struct sync_action *
+find_action(const struct sync_action *a, size_t n,
+	    const char *guid)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(a[i].guid, guid) == 0)
@@ -76,7 +80,8 @@ static const struct sync_action *find_action(const struct sync_action *a, size_t
 	return NULL;
 }
 
-static void test_plan_worked_example(void **state)
+static void
+test_plan_worked_example(void **state)
 {
 	struct sync_side *l = sync_side_new(), *r = sync_side_new();
 	struct sync_action a[MAX_ACTIONS];
@@ -130,7 +135,8 @@ static void test_plan_worked_example(void **state)
 	sync_side_free(NULL);
 }
 
-static void test_plan_tombstones_both_sides_do_nothing(void **state)
+static void
+test_plan_tombstones_both_sides_do_nothing(void **state)
 {
 	struct sync_side *l = sync_side_new(), *r = sync_side_new();
 	struct sync_action a[MAX_ACTIONS];
@@ -145,7 +151,8 @@ static void test_plan_tombstones_both_sides_do_nothing(void **state)
 	sync_side_free(&r);
 }
 
-static void test_plan_present_here_tombstoned_there_expunges_locally(void **state)
+static void
+test_plan_present_here_tombstoned_there_expunges_locally(void **state)
 {
 	struct sync_side *l = sync_side_new(), *r = sync_side_new();
 	struct sync_action a[MAX_ACTIONS];
@@ -190,7 +197,8 @@ static const struct flag_case flag_cases[] = {
 	  "\\Draft \\Seen", false, "+\\Answered +\\Seen -\\Draft" },
 };
 
-static void test_plan_flag_conflicts(void **state)
+static void
+test_plan_flag_conflicts(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(flag_cases) / sizeof(flag_cases[0]); i++) {
@@ -210,7 +218,8 @@ static void test_plan_flag_conflicts(void **state)
 	}
 }
 
-static void test_plan_equal_flags_in_other_order_do_nothing(void **state)
+static void
+test_plan_equal_flags_in_other_order_do_nothing(void **state)
 {
 	struct sync_side *l = sync_side_new(), *r = sync_side_new();
 	struct sync_action a[MAX_ACTIONS];
@@ -225,7 +234,8 @@ static void test_plan_equal_flags_in_other_order_do_nothing(void **state)
 	sync_side_free(&r);
 }
 
-static void test_plan_empty_sides(void **state)
+static void
+test_plan_empty_sides(void **state)
 {
 	struct sync_side *l = sync_side_new(), *r = sync_side_new();
 	struct sync_action a[MAX_ACTIONS];
@@ -252,7 +262,8 @@ static void test_plan_empty_sides(void **state)
 	sync_side_free(&r);
 }
 
-static void test_side_tombstone_is_final(void **state)
+static void
+test_side_tombstone_is_final(void **state)
 {
 	struct sync_side *l = sync_side_new(), *r = sync_side_new();
 	struct sync_action a[MAX_ACTIONS];
@@ -280,7 +291,8 @@ static void test_side_tombstone_is_final(void **state)
 	sync_side_free(&r);
 }
 
-static void test_side_rejects_bad_guid(void **state)
+static void
+test_side_rejects_bad_guid(void **state)
 {
 	static const char *bad[] = {
 		"0190F3A2B4C8D2A1E5F6A7B8C9D0E1F2", /* upper case */
@@ -302,7 +314,8 @@ static void test_side_rejects_bad_guid(void **state)
 	sync_side_free(&s);
 }
 
-static void test_side_many_entries_each_once(void **state)
+static void
+test_side_many_entries_each_once(void **state)
 {
 	struct sync_side *l = sync_side_new(), *r = sync_side_new();
 	struct sync_cursor c;
@@ -340,7 +353,8 @@ static void test_side_many_entries_each_once(void **state)
 	sync_side_free(&r);
 }
 
-static void test_flags_delta(void **state)
+static void
+test_flags_delta(void **state)
 {
 	char out[PSEP_FLAGS_MAX], longa[PSEP_FLAGS_MAX], longb[PSEP_FLAGS_MAX];
 
@@ -377,7 +391,8 @@ static void test_flags_delta(void **state)
 	assert_string_equal(out, "");
 }
 
-static void test_plan_counts_inexpressible_flag_change(void **state)
+static void
+test_plan_counts_inexpressible_flag_change(void **state)
 {
 	struct sync_side *l = sync_side_new(), *r = sync_side_new();
 	struct sync_action a[MAX_ACTIONS];
@@ -397,7 +412,8 @@ static void test_plan_counts_inexpressible_flag_change(void **state)
 	sync_side_free(&r);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan_worked_example),

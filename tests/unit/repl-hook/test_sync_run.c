@@ -74,37 +74,43 @@ static struct hook_replica *const fake_r = (struct hook_replica *)&srv_there;
 
 /* ---- fake core ----------------------------------------------------------- */
 
-const char *hook_replica_name(const struct hook_replica *r)
+const char *
+hook_replica_name(const struct hook_replica *r)
 {
 	(void)r;
 	return "b";
 }
 
-struct hook *hook_replica_hook(struct hook_replica *r)
+struct hook *
+hook_replica_hook(struct hook_replica *r)
 {
 	(void)r;
 	return fake_hook;
 }
 
-void **hook_replica_sync_slot(struct hook_replica *r)
+void **
+hook_replica_sync_slot(struct hook_replica *r)
 {
 	(void)r;
 	return &slot;
 }
 
-int hook_state_dirfd(const struct hook *h)
+int
+hook_state_dirfd(const struct hook *h)
 {
 	(void)h;
 	return dirfd_;
 }
 
-const char *hook_server_id(const struct hook *h)
+const char *
+hook_server_id(const struct hook *h)
 {
 	(void)h;
 	return "a.example";
 }
 
-static struct fop *q_push(void)
+static struct fop *
+q_push(void)
 {
 	assert_true(q_tail - q_head < 64);
 	struct fop *o = &queue[q_tail++ % 64];
@@ -114,8 +120,9 @@ static struct fop *q_push(void)
 	return o;
 }
 
-int hook_replica_send(struct hook_replica *r, const struct psep_repl_cmd *cmd,
-		      int body_fd, uint64_t body_size, hook_reply_cb cb, void *arg)
+int
+hook_replica_send(struct hook_replica *r, const struct psep_repl_cmd *cmd,
+		  int body_fd, uint64_t body_size, hook_reply_cb cb, void *arg)
 {
 	struct fop *o;
 
@@ -132,8 +139,9 @@ int hook_replica_send(struct hook_replica *r, const struct psep_repl_cmd *cmd,
 	return 0;
 }
 
-int hook_local_send(struct hook *h, const struct psep_repl_cmd *cmd, int memfd,
-		    hook_local_cb cb, void *arg)
+int
+hook_local_send(struct hook *h, const struct psep_repl_cmd *cmd, int memfd,
+		hook_local_cb cb, void *arg)
 {
 	struct fop *o = q_push();
 
@@ -145,7 +153,8 @@ int hook_local_send(struct hook *h, const struct psep_repl_cmd *cmd, int memfd,
 	return 0;
 }
 
-int hook_users_request(struct hook *h, hook_users_cb cb, void *arg)
+int
+hook_users_request(struct hook *h, hook_users_cb cb, void *arg)
 {
 	struct fop *o = q_push();
 
@@ -158,7 +167,8 @@ int hook_users_request(struct hook *h, hook_users_cb cb, void *arg)
 
 /* ---- fake servers ----------------------------------------------------------- */
 
-static struct fbox *box_get(struct fserver *s, const char *name, bool create)
+static struct fbox *
+box_get(struct fserver *s, const char *name, bool create)
 {
 	for (int i = 0; i < s->nb; i++) {
 		if (strcmp(s->b[i].name, name) == 0)
@@ -173,7 +183,8 @@ static struct fbox *box_get(struct fserver *s, const char *name, bool create)
 	return &s->b[s->nb++];
 }
 
-static struct fmsg *msg_get(struct fbox *b, const char *guid)
+static struct fmsg *
+msg_get(struct fbox *b, const char *guid)
 {
 	for (int i = 0; i < b->n; i++) {
 		if (strcmp(b->m[i].guid, guid) == 0)
@@ -182,8 +193,9 @@ static struct fmsg *msg_get(struct fbox *b, const char *guid)
 	return NULL;
 }
 
-static void put_msg(struct fserver *s, const char *box, const char *guid, uint32_t uid,
-		    uint64_t modseq, const char *origin, const char *flags, bool tomb)
+static void
+put_msg(struct fserver *s, const char *box, const char *guid, uint32_t uid,
+	uint64_t modseq, const char *origin, const char *flags, bool tomb)
 {
 	struct fbox *b = box_get(s, box, true);
 	struct fmsg *m = &b->m[b->n++];
@@ -202,7 +214,8 @@ static void put_msg(struct fserver *s, const char *box, const char *guid, uint32
 		b->h = modseq;
 }
 
-static void box_state(const struct fbox *b, struct store_mbox_state *st)
+static void
+box_state(const struct fbox *b, struct store_mbox_state *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->uidvalidity = 1;
@@ -223,7 +236,8 @@ static void box_state(const struct fbox *b, struct store_mbox_state *st)
 	}
 }
 
-static bool boxes_equal(const char *name)
+static bool
+boxes_equal(const char *name)
 {
 	struct store_mbox_state a, b;
 
@@ -235,7 +249,8 @@ static bool boxes_equal(const char *name)
 
 /* Apply "+f -g" deltas to a flag string (kept sorted: the test uses
  * system flags only, in canonical order). */
-static void apply_deltas(char *flags, const char *deltas)
+static void
+apply_deltas(char *flags, const char *deltas)
 {
 	static const char *const order[] = { "\\Answered", "\\Deleted", "\\Draft",
 					     "\\Flagged", "\\Seen" };
@@ -264,7 +279,8 @@ static void apply_deltas(char *flags, const char *deltas)
 	strcpy(flags, out);
 }
 
-static int memfd_with(const char *data, size_t len)
+static int
+memfd_with(const char *data, size_t len)
 {
 	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
@@ -284,7 +300,8 @@ struct result {
 	struct store_stamp applied;
 };
 
-static void add_line(struct result *res, const char *line)
+static void
+add_line(struct result *res, const char *line)
 {
 	size_t n = strlen(line);
 
@@ -294,8 +311,9 @@ static void add_line(struct result *res, const char *line)
 	res->len += n + 1;
 }
 
-static void stamp_for(struct fserver *s, struct fbox *b, const struct psep_repl_cmd *c,
-		      struct store_stamp *st)
+static void
+stamp_for(struct fserver *s, struct fbox *b, const struct psep_repl_cmd *c,
+	  struct store_stamp *st)
 {
 	if (c->modseq == 0) {
 		st->modseq = b->h + 1;
@@ -308,8 +326,9 @@ static void stamp_for(struct fserver *s, struct fbox *b, const struct psep_repl_
 		b->h = st->modseq;
 }
 
-static void exec_save(struct fserver *s, const struct psep_repl_cmd *c, int body,
-		      struct result *res)
+static void
+exec_save(struct fserver *s, const struct psep_repl_cmd *c, int body,
+	  struct result *res)
 {
 	struct fbox *b = box_get(s, c->mailbox, true);
 	struct fmsg *m = msg_get(b, c->guid);
@@ -332,8 +351,9 @@ static void exec_save(struct fserver *s, const struct psep_repl_cmd *c, int body
 	res->applied = m->st;
 }
 
-static void exec_event(struct fserver *s, const struct psep_repl_cmd *c, int body,
-		       struct result *res)
+static void
+exec_event(struct fserver *s, const struct psep_repl_cmd *c, int body,
+	   struct result *res)
 {
 	struct fbox *b = box_get(s, c->mailbox, c->op == PSEP_REPL_CREATE);
 	struct fmsg *m;
@@ -370,8 +390,9 @@ static void exec_event(struct fserver *s, const struct psep_repl_cmd *c, int bod
 	}
 }
 
-static void exec_query(struct fserver *s, const struct psep_repl_cmd *c,
-		       struct result *res)
+static void
+exec_query(struct fserver *s, const struct psep_repl_cmd *c,
+	   struct result *res)
 {
 	struct fbox *b = box_get(s, c->mailbox, false);
 	struct store_mbox_state st;
@@ -432,8 +453,9 @@ static void exec_query(struct fserver *s, const struct psep_repl_cmd *c,
 	res->fd = memfd_with(m->body, strlen(m->body));
 }
 
-static void exec(struct fserver *s, const struct psep_repl_cmd *c, int body,
-		 struct result *res)
+static void
+exec(struct fserver *s, const struct psep_repl_cmd *c, int body,
+     struct result *res)
 {
 	memset(res, 0, sizeof(*res));
 	res->fd = -1;
@@ -455,7 +477,8 @@ static void exec(struct fserver *s, const struct psep_repl_cmd *c, int body,
 	}
 }
 
-static void deliver_remote(struct fop *o, const struct result *res)
+static void
+deliver_remote(struct fop *o, const struct result *res)
 {
 	struct repl_response resp;
 	struct repl_frame *frame = calloc(1, sizeof(*frame));
@@ -497,7 +520,8 @@ static void deliver_remote(struct fop *o, const struct result *res)
 	free(frame);
 }
 
-static void deliver_local(struct fop *o, const struct result *res)
+static void
+deliver_local(struct fop *o, const struct result *res)
 {
 	struct psep_repl_rep rep;
 	int fd = -1;
@@ -519,7 +543,8 @@ static void deliver_local(struct fop *o, const struct result *res)
 }
 
 /* Deliver one queued reply; false if none. */
-static bool step(void)
+static bool
+step(void)
 {
 	struct fop o;
 	struct result res;
@@ -543,7 +568,8 @@ static bool step(void)
 	return true;
 }
 
-static void run_all(void)
+static void
+run_all(void)
 {
 	for (int i = 0; i < 10000 && step(); i++)
 		;
@@ -551,7 +577,8 @@ static void run_all(void)
 }
 
 /* The replies of every queued request never come (link lost). */
-static void drop_all_with_null(void)
+static void
+drop_all_with_null(void)
 {
 	while (q_head != q_tail) {
 		struct fop o = queue[q_head++ % 64];
@@ -569,7 +596,8 @@ static void drop_all_with_null(void)
 
 /* ---- fixtures ------------------------------------------------------------------ */
 
-static int setup(void **state)
+static int
+setup(void **state)
 {
 	(void)state;
 	memset(&srv_here, 0, sizeof(srv_here));
@@ -584,7 +612,8 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+static int
+teardown(void **state)
 {
 	char cmd[128];
 
@@ -598,7 +627,8 @@ static int teardown(void **state)
 }
 
 /* The §11.1 example, plus a mailbox only here and one only there. */
-static void load_example(void)
+static void
+load_example(void)
 {
 	put_msg(&srv_here, "INBOX", G1, 1, 14, "a.example", "\\Seen", false);
 	put_msg(&srv_here, "INBOX", G2, 2, 0, "", "", true);
@@ -610,7 +640,8 @@ static void load_example(void)
 	box_get(&srv_there, "Trash", true);
 }
 
-static char *read_dirty(void)
+static char *
+read_dirty(void)
 {
 	static char buf[4096];
 	int fd = openat(dirfd_, "b.dirty", O_RDONLY | O_CLOEXEC);
@@ -625,7 +656,8 @@ static char *read_dirty(void)
 	return buf;
 }
 
-static void test_full_sync_repairs_worked_example(void **state)
+static void
+test_full_sync_repairs_worked_example(void **state)
 {
 	struct fmsg *m;
 
@@ -659,7 +691,8 @@ static void test_full_sync_repairs_worked_example(void **state)
 			    "\\Seen");
 }
 
-static void test_dirty_set_is_durable_and_cleared(void **state)
+static void
+test_dirty_set_is_durable_and_cleared(void **state)
 {
 	char *d;
 
@@ -691,7 +724,8 @@ static void test_dirty_set_is_durable_and_cleared(void **state)
 	assert_true(q_head == q_tail);
 }
 
-static void test_abort_keeps_dirty_and_ignores_late_replies(void **state)
+static void
+test_abort_keeps_dirty_and_ignores_late_replies(void **state)
 {
 	(void)state;
 	load_example();
@@ -715,7 +749,8 @@ static void test_abort_keeps_dirty_and_ignores_late_replies(void **state)
 	assert_string_equal(read_dirty(), "");
 }
 
-static void test_lost_link_mid_repair_stops_run(void **state)
+static void
+test_lost_link_mid_repair_stops_run(void **state)
 {
 	(void)state;
 	load_example();
@@ -734,7 +769,8 @@ static void test_lost_link_mid_repair_stops_run(void **state)
 	hook_sync_free(fake_r);
 }
 
-static void test_free_with_requests_in_flight(void **state)
+static void
+test_free_with_requests_in_flight(void **state)
 {
 	(void)state;
 	load_example();
@@ -748,7 +784,8 @@ static void test_free_with_requests_in_flight(void **state)
 	assert_null(slot);
 }
 
-static void test_bad_replica_data_fails_mailbox(void **state)
+static void
+test_bad_replica_data_fails_mailbox(void **state)
 {
 	(void)state;
 	/* a GUID line with a bad GUID on the replica */
@@ -762,7 +799,8 @@ static void test_bad_replica_data_fails_mailbox(void **state)
 	assert_string_equal(read_dirty(), "alice\tINBOX\n");
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_sync_repairs_worked_example,

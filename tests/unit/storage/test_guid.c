@@ -15,7 +15,8 @@
 
 #include "storage/storage.h"
 
-static uint64_t hex_field(const char *guid, size_t off, size_t len)
+static uint64_t
+hex_field(const char *guid, size_t off, size_t len)
 {
 	char buf[17];
 
@@ -24,7 +25,8 @@ static uint64_t hex_field(const char *guid, size_t off, size_t len)
 	return strtoull(buf, NULL, 16);
 }
 
-static uint64_t now_ms(void)
+static uint64_t
+now_ms(void)
 {
 	struct timespec ts;
 
@@ -32,7 +34,8 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void test_guid_new_is_32_lower_hex_and_valid(void **state)
+static void
+test_guid_new_is_32_lower_hex_and_valid(void **state)
 {
 	char g[STORE_GUID_HEX + 1];
 	size_t i;
@@ -45,7 +48,8 @@ static void test_guid_new_is_32_lower_hex_and_valid(void **state)
 	assert_true(store_guid_valid(g));
 }
 
-static void test_guid_new_starts_with_milliseconds(void **state)
+static void
+test_guid_new_starts_with_milliseconds(void **state)
 {
 	char g[STORE_GUID_HEX + 1];
 	uint64_t before, after, ms;
@@ -58,7 +62,8 @@ static void test_guid_new_starts_with_milliseconds(void **state)
 	assert_true(ms >= before && ms <= after);
 }
 
-static void test_guid_new_hashes_server_id_fnv1a(void **state)
+static void
+test_guid_new_hashes_server_id_fnv1a(void **state)
 {
 	char a[STORE_GUID_HEX + 1], b[STORE_GUID_HEX + 1];
 
@@ -72,7 +77,8 @@ static void test_guid_new_hashes_server_id_fnv1a(void **state)
 	assert_true(hex_field(b, 12, 8) == 0x811c9dc5u);
 }
 
-static void test_guid_new_random_part_differs(void **state)
+static void
+test_guid_new_random_part_differs(void **state)
 {
 	char a[STORE_GUID_HEX + 1], b[STORE_GUID_HEX + 1];
 
@@ -83,7 +89,8 @@ static void test_guid_new_random_part_differs(void **state)
 	assert_memory_not_equal(a + 20, b + 20, 12);
 }
 
-static void test_guid_valid_table(void **state)
+static void
+test_guid_valid_table(void **state)
 {
 	static const struct {
 		const char *s;
@@ -105,7 +112,8 @@ static void test_guid_valid_table(void **state)
 		assert_int_equal(store_guid_valid(cases[i].s), cases[i].valid);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_guid_new_is_32_lower_hex_and_valid),

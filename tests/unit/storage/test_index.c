@@ -37,7 +37,8 @@ struct seen {
 	struct store_rec recs[MAX_SEEN];
 };
 
-static int setup(void **state)
+static int
+setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
@@ -52,7 +53,8 @@ static int setup(void **state)
 	return f->dirfd < 0 ? -1 : 0;
 }
 
-static int teardown(void **state)
+static int
+teardown(void **state)
 {
 	struct fixture *f = *state;
 
@@ -62,7 +64,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int collect(const struct store_rec *rec, void *arg)
+static int
+collect(const struct store_rec *rec, void *arg)
 {
 	struct seen *s = arg;
 
@@ -72,8 +75,9 @@ static int collect(const struct store_rec *rec, void *arg)
 	return 0;
 }
 
-static struct store_rec rec_make(enum store_rec_op op, int guid_no,
-				 const char *flags)
+static struct store_rec
+rec_make(enum store_rec_op op, int guid_no,
+	 const char *flags)
 {
 	struct store_rec r;
 
@@ -88,7 +92,8 @@ static struct store_rec rec_make(enum store_rec_op op, int guid_no,
 }
 
 /* Append one SAVE of guid_no; returns the state after it. */
-static struct store_index_state save_one(struct fixture *f, int guid_no)
+static struct store_index_state
+save_one(struct fixture *f, int guid_no)
 {
 	struct store_rec r = rec_make(STORE_REC_SAVE, guid_no, "\\Seen");
 	struct store_index_state st;
@@ -97,7 +102,8 @@ static struct store_index_state save_one(struct fixture *f, int guid_no)
 	return st;
 }
 
-static off_t file_size(const char *path)
+static off_t
+file_size(const char *path)
 {
 	struct stat st;
 
@@ -105,8 +111,9 @@ static off_t file_size(const char *path)
 	return st.st_size;
 }
 
-static void state_equal(const struct store_index_state *a,
-			const struct store_index_state *b)
+static void
+state_equal(const struct store_index_state *a,
+	    const struct store_index_state *b)
 {
 	assert_int_equal(a->uidvalidity, b->uidvalidity);
 	assert_int_equal(a->uidnext, b->uidnext);
@@ -114,7 +121,8 @@ static void state_equal(const struct store_index_state *a,
 	assert_int_equal(a->messages, b->messages);
 }
 
-static void test_crc32_matches_standard_check_value(void **state)
+static void
+test_crc32_matches_standard_check_value(void **state)
 {
 	(void)state;
 	assert_int_equal(store_crc32(0, "123456789", 9), 0xcbf43926u);
@@ -124,7 +132,8 @@ static void test_crc32_matches_standard_check_value(void **state)
 }
 
 /* Bit-at-a-time reference, to check the sliced version on any split. */
-static uint32_t crc32_ref(const unsigned char *p, size_t len)
+static uint32_t
+crc32_ref(const unsigned char *p, size_t len)
 {
 	uint32_t c = 0xffffffffu;
 	int k;
@@ -137,7 +146,8 @@ static uint32_t crc32_ref(const unsigned char *p, size_t len)
 	return ~c;
 }
 
-static void test_crc32_equals_reference_for_every_length_and_split(void **state)
+static void
+test_crc32_equals_reference_for_every_length_and_split(void **state)
 {
 	unsigned char buf[67];
 	size_t len, cut;
@@ -154,7 +164,8 @@ static void test_crc32_equals_reference_for_every_length_and_split(void **state)
 	}
 }
 
-static void test_index_missing_log_reads_empty_state(void **state)
+static void
+test_index_missing_log_reads_empty_state(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st;
@@ -170,7 +181,8 @@ static void test_index_missing_log_reads_empty_state(void **state)
 	assert_false(found);
 }
 
-static void test_index_append_creates_log_0600_with_header(void **state)
+static void
+test_index_append_creates_log_0600_with_header(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st;
@@ -186,7 +198,8 @@ static void test_index_append_creates_log_0600_with_header(void **state)
 	assert_int_equal(sb.st_size, STORE_IDX_HDR_FRAME);
 }
 
-static void test_index_transactions_advance_state_and_read_back(void **state)
+static void
+test_index_transactions_advance_state_and_read_back(void **state)
 {
 	struct fixture *f = *state;
 	struct store_rec two[2] = { rec_make(STORE_REC_SAVE, 2, ""),
@@ -229,7 +242,8 @@ static void test_index_transactions_advance_state_and_read_back(void **state)
 	assert_string_equal(s.recs[4].name, "");
 }
 
-static void test_index_given_uid_kept_if_new_reassigned_if_used(void **state)
+static void
+test_index_given_uid_kept_if_new_reassigned_if_used(void **state)
 {
 	struct fixture *f = *state;
 	struct store_rec r = rec_make(STORE_REC_SAVE, 1, "");
@@ -246,7 +260,8 @@ static void test_index_given_uid_kept_if_new_reassigned_if_used(void **state)
 	assert_int_equal(st.uidnext, 102);
 }
 
-static void test_index_invalid_records_are_einval(void **state)
+static void
+test_index_invalid_records_are_einval(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st;
@@ -269,7 +284,8 @@ static void test_index_invalid_records_are_einval(void **state)
 	assert_int_equal(s.n, 0);
 }
 
-static void test_index_too_big_transaction_is_e2big(void **state)
+static void
+test_index_too_big_transaction_is_e2big(void **state)
 {
 	struct fixture *f = *state;
 	size_t n = STORE_IDX_MAX_PAYLOAD / STORE_IDX_REC_FIXED + 1, i;
@@ -287,8 +303,9 @@ static void test_index_too_big_transaction_is_e2big(void **state)
 }
 
 /* Three transactions; returns the log bytes and the state/size after two. */
-static char *three_txns(struct fixture *f, struct store_index_state *st2,
-			off_t *size2, off_t *size3)
+static char *
+three_txns(struct fixture *f, struct store_index_state *st2,
+	   off_t *size2, off_t *size3)
 {
 	char *buf;
 
@@ -303,8 +320,9 @@ static char *three_txns(struct fixture *f, struct store_index_state *st2,
 
 /* The log as damaged reads as st2 with 2 records; the next append cuts
  * the tail off and lands right after the second transaction. */
-static void check_tail_recovery(struct fixture *f,
-				const struct store_index_state *st2)
+static void
+check_tail_recovery(struct fixture *f,
+		    const struct store_index_state *st2)
 {
 	struct store_index_state st, rd;
 	struct seen s = { 0 };
@@ -326,7 +344,8 @@ static void check_tail_recovery(struct fixture *f,
 	assert_string_equal(s.recs[2].guid, "00000000000000000000000000000004");
 }
 
-static void test_index_torn_tail_at_every_offset_is_ignored_then_cut(void **state)
+static void
+test_index_torn_tail_at_every_offset_is_ignored_then_cut(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st2;
@@ -342,7 +361,8 @@ static void test_index_torn_tail_at_every_offset_is_ignored_then_cut(void **stat
 	free(orig);
 }
 
-static void test_index_corrupt_byte_in_last_frame_is_ignored_then_cut(void **state)
+static void
+test_index_corrupt_byte_in_last_frame_is_ignored_then_cut(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st2;
@@ -359,7 +379,8 @@ static void test_index_corrupt_byte_in_last_frame_is_ignored_then_cut(void **sta
 	free(orig);
 }
 
-static void test_index_zero_filled_tail_is_ignored_then_cut(void **state)
+static void
+test_index_zero_filled_tail_is_ignored_then_cut(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st2;
@@ -372,7 +393,8 @@ static void test_index_zero_filled_tail_is_ignored_then_cut(void **state)
 	free(orig);
 }
 
-static void test_index_corruption_in_middle_gives_ebadmsg(void **state)
+static void
+test_index_corruption_in_middle_gives_ebadmsg(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st2, st;
@@ -395,7 +417,8 @@ static void test_index_corruption_in_middle_gives_ebadmsg(void **state)
 	free(orig);
 }
 
-static void test_index_torn_header_restarts_log(void **state)
+static void
+test_index_torn_header_restarts_log(void **state)
 {
 	struct fixture *f = *state;
 	unsigned char hdr[STORE_IDX_HDR_FRAME];
@@ -417,7 +440,8 @@ static void test_index_torn_header_restarts_log(void **state)
 	assert_int_equal(st.uidvalidity, 12345);
 }
 
-static void test_index_has_guid_follows_save_and_expunge(void **state)
+static void
+test_index_has_guid_follows_save_and_expunge(void **state)
 {
 	struct fixture *f = *state;
 	struct store_rec ex = rec_make(STORE_REC_EXPUNGE, 7, "");
@@ -452,7 +476,8 @@ static void test_index_has_guid_follows_save_and_expunge(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
-static int fail_cb(const struct store_rec *rec, void *arg)
+static int
+fail_cb(const struct store_rec *rec, void *arg)
 {
 	int *calls = arg;
 
@@ -462,7 +487,8 @@ static int fail_cb(const struct store_rec *rec, void *arg)
 	return -1;
 }
 
-static void test_index_read_callback_error_is_returned(void **state)
+static void
+test_index_read_callback_error_is_returned(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st;
@@ -475,7 +501,8 @@ static void test_index_read_callback_error_is_returned(void **state)
 	assert_int_equal(calls, 1);
 }
 
-static void test_index_symlink_or_special_file_is_refused(void **state)
+static void
+test_index_symlink_or_special_file_is_refused(void **state)
 {
 	struct fixture *f = *state;
 	const char *other = tu_path("%s/other", f->dir);
@@ -499,7 +526,8 @@ static void test_index_symlink_or_special_file_is_refused(void **state)
 	assert_int_equal(errno, EPERM);
 }
 
-static void test_index_file_of_other_owner_is_eperm(void **state)
+static void
+test_index_file_of_other_owner_is_eperm(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st;
@@ -514,7 +542,8 @@ static void test_index_file_of_other_owner_is_eperm(void **state)
 	assert_int_equal(errno, EPERM);
 }
 
-static void test_index_lock_held_gives_ewouldblock_after_timeout(void **state)
+static void
+test_index_lock_held_gives_ewouldblock_after_timeout(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st;
@@ -541,7 +570,8 @@ static void test_index_lock_held_gives_ewouldblock_after_timeout(void **state)
 	assert_int_equal(st.uidnext, 3);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32_matches_standard_check_value),

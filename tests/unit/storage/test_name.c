@@ -18,7 +18,8 @@
 
 #define GUID "0123456789abcdef0123456789abcdef"
 
-static struct store_name_parts parts(const char *host)
+static struct store_name_parts
+parts(const char *host)
 {
 	struct store_name_parts p = {
 		.sec = 1700000000, .usec = 42, .pid = 1234, .seq = 7,
@@ -27,7 +28,8 @@ static struct store_name_parts parts(const char *host)
 	return p;
 }
 
-static void test_name_format_gives_documented_layout(void **state)
+static void
+test_name_format_gives_documented_layout(void **state)
 {
 	struct store_name_parts p = parts("mx1.example.org");
 	char out[STORE_MAX_NAME];
@@ -41,7 +43,8 @@ static void test_name_format_gives_documented_layout(void **state)
 			    ".mx1.example.org");
 }
 
-static void test_name_format_escapes_slash_colon_comma_in_host(void **state)
+static void
+test_name_format_escapes_slash_colon_comma_in_host(void **state)
 {
 	static const struct {
 		const char *host;
@@ -70,7 +73,8 @@ static void test_name_format_escapes_slash_colon_comma_in_host(void **state)
 	}
 }
 
-static void test_name_format_rejects_bad_parts(void **state)
+static void
+test_name_format_rejects_bad_parts(void **state)
 {
 	static const char *bad_hosts[] = { NULL, "", "a\nb", "a\x7f" };
 	char out[STORE_MAX_NAME];
@@ -97,7 +101,8 @@ static void test_name_format_rejects_bad_parts(void **state)
 	}
 }
 
-static void test_name_format_too_long_gives_enametoolong(void **state)
+static void
+test_name_format_too_long_gives_enametoolong(void **state)
 {
 	char host[300], out[STORE_MAX_NAME], small[40];
 	struct store_name_parts p;
@@ -131,7 +136,8 @@ static void test_name_format_too_long_gives_enametoolong(void **state)
 	assert_int_equal(errno, ENAMETOOLONG);
 }
 
-static void test_name_parse_round_trips_format(void **state)
+static void
+test_name_parse_round_trips_format(void **state)
 {
 	struct store_name_parts p = parts("a:b/c,d");
 	char out[STORE_MAX_NAME], guid[STORE_GUID_HEX + 1];
@@ -148,7 +154,8 @@ static void test_name_parse_round_trips_format(void **state)
 	assert_int_equal(store_name_parse(out, NULL, NULL, NULL), 0);
 }
 
-static void test_name_parse_table(void **state)
+static void
+test_name_parse_table(void **state)
 {
 	static const struct {
 		const char *name;
@@ -191,7 +198,8 @@ static void test_name_parse_table(void **state)
 	}
 }
 
-static void test_mailbox_dir_mapping_table(void **state)
+static void
+test_mailbox_dir_mapping_table(void **state)
 {
 	static const struct {
 		const char *mailbox;
@@ -239,7 +247,8 @@ static void test_mailbox_dir_mapping_table(void **state)
 	}
 }
 
-static void test_mailbox_dir_too_long_or_null_is_rejected(void **state)
+static void
+test_mailbox_dir_too_long_or_null_is_rejected(void **state)
 {
 	char name[400], out[STORE_MAX_NAME], small[4];
 
@@ -256,7 +265,8 @@ static void test_mailbox_dir_too_long_or_null_is_rejected(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name_format_gives_documented_layout),

@@ -35,25 +35,29 @@ static int inj_calls[2];
 static char inj_trace[32];
 static bool inj_tracing;
 
-void inj_arm(const struct inj spec[2])
+void
+inj_arm(const struct inj spec[2])
 {
 	memcpy(inj_armed, spec, sizeof(inj_armed));
 	memset(inj_calls, 0, sizeof(inj_calls));
 }
 
-void inj_disarm(void)
+void
+inj_disarm(void)
 {
 	memset(inj_armed, 0, sizeof(inj_armed));
 	inj_tracing = false;
 }
 
-void inj_trace_start(void)
+void
+inj_trace_start(void)
 {
 	inj_trace[0] = '\0';
 	inj_tracing = true;
 }
 
-void inj_note(char c)
+void
+inj_note(char c)
 {
 	size_t n = strlen(inj_trace);
 
@@ -63,14 +67,16 @@ void inj_note(char c)
 	}
 }
 
-const char *inj_trace_stop(void)
+const char *
+inj_trace_stop(void)
 {
 	inj_tracing = false;
 	return inj_trace;
 }
 
 /* The armed entry that fires for this call of fn, or NULL. */
-static const struct inj *inj_hit(const char *fn)
+static const struct inj *
+inj_hit(const char *fn)
 {
 	const struct inj *hit = NULL;
 	size_t i;
@@ -95,7 +101,8 @@ ssize_t __wrap_write(int fd, const void *buf, size_t len);
 ssize_t __real_sendfile64(int out, int in, off64_t *off, size_t len);
 ssize_t __wrap_sendfile64(int out, int in, off64_t *off, size_t len);
 
-int __wrap_fsync(int fd)
+int
+__wrap_fsync(int fd)
 {
 	const struct inj *i = inj_hit("fsync");
 
@@ -107,8 +114,9 @@ int __wrap_fsync(int fd)
 	return __real_fsync(fd);
 }
 
-int __wrap_renameat2(int ofd, const char *o, int nfd, const char *n,
-		     unsigned int flags)
+int
+__wrap_renameat2(int ofd, const char *o, int nfd, const char *n,
+		 unsigned int flags)
 {
 	const struct inj *i = inj_hit("renameat2");
 
@@ -120,7 +128,8 @@ int __wrap_renameat2(int ofd, const char *o, int nfd, const char *n,
 	return __real_renameat2(ofd, o, nfd, n, flags);
 }
 
-ssize_t __wrap_write(int fd, const void *buf, size_t len)
+ssize_t
+__wrap_write(int fd, const void *buf, size_t len)
 {
 	const struct inj *i = inj_hit("write");
 
@@ -134,7 +143,8 @@ ssize_t __wrap_write(int fd, const void *buf, size_t len)
 	return __real_write(fd, buf, len);
 }
 
-ssize_t __wrap_sendfile64(int out, int in, off64_t *off, size_t len)
+ssize_t
+__wrap_sendfile64(int out, int in, off64_t *off, size_t len)
 {
 	const struct inj *i = inj_hit("sendfile");
 
@@ -148,7 +158,8 @@ ssize_t __wrap_sendfile64(int out, int in, off64_t *off, size_t len)
 
 /* ---- fixture ---------------------------------------------------------- */
 
-int setup(void **state)
+int
+setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
@@ -177,7 +188,8 @@ int setup(void **state)
 	return 0;
 }
 
-int teardown(void **state)
+int
+teardown(void **state)
 {
 	struct fixture *f = *state;
 
@@ -188,12 +200,14 @@ int teardown(void **state)
 	return 0;
 }
 
-const char *md(const struct fixture *f, const char *sub)
+const char *
+md(const struct fixture *f, const char *sub)
 {
 	return tu_path("%s/Maildir%s%s", f->base, *sub ? "/" : "", sub);
 }
 
-static int mode_of(const char *path)
+static int
+mode_of(const char *path)
 {
 	struct stat st;
 
@@ -201,7 +215,8 @@ static int mode_of(const char *path)
 	return (int)(st.st_mode & 07777);
 }
 
-void check_one_saved(const char *dir, char *name_out)
+void
+check_one_saved(const char *dir, char *name_out)
 {
 	char *buf;
 	ssize_t n;
@@ -215,7 +230,8 @@ void check_one_saved(const char *dir, char *name_out)
 	assert_int_equal(tu_count_entries(tu_path("%s/tmp", dir)), 0);
 }
 
-void check_nothing_saved(const char *dir)
+void
+check_nothing_saved(const char *dir)
 {
 	assert_int_equal(tu_count_entries(tu_path("%s/new", dir)), 0);
 	assert_int_equal(tu_count_entries(tu_path("%s/tmp", dir)), 0);
@@ -223,7 +239,8 @@ void check_nothing_saved(const char *dir)
 
 /* ---- layout and bytes ------------------------------------------------- */
 
-static void test_save_creates_maildir_0700_and_file_0600_with_exact_bytes(void **state)
+static void
+test_save_creates_maildir_0700_and_file_0600_with_exact_bytes(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -257,7 +274,8 @@ static void test_save_creates_maildir_0700_and_file_0600_with_exact_bytes(void *
 }
 
 /* LMTP saves carry fresh GUIDs and skip the index scan. */
-static void test_save_without_duplicate_check_writes_again(void **state)
+static void
+test_save_without_duplicate_check_writes_again(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result first, again;
@@ -269,7 +287,8 @@ static void test_save_without_duplicate_check_writes_again(void **state)
 	assert_int_equal(tu_count_entries(md(f, "new")), 2);
 }
 
-static void test_save_without_prefix_and_empty_body(void **state)
+static void
+test_save_without_prefix_and_empty_body(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -286,7 +305,8 @@ static void test_save_without_prefix_and_empty_body(void **state)
 	assert_int_equal(tu_count_entries(md(f, "new")), 1);
 }
 
-static void test_save_large_body_is_copied_exactly(void **state)
+static void
+test_save_large_body_is_copied_exactly(void **state)
 {
 	struct fixture *f = *state;
 	size_t len = 3u << 20, i;
@@ -311,7 +331,8 @@ static void test_save_large_body_is_copied_exactly(void **state)
 	close(fd);
 }
 
-static void test_save_folder_creates_dot_dir_with_maildirfolder(void **state)
+static void
+test_save_folder_creates_dot_dir_with_maildirfolder(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -328,7 +349,8 @@ static void test_save_folder_creates_dot_dir_with_maildirfolder(void **state)
 	assert_int_equal(access(md(f, "new"), F_OK), -1);   /* root has no mail */
 }
 
-static void test_save_creates_missing_base_and_parents(void **state)
+static void
+test_save_creates_missing_base_and_parents(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -347,7 +369,8 @@ static void test_save_creates_missing_base_and_parents(void **state)
 
 /* ---- duplicates ------------------------------------------------------- */
 
-static void test_save_duplicate_guid_reports_duplicate_and_writes_nothing(void **state)
+static void
+test_save_duplicate_guid_reports_duplicate_and_writes_nothing(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result first, again;
@@ -392,7 +415,8 @@ enum attack_where {
 	ATTACK_FOLDER, ATTACK_DANGLING,
 };
 
-static void attack_prepare(struct fixture *f, enum attack_where where)
+static void
+attack_prepare(struct fixture *f, enum attack_where where)
 {
 	const char *dirs[] = { "tmp", "new", "cur" };
 	size_t i;
@@ -435,7 +459,8 @@ static void attack_prepare(struct fixture *f, enum attack_where where)
 	}
 }
 
-static void test_save_symlink_anywhere_gives_eloop_and_writes_nothing_outside(void **state)
+static void
+test_save_symlink_anywhere_gives_eloop_and_writes_nothing_outside(void **state)
 {
 	static const enum attack_where cases[] = {
 		ATTACK_MAILDIR, ATTACK_NEW, ATTACK_TMP, ATTACK_CUR,
@@ -461,7 +486,8 @@ static void test_save_symlink_anywhere_gives_eloop_and_writes_nothing_outside(vo
 	(void)state;
 }
 
-static void test_save_maildir_of_other_owner_gives_eperm(void **state)
+static void
+test_save_maildir_of_other_owner_gives_eperm(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -478,7 +504,8 @@ static void test_save_maildir_of_other_owner_gives_eperm(void **state)
 	assert_int_equal(errno, EPERM);
 }
 
-static void test_save_subdir_of_other_owner_gives_eperm(void **state)
+static void
+test_save_subdir_of_other_owner_gives_eperm(void **state)
 {
 	static const char *subs[] = { "tmp", "new", "cur" };
 	struct fixture *f;
@@ -501,7 +528,8 @@ static void test_save_subdir_of_other_owner_gives_eperm(void **state)
 	}
 }
 
-static void test_save_new_as_regular_file_gives_enotdir(void **state)
+static void
+test_save_new_as_regular_file_gives_enotdir(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -513,7 +541,8 @@ static void test_save_new_as_regular_file_gives_enotdir(void **state)
 	assert_int_equal(errno, ENOTDIR);
 }
 
-static void test_save_dotdot_in_mail_rel_or_bad_mailbox_is_einval(void **state)
+static void
+test_save_dotdot_in_mail_rel_or_bad_mailbox_is_einval(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -530,7 +559,8 @@ static void test_save_dotdot_in_mail_rel_or_bad_mailbox_is_einval(void **state)
 	assert_int_equal(tu_count_entries(f->outside), 0);
 }
 
-static void test_save_index_symlink_still_saves_with_uid_zero(void **state)
+static void
+test_save_index_symlink_still_saves_with_uid_zero(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -555,7 +585,8 @@ static void test_save_index_symlink_still_saves_with_uid_zero(void **state)
 
 /* ---- requests --------------------------------------------------------- */
 
-static void test_save_bad_request_is_einval_and_touches_nothing(void **state)
+static void
+test_save_bad_request_is_einval_and_touches_nothing(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -583,7 +614,8 @@ static void test_save_bad_request_is_einval_and_touches_nothing(void **state)
 	assert_int_equal(access(md(f, ""), F_OK), -1);
 }
 
-static void test_save_body_shorter_than_size_gives_eio(void **state)
+static void
+test_save_body_shorter_than_size_gives_eio(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -641,7 +673,8 @@ static const struct fail_case fail_cases[] = {
 	{ { { "write", 3, 0, true } }, 0, 0, NULL, 0 },
 };
 
-static void run_fail_case(const struct fail_case *c, size_t n)
+static void
+run_fail_case(const struct fail_case *c, size_t n)
 {
 	struct store_save_result res;
 	struct store_index_state st;
@@ -677,7 +710,8 @@ static void run_fail_case(const struct fail_case *c, size_t n)
 	teardown((void **)&f);
 }
 
-static void test_save_failing_step_reports_it_and_leaves_nothing(void **state)
+static void
+test_save_failing_step_reports_it_and_leaves_nothing(void **state)
 {
 	size_t i;
 
@@ -686,7 +720,8 @@ static void test_save_failing_step_reports_it_and_leaves_nothing(void **state)
 		run_fail_case(&fail_cases[i], i);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

@@ -38,7 +38,8 @@ struct guid_recs {
 	struct store_rec rec[8];
 };
 
-static int guid_recs_cb(const struct store_rec *rec, void *arg)
+static int
+guid_recs_cb(const struct store_rec *rec, void *arg)
 {
 	struct guid_recs *g = arg;
 
@@ -47,7 +48,8 @@ static int guid_recs_cb(const struct store_rec *rec, void *arg)
 	return 0;
 }
 
-static struct guid_recs index_recs(const struct fixture *f, const char *guid)
+static struct guid_recs
+index_recs(const struct fixture *f, const char *guid)
 {
 	struct guid_recs g = { .guid = guid };
 	struct store_index_state st;
@@ -59,7 +61,8 @@ static struct guid_recs index_recs(const struct fixture *f, const char *guid)
 	return g;
 }
 
-static bool index_has(const struct fixture *f, const char *guid)
+static bool
+index_has(const struct fixture *f, const char *guid)
 {
 	int dirfd = open(md(f, ""), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	bool found = false;
@@ -85,7 +88,8 @@ struct stamp_seen {
  * the base name (the final name up to its first ','), and the SAVE record
  * with that uid, modseq and name already the last of the GUID in the index.
  */
-static void on_stamped(void *arg, const struct store_save_result *res)
+static void
+on_stamped(void *arg, const struct store_save_result *res)
 {
 	struct stamp_seen *s = arg;
 	const struct fixture *f = s->f;
@@ -127,7 +131,8 @@ static void on_stamped(void *arg, const struct store_save_result *res)
 	assert_string_equal(g.rec[g.n - 1].name, res->filename);
 }
 
-static void stamp_on(struct fixture *f, struct stamp_seen *s)
+static void
+stamp_on(struct fixture *f, struct stamp_seen *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->f = f;
@@ -147,7 +152,8 @@ static void stamp_on(struct fixture *f, struct stamp_seen *s)
  * file is in new/ under the announced name with the announced uid and
  * modseq, tmp/ is empty, and the index has the SAVE once.
  */
-void test_save_stamped_announces_before_fsync_and_saves_once(void **state)
+void
+test_save_stamped_announces_before_fsync_and_saves_once(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result first, res;
@@ -198,7 +204,8 @@ void test_save_stamped_announces_before_fsync_and_saves_once(void **state)
 
 /* Without stamped the SAVE record still follows the fsync of the file,
  * the rename and the fsync of new/. */
-void test_save_unstamped_appends_index_after_fsyncs(void **state)
+void
+test_save_unstamped_appends_index_after_fsyncs(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -240,7 +247,8 @@ static const struct late_fail late_fails[] = {
  * EXPUNGE of the GUID (no longer present), and the result's modseq is the
  * EXPUNGE's, above the announced one.  The index stays usable.
  */
-void test_save_stamped_failing_after_stamp_is_expunged(void **state)
+void
+test_save_stamped_failing_after_stamp_is_expunged(void **state)
 {
 	struct store_save_result res;
 	struct stamp_seen s;
@@ -287,7 +295,8 @@ void test_save_stamped_failing_after_stamp_is_expunged(void **state)
 
 /* If the EXPUNGE cannot be appended either, the modseq is 0 (nothing
  * undid the stamp) and the failed step's errno and name are kept. */
-void test_save_stamped_expunge_failing_too_reports_modseq_zero(void **state)
+void
+test_save_stamped_expunge_failing_too_reports_modseq_zero(void **state)
 {
 	static const struct inj inj[2] = {
 		{ "fsync", 1, EIO, false }, { "write", 4, ENOSPC, false },
@@ -318,7 +327,8 @@ void test_save_stamped_expunge_failing_too_reports_modseq_zero(void **state)
 /* The index append at the stamp fails once: no announcement, and the SAVE
  * record is appended after the fsyncs as without stamped (trace: prefix,
  * body, failed index header, fsync, rename, fsync, header, SAVE). */
-void test_save_stamped_index_failing_is_not_announced(void **state)
+void
+test_save_stamped_index_failing_is_not_announced(void **state)
 {
 	static const struct inj inj[2] = { { "write", 2, ENOSPC, false } };
 	struct fixture *f = *state;
@@ -347,7 +357,8 @@ void test_save_stamped_index_failing_is_not_announced(void **state)
 
 /* An index that cannot be appended at all (a symlink): no announcement,
  * the message is saved with uid 0 as without stamped. */
-void test_save_stamped_unusable_index_saves_without_callback(void **state)
+void
+test_save_stamped_unusable_index_saves_without_callback(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result res;
@@ -369,7 +380,8 @@ void test_save_stamped_unusable_index_saves_without_callback(void **state)
 }
 
 /* A duplicate writes nothing and announces nothing. */
-void test_save_stamped_duplicate_is_not_announced(void **state)
+void
+test_save_stamped_duplicate_is_not_announced(void **state)
 {
 	struct fixture *f = *state;
 	struct store_save_result first, again;

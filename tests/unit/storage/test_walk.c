@@ -34,7 +34,8 @@ long __real_syscall(long n, ...);
 long __wrap_syscall(long n, ...);
 
 /* storage/ calls syscall() for openat2 only. */
-long __wrap_syscall(long n, ...)
+long
+__wrap_syscall(long n, ...)
 {
 	va_list ap;
 	long a[4];
@@ -63,7 +64,8 @@ struct fixture {
 	struct store_target target;
 };
 
-static int setup(void **state)
+static int
+setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
@@ -81,7 +83,8 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+static int
+teardown(void **state)
 {
 	struct fixture *f = *state;
 
@@ -91,7 +94,8 @@ static int teardown(void **state)
 }
 
 /* fd and path name the same directory. */
-static void same_dir(int fd, const char *path)
+static void
+same_dir(int fd, const char *path)
 {
 	struct stat a, b;
 
@@ -103,7 +107,8 @@ static void same_dir(int fd, const char *path)
 	assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 }
 
-static void test_walk_returns_fds_of_mailbox_tmp_new(void **state)
+static void
+test_walk_returns_fds_of_mailbox_tmp_new(void **state)
 {
 	struct fixture *f = *state;
 	struct store_dirs d;
@@ -125,7 +130,8 @@ static void test_walk_returns_fds_of_mailbox_tmp_new(void **state)
 	store_dirs_close(&d);
 }
 
-static void test_walk_path_forms_table(void **state)
+static void
+test_walk_path_forms_table(void **state)
 {
 	static const struct {
 		const char *rel;      /* NULL allowed */
@@ -169,7 +175,8 @@ static void test_walk_path_forms_table(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
-static void test_walk_base_that_is_a_file_gives_enotdir(void **state)
+static void
+test_walk_base_that_is_a_file_gives_enotdir(void **state)
 {
 	struct fixture *f = *state;
 	char file[PATH_MAX];
@@ -212,7 +219,8 @@ static const struct link_case link_cases[] = {
 	  "Maildir/.Sent/new", "" },
 };
 
-static void run_link_case(const struct link_case *c, size_t n)
+static void
+run_link_case(const struct link_case *c, size_t n)
 {
 	struct fixture *f;
 	struct store_dirs d;
@@ -238,7 +246,8 @@ static void run_link_case(const struct link_case *c, size_t n)
 	teardown((void **)&f);
 }
 
-static void test_walk_symlink_anywhere_gives_eloop_with_openat2(void **state)
+static void
+test_walk_symlink_anywhere_gives_eloop_with_openat2(void **state)
 {
 	size_t i;
 
@@ -249,7 +258,8 @@ static void test_walk_symlink_anywhere_gives_eloop_with_openat2(void **state)
 	assert_true(openat2_calls > 0);
 }
 
-static void test_walk_maildirfolder_symlink_is_not_followed(void **state)
+static void
+test_walk_maildirfolder_symlink_is_not_followed(void **state)
 {
 	struct fixture *f = *state;
 	struct store_dirs d;
@@ -265,7 +275,8 @@ static void test_walk_maildirfolder_symlink_is_not_followed(void **state)
 }
 
 /* Must run after every test that expects openat2 to be used. */
-static void test_walk_symlink_anywhere_gives_eloop_with_openat_fallback(void **state)
+static void
+test_walk_symlink_anywhere_gives_eloop_with_openat_fallback(void **state)
 {
 	struct fixture *f;
 	struct store_dirs d;
@@ -287,7 +298,8 @@ static void test_walk_symlink_anywhere_gives_eloop_with_openat_fallback(void **s
 	teardown((void **)&f);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

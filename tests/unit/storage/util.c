@@ -14,7 +14,8 @@
 
 #include "tests/unit/storage/util.h"
 
-void tu_mkdtemp(char *out)
+void
+tu_mkdtemp(char *out)
 {
 	const char *tmp = getenv("TMPDIR");
 
@@ -27,7 +28,8 @@ void tu_mkdtemp(char *out)
 		abort();
 }
 
-void *tu_tree_new(size_t size)
+void *
+tu_tree_new(size_t size)
 {
 	struct tu_tree *t = calloc(1, size);
 
@@ -38,7 +40,8 @@ void *tu_tree_new(size_t size)
 	return t;
 }
 
-int tu_tree_teardown(void **state)
+int
+tu_tree_teardown(void **state)
 {
 	struct tu_tree *t = *state;
 
@@ -47,8 +50,9 @@ int tu_tree_teardown(void **state)
 	return 0;
 }
 
-static int tu_rm_one(const char *path, const struct stat *st, int flag,
-		     struct FTW *ftw)
+static int
+tu_rm_one(const char *path, const struct stat *st, int flag,
+	  struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -57,12 +61,14 @@ static int tu_rm_one(const char *path, const struct stat *st, int flag,
 	return unlink(path);
 }
 
-int tu_rmtree(const char *path)
+int
+tu_rmtree(const char *path)
 {
 	return nftw(path, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int tu_count_entries(const char *path)
+int
+tu_count_entries(const char *path)
 {
 	struct dirent *de;
 	DIR *d = opendir(path);
@@ -78,7 +84,8 @@ int tu_count_entries(const char *path)
 	return n;
 }
 
-int tu_only_entry(const char *path, char *out)
+int
+tu_only_entry(const char *path, char *out)
 {
 	struct dirent *de;
 	DIR *d = opendir(path);
@@ -96,7 +103,8 @@ int tu_only_entry(const char *path, char *out)
 	return n == 1 ? 0 : -1;
 }
 
-ssize_t tu_read_file(const char *path, char **buf_out)
+ssize_t
+tu_read_file(const char *path, char **buf_out)
 {
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap);
@@ -124,7 +132,8 @@ ssize_t tu_read_file(const char *path, char **buf_out)
 	return n < 0 ? -1 : (ssize_t)len;
 }
 
-int tu_write_file(const char *path, const void *buf, size_t len)
+int
+tu_write_file(const char *path, const void *buf, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int ret = 0;
@@ -137,7 +146,8 @@ int tu_write_file(const char *path, const void *buf, size_t len)
 	return ret;
 }
 
-const char *tu_path(const char *fmt, ...)
+const char *
+tu_path(const char *fmt, ...)
 {
 	static char bufs[16][PATH_MAX];
 	static unsigned int next;

@@ -40,7 +40,8 @@ struct run {
 	const char *why;
 };
 
-static void run_free(struct run *r)
+static void
+run_free(struct run *r)
 {
 	int i;
 
@@ -50,7 +51,8 @@ static void run_free(struct run *r)
 }
 
 /* Read and check a literal memfd: sealed, at offset 0, size as announced. */
-static void take_literal(struct repl_frame *fr, struct got *g)
+static void
+take_literal(struct repl_frame *fr, struct got *g)
 {
 	int seals = fcntl(fr->literal_fd, F_GET_SEALS);
 	off_t end;
@@ -71,7 +73,8 @@ static void take_literal(struct repl_frame *fr, struct got *g)
 }
 
 /* Drain frames from in into r until MORE or FATAL. */
-static void pump(struct repl_framer *fw, struct evbuffer *in, struct run *r)
+static void
+pump(struct repl_framer *fw, struct evbuffer *in, struct run *r)
 {
 	struct repl_frame *fr = malloc(sizeof *fr);
 
@@ -116,8 +119,9 @@ static void pump(struct repl_framer *fw, struct evbuffer *in, struct run *r)
 }
 
 /* Feed data in pieces cut at the offsets cuts[0..ncuts). */
-static struct run *feed(const char *data, size_t len, uint64_t maxlit,
-			const size_t *cuts, size_t ncuts)
+static struct run *
+feed(const char *data, size_t len, uint64_t maxlit,
+     const size_t *cuts, size_t ncuts)
 {
 	struct repl_framer *fw = repl_framer_new(maxlit);
 	struct evbuffer *in = evbuffer_new();
@@ -138,12 +142,14 @@ static struct run *feed(const char *data, size_t len, uint64_t maxlit,
 	return r;
 }
 
-static struct run *feed_all(const char *data, size_t len, uint64_t maxlit)
+static struct run *
+feed_all(const char *data, size_t len, uint64_t maxlit)
 {
 	return feed(data, len, maxlit, NULL, 0);
 }
 
-static void same_runs(const struct run *a, const struct run *b)
+static void
+same_runs(const struct run *a, const struct run *b)
 {
 	int i;
 
@@ -173,7 +179,8 @@ static const char stream[] =
 	"a4 SAVE x 1 u m 0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2 0 0 () {0}\r\n\r\n"
 	"a5 LOGOUT\r\n";
 
-static void check_stream(const struct run *r)
+static void
+check_stream(const struct run *r)
 {
 	assert_false(r->fatal);
 	assert_int_equal(r->n, 5);
@@ -191,7 +198,8 @@ static void check_stream(const struct run *r)
 	assert_string_equal(r->f[4].line, "a5 LOGOUT");
 }
 
-static void test_stream_whole(void **state)
+static void
+test_stream_whole(void **state)
 {
 	struct run *r;
 
@@ -202,7 +210,8 @@ static void test_stream_whole(void **state)
 	run_free(r);
 }
 
-static void test_stream_split_at_every_octet(void **state)
+static void
+test_stream_split_at_every_octet(void **state)
 {
 	struct run *whole = feed_all(S(stream), 1000);
 	size_t k, all[sizeof stream];
@@ -225,7 +234,8 @@ static void test_stream_split_at_every_octet(void **state)
 	run_free(whole);
 }
 
-static void test_bad_line_ends(void **state)
+static void
+test_bad_line_ends(void **state)
 {
 	static const char in[] = "a1 NOOP\na2 NO\rOP\r\na3 NO\0OP\r\na4 NOOP\r\r\na5 NOOP\r\n";
 	struct run *r;
@@ -245,7 +255,8 @@ static void test_bad_line_ends(void **state)
 	run_free(r);
 }
 
-static void test_bad_eol_literal_is_discarded(void **state)
+static void
+test_bad_eol_literal_is_discarded(void **state)
 {
 	static const char in[] = "a1 SAVE x {3}\nabc\r\na2 NOOP\r\n";
 	struct run *r;
@@ -262,7 +273,8 @@ static void test_bad_eol_literal_is_discarded(void **state)
 }
 
 /* A line of exactly n octets including CRLF. */
-static char *line_of(size_t n, const char *head, const char *end)
+static char *
+line_of(size_t n, const char *head, const char *end)
 {
 	char *s = malloc(n + 1);
 	size_t h = strlen(head), e = strlen(end);
@@ -275,7 +287,8 @@ static char *line_of(size_t n, const char *head, const char *end)
 	return s;
 }
 
-static void test_maxline_boundary(void **state)
+static void
+test_maxline_boundary(void **state)
 {
 	char *ok = line_of(REPL_MAXLINE, "t1 LIST ", "");
 	char *over = line_of(REPL_MAXLINE + 1, "t2 LIST ", "");
@@ -302,7 +315,8 @@ static void test_maxline_boundary(void **state)
 	free(over);
 }
 
-static void test_overlong_line_then_next_command(void **state)
+static void
+test_overlong_line_then_next_command(void **state)
 {
 	char *over = line_of(20000, "t2 STORE a.example 24 alice INBOX ", ")");
 	char *buf = malloc(30000);
@@ -336,7 +350,8 @@ static void test_overlong_line_then_next_command(void **state)
 	free(buf);
 }
 
-static void test_overlong_line_with_literal(void **state)
+static void
+test_overlong_line_with_literal(void **state)
 {
 	char *over = line_of(9000, "t2 SAVE a.example 24 alice INBOX ", " {10}");
 	char *buf = malloc(12000);
@@ -372,7 +387,8 @@ static void test_overlong_line_with_literal(void **state)
 	free(buf);
 }
 
-static void test_literal_too_big(void **state)
+static void
+test_literal_too_big(void **state)
 {
 	static const char in[] =
 		"t3 SAVE a.example 25 alice INBOX 0190f3a2c1aa7a3b77e0c1d2e3f40516 0 1718009000 () {11}\r\n"
@@ -418,7 +434,8 @@ static void test_literal_too_big(void **state)
 	run_free(r);
 }
 
-static void test_literal_short_and_long_are_fatal(void **state)
+static void
+test_literal_short_and_long_are_fatal(void **state)
 {
 	/* announced 20, sent 10: the next command is swallowed */
 	static const char shrt[] = "f1 SAVE x {20}\r\n0123456789\r\nf2 NOOP\r\nf3 NOOP\r\n";
@@ -441,7 +458,8 @@ static void test_literal_short_and_long_are_fatal(void **state)
 	run_free(r);
 }
 
-static void test_bad_literal_sizes(void **state)
+static void
+test_bad_literal_sizes(void **state)
 {
 	static const char *const fatal[] = {
 		"t SAVE x {12345678901234567890}\r\n",      /* 20 digits */
@@ -500,7 +518,8 @@ static void test_bad_literal_sizes(void **state)
 	run_free(r);
 }
 
-static void test_busy_tracks_partial_input(void **state)
+static void
+test_busy_tracks_partial_input(void **state)
 {
 	struct repl_framer *fw = repl_framer_new(100);
 	struct evbuffer *in = evbuffer_new();
@@ -539,14 +558,16 @@ struct sink_log {
 	int limit;            /* frames the sink takes */
 };
 
-static bool sink_more(void *arg)
+static bool
+sink_more(void *arg)
 {
 	const struct sink_log *l = arg;
 
 	return l->n < l->limit;
 }
 
-static void sink_frame(void *arg, struct repl_frame *f)
+static void
+sink_frame(void *arg, struct repl_frame *f)
 {
 	struct sink_log *l = arg;
 
@@ -557,7 +578,8 @@ static void sink_frame(void *arg, struct repl_frame *f)
 	}
 }
 
-static void test_read_stops_when_sink_is_full_then_resumes(void **state)
+static void
+test_read_stops_when_sink_is_full_then_resumes(void **state)
 {
 	struct repl_framer *fw = repl_framer_new(100);
 	struct evbuffer *in = evbuffer_new();
@@ -592,7 +614,8 @@ static void test_read_stops_when_sink_is_full_then_resumes(void **state)
 }
 
 /* A 10 MB literal in 64 KiB pieces: the evbuffer is emptied every time. */
-static void test_big_literal_is_streamed(void **state)
+static void
+test_big_literal_is_streamed(void **state)
 {
 	const size_t total = 10u * 1024 * 1024, piece = 65536;
 	struct repl_framer *fw = repl_framer_new(64u * 1024 * 1024);
@@ -631,7 +654,8 @@ static void test_big_literal_is_streamed(void **state)
 }
 
 /* Random octets (with many LF, braces and digits): never a crash. */
-static void test_random_input_never_crashes(void **state)
+static void
+test_random_input_never_crashes(void **state)
 {
 	static const char alphabet[] = "ab {}0123456789\r\n\n\0*";
 	unsigned seed = 4242;
@@ -683,7 +707,8 @@ static void test_random_input_never_crashes(void **state)
 	}
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stream_whole),

@@ -19,7 +19,8 @@
 #include "tests/unit/repl-hook/proto/test_proto_parse.h"
 
 /* A frame for line; a literal of size lit if lit >= 0. */
-static void mkframe(struct repl_frame *f, const char *line, long long lit)
+static void
+mkframe(struct repl_frame *f, const char *line, long long lit)
 {
 	memset(f, 0, sizeof *f);
 	f->len = strlen(line);
@@ -32,9 +33,10 @@ static void mkframe(struct repl_frame *f, const char *line, long long lit)
 	}
 }
 
-enum repl_parse_result parse(const char *line, long long lit,
-			     struct repl_command *c, const char **code,
-			     const char **text)
+enum repl_parse_result
+parse(const char *line, long long lit,
+      struct repl_command *c, const char **code,
+      const char **text)
 {
 	struct repl_frame *f = malloc(sizeof *f);
 	enum repl_parse_result r;
@@ -47,8 +49,9 @@ enum repl_parse_result parse(const char *line, long long lit,
 }
 
 /* Expect BAD/NO with code; returns nothing. */
-static void expect_err(const char *line, long long lit, enum repl_parse_result want,
-		       const char *want_code)
+static void
+expect_err(const char *line, long long lit, enum repl_parse_result want,
+	   const char *want_code)
 {
 	struct repl_command c;
 	const char *code, *text;
@@ -62,7 +65,8 @@ static void expect_err(const char *line, long long lit, enum repl_parse_result w
 	assert_true(strlen(text) > 0);
 }
 
-void expect_ok(const char *line, long long lit, struct repl_command *c)
+void
+expect_ok(const char *line, long long lit, struct repl_command *c)
 {
 	const char *code, *text;
 	enum repl_parse_result r = parse(line, lit, c, &code, &text);
@@ -74,7 +78,8 @@ void expect_ok(const char *line, long long lit, struct repl_command *c)
 
 /* ---- examples of the document ------------------------------------------- */
 
-static void test_hello_noop_logout(void **state)
+static void
+test_hello_noop_logout(void **state)
 {
 	struct repl_command c;
 
@@ -110,7 +115,8 @@ static void test_hello_noop_logout(void **state)
 	expect_err("a9 NOOP", 3, REPL_P_BAD, "SYNTAX");
 }
 
-static void test_save_examples(void **state)
+static void
+test_save_examples(void **state)
 {
 	struct repl_command c;
 
@@ -148,7 +154,8 @@ static void test_save_examples(void **state)
 	assert_int_equal(c.cmd.body_size, 0);
 }
 
-static void test_save_literal_rules(void **state)
+static void
+test_save_literal_rules(void **state)
 {
 	(void)state;
 	/* SAVE requires its literal, with the announced size */
@@ -185,7 +192,8 @@ static void test_save_literal_rules(void **state)
 	expect_err("a SAVE o 1 u m " G1 " 1 1 \\Seen {1}", 1, REPL_P_BAD, "SYNTAX");
 }
 
-static void test_store_expunge_examples(void **state)
+static void
+test_store_expunge_examples(void **state)
 {
 	struct repl_command c;
 
@@ -212,7 +220,8 @@ static void test_store_expunge_examples(void **state)
 	assert_int_equal(c.cmd.modseq, 0);
 }
 
-static void test_mailbox_event_and_query_examples(void **state)
+static void
+test_mailbox_event_and_query_examples(void **state)
 {
 	struct repl_command c;
 
@@ -257,7 +266,8 @@ static void test_mailbox_event_and_query_examples(void **state)
 	expect_err("s4 FETCH alice INBOX", -1, REPL_P_BAD, "SYNTAX");
 }
 
-static void test_error_examples(void **state)
+static void
+test_error_examples(void **state)
 {
 	struct repl_command c;
 	const char *code, *text;
@@ -283,7 +293,8 @@ static void test_error_examples(void **state)
 
 /* ---- tags and command names ------------------------------------------- */
 
-static void test_tags(void **state)
+static void
+test_tags(void **state)
 {
 	static const char *const bad[] = {
 		"", " NOOP", "OK NOOP", "no NOOP", "Bad NOOP", "bye NOOP", "a+b NOOP",
@@ -314,7 +325,8 @@ static void test_tags(void **state)
 	expect_err("t1 (", -1, REPL_P_BAD, "UNKNOWN");
 }
 
-static void test_frame_flags_reported_with_tag(void **state)
+static void
+test_frame_flags_reported_with_tag(void **state)
 {
 	struct repl_frame *f = malloc(sizeof *f);
 	struct repl_command c;
@@ -348,7 +360,8 @@ static void test_frame_flags_reported_with_tag(void **state)
 	free(f);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_noop_logout),

@@ -23,7 +23,8 @@
 #define H2 "528bae78c91c388ca3e3cef40d0686accb2c758d82a6f8976b58592684f7d81e"
 #define Z64 "0000000000000000000000000000000000000000000000000000000000000000"
 
-static void test_greeting(void **state)
+static void
+test_greeting(void **state)
 {
 	struct repl_response r;
 
@@ -66,7 +67,8 @@ static void test_greeting(void **state)
 		assert_int_equal(repl_parse_response(bad[i], &r), -1);
 }
 
-static void test_tagged(void **state)
+static void
+test_tagged(void **state)
 {
 	static const struct {
 		const char *line, *tag;
@@ -122,7 +124,8 @@ static void test_tagged(void **state)
 	}
 }
 
-static void test_untagged_and_data(void **state)
+static void
+test_untagged_and_data(void **state)
 {
 	struct repl_response r;
 
@@ -159,7 +162,8 @@ static void test_untagged_and_data(void **state)
 	assert_int_equal(repl_parse_response("** x", &r), -1);
 }
 
-static void test_state_data(void **state)
+static void
+test_state_data(void **state)
 {
 	struct store_mbox_state st;
 	char mbox[PSEP_NAME_MAX];
@@ -233,7 +237,8 @@ static void test_state_data(void **state)
 		assert_int_equal(repl_parse_sync_data(bad[i], mbox, &st), -1);
 }
 
-static void test_guid_and_fetch_data(void **state)
+static void
+test_guid_and_fetch_data(void **state)
 {
 	struct store_msg_info m;
 	uint64_t lit;
@@ -301,7 +306,8 @@ static void test_guid_and_fetch_data(void **state)
 					       &lit), -1);
 }
 
-static void test_astring_and_hex(void **state)
+static void
+test_astring_and_hex(void **state)
 {
 	char out[64];
 	unsigned char bin[4] = { 0x00, 0x9f, 0xa0, 0xff }, back[4];
@@ -338,7 +344,8 @@ static void test_astring_and_hex(void **state)
 }
 
 /* Random response lines: never a crash. */
-static void test_random_responses_never_crash(void **state)
+static void
+test_random_responses_never_crash(void **state)
 {
 	static const char alphabet[] = "* OKNBADYE[]()\\\"{}0123 abx=,-.\x80\x01";
 	unsigned seed = 99;
@@ -368,7 +375,8 @@ static void test_random_responses_never_crash(void **state)
 	}
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_greeting),

@@ -28,7 +28,8 @@ struct case_row {
 	const char *want;      /* OK: expected mailbox / user / origin / flags */
 };
 
-static void run_rows(const struct case_row *rows, size_t n, int field)
+static void
+run_rows(const struct case_row *rows, size_t n, int field)
 {
 	size_t i;
 
@@ -52,7 +53,8 @@ static void run_rows(const struct case_row *rows, size_t n, int field)
 	}
 }
 
-void test_mailbox_names(void **state)
+void
+test_mailbox_names(void **state)
 {
 	static char long254[400], long255[400];
 	struct case_row rows[] = {
@@ -94,7 +96,8 @@ void test_mailbox_names(void **state)
 	run_rows(rows, sizeof rows / sizeof rows[0], 0);
 }
 
-void test_users_and_server_ids(void **state)
+void
+test_users_and_server_ids(void **state)
 {
 	static char u255[400], u256[400], id64[200], id65[200];
 	struct case_row users[] = {
@@ -131,7 +134,8 @@ void test_users_and_server_ids(void **state)
 	run_rows(ids, sizeof ids / sizeof ids[0], 2);
 }
 
-void test_numbers_and_guids(void **state)
+void
+test_numbers_and_guids(void **state)
 {
 	struct case_row rows[] = {
 		{ "t EXPUNGE o 1 u m " G1, REPL_P_OK, NULL, NULL },
@@ -156,7 +160,8 @@ void test_numbers_and_guids(void **state)
 	run_rows(rows, sizeof rows / sizeof rows[0], 0);
 }
 
-void test_flag_lists(void **state)
+void
+test_flag_lists(void **state)
 {
 	static char kw64[300], kw65[300], lim127[400], lim128[400], many[2000];
 #define SAVEP "t SAVE o 1 u m " G1 " 0 0 "
@@ -237,7 +242,8 @@ void test_flag_lists(void **state)
 #undef SAVEP
 }
 
-void test_delta_lists(void **state)
+void
+test_delta_lists(void **state)
 {
 	static char lim127[400], lim128[400];
 #define STOREP "t STORE o 1 u m " G1 " "
@@ -295,7 +301,8 @@ void test_delta_lists(void **state)
 
 /* ---- round trips ----------------------------------------------------------- */
 
-static void roundtrip(const struct psep_repl_cmd *in, uint64_t lit)
+static void
+roundtrip(const struct psep_repl_cmd *in, uint64_t lit)
 {
 	char line[REPL_MAXLINE + 1];
 	struct repl_command c;
@@ -320,7 +327,8 @@ static void roundtrip(const struct psep_repl_cmd *in, uint64_t lit)
 	assert_int_equal(c.cmd.body_size, in->op == PSEP_REPL_SAVE ? lit : 0);
 }
 
-void test_fmt_command_roundtrip(void **state)
+void
+test_fmt_command_roundtrip(void **state)
 {
 	struct psep_repl_cmd c;
 	uint32_t op;
@@ -356,7 +364,8 @@ void test_fmt_command_roundtrip(void **state)
 	}
 }
 
-void test_fmt_command_examples_and_limits(void **state)
+void
+test_fmt_command_examples_and_limits(void **state)
 {
 	struct psep_repl_cmd c;
 	char out[REPL_MAXLINE];
@@ -437,7 +446,8 @@ void test_fmt_command_examples_and_limits(void **state)
 }
 
 /* Random lines: any result, never a crash; OK results are well-formed. */
-void test_random_lines_never_crash(void **state)
+void
+test_random_lines_never_crash(void **state)
 {
 	static const char alphabet[] = "aZ09 ()\\\"{}+-.[]*\r\x80\x01SAVESTOREINBOX";
 	static const char *const seeds[] = {

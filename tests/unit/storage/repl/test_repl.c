@@ -27,7 +27,8 @@
 #include "tests/unit/storage/util.h"
 #include "tests/unit/storage/repl/test_repl.h"
 
-static int setup(void **state)
+static int
+setup(void **state)
 {
 	struct fixture *f = tu_tree_new(sizeof(*f));
 
@@ -42,7 +43,8 @@ static int setup(void **state)
 	return 0;
 }
 
-static void hex(const unsigned char *h, char out[65])
+static void
+hex(const unsigned char *h, char out[65])
 {
 	size_t i;
 
@@ -50,7 +52,8 @@ static void hex(const unsigned char *h, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
-int body_fd(const char *body)
+int
+body_fd(const char *body)
 {
 	int fd = memfd_create("body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
@@ -61,7 +64,8 @@ int body_fd(const char *body)
 	return fd;
 }
 
-struct store_stamp stamp(uint64_t modseq, const char *origin)
+struct store_stamp
+stamp(uint64_t modseq, const char *origin)
 {
 	struct store_stamp s;
 
@@ -72,10 +76,11 @@ struct store_stamp stamp(uint64_t modseq, const char *origin)
 }
 
 /* SAVE of BODY; asserts the call itself succeeds. */
-struct store_repl_result save(struct fixture *f, const char *box,
-			      const char *guid, uint64_t modseq,
-			      const char *origin, uint32_t hint,
-			      const char *flags)
+struct store_repl_result
+save(struct fixture *f, const char *box,
+     const char *guid, uint64_t modseq,
+     const char *origin, uint32_t hint,
+     const char *flags)
 {
 	struct store_stamp s = stamp(modseq, origin);
 	struct store_repl_result res;
@@ -89,9 +94,10 @@ struct store_repl_result save(struct fixture *f, const char *box,
 	return res;
 }
 
-struct store_repl_result store(struct fixture *f, const char *box,
-			       const char *guid, uint64_t modseq,
-			       const char *origin, const char *deltas)
+struct store_repl_result
+store(struct fixture *f, const char *box,
+      const char *guid, uint64_t modseq,
+      const char *origin, const char *deltas)
 {
 	struct store_stamp s = stamp(modseq, origin);
 	struct store_repl_result res;
@@ -102,8 +108,9 @@ struct store_repl_result store(struct fixture *f, const char *box,
 	return res;
 }
 
-struct store_repl_result expunge(struct fixture *f, const char *box,
-				 const char *guid, uint64_t modseq)
+struct store_repl_result
+expunge(struct fixture *f, const char *box,
+	const char *guid, uint64_t modseq)
 {
 	struct store_stamp s = stamp(modseq, "a.example");
 	struct store_repl_result res;
@@ -113,7 +120,8 @@ struct store_repl_result expunge(struct fixture *f, const char *box,
 	return res;
 }
 
-struct store_mbox_state sync_box(struct fixture *f, const char *box)
+struct store_mbox_state
+sync_box(struct fixture *f, const char *box)
 {
 	struct store_mbox_state st;
 	struct store_repl_result res;
@@ -124,7 +132,8 @@ struct store_mbox_state sync_box(struct fixture *f, const char *box)
 	return st;
 }
 
-static int seen_cb(const struct store_msg_info *m, void *arg)
+static int
+seen_cb(const struct store_msg_info *m, void *arg)
 {
 	struct seen *s = arg;
 
@@ -134,8 +143,9 @@ static int seen_cb(const struct store_msg_info *m, void *arg)
 	return 0;
 }
 
-const struct store_msg_info *seen_find(const struct seen *s,
-				       const char *guid)
+const struct store_msg_info *
+seen_find(const struct seen *s,
+	  const char *guid)
 {
 	size_t i;
 
@@ -146,7 +156,8 @@ const struct store_msg_info *seen_find(const struct seen *s,
 	return NULL;
 }
 
-struct seen guids(struct fixture *f, const char *box)
+struct seen
+guids(struct fixture *f, const char *box)
 {
 	struct store_repl_result res;
 	const char *what;
@@ -160,7 +171,8 @@ struct seen guids(struct fixture *f, const char *box)
 
 /* ---- pure parts -------------------------------------------------------- */
 
-static void test_digest_vectors_of_protocol(void **state)
+static void
+test_digest_vectors_of_protocol(void **state)
 {
 	unsigned char h[32], gh[32], fh[32];
 	char x[65];
@@ -186,7 +198,8 @@ static void test_digest_vectors_of_protocol(void **state)
 	assert_string_equal(x, "44f9aac5254f60199f0ac029c1807a56f0d5c9f458290fdaabb244f1b940e00f");
 }
 
-static void test_digest_vectors_from_saved_mailbox(void **state)
+static void
+test_digest_vectors_from_saved_mailbox(void **state)
 {
 	struct fixture *f = *state;
 	struct store_mbox_state st;
@@ -217,7 +230,8 @@ static void test_digest_vectors_from_saved_mailbox(void **state)
 	assert_string_equal(x, "44f9aac5254f60199f0ac029c1807a56f0d5c9f458290fdaabb244f1b940e00f");
 }
 
-static void test_flags_canon_cases(void **state)
+static void
+test_flags_canon_cases(void **state)
 {
 	static const struct { const char *in, *out; int err; } cases[] = {
 		{ "", "", 0 },
@@ -256,7 +270,8 @@ static void test_flags_canon_cases(void **state)
 	assert_int_equal(errno, E2BIG);
 }
 
-static void test_flags_letters_ascii_order(void **state)
+static void
+test_flags_letters_ascii_order(void **state)
 {
 	char l[8];
 
@@ -269,7 +284,8 @@ static void test_flags_letters_ascii_order(void **state)
 	assert_string_equal(l, "");
 }
 
-static void test_stamp_total_order(void **state)
+static void
+test_stamp_total_order(void **state)
 {
 	struct store_stamp a = stamp(6, "a"), b = stamp(6, "b"), c = stamp(7, "a");
 	struct store_stamp ab = stamp(6, "ab"), a2 = stamp(6, "a");
@@ -284,7 +300,8 @@ static void test_stamp_total_order(void **state)
 
 /* ---- SAVE, STORE, EXPUNGE ---------------------------------------------- */
 
-static void test_merge_example_gives_same_flags_in_both_orders(void **state)
+static void
+test_merge_example_gives_same_flags_in_both_orders(void **state)
 {
 	struct fixture *f = *state;
 	struct store_mbox_state s1, s2;
@@ -315,7 +332,8 @@ static void test_merge_example_gives_same_flags_in_both_orders(void **state)
 	assert_non_null(strstr(name, ":2,RS"));
 }
 
-static void test_save_duplicate_tombstone_and_uid_hint(void **state)
+static void
+test_save_duplicate_tombstone_and_uid_hint(void **state)
 {
 	struct fixture *f = *state;
 	struct store_repl_result r;
@@ -346,7 +364,8 @@ static void test_save_duplicate_tombstone_and_uid_hint(void **state)
 	assert_true(sync_box(f, "INBOX").highestmodseq == 30);
 }
 
-static void test_save_uid_space_used_up_is_limit(void **state)
+static void
+test_save_uid_space_used_up_is_limit(void **state)
 {
 	struct fixture *f = *state;
 
@@ -357,7 +376,8 @@ static void test_save_uid_space_used_up_is_limit(void **state)
 	assert_int_equal(save(f, "INBOX", G2, 1, "a", 0, "").status, STORE_R_LIMIT);
 }
 
-static void test_save_counts_bare_lf_twice_in_w(void **state)
+static void
+test_save_counts_bare_lf_twice_in_w(void **state)
 {
 	struct fixture *f = *state;
 	struct store_repl_result r;
@@ -368,7 +388,8 @@ static void test_save_counts_bare_lf_twice_in_w(void **state)
 	assert_non_null(strstr(r.filename, want));
 }
 
-static void test_expunge_before_save_wins(void **state)
+static void
+test_expunge_before_save_wins(void **state)
 {
 	struct fixture *f = *state;
 	struct store_repl_result r;
@@ -390,7 +411,8 @@ static void test_expunge_before_save_wins(void **state)
 	assert_int_equal(tu_count_entries(tu_path("%s/new", f->md)), 0);
 }
 
-static void test_store_renames_file_with_letters(void **state)
+static void
+test_store_renames_file_with_letters(void **state)
 {
 	struct fixture *f = *state;
 	struct store_repl_result r;
@@ -432,7 +454,8 @@ static void test_store_renames_file_with_letters(void **state)
 	}
 }
 
-static void test_bad_arguments_are_einval(void **state)
+static void
+test_bad_arguments_are_einval(void **state)
 {
 	struct fixture *f = *state;
 	struct store_stamp s = stamp(1, "a");
@@ -464,7 +487,8 @@ static void test_bad_arguments_are_einval(void **state)
 }
 
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_digest_vectors_of_protocol),

@@ -29,7 +29,8 @@
 #define G4 "0190f3a2c2bb7a3b0000111122224444"
 
 /* The index file of INBOX as bytes (malloc'd), its length in *len. */
-static char *index_bytes(struct fixture *f, size_t *len)
+static char *
+index_bytes(struct fixture *f, size_t *len)
 {
 	char *data;
 	ssize_t n = tu_read_file(tu_path("%s/%s", f->md, STORE_INDEX_FILE), &data);
@@ -40,7 +41,8 @@ static char *index_bytes(struct fixture *f, size_t *len)
 }
 
 /* Overwrite the index in place (same inode) with data[len]. */
-static void index_overwrite(struct fixture *f, const char *data, size_t len)
+static void
+index_overwrite(struct fixture *f, const char *data, size_t len)
 {
 	int fd = open(tu_path("%s/%s", f->md, STORE_INDEX_FILE),
 		      O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -52,7 +54,8 @@ static void index_overwrite(struct fixture *f, const char *data, size_t len)
 
 /* LMTP-path save of guid into INBOX (appends to the index outside the
  * replication operations). */
-static void lmtp_save(struct fixture *f, const char *guid)
+static void
+lmtp_save(struct fixture *f, const char *guid)
 {
 	struct store_target t = { .mail_base = f->t.base, .mail_rel = "Maildir",
 				  .mailbox = "INBOX", .uid = geteuid() };
@@ -68,7 +71,8 @@ static void lmtp_save(struct fixture *f, const char *guid)
 
 /* Transactions appended by the LMTP path between two replication
  * operations are seen by the second. */
-void test_cache_catches_up_with_lmtp_appends(void **state)
+void
+test_cache_catches_up_with_lmtp_appends(void **state)
 {
 	struct fixture *f = *state;
 
@@ -85,7 +89,8 @@ void test_cache_catches_up_with_lmtp_appends(void **state)
 
 /* An index cut back to an earlier state (same inode, shorter) is replayed
  * again: what it no longer holds is not a duplicate. */
-void test_cache_not_used_for_a_shorter_index(void **state)
+void
+test_cache_not_used_for_a_shorter_index(void **state)
 {
 	struct fixture *f = *state;
 	size_t len;
@@ -105,7 +110,8 @@ void test_cache_not_used_for_a_shorter_index(void **state)
 
 /* An index rewritten in place with other content of the same length (or
  * longer) is replayed again, not extended from the kept state. */
-void test_cache_not_used_for_a_rewritten_index(void **state)
+void
+test_cache_not_used_for_a_rewritten_index(void **state)
 {
 	struct fixture *f = *state;
 	size_t la;
@@ -131,7 +137,8 @@ void test_cache_not_used_for_a_rewritten_index(void **state)
 }
 
 /* A state kept for one uid is not used for another on the same file. */
-void test_cache_keyed_by_uid(void **state)
+void
+test_cache_keyed_by_uid(void **state)
 {
 	struct fixture *f = *state;
 	struct store_repl_ctx other = f->c;

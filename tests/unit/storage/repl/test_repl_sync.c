@@ -30,7 +30,8 @@
 
 /* ---- reconcile --------------------------------------------------------- */
 
-void test_reconcile_hand_added_deleted_damaged(void **state)
+void
+test_reconcile_hand_added_deleted_damaged(void **state)
 {
 	struct fixture *f = *state;
 	struct store_mbox_state st;
@@ -75,7 +76,8 @@ void test_reconcile_hand_added_deleted_damaged(void **state)
 	(void)name;
 }
 
-void test_reconcile_follows_imap_rename(void **state)
+void
+test_reconcile_follows_imap_rename(void **state)
 {
 	struct fixture *f = *state;
 	struct store_repl_result r, fr;
@@ -100,7 +102,8 @@ void test_reconcile_follows_imap_rename(void **state)
 }
 
 /* The LOST records of guid in the index of the Maildir. */
-static int lost_cb(const struct store_rec *rec, void *arg)
+static int
+lost_cb(const struct store_rec *rec, void *arg)
 {
 	struct { const char *guid; int n; } *l = arg;
 
@@ -109,7 +112,8 @@ static int lost_cb(const struct store_rec *rec, void *arg)
 	return 0;
 }
 
-static int lost_count(struct fixture *f, const char *guid)
+static int
+lost_count(struct fixture *f, const char *guid)
 {
 	struct { const char *guid; int n; } l = { guid, 0 };
 	struct store_index_state st;
@@ -121,7 +125,8 @@ static int lost_count(struct fixture *f, const char *guid)
 	return l.n;
 }
 
-static bool present(struct fixture *f, const char *guid)
+static bool
+present(struct fixture *f, const char *guid)
 {
 	int dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	bool found = false;
@@ -134,8 +139,9 @@ static bool present(struct fixture *f, const char *guid)
 
 /* Reconcile INBOX: whether it changed anything must be want_changed; then
  * G1..G3 present (1) or not (0) and their LOST record counts. */
-static void reconcile_expect(struct fixture *f, bool want_changed,
-			     const int want_present[3], const int want_lost[3])
+static void
+reconcile_expect(struct fixture *f, bool want_changed,
+		 const int want_present[3], const int want_lost[3])
 {
 	static const char *const gs[3] = { G1, G2, G3 };
 	bool changed;
@@ -158,7 +164,8 @@ static void reconcile_expect(struct fixture *f, bool want_changed,
  * record is then lost.  A record whose file is nowhere, or only a
  * directory of that name in tmp/, is lost at once.
  */
-void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
+void
+test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 {
 	static const char *const gs[3] = { G1, G2, G3 };
 	struct fixture *f = *state;
@@ -214,7 +221,8 @@ void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
  * ("../NAME") is not followed: FETCH does not serve the file it points at,
  * it is not taken for a save in flight (tmp/../NAME), and reconciliation
  * records the message lost. */
-void test_index_name_that_is_a_path_is_not_followed(void **state)
+void
+test_index_name_that_is_a_path_is_not_followed(void **state)
 {
 	struct fixture *f = *state;
 	struct store_index_state st;
@@ -245,7 +253,8 @@ void test_index_name_that_is_a_path_is_not_followed(void **state)
 
 /* ---- FETCH ------------------------------------------------------------- */
 
-void test_fetch_returns_exact_bytes_and_date(void **state)
+void
+test_fetch_returns_exact_bytes_and_date(void **state)
 {
 	struct fixture *f = *state;
 	struct store_repl_result r;
@@ -281,8 +290,9 @@ struct listed {
 	uint32_t messages[8];
 };
 
-static int list_cb(const char *mailbox, const struct store_mbox_state *st,
-		   void *arg)
+static int
+list_cb(const char *mailbox, const struct store_mbox_state *st,
+	void *arg)
 {
 	struct listed *l = arg;
 
@@ -294,7 +304,8 @@ static int list_cb(const char *mailbox, const struct store_mbox_state *st,
 	return 0;
 }
 
-static bool listed_has(const struct listed *l, const char *name)
+static bool
+listed_has(const struct listed *l, const char *name)
 {
 	size_t i;
 
@@ -305,7 +316,8 @@ static bool listed_has(const struct listed *l, const char *name)
 	return false;
 }
 
-void test_create_delete_rename_list(void **state)
+void
+test_create_delete_rename_list(void **state)
 {
 	struct fixture *f = *state;
 	struct store_repl_result r;
@@ -363,7 +375,8 @@ void test_create_delete_rename_list(void **state)
 
 /* ---- index versions ---------------------------------------------------- */
 
-static void put32(unsigned char *p, uint32_t v)
+static void
+put32(unsigned char *p, uint32_t v)
 {
 	p[0] = v & 0xff;
 	p[1] = (v >> 8) & 0xff;
@@ -374,7 +387,8 @@ static void put32(unsigned char *p, uint32_t v)
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32), bit by bit: the
  * frame checksum of the index format, written independently of
  * storage/indexfmt.c. */
-static uint32_t crc32_ieee(uint32_t crc, const void *buf, size_t len)
+static uint32_t
+crc32_ieee(uint32_t crc, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 	int k;
@@ -389,7 +403,8 @@ static uint32_t crc32_ieee(uint32_t crc, const void *buf, size_t len)
 }
 
 /* Frame around payload[0..len) into out; returns the frame length. */
-static size_t frame(const unsigned char *payload, size_t len, unsigned char *out)
+static size_t
+frame(const unsigned char *payload, size_t len, unsigned char *out)
 {
 	uint32_t crc;
 
@@ -402,7 +417,8 @@ static size_t frame(const unsigned char *payload, size_t len, unsigned char *out
 	return len + 12;
 }
 
-static int collect_origin(const struct store_rec *rec, void *arg)
+static int
+collect_origin(const struct store_rec *rec, void *arg)
 {
 	char (*o)[2][128] = arg;
 	int i = rec->op == STORE_REC_SAVE && rec->origin[0] == '\0' ? 0 : 1;
@@ -411,7 +427,8 @@ static int collect_origin(const struct store_rec *rec, void *arg)
 	return 0;
 }
 
-void test_version1_log_still_read_and_extended(void **state)
+void
+test_version1_log_still_read_and_extended(void **state)
 {
 	struct fixture *f = *state;
 	unsigned char hdr[20] = { 1, 0, 0, 0, 'S', 'T', 'O', 'W', 'D', 'I', 'D', 'X' };
@@ -466,7 +483,8 @@ void test_version1_log_still_read_and_extended(void **state)
 	assert_int_equal(st.messages, 2);
 }
 
-void test_lmtp_save_records_origin_and_modseq(void **state)
+void
+test_lmtp_save_records_origin_and_modseq(void **state)
 {
 	struct fixture *f = *state;
 	struct store_target t = { .mail_base = f->t.base, .mail_rel = "Maildir",
