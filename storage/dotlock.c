@@ -64,6 +64,15 @@ dotlock_local_pid(int dir_fd, const char *lock)
 	return (pid_t)pid;
 }
 
+/* When a file last changed, as Dovecot's first look at it: its mtime if
+ * that is later than its ctime and not in the future, else its ctime. */
+static time_t
+dotlock_changed_at(const struct stat *st, time_t now)
+{
+	return st->st_mtime <= now && st->st_mtime > st->st_ctime ?
+	       st->st_mtime : st->st_ctime;
+}
+
 /* True if the existing lock may be removed. */
 static bool
 dotlock_is_stale(int dir_fd, const char *lock, const char *file,
@@ -85,10 +94,10 @@ dotlock_is_stale(int dir_fd, const char *lock, const char *file,
 	}
 	if (set->stale_secs == 0)
 		return false;
-	last = lst.st_mtime > lst.st_ctime ? lst.st_mtime : lst.st_ctime;
+	last = dotlock_changed_at(&lst, now);
 	if (fstatat(dir_fd, file, &fst, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    fst.st_mtime > last)
-		last = fst.st_mtime;
+	    dotlock_changed_at(&fst, now) > last)
+		last = dotlock_changed_at(&fst, now);
 	return now > last + (time_t)set->stale_secs;
 }
 
