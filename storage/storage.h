@@ -455,7 +455,7 @@ struct store_subs {
  * hierarchy levels becomes sep, "\001" escapes (1 t r n) are decoded;
  * version 1: lines are names as they are.  Empty lines are skipped; a
  * last line without '\n' is used.  Returns 0, or -1 with errno EINVAL (a
- * NUL, or a name with a NUL once decoded), EMSGSIZE (a line over
+ * NUL anywhere), EMSGSIZE (a line over
  * STORE_SUBS_MAX_LINE), E2BIG (more than STORE_SUBS_MAX_NAMES).  On
  * success caller frees *out with store_subs_free.
  */
