@@ -13,12 +13,8 @@
 #include "privsep/sup/sup_int.h"
 #include "lmtpd/lmtpd.h"
 #include "writer/writer.h"
-#ifdef STOWD_HAVE_REPLD
-#include "repl-hook/repld/repld.h"
-#endif
-#ifdef STOWD_HAVE_REPL_HOOK
 #include "repl-hook/hook.h"
-#endif
+#include "repl-hook/repld/repld.h"
 
 /* lmtpd and both writer modes read the settings. */
 static void *
@@ -28,7 +24,6 @@ settings_arg(struct sup *sup, const struct psep_spawn *sp)
 	return &sup->set;
 }
 
-#ifdef STOWD_HAVE_REPLD
 static struct repld_args repld_args;
 
 static void *
@@ -39,9 +34,7 @@ repld_arg(struct sup *sup, const struct psep_spawn *sp)
 	repld_args.tls_server_ctx = sup->tls_server_ctx;
 	return &repld_args;
 }
-#endif
 
-#ifdef STOWD_HAVE_REPL_HOOK
 static struct hook_args hook_args;
 
 /* The replication directory is the first kept fd of the spawn. */
@@ -53,21 +46,12 @@ hook_arg(struct sup *sup, const struct psep_spawn *sp)
 	hook_args.state_dirfd = sp->n_keep_fds > 0 ? sp->keep_fds[0] : -1;
 	return &hook_args;
 }
-#endif
 
 const struct sup_entry sup_entries[PSEP_ROLE_COUNT] = {
 	[PSEP_ROLE_SUPERVISOR] = { NULL, NULL },
 	[PSEP_ROLE_LMTPD] = { lmtp_main, settings_arg },
 	[PSEP_ROLE_WRITER_SETEUID] = { writer_seteuid_main, settings_arg },
 	[PSEP_ROLE_WRITER_CHILD] = { writer_child_main, settings_arg },
-#ifdef STOWD_HAVE_REPL_HOOK
 	[PSEP_ROLE_REPL_HOOK] = { repl_hook_main, hook_arg },
-#else
-	[PSEP_ROLE_REPL_HOOK] = { NULL, NULL },
-#endif
-#ifdef STOWD_HAVE_REPLD
 	[PSEP_ROLE_REPLD] = { repld_main, repld_arg },
-#else
-	[PSEP_ROLE_REPLD] = { NULL, NULL },
-#endif
 };

@@ -173,12 +173,6 @@ proc_spawn(struct sup *sup, enum psep_role role)
 	struct psep_spawn sp = { .role = role, .creds = sup->run_creds };
 	int dirfd = -1;
 
-	if (sup->entries[role].main == NULL) {
-		log_err(role == PSEP_ROLE_REPLD ?
-			"replication_listen is set but this stowd has no repld" :
-			"replicas are configured but this stowd has no repl-hook");
-		return;
-	}
 	if (role == PSEP_ROLE_REPL_HOOK) {
 		dirfd = state_dir_prepare(sup);
 		if (dirfd < 0)
