@@ -5,7 +5,9 @@
  * repl_query.c): the input is the stowd-index.log of an INBOX Maildir in a
  * scratch directory, read the ways a writer reads it.
  *
- * Input:    an index log (header frame, transaction frames, CRC-checked).
+ * Input:    octet 0: bit 0 set = give every frame its correct CRC first (so
+ *           that mutations reach the payload decoders); then an index log
+ *           (header frame, transaction frames, CRC-checked).
  * Steps:    store_index_read, store_index_has_guid, then SYNC and GUIDS
  *           (which lock the log, cut a torn tail, replay it into the
  *           mailbox state and reconcile it with the empty Maildir: every
@@ -130,14 +132,42 @@ append_one(int dirfd)
 	(void)store_index_append(dirfd, &rec, 1, &st);
 }
 
+/* Walk the frames by their length fields and set each CRC. */
+static void
+fix_crcs(unsigned char *p, size_t size)
+{
+	size_t off = 0, len;
+	uint32_t crc;
+
+	while (off + STORE_IDX_OVERHEAD <= size) {
+		len = store_get_le32(p + off);
+		if (len > STORE_IDX_MAX_PAYLOAD || len > size - off - STORE_IDX_OVERHEAD)
+			break;
+		crc = store_crc32(store_crc32(0, p + off, 4), p + off + 8, len);
+		p[off + 4] = (unsigned char)crc;
+		p[off + 5] = (unsigned char)(crc >> 8);
+		p[off + 6] = (unsigned char)(crc >> 16);
+		p[off + 7] = (unsigned char)(crc >> 24);
+		off += STORE_IDX_OVERHEAD + len;
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct store_index_state st;
+	unsigned char *copy;
+	uint8_t mode;
 	bool found;
 	int dirfd, fd0 = fuzz_lowest_free_fd();
 
-	fuzz_write_file(log_path, data, size);
+	mode = (uint8_t)fuzz_take(&data, &size, 1);
+	copy = xmalloc(size + 1);
+	memcpy(copy, data, size);
+	if (mode & 1)
+		fix_crcs(copy, size);
+	fuzz_write_file(log_path, copy, size);
+	free(copy);
 	dirfd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		abort();

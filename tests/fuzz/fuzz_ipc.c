@@ -6,12 +6,13 @@
  * input selects.
  *
  * Input:    octet 0: sender role (mod PSEP_ROLE_COUNT); octet 1: peer
- *           state (mod 3); octet 2: the fd to attach (none, pipe, stream
- *           socket, /dev/null, sealed / unsealed memfd) and octet 3 the
- *           memfd's size; the rest is the datagram (header and body).
+ *           state (mod 3); octet 2: the fds to attach (none, pipe, stream
+ *           socket, /dev/null, sealed / unsealed memfd, or two sealed
+ *           memfds) and octet 3 the memfds' size; the rest is the
+ *           datagram (header and body).
  * Oracle:   the sanitizers; no fd left open whatever the verdict; an
  *           accepted message has the type, length and id of the datagram,
- *           a fd exactly when one was sent, and a type name.
+ *           a fd exactly when one was sent (never two), and a type name.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -66,14 +67,16 @@ make_memfd(size_t len, bool seal)
 	return fd;
 }
 
-/* The fd for kind, and in *extra one to close after the send. */
+/* The fd for kind, and in *extra one more to close after the send (and
+ * to send too if *both). */
 static int
-make_fd(uint8_t kind, uint8_t len, int *extra)
+make_fd(uint8_t kind, uint8_t len, int *extra, bool *both)
 {
 	int p[2];
 
 	*extra = -1;
-	switch (kind % 6) {
+	*both = false;
+	switch (kind % 7) {
 	case 1:
 		if (pipe2(p, O_CLOEXEC) < 0)
 			abort();
@@ -90,17 +93,21 @@ make_fd(uint8_t kind, uint8_t len, int *extra)
 		return make_memfd(len, true);
 	case 5:
 		return make_memfd(len, false);
+	case 6:
+		*extra = make_memfd(len, true);
+		*both = true;
+		return make_memfd(len, true);
 	default:
 		return -1;
 	}
 }
 
 static void
-send_dgram(const uint8_t *data, size_t size, int fd)
+send_dgram(const uint8_t *data, size_t size, const int *fds, size_t nfds)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} cbuf;
 	struct iovec iov = { (void *)data, size };
 	struct msghdr mh;
@@ -109,15 +116,15 @@ send_dgram(const uint8_t *data, size_t size, int fd)
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (fd >= 0) {
+	if (nfds > 0) {
 		memset(&cbuf, 0, sizeof(cbuf));
 		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
 	if (sendmsg(sv[0], &mh, MSG_NOSIGNAL) != (ssize_t)size)
 		abort();
@@ -131,7 +138,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum psep_state state;
 	const char *why = NULL;
 	uint8_t kind, len;
-	int fd, extra, r, fd0 = fuzz_lowest_free_fd();
+	int fds[2], fd, extra, r, fd0 = fuzz_lowest_free_fd();
+	bool both;
 
 	role = (enum psep_role)(fuzz_take(&data, &size, 1) % PSEP_ROLE_COUNT);
 	state = (enum psep_state)(fuzz_take(&data, &size, 1) % 3);
@@ -139,8 +147,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = (uint8_t)fuzz_take(&data, &size, 1);
 	if (size == 0 || size > 2 * PSEP_MSG_MAX)
 		return 0;      /* SEQPACKET has no empty datagram to read */
-	fd = make_fd(kind, len, &extra);
-	send_dgram(data, size, fd);
+	fd = make_fd(kind, len, &extra, &both);
+	fds[0] = fd;
+	fds[1] = extra;
+	send_dgram(data, size, fds, fd < 0 ? 0 : both ? 2 : 1);
 	if (fd >= 0)
 		close(fd);
 	if (extra >= 0)
@@ -155,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (msg.hdr.type != hdr.type ||
 		    msg.hdr.id != hdr.id || msg.hdr.len != size ||
 		    msg.body_len != size - sizeof(hdr) ||
-		    (msg.fd >= 0) != (fd >= 0) ||
+		    (msg.fd >= 0) != (fd >= 0) || both ||
 		    strcmp(psep_type_name(msg.hdr.type), "?") == 0)
 			abort();
 		psep_msg_clear(&msg);

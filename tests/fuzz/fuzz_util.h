@@ -13,8 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A directory private to this process (created on the first call, removed
- * at exit).  Borrowed, valid for the life of the process. */
+/* A directory private to this process (created on the first call in
+ * $TMPDIR, else /dev/shm, else /tmp; removed at exit).  Borrowed, valid
+ * for the life of the process. */
 const char *fuzz_scratch(void);
 
 /* Write data[0..len) as the whole content of path (created 0600,
