@@ -91,17 +91,16 @@ log_msgv(enum psep_log_level level, const char *fmt, va_list ap)
 	if ((size_t)n > PSEP_LOG_MAX)
 		n = PSEP_LOG_MAX;
 	if (log_ipc >= 0) {
-		struct {
-			struct psep_log hdr;
-			char text[PSEP_LOG_MAX];
-		} m;
+		const struct psep_log hdr = {
+			.level = level, .text_len = (uint32_t)n,
+		};
+		unsigned char m[sizeof(struct psep_log) + PSEP_LOG_MAX];
 		int saved = errno;
 
-		m.hdr.level = level;
-		m.hdr.text_len = (uint32_t)n;
-		memcpy(m.text, text, (size_t)n);
-		if (psep_msg_send(log_ipc, PSEP_LOG, 0, &m,
-				  sizeof(m.hdr) + (size_t)n, -1) == 0) {
+		memcpy(m, &hdr, sizeof(hdr));
+		memcpy(m + sizeof(hdr), text, (size_t)n);
+		if (psep_msg_send(log_ipc, PSEP_LOG, 0, m,
+				  sizeof(hdr) + (size_t)n, -1) == 0) {
 			errno = saved;
 			return;
 		}

@@ -23,7 +23,7 @@ struct rec {
 	char log[512];
 };
 
-static void
+static void __attribute__((format(printf, 2, 3)))
 rec_add(struct rec *r, const char *fmt, ...)
 {
 	size_t len = strlen(r->log);

@@ -53,10 +53,8 @@ static int
 common_ok(const struct sb_env *e)
 {
 	struct psep_msg m;
-	struct {
-		struct psep_log hdr;
-		char text[8];
-	} log = { .hdr = { .level = PSEP_LOG_INFO, .text_len = 2 }, .text = "ok" };
+	const struct psep_log hdr = { .level = PSEP_LOG_INFO, .text_len = 2 };
+	unsigned char log[sizeof(struct psep_log) + 2];
 	const char *why;
 	const struct timespec zero = { 0, 0 };
 	struct timespec ts;
@@ -92,7 +90,9 @@ common_ok(const struct sb_env *e)
 	if (psep_msg_recv(e->ipc[1], PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, &m, &why) < 0 ||
 	    m.hdr.type != PSEP_SHUTDOWN)
 		return 10;
-	if (psep_msg_send(e->ipc[1], PSEP_LOG, 5, &log, sizeof(log.hdr) + 2, -1) < 0)
+	memcpy(log, &hdr, sizeof(hdr));
+	memcpy(log + sizeof(hdr), "ok", 2);
+	if (psep_msg_send(e->ipc[1], PSEP_LOG, 5, log, sizeof(log), -1) < 0)
 		return 11;
 	if (close(e->pipe[1]) < 0)
 		return 12;
@@ -114,7 +114,7 @@ lmtpd_ok(const struct sb_env *e)
 	fd = memfd_create("body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return 20;
-	if (write(fd, BODY, 4) != 4 || pwrite(fd, BODY + 4, BODY_LEN - 4, 4) !=
+	if (write(fd, BODY, 4) != 4 || pwrite(fd, &BODY[4], BODY_LEN - 4, 4) !=
 	    (ssize_t)(BODY_LEN - 4))
 		return 21;
 	if (ftruncate(fd, BODY_LEN) < 0 || fcntl(fd, F_ADD_SEALS, ALL_SEALS) < 0 ||

@@ -100,7 +100,7 @@ test_tagged(void **state)
 	static const char *const bad[] = {
 		"a1 MAYBE x", "a1", "a1 ", "a1 OK [UID 42 saved", "a1 OK [] x",
 		"a1 OK [uid 4] x", "a1 OK [UID  4] x", "a1 OK [UID 4]x", "OK OK x",
-		"a+ OK x", "a1 OK \x7f", "a1 OK [" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA] x",
+		"a+ OK x", "a1 OK \x7f", ("a1 OK [" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA] x"),
 		"a1  OK x",
 	};
 	struct repl_response r;

@@ -451,9 +451,9 @@ test_random_lines_never_crash(void **state)
 {
 	static const char alphabet[] = "aZ09 ()\\\"{}+-.[]*\r\x80\x01SAVESTOREINBOX";
 	static const char *const seeds[] = {
-		"a SAVE o 1 u m " G1 " 0 0 (\\Seen a) {1}",
-		"a STORE o 1 u m " G1 " (+\\Seen -a)",
-		"a RENAME o u \"a b\" c", "a HELLO 1 x", "a FETCH u m " G1,
+		("a SAVE o 1 u m " G1 " 0 0 (\\Seen a) {1}"),
+		("a STORE o 1 u m " G1 " (+\\Seen -a)"),
+		"a RENAME o u \"a b\" c", "a HELLO 1 x", ("a FETCH u m " G1),
 	};
 	struct repl_frame *f = malloc(sizeof *f);
 	unsigned seed = 12345;

@@ -136,7 +136,7 @@ wait_reqs(struct t *t, size_t n)
 	assert_int_equal(t->n_req, n);
 }
 
-static void
+static void __attribute__((format(printf, 2, 3)))
 say(struct t *t, const char *fmt, ...)
 {
 	char buf[16384];
