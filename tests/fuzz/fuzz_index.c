@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "privsep/privsep.h"
-#include "storage/repl.h"
+#include "storage/repl/repl.h"
 #include "storage/storage_int.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -20,7 +20,7 @@
 #include <event2/buffer.h>
 
 #include "privsep/privsep.h"
-#include "repl-hook/proto.h"
+#include "repl-hook/proto/proto.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

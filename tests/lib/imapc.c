@@ -500,6 +500,7 @@ collect(struct imapc *c, struct imapc_resp *r, const char *tag, bool stop_at_con
 
 /* Send "<tag> " + the command + (literal ? "" : CRLF); tag_out[16]. */
 static int
+__attribute__((format(printf, 3, 0)))
 send_cmd(struct imapc *c, char tag_out[16], const char *fmt, va_list ap)
 {
 	char *s = NULL, *line = NULL;
@@ -522,6 +523,7 @@ out:
 }
 
 static int
+__attribute__((format(printf, 3, 0)))
 vcmd(struct imapc *c, struct imapc_resp *r, const char *fmt, va_list ap)
 {
 	char tag[16];
@@ -615,6 +617,7 @@ append_uid(const char *text)
 
 /* Send "<tag> <fmt...>" without waiting, the rest of APPEND follows. */
 static int
+__attribute__((format(printf, 3, 4)))
 send_head(struct imapc *c, char tag_out[16], const char *fmt, ...)
 {
 	va_list ap;
