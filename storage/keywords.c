@@ -32,6 +32,7 @@ static void
 keywords_line(const char *s, size_t len, struct store_keywords *out)
 {
 	const char *sp = memchr(s, ' ', len), *name;
+	char tmp[STORE_KEYWORD_MAX_LEN + 1];
 	size_t nlen, i;
 	unsigned idx = 0;
 
@@ -50,6 +51,12 @@ keywords_line(const char *s, size_t len, struct store_keywords *out)
 	for (i = 0; i < nlen; i++)
 		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
 			return;
+	memcpy(tmp, name, nlen);
+	tmp[nlen] = '\0';
+	/* a name no IMAP client could have set (atom-specials, control
+	 * bytes) is skipped: it could be neither shown nor replicated */
+	if (!store_keyword_valid(tmp))
+		return;
 	for (i = 0; i < STORE_KEYWORDS_MAX; i++)
 		if (strlen(out->names[i]) == nlen &&
 		    memcmp(out->names[i], name, nlen) == 0)

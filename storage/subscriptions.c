@@ -94,6 +94,9 @@ subs_push(struct store_subs *s, char *name)
 
 	if (name == NULL)
 		return -1;
+	/* INBOX is one name whatever its case (RFC 3501 5.1) */
+	if (strcasecmp(name, "INBOX") == 0)
+		memcpy(name, "INBOX", 5);
 	if (s->count == STORE_SUBS_MAX_NAMES) {
 		free(name);
 		errno = E2BIG;

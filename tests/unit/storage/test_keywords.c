@@ -104,6 +104,9 @@ test_keywords_parse_table(void **state)
 		/* control bytes and NUL in a name */
 		{ "0 a\tb\n1 ok\n2 a\rb\n", 0, { "", "ok", "", "" } },
 		{ "0 a\0b\n1 ok\n", 11, { "", "ok", "", "" } },
+		/* names no IMAP client can set (atom-specials, a leading
+		 * backslash) are skipped */
+		{ "0 $%oa\n1 ok\n2 a(b\n3 \\Seen\n", 0, { "", "ok", "", "" } },
 		/* leading space: no index */
 		{ " 0 a\n1 b\n", 0, { "", "b", "", "" } },
 		{ "", 0, { "", "", "", "" } },

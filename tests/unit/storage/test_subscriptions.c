@@ -101,6 +101,8 @@ test_subs_parse_table(void **state)
 		{ "V\t2\n\na\001tb\nx\0011y\nc\001rd\001n\n", 2, 3,
 		  { "a\tb", "x\001y", "c\rd\n" } },
 		{ "V\t2\n\nA\n\n\nB", 2, 2, { "A", "B" } },
+		/* INBOX in any case is INBOX; other names keep their case */
+		{ "V\t2\n\nInBoX\ninbox.x\n", 2, 2, { "INBOX", "inbox.x" } },
 		/* version 1: raw names, no header */
 		{ "Archive\nA.B\n", 1, 2, { "Archive", "A.B" } },
 		{ "V\t2\nA\n", 1, 2, { "V\t2", "A" } },
