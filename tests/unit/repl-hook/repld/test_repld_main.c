@@ -302,6 +302,7 @@ setup(void **state)
 	assert_non_null(e);
 	settings_for(&e->set, "b.example");
 	e->args.set = &e->set;
+	psep_tls_fds_init(&e->args.tls_fds);
 	files = tls_files(&e->set);
 	e->args.tls_server_ctx = psep_tls_server_ctx_new(&files, err, sizeof(err));
 	if (e->args.tls_server_ctx == NULL)
