@@ -349,6 +349,10 @@ setid_ok(const struct sb_env *e)
 	/* Permitted by the filter; EPERM without CAP_SETGID. */
 	if (setgroups(0, NULL) < 0 && errno != EPERM)
 		return 61;
+	/* From one user to the next: only the effective id changes. */
+	if ((setresgid((gid_t)-1, 65534, (gid_t)-1) < 0 && errno != EPERM) ||
+	    (setresuid((uid_t)-1, 65534, (uid_t)-1) < 0 && errno != EPERM))
+		return 62;
 	return 0;
 }
 
