@@ -13,7 +13,7 @@
  *           AF_UNIX ones.  Arguments are filtered where the value is in
  *           a register (seccomp cannot read memory): fcntl commands,
  *           ioctl requests, socket domains, no PROT_EXEC mappings outside
- *           repl-hook, repl-hook's openat flags and creation modes.
+ *           repl-hook, openat flags and creation modes, mkdirat modes.
  *           doc/security.md explains each list.
  */
 #include <errno.h>
@@ -84,8 +84,9 @@ static const int sc_repld[] = {
 static const int sc_repl_hook[] = {
 	SCMP_SYS(connect),                      /* the address is behind a
 						 * pointer: not checkable */
-	/* openat (journal files, resolver files): see allow_hook_openat */
-	SCMP_SYS(mkdirat), SCMP_SYS(getdents64),
+	/* openat (journal files, resolver files): see allow_hook_openat;
+	 * no mkdirat, no getdents64: the supervisor creates the directory
+	 * and repl-hook opens its files by name */
 	SCMP_SYS(renameat), SCMP_SYS(renameat2),
 	SCMP_SYS(unlinkat),
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync),   /* journal durability */
@@ -103,8 +104,10 @@ static const int sc_repl_hook[] = {
 
 /* Writers: Maildir I/O below an fd, never a socket, never exec. */
 static const int sc_writer[] = {
-	SCMP_SYS(openat), SCMP_SYS(openat2),    /* safe walk, O_NOFOLLOW/RESOLVE_* */
-	SCMP_SYS(mkdirat),                      /* Maildir, tmp, new, cur */
+	/* openat, mkdirat: see allow_writer_files */
+	SCMP_SYS(openat2),                      /* safe walk, RESOLVE_* (the
+						 * how struct is behind a
+						 * pointer: not checkable) */
 	SCMP_SYS(renameat2), SCMP_SYS(renameat),/* tmp -> new, no replace */
 	SCMP_SYS(linkat), SCMP_SYS(unlinkat),
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync),   /* durability */
@@ -120,7 +123,6 @@ static const int sc_writer[] = {
 	SCMP_SYS(getresuid), SCMP_SYS(getresgid),
 	/* replication operations (storage/repl/repl.h) */
 	SCMP_SYS(utimensat),                    /* futimens: mtime of a copy */
-	SCMP_SYS(fchmod),
 	SCMP_SYS(memfd_create),                 /* LIST/SYNC/GUIDS reply data */
 };
 
@@ -223,6 +225,26 @@ allow_hook_openat(scmp_filter_ctx ctx)
 }
 
 /*
+ * Writers' openat: the flags of the safe walk, the Maildir files and the
+ * index (O_PATH for the base directory), a creation mode of at most 0600;
+ * mkdirat with a mode of at most 0700 (Maildir, tmp, new, cur, folders).
+ */
+static void
+allow_writer_files(scmp_filter_ctx ctx)
+{
+	const uint64_t flags = O_ACCMODE | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC |
+			       O_NOFOLLOW | O_DIRECTORY | O_NONBLOCK | O_NOCTTY |
+			       O_PATH | 0100000 /* O_LARGEFILE, kernel value */;
+
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2,
+			     SCMP_A2(SCMP_CMP_MASKED_EQ, ~flags, 0),
+			     SCMP_A3(SCMP_CMP_MASKED_EQ, ~(uint64_t)0600, 0)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mkdirat), 1,
+			     SCMP_A2(SCMP_CMP_MASKED_EQ, ~(uint64_t)0700, 0)) < 0)
+		fatalx("seccomp_rule_add(writer openat)");
+}
+
+/*
  * seteuid writer: setresuid(-1, uid, -1) and setresgid(-1, gid, -1) with
  * uid, gid != 0, and setgroups of at most PSEP_MAX_GROUPS groups.  The
  * kernel reads each id as 32 bits, so the comparisons look at the low 32
@@ -301,10 +323,12 @@ profile_build(enum psep_profile profile)
 		break;
 	case PSEP_PROFILE_WRITER_SETEUID:
 		ALLOW(ctx, sc_writer);
+		allow_writer_files(ctx);
 		allow_setid(ctx);
 		break;
 	case PSEP_PROFILE_WRITER_CHILD:
 		ALLOW(ctx, sc_writer);
+		allow_writer_files(ctx);
 		break;
 	case PSEP_PROFILE_NONE:
 		break;

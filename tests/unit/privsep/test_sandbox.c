@@ -274,7 +274,20 @@ forbidden_calls(struct forbidden *t, size_t max)
 		{ "mkdirat", SYS_mkdirat, { -1, P("x"), 0700 }, NO_FILES },
 		{ "unlinkat", SYS_unlinkat, { -1, P("x") }, NO_FILES },
 		{ "renameat2", SYS_renameat2, { -1, P("x"), -1, P("y") }, NO_FILES },
-		{ "fchmod", SYS_fchmod, { -1, 0600 }, LMTPD_LIKE },
+		{ "fchmod", SYS_fchmod, { -1, 0600 }, ALL_PROFILES },
+		/* repl-hook neither creates nor lists directories */
+		{ "mkdirat in repl-hook", SYS_mkdirat, { -1, P("x"), 0700 },
+		  NO_FILES | PB(PSEP_PROFILE_REPL_HOOK) },
+		{ "getdents64", SYS_getdents64, { -1, 0, 0 },
+		  NO_FILES | PB(PSEP_PROFILE_REPL_HOOK) },
+		/* writers: their flags and modes only */
+		{ "openat O_TMPFILE in a writer", SYS_openat,
+		  { -1, P("x"), O_TMPFILE | O_RDWR, 0600 }, ALL_PROFILES },
+		{ "openat O_TRUNC in a writer", SYS_openat,
+		  { -1, P("x"), O_WRONLY | O_TRUNC | O_CLOEXEC }, WRITERS | NO_FILES },
+		{ "openat mode 0666", SYS_openat,
+		  { -1, P("x"), O_WRONLY | O_CREAT | O_CLOEXEC, 0666 }, ALL_PROFILES },
+		{ "mkdirat mode 0755", SYS_mkdirat, { -1, P("x"), 0755 }, ALL_PROFILES },
 		{ "ioctl TIOCSTI", SYS_ioctl, { -1, TIOCSTI }, ALL_PROFILES },
 		{ "ioctl FIONREAD", SYS_ioctl, { -1, FIONREAD, P(&dummy_int) }, WRITERS },
 		/* The x32 ABI (bit 30) must not bypass the filter. */
