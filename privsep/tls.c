@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -404,6 +405,10 @@ tls_check_child(const struct psep_tls_fds *fds, const struct psep_tls_files *f,
 	void *ctx = NULL;
 	int rc = 0;
 
+	/* Root holds the key here for a moment: no core file, no ptrace by
+	 * anyone but root. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		_exit(2);
 	if (server) {
 		ctx = psep_tls_server_ctx_from_fds(fds, f, err, sizeof(err));
 		rc |= ctx == NULL;
