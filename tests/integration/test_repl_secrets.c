@@ -16,8 +16,10 @@
  * Runs in:  the integration suite, as root (reading another process's
  *           memory needs it), real stowd instances (itest_repl.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -209,6 +211,53 @@ scan_instance(unsigned i, const struct marker *m, struct scan *s)
 	}
 }
 
+/* True if pid has path open (one of its /proc/PID/fd links). */
+static bool
+file_open_in(pid_t pid, const char *path)
+{
+	char dir[64], link[PATH_MAX + 80], target[PATH_MAX];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (d == NULL)
+		return false;
+	while (!found && (de = readdir(d)) != NULL) {
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		found = strcmp(target, path) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/* Processes of instance i, the supervisor aside, that have path open. */
+static int
+others_with_file_open(unsigned i, const char *path)
+{
+	struct harness_proc p[SCAN_PROCS];
+	int n = harness_descendants(IR[i].h->pid, p, SCAN_PROCS), count = 0;
+
+	assert_true(n >= 0);
+	for (int k = 0; k < n; k++) {
+		if (!file_open_in(p[k].pid, path))
+			continue;
+		fprintf(stderr, "pid %d (%s) has %s open\n", (int)p[k].pid, p[k].comm,
+			path);
+		count++;
+	}
+	return count;
+}
+
 static void
 key_path(const char *id, char *out, size_t size)
 {
@@ -246,6 +295,13 @@ test_private_key_is_only_in_repld_and_repl_hook(void **state)
 	/* supervisor, lmtpd processes, writers */
 	assert_true(sa.others >= 4);
 	assert_true(sb.others >= 3);
+	/* the key file is open in the supervisor only: repld and repl-hook
+	 * closed it once their contexts were built, no other child has it */
+	key_path(IR[A].id, key, sizeof(key));
+	assert_true(file_open_in(IR[A].h->pid, key));
+	assert_int_equal(others_with_file_open(A, key), 0);
+	key_path(IR[B].id, key, sizeof(key));
+	assert_int_equal(others_with_file_open(B, key), 0);
 	irepl_pass();
 }
 
