@@ -33,6 +33,7 @@ enum policy_on_timeout {
 
 #define POLICY_MAX_REPLICAS 16
 #define POLICY_MAX_REPL_UIDS 32
+#define POLICY_MAX_PEERS 64        /* replication_peers */
 
 /* One `replica NAME { address = tcp:HOST:PORT }` block. */
 struct policy_replica {
@@ -77,9 +78,13 @@ struct policy_settings {
 
 	/* replication */
 	char *replication_listen;       /* "" = accept no replication */
-	char *replication_tls_cert;     /* PEM paths, read by the supervisor */
+	char *replication_tls_cert;     /* PEM paths, opened by the supervisor,
+					 * parsed by repld and repl-hook */
 	char *replication_tls_key;
 	char *replication_tls_ca;
+	char *replication_peers;        /* server ids a TLS peer may claim,
+					 * space-separated ("" = any id its
+					 * certificate names) */
 	size_t n_repl_unix_uids;        /* replication_unix_uids, parsed */
 	uid_t repl_unix_uids[POLICY_MAX_REPL_UIDS];
 	unsigned replication_sync_acks; /* 0 = asynchronous */
@@ -209,6 +214,13 @@ enum policy_lookup policy_userdb_lookup(struct policy_userdb *db, const char *ad
  */
 int policy_userdb_foreach(struct policy_userdb *db,
 			  int (*cb)(const char *name, void *arg), void *arg);
+
+/*
+ * True if a TLS replication peer may claim server id id in HELLO as far as
+ * the list goes: replication_peers is empty or lists id (exact match).
+ * The certificate check (the certificate must name id) is the caller's.
+ */
+bool policy_repl_peer_listed(const struct policy_settings *s, const char *id);
 
 /* True if uid is in replication_unix_uids. */
 bool policy_repl_unix_uid_allowed(const struct policy_settings *s, uid_t uid);

@@ -122,6 +122,26 @@ policy_uid_list_format(const uid_t *uids, size_t n)
 }
 
 bool
+policy_repl_peer_listed(const struct policy_settings *s, const char *id)
+{
+	const char *p = s->replication_peers;
+	size_t n = strlen(id);
+
+	if (p == NULL || p[0] == '\0')
+		return true;
+	while (*p != '\0') {
+		size_t len;
+
+		p += strspn(p, " \t");
+		len = strcspn(p, " \t");
+		if (len > 0 && len == n && memcmp(p, id, n) == 0)
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+bool
 policy_repl_unix_uid_allowed(const struct policy_settings *s, uid_t uid)
 {
 	size_t i;

@@ -65,6 +65,17 @@ printable_no_space(const char *text)
 	return true;
 }
 
+static bool
+printable_or_space(const char *text)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)text; *p != '\0'; p++)
+		if ((*p < 0x20 && *p != '\t') || *p >= 0x7f)
+			return false;
+	return true;
+}
+
 static int
 validate_listen(const struct policy_setting_def *d, const char *text,
 		uint64_t num, const char **why_out)
@@ -203,6 +214,40 @@ validate_server_id(const struct policy_setting_def *d, const char *text,
 	return 0;
 }
 
+/* replication_peers: server ids (as validate_server_id), space-separated. */
+static int
+validate_peers(const struct policy_setting_def *d, const char *text,
+	       uint64_t num, const char **why_out)
+{
+	const char *p = text;
+	size_t n = 0;
+
+	(void)d;
+	(void)num;
+	while (*p != '\0') {
+		size_t len;
+
+		p += strspn(p, " \t");
+		len = strcspn(p, " \t");
+		if (len == 0)
+			break;
+		if (len > 64) {
+			*why_out = "each peer is a server id of at most 64 characters";
+			return -1;
+		}
+		if (++n > POLICY_MAX_PEERS) {
+			*why_out = "too many peers";
+			return -1;
+		}
+		p += len;
+	}
+	if (!printable_or_space(text)) {
+		*why_out = "server ids of printable characters, space-separated";
+		return -1;
+	}
+	return 0;
+}
+
 static int
 validate_abs_path(const struct policy_setting_def *d, const char *text,
 		  uint64_t num, const char **why_out)
@@ -312,14 +357,17 @@ const struct policy_setting_def policy_setting_defs[] = {
 	  .desc = "replication listeners: unix:/path (local, SO_PEERCRED), tcp:IPv4:PORT, tcp:[IPv6]:PORT (mutual TLS) (empty = none)",
 	  .validate = validate_opt_listen, FIELD(replication_listen) },
 	{ .name = "replication_tls_cert", .type = POLICY_T_STRING, .def = "",
-	  .desc = "PEM certificate (chain) this server presents on replication TLS, read as root at start",
+	  .desc = "PEM certificate (chain) this server presents on replication TLS, opened as root at start and reload, parsed only by repld and repl-hook",
 	  .validate = validate_opt_abs_path, FIELD(replication_tls_cert) },
 	{ .name = "replication_tls_key", .type = POLICY_T_STRING, .def = "",
-	  .desc = "PEM private key of replication_tls_cert, read as root at start (may be root-only)",
+	  .desc = "PEM private key of replication_tls_cert, opened as root at start and reload (may be root-only), parsed only by repld and repl-hook",
 	  .validate = validate_opt_abs_path, FIELD(replication_tls_key) },
 	{ .name = "replication_tls_ca", .type = POLICY_T_STRING, .def = "",
-	  .desc = "PEM CA file: the only trust anchor for replication peers; any certificate it signed is authorised",
+	  .desc = "PEM CA file: the only trust anchor for replication peers",
 	  .validate = validate_opt_abs_path, FIELD(replication_tls_ca) },
+	{ .name = "replication_peers", .type = POLICY_T_STRING, .def = "",
+	  .desc = "server ids a TLS replication peer may claim in HELLO, space-separated; its certificate must name the id (empty = any id its certificate names)",
+	  .validate = validate_peers, FIELD(replication_peers) },
 	{ .name = "replication_unix_uids", .type = POLICY_T_UID_LIST, .def = "",
 	  .desc = "uids or user names allowed on unix: replication listeners, space-separated (empty = none; root only if listed)",
 	  FIELD(repl_unix_uids) },

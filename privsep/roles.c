@@ -21,7 +21,9 @@ static const struct psep_role_def roles[PSEP_ROLE_COUNT] = {
 		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
 		.no_new_privs = true, .profile = PSEP_PROFILE_LMTPD,
 	},
-	/* Real uid 0, euid switched per request; only CAP_SETUID/CAP_SETGID. */
+	/* Real and saved uid 0, euid switched from user to user per request,
+	 * never back to 0 (locked securebits, seccomp); only
+	 * CAP_SETUID/CAP_SETGID. */
 	[PSEP_ROLE_WRITER_SETEUID] = {
 		.role = PSEP_ROLE_WRITER_SETEUID, .name = "writer", .comm = "stowd-writer",
 		.title = "writer seteuid",
@@ -35,6 +37,8 @@ static const struct psep_role_def roles[PSEP_ROLE_COUNT] = {
 		.uid_kind = PSEP_UID_TARGET, .keep_setid_caps = false,
 		.no_new_privs = true, .profile = PSEP_PROFILE_WRITER_CHILD,
 	},
+	/* Replica links and journal; the only process besides repld that
+	 * gets the TLS files (keep_fds of its spawn) and holds the key. */
 	[PSEP_ROLE_REPL_HOOK] = {
 		.role = PSEP_ROLE_REPL_HOOK, .name = "repl-hook", .comm = "stowd-hook",
 		.title = "repl-hook",
@@ -42,7 +46,8 @@ static const struct psep_role_def roles[PSEP_ROLE_COUNT] = {
 		.no_new_privs = true, .profile = PSEP_PROFILE_REPL_HOOK,
 	},
 	/* Replica-side TLS front-end: parses untrusted replication input like
-	 * lmtpd, no uid 0, no capabilities, no files of its own. */
+	 * lmtpd, no uid 0, no capabilities, no files of its own; builds its
+	 * TLS server context (the key) from the fds the supervisor opened. */
 	[PSEP_ROLE_REPLD] = {
 		.role = PSEP_ROLE_REPLD, .name = "repld", .comm = "stowd-repld",
 		.title = "repld",

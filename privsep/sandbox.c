@@ -5,11 +5,21 @@
  *
  * Runs in:  a child, after its privilege drop, before it reads a request.
  * Trust:    nothing that executes programs, traces other processes,
- *           mounts, loads BPF or changes ids (except set*id in the seteuid
- *           writer) is on any list.  Only repl-hook creates sockets, and
- *           only AF_INET, AF_INET6 and AF_UNIX ones.
+ *           mounts, loads BPF or changes ids is on any list, except
+ *           setresuid/setresgid/setgroups in the seteuid writer, where an
+ *           argument filter refuses any id 0 and any change of the real
+ *           or saved id (so the worker cannot become euid 0 again).  Only
+ *           repl-hook creates sockets, and only AF_INET, AF_INET6 and
+ *           AF_UNIX ones.  Arguments are filtered where the value is in
+ *           a register (seccomp cannot read memory): fcntl commands,
+ *           ioctl requests, socket domains, no PROT_EXEC mappings outside
+ *           repl-hook, openat flags and creation modes, mkdirat modes.
+ *           doc/security.md explains each list.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -33,10 +43,10 @@ static const int sc_base[] = {
 	SCMP_SYS(close),
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat),  /* fstat() of received fds */
 	SCMP_SYS(lseek),
-	SCMP_SYS(fcntl),                        /* O_NONBLOCK, seals check */
-	SCMP_SYS(brk), SCMP_SYS(mmap),          /* malloc */
+	/* fcntl: see allow_fcntl; mmap, mprotect: see allow_mmap */
+	SCMP_SYS(brk),                          /* malloc */
 	SCMP_SYS(munmap), SCMP_SYS(mremap),
-	SCMP_SYS(madvise), SCMP_SYS(mprotect),  /* malloc arenas */
+	SCMP_SYS(madvise),                      /* malloc arenas */
 	SCMP_SYS(futex),                        /* libc locks */
 	SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(time),
 	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
@@ -72,9 +82,11 @@ static const int sc_repld[] = {
 /* repl-hook: lmtpd's list plus outgoing connections (socket: see
  * allow_socket) and its journal under state_dir/replication. */
 static const int sc_repl_hook[] = {
-	SCMP_SYS(connect),
-	SCMP_SYS(openat),                       /* journal files */
-	SCMP_SYS(mkdirat), SCMP_SYS(getdents64),
+	SCMP_SYS(connect),                      /* the address is behind a
+						 * pointer: not checkable */
+	/* openat (journal files, resolver files): see allow_hook_openat;
+	 * no mkdirat, no getdents64: the supervisor creates the directory
+	 * and repl-hook opens its files by name */
 	SCMP_SYS(renameat), SCMP_SYS(renameat2),
 	SCMP_SYS(unlinkat),
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync),   /* journal durability */
@@ -92,8 +104,10 @@ static const int sc_repl_hook[] = {
 
 /* Writers: Maildir I/O below an fd, never a socket, never exec. */
 static const int sc_writer[] = {
-	SCMP_SYS(openat), SCMP_SYS(openat2),    /* safe walk, O_NOFOLLOW/RESOLVE_* */
-	SCMP_SYS(mkdirat),                      /* Maildir, tmp, new, cur */
+	/* openat, mkdirat: see allow_writer_files */
+	SCMP_SYS(openat2),                      /* safe walk, RESOLVE_* (the
+						 * how struct is behind a
+						 * pointer: not checkable) */
 	SCMP_SYS(renameat2), SCMP_SYS(renameat),/* tmp -> new, no replace */
 	SCMP_SYS(linkat), SCMP_SYS(unlinkat),
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync),   /* durability */
@@ -109,15 +123,9 @@ static const int sc_writer[] = {
 	SCMP_SYS(getresuid), SCMP_SYS(getresgid),
 	/* replication operations (storage/repl/repl.h) */
 	SCMP_SYS(utimensat),                    /* futimens: mtime of a copy */
-	SCMP_SYS(fchmod),
 	SCMP_SYS(memfd_create),                 /* LIST/SYNC/GUIDS reply data */
 };
 
-/* seteuid writer only: switch euid/egid/groups per request. */
-static const int sc_setid[] = {
-	SCMP_SYS(setresuid), SCMP_SYS(setresgid),
-	SCMP_SYS(setgroups),
-};
 
 #ifdef STOWD_SANITIZER
 /* AddressSanitizer/UBSan runtime at work in a sandboxed process. */
@@ -157,6 +165,114 @@ allow_socket(scmp_filter_ctx ctx)
 			fatalx("seccomp_rule_add(socket)");
 }
 
+/* fcntl: the commands stowd, libevent and libc use.  Refused, among
+ * others: F_SETOWN/F_SETOWN_EX/F_SETSIG (signals to other processes),
+ * F_SETLEASE, F_NOTIFY, F_SETPIPE_SZ, F_DUPFD (fd number games). */
+static void
+allow_fcntl(scmp_filter_ctx ctx)
+{
+	static const int cmds[] = {
+		F_GETFD, F_SETFD,               /* FD_CLOEXEC (libevent) */
+		F_GETFL, F_SETFL,               /* O_NONBLOCK */
+		F_DUPFD_CLOEXEC,
+		F_ADD_SEALS, F_GET_SEALS,       /* body memfds */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+				     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)cmds[i])) < 0)
+			fatalx("seccomp_rule_add(fcntl)");
+}
+
+/* mmap, mprotect: no executable mapping (the code is mapped before the
+ * filter is loaded), unless exec is true (repl-hook: the resolver loads
+ * its NSS modules on the first lookup). */
+static void
+allow_mmap(scmp_filter_ctx ctx, bool exec)
+{
+	if (exec) {
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 0) < 0 ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 0) < 0)
+			fatalx("seccomp_rule_add(mmap)");
+		return;
+	}
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+			     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+			     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) < 0)
+		fatalx("seccomp_rule_add(mmap)");
+}
+
+/*
+ * repl-hook's openat: the flags its journal and state files and the
+ * resolver's files use, nothing else (no O_PATH, O_TMPFILE, O_DIRECT,
+ * O_NOATIME, ...), and a creation mode of at most 0600.  The path is
+ * behind a pointer, so where the file is cannot be checked here: the
+ * process's uid (run_user, owner of state_dir/replication only) bounds it.
+ */
+static void
+allow_hook_openat(scmp_filter_ctx ctx)
+{
+	const uint64_t flags = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND |
+			       O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY | O_NONBLOCK |
+			       O_NOCTTY | 0100000 /* O_LARGEFILE, kernel value */;
+
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2,
+			     SCMP_A2(SCMP_CMP_MASKED_EQ, ~flags, 0),
+			     SCMP_A3(SCMP_CMP_MASKED_EQ, ~(uint64_t)0600, 0)) < 0)
+		fatalx("seccomp_rule_add(openat)");
+}
+
+/*
+ * Writers' openat: the flags of the safe walk, the Maildir files and the
+ * index (O_PATH for the base directory), a creation mode of at most 0600;
+ * mkdirat with a mode of at most 0700 (Maildir, tmp, new, cur, folders).
+ */
+static void
+allow_writer_files(scmp_filter_ctx ctx)
+{
+	const uint64_t flags = O_ACCMODE | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC |
+			       O_NOFOLLOW | O_DIRECTORY | O_NONBLOCK | O_NOCTTY |
+			       O_PATH | 0100000 /* O_LARGEFILE, kernel value */;
+
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 2,
+			     SCMP_A2(SCMP_CMP_MASKED_EQ, ~flags, 0),
+			     SCMP_A3(SCMP_CMP_MASKED_EQ, ~(uint64_t)0600, 0)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mkdirat), 1,
+			     SCMP_A2(SCMP_CMP_MASKED_EQ, ~(uint64_t)0700, 0)) < 0)
+		fatalx("seccomp_rule_add(writer openat)");
+}
+
+/*
+ * seteuid writer: setresuid(-1, uid, -1) and setresgid(-1, gid, -1) with
+ * uid, gid != 0, and setgroups of at most PSEP_MAX_GROUPS groups.  The
+ * kernel reads each id as 32 bits, so the comparisons look at the low 32
+ * bits only: a 0 there kills the process (SIGSYS), whatever the high bits
+ * say; a real or saved id other than -1 (unchanged) matches no rule and
+ * is killed by the default action.  What setgroups sets is behind a
+ * pointer: that residual risk is in doc/security.md.
+ */
+static void
+allow_setid(scmp_filter_ctx ctx)
+{
+	static const int sys[] = { SCMP_SYS(setresuid), SCMP_SYS(setresgid) };
+	const scmp_datum_t lo = 0xffffffffu;
+	size_t i;
+
+	for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		if (seccomp_rule_add(ctx, SCMP_ACT_KILL_THREAD, sys[i], 1,
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, lo, 0)) < 0 ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sys[i], 2,
+				     SCMP_A0(SCMP_CMP_MASKED_EQ, lo, lo),
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, lo, lo)) < 0)
+			fatalx("seccomp_rule_add(set*id)");
+	}
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setgroups), 1,
+			     SCMP_A0(SCMP_CMP_LE, PSEP_MAX_GROUPS)) < 0)
+		fatalx("seccomp_rule_add(setgroups)");
+}
+
 /* ioctl: only FIONBIO and FIONREAD (libevent). */
 static void
 allow_ioctl(scmp_filter_ctx ctx)
@@ -183,6 +299,8 @@ profile_build(enum psep_profile profile)
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0)
 		fatalx("seccomp_attr_set(SCMP_FLTATR_CTL_OPTIMIZE)");
 	ALLOW(ctx, sc_base);
+	allow_fcntl(ctx);
+	allow_mmap(ctx, profile == PSEP_PROFILE_REPL_HOOK);
 #ifdef STOWD_SANITIZER
 	ALLOW(ctx, sc_sanitizer);
 #endif
@@ -199,15 +317,18 @@ profile_build(enum psep_profile profile)
 	case PSEP_PROFILE_REPL_HOOK:
 		ALLOW(ctx, sc_lmtpd);
 		ALLOW(ctx, sc_repl_hook);
+		allow_hook_openat(ctx);
 		allow_socket(ctx);
 		allow_ioctl(ctx);
 		break;
 	case PSEP_PROFILE_WRITER_SETEUID:
 		ALLOW(ctx, sc_writer);
-		ALLOW(ctx, sc_setid);
+		allow_writer_files(ctx);
+		allow_setid(ctx);
 		break;
 	case PSEP_PROFILE_WRITER_CHILD:
 		ALLOW(ctx, sc_writer);
+		allow_writer_files(ctx);
 		break;
 	case PSEP_PROFILE_NONE:
 		break;

@@ -8,13 +8,15 @@
  *           is checked afterwards (getresuid/getresgid, capability sets,
  *           setuid(0) must fail for unprivileged roles).
  * Order:    close fds, reset signals, groups + gid + uid, capabilities
- *           (incl. bounding and ambient sets), NO_NEW_PRIVS, not dumpable,
+ *           (incl. bounding and ambient sets; the seteuid worker sets and
+ *           locks its securebits first), NO_NEW_PRIVS, not dumpable,
  *           verify, seccomp, main.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,11 +147,28 @@ drop_to_user(const struct psep_creds *c)
 		fatalx("privilege drop failed: setuid(0) succeeded");
 }
 
+/*
+ * seteuid worker: real, effective and saved uid 0 for now, only
+ * CAP_SETUID/CAP_SETGID (effective, permitted, bounding).  Securebits,
+ * set while CAP_SETPCAP is still there and locked: NO_SETUID_FIXUP keeps
+ * the two capabilities effective when the worker's euid leaves 0, so it
+ * switches from one user to the next without a way back to root (which
+ * its seccomp profile refuses); NOROOT keeps uid 0 from meaning "all
+ * capabilities" (there is no exec, and this says so to the kernel too).
+ */
 static void
 keep_setid_caps(void)
 {
 	const uint64_t want = (1ull << CAP_SETUID) | (1ull << CAP_SETGID);
+	const int bits = SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+			 SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+			 SECBIT_KEEP_CAPS_LOCKED |
+			 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
 
+	if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0)
+		fatal("PR_SET_SECUREBITS");
+	if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) != bits)
+		fatalx("privilege drop failed: securebits not set");
 	capng_clear(CAPNG_SELECT_ALL);
 	if (capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
 			  CAPNG_BOUNDING_SET, CAP_SETUID, CAP_SETGID, -1) != 0)

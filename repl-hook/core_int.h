@@ -79,6 +79,9 @@ struct hook {
 	const struct hook_args *args;       /* borrowed, from the spawner */
 	const struct policy_settings *set;
 	void *tls_ctx;                      /* SSL_CTX * */
+	void *own_tls;                      /* tls_ctx if built here from the
+					     * supervisor's fds (freed at
+					     * teardown) */
 	struct event_base *base;
 	const struct hook_notify *notify;
 	int dirfd;

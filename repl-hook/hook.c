@@ -52,6 +52,7 @@
 #include "privsep/child.h"
 #include "privsep/link.h"
 #include "privsep/privsep.h"
+#include "privsep/tls.h"
 #include "repl-hook/core_int.h"
 
 #define IPC_OUT_MAX (4u * 1024u * 1024u)   /* queued bytes to the supervisor */
@@ -526,6 +527,28 @@ replica_free(struct hook_replica *r)
 
 /* ---- main ------------------------------------------------------------- */
 
+/* The client context from the supervisor's fds, which are closed: the key
+ * is parsed here, after the drop, and is in no other process. */
+static void *
+tls_from_fds(const struct hook_args *a)
+{
+	struct psep_tls_fds fds = a->tls_fds;
+	struct psep_tls_files f = {
+		.cert = "", .key = "", .ca = "",
+		.cert_name = "replication_tls_cert",
+		.key_name = "replication_tls_key",
+		.ca_name = "replication_tls_ca",
+	};
+	char err[256];
+	void *ctx;
+
+	ctx = psep_tls_client_ctx_from_fds(&fds, &f, err, sizeof(err));
+	psep_tls_close(&fds);
+	if (ctx == NULL)
+		fatalx("TLS client context: %s", err);
+	return ctx;
+}
+
 static void
 hook_setup(struct hook *h, const struct hook_args *a)
 {
@@ -535,6 +558,10 @@ hook_setup(struct hook *h, const struct hook_args *a)
 	h->set = set;
 	h->tls_ctx = a->tls_client_ctx;
 	h->dirfd = -1;
+	if (a->tls_fds.key >= 0) {
+		h->own_tls = tls_from_fds(a);
+		h->tls_ctx = h->own_tls;
+	}
 	if (id == NULL || !xstrlcpy(h->server_id, id, sizeof(h->server_id)) ||
 	    h->server_id[0] == '\0')
 		fatalx("no valid server id");
@@ -591,6 +618,8 @@ hook_proc_teardown(void *arg)
 	ipc_free(h);
 	free(h->replicas);
 	close(h->dirfd);
+	psep_tls_ctx_free(h->own_tls);
+	h->own_tls = NULL;
 }
 
 static const struct psep_child_ops hook_proc_ops = {

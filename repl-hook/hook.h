@@ -11,12 +11,20 @@
 #ifndef STOWD_REPL_HOOK_HOOK_H
 #define STOWD_REPL_HOOK_HOOK_H
 
+#include "privsep/tls.h"
+
 struct policy_settings;
 
 /* What the supervisor hands to the process (spawn argument). */
 struct hook_args {
 	const struct policy_settings *set;  /* borrowed, read-only */
-	void *tls_client_ctx;               /* SSL_CTX *, built before fork */
+	struct psep_tls_fds tls_fds;        /* the TLS files opened by the
+					     * supervisor (-1 if no replica):
+					     * the process builds its client
+					     * context and closes them */
+	void *tls_client_ctx;               /* or a context the caller built
+					     * (tests); NULL with the
+					     * supervisor */
 	int state_dirfd;                    /* <state_dir>/replication, opened
 					     * by the supervisor (kept across
 					     * the fork); the process never

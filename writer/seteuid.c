@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * writer/seteuid.c - seteuid mode: a long-lived worker with real uid 0 and
- * only CAP_SETUID/CAP_SETGID that switches egid, supplementary groups and
- * euid to the target user for each request and back afterwards.
+ * writer/seteuid.c - seteuid mode: a long-lived worker with real and saved
+ * uid 0 and only CAP_SETUID/CAP_SETGID that switches supplementary groups,
+ * egid and euid to the target user for each request, directly from the
+ * previous user; it never returns to euid 0.
  *
- * Runs in:  writer-seteuid (seccomp profile WRITER_SETEUID).
+ * Runs in:  writer-seteuid (seccomp profile WRITER_SETEUID), with
+ *           SECBIT_NO_SETUID_FIXUP (locked, privsep/spawn.c): the two
+ *           capabilities stay effective when the euid leaves 0, so the
+ *           next switch needs no way back to root.
  * Trust:    uid 0 and uids outside first_valid_uid..last_valid_uid are
  *           refused here as well as in the supervisor.  Every switch is
- *           verified with getresuid/getresgid; a mismatch is fatal.
+ *           verified with getresuid/getresgid; a mismatch is fatal.  The
+ *           seccomp profile kills a setresuid/setresgid call that would
+ *           set any id to 0 or change the real or saved id, so code
+ *           running here after its first request cannot become euid 0
+ *           again (doc/security.md: what it can still do).
+ * Order:    groups, gid, uid (CAP_SETGID is kept across the uid change
+ *           anyway, but a failure leaves the old user's uid, not root).
  */
 #include <errno.h>
 #include <grp.h>
@@ -61,16 +71,11 @@ seteuid_enter(uint32_t uid, uint32_t gid, uint32_t ngroups, const uint32_t *ids)
 	return 0;
 }
 
+/* The worker stays the last user until the next request switches it to
+ * the next user: going back to euid 0 is what the sandbox forbids. */
 static void
 seteuid_leave(void)
 {
-	if (setresuid((uid_t)-1, 0, (uid_t)-1) < 0)
-		fatal("setresuid(0)");
-	if (setresgid((gid_t)-1, 0, (gid_t)-1) < 0)
-		fatal("setresgid(0)");
-	if (setgroups(0, NULL) < 0)
-		fatal("setgroups");
-	check_ids(0, 0, 0, 0);
 }
 
 static const struct writer_creds_ops seteuid_ops = {

@@ -3,8 +3,9 @@
  * writer/writer.h - the mailbox writer: receives PSEP_WRITE_REQ, saves the
  * message with the target user's credentials, answers PSEP_WRITE_REP.
  *
- * Runs in:  writer-seteuid (real uid 0, only CAP_SETUID/CAP_SETGID, euid
- *           switched per request) or writer-child (one uid for life).
+ * Runs in:  writer-seteuid (real and saved uid 0, only CAP_SETUID/
+ *           CAP_SETGID, euid switched from user to user per request, never
+ *           back to 0) or writer-child (one uid for life).
  * Trust:    requests come from the supervisor and are validated again here
  *           (uid range); the Maildir is user-controlled (see storage/).
  */

@@ -18,7 +18,9 @@ struct writer_creds_ops {
 	 * is fatal (the process dies). */
 	int (*enter)(uint32_t uid, uint32_t gid, uint32_t ngroups,
 		     const uint32_t *groups);
-	/* Return to the idle credentials; fatal on failure. */
+	/* After a request: return to the idle credentials (fatal on
+	 * failure), or, in seteuid mode, nothing (the worker stays the last
+	 * user; the next enter switches from user to user). */
 	void (*leave)(void);
 };
 

@@ -8,7 +8,8 @@
  *
  * Runs in:  the supervisor (root), just before fork: the argument is
  *           static storage filled from the running settings, and the
- *           child gets a copy of it at fork.
+ *           child gets a copy of it at fork.  No context or key is
+ *           passed: repld and repl-hook get the TLS files' fds.
  */
 #include "privsep/sup/sup_int.h"
 #include "lmtpd/lmtpd.h"
@@ -31,18 +32,27 @@ repld_arg(struct sup *sup, const struct psep_spawn *sp)
 {
 	(void)sp;
 	repld_args.set = &sup->set;
-	repld_args.tls_server_ctx = sup->tls_server_ctx;
+	repld_args.tls_server_ctx = NULL;
+	if (sup->tls_server)
+		repld_args.tls_fds = sup->tls_fds;
+	else
+		psep_tls_fds_init(&repld_args.tls_fds);
 	return &repld_args;
 }
 
 static struct hook_args hook_args;
 
-/* The replication directory is the first kept fd of the spawn. */
+/* The replication directory is the first kept fd of the spawn; the TLS
+ * files (kept by the spawn, replproc.c) are the supervisor's fds. */
 static void *
 hook_arg(struct sup *sup, const struct psep_spawn *sp)
 {
 	hook_args.set = &sup->set;
-	hook_args.tls_client_ctx = sup->tls_client_ctx;
+	hook_args.tls_client_ctx = NULL;
+	if (sup->tls_client)
+		hook_args.tls_fds = sup->tls_fds;
+	else
+		psep_tls_fds_init(&hook_args.tls_fds);
 	hook_args.state_dirfd = sp->n_keep_fds > 0 ? sp->keep_fds[0] : -1;
 	return &hook_args;
 }

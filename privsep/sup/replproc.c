@@ -4,12 +4,15 @@
  * supervisor: repld (the replica-side front-end, one process, spawned when
  * replication_listen is set) and repl-hook (replica links and journal, one
  * process, spawned when replicas are configured); the user list repl-hook
- * asks for; the TLS contexts both inherit.  The events handed to
+ * asks for; the TLS files only these two inherit.  The events handed to
  * repl-hook are in events.c.
  *
  * Runs in:  the supervisor (root).
  * Trust:    messages from repld and repl-hook are validated by
- *           psep_msg_recv (EVENT_REP: see events.c).  The key file is read here, as root, before fork.
+ *           psep_msg_recv (EVENT_REP: see events.c).  The TLS files are
+ *           opened here, as root, and never read: the fds go to repld and
+ *           repl-hook only (keep_fds of their spawn), which build their
+ *           own contexts; a check child parses them at start and reload.
  * Order:    <state_dir>/replication exists (0700, run_user) before
  *           repl-hook starts; a new repl-hook starts only after the old
  *           one exited (both would write the same journals).
@@ -89,25 +92,21 @@ tls_files(const struct policy_settings *s)
 }
 
 int
-sup_tls_build(const struct policy_settings *s, void **server_out, void **client_out,
-	      char *err, size_t errsize)
+sup_tls_build(const struct policy_settings *s, struct sup_tls *out, char *err,
+	      size_t errsize)
 {
 	struct psep_tls_files f = tls_files(s);
 
-	*server_out = NULL;
-	*client_out = NULL;
-	if (listen_has_tcp(s->replication_listen)) {
-		*server_out = psep_tls_server_ctx_new(&f, err, errsize);
-		if (*server_out == NULL)
-			return -1;
-	}
-	if (s->n_replicas > 0) {
-		*client_out = psep_tls_client_ctx_new(&f, err, errsize);
-		if (*client_out == NULL) {
-			psep_tls_ctx_free(*server_out);
-			*server_out = NULL;
-			return -1;
-		}
+	psep_tls_fds_init(&out->fds);
+	out->server = listen_has_tcp(s->replication_listen);
+	out->client = s->n_replicas > 0;
+	if (!out->server && !out->client)
+		return 0;
+	if (psep_tls_open(&f, &out->fds, err, errsize) < 0)
+		return -1;
+	if (psep_tls_check(&out->fds, &f, out->server, out->client, err, errsize) < 0) {
+		psep_tls_close(&out->fds);
+		return -1;
 	}
 	return 0;
 }
@@ -115,10 +114,19 @@ sup_tls_build(const struct policy_settings *s, void **server_out, void **client_
 void
 sup_tls_free(struct sup *sup)
 {
-	psep_tls_ctx_free(sup->tls_server_ctx);
-	psep_tls_ctx_free(sup->tls_client_ctx);
-	sup->tls_server_ctx = NULL;
-	sup->tls_client_ctx = NULL;
+	psep_tls_close(&sup->tls_fds);
+	sup->tls_server = false;
+	sup->tls_client = false;
+}
+
+void
+sup_tls_take(struct sup *sup, struct sup_tls *t)
+{
+	sup_tls_free(sup);
+	sup->tls_fds = t->fds;
+	sup->tls_server = t->server;
+	sup->tls_client = t->client;
+	psep_tls_fds_init(&t->fds);
 }
 
 /* ---- state directory --------------------------------------------------- */
@@ -166,20 +174,30 @@ out:
 /* ---- spawning ---------------------------------------------------------- */
 
 /* Spawn repld or repl-hook (role) as run_user; repl-hook keeps the
- * replication directory open (its entry argument names it). */
+ * replication directory open (its entry argument names it); the one that
+ * needs a TLS context keeps the three TLS files open (the entry argument
+ * names them too). */
 static void
 proc_spawn(struct sup *sup, enum psep_role role)
 {
 	struct psep_spawn sp = { .role = role, .creds = sup->run_creds };
+	bool tls = role == PSEP_ROLE_REPLD ? sup->tls_server : sup->tls_client;
+	int keep[4], n = 0;
 	int dirfd = -1;
 
 	if (role == PSEP_ROLE_REPL_HOOK) {
 		dirfd = state_dir_prepare(sup);
 		if (dirfd < 0)
 			return;
-		sp.keep_fds = &dirfd;
-		sp.n_keep_fds = 1;
+		keep[n++] = dirfd;
 	}
+	if (tls && sup->tls_fds.key >= 0) {
+		keep[n++] = sup->tls_fds.cert;
+		keep[n++] = sup->tls_fds.key;
+		keep[n++] = sup->tls_fds.ca;
+	}
+	sp.keep_fds = keep;
+	sp.n_keep_fds = (size_t)n;
 	(void)sup_child_spawn(sup, &sp, &proc_ops, NULL);
 	if (dirfd >= 0)
 		close(dirfd);

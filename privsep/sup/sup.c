@@ -196,7 +196,7 @@ sup_stop(struct sup *sup)
 static int
 reload_prepare(struct sup *sup, struct policy_settings *next,
 	       struct policy_userdb **db_out, struct psep_creds *creds_out,
-	       void **tls_server_out, void **tls_client_out)
+	       struct sup_tls *tls_out)
 {
 	const char *why = NULL;
 	char *err = NULL;
@@ -214,8 +214,7 @@ reload_prepare(struct sup *sup, struct policy_settings *next,
 		return -1;
 	}
 	policy_settings_resolve_hostname(next);
-	if (sup_tls_build(next, tls_server_out, tls_client_out, tls_err,
-			  sizeof(tls_err)) < 0) {
+	if (sup_tls_build(next, tls_out, tls_err, sizeof(tls_err)) < 0) {
 		log_err("reload refused, keeping the running config: %s", tls_err);
 		policy_userdb_free(db_out);
 		policy_settings_clear(next);
@@ -244,14 +243,14 @@ sup_reload(struct sup *sup)
 	struct policy_settings next, old;
 	struct policy_userdb *db = NULL;
 	struct psep_creds creds;
-	void *tls_server = NULL, *tls_client = NULL;
+	struct sup_tls tls;
 	const char *why;
 
 	if (sup->stopping)
 		return;
 	log_info("reloading %s", sup->config_path);
 	sup_notify("RELOADING=1");
-	if (reload_prepare(sup, &next, &db, &creds, &tls_server, &tls_client) < 0) {
+	if (reload_prepare(sup, &next, &db, &creds, &tls) < 0) {
 		sup_notify("READY=1");
 		return;
 	}
@@ -262,8 +261,7 @@ sup_reload(struct sup *sup)
 		policy_settings_clear(&sup->set);
 		sup->set = old;
 		policy_userdb_free(&db);
-		psep_tls_ctx_free(tls_server);
-		psep_tls_ctx_free(tls_client);
+		psep_tls_close(&tls.fds);
 		if (sup_listeners_open(sup, &why) < 0)
 			log_err("cannot reopen the old listeners: %s", why);
 		sup_notify("READY=1");
@@ -273,10 +271,10 @@ sup_reload(struct sup *sup)
 	policy_userdb_free(&sup->userdb);
 	sup->userdb = db;
 	sup->run_creds = creds;
-	/* Running children keep their own copies of the old contexts. */
-	sup_tls_free(sup);
-	sup->tls_server_ctx = tls_server;
-	sup->tls_client_ctx = tls_client;
+	/* The files are opened again: a replaced certificate or key is
+	 * in use once the retired repld and repl-hook are replaced; they
+	 * keep their own contexts until then. */
+	sup_tls_take(sup, &tls);
 	derive_names(sup);
 	psep_msg_set_uid_range(sup->set.first_valid_uid, sup->set.last_valid_uid);
 	log_set_debug(sup->set.log_debug);
@@ -370,7 +368,7 @@ sup_check_config(const struct policy_settings *set)
 	struct policy_userdb *db = NULL;
 	struct policy_settings copy;
 	struct psep_creds creds;
-	void *tls_server = NULL, *tls_client = NULL;
+	struct sup_tls tls;
 	char tls_err[256];
 	const char *why = NULL;
 	int ret;
@@ -386,11 +384,12 @@ sup_check_config(const struct policy_settings *set)
 	policy_userdb_free(&db);
 	policy_settings_copy(&copy, set);
 	policy_settings_resolve_hostname(&copy);
-	ret = sup_tls_build(&copy, &tls_server, &tls_client, tls_err, sizeof(tls_err));
+	psep_tls_preinit();
+	ret = sup_tls_build(&copy, &tls, tls_err, sizeof(tls_err));
 	if (ret < 0)
 		fprintf(stderr, "stowd: replication TLS: %s\n", tls_err);
-	psep_tls_ctx_free(tls_server);
-	psep_tls_ctx_free(tls_client);
+	else
+		psep_tls_close(&tls.fds);
 	policy_settings_clear(&copy);
 	return ret;
 }
@@ -420,12 +419,15 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 		fatalx("run_user %s: %s", sup.set.run_user, why);
 	if (policy_userdb_open(&sup.set, &sup.userdb, &why) < 0)
 		fatalx("userdb %s: %s", sup.set.userdb, why);
+	psep_tls_fds_init(&sup.tls_fds);
+	psep_tls_preinit();
 	{
 		char tls_err[256];
+		struct sup_tls tls;
 
-		if (sup_tls_build(&sup.set, &sup.tls_server_ctx, &sup.tls_client_ctx,
-				  tls_err, sizeof(tls_err)) < 0)
+		if (sup_tls_build(&sup.set, &tls, tls_err, sizeof(tls_err)) < 0)
 			fatalx("replication TLS: %s", tls_err);
+		sup_tls_take(&sup, &tls);
 	}
 	psep_sandbox_prepare();
 	sup.base = event_base_new();

@@ -35,6 +35,7 @@
 #include "policy/policy.h"
 #include "privsep/msg.h"
 #include "privsep/privsep.h"
+#include "privsep/tls.h"
 
 struct sup;
 struct sup_child;
@@ -153,8 +154,12 @@ struct sup {
 	char hostname[256];
 	char server_id[128];
 	/* replication */
-	void *tls_server_ctx;         /* SSL_CTX * for repld (tcp: listeners) */
-	void *tls_client_ctx;         /* SSL_CTX * for repl-hook */
+	/* The replication TLS files, open (as root) but never read here:
+	 * repld (tcp: listeners) and repl-hook inherit the fds and build
+	 * their own contexts; no other child keeps them. */
+	struct psep_tls_fds tls_fds;
+	bool tls_server;              /* repld needs a server context */
+	bool tls_client;              /* repl-hook needs a client context */
 	struct sup_event_list events; /* events queued for / sent to repl-hook */
 	unsigned n_events;
 	struct sup_pending_list repl_pending; /* clients waiting for repld */
@@ -298,11 +303,21 @@ void sup_repld_retire(struct sup *sup);
 void sup_hook_retire(struct sup *sup);
 /* Hand an accepted replication client to repld; takes fd. */
 void sup_repld_hand(struct sup *sup, int fd, const char *listener);
-/* Build both TLS contexts for s into *server_out and *client_out (NULL when
- * not needed).  0, or -1 with err filled. */
-int sup_tls_build(const struct policy_settings *s, void **server_out,
-		  void **client_out, char *err, size_t errsize);
+/* The replication TLS files of s, as the running processes will need
+ * them: opened into *fds_out (all -1 when no context is needed), which
+ * contexts are needed in *server_out / *client_out, and both contexts
+ * built once in a short-lived child (psep_tls_check) so that a bad file
+ * is refused now.  0, or -1 with err filled (nothing open). */
+struct sup_tls {
+	struct psep_tls_fds fds;
+	bool server;
+	bool client;
+};
+int sup_tls_build(const struct policy_settings *s, struct sup_tls *out, char *err,
+		  size_t errsize);
+/* Close the TLS fds of sup; sup_tls_take: replace them with t's. */
 void sup_tls_free(struct sup *sup);
+void sup_tls_take(struct sup *sup, struct sup_tls *t);
 /* Ready checks: repld/repl-hook ready when configured. */
 bool sup_repl_procs_ready(struct sup *sup);
 

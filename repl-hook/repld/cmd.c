@@ -8,7 +8,9 @@
  * Runs in:  repld.
  * Trust:    frames come from the peer: nothing is sent to the supervisor
  *           before repl_parse_command accepted the whole command and the
- *           connection's HELLO state allows it.  Replies come from the
+ *           connection's HELLO state allows it.  A TLS peer's HELLO may
+ *           claim only a server id that its certificate names and that
+ *           replication_peers lists (when set).  Replies come from the
  *           supervisor (validated by psep_msg_recv); a reply whose id is
  *           unknown (its connection is gone) is dropped.
  * Order:    commands of one user on one connection run one at a time in
@@ -27,8 +29,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "repl-hook/repld/repld_int.h"
+#include "policy/policy.h"
 #include "privsep/privsep.h"
 
 static uint64_t
@@ -217,9 +222,35 @@ again:
 
 /* ---- commands --------------------------------------------------------- */
 
+/*
+ * A TLS peer may claim server id id only if replication_peers allows it
+ * and its certificate names it: a DNS subjectAltName or the subject CN
+ * equal to id (no wildcard).  Any CA-signed certificate gets through the
+ * handshake; this binds it to the one server it was issued for.
+ */
+static bool
+tls_peer_may_claim(const struct repld_conn *c, const char *id, const char **why)
+{
+	const unsigned flags = X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT |
+			       X509_CHECK_FLAG_NO_WILDCARDS;
+
+	if (!policy_repl_peer_listed(c->srv->cfg->set, id)) {
+		*why = "server id not in replication_peers";
+		return false;
+	}
+	if (c->peer_cert == NULL ||
+	    X509_check_host(c->peer_cert, id, strlen(id), flags, NULL) != 1) {
+		ERR_clear_error();
+		*why = "certificate does not name this server id";
+		return false;
+	}
+	return true;
+}
+
 static void
 do_hello(struct repld_conn *c, const struct repl_command *rc)
 {
+	const char *why = NULL;
 	const char *own = c->srv->cfg->server_id;
 	char id[PSEP_ID_MAX + 2];
 
@@ -238,6 +269,13 @@ do_hello(struct repld_conn *c, const struct repl_command *rc)
 		}
 		c->local = true;
 		c->peer[0] = '\0';
+	} else if (c->auth == REPLD_AUTH_TLS &&
+		   !tls_peer_may_claim(c, rc->server_id, &why)) {
+		log_warn("conn=%u %s hello peer=%s refused: %s", c->serial, c->name,
+			 rc->server_id, why);
+		repld_cmd_line(c, "%s NO [AUTHFAILED] %s", rc->tag, why);
+		repld_conn_bye(c, "* BYE [AUTHFAILED] server id not allowed");
+		return;
 	} else {
 		xstrlcpy(c->peer, rc->server_id, sizeof(c->peer));
 	}

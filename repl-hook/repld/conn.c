@@ -54,6 +54,8 @@ conn_free(struct repld_conn *c)
 
 	repld_cmd_drop_all(c);
 	repl_framer_free(&c->framer);
+	X509_free(c->peer_cert);
+	c->peer_cert = NULL;
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	event_free(c->close_ev);
@@ -232,10 +234,10 @@ tls_connected(struct repld_conn *c)
 	X509 *cert = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
 	char subj[256] = "?";
 
-	if (cert != NULL) {
+	if (cert != NULL)
 		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
-		X509_free(cert);
-	}
+	X509_free(c->peer_cert);
+	c->peer_cert = cert;    /* HELLO checks the server id against it */
 	c->auth = REPLD_AUTH_TLS;
 	log_info("conn=%u %s TLS %s peer=%s", c->serial, c->name,
 		 ssl != NULL ? SSL_get_version(ssl) : "?", subj);

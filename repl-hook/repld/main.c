@@ -8,8 +8,10 @@
  * Runs in:  repld, as run_user with no capabilities and under the REPLD
  *           seccomp profile: no file is opened, no socket created, no fork
  *           or exec.  Sockets arrive from the supervisor; the TLS server
- *           context (certificate, key, CA) was loaded by the supervisor
- *           before the fork.  SIGPIPE is already ignored (privsep/spawn.c).
+ *           context (certificate, key, CA) is built here, in proc_setup,
+ *           from the files the supervisor opened (fds kept across the
+ *           fork), which are closed at once: the key is in no other
+ *           process.  SIGPIPE is already ignored (privsep/spawn.c).
  * Trust:    see repld/conn.c (peers) and repld/ipc.c (supervisor).
  * Order:    hello, log_init, event base, link (privsep/child.c), then
  *           proc_setup, loop; on SHUTDOWN the
@@ -28,6 +30,7 @@
 #include "policy/policy.h"
 #include "privsep/child.h"
 #include "privsep/privsep.h"
+#include "privsep/tls.h"
 
 static void
 config_from_settings(const struct repld_args *a, struct repld_config *cfg)
@@ -50,12 +53,36 @@ config_from_settings(const struct repld_args *a, struct repld_config *cfg)
 	cfg->tls_ctx = a->tls_server_ctx;
 }
 
+/* The server context from the supervisor's fds (then closed), if any. */
+static void *
+tls_from_fds(const struct repld_args *a)
+{
+	struct psep_tls_fds fds = a->tls_fds;
+	struct psep_tls_files f = {
+		.cert = "", .key = "", .ca = "",
+		.cert_name = "replication_tls_cert",
+		.key_name = "replication_tls_key",
+		.ca_name = "replication_tls_ca",
+	};
+	char err[256];
+	void *ctx;
+
+	if (fds.key < 0)
+		return NULL;
+	ctx = psep_tls_server_ctx_from_fds(&fds, &f, err, sizeof(err));
+	psep_tls_close(&fds);
+	if (ctx == NULL)
+		fatalx("TLS server context: %s", err);
+	return ctx;
+}
+
 /* Everything repld_main's skeleton callbacks need. */
 struct repld_proc {
 	const struct repld_args *args;
 	struct repld_config cfg;
 	struct repld_server srv;
 	struct repld_ipc *ipc;
+	void *own_tls;          /* the context built here, freed at teardown */
 };
 
 static void
@@ -65,6 +92,9 @@ proc_setup(void *arg, struct psep_child *ch)
 	struct event_base *base = psep_child_base(ch);
 
 	config_from_settings(p->args, &p->cfg);
+	p->own_tls = tls_from_fds(p->args);
+	if (p->own_tls != NULL)
+		p->cfg.tls_ctx = p->own_tls;
 	repld_server_init(&p->srv, &p->cfg, base, &repld_ipc_backend, NULL);
 	p->ipc = repld_ipc_new(&p->srv, psep_child_link(ch));
 	p->srv.backend_ctx = p->ipc;
@@ -104,6 +134,8 @@ proc_teardown(void *arg)
 
 	repld_server_fini(&p->srv);
 	repld_ipc_free(&p->ipc);
+	psep_tls_ctx_free(p->own_tls);
+	p->own_tls = NULL;
 }
 
 static const struct psep_child_ops proc_ops = {

@@ -13,12 +13,18 @@
 #ifndef STOWD_LMTPD_REPLD_H
 #define STOWD_LMTPD_REPLD_H
 
+#include "privsep/tls.h"
+
 struct policy_settings;
 
 struct repld_args {
 	const struct policy_settings *set;
-	void *tls_server_ctx;   /* SSL_CTX*, built by the supervisor before
-				 * fork, NULL if no tcp: listener */
+	/* The TLS files (replication_tls_cert, _key, _ca) opened by the
+	 * supervisor, all -1 if there is no tcp: listener: repld builds its
+	 * server context from them after its drop and closes them. */
+	struct psep_tls_fds tls_fds;
+	void *tls_server_ctx;   /* or a context the caller built (tests);
+				 * NULL with the supervisor */
 };
 
 /*

@@ -135,6 +135,8 @@ struct repld_conn {
 	bool hello;                   /* successful HELLO */
 	bool local;                   /* local-producer connection */
 	char peer[PSEP_ID_MAX];       /* HELLO server id ("" if local) */
+	void *peer_cert;              /* X509 * of a TLS peer (owned), the
+				       * names it may claim in HELLO */
 	unsigned bads;
 	bool eof;
 	bool no_input;                /* LOGOUT, BYE pending, EOF: read no more */

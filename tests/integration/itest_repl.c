@@ -102,8 +102,8 @@ int
 irepl_make(unsigned i, const struct irepl_conf *conf)
 {
 	struct irepl *r = &IR[i];
-	char l[12][300], blocks[IREPL_MAX * 128] = "", cert[160], key[160];
-	const char *lines[13];
+	char l[13][300], blocks[IREPL_MAX * 128] = "", cert[160], key[160];
+	const char *lines[14];
 	struct harness_opts o = { .nusers = 2 };
 	size_t n = 0;
 
@@ -134,6 +134,9 @@ irepl_make(unsigned i, const struct irepl_conf *conf)
 		 conf->journal_max ? conf->journal_max : "10M");
 	add_line(lines, &n, l[10], sizeof(l[10]), "replication_full_sync_interval = %s",
 		 conf->full_sync ? conf->full_sync : "1h");
+	if (conf->peers != NULL)
+		add_line(lines, &n, l[11], sizeof(l[11]), "replication_peers = %s",
+			 conf->peers);
 	lines[n] = NULL;
 	for (size_t k = 0; k < conf->nreplicas; k++) {
 		size_t have = strlen(blocks);

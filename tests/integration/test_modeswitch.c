@@ -63,7 +63,9 @@ setup(void **state)
 
 enum kind {
 	KIND_ROOT,             /* real uid 0: a seteuid worker (or a fresh fork) */
-	KIND_SETEUID,          /* uid 0 on all four, CapEff == CAP_SETID exactly */
+	KIND_SETEUID,          /* real and saved uid 0, effective and fs uid 0
+				* (no request yet) or the last user's,
+				* CapEff == CAP_SETID exactly */
 	KIND_FORK,             /* real uid of a test user */
 };
 
@@ -83,8 +85,9 @@ is_kind(const struct harness_proc *p, enum kind k)
 	case KIND_ROOT:
 		return p->uid[0] == 0;
 	case KIND_SETEUID:
-		return p->uid[0] == 0 && p->uid[1] == 0 && p->uid[2] == 0 &&
-		       p->uid[3] == 0 && p->cap_eff == HARNESS_CAP_SETID &&
+		return p->uid[0] == 0 && p->uid[2] == 0 && p->uid[1] == p->uid[3] &&
+		       (p->uid[1] == 0 || user_uid(p->uid[1])) &&
+		       p->cap_eff == HARNESS_CAP_SETID &&
 		       p->cap_prm == HARNESS_CAP_SETID && p->no_new_privs == 1 &&
 		       p->seccomp == 2;
 	case KIND_FORK:

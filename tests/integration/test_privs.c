@@ -4,8 +4,10 @@
  * read from /proc/PID/status of the running processes: lmtpd (and any
  * other run_user child) with no capabilities, NO_NEW_PRIVS and a seccomp
  * filter, as run_user on every uid and gid; writers with exactly
- * CAP_SETUID|CAP_SETGID (seteuid mode) or none and the user's ids (fork
- * mode), NO_NEW_PRIVS and a seccomp filter; and no child of any other kind.
+ * CAP_SETUID|CAP_SETGID (seteuid mode: real and saved ids 0, effective
+ * and file-system ids those of the last user it wrote for, never 0 again
+ * after its first request) or none and the user's ids (fork mode),
+ * NO_NEW_PRIVS and a seccomp filter; and no child of any other kind.
  * What ps shows names each process's role: /proc/PID/comm and cmdline.
  *
  * Runs in:  the integration suite, as root, one stowd for the program,
@@ -74,6 +76,20 @@ assert_sandbox(const struct harness_proc *p, uint64_t caps, const char *role)
 			 (unsigned long long)p->cap_amb);
 }
 
+/* Real and saved uid/gid 0; effective and fs ids equal, 0 or both the
+ * same user's (a valid uid, never 0 once switched). */
+static void
+assert_seteuid_ids(const struct harness_proc *p)
+{
+	if (p->uid[0] != 0 || p->uid[2] != 0 || p->gid[0] != 0 || p->gid[2] != 0 ||
+	    p->uid[1] != p->uid[3] || p->gid[1] != p->gid[3] ||
+	    (p->uid[1] == 0) != (p->gid[1] == 0) ||
+	    (p->uid[1] != 0 && p->uid[1] != H->users[0].uid))
+		fail_msg("writer-seteuid pid %d: Uid %u %u %u %u Gid %u %u %u %u",
+			 (int)p->pid, p->uid[0], p->uid[1], p->uid[2], p->uid[3],
+			 p->gid[0], p->gid[1], p->gid[2], p->gid[3]);
+}
+
 static void
 test_lmtpd_runs_as_run_user_without_caps(void **state)
 {
@@ -97,6 +113,7 @@ test_writers_keep_only_what_their_mode_needs(void **state)
 	struct harness_proc p[HARNESS_MAX_PROCS];
 	int n = harness_find_role(H, HARNESS_ROLE_WRITER, p, HARNESS_MAX_PROCS);
 	bool fork_mode = strcmp(H->mode, "fork") == 0;
+	int used = 0;
 
 	(void)state;
 	if (n < 1 || (!fork_mode && n != SETEUID_WORKERS))
@@ -108,11 +125,18 @@ test_writers_keep_only_what_their_mode_needs(void **state)
 			assert_ids(&p[i], p[i].uid[0], p[i].uid[0], "writer-child");
 			assert_sandbox(&p[i], 0, "writer-child");
 		} else {
-			/* idle seteuid worker: root ids, CAP_SETUID|CAP_SETGID only */
-			assert_ids(&p[i], 0, 0, "writer-seteuid");
+			/* seteuid worker: real and saved ids root, effective
+			 * ids root only before its first request, then a
+			 * user's; CAP_SETUID|CAP_SETGID only, effective all
+			 * along (SECBIT_NO_SETUID_FIXUP) */
+			assert_seteuid_ids(&p[i]);
 			assert_sandbox(&p[i], HARNESS_CAP_SETID, "writer-seteuid");
+			used += p[i].uid[1] != 0;
 		}
 	}
+	/* the delivery to u1 left one worker as u1, not as root */
+	if (!fork_mode && used != 1)
+		fail_msg("%d seteuid workers with a user's euid, want 1", used);
 	itest_pass(H);
 }
 

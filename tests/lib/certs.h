@@ -33,6 +33,13 @@ struct certs {
  */
 int certs_make(struct certs *c, const char *const *ids, size_t n);
 
+/*
+ * Replace id's certificate and key with a new pair (a new key, signed by
+ * the same CA, serial number serial), written over the same files.
+ * 0 or -1.
+ */
+int certs_renew(const struct certs *c, const char *id, unsigned serial);
+
 /* Paths of id's certificate and key ("<dir>/<id>.pem", ".key"). */
 void certs_cert_path(const struct certs *c, const char *id, char *out, size_t size);
 void certs_key_path(const struct certs *c, const char *id, char *out, size_t size);

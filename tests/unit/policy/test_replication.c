@@ -43,6 +43,9 @@ static const struct cfx_value_case value_cases[] = {
 	{ "replication_tls_key", "/etc/stowd/a.key", true, "/etc/stowd/a.key" },
 	{ "replication_tls_ca", "/etc/stowd/ca.pem", true, "/etc/stowd/ca.pem" },
 	{ "replication_tls_ca", "ca.pem", false, NULL },
+	{ "replication_peers", "", true, "" },
+	{ "replication_peers", "a.test b.test", true, "a.test b.test" },
+	{ "replication_peers", "a.test\x01", false, NULL },
 	{ "replication_unix_uids", "", true, "" },
 	{ "replication_unix_uids", "0", true, "0" },
 	{ "replication_unix_uids", "root", true, "0" },
@@ -124,6 +127,38 @@ test_uid_list_limits_and_lookup(void **state)
 	assert_false(policy_repl_unix_uid_allowed(&s, 0));
 	assert_int_equal(policy_setting_set(&s, "replication_unix_uids", "root", &why), 0);
 	assert_true(policy_repl_unix_uid_allowed(&s, 0));
+	policy_settings_clear(&s);
+}
+
+static void
+test_peer_list_limits_and_lookup(void **state)
+{
+	struct policy_settings s;
+	const char *why = NULL;
+	char list[(POLICY_MAX_PEERS + 1) * 8], longid[80];
+	size_t i, len = 0;
+
+	(void)state;
+	policy_settings_defaults(&s);
+	/* Default: any id (the certificate check is repld's). */
+	assert_true(policy_repl_peer_listed(&s, "a.test"));
+	assert_int_equal(policy_setting_set(&s, "replication_peers",
+					    " a.test\tb.test  ", &why), 0);
+	assert_true(policy_repl_peer_listed(&s, "a.test"));
+	assert_true(policy_repl_peer_listed(&s, "b.test"));
+	assert_false(policy_repl_peer_listed(&s, "c.test"));
+	assert_false(policy_repl_peer_listed(&s, "a.tes"));
+	assert_false(policy_repl_peer_listed(&s, "a.test b.test"));
+	assert_false(policy_repl_peer_listed(&s, ""));
+	for (i = 0; i < POLICY_MAX_PEERS; i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "p%zu ", i);
+	assert_int_equal(policy_setting_set(&s, "replication_peers", list, &why), 0);
+	snprintf(list + len, sizeof(list) - len, "p999");
+	assert_int_equal(policy_setting_set(&s, "replication_peers", list, &why), -1);
+	assert_string_equal(why, "too many peers");
+	memset(longid, 'x', 65);
+	longid[65] = '\0';
+	assert_int_equal(policy_setting_set(&s, "replication_peers", longid, &why), -1);
 	policy_settings_clear(&s);
 }
 
@@ -478,6 +513,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replication_values),
 		cmocka_unit_test(test_uid_list_limits_and_lookup),
+		cmocka_unit_test(test_peer_list_limits_and_lookup),
 		cmocka_unit_test_setup_teardown(test_replica_blocks_are_parsed, cfx_setup,
 						cfx_teardown),
 		cmocka_unit_test_setup_teardown(test_replica_block_may_come_from_include,

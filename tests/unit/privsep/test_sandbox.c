@@ -222,13 +222,72 @@ forbidden_calls(struct forbidden *t, size_t max)
 		{ "setresuid", SYS_setresuid, { -1, -1, -1 }, SETID_KILLS },
 		{ "setresgid", SYS_setresgid, { -1, -1, -1 }, SETID_KILLS },
 		{ "setgroups", SYS_setgroups, { 0 }, SETID_KILLS },
+		/* The seteuid worker switches from user to user: no id 0 in
+		 * any argument, real and saved ids unchanged (-1).  The kernel
+		 * reads 32 bits: high bits do not hide a 0. */
+		{ "setresuid euid 0", SYS_setresuid, { -1, 0, -1 }, ALL_PROFILES },
+		{ "setresuid euid 0 in the low 32 bits", SYS_setresuid,
+		  { -1, 0x100000000L, -1 }, ALL_PROFILES },
+		{ "setresuid ruid 0", SYS_setresuid, { 0, -1, -1 }, ALL_PROFILES },
+		{ "setresuid suid 0", SYS_setresuid, { -1, -1, 0 }, ALL_PROFILES },
+		{ "setresuid ruid 0 in the low 32 bits", SYS_setresuid,
+		  { 0xffffffff00000000L, -1, -1 }, ALL_PROFILES },
+		{ "setresuid ruid of a user", SYS_setresuid, { 65534, 65534, -1 },
+		  ALL_PROFILES },
+		{ "setresgid egid 0", SYS_setresgid, { -1, 0, -1 }, ALL_PROFILES },
+		{ "setresgid rgid 0", SYS_setresgid, { 0, -1, -1 }, ALL_PROFILES },
+		{ "setresgid sgid 0", SYS_setresgid, { -1, -1, 0 }, ALL_PROFILES },
+		{ "setgroups too many", SYS_setgroups, { PSEP_MAX_GROUPS + 1, 0 },
+		  ALL_PROFILES },
+		{ "setreuid", SYS_setreuid, { -1, -1 }, ALL_PROFILES },
+		{ "setregid", SYS_setregid, { -1, -1 }, ALL_PROFILES },
+		{ "setgid", SYS_setgid, { -1 }, ALL_PROFILES },
+		{ "setfsgid", SYS_setfsgid, { -1 }, ALL_PROFILES },
+		/* fcntl: the commands in use only */
+		{ "fcntl F_SETOWN", SYS_fcntl, { -1, F_SETOWN, 1 }, ALL_PROFILES },
+		{ "fcntl F_SETOWN_EX", SYS_fcntl, { -1, F_SETOWN_EX, 0 }, ALL_PROFILES },
+		{ "fcntl F_SETSIG", SYS_fcntl, { -1, F_SETSIG, 0 }, ALL_PROFILES },
+		{ "fcntl F_SETLEASE", SYS_fcntl, { -1, F_SETLEASE, F_UNLCK }, ALL_PROFILES },
+		{ "fcntl F_NOTIFY", SYS_fcntl, { -1, F_NOTIFY, 0 }, ALL_PROFILES },
+		{ "fcntl F_DUPFD", SYS_fcntl, { -1, F_DUPFD, 0 }, ALL_PROFILES },
+		{ "fcntl F_SETPIPE_SZ", SYS_fcntl, { -1, F_SETPIPE_SZ, 4096 }, ALL_PROFILES },
+		{ "fcntl F_GETFL with high bits", SYS_fcntl,
+		  { -1, 0x100000000L | F_GETFL }, ALL_PROFILES },
+		/* no executable memory after the filter (but repl-hook's
+		 * resolver loads NSS modules) */
+		{ "mmap PROT_EXEC", SYS_mmap,
+		  { 0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0 },
+		  ALL_PROFILES & ~PB(PSEP_PROFILE_REPL_HOOK) },
+		{ "mprotect PROT_EXEC", SYS_mprotect, { 0, 0, PROT_READ | PROT_EXEC },
+		  ALL_PROFILES & ~PB(PSEP_PROFILE_REPL_HOOK) },
+		/* repl-hook: openat flags and creation mode */
+		{ "openat O_TMPFILE", SYS_openat, { -1, P("x"), O_TMPFILE | O_RDWR, 0600 },
+		  ALL_PROFILES & ~WRITERS },
+		{ "openat O_PATH", SYS_openat, { -1, P("x"), O_PATH | O_CLOEXEC },
+		  ALL_PROFILES & ~WRITERS },
+		{ "openat mode 0644", SYS_openat,
+		  { -1, P("x"), O_WRONLY | O_CREAT | O_CLOEXEC, 0644 },
+		  ALL_PROFILES & ~WRITERS },
 		{ "open", SYS_open, { P("/dev/null"), O_RDONLY | O_CLOEXEC }, ALL_PROFILES },
 		{ "openat", SYS_openat, { AT_FDCWD, P("/dev/null"), O_RDONLY | O_CLOEXEC },
 		  NO_FILES },
 		{ "mkdirat", SYS_mkdirat, { -1, P("x"), 0700 }, NO_FILES },
 		{ "unlinkat", SYS_unlinkat, { -1, P("x") }, NO_FILES },
 		{ "renameat2", SYS_renameat2, { -1, P("x"), -1, P("y") }, NO_FILES },
-		{ "fchmod", SYS_fchmod, { -1, 0600 }, LMTPD_LIKE },
+		{ "fchmod", SYS_fchmod, { -1, 0600 }, ALL_PROFILES },
+		/* repl-hook neither creates nor lists directories */
+		{ "mkdirat in repl-hook", SYS_mkdirat, { -1, P("x"), 0700 },
+		  NO_FILES | PB(PSEP_PROFILE_REPL_HOOK) },
+		{ "getdents64", SYS_getdents64, { -1, 0, 0 },
+		  NO_FILES | PB(PSEP_PROFILE_REPL_HOOK) },
+		/* writers: their flags and modes only */
+		{ "openat O_TMPFILE in a writer", SYS_openat,
+		  { -1, P("x"), O_TMPFILE | O_RDWR, 0600 }, ALL_PROFILES },
+		{ "openat O_TRUNC in a writer", SYS_openat,
+		  { -1, P("x"), O_WRONLY | O_TRUNC | O_CLOEXEC }, WRITERS | NO_FILES },
+		{ "openat mode 0666", SYS_openat,
+		  { -1, P("x"), O_WRONLY | O_CREAT | O_CLOEXEC, 0666 }, ALL_PROFILES },
+		{ "mkdirat mode 0755", SYS_mkdirat, { -1, P("x"), 0755 }, ALL_PROFILES },
 		{ "ioctl TIOCSTI", SYS_ioctl, { -1, TIOCSTI }, ALL_PROFILES },
 		{ "ioctl FIONREAD", SYS_ioctl, { -1, FIONREAD, P(&dummy_int) }, WRITERS },
 		/* The x32 ABI (bit 30) must not bypass the filter. */
@@ -273,10 +332,10 @@ forbidden_named(const struct forbidden *t, size_t n, const char *name)
 static void
 test_forbidden_calls_die_of_sigsys_every_profile(void **state)
 {
-	struct forbidden t[64];
+	struct forbidden t[128];
 	char desc[96];
 	struct sb_env e;
-	size_t i, k, n = forbidden_calls(t, 64);
+	size_t i, k, n = forbidden_calls(t, 128);
 	int st, failures = 0;
 
 	(void)state;
@@ -305,11 +364,13 @@ test_forbidden_calls_return_without_a_filter(void **state)
 {
 	static const char *const names[] = { "socket", "socket AF_NETLINK", "connect",
 					     "bpf", "execve",
-					     "setresuid", "x32 getpid", "openat" };
-	struct forbidden t[64];
+					     "setresuid", "x32 getpid", "openat",
+					     "setresuid euid 0", "fcntl F_SETOWN",
+					     "mmap PROT_EXEC" };
+	struct forbidden t[128];
 	char desc[96];
 	struct sb_env e;
-	size_t i, n = forbidden_calls(t, 64);
+	size_t i, n = forbidden_calls(t, 128);
 	int st;
 
 	(void)state;

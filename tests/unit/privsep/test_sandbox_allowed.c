@@ -231,10 +231,10 @@ writer_repl_ok(const struct sb_env *e)
 	int fd;
 
 	fd = openat(e->dir, "m", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || futimens(fd, times) < 0 || fchmod(fd, 0640) < 0)
+	if (fd < 0 || futimens(fd, times) < 0)
 		return 70;
 	if (utimensat(e->dir, "m", times, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    fstat(fd, &st) < 0 || st.st_mtime != 2 || (st.st_mode & 07777) != 0640)
+	    fstat(fd, &st) < 0 || st.st_mtime != 2 || (st.st_mode & 07777) != 0600)
 		return 71;
 	close(fd);
 	fd = memfd_create("reply", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -279,7 +279,6 @@ repl_hook_ok(const struct sb_env *e)
 				   .sin_addr = { htonl(INADDR_LOOPBACK) } };
 	socklen_t len = sizeof(int);
 	int fd, err = 0, jfd;
-	DIR *dir;
 
 	if (getaddrinfo("127.0.0.1", "2525", &hints, &ai) != 0 || ai == NULL)
 		return 90;
@@ -315,25 +314,21 @@ repl_hook_ok(const struct sb_env *e)
 		close(fd);
 	else if (errno != EAFNOSUPPORT)
 		return 95;
-	if (mkdirat(e->dir, "replication", 0700) < 0)
-		return 96;
-	jfd = openat(e->dir, "replication/j.tmp",
+	/* the journal directory is the supervisor's (e->dir here) */
+	jfd = openat(e->dir, "j.tmp",
 		     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (jfd < 0 || flock(jfd, LOCK_EX | LOCK_NB) < 0 ||
 	    pwrite(jfd, "e1\n", 3, 0) != 3 || fdatasync(jfd) < 0 || fsync(jfd) < 0 ||
 	    ftruncate(jfd, 2) < 0)
 		return 97;
 	close(jfd);
-	if (renameat(e->dir, "replication/j.tmp", e->dir, "replication/j") < 0 ||
-	    renameat2(e->dir, "replication/j", e->dir, "replication/k",
-		      RENAME_NOREPLACE) < 0)
+	if (renameat(e->dir, "j.tmp", e->dir, "j") < 0 ||
+	    renameat2(e->dir, "j", e->dir, "k", RENAME_NOREPLACE) < 0)
 		return 98;
-	jfd = openat(e->dir, "replication", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	dir = jfd < 0 ? NULL : fdopendir(jfd);
-	if (dir == NULL || readdir(dir) == NULL || closedir(dir) < 0)
+	jfd = openat(e->dir, "k", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (jfd < 0 || close(jfd) < 0)
 		return 99;
-	if (unlinkat(e->dir, "replication/k", 0) < 0 ||
-	    unlinkat(e->dir, "replication", AT_REMOVEDIR) < 0)
+	if (unlinkat(e->dir, "k", 0) < 0)
 		return 100;
 	return 0;
 }
@@ -349,6 +344,10 @@ setid_ok(const struct sb_env *e)
 	/* Permitted by the filter; EPERM without CAP_SETGID. */
 	if (setgroups(0, NULL) < 0 && errno != EPERM)
 		return 61;
+	/* From one user to the next: only the effective id changes. */
+	if ((setresgid((gid_t)-1, 65534, (gid_t)-1) < 0 && errno != EPERM) ||
+	    (setresuid((uid_t)-1, 65534, (uid_t)-1) < 0 && errno != EPERM))
+		return 62;
 	return 0;
 }
 

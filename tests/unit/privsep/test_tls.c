@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -157,6 +159,8 @@ setup(void **state)
 	free(script);
 	fx_set(fx, &fx->server, "server", "server", "ca");
 	fx_set(fx, &fx->client, "client", "client", "ca");
+	/* as the supervisor does before it forks (sandboxed children) */
+	psep_tls_preinit();
 	*state = fx;
 	return 0;
 }
@@ -555,6 +559,90 @@ test_tls_works_inside_repld_and_repl_hook_profiles(void **state)
 	sandboxed_handshake(fx, false, PSEP_PROFILE_REPL_HOOK, "repl-hook client");
 }
 
+static struct psep_tls_files
+fds_names(const struct tls_conf *c)
+{
+	return conf_files(c);
+}
+
+/* Build a context from the open files of c in a child under profile;
+ * its exit status (0: built, 1: not built). */
+static int
+build_from_fds_sandboxed(const struct tls_conf *c, bool server,
+			 enum psep_profile profile)
+{
+	struct psep_tls_files f = fds_names(c);
+	struct psep_tls_fds fds;
+	char err[512];
+	pid_t pid;
+	int st = 0;
+
+	if (psep_tls_open(&f, &fds, err, sizeof(err)) < 0)
+		fail_msg("open: %s", err);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		void *ctx;
+
+		signal(SIGSYS, SIG_DFL);
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+			_exit(3);
+		psep_sandbox_apply(profile);
+		ctx = server ? psep_tls_server_ctx_from_fds(&fds, &f, err, sizeof(err))
+			     : psep_tls_client_ctx_from_fds(&fds, &f, err, sizeof(err));
+		psep_tls_close(&fds);
+		_exit(ctx != NULL ? 0 : 1);
+	}
+	psep_tls_close(&fds);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+/* What repld and repl-hook do after their drop: the context from the
+ * supervisor's fds, under their own filter (no open, no new syscall). */
+static void
+test_context_from_fds_builds_under_the_tls_profiles(void **state)
+{
+	struct fx *fx = *state;
+	int st;
+
+	st = build_from_fds_sandboxed(&fx->server, true, PSEP_PROFILE_REPLD);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("server context in the repld profile: status %#x", (unsigned)st);
+	st = build_from_fds_sandboxed(&fx->client, false, PSEP_PROFILE_REPL_HOOK);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("client context in the repl-hook profile: status %#x",
+			 (unsigned)st);
+}
+
+/* The supervisor's check: built in a child, only the verdict comes back. */
+static void
+test_check_in_a_child_reports_bad_files(void **state)
+{
+	struct fx *fx = *state;
+	struct tls_conf s = { 0 };
+	struct psep_tls_files f;
+	struct psep_tls_fds fds;
+	char err[512] = "";
+
+	f = fds_names(&fx->server);
+	assert_int_equal(psep_tls_open(&f, &fds, err, sizeof(err)), 0);
+	assert_int_equal(psep_tls_check(&fds, &f, true, true, err, sizeof(err)), 0);
+	psep_tls_close(&fds);
+	assert_int_equal(fds.key, -1);
+	fx_set(fx, &s, "server", "client", "ca");
+	f = fds_names(&s);
+	assert_int_equal(psep_tls_open(&f, &fds, err, sizeof(err)), 0);
+	assert_int_equal(psep_tls_check(&fds, &f, false, true, err, sizeof(err)), -1);
+	if (strstr(err, "replication_tls_key") == NULL || strstr(err, "mismatch") == NULL)
+		fail_msg("check of a mismatched key: '%s'", err);
+	/* nothing wanted: nothing built */
+	assert_int_equal(psep_tls_check(&fds, &f, false, false, err, sizeof(err)), 0);
+	psep_tls_close(&fds);
+	fx_clear(&s);
+}
+
 static void
 test_set_peer_name_rejects_bad_input(void **state)
 {
@@ -595,6 +683,8 @@ main(void)
 		cmocka_unit_test(test_server_cert_from_other_ca_fails_on_client),
 		cmocka_unit_test(test_set_peer_name_rejects_bad_input),
 		cmocka_unit_test(test_tls_works_inside_repld_and_repl_hook_profiles),
+		cmocka_unit_test(test_context_from_fds_builds_under_the_tls_profiles),
+		cmocka_unit_test(test_check_in_a_child_reports_bad_files),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -451,6 +451,7 @@ fx_spawn_hook(struct fx *f)
 {
 	struct hook_args args = {
 		.set = &f->set,
+		.tls_fds = { .cert = -1, .key = -1, .ca = -1 },
 		.tls_client_ctx = f->client_ctx,
 		.state_dirfd = f->state_dirfd,
 	};

@@ -2,8 +2,10 @@
 /*
  * tests/unit/writer/test_seteuid.c - the credential switch of a seteuid
  * writer (writer/seteuid.c through writer/loop.c): supplementary groups,
- * egid and euid set for the request and back to root after it, each switch
- * checked with getresuid/getresgid; uid 0 and uids outside
+ * egid and euid set for the request, from the previous user directly and
+ * never back to root (real and saved ids stay 0, no set*id call names id
+ * 0: the seccomp profile kills such a call), each switch checked with
+ * getresuid/getresgid; uid 0 and uids outside
  * first_valid_uid..last_valid_uid refused before any switch; a failed or
  * unverified switch ends the process.  set*id, getres*id and store_save
  * are wrapped (tests/unit/writer/mock.c): nothing here needs root.
@@ -60,12 +62,39 @@ assert_root(const struct mock_creds *c)
 	assert_int_equal(c->ngroups, 0);
 }
 
+/* After a request: still the user (euid, egid), real and saved ids 0. */
 static void
-test_seteuid_saves_as_user_and_returns_to_root(void **state)
+assert_user(const struct mock_creds *c, unsigned uid)
+{
+	assert_int_equal(c->ruid, 0);
+	assert_int_equal(c->euid, uid);
+	assert_int_equal(c->suid, 0);
+	assert_int_equal(c->rgid, 0);
+	assert_int_equal(c->egid, uid);
+	assert_int_equal(c->sgid, 0);
+}
+
+/* No recorded set*id call has 0 as an argument ("-1" is unchanged). */
+static void
+assert_no_setid_to_0(void)
+{
+	size_t i;
+
+	for (i = 0; i < mock.ncalls; i++) {
+		if (strncmp(mock.calls[i], "setres", 6) != 0)
+			continue;
+		if (strstr(mock.calls[i], " 0 ") != NULL ||
+		    (strlen(mock.calls[i]) >= 2 &&
+		     strcmp(mock.calls[i] + strlen(mock.calls[i]) - 2, " 0") == 0))
+			fail_msg("set*id call to 0: %s", mock.calls[i]);
+	}
+}
+
+static void
+test_seteuid_saves_as_user_and_never_returns_to_root(void **state)
 {
 	static const char *const want[] = {
 		"setgroups 2 700 701", "setresgid -1 600 -1", "setresuid -1 600 -1",
-		"setresuid -1 0 -1", "setresgid -1 0 -1", "setgroups 0 -1 -1",
 	};
 	struct sup_seen seen;
 
@@ -89,13 +118,14 @@ test_seteuid_saves_as_user_and_returns_to_root(void **state)
 	assert_int_equal(mock.save_creds.ngroups, 2);
 	assert_int_equal(mock.save_creds.groups[0], 700);
 	assert_int_equal(mock.save_creds.groups[1], 701);
-	/* groups and gid while still root, uid last; uid back first */
+	/* groups, gid, uid; no way back to root afterwards */
 	assert_calls(want, sizeof(want) / sizeof(want[0]));
-	assert_root(&mock.now);
+	assert_user(&mock.now, 600);
+	assert_no_setid_to_0();
 }
 
 static void
-test_seteuid_failed_save_still_returns_to_root(void **state)
+test_seteuid_failed_save_keeps_the_user_ids(void **state)
 {
 	struct sup_seen seen;
 
@@ -107,9 +137,9 @@ test_seteuid_failed_save_still_returns_to_root(void **state)
 	assert_string_equal(seen.reps[0].what, "fsync");
 	assert_int_equal(mock.nsaves, 1);
 	assert_int_equal(mock.save_creds.euid, 600);
-	assert_true(mock_call_index("setresuid -1 0 -1") >
-		    mock_call_index("setresuid -1 600 -1"));
-	assert_root(&mock.now);
+	assert_int_equal(mock_call_index("setresuid -1 0 -1"), -1);
+	assert_user(&mock.now, 600);
+	assert_no_setid_to_0();
 }
 
 static void
@@ -127,11 +157,15 @@ test_seteuid_each_request_gets_its_own_groups(void **state)
 	assert_int_equal(seen.reps[0].err, 0);
 	assert_int_equal(seen.reps[1].err, 0);
 	assert_int_equal(mock.nsaves, 2);
-	/* the second save does not keep the first user's groups */
+	/* the second save does not keep the first user's groups; the
+	 * switch went from user 600 to user 601 directly */
 	assert_int_equal(mock.save_creds.euid, 601);
 	assert_int_equal(mock.save_creds.egid, 601);
 	assert_int_equal(mock.save_creds.ngroups, 0);
-	assert_root(&mock.now);
+	assert_int_equal(mock_call_index("setresuid -1 601 -1"),
+			 mock_call_index("setresuid -1 600 -1") + 3);
+	assert_user(&mock.now, 601);
+	assert_no_setid_to_0();
 }
 
 /* Requests the writer must refuse before touching any credential. */
@@ -209,9 +243,6 @@ static const struct {
 	{ "setresgid fails", "setresgid", false, false, 0 },
 	{ "setresuid fails", "setresuid", false, false, 0 },
 	{ "euid not switched", NULL, false, true, 0 },
-	{ "setresuid back to 0 fails", "setresuid", true, false, 1 },
-	{ "setresgid back to 0 fails", "setresgid", true, false, 1 },
-	{ "setgroups back to none fails", "setgroups", true, false, 1 },
 };
 
 static void
@@ -244,9 +275,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_seteuid_saves_as_user_and_returns_to_root,
+		cmocka_unit_test_setup(test_seteuid_saves_as_user_and_never_returns_to_root,
 				       setup),
-		cmocka_unit_test_setup(test_seteuid_failed_save_still_returns_to_root,
+		cmocka_unit_test_setup(test_seteuid_failed_save_keeps_the_user_ids,
 				       setup),
 		cmocka_unit_test_setup(test_seteuid_each_request_gets_its_own_groups,
 				       setup),

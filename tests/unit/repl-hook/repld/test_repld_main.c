@@ -264,8 +264,8 @@ group_setup(void **state)
 	(void)state;
 	/* As the supervisor does before it forks: glibc reads the time zone
 	 * on the first gmtime_r (X509 time checks), and openat is not on
-	 * repld's seccomp list. */
-	tzset();
+	 * repld's seccomp list; and OpenSSL reads its config file once. */
+	psep_tls_preinit();
 	strcpy(certdir, "/tmp/repld-certs-XXXXXX");
 	if (mkdtemp(certdir) == NULL)
 		return -1;
@@ -303,9 +303,10 @@ setup(void **state)
 	settings_for(&e->set, "b.example");
 	e->args.set = &e->set;
 	files = tls_files(&e->set);
-	e->args.tls_server_ctx = psep_tls_server_ctx_new(&files, err, sizeof(err));
-	if (e->args.tls_server_ctx == NULL)
-		fail_msg("server ctx: %s", err);
+	/* As the supervisor does: the files are opened here, the context is
+	 * built in repld, after its drop, under its seccomp profile. */
+	if (psep_tls_open(&files, &e->args.tls_fds, err, sizeof(err)) < 0)
+		fail_msg("TLS files: %s", err);
 	e->pid = -1;
 	start(e);
 	*state = e;
@@ -332,7 +333,7 @@ teardown(void **state)
 	for (i = 0; i < e->n_req; i++)
 		psep_msg_clear(&e->req[i]);
 	close(e->sup);
-	psep_tls_ctx_free(e->args.tls_server_ctx);
+	psep_tls_close(&e->args.tls_fds);
 	free(e);
 	return 0;
 }
@@ -467,6 +468,88 @@ test_tls_mutual_hello(void **state)
 	close(c);
 }
 
+/* One line from ssl (up to CRLF) into buf. */
+static void
+ssl_line(SSL *ssl, char *buf, size_t size)
+{
+	size_t len = 0;
+	int n;
+
+	while (len < size - 1 && (len == 0 || buf[len - 1] != '\n') &&
+	       (n = SSL_read(ssl, buf + len, 1)) > 0)
+		len++;
+	buf[len] = '\0';
+}
+
+/* With the certificate of cert_id, HELLO as hello_id: the reply line. */
+static void
+tls_hello(struct e2e *e, const char *cert_id, const char *hello_id, char *reply,
+	  size_t size)
+{
+	char line[128];
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int c = tcp_client(e);
+
+	ssl = tls_connect(c, cert_id, &ctx);
+	if (SSL_connect(ssl) != 1)
+		fail_msg("TLS handshake failed");
+	ssl_line(ssl, reply, size);
+	assert_string_equal(reply, greeting);
+	snprintf(line, sizeof(line), "h1 HELLO 1 %s\r\n", hello_id);
+	assert_int_equal(SSL_write(ssl, line, (int)strlen(line)), (int)strlen(line));
+	ssl_line(ssl, reply, size);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(c);
+}
+
+/* Any CA-signed certificate gets through the handshake; HELLO binds the
+ * claimed server id to the names in that certificate. */
+static void
+test_tls_hello_claims_only_the_certificate_name(void **state)
+{
+	struct e2e *e = *state;
+	char reply[256];
+
+	tls_hello(e, "a.example", "c.example", reply, sizeof(reply));
+	assert_string_equal(reply,
+		"h1 NO [AUTHFAILED] certificate does not name this server id\r\n");
+	tls_hello(e, "a.example", "a.example", reply, sizeof(reply));
+	assert_string_equal(reply, "h1 OK hello a.example\r\n");
+}
+
+/* Stop repld (SIGKILL) and forget its link, for a start with new settings. */
+static void
+restart_killed(struct e2e *e)
+{
+	kill(e->pid, SIGKILL);
+	(void)wait_exit(e);
+	close(e->sup);
+	e->sup = -1;
+	e->sup_eof = false;
+}
+
+/* replication_peers: a listed id only, even if the certificate names it. */
+static void
+test_tls_hello_outside_replication_peers_is_refused(void **state)
+{
+	struct e2e *e = *state;
+	char reply[256];
+
+	restart_killed(e);
+	e->set.replication_peers = (char *)"x.example b.example";
+	start(e);
+	tls_hello(e, "a.example", "a.example", reply, sizeof(reply));
+	assert_string_equal(reply,
+		"h1 NO [AUTHFAILED] server id not in replication_peers\r\n");
+	e->set.replication_peers = (char *)"x.example  a.example";
+	restart_killed(e);
+	start(e);
+	tls_hello(e, "a.example", "a.example", reply, sizeof(reply));
+	assert_string_equal(reply, "h1 OK hello a.example\r\n");
+}
+
 static void
 test_tls_without_client_cert_gets_no_greeting(void **state)
 {
@@ -537,6 +620,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tls_without_client_cert_gets_no_greeting,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_without_tls_gets_no_greeting,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_hello_claims_only_the_certificate_name,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_hello_outside_replication_peers_is_refused,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_supervisor_eof_exits, setup, teardown),
 	};
