@@ -10,6 +10,7 @@
  *           static storage filled from the running settings, and the
  *           child gets a copy of it at fork.
  */
+#include "privsep/child.h"
 #include "privsep/sup/sup_int.h"
 #include "lmtpd/lmtpd.h"
 #include "writer/writer.h"
@@ -25,6 +26,7 @@ static void *
 settings_arg(struct sup *sup, const struct psep_spawn *sp)
 {
 	(void)sp;
+	psep_fd_limit_note();
 	return &sup->set;
 }
 
@@ -35,6 +37,7 @@ static void *
 repld_arg(struct sup *sup, const struct psep_spawn *sp)
 {
 	(void)sp;
+	psep_fd_limit_note();
 	repld_args.set = &sup->set;
 	repld_args.tls_server_ctx = sup->tls_server_ctx;
 	return &repld_args;
