@@ -138,6 +138,9 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 	if (psep_child_hello(ipc, role, 0) < 0)
 		return 1;
 	log_init(psep_role_name(role), ipc);
+	if (s->index_lock_timeout != 0)
+		store_index_set_lock_timeout(s->index_lock_timeout > UINT32_MAX ?
+					     UINT32_MAX : (unsigned int)s->index_lock_timeout);
 	for (;;) {
 		if (psep_msg_recv(ipc, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, &m,
 				  &why) < 0) {
