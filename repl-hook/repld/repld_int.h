@@ -23,6 +23,7 @@
 #include <sys/queue.h>
 
 #include "privsep/msg.h"
+#include "privsep/privsep.h"
 #include "repl-hook/proto/proto.h"
 
 struct bufferevent;
@@ -47,6 +48,8 @@ struct repld_config {
 	uint64_t maxliteral;          /* lmtp_max_message_size + 65536 */
 	uint64_t command_timeout_ms;  /* idle / stalled input; 0 = none */
 	uint64_t reply_timeout_ms;    /* longest wait for a PSEP_REPL_REP */
+	unsigned max_connections;     /* 0 = no limit; more are closed */
+	uint64_t handshake_timeout_ms;/* TLS + first command; 0 = none */
 	const struct policy_settings *set;  /* borrowed */
 	void *tls_ctx;                /* borrowed SSL_CTX *, or NULL */
 };
@@ -115,6 +118,8 @@ struct repld_server {
 	void (*kick)(struct repld_conn *c);
 	bool shutting_down;
 	bool stopped;
+	struct log_limit rl_conns;    /* replication_max_connections hit */
+	struct log_limit rl_handshake;/* replication_handshake_timeout hit */
 };
 
 enum repld_auth {
@@ -128,6 +133,7 @@ struct repld_conn {
 	TAILQ_ENTRY(repld_conn) entry;
 	struct bufferevent *bev;
 	struct event *close_ev;
+	struct event *handshake_ev;   /* until the first complete command */
 	struct repl_framer *framer;
 	char name[64];                /* for logs: "uid=N" or "[addr]:port" */
 	unsigned serial;
