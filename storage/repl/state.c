@@ -560,7 +560,18 @@ rs_remove(struct store_mbox *m, struct store_msg *msg, enum store_msg_kind kind)
 static void
 rs_set_name(struct store_msg *msg, const char *name)
 {
-	if (name[0] == '.' || strchr(name, '/') != NULL) {
+	size_t i;
+
+	/* The index is the user's file: a name with a control byte would be
+	 * echoed in replies (a duplicate SAVE) that the supervisor rightly
+	 * refuses, killing the writer each time. */
+	for (i = 0; i < sizeof(msg->name) && name[i] != '\0'; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			msg->name[0] = '\0';
+			return;
+		}
+	}
+	if (i == sizeof(msg->name) || name[0] == '.' || strchr(name, '/') != NULL) {
 		msg->name[0] = '\0';
 		return;
 	}
