@@ -78,6 +78,10 @@ static const struct {
 	{ EACCES, { PSEP_RS_NO, "NOPERM", "mailbox check failed" } },
 	{ ENOTDIR, { PSEP_RS_NO, "NOPERM", "mailbox check failed" } },
 	{ EINVAL, { PSEP_RS_BAD, "SYNTAX", "invalid argument" } },
+	/* FETCH (writer/fetch.c): the user changed the file while it was
+	 * read (try again), or it is larger than any message may be */
+	{ ESTALE, { PSEP_RS_NO, "UNAVAILABLE", "message file changed, try again" } },
+	{ EFBIG, { PSEP_RS_NO, "LIMIT", "message file larger than MAXLITERAL" } },
 };
 
 static void
