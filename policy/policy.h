@@ -72,6 +72,8 @@ struct policy_settings {
 	unsigned delivery_max_queued;   /* 20000 jobs waiting for writers */
 	unsigned delivery_max_queued_per_user;  /* 2000 of them for one uid */
 	uint64_t index_lock_timeout;    /* 10s: wait for a user's index lock */
+	uint64_t index_max_size;        /* 1G: largest index log replayed */
+	unsigned index_max_messages;    /* 1000000 GUIDs in one mailbox's index */
 
 	/* users and mailboxes */
 	char *userdb;                   /* "passwd" or "passwd-file:PATH" */

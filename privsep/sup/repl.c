@@ -82,6 +82,8 @@ static const struct {
 	 * read (try again), or it is larger than any message may be */
 	{ ESTALE, { PSEP_RS_NO, "UNAVAILABLE", "message file changed, try again" } },
 	{ EFBIG, { PSEP_RS_NO, "LIMIT", "message file larger than MAXLITERAL" } },
+	/* the mailbox's index is over index_max_size or index_max_messages */
+	{ E2BIG, { PSEP_RS_NO, "LIMIT", "mailbox index over its size or message limit" } },
 };
 
 static void
