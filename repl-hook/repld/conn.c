@@ -576,6 +576,7 @@ repld_server_init(struct repld_server *srv, const struct repld_config *cfg,
 	srv->backend_ctx = ctx;
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->sentq);
+	LIST_INIT(&srv->ghosts);
 	for (i = 0; i < REPLD_BUCKETS; i++)
 		LIST_INIT(&srv->buckets[i]);
 	srv->frame = xcalloc(1, sizeof(*srv->frame));
@@ -590,6 +591,7 @@ void
 repld_server_fini(struct repld_server *srv)
 {
 	repld_conn_free_all(srv);
+	repld_cmd_ghosts_free(srv);
 	if (srv->ev_timer != NULL)
 		event_free(srv->ev_timer);
 	srv->ev_timer = NULL;

@@ -118,8 +118,19 @@ struct repld_server {
 	void (*kick)(struct repld_conn *c);
 	bool shutting_down;
 	bool stopped;
+	/* Commands answered after reply_timeout_ms that the supervisor may
+	 * still run: their user's next command waits for the late reply
+	 * (or a second reply_timeout_ms).  cmd.c. */
+	LIST_HEAD(, repld_ghost) ghosts;
 	struct log_limit rl_conns;    /* replication_max_connections hit */
 	struct log_limit rl_handshake;/* replication_handshake_timeout hit */
+};
+
+struct repld_ghost {
+	LIST_ENTRY(repld_ghost) link;
+	uint64_t id;
+	uint64_t deadline_ms;
+	char user[sizeof(((struct psep_repl_cmd *)0)->user)];
 };
 
 enum repld_auth {
@@ -193,6 +204,8 @@ void repld_cmd_reply(struct repld_server *srv, uint64_t id,
 void repld_cmd_expire(struct repld_server *srv);
 /* Forget every command of c (connection going away). */
 void repld_cmd_drop_all(struct repld_conn *c);
+/* Forget the timed-out commands still awaited (server end). */
+void repld_cmd_ghosts_free(struct repld_server *srv);
 /* Queue a reply line "text" (no CRLF) to be written in order. */
 void repld_cmd_line(struct repld_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -591,6 +591,32 @@ test_idle_timeout(void **state)
 	expect_eof(t);
 }
 
+/* A command answered NO after reply_timeout_ms may still run at the
+ * supervisor: the same user's next command waits for its late reply. */
+static void
+test_timed_out_command_holds_its_user(void **state)
+{
+	struct t *t = *state;
+
+	t->cfg.reply_timeout_ms = 100;
+	connect_client(t);
+	hello(t);
+	say(t, "t1 SYNC alice INBOX\r\n");
+	wait_reqs(t, 1);
+	expect(t, "t1 NO [UNAVAILABLE] timeout inside the server, try again\r\n");
+	say(t, "t2 SYNC alice INBOX\r\nt3 SYNC bob INBOX\r\n");
+	wait_reqs(t, 2);
+	assert_string_equal(t->req[1].cmd.user, "bob");
+	answer(t, 1, PSEP_RS_OK, "", "sync", -1);
+	expect(t, "t3 OK sync\r\n");
+	assert_int_equal(t->n_req, 2);    /* alice waits */
+	answer(t, 0, PSEP_RS_OK, "", "sync", -1);    /* the late reply */
+	wait_reqs(t, 3);
+	assert_string_equal(t->req[2].cmd.user, "alice");
+	answer(t, 2, PSEP_RS_OK, "", "sync", -1);
+	expect(t, "t2 OK sync\r\n");
+}
+
 /* replication_max_connections: one more is closed at once (told why on a
  * unix socket); the one already served goes on. */
 static void
@@ -754,6 +780,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_framing_lost_says_bye, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_finishes_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timed_out_command_holds_its_user,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_connections_refuses_new_ones,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
