@@ -368,6 +368,12 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 		log_info("session=%s rcpt=<%s> user=%s guid=%s imap_uid=%u saved file=%s",
 			 d->session, d->address, d->user, rep->guid, rep->imap_uid,
 			 rep->filename);
+		if (rep->imap_uid == 0 && log_limited(&d->sup->rl_index, NULL))
+			log_warn("user=%s guid=%s saved without its index record: the "
+				 "index lock was not had within index_lock_timeout (the user "
+				 "may hold it) or the index is unusable; raise "
+				 "index_lock_timeout if the lock is only slow", d->user,
+				 rep->guid);
 		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
 		if (d->ev_early) {
 			/* the event went out on the stamp; if it is still

@@ -174,6 +174,7 @@ struct sup {
 	unsigned n_bodies;
 	struct log_limit rl_budget;   /* limit-hit log lines */
 	struct log_limit rl_queue;
+	struct log_limit rl_index;
 	unsigned respawn_ms;          /* back-off of failed spawns */
 	struct sup_pending_list pending;
 	unsigned n_pending;

@@ -283,6 +283,29 @@ test_locked_user_does_not_delay_others(void **state)
 	itest_pass(H);
 }
 
+/* index_lock_timeout bounds the wait for a lock the user holds: the
+ * message is saved (without its index record) and the log says which
+ * setting applies. */
+static void
+test_index_lock_timeout_is_a_setting(void **state)
+{
+	static const char *const conf[] = { "index_lock_timeout = 200ms", NULL };
+	uint64_t t0;
+	int lock;
+
+	(void)state;
+	start(conf, 1, 0);
+	deliver_one(0);
+	lock = lock_index(0);
+	t0 = now_ms();
+	deliver_one(0);
+	close(lock);
+	assert_true(now_ms() - t0 < 3000);
+	assert_true(harness_log_contains(H, "index_lock_timeout"));
+	assert_int_equal(itest_count_new(H, 0), 2);
+	itest_pass(H);
+}
+
 /* ---- item 2: lmtpd's connections --------------------------------------- */
 
 /* A connection, its greeting read into r. */
@@ -453,6 +476,8 @@ main(void)
 		cmocka_unit_test_teardown(test_fd_budget_refuses_with_4xx,
 					  itest_test_teardown),
 		cmocka_unit_test_teardown(test_locked_user_does_not_delay_others,
+					  itest_test_teardown),
+		cmocka_unit_test_teardown(test_index_lock_timeout_is_a_setting,
 					  itest_test_teardown),
 		cmocka_unit_test_teardown(test_connection_limits, itest_test_teardown),
 		cmocka_unit_test_teardown(test_fd_limit_never_kills_lmtpd,
