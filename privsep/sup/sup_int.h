@@ -250,8 +250,9 @@ struct sup_child *sup_child_find(struct sup *sup, enum psep_role role,
 /*
  * The bounded queue of clients waiting for a front-end (LMTP: sup->pending,
  * repld: sup->repl_pending; *n counts the entries):
- * - push takes fd; when SUP_MAX_PENDING wait already the connection is
- *   closed and logged, with kind ("LMTP", "replication") naming the
+ * - push takes fd; when SUP_MAX_PENDING (or an eighth of RLIMIT_NOFILE,
+ *   whichever is less) wait already the connection is closed and logged
+ *   (rate-limited), with kind ("LMTP", "replication") naming the
  *   front-end;
  * - take removes the first client: its fd (the caller's now, -1 if the
  *   queue is empty) and its listener into listener[SUP_LISTENER_MAX];
