@@ -249,8 +249,9 @@ test_fd_budget_refuses_with_4xx(void **state)
 
 /* ---- item 5: one user's stuck writes ------------------------------------ */
 
-/* 1000 recipients of u1 wait for u1's held index lock; a delivery to u2
- * takes less than a second more than it does normally. */
+/* 1000 recipients of u1 wait for u1's held index lock (RLIMIT_NOFILE
+ * 1024, where 1000 recipients used to leave the supervisor 4 fds); a
+ * delivery to u2 takes less than a second more than it does normally. */
 static void
 test_locked_user_does_not_delay_others(void **state)
 {
@@ -263,7 +264,7 @@ test_locked_user_does_not_delay_others(void **state)
 	int lock;
 
 	(void)state;
-	start(conf, 2, 0);
+	start(conf, 2, 1024);     /* the limit the issue was seen with */
 	deliver_one(0);
 	t0 = now_ms();
 	deliver_one(1);
