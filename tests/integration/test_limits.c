@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,6 +411,45 @@ test_fd_limit_never_kills_lmtpd(void **state)
 	itest_pass(H);
 }
 
+/* ---- spawns ------------------------------------------------------------- */
+
+/* Set the supervisor's soft RLIMIT_NOFILE (prlimit, as root). */
+static void
+sup_nofile(rlim_t cur)
+{
+	struct rlimit rl;
+
+	assert_int_equal(prlimit(H->pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	rl.rlim_cur = cur;
+	assert_int_equal(prlimit(H->pid, RLIMIT_NOFILE, &rl, NULL), 0);
+}
+
+/* A front-end that cannot be spawned (the supervisor is out of fds) is
+ * tried again with a back-off until it can. */
+static void
+test_failed_spawn_is_retried(void **state)
+{
+	static const char *const conf[] = { "lmtp_processes = 1", NULL };
+	struct harness_proc p[4];
+	pid_t old;
+	int i;
+
+	(void)state;
+	start(conf, 1, 0);
+	assert_int_equal(harness_find_role(H, HARNESS_ROLE_LMTPD, p, 4), 1);
+	old = p[0].pid;
+	/* no room for the socketpair of a new child */
+	sup_nofile((rlim_t)count_fds(H->pid));
+	assert_int_equal(kill(old, SIGKILL), 0);
+	for (i = 0; i < 150 && !harness_log_contains(H, "could not be started"); i++)
+		poll(NULL, 0, 20);
+	assert_true(harness_log_contains(H, "could not be started: trying again"));
+	sup_nofile(1024);
+	assert_int_equal(harness_wait_role(H, HARNESS_ROLE_LMTPD, 1, &old, 1, 10000), 1);
+	deliver_one(0);
+	itest_pass(H);
+}
+
 /* ---- item 8: command lines ---------------------------------------------- */
 
 static void
@@ -483,6 +523,7 @@ main(void)
 		cmocka_unit_test_teardown(test_connection_limits, itest_test_teardown),
 		cmocka_unit_test_teardown(test_fd_limit_never_kills_lmtpd,
 					  itest_test_teardown),
+		cmocka_unit_test_teardown(test_failed_spawn_is_retried, itest_test_teardown),
 		cmocka_unit_test_teardown(test_long_line_answered_before_its_end,
 					  itest_test_teardown),
 		cmocka_unit_test_teardown(test_trickled_line_meets_one_deadline,
