@@ -7,13 +7,19 @@
  *           fcntl/close on client sockets; no socket is ever created).
  * Trust:    the peer is untrusted: input is bounded by the read watermark,
  *           idle clients meet the command timeout (read) and clients that
- *           do not read their replies meet it too (write).
+ *           do not read their replies meet it too (write); a command line
+ *           has one deadline however slowly it trickles in.  At most
+ *           lmtp_max_connections clients (lowered to what RLIMIT_NOFILE
+ *           allows) and lmtp_max_connections_per_peer of one peer (TCP
+ *           address, unix uid by SO_PEERCRED) are served; a client over a
+ *           limit gets 421 4.3.2 and is closed, the others go on.
  * Order:    a session is freed only from a libevent callback (deferred
  *           bufferevent callbacks, a close event), never inside its own
  *           code; after close() the output is flushed first.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,15 +33,38 @@
 #include "privsep/child.h"
 #include "privsep/privsep.h"
 
+/* Connections of one peer ("[addr]" or "uid:N"). */
+struct lmtp_peer {
+	LIST_ENTRY(lmtp_peer) entry;
+	char key[64];
+	unsigned n;
+};
+
 struct lmtp_conn {
 	struct lmtp_server *srv;
 	struct bufferevent *bev;
 	struct lmtp_session *sess;
 	struct event *close_ev;
+	struct event *deadline_ev;    /* the command line being read */
+	struct lmtp_peer *peer;
 	bool closing;
 	bool eof;
 	TAILQ_ENTRY(lmtp_conn) entry;
 };
+
+static void
+peer_put(struct lmtp_peer **pp)
+{
+	struct lmtp_peer *p = *pp;
+
+	if (p == NULL)
+		return;
+	*pp = NULL;
+	if (--p->n == 0) {
+		LIST_REMOVE(p, entry);
+		free(p);
+	}
+}
 
 static void
 conn_free(struct lmtp_conn *c)
@@ -45,6 +74,8 @@ conn_free(struct lmtp_conn *c)
 	lmtp_session_free(&c->sess);
 	bufferevent_free(c->bev);
 	event_free(c->close_ev);
+	event_free(c->deadline_ev);
+	peer_put(&c->peer);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->n_conns--;
 	free(c);
@@ -72,9 +103,34 @@ conn_close(void *ctx)
 	event_active(c->close_ev, EV_TIMEOUT, 1);
 }
 
+static void
+conn_deadline(void *ctx, uint64_t ms)
+{
+	struct lmtp_conn *c = ctx;
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+			      .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+
+	if (ms == 0)
+		evtimer_del(c->deadline_ev);
+	else
+		evtimer_add(c->deadline_ev, &tv);
+}
+
+static void
+conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lmtp_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->closing)
+		lmtp_session_timeout(c->sess);
+}
+
 static const struct lmtp_io_ops conn_io = {
 	.want_input = conn_want_input,
 	.close = conn_close,
+	.deadline = conn_deadline,
 };
 
 /* Deferred close: free now if the output is out, else after it is. */
@@ -117,6 +173,12 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct lmtp_conn *c = arg;
 
 	(void)bev;
+	/* A read timeout queued while the session closed (the command
+	 * deadline may fire first): the 421 is still being flushed. */
+	if (c->closing && !(what & BEV_EVENT_ERROR) &&
+	    (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_READING)) ==
+		    (BEV_EVENT_TIMEOUT | BEV_EVENT_READING))
+		return;
 	if ((what & BEV_EVENT_ERROR) || c->closing ||
 	    (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_WRITING)) ==
 		    (BEV_EVENT_TIMEOUT | BEV_EVENT_WRITING)) {
@@ -132,9 +194,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-/* "[address]" for TCP peers, "local" for unix sockets. */
+/* "[address]" for TCP peers, "local" for unix sockets; *key the peer for
+ * the per-peer limit: the address, or "uid:N" of the unix peer. */
 static void
-conn_peer(int fd, char *out, size_t size)
+conn_peer(int fd, char *out, size_t size, char *key, size_t key_size)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -142,8 +205,17 @@ conn_peer(int fd, char *out, size_t size)
 	const void *a = NULL;
 
 	xstrlcpy(out, "local", size);
+	xstrlcpy(key, "local", key_size);
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return;
+	if (ss.ss_family == AF_UNIX) {
+		struct ucred cr;
+		socklen_t crlen = sizeof(cr);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0)
+			snprintf(key, key_size, "uid:%u", (unsigned)cr.uid);
+		return;
+	}
 	if (ss.ss_family == AF_INET)
 		a = &((const struct sockaddr_in *)&ss)->sin_addr;
 	else if (ss.ss_family == AF_INET6)
@@ -152,7 +224,44 @@ conn_peer(int fd, char *out, size_t size)
 		xstrlcpy(out, "[", size);
 		strncat(out, addr, size - strlen(out) - 1);
 		strncat(out, "]", size - strlen(out) - 1);
+		xstrlcpy(key, out, key_size);
 	}
+}
+
+static struct lmtp_peer *
+peer_find(struct lmtp_server *srv, const char *key)
+{
+	struct lmtp_peer *p;
+
+	LIST_FOREACH(p, &srv->peers, entry)
+		if (strcmp(p->key, key) == 0)
+			return p;
+	return NULL;
+}
+
+/*
+ * Refuse a client over a limit: 421 4.3.2 written straight to the socket
+ * (non-blocking, nothing read), then closed.  One log line per limit and
+ * LOG_LIMIT_SECONDS.
+ */
+static void
+conn_refuse(struct lmtp_server *srv, int fd, const char *peer, const char *limit,
+	    unsigned value, struct log_limit *rl)
+{
+	char line[LMTP_HOST_MAX + 96];
+	unsigned skipped = 0;
+	int n;
+
+	if (log_limited(rl, &skipped))
+		log_warn("peer=%s refused: %s reached (%u; connections=%zu): raise %s "
+			 "(%u more refused since the last line)", peer, limit, value,
+			 srv->n_conns, limit, skipped);
+	n = snprintf(line, sizeof(line), "421 4.3.2 %s Too many connections, "
+		     "try again later\r\n", srv->cfg->host);
+	if (n > 0 && send(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
+			  MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("peer=%s: 421 not sent", peer);
+	close(fd);
 }
 
 static void
@@ -176,25 +285,47 @@ lmtp_conn_start(struct lmtp_server *srv, int fd)
 		.cfg = srv->cfg, .io = &conn_io, .backend = srv->backend,
 		.backend_ctx = srv->backend_ctx, .shutting_down = srv->shutting_down,
 	};
+	const struct lmtp_config *cfg = srv->cfg;
+	struct lmtp_peer *p;
 	struct lmtp_conn *c;
-	char peer[64];
+	char peer[64], key[64];
 
 	if (evutil_make_socket_nonblocking(fd) == -1) {
 		log_err("client socket: fcntl failed");
 		close(fd);
 		return;
 	}
+	conn_peer(fd, peer, sizeof(peer), key, sizeof(key));
+	if (cfg->max_connections != 0 && srv->n_conns >= cfg->max_connections) {
+		conn_refuse(srv, fd, key, "lmtp_max_connections", cfg->max_connections,
+			    &srv->rl_conns);
+		return;
+	}
+	p = peer_find(srv, key);
+	if (p != NULL && cfg->max_connections_per_peer != 0 &&
+	    p->n >= cfg->max_connections_per_peer) {
+		conn_refuse(srv, fd, key, "lmtp_max_connections_per_peer",
+			    cfg->max_connections_per_peer, &srv->rl_peer);
+		return;
+	}
+	if (p == NULL) {
+		p = xcalloc(1, sizeof(*p));
+		xstrlcpy(p->key, key, sizeof(p->key));
+		LIST_INSERT_HEAD(&srv->peers, p, entry);
+	}
+	p->n++;
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
+	c->peer = p;
 	c->bev = bufferevent_socket_new(srv->base, fd,
 					BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	c->close_ev = event_new(srv->base, -1, 0, conn_close_cb, c);
-	if (c->bev == NULL || c->close_ev == NULL)
+	c->deadline_ev = evtimer_new(srv->base, conn_deadline_cb, c);
+	if (c->bev == NULL || c->close_ev == NULL || c->deadline_ev == NULL)
 		fatalx("cannot set up a client connection");
 	conn_setup(c);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->n_conns++;
-	conn_peer(fd, peer, sizeof(peer));
 	a.in = bufferevent_get_input(c->bev);
 	a.out = bufferevent_get_output(c->bev);
 	a.io_ctx = c;

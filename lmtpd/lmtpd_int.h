@@ -42,6 +42,9 @@ struct lmtp_config {
 	uint64_t command_timeout_ms;  /* client idle limit */
 	uint64_t rcpt_timeout_ms;     /* longest wait for a PSEP_RCPT_REP */
 	uint64_t deliver_timeout_ms;  /* longest wait for a PSEP_DELIVER_REP */
+	unsigned max_connections;     /* per process (lowered to fit the fd
+				       * limit); more get 421 4.3.2 */
+	unsigned max_connections_per_peer; /* TCP address or unix uid */
 };
 
 /* ---- parse.c: commands and their arguments (pure) --------------------- */
@@ -232,6 +235,9 @@ struct lmtp_io_ops {
 	void (*want_input)(void *ctx, bool on);
 	/* The session is over: flush the output, then lmtp_session_free. */
 	void (*close)(void *ctx);
+	/* Optional: the deadline of the command being read; ms from now, 0 =
+	 * none.  When it passes the transport calls lmtp_session_timeout. */
+	void (*deadline)(void *ctx, uint64_t ms);
 };
 
 /* One delivery request, all fields borrowed for the call. */

@@ -19,6 +19,7 @@
  *           at once.
  */
 #include <malloc.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,6 +48,33 @@ config_from_settings(const struct policy_settings *set, struct lmtp_config *cfg)
 		cfg->rcpt_timeout_ms = 300000;
 	if (cfg->deliver_timeout_ms == 0)
 		cfg->deliver_timeout_ms = 420000;
+	cfg->max_connections = set->lmtp_max_connections;
+	cfg->max_connections_per_peer = set->lmtp_max_connections_per_peer;
+}
+
+/* fds one connection may need: its socket, a body memfd, and the
+ * duplicate of that memfd while its DELIVER_REQs wait in the link queue. */
+#define CONN_FDS 3u
+/* fds kept for the link, logging and the event base. */
+#define PROC_FDS 32u
+
+/* Lower max_connections to what RLIMIT_NOFILE allows, so that a full fd
+ * table never ends the process (a received client fd would be lost and
+ * the link message rejected). */
+static void
+fit_fd_limit(struct lmtp_config *cfg)
+{
+	uint64_t limit = psep_fd_limit(), fit;
+
+	if (limit == 0)
+		return;
+	fit = limit > PROC_FDS + CONN_FDS ? (limit - PROC_FDS) / CONN_FDS : 1;
+	if (cfg->max_connections == 0 || fit < cfg->max_connections) {
+		log_warn("lmtp_max_connections=%u lowered to %llu: RLIMIT_NOFILE is %llu "
+			 "(raise LimitNOFILE)", cfg->max_connections,
+			 (unsigned long long)fit, (unsigned long long)limit);
+		cfg->max_connections = (unsigned)fit;
+	}
 }
 
 /* Everything lmtp_main's skeleton callbacks need. */
@@ -63,6 +91,7 @@ proc_setup(void *arg, struct psep_child *ch)
 	struct lmtp_server *srv = &p->srv;
 
 	config_from_settings(p->set, &p->cfg);
+	fit_fd_limit(&p->cfg);
 	/* Every DATA takes a LMTP_SPOOL_BUF buffer and gives it back: without
 	 * this, glibc returned the top of the heap to the kernel (brk) after
 	 * most messages and faulted it in again for the next. */
@@ -70,6 +99,7 @@ proc_setup(void *arg, struct psep_child *ch)
 		log_warn("mallopt(M_TRIM_THRESHOLD) failed");
 	memset(srv, 0, sizeof(*srv));
 	TAILQ_INIT(&srv->conns);
+	LIST_INIT(&srv->peers);
 	srv->cfg = &p->cfg;
 	srv->child = ch;
 	srv->base = psep_child_base(ch);

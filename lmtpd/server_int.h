@@ -18,10 +18,12 @@
 #include <sys/queue.h>
 
 #include "lmtpd/lmtpd_int.h"
+#include "privsep/privsep.h"
 
 struct event_base;
 struct lmtp_conn;
 struct lmtp_ipc;
+struct lmtp_peer;
 struct psep_child;
 struct psep_link;
 
@@ -39,6 +41,9 @@ struct lmtp_server {
 	void *backend_ctx;
 	TAILQ_HEAD(lmtp_conn_list, lmtp_conn) conns;
 	size_t n_conns;
+	LIST_HEAD(lmtp_peer_list, lmtp_peer) peers;   /* conn.c */
+	struct log_limit rl_conns;          /* limit-hit log lines */
+	struct log_limit rl_peer;
 	bool shutting_down;       /* PSEP_SHUTDOWN received */
 };
 

@@ -11,7 +11,11 @@
  *           test) owns the two evbuffers and is steered by lmtp_io_ops;
  *           the supervisor is reached through lmtp_backend_ops.
  * Trust:    command lines are client-controlled: at most LMTP_CMD_MAX
- *           octets, CRLF or bare LF, no NUL.
+ *           octets, CRLF or bare LF, no NUL.  A longer line is answered
+ *           500 5.5.2 as soon as LMTP_CMD_MAX octets are buffered (the
+ *           rest up to its LF is skipped).  The whole line must arrive
+ *           within lmtp_command_timeout of its first octet being awaited
+ *           (one deadline per command, not renewed by each read).
  * Order:    the loop stops whenever a reply from the supervisor is
  *           awaited; input stays buffered (PIPELINING) and is read again
  *           when the completion arrives, so replies keep command order.
@@ -155,16 +159,24 @@ session_read_line(struct lmtp_session *s, char *line)
 
 	eol = evbuffer_search_eol(s->in, NULL, NULL, EVBUFFER_EOL_LF);
 	if (eol.pos < 0) {
-		if (s->discard_line || avail >= LMTP_CMD_MAX) {
+		if (s->discard_line) {
+			evbuffer_drain(s->in, avail);
+		} else if (avail >= LMTP_CMD_MAX) {
 			evbuffer_drain(s->in, avail);
 			s->discard_line = true;
+			lmtp_reply(s, "500 5.5.2 Line too long");
+			return LINE_HANDLED;
 		}
 		return LINE_NONE;
 	}
 	n = (size_t)eol.pos + 1;
 	if (s->discard_line || n > LMTP_CMD_MAX) {
+		bool answered = s->discard_line;
+
 		evbuffer_drain(s->in, n);
 		s->discard_line = false;
+		if (answered)
+			return LINE_HANDLED;
 		lmtp_reply(s, "500 5.5.2 Line too long");
 		return LINE_HANDLED;
 	}
@@ -179,6 +191,19 @@ session_read_line(struct lmtp_session *s, char *line)
 	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
 		line[--n] = '\0';
 	return LINE_OK;
+}
+
+/* Start (on) or end the deadline of the command line being awaited.
+ * Started once per command: later reads do not move it. */
+static void
+session_deadline(struct lmtp_session *s, bool on)
+{
+	if (on == s->cmd_deadline || s->io->deadline == NULL)
+		return;
+	if (on && s->cfg->command_timeout_ms == 0)
+		return;
+	s->cmd_deadline = on;
+	s->io->deadline(s->io_ctx, on ? s->cfg->command_timeout_ms : 0);
 }
 
 /* One command, if one is buffered.  Returns true if progress was made. */
@@ -196,13 +221,18 @@ session_command(struct lmtp_session *s)
 	case LINE_NONE:
 		if (s->eof)
 			lmtp_session_close(s);
+		else
+			session_deadline(s, true);
 		return false;
 	case LINE_HANDLED:
+		if (!s->discard_line)
+			session_deadline(s, false);
 		return true;
 	case LINE_OK:
 	default:
 		break;
 	}
+	session_deadline(s, false);
 	lmtp_cmd_line(s, line);
 	return true;
 }
@@ -274,6 +304,7 @@ lmtp_session_timeout(struct lmtp_session *s)
 		s->io->want_input(s->io_ctx, true);
 		return;
 	}
+	s->cmd_deadline = false;
 	log_info("session=%s timeout", s->id);
 	lmtp_reply(s, "421 4.4.2 %s Timeout", s->cfg->host);
 	lmtp_session_close(s);

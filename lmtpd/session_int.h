@@ -56,6 +56,7 @@ struct lmtp_session {
 	bool reading;              /* last want_input() value */
 	bool out_full;             /* waiting for output to drain */
 	bool discard_line;         /* skipping the rest of a long line */
+	bool cmd_deadline;         /* a command line is awaited with a deadline */
 	unsigned transactions;     /* for the log */
 
 	/* transaction (MAIL .. end of body) */

@@ -57,6 +57,8 @@ struct policy_settings {
 	unsigned lmtp_max_recipients;   /* 1000 */
 	uint64_t lmtp_command_timeout;  /* 5m */
 	unsigned lmtp_max_line_length;  /* data line limit, 64K */
+	unsigned lmtp_max_connections;  /* per front-end process, 256 */
+	unsigned lmtp_max_connections_per_peer; /* per process: address or uid, 64 */
 	char *hostname;                 /* "" = node name, see
 					 * policy_settings_resolve_hostname */
 
@@ -67,6 +69,12 @@ struct policy_settings {
 	uint64_t fork_idle_timeout;     /* 60s */
 	unsigned fork_max_requests;     /* 10000 */
 	uint64_t writer_timeout;        /* 2m: longest one write may take */
+	unsigned delivery_max_workers_per_user; /* 2: writers busy for one uid */
+	unsigned delivery_max_queued;   /* 20000 jobs waiting for writers */
+	unsigned delivery_max_queued_per_user;  /* 2000 of them for one uid */
+	uint64_t index_lock_timeout;    /* 10s: wait for a user's index lock */
+	uint64_t index_max_size;        /* 1G: largest index log replayed */
+	unsigned index_max_messages;    /* 1000000 GUIDs in one mailbox's index */
 
 	/* users and mailboxes */
 	char *userdb;                   /* "passwd" or "passwd-file:PATH" */
@@ -92,6 +100,8 @@ struct policy_settings {
 	enum policy_on_timeout replication_on_timeout; /* accept */
 	uint64_t replication_journal_max_size;  /* 1G */
 	uint64_t replication_full_sync_interval;/* 1d; 0 = only at start */
+	unsigned replication_max_connections;   /* repld, 64 */
+	uint64_t replication_handshake_timeout; /* 10s: TLS + first command */
 	size_t n_replicas;
 	struct policy_replica replicas[POLICY_MAX_REPLICAS];
 

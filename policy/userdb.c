@@ -283,6 +283,15 @@ policy_userdb_lookup(struct policy_userdb *db, const char *address,
 		l = POLICY_USER_BADUID;
 		goto out;
 	}
+	/* A writer refuses to act with group 0 among the groups (every
+	 * delivery would kill it and answer 451): refuse at RCPT instead. */
+	for (size_t i = 0; i < user->ngroups; i++) {
+		if (user->groups[i] == 0) {
+			*why_out = "supplementary group 0 (root) not allowed";
+			l = POLICY_USER_BADUID;
+			goto out;
+		}
+	}
 	if (policy_mail_location_expand(db->set.mail_location, user->name,
 					user->home, user->mail_base,
 					sizeof(user->mail_base), user->mail_rel,

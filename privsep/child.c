@@ -12,6 +12,7 @@
  * Order:    see privsep/child.h.
  */
 #include <string.h>
+#include <sys/resource.h>
 
 #include <event2/event.h>
 
@@ -140,4 +141,23 @@ psep_child_run(const struct psep_child_args *a, int ipc)
 	psep_link_free(&ch.link);
 	event_base_free(ch.base);
 	return ch.status;
+}
+
+static uint64_t fd_limit;
+
+void
+psep_fd_limit_note(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		fd_limit = rl.rlim_cur;
+	else
+		fd_limit = 0;
+}
+
+uint64_t
+psep_fd_limit(void)
+{
+	return fd_limit;
 }

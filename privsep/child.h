@@ -80,4 +80,13 @@ void psep_child_stop(struct psep_child *ch, int status);
  * idle and nothing waits to be sent. */
 void psep_child_maybe_exit(struct psep_child *ch);
 
+/*
+ * RLIMIT_NOFILE for sandboxed children, which may not ask the kernel:
+ * the supervisor calls psep_fd_limit_note() before it forks a child (the
+ * value is inherited by the fork); psep_fd_limit() returns the noted soft
+ * limit, 0 if unknown or unlimited.
+ */
+void psep_fd_limit_note(void);
+uint64_t psep_fd_limit(void);
+
 #endif

@@ -9,7 +9,9 @@
  *           it (logged here once, then on_close), and so does a send that
  *           fails for another reason than a full socket.
  * Order:    a queued message keeps a copy of its body and a duplicate of its
- *           fd until it was sent; later messages wait behind it.  A send
+ *           fd until it was sent; later messages wait behind it.  Queued
+ *           messages that carry the same file one after the other (the
+ *           recipients of one message body) share one duplicate.  A send
  *           refused with ETOOMANYREFS (too many fds in flight: the socket is
  *           writable, yet refuses) is retried on a 20 ms timer, not on
  *           EV_WRITE.
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -28,11 +31,17 @@
 
 #define LINK_RETRY_USEC 20000
 
+/* A duplicate of a queued fd, shared by consecutive messages. */
+struct link_dup {
+	int fd;
+	unsigned refs;
+};
+
 struct link_out {
 	TAILQ_ENTRY(link_out) entry;
 	uint16_t type;
 	uint64_t id;
-	int fd;                                 /* duplicate, or -1 */
+	struct link_dup *dup;                   /* or NULL */
 	size_t len;
 	unsigned char body[];
 };
@@ -46,7 +55,7 @@ struct psep_link {
 	struct event *ev_read;
 	struct event *ev_write;
 	struct event *ev_retry;                 /* after ETOOMANYREFS */
-	TAILQ_HEAD(, link_out) outq;
+	TAILQ_HEAD(link_outq, link_out) outq;
 	size_t out_bytes;
 	struct psep_msg msg;
 };
@@ -63,9 +72,34 @@ again(int err)
 static void
 out_free(struct link_out *o)
 {
-	if (o->fd != -1)
-		close(o->fd);
+	if (o->dup != NULL && --o->dup->refs == 0) {
+		close(o->dup->fd);
+		free(o->dup);
+	}
 	free(o);
+}
+
+/* The duplicate of fd for a message queued behind last: last's if it is
+ * the same file, else a new one.  NULL if dup failed. */
+static struct link_dup *
+dup_for(struct link_out *last, int fd)
+{
+	struct link_dup *d;
+	struct stat a, b;
+
+	if (last != NULL && last->dup != NULL && fstat(fd, &a) == 0 &&
+	    fstat(last->dup->fd, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino) {
+		last->dup->refs++;
+		return last->dup;
+	}
+	d = xmalloc(sizeof(*d));
+	d->refs = 1;
+	if ((d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1) {
+		free(d);
+		return NULL;
+	}
+	return d;
 }
 
 /* The link ends: stop watching it and tell the owner once. */
@@ -107,8 +141,9 @@ psep_link_send(struct psep_link *link, uint16_t type, uint64_t id,
 	o->type = type;
 	o->id = id;
 	o->len = len;
-	o->fd = -1;
-	if (fd >= 0 && (o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1) {
+	o->dup = NULL;
+	if (fd >= 0 &&
+	    (o->dup = dup_for(TAILQ_LAST(&link->outq, link_outq), fd)) == NULL) {
 		free(o);
 		return -1;
 	}
@@ -132,7 +167,7 @@ link_write_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while ((o = TAILQ_FIRST(&link->outq)) != NULL) {
 		if (psep_msg_send(link->fd, o->type, o->id, o->body, o->len,
-				  o->fd) == -1) {
+				  o->dup != NULL ? o->dup->fd : -1) == -1) {
 			if (errno == ETOOMANYREFS) {
 				event_del(link->ev_write);
 				evtimer_add(link->ev_retry, &tv);

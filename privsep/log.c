@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "privsep/privsep.h"
@@ -174,4 +175,23 @@ fatalx(const char *fmt, ...)
 	va_end(ap);
 	log_err("fatal: %s", text);
 	exit(1);
+}
+
+bool
+log_limited(struct log_limit *rl, unsigned *suppressed_out)
+{
+	struct timespec ts;
+	int64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec + 1;
+	if (rl->last != 0 && now - rl->last < LOG_LIMIT_SECONDS) {
+		rl->skipped++;
+		return false;
+	}
+	rl->last = now;
+	if (suppressed_out != NULL)
+		*suppressed_out = rl->skipped;
+	rl->skipped = 0;
+	return true;
 }

@@ -32,6 +32,16 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Rate limit of one kind of log line (a limit that was hit): zero it to
+ * start.  log_limited returns true at most once per LOG_LIMIT_SECONDS for
+ * rl; *suppressed_out (may be NULL) then gets the lines skipped since. */
+#define LOG_LIMIT_SECONDS 10
+struct log_limit {
+	int64_t last;             /* CLOCK_MONOTONIC seconds + 1, 0 = never */
+	unsigned skipped;
+};
+bool log_limited(struct log_limit *rl, unsigned *suppressed_out);
 void log_msgv(enum psep_log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 /* Print a line received from a child (supervisor only). */

@@ -37,6 +37,12 @@
 
 unsigned int store_index_lock_timeout_ms = 10000;
 
+void
+store_index_set_lock_timeout(unsigned int ms)
+{
+	store_index_lock_timeout_ms = ms;
+}
+
 static void
 idx_close(int *fd)
 {

@@ -338,6 +338,10 @@ int store_idx_scan_from(struct store_idx_reader *r, off_t from,
 int store_idx_begin(int dirfd, int *fd_out, struct store_index_state *st,
 		    off_t *end_out);
 
+/* How long store_idx_begin waits for the lock before EWOULDBLOCK (the
+ * setting index_lock_timeout; 10 s until set).  Process-wide. */
+void store_index_set_lock_timeout(unsigned int ms);
+
 /*
  * Write one transaction of recs[0..n) (uid, modseq and origin as given:
  * nothing is assigned) with *st the state after it at *end (from

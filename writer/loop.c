@@ -20,6 +20,7 @@
 
 #include "policy/policy.h"
 #include "privsep/privsep.h"
+#include "storage/repl/repl.h"
 #include "storage/storage.h"
 #include "writer/writer_int.h"
 
@@ -138,6 +139,10 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 	if (psep_child_hello(ipc, role, 0) < 0)
 		return 1;
 	log_init(psep_role_name(role), ipc);
+	if (s->index_lock_timeout != 0)
+		store_index_set_lock_timeout(s->index_lock_timeout > UINT32_MAX ?
+					     UINT32_MAX : (unsigned int)s->index_lock_timeout);
+	store_repl_set_limits(s->index_max_size, s->index_max_messages);
 	for (;;) {
 		if (psep_msg_recv(ipc, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, &m,
 				  &why) < 0) {

@@ -12,8 +12,10 @@
  *           symlink in the Maildir.
  * Order:    enter the user's credentials, run the operation (data lines of
  *           LIST/SYNC/GUIDS go to a memfd), leave the credentials, seal the
- *           memfd, reply.  The FETCH file is opened as the user and passed
- *           read-only.
+ *           memfd, reply.  The FETCH file is opened as the user and copied
+ *           into a sealed memfd (fetch.c): what is passed on cannot change,
+ *           and a file the user changes meanwhile is an error for that
+ *           message only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -161,7 +163,7 @@ op_reply(const struct psep_repl_cmd *c, struct op_out *o, struct psep_repl_op_re
 		   fstat(o->file_fd, &st) == 0) {
 		rep->uid = o->info.uid;
 		rep->date = (uint64_t)o->info.date;
-		rep->size = (uint64_t)st.st_size;
+		rep->size = (uint64_t)st.st_size;   /* the sealed copy's */
 		xstrlcpy(rep->flags, o->info.flags, sizeof(rep->flags));
 		*fd_out = o->file_fd;
 	}
@@ -198,6 +200,16 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 	if (rep.err == 0 && o.data.fd >= 0 && psep_lines_seal(&o.data) < 0) {
 		rep.err = errno;
 		what = "seal data memfd";
+	}
+	if (rep.err == 0 && r->cmd.op == PSEP_REPL_FETCH && o.file_fd >= 0) {
+		int copy = -1;
+		uint64_t size = 0;
+
+		if (writer_fetch_seal(o.file_fd, s->lmtp_max_message_size +
+				      REPL_LITERAL_EXTRA, &copy, &size, &what) < 0)
+			rep.err = errno;
+		close(o.file_fd);
+		o.file_fd = copy;
 	}
 	if (rep.err != 0)
 		xstrlcpy(rep.what, what, sizeof(rep.what));

@@ -40,6 +40,15 @@ void writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_sett
  * Serve requests on ipc until SHUTDOWN or EOF.  s (borrowed) gives the
  * host name used in file names.  Returns the exit status.
  */
+/*
+ * Copy the FETCH file file_fd (not taken) into a new sealed memfd:
+ * *memfd_out (caller closes) and *size_out.  Returns 0, or -1 with errno
+ * and *why_out: ESTALE (the file changed while it was copied), EFBIG
+ * (larger than max; 0 = no limit), or a memfd/read error.
+ */
+int writer_fetch_seal(int file_fd, uint64_t max, int *memfd_out, uint64_t *size_out,
+		      const char **why_out);
+
 int writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 		const struct writer_creds_ops *ops);
 

@@ -5,12 +5,18 @@
  * LMTP deliveries (WRITE_REQ) and replication operations (REPL_OP_REQ).
  *
  *   seteuid: a pool of seteuid_workers long-lived workers; a job goes to
- *            any idle one.
+ *            any idle one, but at most delivery_max_workers_per_user (and
+ *            never all of them) are busy for one uid at once: the first queued job of a uid
+ *            below that share goes first, so a user whose writes stall
+ *            (a held index lock) delays only their own mail.
  *   fork:    one child per uid, forked on demand, kept fork_idle_timeout
  *            after its last job, recycled after fork_max_requests; at most
  *            fork_max_children exist at once (idle ones are evicted least
  *            recently used first; when all are busy, jobs wait).  Jobs of one
  *            uid are served in order by that uid's child.
+ *
+ * Limits:   delivery_max_queued jobs wait at most, delivery_max_queued_per_user
+ *           of one uid (sup_dispatch_room; the caller answers a 4xx).
  *
  * Runs in:  the supervisor.
  * Trust:    a job's uid was checked by the userdb; psep_msg_recv checks it
@@ -61,8 +67,83 @@ sup_job_free(struct sup_job **jp)
 	*jp = NULL;
 	if (job->memfd >= 0)
 		close(job->memfd);
+	sup_body_put(&job->body);
 	free(job->req);
 	free(job);
+}
+
+int
+sup_job_fd(const struct sup_job *job)
+{
+	return job->body != NULL ? job->body->fd : job->memfd;
+}
+
+/* ---- per-uid load ------------------------------------------------------ */
+
+static struct sup_uid_load *
+load_find(struct sup *sup, uid_t uid, bool create)
+{
+	struct sup_uid_load *l;
+
+	LIST_FOREACH(l, &sup->loads, link)
+		if (l->uid == uid)
+			return l;
+	if (!create)
+		return NULL;
+	l = xcalloc(1, sizeof(*l));
+	l->uid = uid;
+	LIST_INSERT_HEAD(&sup->loads, l, link);
+	return l;
+}
+
+static void
+load_gc(struct sup_uid_load *l)
+{
+	if (l->queued == 0 && l->busy == 0) {
+		LIST_REMOVE(l, link);
+		free(l);
+	}
+}
+
+/* job joins (+1) or leaves (-1) the queue. */
+static void
+load_queued(struct sup *sup, const struct sup_job *job, int delta)
+{
+	struct sup_uid_load *l = load_find(sup, job->uid, delta > 0);
+
+	if (delta > 0) {
+		l->queued++;
+		sup->n_queued++;
+		return;
+	}
+	l->queued--;
+	sup->n_queued--;
+	load_gc(l);
+}
+
+static void
+queue_remove(struct sup *sup, struct sup_job *job)
+{
+	TAILQ_REMOVE(&sup->queue, job, link);
+	load_queued(sup, job, -1);
+}
+
+int
+sup_dispatch_room(struct sup *sup, uid_t uid, const char **setting_out)
+{
+	const struct sup_uid_load *l = load_find(sup, uid, false);
+
+	if (sup->set.delivery_max_queued != 0 &&
+	    sup->n_queued >= sup->set.delivery_max_queued) {
+		*setting_out = "delivery_max_queued";
+		return -1;
+	}
+	if (l != NULL && sup->set.delivery_max_queued_per_user != 0 &&
+	    l->queued >= sup->set.delivery_max_queued_per_user) {
+		*setting_out = "delivery_max_queued_per_user";
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -141,7 +222,7 @@ fail_queued_uid(struct sup *sup, uid_t uid, const char *why)
 		next = TAILQ_NEXT(job, link);
 		if (job->uid != uid)
 			continue;
-		TAILQ_REMOVE(&sup->queue, job, link);
+		queue_remove(sup, job);
 		job_finish(sup, job, NULL, why);
 	}
 }
@@ -178,6 +259,7 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 
 	w->job = job;
 	w->requests++;
+	load_find(c->sup, job->uid, true)->busy++;
 	evtimer_del(w->idle);
 	evtimer_add(w->timer, &tv);
 #ifdef STOWD_TEST_HOOKS
@@ -190,7 +272,40 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 #endif
 	/* A failed send kills the writer; wr_exited then fails the job. */
 	(void)sup_child_send(c, job->type, job->id, job->req, job->req_len,
-			     job->memfd);
+			     sup_job_fd(job));
+}
+
+/* The writer of job is gone or done with it. */
+static void
+load_unbusy(struct sup *sup, const struct sup_job *job)
+{
+	struct sup_uid_load *l = load_find(sup, job->uid, false);
+
+	if (l != NULL && l->busy > 0) {
+		l->busy--;
+		load_gc(l);
+	}
+}
+
+/* The first queued job whose uid has fewer than
+ * delivery_max_workers_per_user busy writers (but always one writer left
+ * for the other users when there are two or more), or NULL. */
+static struct sup_job *
+seteuid_next(struct sup *sup)
+{
+	unsigned max = sup->set.delivery_max_workers_per_user;
+	unsigned workers = sup->set.seteuid_workers;
+	struct sup_job *job;
+
+	if (max != 0 && workers > 1 && max > workers - 1)
+		max = workers - 1;
+	TAILQ_FOREACH(job, &sup->queue, link) {
+		const struct sup_uid_load *l = load_find(sup, job->uid, false);
+
+		if (max == 0 || l == NULL || l->busy < max)
+			return job;
+	}
+	return NULL;
 }
 
 static void
@@ -199,13 +314,15 @@ seteuid_run(struct sup *sup)
 	struct sup_child *c;
 
 	TAILQ_FOREACH(c, &sup->children, link) {
-		struct sup_job *job = TAILQ_FIRST(&sup->queue);
+		struct sup_job *job;
 
-		if (job == NULL)
+		if (TAILQ_EMPTY(&sup->queue))
 			return;
 		if (c->role != PSEP_ROLE_WRITER_SETEUID || !wr_usable(c))
 			continue;
-		TAILQ_REMOVE(&sup->queue, job, link);
+		if ((job = seteuid_next(sup)) == NULL)
+			return;
+		queue_remove(sup, job);
 		wr_start_job(c, job);
 	}
 }
@@ -269,7 +386,7 @@ fork_pass(struct sup *sup)
 		next = TAILQ_NEXT(job, link);
 		if (c != NULL) {
 			if (wr_usable(c)) {
-				TAILQ_REMOVE(&sup->queue, job, link);
+				queue_remove(sup, job);
 				wr_start_job(c, job);
 			}
 			continue;
@@ -321,6 +438,7 @@ sup_dispatch_submit(struct sup *sup, struct sup_job *job)
 {
 	sup->jobs_running++;
 	TAILQ_INSERT_TAIL(&sup->queue, job, link);
+	load_queued(sup, job, +1);
 	dispatch_run(sup);
 }
 
@@ -371,6 +489,7 @@ wr_reply(struct sup_child *c, struct psep_msg *m)
 	}
 	w->job = NULL;
 	evtimer_del(w->timer);
+	load_unbusy(c->sup, job);
 	job_finish(c->sup, job, m, NULL);
 	wr_job_done(c);
 	dispatch_run(c->sup);
@@ -437,6 +556,7 @@ wr_exited(struct sup_child *c, int wstatus)
 				 (long)c->pid, WTERMSIG(wstatus));
 		else
 			snprintf(why, sizeof(why), "writer pid %ld exited", (long)c->pid);
+		load_unbusy(c->sup, job);
 		job_finish(c->sup, job, NULL, why);
 	}
 	sup_child_gone(c);

@@ -11,6 +11,7 @@
  *           child gets a copy of it at fork.  No context or key is
  *           passed: repld and repl-hook get the TLS files' fds.
  */
+#include "privsep/child.h"
 #include "privsep/sup/sup_int.h"
 #include "lmtpd/lmtpd.h"
 #include "writer/writer.h"
@@ -22,6 +23,7 @@ static void *
 settings_arg(struct sup *sup, const struct psep_spawn *sp)
 {
 	(void)sp;
+	psep_fd_limit_note();
 	return &sup->set;
 }
 
@@ -31,6 +33,7 @@ static void *
 repld_arg(struct sup *sup, const struct psep_spawn *sp)
 {
 	(void)sp;
+	psep_fd_limit_note();
 	repld_args.set = &sup->set;
 	repld_args.tls_server_ctx = NULL;
 	if (sup->tls_server)

@@ -336,7 +336,7 @@ fe_replicate(struct sup *sup, struct fe_delivery *d, const struct sup_job *job,
 	xstrlcpy(cmd.user, d->user, sizeof(cmd.user));
 	xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
 	xstrlcpy(cmd.guid, rep->guid, sizeof(cmd.guid));
-	if (sup_event_send(sup, &cmd, w->prefix, w->prefix_len, job->memfd,
+	if (sup_event_send(sup, &cmd, w->prefix, w->prefix_len, sup_job_fd(job),
 			   sup->set.replication_sync_acks,
 			   sup->set.replication_sync_timeout, fe_event_done, d) < 0)
 		fe_event_done(sup, PSEP_EV_FAILED, 0, d);
@@ -368,6 +368,12 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 		log_info("session=%s rcpt=<%s> user=%s guid=%s imap_uid=%u saved file=%s",
 			 d->session, d->address, d->user, rep->guid, rep->imap_uid,
 			 rep->filename);
+		if (rep->imap_uid == 0 && log_limited(&d->sup->rl_index, NULL))
+			log_warn("user=%s guid=%s saved without its index record: the "
+				 "index lock was not had within index_lock_timeout (the user "
+				 "may hold it) or the index is unusable; raise "
+				 "index_lock_timeout if the lock is only slow", d->user,
+				 rep->guid);
 		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
 		if (d->ev_early) {
 			/* the event went out on the stamp; if it is still
@@ -407,7 +413,7 @@ fe_job_stamped(struct sup_job *job, const struct psep_write_rep *stamp)
 
 static struct sup_job *
 job_new(struct sup *sup, const struct psep_deliver_req *dr,
-	const struct policy_user *u, int memfd)
+	const struct policy_user *u, struct sup_body *body)
 {
 	struct sup_job *job = xcalloc(1, sizeof(*job));
 	struct psep_write_req *w;
@@ -439,9 +445,31 @@ job_new(struct sup *sup, const struct psep_deliver_req *dr,
 		fatal("store_guid_new");
 	memcpy(w->prefix, dr->prefix, dr->prefix_len);
 	job->uid = u->uid;
-	job->memfd = memfd;
+	job->memfd = -1;
+	job->body = body;
 	job->id = ++sup->next_id;
 	return job;
+}
+
+/* A limit refuses this recipient: 451 4.3.2 for it alone, one log line
+ * (rate-limited) naming the limit, the user and what to raise. */
+static void
+fe_refuse(struct sup_child *c, const struct psep_msg *m, const char *user,
+	  const char *limit, const char *raise, struct log_limit *rl)
+{
+	struct dlv_result r;
+	unsigned skipped = 0;
+
+	if (log_limited(rl, &skipped))
+		log_warn("session=%s rcpt=<%s> user=%s lmtpd=%ld refused: %s reached "
+			 "(queued=%u bodies=%u budget=%u): raise %s (%u more refused "
+			 "since the last line)", m->u.deliver_req.session,
+			 m->u.deliver_req.address, user, (long)c->pid, limit,
+			 c->sup->n_queued, c->sup->n_bodies, sup_body_budget(c->sup),
+			 raise, skipped);
+	policy_result_set(&r, DLV_TEMPFAIL, 451, "4.3.2",
+			  "too busy (%s), try again later", limit);
+	fe_reply(c, m->hdr.id, &r, NULL);
 }
 
 static void
@@ -450,6 +478,7 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	const struct psep_deliver_req *dr = &m->u.deliver_req;
 	struct policy_user user;
 	struct fe_delivery *d;
+	struct sup_body *body;
 	struct sup_job *job;
 	struct dlv_result r;
 	const char *why = NULL;
@@ -461,6 +490,17 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 		fe_reply(c, m->hdr.id, &r, NULL);
 		return;
 	}
+	if (sup_dispatch_room(c->sup, user.uid, &why) < 0) {
+		fe_refuse(c, m, user.name, why, why, &c->sup->rl_queue);
+		return;
+	}
+	body = sup_body_adopt(c->sup, m->fd, c, &why);
+	m->fd = -1;
+	if (body == NULL) {
+		fe_refuse(c, m, user.name, why, "LimitNOFILE (RLIMIT_NOFILE) or "
+			  "lower lmtp_max_connections", &c->sup->rl_budget);
+		return;
+	}
 	d = xcalloc(1, sizeof(*d));
 	d->sup = c->sup;
 	d->fe = c;
@@ -469,8 +509,7 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	memcpy(d->session, dr->session, sizeof(d->session));
 	memcpy(d->address, dr->address, sizeof(d->address));
 	xstrlcpy(d->user, user.name, sizeof(d->user));
-	job = job_new(c->sup, dr, &user, m->fd);
-	m->fd = -1;
+	job = job_new(c->sup, dr, &user, body);
 	job->done = fe_job_done;
 	job->arg = d;
 	if (c->sup->set.n_replicas > 0) {

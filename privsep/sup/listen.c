@@ -35,7 +35,13 @@ struct sup_listener {
 	struct evconnlistener *ev;
 	struct policy_listen conf;
 	bool repl;                /* a replication_listen entry: goes to repld */
+	struct event *resume;     /* accept paused by a full fd table */
+	unsigned pause_ms;        /* its back-off, 0 while accepting */
+	struct log_limit rl;
 };
+
+#define ACCEPT_PAUSE_MIN_MS 50u
+#define ACCEPT_PAUSE_MAX_MS 2000u
 
 static int
 fail(const char **why_out, const char *why, int fd)
@@ -230,6 +236,7 @@ on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
 	(void)ev;
 	(void)sa;
 	(void)socklen;
+	l->pause_ms = 0;
 	if (l->sup->stopping) {
 		close(fd);
 		return;
@@ -241,12 +248,46 @@ on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
-on_accept_error(struct evconnlistener *ev, void *arg)
+on_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct sup_listener *l = arg;
 
-	(void)ev;
-	log_err("accept on %s: %s", l->conf.text, strerror(errno));
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(l->ev);
+}
+
+/*
+ * accept failed.  Out of fds (or memory) the pending connection stays in
+ * the backlog and the socket stays readable: accepting again at once
+ * would spin.  Pause this listener with a back-off (50 ms doubling to
+ * 2 s, reset by the next accepted client) instead.
+ */
+static void
+on_accept_error(struct evconnlistener *ev, void *arg)
+{
+	struct sup_listener *l = arg;
+	int err = errno;
+	struct timeval tv;
+	unsigned skipped = 0;
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		if (log_limited(&l->rl, &skipped))
+			log_err("accept on %s: %s", l->conf.text, strerror(err));
+		return;
+	}
+	l->pause_ms = l->pause_ms == 0 ? ACCEPT_PAUSE_MIN_MS : l->pause_ms * 2;
+	if (l->pause_ms > ACCEPT_PAUSE_MAX_MS)
+		l->pause_ms = ACCEPT_PAUSE_MAX_MS;
+	if (log_limited(&l->rl, &skipped))
+		log_err("accept on %s: %s: pausing accepts for %u ms (bodies=%u "
+			"budget=%u): raise LimitNOFILE (RLIMIT_NOFILE) (%u more "
+			"since the last line)", l->conf.text, strerror(err), l->pause_ms,
+			l->sup->n_bodies, sup_body_budget(l->sup), skipped);
+	evconnlistener_disable(ev);
+	tv.tv_sec = l->pause_ms / 1000;
+	tv.tv_usec = (suseconds_t)(l->pause_ms % 1000) * 1000;
+	evtimer_add(l->resume, &tv);
 }
 
 /* Open the entries of one list into sup->listeners (allocated for both
@@ -284,6 +325,9 @@ open_list(struct sup *sup, const char *list, bool repl, const char **why_out)
 		if (l->ev == NULL)
 			fatalx("evconnlistener_new");
 		evconnlistener_set_error_cb(l->ev, on_accept_error);
+		l->resume = evtimer_new(sup->base, on_resume, l);
+		if (l->resume == NULL)
+			fatalx("evtimer_new");
 		sup->n_listeners++;
 		log_info("listening on %s%s", conf[i].text, repl ? " (replication)" : "");
 	}
@@ -329,6 +373,8 @@ sup_listeners_close(struct sup *sup)
 		struct sup_listener *l = &sup->listeners[i];
 
 		evconnlistener_free(l->ev);
+		if (l->resume != NULL)
+			event_free(l->resume);
 		if (l->conf.kind == POLICY_LISTEN_UNIX)
 			unlink(l->conf.path);
 	}

@@ -6,23 +6,44 @@
  *
  * Runs in:  the supervisor.
  * Trust:    the sockets are not read here; at most SUP_MAX_PENDING wait
- *           per queue, more are closed.
+ *           per queue, and never more than an eighth of RLIMIT_NOFILE (a
+ *           queue that held the last fds would keep the front-end it
+ *           waits for from being spawned); more are closed.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "privsep/sup/sup_int.h"
+
+/* Clients one queue may hold. */
+static unsigned
+pending_max(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur / 8 >= SUP_MAX_PENDING)
+		return SUP_MAX_PENDING;
+	return rl.rlim_cur / 8 > 0 ? (unsigned)(rl.rlim_cur / 8) : 1;
+}
 
 void
 sup_pending_push(struct sup_pending_list *q, unsigned *n, int fd,
 		 const char *listener, const char *kind)
 {
+	static struct log_limit rl;
 	struct sup_pending *p;
+	unsigned skipped = 0;
 
-	if (*n >= SUP_MAX_PENDING) {
-		log_warn("no %s front-end ready and %u clients waiting: closing "
-			 "connection listener=%s", kind, *n, listener);
+	if (*n >= pending_max()) {
+		if (log_limited(&rl, &skipped))
+			log_warn("no %s front-end ready and %u clients waiting: closing "
+				 "connection listener=%s (%u more since the last line; "
+				 "the queue holds at most %u, an eighth of LimitNOFILE "
+				 "up to %u)", kind, *n, listener, skipped, pending_max(),
+				 SUP_MAX_PENDING);
 		close(fd);
 		return;
 	}

@@ -78,6 +78,12 @@ static const struct {
 	{ EACCES, { PSEP_RS_NO, "NOPERM", "mailbox check failed" } },
 	{ ENOTDIR, { PSEP_RS_NO, "NOPERM", "mailbox check failed" } },
 	{ EINVAL, { PSEP_RS_BAD, "SYNTAX", "invalid argument" } },
+	/* FETCH (writer/fetch.c): the user changed the file while it was
+	 * read (try again), or it is larger than any message may be */
+	{ ESTALE, { PSEP_RS_NO, "UNAVAILABLE", "message file changed, try again" } },
+	{ EFBIG, { PSEP_RS_NO, "LIMIT", "message file larger than MAXLITERAL" } },
+	/* the mailbox's index is over index_max_size or index_max_messages */
+	{ E2BIG, { PSEP_RS_NO, "LIMIT", "mailbox index over its size or message limit" } },
 };
 
 static void

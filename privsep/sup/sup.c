@@ -61,12 +61,38 @@ mode_name(const struct sup *sup)
 	return sup->set.delivery_mode == POLICY_MODE_FORK ? "fork" : "seteuid";
 }
 
+/* True if a pool has fewer children than the settings ask for. */
+static bool
+pools_short(struct sup *sup)
+{
+	return sup_children_count(sup, PSEP_ROLE_LMTPD, true) < sup->set.lmtp_processes ||
+	       sup_children_count(sup, PSEP_ROLE_WRITER_SETEUID, true) <
+		       sup_writers_expected(sup);
+}
+
+/* Start what the pools miss.  A spawn that failed (EMFILE, EAGAIN, ENOMEM)
+ * is tried again after a back-off: 100 ms doubling to 5 s. */
 static void
 pools_start(struct sup *sup)
 {
 	sup_frontends_start(sup);
 	sup_writers_start(sup);
 	sup_repl_procs_start(sup);
+	if (sup->stopping || !pools_short(sup)) {
+		sup->respawn_ms = 0;
+		return;
+	}
+	sup->respawn_ms = sup->respawn_ms == 0 ? 100 : sup->respawn_ms * 2;
+	if (sup->respawn_ms > 5000)
+		sup->respawn_ms = 5000;
+	if (!evtimer_pending(sup->ev_respawn, NULL)) {
+		struct timeval tv = { .tv_sec = sup->respawn_ms / 1000,
+				      .tv_usec = (suseconds_t)(sup->respawn_ms % 1000) * 1000 };
+
+		log_warn("a front-end or writer could not be started: trying again "
+			 "in %u ms", sup->respawn_ms);
+		evtimer_add(sup->ev_respawn, &tv);
+	}
 }
 
 static unsigned

@@ -12,6 +12,7 @@
  *   notify.c    readiness on $NOTIFY_SOCKET
  *   children.c  the child table: spawn (entry from sup->entries), IPC, reap
  *   pending.c   clients waiting for a front-end; handing one to a child
+ *   body.c      message bodies shared by queued jobs; the fd budget
  *   dispatch.c  the writer pools and the job queue
  *   events.c    events handed to repl-hook and their answers
  *   repl.c      replication requests -> writer jobs (+ events)
@@ -39,6 +40,7 @@
 
 struct sup;
 struct sup_child;
+struct sup_body;
 
 /* What the lower files tell the top (sup.c) through sup->top. */
 struct sup_top_ops {
@@ -103,6 +105,8 @@ struct sup_job {
 	size_t req_len;
 	struct psep_creds creds;      /* the user's (fork mode spawns with it) */
 	int memfd;                    /* sent with the request, or -1 */
+	struct sup_body *body;        /* or this shared body (one reference;
+				       * LMTP recipients of one message) */
 	/* rep: the writer's validated reply (WRITE_REP for WRITE_REQ,
 	 * REPL_OP_REP for REPL_OP_REQ); the callee may take rep->fd (set it
 	 * to -1).  rep == NULL: the job failed before the writer answered;
@@ -117,6 +121,28 @@ struct sup_job {
 };
 
 TAILQ_HEAD(sup_job_list, sup_job);
+
+/* A message body (sealed memfd) held for queued jobs: the recipients of
+ * one message share one fd, whatever number of DELIVER_REQs brought it. */
+struct sup_body {
+	LIST_ENTRY(sup_body) link;
+	struct sup *sup;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	const void *source;           /* the front-end that sent it */
+	unsigned refs;
+};
+LIST_HEAD(sup_body_list, sup_body);
+
+/* Jobs queued and writers busy for one uid (fairness, per-user limits). */
+struct sup_uid_load {
+	LIST_ENTRY(sup_uid_load) link;
+	uid_t uid;
+	unsigned queued;
+	unsigned busy;
+};
+LIST_HEAD(sup_uid_load_list, sup_uid_load);
 
 struct sup_listener;
 struct sup_event_wait;
@@ -143,6 +169,14 @@ struct sup {
 	struct sup_listener *listeners;
 	size_t n_listeners;
 	struct sup_job_list queue;    /* jobs waiting for a writer */
+	unsigned n_queued;            /* ... their number */
+	struct sup_uid_load_list loads; /* per uid with queued or busy jobs */
+	struct sup_body_list bodies;  /* bodies held for jobs */
+	unsigned n_bodies;
+	struct log_limit rl_budget;   /* limit-hit log lines */
+	struct log_limit rl_queue;
+	struct log_limit rl_index;
+	unsigned respawn_ms;          /* back-off of failed spawns */
 	struct sup_pending_list pending;
 	unsigned n_pending;
 	unsigned jobs_running;
@@ -221,8 +255,9 @@ struct sup_child *sup_child_find(struct sup *sup, enum psep_role role,
 /*
  * The bounded queue of clients waiting for a front-end (LMTP: sup->pending,
  * repld: sup->repl_pending; *n counts the entries):
- * - push takes fd; when SUP_MAX_PENDING wait already the connection is
- *   closed and logged, with kind ("LMTP", "replication") naming the
+ * - push takes fd; when SUP_MAX_PENDING (or an eighth of RLIMIT_NOFILE,
+ *   whichever is less) wait already the connection is closed and logged
+ *   (rate-limited), with kind ("LMTP", "replication") naming the
  *   front-end;
  * - take removes the first client: its fd (the caller's now, -1 if the
  *   queue is empty) and its listener into listener[SUP_LISTENER_MAX];
@@ -235,12 +270,31 @@ void sup_pending_drop(struct sup_pending_list *q, unsigned *n);
 /* Send client fd (not taken) to front-end c as PSEP_CLIENT_FD; 0 or -1. */
 int sup_client_send(struct sup_child *c, int fd, const char *listener);
 
-/* dispatch.c */
+/* dispatch.c (bodies: body.c) */
 void sup_writers_start(struct sup *sup);
 void sup_writers_retire(struct sup *sup);
-/* Queue a job; takes ownership of job (and job->memfd). */
+/* Queue a job; takes ownership of job (and job->memfd, job->body). */
 void sup_dispatch_submit(struct sup *sup, struct sup_job *job);
 void sup_job_free(struct sup_job **job);
+/* The fd that goes with job (its body's or its memfd), or -1; borrowed. */
+int sup_job_fd(const struct sup_job *job);
+/* Whether one more job for uid may be queued: 0, or -1 with *setting_out
+ * naming the limit that is full (delivery_max_queued[_per_user]). */
+int sup_dispatch_room(struct sup *sup, uid_t uid, const char **setting_out);
+/*
+ * Bodies: adopt takes fd (a sealed memfd from front-end source).  If a
+ * body with the same inode is held, fd is closed and that body gets one
+ * more reference; else a new body holds fd, unless the fd budget (from
+ * RLIMIT_NOFILE, see sup_body_budget) or source's share of it is used up:
+ * then fd is closed and NULL returned, *why_out saying which.  put drops
+ * one reference (NULL ok) and clears *b.
+ */
+struct sup_body *sup_body_adopt(struct sup *sup, int fd, const void *source,
+				const char **why_out);
+void sup_body_put(struct sup_body **b);
+/* Bodies the supervisor may hold at once: RLIMIT_NOFILE minus what the
+ * children, listeners and waiting clients of the settings need. */
+unsigned sup_body_budget(const struct sup *sup);
 bool sup_dispatch_idle(struct sup *sup);
 /* Writers that must be ready before READY=1 (the seteuid pool). */
 unsigned sup_writers_expected(const struct sup *sup);

@@ -130,8 +130,43 @@ unhash(struct repld_server *srv, struct rcmd *r)
 	LIST_REMOVE(r, hash);
 	TAILQ_REMOVE(&srv->sentq, r, by_time);
 	r->hashed = false;
-	if (TAILQ_EMPTY(&srv->sentq) && srv->ev_timer != NULL)
+	if (TAILQ_EMPTY(&srv->sentq) && LIST_EMPTY(&srv->ghosts) && srv->ev_timer != NULL)
 		evtimer_del(srv->ev_timer);
+}
+
+/* ---- timed-out commands the supervisor may still run ------------------ */
+
+static bool
+ghost_user(const struct repld_server *srv, const char *user)
+{
+	const struct repld_ghost *g;
+
+	LIST_FOREACH(g, &srv->ghosts, link)
+		if (strcmp(g->user, user) == 0)
+			return true;
+	return false;
+}
+
+static void
+ghost_add(struct repld_server *srv, const struct rcmd *r)
+{
+	struct repld_ghost *g = xcalloc(1, sizeof(*g));
+
+	g->id = r->id;
+	g->deadline_ms = now_ms() + srv->cfg->reply_timeout_ms;
+	memcpy(g->user, r->cmd.user, sizeof(g->user));
+	LIST_INSERT_HEAD(&srv->ghosts, g, link);
+}
+
+void
+repld_cmd_ghosts_free(struct repld_server *srv)
+{
+	struct repld_ghost *g;
+
+	while ((g = LIST_FIRST(&srv->ghosts)) != NULL) {
+		LIST_REMOVE(g, link);
+		free(g);
+	}
 }
 
 /* Move r from the pipe to the output queue with its reply set. */
@@ -167,11 +202,11 @@ user_busy(const struct repld_conn *c, const struct rcmd *r)
 
 	TAILQ_FOREACH(p, &c->pipe, entry) {
 		if (p == r)
-			return false;
+			break;
 		if (strcmp(p->cmd.user, r->cmd.user) == 0)
 			return true;
 	}
-	return false;
+	return ghost_user(c->srv, r->cmd.user);
 }
 
 /* Start r: answer a loop at once, else send it.  Returns true if r
@@ -476,6 +511,35 @@ adopt_reply_fd(struct rcmd *r, int fd)
 	}
 }
 
+/* End the ghost of request id (its late reply came), or, with id 0,
+ * those past their deadline; then start what waited for them. */
+static void
+ghosts_end(struct repld_server *srv, uint64_t id, uint64_t now)
+{
+	struct repld_ghost *g, *next;
+	struct repld_conn *c;
+	bool ended = false;
+
+	for (g = LIST_FIRST(&srv->ghosts); g != NULL; g = next) {
+		next = LIST_NEXT(g, link);
+		if (id != 0 ? g->id != id : g->deadline_ms > now)
+			continue;
+		if (id == 0)
+			log_warn("id=%llu user=%s still no reply from the supervisor: "
+				 "the user's commands go on", (unsigned long long)g->id,
+				 g->user);
+		LIST_REMOVE(g, link);
+		free(g);
+		ended = true;
+	}
+	if (!ended)
+		return;
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		pipe_run(c);
+		srv->kick(c);
+	}
+}
+
 void
 repld_cmd_reply(struct repld_server *srv, uint64_t id,
 		const struct psep_repl_rep *rep, int fd)
@@ -487,6 +551,7 @@ repld_cmd_reply(struct repld_server *srv, uint64_t id,
 		log_debug("REPL_REP id=%llu matches no command", (unsigned long long)id);
 		if (fd >= 0)
 			close(fd);
+		ghosts_end(srv, id, 0);
 		return;
 	}
 	c = r->conn;
@@ -507,14 +572,19 @@ repld_cmd_expire(struct repld_server *srv)
 	struct repld_conn *c;
 	struct rcmd *r;
 
+	ghosts_end(srv, 0, now);
 	while ((r = TAILQ_FIRST(&srv->sentq)) != NULL && r->deadline_ms <= now) {
 		c = r->conn;
-		log_warn("conn=%u tag=%s id=%llu no reply from the supervisor",
-			 c->serial, r->tag, (unsigned long long)r->id);
+		log_warn("conn=%u tag=%s id=%llu user=%s no reply from the supervisor: "
+			 "answered NO, the user's next command waits for it", c->serial,
+			 r->tag, (unsigned long long)r->id, r->cmd.user);
+		ghost_add(srv, r);
 		complete_with(r, PSEP_RS_NO, "UNAVAILABLE", "timeout inside the server, try again");
 		pipe_run(c);
 		c->srv->kick(c);
 	}
+	if (TAILQ_EMPTY(&srv->sentq) && LIST_EMPTY(&srv->ghosts) && srv->ev_timer != NULL)
+		evtimer_del(srv->ev_timer);
 }
 
 void

@@ -16,6 +16,10 @@
  *           (MAXLINE, MAXLITERAL into a memfd), by MAXINFLIGHT and by the
  *           read watermark; a peer that does not read its replies stops
  *           its own input (output watermark) and meets the write timeout.
+ *           At most replication_max_connections are served (more are
+ *           closed at once, before any TLS), and a new connection must
+ *           finish its TLS handshake and send its first complete command
+ *           within replication_handshake_timeout.
  * Layers:   conn.c holds the server and its connections and calls cmd.c
  *           and out.c; they call back only through srv->kick.
  * Order:    a connection is freed only from a libevent callback (deferred
@@ -59,6 +63,7 @@ conn_free(struct repld_conn *c)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	event_free(c->close_ev);
+	event_free(c->handshake_ev);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->n_conns--;
 	log_debug("conn=%u closed", c->serial);
@@ -103,16 +108,20 @@ sink_more(void *arg)
 }
 
 static void
-sink_frame(void *arg, struct repl_frame *f)
+sink_frame_cb(void *arg, struct repl_frame *f)
 {
-	repld_cmd_frame(arg, f);
+	struct repld_conn *c = arg;
+
+	/* the first complete command ends the handshake deadline */
+	evtimer_del(c->handshake_ev);
+	repld_cmd_frame(c, f);
 }
 
 static void
 read_frames(struct repld_conn *c)
 {
 	const struct repl_frame_sink sink = {
-		.more = sink_more, .frame = sink_frame, .arg = c,
+		.more = sink_more, .frame = sink_frame_cb, .arg = c,
 	};
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	enum repl_frame_result r;
@@ -281,7 +290,56 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* replication_handshake_timeout: no TLS session, or no complete command,
+ * in time.  A TLS peer that has not finished is dropped; one that did
+ * gets a BYE. */
+static void
+handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct repld_conn *c = arg;
+	struct repld_server *srv = c->srv;
+	unsigned skipped = 0;
+
+	(void)fd;
+	(void)what;
+	if (log_limited(&srv->rl_handshake, &skipped))
+		log_warn("conn=%u %s closed: replication_handshake_timeout reached "
+			 "(%llu ms, %s): raise replication_handshake_timeout if "
+			 "legitimate peers are that slow (%u more since the last line)",
+			 c->serial, c->name,
+			 (unsigned long long)srv->cfg->handshake_timeout_ms,
+			 c->auth == REPLD_AUTH_PENDING ? "in TLS handshake" :
+			 "no command", skipped);
+	if (c->closing)
+		return;
+	if (c->auth == REPLD_AUTH_PENDING) {
+		conn_free(c);
+		return;
+	}
+	repld_conn_bye(c, "* BYE [TIMEOUT] no command");
+	repld_conn_kick(c);
+}
+
 /* ---- accepting -------------------------------------------------------- */
+
+/* replication_max_connections reached: close fd at once (a unix peer is
+ * told why; a TCP peer has not started TLS, so it just sees the close). */
+static void
+refuse_full(struct repld_server *srv, int fd, int family, const char *listener)
+{
+	static const char bye[] = "* BYE [UNAVAILABLE] too many connections\r\n";
+	unsigned skipped = 0;
+
+	if (log_limited(&srv->rl_conns, &skipped))
+		log_warn("replication connection via %s refused: "
+			 "replication_max_connections reached (%u): raise "
+			 "replication_max_connections (%u more refused since the "
+			 "last line)", listener, srv->cfg->max_connections, skipped);
+	if (family == AF_UNIX &&
+	    send(fd, bye, sizeof(bye) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("replication peer via %s: BYE not sent", listener);
+	close(fd);
+}
 
 /* SO_PEERCRED check; false (after the AUTHFAILED line) if refused. */
 static bool
@@ -387,6 +445,10 @@ repld_conn_start(struct repld_server *srv, int fd, const char *listener)
 	int family = sock_family(fd);
 	struct bufferevent *bev = NULL;
 
+	if (srv->cfg->max_connections != 0 && srv->n_conns >= srv->cfg->max_connections) {
+		refuse_full(srv, fd, family, listener);
+		return;
+	}
 	if (family == AF_UNIX) {
 		if (!unix_peer_ok(srv, fd, name, sizeof(name)))
 			goto fail;
@@ -416,9 +478,17 @@ repld_conn_start(struct repld_server *srv, int fd, const char *listener)
 	TAILQ_INIT(&c->outq);
 	c->framer = repl_framer_new(srv->cfg->maxliteral);
 	c->close_ev = event_new(srv->base, -1, 0, conn_close_cb, c);
-	if (c->framer == NULL || c->close_ev == NULL)
+	c->handshake_ev = evtimer_new(srv->base, handshake_timeout_cb, c);
+	if (c->framer == NULL || c->close_ev == NULL || c->handshake_ev == NULL)
 		fatalx("cannot set up a replication connection");
 	conn_setup(c);
+	if (srv->cfg->handshake_timeout_ms != 0) {
+		uint64_t ms = srv->cfg->handshake_timeout_ms;
+		struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+				      .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+
+		evtimer_add(c->handshake_ev, &tv);
+	}
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->n_conns++;
 	log_info("conn=%u %s connected via %s", c->serial, name, listener);
@@ -508,6 +578,7 @@ repld_server_init(struct repld_server *srv, const struct repld_config *cfg,
 	srv->backend_ctx = ctx;
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->sentq);
+	LIST_INIT(&srv->ghosts);
 	for (i = 0; i < REPLD_BUCKETS; i++)
 		LIST_INIT(&srv->buckets[i]);
 	srv->frame = xcalloc(1, sizeof(*srv->frame));
@@ -522,6 +593,7 @@ void
 repld_server_fini(struct repld_server *srv)
 {
 	repld_conn_free_all(srv);
+	repld_cmd_ghosts_free(srv);
 	if (srv->ev_timer != NULL)
 		event_free(srv->ev_timer);
 	srv->ev_timer = NULL;

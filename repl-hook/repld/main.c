@@ -32,6 +32,29 @@
 #include "privsep/privsep.h"
 #include "privsep/tls.h"
 
+/* fds one connection may need: its socket, a literal memfd, a reply fd;
+ * and what the process keeps for itself. */
+#define CONN_FDS 3u
+#define PROC_FDS 32u
+
+/* Lower max_connections to what RLIMIT_NOFILE allows: a full fd table
+ * must never end the process. */
+static void
+fit_fd_limit(struct repld_config *cfg)
+{
+	uint64_t limit = psep_fd_limit(), fit;
+
+	if (limit == 0)
+		return;
+	fit = limit > PROC_FDS + CONN_FDS ? (limit - PROC_FDS) / CONN_FDS : 1;
+	if (cfg->max_connections == 0 || fit < cfg->max_connections) {
+		log_warn("replication_max_connections=%u lowered to %llu: RLIMIT_NOFILE "
+			 "is %llu (raise LimitNOFILE)", cfg->max_connections,
+			 (unsigned long long)fit, (unsigned long long)limit);
+		cfg->max_connections = (unsigned)fit;
+	}
+}
+
 static void
 config_from_settings(const struct repld_args *a, struct repld_config *cfg)
 {
@@ -49,6 +72,9 @@ config_from_settings(const struct repld_args *a, struct repld_config *cfg)
 	cfg->reply_timeout_ms = set->writer_timeout + set->lmtp_command_timeout;
 	if (cfg->reply_timeout_ms == 0)
 		cfg->reply_timeout_ms = 420000;
+	cfg->max_connections = set->replication_max_connections;
+	cfg->handshake_timeout_ms = set->replication_handshake_timeout;
+	fit_fd_limit(cfg);
 	cfg->set = set;
 	cfg->tls_ctx = a->tls_server_ctx;
 }

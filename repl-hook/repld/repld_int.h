@@ -23,6 +23,7 @@
 #include <sys/queue.h>
 
 #include "privsep/msg.h"
+#include "privsep/privsep.h"
 #include "repl-hook/proto/proto.h"
 
 struct bufferevent;
@@ -47,6 +48,8 @@ struct repld_config {
 	uint64_t maxliteral;          /* lmtp_max_message_size + 65536 */
 	uint64_t command_timeout_ms;  /* idle / stalled input; 0 = none */
 	uint64_t reply_timeout_ms;    /* longest wait for a PSEP_REPL_REP */
+	unsigned max_connections;     /* 0 = no limit; more are closed */
+	uint64_t handshake_timeout_ms;/* TLS + first command; 0 = none */
 	const struct policy_settings *set;  /* borrowed */
 	void *tls_ctx;                /* borrowed SSL_CTX *, or NULL */
 };
@@ -115,6 +118,19 @@ struct repld_server {
 	void (*kick)(struct repld_conn *c);
 	bool shutting_down;
 	bool stopped;
+	/* Commands answered after reply_timeout_ms that the supervisor may
+	 * still run: their user's next command waits for the late reply
+	 * (or a second reply_timeout_ms).  cmd.c. */
+	LIST_HEAD(, repld_ghost) ghosts;
+	struct log_limit rl_conns;    /* replication_max_connections hit */
+	struct log_limit rl_handshake;/* replication_handshake_timeout hit */
+};
+
+struct repld_ghost {
+	LIST_ENTRY(repld_ghost) link;
+	uint64_t id;
+	uint64_t deadline_ms;
+	char user[sizeof(((struct psep_repl_cmd *)0)->user)];
 };
 
 enum repld_auth {
@@ -128,6 +144,7 @@ struct repld_conn {
 	TAILQ_ENTRY(repld_conn) entry;
 	struct bufferevent *bev;
 	struct event *close_ev;
+	struct event *handshake_ev;   /* until the first complete command */
 	struct repl_framer *framer;
 	char name[64];                /* for logs: "uid=N" or "[addr]:port" */
 	unsigned serial;
@@ -189,6 +206,8 @@ void repld_cmd_reply(struct repld_server *srv, uint64_t id,
 void repld_cmd_expire(struct repld_server *srv);
 /* Forget every command of c (connection going away). */
 void repld_cmd_drop_all(struct repld_conn *c);
+/* Forget the timed-out commands still awaited (server end). */
+void repld_cmd_ghosts_free(struct repld_server *srv);
 /* Queue a reply line "text" (no CRLF) to be written in order. */
 void repld_cmd_line(struct repld_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

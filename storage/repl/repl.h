@@ -225,4 +225,10 @@ void store_repl_cache_clear(void);
 /* Budget of the kept states (bytes; 0: keep none); drops what is kept. */
 void store_repl_cache_limit(size_t bytes);
 
+/* Bound the replay of one mailbox's index (settings index_max_size,
+ * index_max_messages; 0 = no limit): a log larger than index_size bytes,
+ * or one that names more than messages GUIDs, fails with E2BIG.
+ * Process-wide; 1 GiB and 1000000 until set. */
+void store_repl_set_limits(uint64_t index_size, uint32_t messages);
+
 #endif

@@ -487,6 +487,20 @@ rs_rehash(struct store_mbox *m, size_t nslots)
 }
 
 /* A new entry for guid (lower-cased); pointers into m->msgs move. */
+/* Limits of one mailbox's replay (store_repl_set_limits): the index log
+ * is the user's file, so its size and the messages (tombstones included)
+ * it makes the writer hold are bounded; over them the mailbox fails with
+ * E2BIG instead of the writer running out of memory. */
+static uint64_t max_index_size = 1ull << 30;
+static uint32_t max_messages = 1000000;
+
+void
+store_repl_set_limits(uint64_t index_size, uint32_t messages)
+{
+	max_index_size = index_size;
+	max_messages = messages;
+}
+
 static struct store_msg *
 rs_insert(struct store_mbox *m, const char *guid)
 {
@@ -495,6 +509,10 @@ rs_insert(struct store_mbox *m, const char *guid)
 
 	if (m->nmsgs >= UINT32_MAX - 1) {
 		errno = EOVERFLOW;
+		return NULL;
+	}
+	if (max_messages != 0 && m->nmsgs >= max_messages) {
+		errno = E2BIG;
 		return NULL;
 	}
 	if (m->nmsgs == m->cap) {
@@ -560,7 +578,18 @@ rs_remove(struct store_mbox *m, struct store_msg *msg, enum store_msg_kind kind)
 static void
 rs_set_name(struct store_msg *msg, const char *name)
 {
-	if (name[0] == '.' || strchr(name, '/') != NULL) {
+	size_t i;
+
+	/* The index is the user's file: a name with a control byte would be
+	 * echoed in replies (a duplicate SAVE) that the supervisor rightly
+	 * refuses, killing the writer each time. */
+	for (i = 0; i < sizeof(msg->name) && name[i] != '\0'; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			msg->name[0] = '\0';
+			return;
+		}
+	}
+	if (i == sizeof(msg->name) || name[0] == '.' || strchr(name, '/') != NULL) {
 		msg->name[0] = '\0';
 		return;
 	}
@@ -668,6 +697,10 @@ store_mbox_load(int fd, struct store_mbox *m)
 	m->st = store_idx_empty;
 	if (store_idx_reader_init(&r, fd) < 0)
 		return -1;
+	if (max_index_size != 0 && (uint64_t)r.size > max_index_size) {
+		errno = E2BIG;
+		goto out;
+	}
 	if (store_idx_scan(&r, rs_load_cb, m, &st, &good_end) < 0)
 		goto out;
 	if (good_end < r.size) {

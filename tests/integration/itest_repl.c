@@ -102,7 +102,7 @@ int
 irepl_make(unsigned i, const struct irepl_conf *conf)
 {
 	struct irepl *r = &IR[i];
-	char l[13][300], blocks[IREPL_MAX * 128] = "", cert[160], key[160];
+	char l[13][300], blocks[IREPL_MAX * 128 + 1024] = "", cert[160], key[160];
 	const char *lines[14];
 	struct harness_opts o = { .nusers = 2 };
 	size_t n = 0;
@@ -144,6 +144,11 @@ irepl_make(unsigned i, const struct irepl_conf *conf)
 		snprintf(blocks + have, sizeof(blocks) - have,
 			 "replica %s {\naddress = tcp:127.0.0.1:%u\n}\n",
 			 conf->replicas[k]->name, conf->replicas[k]->port);
+	}
+	if (conf->extra != NULL) {
+		size_t have = strlen(blocks);
+
+		snprintf(blocks + have, sizeof(blocks) - have, "%s", conf->extra);
 	}
 	o.conf = lines;
 	o.conf_text = blocks;

@@ -47,6 +47,7 @@ struct irepl_conf {
 	bool async;                   /* replication_sync_acks = 0 even with
 				       * replicas (sync_acks is then ignored) */
 	const char *peers;            /* replication_peers (none) */
+	const char *extra;            /* more "key = value\n" lines, or NULL */
 };
 
 extern struct certs irepl_certs;

@@ -21,7 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/integration/itest.h"
 #include "tests/integration/itest_repl.h"
@@ -414,6 +420,75 @@ test_unknown_user_is_nouser(void **state)
 	itest_pass(IR[0].h);
 }
 
+/* Bounded poll for a line in the log of instance i. */
+static bool
+log_wait(unsigned i, const char *text, int ms)
+{
+	for (; ms > 0; ms -= 20) {
+		if (harness_log_contains(IR[i].h, text))
+			return true;
+		poll(NULL, 0, 20);
+	}
+	return harness_log_contains(IR[i].h, text);
+}
+
+/*
+ * Plain TCP connects that never start TLS (RLIMIT_NOFILE 128, so repld
+ * serves at most 32): the ones over replication_max_connections are
+ * closed at once, the rest after replication_handshake_timeout; repld
+ * never dies of a full fd table and serves again afterwards.
+ */
+static void
+test_unauthenticated_connects_cannot_fill_repld(void **state)
+{
+	enum { N = 150 };
+	struct irepl_conf conf = { .extra = "replication_handshake_timeout = 500ms\n" };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct rlimit old, rl;
+	struct replc *c = NULL;
+	struct replc_resp r;
+	int fd[N], rc, closed = 0;
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(irepl_make(1, &conf), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	rl.rlim_cur = 128;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	rc = irepl_start(1);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(rc, 0);
+	sin.sin_port = htons((uint16_t)IR[1].port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (i = 0; i < N; i++) {
+		fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fd[i] >= 0);
+		assert_int_equal(connect(fd[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+	}
+	/* every one is closed by the server: at once, or at the deadline */
+	for (i = 0; i < N; i++) {
+		struct pollfd p = { .fd = fd[i], .events = POLLIN };
+		char b;
+
+		if (poll(&p, 1, 5000) == 1 && read(fd[i], &b, 1) <= 0)
+			closed++;
+		close(fd[i]);
+	}
+	assert_int_equal(closed, N);
+	assert_true(log_wait(1, "replication_max_connections reached", 2000));
+	assert_true(log_wait(1, "replication_handshake_timeout reached", 2000));
+	assert_true(harness_log_contains(IR[1].h, "replication_max_connections=64 lowered"));
+	assert_false(harness_log_contains(IR[1].h, "truncated"));
+	assert_true(harness_alive(IR[1].h));
+	c = irepl_unix(1, PEER);
+	assert_int_equal(replc_cmd(c, &r, "n1", NULL, 0, "NOOP"), 0);
+	assert_true(replc_tagged_is(&r, "OK", NULL));
+	replc_resp_clear(&r);
+	replc_free(&c);
+	harness_free(&IR[1].h);
+}
+
 int
 main(void)
 {
@@ -444,6 +519,7 @@ main(void)
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_user_is_nouser,
 						itest_setup, itest_teardown),
+		cmocka_unit_test(test_unauthenticated_connects_cannot_fill_repld),
 	};
 
 	harness_require_root();

@@ -39,6 +39,16 @@ fake_close(void *ctx)
 	((struct fake *)ctx)->closes++;
 }
 
+static void
+fake_deadline(void *ctx, uint64_t ms)
+{
+	struct fake *f = ctx;
+
+	f->deadline_ms = ms;
+	if (ms != 0)
+		f->deadline_sets++;
+}
+
 static int
 fake_rcpt(void *ctx, struct lmtp_session *s, uint32_t cookie, const char *address)
 {
@@ -89,6 +99,7 @@ fake_end(void *ctx, struct lmtp_session *s)
 static const struct lmtp_io_ops fake_io = {
 	.want_input = fake_want_input,
 	.close = fake_close,
+	.deadline = fake_deadline,
 };
 
 static const struct lmtp_backend_ops fake_backend = {

@@ -33,6 +33,8 @@ struct fake {
 	struct lmtp_session *s;
 	bool reading;
 	int closes;
+	uint64_t deadline_ms;      /* the armed command deadline, 0 = none */
+	int deadline_sets;         /* times a deadline was armed */
 	int ends;
 	bool fail_rcpt;
 	bool fail_deliver;

@@ -150,14 +150,17 @@ test_command_line_limits(void **state)
 	memcpy(line + 2047, "\r\n", 3);
 	sends(f, line);
 	assert_string_equal(out(f), "500 5.5.2 Line too long\r\n");
-	/* a long line in pieces, then a command */
+	/* a long line in pieces: answered as soon as the limit is passed,
+	 * the rest up to its LF skipped, then the next command */
 	memset(line, 'y', 3000);
 	sendn(f, line, 2000);
 	assert_string_equal(out(f), "");
 	sendn(f, line, 3000);
+	assert_string_equal(out(f), "500 5.5.2 Line too long\r\n");
+	sendn(f, line, 3000);
 	assert_string_equal(out(f), "");
 	sends(f, "zzz\r\nNOOP\n");
-	assert_string_equal(out(f), "500 5.5.2 Line too long\r\n250 2.0.0 Ok\r\n");
+	assert_string_equal(out(f), "250 2.0.0 Ok\r\n");
 	sendn(f, "NO\0OP\r\nNOOP\r\n", 13);
 	assert_string_equal(out(f), "500 5.5.2 NUL byte in command\r\n250 2.0.0 Ok\r\n");
 	sends(f, "NOOP");
@@ -166,6 +169,43 @@ test_command_line_limits(void **state)
 	assert_string_equal(out(f), "");
 	sends(f, "\n");
 	assert_string_equal(out(f), "250 2.0.0 Ok\r\n");
+}
+
+/* A command line trickled in pieces keeps the deadline set when it was
+ * first awaited: reads do not move it; a complete command ends it. */
+static void
+test_command_deadline_not_renewed_by_reads(void **state)
+{
+	struct fake *f = *state;
+
+	f->cfg.command_timeout_ms = 5000;
+	start_with(f, false);
+	out(f);
+	assert_int_equal(f->deadline_ms, 5000);
+	assert_int_equal(f->deadline_sets, 1);
+	sends(f, "NO");
+	sends(f, "O");
+	sends(f, "P");
+	assert_int_equal(f->deadline_sets, 1);
+	assert_string_equal(out(f), "");
+	lmtp_session_timeout(f->s);
+	assert_string_equal(out(f), "421 4.4.2 test.example Timeout\r\n");
+	assert_int_equal(f->closes, 1);
+}
+
+static void
+test_command_deadline_per_command(void **state)
+{
+	struct fake *f = *state;
+
+	f->cfg.command_timeout_ms = 5000;
+	start_with(f, false);
+	out(f);
+	sends(f, "NOOP\r\n");
+	assert_string_equal(out(f), "250 2.0.0 Ok\r\n");
+	/* ended by the command, armed again for the next one */
+	assert_int_equal(f->deadline_sets, 2);
+	assert_int_equal(f->deadline_ms, 5000);
 }
 
 static void
@@ -302,6 +342,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_one_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_line_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_deadline_not_renewed_by_reads,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_deadline_per_command,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_at_start, setup, teardown),

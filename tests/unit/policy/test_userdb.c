@@ -442,6 +442,51 @@ test_uid_rules(void **state)
 	policy_settings_clear(&s);
 }
 
+/* --wrap=getgrouplist: the real list, plus group 0 when asked. */
+static bool add_root_group;
+
+int __real_getgrouplist(const char *user, gid_t group, gid_t *groups, int *ngroups);
+int __wrap_getgrouplist(const char *user, gid_t group, gid_t *groups, int *ngroups);
+
+int
+__wrap_getgrouplist(const char *user, gid_t group, gid_t *groups, int *ngroups)
+{
+	int room = *ngroups, rc = __real_getgrouplist(user, group, groups, ngroups);
+
+	if (!add_root_group || rc < 0)
+		return rc;
+	if (*ngroups >= room) {
+		*ngroups = *ngroups + 1;
+		return -1;
+	}
+	groups[(*ngroups)++] = 0;
+	return *ngroups;
+}
+
+/* A system user with the supplementary group 0 is refused at RCPT (a
+ * writer would refuse every delivery to it). */
+static void
+test_supplementary_group_zero_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct policy_user u;
+	const char *why = NULL;
+	struct passwd *pw = getpwuid(1);
+
+	if (pw == NULL || pw->pw_gid == 0 || pw->pw_dir[0] != '/')
+		skip();
+	fx_set(fx, "userdb", "passwd");
+	fx_set(fx, "first_valid_uid", "1");
+	fx_open(fx);
+	add_root_group = true;
+	assert_int_equal(policy_userdb_lookup(fx->db, pw->pw_name, &u, &why),
+			 POLICY_USER_BADUID);
+	add_root_group = false;
+	assert_string_equal(why, "supplementary group 0 (root) not allowed");
+	assert_int_equal(policy_userdb_lookup(fx->db, pw->pw_name, &u, &why),
+			 POLICY_USER_FOUND);
+}
+
 static void
 test_system_passwd(void **state)
 {
@@ -487,6 +532,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_passwd_file_lookups, fx_setup,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_supplementary_group_zero_refused,
+						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_found_user_has_ids_groups_and_home,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_address_length_limit, fx_setup,

@@ -304,6 +304,58 @@ test_jobs_are_served_in_fifo_order(void **state)
 	assert_int_equal(t.n_sent, 3);
 }
 
+/* One uid gets at most delivery_max_workers_per_user writers: a later
+ * job of another uid goes to a free writer at once, however many jobs of
+ * the first wait before it. */
+static void
+test_one_uid_cannot_take_every_writer(void **state)
+{
+	unsigned i;
+
+	(void)state;
+	t.sup.set.delivery_max_workers_per_user = 2;
+	seteuid_pool(4);
+	for (i = 0; i < 10; i++)
+		submit(100 + i, 1001, PSEP_WRITE_REQ);
+	submit(200, 1002, PSEP_WRITE_REQ);
+	assert_int_equal(t.n_sent, 3);
+	assert_int_equal(t.sent[0].id, 100);
+	assert_int_equal(t.sent[1].id, 101);
+	assert_int_equal(t.sent[2].id, 200);
+	/* 1002 done: its writer stays idle, 1001 still has its two */
+	reply(t.sent[2].c, PSEP_WRITE_REP, 200);
+	assert_int_equal(t.n_sent, 3);
+	/* one of 1001 done: the next of 1001 starts */
+	reply(t.sent[0].c, PSEP_WRITE_REP, 100);
+	assert_int_equal(t.n_sent, 4);
+	assert_int_equal(t.sent[3].id, 102);
+}
+
+/* delivery_max_queued and delivery_max_queued_per_user bound the queue. */
+static void
+test_queue_limits(void **state)
+{
+	const char *why = NULL;
+	unsigned i;
+
+	(void)state;
+	t.sup.set.delivery_mode = POLICY_MODE_SETEUID;
+	t.sup.set.delivery_max_queued = 5;
+	t.sup.set.delivery_max_queued_per_user = 3;
+	sup_writers_start(&t.sup);     /* never ready: everything waits */
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(sup_dispatch_room(&t.sup, 1001, &why), 0);
+		submit(10 + i, 1001, PSEP_WRITE_REQ);
+	}
+	assert_int_equal(sup_dispatch_room(&t.sup, 1001, &why), -1);
+	assert_string_equal(why, "delivery_max_queued_per_user");
+	assert_int_equal(sup_dispatch_room(&t.sup, 1002, &why), 0);
+	submit(20, 1002, PSEP_WRITE_REQ);
+	submit(21, 1002, PSEP_WRITE_REQ);
+	assert_int_equal(sup_dispatch_room(&t.sup, 1003, &why), -1);
+	assert_string_equal(why, "delivery_max_queued");
+}
+
 /* Each job type is completed only by its own reply type; any other
  * answer is a protocol violation that kills the writer. */
 static void
@@ -578,6 +630,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_jobs_are_served_in_fifo_order,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_uid_cannot_take_every_writer,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each_job_type_takes_only_its_reply,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_death_fails_only_its_job,

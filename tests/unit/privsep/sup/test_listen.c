@@ -22,9 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -71,12 +73,15 @@ __wrap_chown(const char *path, uid_t uid, gid_t gid)
 	return __real_chown(path, uid, gid);
 }
 
-/* listen.c hands accepted clients on; nothing connects here. */
+static unsigned n_handed;
+
+/* listen.c hands accepted clients on: counted and closed. */
 void
 sup_frontends_hand(struct sup *sup, int fd, const char *listener)
 {
 	(void)sup;
 	(void)listener;
+	n_handed++;
 	close(fd);
 }
 
@@ -207,10 +212,71 @@ test_planted_symlink_is_refused_and_its_target_untouched(void **state)
 	assert_int_equal(leftovers(e->dir), 0);
 }
 
+static double
+cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+run_loop_ms(struct event_base *base, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+/* accept failing with EMFILE pauses the listener instead of spinning on
+ * the client that stays in the backlog; once fds are free it is taken. */
+static void
+test_accept_out_of_fds_backs_off(void **state)
+{
+	struct env *e = *state;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct rlimit old, rl;
+	const char *why = NULL;
+	int fill[256], nfill = 0, c, i;
+	double cpu;
+
+	assert_int_equal(sup_listeners_open(&e->sup, &why), 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", e->path);
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c >= 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	/* no fd left for accept */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	rl.rlim_cur = 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	while (nfill < 256 && (fill[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		nfill++;
+	assert_int_equal(errno, EMFILE);
+	n_handed = 0;
+	cpu = cpu_seconds();
+	run_loop_ms(e->sup.base, 400);
+	cpu = cpu_seconds() - cpu;
+	for (i = 0; i < nfill; i++)
+		close(fill[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(n_handed, 0);
+	assert_true(cpu < 0.15);
+	/* fds are back: the paused listener resumes and takes the client */
+	for (i = 0; i < 60 && n_handed == 0; i++)
+		run_loop_ms(e->sup.base, 50);
+	assert_int_equal(n_handed, 1);
+	close(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_accept_out_of_fds_backs_off, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_unix_sockets_get_group_and_mode_before_they_are_reachable,
 			setup, teardown),

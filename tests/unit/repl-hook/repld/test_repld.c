@@ -591,6 +591,90 @@ test_idle_timeout(void **state)
 	expect_eof(t);
 }
 
+/* A command answered NO after reply_timeout_ms may still run at the
+ * supervisor: the same user's next command waits for its late reply. */
+static void
+test_timed_out_command_holds_its_user(void **state)
+{
+	struct t *t = *state;
+
+	t->cfg.reply_timeout_ms = 100;
+	connect_client(t);
+	hello(t);
+	say(t, "t1 SYNC alice INBOX\r\n");
+	wait_reqs(t, 1);
+	expect(t, "t1 NO [UNAVAILABLE] timeout inside the server, try again\r\n");
+	say(t, "t2 SYNC alice INBOX\r\nt3 SYNC bob INBOX\r\n");
+	wait_reqs(t, 2);
+	assert_string_equal(t->req[1].cmd.user, "bob");
+	answer(t, 1, PSEP_RS_OK, "", "sync", -1);
+	expect(t, "t3 OK sync\r\n");
+	assert_int_equal(t->n_req, 2);    /* alice waits */
+	answer(t, 0, PSEP_RS_OK, "", "sync", -1);    /* the late reply */
+	wait_reqs(t, 3);
+	assert_string_equal(t->req[2].cmd.user, "alice");
+	answer(t, 2, PSEP_RS_OK, "", "sync", -1);
+	expect(t, "t2 OK sync\r\n");
+}
+
+/* replication_max_connections: one more is closed at once (told why on a
+ * unix socket); the one already served goes on. */
+static void
+test_max_connections_refuses_new_ones(void **state)
+{
+	struct t *t = *state;
+	char buf[128] = "";
+	ssize_t n;
+	int sv[2];
+
+	t->cfg.max_connections = 1;
+	connect_client(t);
+	hello(t);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	repld_conn_start(&t->srv, sv[1], "unix:/test");
+	n = read(sv[0], buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, "* BYE [UNAVAILABLE] too many connections\r\n");
+	assert_int_equal(read(sv[0], buf, sizeof(buf)), 0);
+	close(sv[0]);
+	assert_int_equal(t->srv.n_conns, 1);
+	say(t, "n1 NOOP\r\n");
+	expect(t, "n1 OK noop\r\n");
+}
+
+/* replication_handshake_timeout: a connection without a complete first
+ * command in time is closed; a command in time ends that deadline. */
+static void
+test_handshake_timeout(void **state)
+{
+	struct t *t = *state;
+
+	t->cfg.handshake_timeout_ms = 100;
+	connect_client(t);
+	greeted(t);
+	say(t, "h1 HELL");      /* never completed */
+	expect(t, "* BYE [TIMEOUT] no command\r\n");
+	expect_eof(t);
+	assert_int_equal(t->srv.n_conns, 0);
+}
+
+static void
+test_handshake_deadline_ends_with_first_command(void **state)
+{
+	struct t *t = *state;
+	int64_t end;
+
+	t->cfg.handshake_timeout_ms = 100;
+	connect_client(t);
+	hello(t);
+	for (end = lt_now_ms() + 300; lt_now_ms() < end;)
+		step(t, 10);
+	assert_int_equal(t->in_len, 0);
+	say(t, "n1 NOOP\r\n");
+	expect(t, "n1 OK noop\r\n");
+}
+
 static void
 test_peercred_refused_uid(void **state)
 {
@@ -696,6 +780,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_framing_lost_says_bye, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_finishes_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timed_out_command_holds_its_user,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_connections_refuses_new_ones,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handshake_deadline_ends_with_first_command,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peercred_refused_uid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peercred_other_uid_forked, setup, teardown),
 	};

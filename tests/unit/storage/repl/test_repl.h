@@ -55,6 +55,8 @@ void test_reconcile_hand_added_deleted_damaged(void **state);
 void test_reconcile_follows_imap_rename(void **state);
 void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state);
 void test_index_name_that_is_a_path_is_not_followed(void **state);
+void test_index_name_with_control_byte_is_not_taken(void **state);
+void test_index_over_limits_is_e2big(void **state);
 void test_fetch_returns_exact_bytes_and_date(void **state);
 void test_create_delete_rename_list(void **state);
 void test_version1_log_still_read_and_extended(void **state);

@@ -251,6 +251,77 @@ test_index_name_that_is_a_path_is_not_followed(void **state)
 	reconcile_expect(f, true, (const int[3]){ 0, 0, 0 }, (const int[3]){ 1, 0, 0 });
 }
 
+/* A name with a control byte in the (user-writable) index is not taken:
+ * FETCH does not serve it, and the message counts as lost. */
+void
+test_index_name_with_control_byte_is_not_taken(void **state)
+{
+	struct fixture *f = *state;
+	struct store_index_state st;
+	struct store_repl_result r;
+	struct store_msg_info info;
+	struct store_rec rec;
+	int dirfd, fd = -1;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	memset(&rec, 0, sizeof(rec));
+	rec.op = STORE_REC_SAVE;
+	memcpy(rec.guid, G1, STORE_GUID_HEX);
+	snprintf(rec.name, sizeof(rec.name), "1.M8P1Q1G%s.h\x01,S=3,W=3", G1);
+	dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_append(dirfd, &rec, 1, &st), 0);
+	close(dirfd);
+	assert_int_equal(tu_write_file(tu_path("%s/new/%s", f->md, rec.name), "abc", 3), 0);
+	assert_int_equal(store_repl_fetch(&f->c, "INBOX", G1, &fd, &info, &r, NULL), 0);
+	assert_int_equal(fd, -1);
+	assert_int_equal(r.status, STORE_R_NONEXISTENT);
+}
+
+/* An index over index_max_messages or index_max_size (the user's file)
+ * fails that mailbox with E2BIG instead of growing the writer. */
+void
+test_index_over_limits_is_e2big(void **state)
+{
+	struct fixture *f = *state;
+	struct store_index_state st;
+	struct store_repl_result r;
+	struct store_msg_info info;
+	struct store_rec rec[3];
+	int dirfd, fd = -1, rc;
+	unsigned i;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	memset(rec, 0, sizeof(rec));
+	for (i = 0; i < 3; i++) {
+		rec[i].op = STORE_REC_SAVE;
+		snprintf(rec[i].guid, sizeof(rec[i].guid), "%031x%u", 0, i);
+		snprintf(rec[i].name, sizeof(rec[i].name), "%u.M1P1Q%u.h,S=3,W=3", i, i);
+	}
+	dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_append(dirfd, rec, 3, &st), 0);
+	close(dirfd);
+	store_repl_cache_clear();
+	store_repl_set_limits(0, 2);
+	errno = 0;
+	rc = store_repl_fetch(&f->c, "INBOX", rec[0].guid, &fd, &info, &r, NULL);
+	assert_int_equal(rc, -1);
+	assert_int_equal(errno, E2BIG);
+	store_repl_cache_clear();
+	store_repl_set_limits(64, 0);
+	errno = 0;
+	rc = store_repl_fetch(&f->c, "INBOX", rec[0].guid, &fd, &info, &r, NULL);
+	assert_int_equal(rc, -1);
+	assert_int_equal(errno, E2BIG);
+	store_repl_cache_clear();
+	store_repl_set_limits(1ull << 30, 1000000);
+	assert_int_equal(store_repl_fetch(&f->c, "INBOX", rec[0].guid, &fd, &info, &r,
+					  NULL), 0);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* ---- FETCH ------------------------------------------------------------- */
 
 void
