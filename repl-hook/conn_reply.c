@@ -71,6 +71,8 @@ journal_reply(struct hook_conn *c, const struct repl_response *rp, uint64_t seq)
 	s->answered = true;
 	c->inflight--;
 	if (rp->status == PSEP_RS_OK) {
+		r->n_acks++;
+		psep_histogram_add(&r->ack_lat, (hook_now_ms() - s->sent_ms) * 1000u);
 		if (code_is(rp->code, "NONEXISTENT"))
 			r->h->notify->mark_dirty(r, s->user, s->mailbox);
 		r->h->notify->event_acked(r->h, r, seq);

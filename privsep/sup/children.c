@@ -121,6 +121,7 @@ child_read(evutil_socket_t fd, short what, void *arg)
 				       m.u.log.text, m.u.log.text_len);
 			break;
 		default:
+			c->served++;
 			c->ops->message(c, &m);
 			break;
 		}
@@ -150,6 +151,7 @@ sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 	c->ops = ops;
 	c->owner = owner;
 	clock_gettime(CLOCK_MONOTONIC, &c->started);
+	c->uid = psep_role_get(sp->role)->uid_kind == PSEP_UID_ROOT ? 0 : sp->creds.uid;
 	c->pid = psep_spawn_child(&full, &c->ipc);
 	if (c->pid < 0) {
 		log_err("fork for role=%s failed: %s", psep_role_name(sp->role),
@@ -233,6 +235,7 @@ sup_children_reap(struct sup *sup)
 		c->dead = true;
 		event_del(c->ev);
 		log_exit(c, wstatus);
+		sup_stats_exit(sup, c->role, wstatus);
 		c->ops->exited(c, wstatus);
 		c->refs--;
 		if (c->refs < 0)

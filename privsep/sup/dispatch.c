@@ -30,6 +30,7 @@ struct sup_writer {
 	struct event *timer;      /* writer_timeout of the job in progress */
 	struct event *idle;       /* fork mode: fork_idle_timeout */
 	uid_t uid;                /* fork mode: the only uid it serves */
+	struct timespec job_started;
 	unsigned requests;
 	struct timespec last_used;
 };
@@ -178,6 +179,7 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 
 	w->job = job;
 	w->requests++;
+	clock_gettime(CLOCK_MONOTONIC, &w->job_started);
 	evtimer_del(w->idle);
 	evtimer_add(w->timer, &tv);
 #ifdef STOWD_TEST_HOOKS
@@ -269,6 +271,7 @@ fork_pass(struct sup *sup)
 		next = TAILQ_NEXT(job, link);
 		if (c != NULL) {
 			if (wr_usable(c)) {
+				sup->ctr.fork_hits++;
 				TAILQ_REMOVE(&sup->queue, job, link);
 				wr_start_job(c, job);
 			}
@@ -280,6 +283,7 @@ fork_pass(struct sup *sup)
 			waiting++;
 			continue;
 		}
+		sup->ctr.fork_misses++;
 		if (fork_spawn(sup, job) < 0) {
 			fail_queued_uid(sup, job->uid, "cannot create a writer child");
 			return true;
@@ -295,6 +299,7 @@ fork_pass(struct sup *sup)
 		log_debug("writer-child pid=%ld uid=%u evicted", (long)c->pid,
 			  (unsigned)((struct sup_writer *)c->owner)->uid);
 		sup_child_retire(c);
+		sup->ctr.fork_evictions++;
 		retiring++;
 	}
 	return false;
@@ -371,6 +376,13 @@ wr_reply(struct sup_child *c, struct psep_msg *m)
 	}
 	w->job = NULL;
 	evtimer_del(w->timer);
+	if (job->type == PSEP_WRITE_REQ) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		sup_stats_save(c->sup, (uint64_t)((now.tv_sec - w->job_started.tv_sec) * 1000000 +
+						  (now.tv_nsec - w->job_started.tv_nsec) / 1000));
+	}
 	job_finish(c->sup, job, m, NULL);
 	wr_job_done(c);
 	dispatch_run(c->sup);

@@ -70,4 +70,5 @@ const struct sup_entry sup_entries[PSEP_ROLE_COUNT] = {
 #else
 	[PSEP_ROLE_REPLD] = { NULL, NULL },
 #endif
+	[PSEP_ROLE_CONTROL] = { NULL, NULL },   /* stowctl: never spawned */
 };

@@ -45,6 +45,8 @@ struct fe_delivery {
 	uint64_t undo_modseq;     /* ... and nothing is left: the EXPUNGE that
 				   * undid the stamp here goes to the replicas */
 	struct dlv_result wr_result;
+	struct timespec t0;       /* DELIVER_REQ received */
+	uint64_t size;            /* body octets */
 };
 
 static void fe_ready(struct sup_child *c);
@@ -157,6 +159,21 @@ sup_frontends_hand(struct sup *sup, int fd, const char *listener)
 	close(fd);
 }
 
+void
+sup_frontends_hand_metrics(struct sup *sup, int fd, const char *listener)
+{
+	struct sup_child *c = fe_pick(sup);
+	struct psep_client_fd msg;
+
+	memset(&msg, 0, sizeof(msg));
+	xstrlcpy(msg.listener, listener, sizeof(msg.listener));
+	if (c == NULL)
+		log_warn("metrics client on %s: no front-end ready, closed", listener);
+	else
+		(void)sup_child_send(c, PSEP_METRICS_CLIENT, 0, &msg, sizeof(msg), fd);
+	close(fd);
+}
+
 static void
 fe_rcpt(struct sup_child *c, const struct psep_msg *m)
 {
@@ -168,9 +185,12 @@ fe_rcpt(struct sup_child *c, const struct psep_msg *m)
 	memset(&rep, 0, sizeof(rep));
 	l = policy_userdb_lookup(c->sup->userdb, m->u.rcpt_req.address, &user, &why);
 	policy_result_from_lookup(&rep.result, l, why);
-	if (l != POLICY_USER_FOUND)
+	if (l != POLICY_USER_FOUND) {
 		log_info("session=%s rcpt=<%s> rejected: %s", m->u.rcpt_req.session,
 			 m->u.rcpt_req.address, why ? why : rep.result.text);
+		c->sup->ctr.deliveries[rep.result.code < 500 ? PSEP_OUT_TEMP_USERDB :
+				       PSEP_OUT_PERM_NOUSER]++;
+	}
 	(void)sup_child_send(c, PSEP_RCPT_REP, m->hdr.id, &rep, sizeof(rep), -1);
 }
 
@@ -191,6 +211,12 @@ fe_reply(struct sup_child *fe, uint64_t id, const struct dlv_result *r,
 static void
 fe_finish(struct fe_delivery *d, const struct dlv_result *r, const char *guid)
 {
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sup_stats_delivery(d->sup, r, (uint64_t)((now.tv_sec - d->t0.tv_sec) * 1000000 +
+						 (now.tv_nsec - d->t0.tv_nsec) / 1000),
+			   d->size);
 	if (!d->fe->dead)
 		fe_reply(d->fe, d->req_id, r, guid);
 	sup_child_unref(&d->fe);
@@ -458,10 +484,13 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	l = policy_userdb_lookup(c->sup->userdb, dr->address, &user, &why);
 	if (l != POLICY_USER_FOUND) {
 		policy_result_from_lookup(&r, l, why);
+		sup_stats_delivery(c->sup, &r, 0, 0);
 		fe_reply(c, m->hdr.id, &r, NULL);
 		return;
 	}
 	d = xcalloc(1, sizeof(*d));
+	clock_gettime(CLOCK_MONOTONIC, &d->t0);
+	d->size = dr->body_size;
 	d->sup = c->sup;
 	d->fe = c;
 	sup_child_ref(c);
@@ -495,6 +524,9 @@ fe_message(struct sup_child *c, struct psep_msg *m)
 	case PSEP_SESSION_END:
 		if (fe->sessions > 0)
 			fe->sessions--;
+		break;
+	case PSEP_METRICS_REQ:
+		sup_metrics_request(c, m);
 		break;
 	default:
 		sup_child_kill(c, "unexpected message type");

@@ -142,6 +142,11 @@ irepl_make(unsigned i, const struct irepl_conf *conf)
 			 "replica %s {\naddress = tcp:127.0.0.1:%u\n}\n",
 			 conf->replicas[k]->name, conf->replicas[k]->port);
 	}
+	if (conf->extra != NULL) {
+		size_t have = strlen(blocks);
+
+		snprintf(blocks + have, sizeof(blocks) - have, "%s", conf->extra);
+	}
 	o.conf = lines;
 	o.conf_text = blocks;
 	if (harness_write_conf(r->h, &o) < 0) {

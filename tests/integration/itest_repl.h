@@ -46,6 +46,7 @@ struct irepl_conf {
 	const char *full_sync;        /* "1h" */
 	bool async;                   /* replication_sync_acks = 0 even with
 				       * replicas (sync_acks is then ignored) */
+	const char *extra;            /* more config lines, verbatim (NULL) */
 };
 
 extern struct certs irepl_certs;
