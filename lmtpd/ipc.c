@@ -290,6 +290,14 @@ lmtp_ipc_dispatch(struct lmtp_ipc *ipc, struct psep_msg *m)
 		m->fd = -1;
 		lmtp_conn_start(ipc->srv, fd);
 		break;
+	case PSEP_METRICS_CLIENT:
+		fd = m->fd;
+		m->fd = -1;
+		lmtp_metrics_client(ipc->srv->metrics, fd);
+		break;
+	case PSEP_METRICS_REP:
+		lmtp_metrics_reply(ipc->srv->metrics, m);
+		break;
 	case PSEP_RCPT_REP:
 		ipc_reply(ipc, m, PEND_RCPT);
 		break;

@@ -238,6 +238,8 @@ hook_conn_frame(struct hook_conn *c)
 	case REPL_R_UNTAGGED:
 		if (rp.bye) {
 			log_info("replica=%s BYE [%s] %s", name, rp.code, rp.text);
+			snprintf(c->r->last_error, sizeof(c->r->last_error), "BYE [%.40s] %.60s",
+				 rp.code, rp.text);
 			c->dead = true;
 		} else {
 			log_warn("replica=%s * BAD [%s] %s", name, rp.code, rp.text);

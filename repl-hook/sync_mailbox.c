@@ -262,6 +262,7 @@ sync_mbox_next(struct sync_state *st)
 
 		if (e->l && e->r && state_equal(&e->ls, &e->rs)) {
 			e->ok = true;
+			st->run_mailboxes++;
 			continue;
 		}
 		sync_mbox_job_reset(&uj->m);

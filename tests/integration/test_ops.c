@@ -42,6 +42,47 @@ setup(void **state)
 	return itest_test_start(&H, &o);
 }
 
+/* stowd under a watchdog of 400 ms (WATCHDOG_USEC as systemd sets it). */
+static int
+setup_watchdog(void **state)
+{
+	struct harness_opts o = { .nusers = 1 };
+	int rc;
+
+	(void)state;
+	setenv("WATCHDOG_USEC", "400000", 1);
+	rc = itest_test_start(&H, &o);
+	unsetenv("WATCHDOG_USEC");
+	return rc;
+}
+
+static void
+test_watchdog_pings_while_healthy_and_stops_when_stalled(void **state)
+{
+	char seen[512] = "";
+
+	(void)state;
+	itest_begin(H);
+	harness_drain_notify(H);
+	assert_int_equal(harness_wait_notify(H, "WATCHDOG=1", 2000, seen, sizeof(seen)), 0);
+	seen[0] = '\0';
+	assert_int_equal(harness_wait_notify(H, "WATCHDOG=1", 2000, seen, sizeof(seen)), 0);
+	if (strstr(seen, "STATUS=ready generation 0, seteuid mode; delivered 0") == NULL)
+		fail_msg("no STATUS= line with the pings: %s", seen);
+	/* a loop that stalls for longer than half the interval: that tick
+	 * sends no WATCHDOG=1 and says why */
+	assert_int_equal(harness_signal(H, SIGSTOP), 0);
+	usleep(600 * 1000);
+	assert_int_equal(harness_signal(H, SIGCONT), 0);
+	for (int k = 0; k < 50 && !harness_log_contains(H, "watchdog: the loop turned after"); k++)
+		usleep(50 * 1000);
+	assert_true(harness_log_contains(H, "watchdog: the loop turned after"));
+	/* and it pings again once the loop keeps pace */
+	harness_drain_notify(H);
+	assert_int_equal(harness_wait_notify(H, "WATCHDOG=1", 2000, NULL, 0), 0);
+	itest_pass(H);
+}
+
 static void
 test_status_text_and_json(void **state)
 {
@@ -184,6 +225,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_non_root_is_denied, setup, itest_test_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_control_input, setup, itest_test_teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, itest_test_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_watchdog_pings_while_healthy_and_stops_when_stalled,
+			setup_watchdog, itest_test_teardown),
 	};
 
 	harness_require_root();
