@@ -237,6 +237,8 @@ v_deliver_req(const struct psep_msg *m, const struct stat *st, const char **why)
 	if (!psep_text_ok(r->session, sizeof(r->session)) ||
 	    !psep_text_ok(r->address, sizeof(r->address)))
 		return fail(why, "bad session or address");
+	if (!psep_text_ok(r->msgid, sizeof(r->msgid)) || strchr(r->msgid, ' ') != NULL)
+		return fail(why, "bad message id");
 	if (r->prefix_len != m->body_len - sizeof(*r))
 		return fail(why, "prefix length mismatch");
 	return body_check(r->body_size, r->body_vsize, st, why);

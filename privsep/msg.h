@@ -32,6 +32,7 @@
 #define PSEP_LOG_MAX 1024
 #define PSEP_ID_MAX 65        /* server id: 1..64 octets %x21-7E + NUL */
 #define PSEP_FLAGS_MAX 128    /* canonical flag string or delta list + NUL */
+#define PSEP_MSGID_MAX 200    /* Message-ID for the logs, NUL included */
 
 /* Process roles: one row each in privsep/roles.c. */
 enum psep_role {
@@ -154,6 +155,7 @@ struct psep_deliver_req {
 	uint32_t prefix_len;          /* bytes of prefix[], <= PSEP_PREFIX_MAX */
 	uint64_t body_size;           /* st_size of the memfd */
 	uint64_t body_vsize;          /* size with CRLF line ends */
+	char msgid[PSEP_MSGID_MAX];   /* the Message-ID (logs only), "" if none */
 	char prefix[];                /* trace headers, LF line ends */
 };
 

@@ -47,6 +47,7 @@ struct fe_delivery {
 	struct dlv_result wr_result;
 	struct timespec t0;       /* DELIVER_REQ received */
 	uint64_t size;            /* body octets */
+	char msgid[PSEP_MSGID_MAX];
 };
 
 static void fe_ready(struct sup_child *c);
@@ -213,10 +214,21 @@ fe_finish(struct fe_delivery *d, const struct dlv_result *r, const char *guid)
 {
 	struct timespec now;
 
+	uint64_t us;
+
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	sup_stats_delivery(d->sup, r, (uint64_t)((now.tv_sec - d->t0.tv_sec) * 1000000 +
-						 (now.tv_nsec - d->t0.tv_nsec) / 1000),
-			   d->size);
+	us = (uint64_t)((now.tv_sec - d->t0.tv_sec) * 1000000 +
+			(now.tv_nsec - d->t0.tv_nsec) / 1000);
+	sup_stats_delivery(d->sup, r, us, d->size);
+	/* The one delivery line (Dovecot-like fields, key=value). */
+	log_info("delivery session=%s outcome=%s code=%u status=%s user=%s mailbox=INBOX "
+		 "guid=%s msgid=%s size=%llu time=%.3fs rcpt=<%s>%s%s",
+		 d->session, r->status == DLV_OK ? "ok" : r->status == DLV_TEMPFAIL ?
+		 "tempfail" : "permfail", r->code, r->enhanced, d->user,
+		 guid != NULL && guid[0] != '\0' ? guid : "-",
+		 d->msgid[0] != '\0' ? d->msgid : "-", (unsigned long long)d->size,
+		 (double)us / 1e6, d->address, r->status == DLV_OK ? "" : " reason=",
+		 r->status == DLV_OK ? "" : r->text);
 	if (!d->fe->dead)
 		fe_reply(d->fe, d->req_id, r, guid);
 	sup_child_unref(&d->fe);
@@ -491,6 +503,7 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	d = xcalloc(1, sizeof(*d));
 	clock_gettime(CLOCK_MONOTONIC, &d->t0);
 	d->size = dr->body_size;
+	memcpy(d->msgid, dr->msgid, sizeof(d->msgid));
 	d->sup = c->sup;
 	d->fe = c;
 	sup_child_ref(c);

@@ -292,6 +292,7 @@ top_reload(struct sup *sup, char *err, size_t errsize)
 	derive_names(sup);
 	psep_msg_set_uid_range(sup->set.first_valid_uid, sup->set.last_valid_uid);
 	log_set_debug(sup->set.log_debug);
+	log_set_syslog(sup->set.log_target == POLICY_LOG_SYSLOG);
 	sup->generation++;
 	sup->ready_sent = false;
 	sup_frontends_retire(sup);
@@ -575,6 +576,7 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 	TAILQ_INIT(&sup.hookq);
 	sup.started = time(NULL);
 	log_set_debug(sup.set.log_debug);
+	log_set_syslog(sup.set.log_target == POLICY_LOG_SYSLOG);
 	derive_names(&sup);
 	psep_msg_set_uid_range(sup.set.first_valid_uid, sup.set.last_valid_uid);
 	if (resolve_run_user(&sup.set, &sup.run_creds, &why) < 0)

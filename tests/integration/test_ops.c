@@ -29,7 +29,7 @@
 #include "tests/integration/itest.h"
 #include "tests/integration/itest_ops.h"
 
-#define MSG "Subject: x\r\n\r\nhi\r\n"
+#define MSG "Subject: x\r\nmessage-id:\r\n <m1.ops@example.org>\r\n\r\nhi\r\n"
 
 static struct harness *H;
 
@@ -107,6 +107,11 @@ test_status_text_and_json(void **state)
 	assert_non_null(strstr(out, "\"role\":\"lmtpd\""));
 	assert_non_null(strstr(out, "\"ok\":1,"));
 	free(out);
+	/* one delivery line with the Message-ID, as Dovecot logs it */
+	assert_true(harness_log_contains(H, "delivery session="));
+	assert_true(harness_log_contains(H, " outcome=ok code=250 status=2.0.0 user=u1 "
+					 "mailbox=INBOX guid="));
+	assert_true(harness_log_contains(H, " msgid=<m1.ops@example.org> size="));
 	itest_pass(H);
 }
 

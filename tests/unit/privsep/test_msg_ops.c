@@ -105,6 +105,23 @@ static const struct patch resync_patches[] = {
 	    false),
 };
 
+/* The Message-ID that DELIVER_REQ carries for the delivery log line. */
+static const struct patch msgid_patches[] = {
+	STR("DELIVER_REQ msgid", PSEP_DELIVER_REQ, psep_deliver_req, msgid, "<a@b>", true),
+	STR("DELIVER_REQ msgid with a space", PSEP_DELIVER_REQ, psep_deliver_req, msgid,
+	    "<a b>", false),
+	STR("DELIVER_REQ msgid with LF", PSEP_DELIVER_REQ, psep_deliver_req, msgid,
+	    "<a\nb>", false),
+	NONUL("DELIVER_REQ msgid without NUL", PSEP_DELIVER_REQ, psep_deliver_req, msgid,
+	      "<a@b>"),
+};
+
+static void
+test_deliver_req_msgid(void **state)
+{
+	RUN_PATCHES(*state, msgid_patches);
+}
+
 static void
 test_ctl_req_fields(void **state)
 {
@@ -242,6 +259,7 @@ main(void)
 		T(test_ctl_req_argument_combinations),
 		T(test_only_the_control_peer_sends_ctl_req),
 		T(test_ctl_rep_output_memfd),
+		T(test_deliver_req_msgid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
