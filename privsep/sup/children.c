@@ -121,7 +121,11 @@ child_read(evutil_socket_t fd, short what, void *arg)
 				       m.u.log.text, m.u.log.text_len);
 			break;
 		default:
-			c->served++;
+			/* a request done: an answer, or a front-end's request
+			 * (not the one-way notes) */
+			if (m.hdr.type != PSEP_SESSION_END &&
+			    m.hdr.type != PSEP_WRITE_STAMP)
+				c->served++;
 			c->ops->message(c, &m);
 			break;
 		}

@@ -50,6 +50,8 @@ struct ctl_conn {
 	struct policy_user user;      /* user command */
 	uint64_t user_events;
 	bool user_events_ok;
+	struct event *wait;           /* reload: until the new processes are ready */
+	unsigned wait_ticks;
 };
 
 /* ---- output ----------------------------------------------------------- */
@@ -59,6 +61,8 @@ conn_free(struct ctl_conn *cc)
 {
 	if (cc->ev != NULL)
 		event_free(cc->ev);
+	if (cc->wait != NULL)
+		event_free(cc->wait);
 	close(cc->fd);
 	cc->ctl->nconns--;
 	free(cc);
@@ -333,20 +337,31 @@ user_list_done(struct sup *sup, const struct psep_repl_rep *rep, int fd, void *a
 	char *buf = NULL, line[PSEP_LINES_LINE_MAX + 2];
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len), *in = NULL;
-	bool first = true;
+	bool first = true, last;
+	char guid[PSEP_GUID_MAX];
+	unsigned code = 0;
+	time_t when = 0;
 
-	(void)sup;
 	if (f == NULL) {
 		if (fd >= 0)
 			close(fd);
 		conn_answer(cc, ENOMEM, "out of memory", NULL, 0);
 		return;
 	}
+	last = sup_stats_last_delivery(sup, cc->user.name, &when, guid, &code);
 	if (cc->json) {
 		fprintf(f, "{\"user\":");
 		json_str(f, cc->user.name);
 		fprintf(f, ",\"uid\":%u,\"home\":", (unsigned)cc->user.uid);
 		json_str(f, cc->user.home);
+		if (last) {
+			fprintf(f, ",\"last_delivery\":{\"time\":%lld,\"code\":%u,\"guid\":",
+				(long long)when, code);
+			json_str(f, guid);
+			fputc('}', f);
+		} else {
+			fprintf(f, ",\"last_delivery\":null");
+		}
 		fprintf(f, ",\"pending_replication_events\":");
 		if (cc->user_events_ok)
 			fprintf(f, "%llu", ull(cc->user_events));
@@ -357,6 +372,11 @@ user_list_done(struct sup *sup, const struct psep_repl_rep *rep, int fd, void *a
 	} else {
 		fprintf(f, "user %s uid %u home %s\n", cc->user.name,
 			(unsigned)cc->user.uid, cc->user.home);
+		if (last)
+			fprintf(f, "last delivery: %llds ago, %u, guid %s\n",
+				(long long)(time(NULL) - when), code, guid[0] ? guid : "-");
+		else
+			fprintf(f, "last delivery: none since stowd started\n");
 		if (cc->user_events_ok)
 			fprintf(f, "pending replication events: %llu\n", ull(cc->user_events));
 		if (rep == NULL || rep->status != PSEP_RS_OK)
@@ -487,6 +507,41 @@ do_resync(struct ctl_conn *cc)
 	sup_resync_ask(sup, &req, CTL_RESYNC_TIMEOUT_MS, resync_done, cc);
 }
 
+/* ---- reload ----------------------------------------------------------- */
+
+#define RELOAD_WAIT_TICKS 600u      /* of 100 ms */
+
+/* The new config is in force: answer once its processes are ready. */
+static void
+reload_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_conn *cc = arg;
+	struct sup *sup = cc->ctl->sup;
+	char text[96];
+	int n;
+
+	(void)fd;
+	(void)what;
+	if (!sup->ready_sent && !sup->stopping && ++cc->wait_ticks < RELOAD_WAIT_TICKS)
+		return;
+	n = snprintf(text, sizeof(text), "%s generation %u\n", sup->ready_sent ?
+		     "reloaded, ready:" : "reloaded, not ready yet:", sup->generation);
+	if (cc->json)
+		n = snprintf(text, sizeof(text), "{\"generation\":%u,\"ready\":%s}\n",
+			     sup->generation, sup->ready_sent ? "true" : "false");
+	conn_answer(cc, 0, NULL, text, n > 0 ? (size_t)n : 0);
+}
+
+static void
+reload_wait(struct ctl_conn *cc)
+{
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
+
+	cc->wait = event_new(cc->ctl->sup->base, -1, EV_PERSIST, reload_tick, cc);
+	if (cc->wait == NULL || event_add(cc->wait, &tv) < 0)
+		fatalx("cannot wait for the reload");
+}
+
 /* ---- requests --------------------------------------------------------- */
 
 static void
@@ -512,7 +567,7 @@ conn_request(struct ctl_conn *cc)
 		if (sup->top->reload(sup, err, sizeof(err)) < 0)
 			conn_answer(cc, EINVAL, err, NULL, 0);
 		else
-			conn_answer(cc, 0, NULL, NULL, 0);
+			reload_wait(cc);
 		return;
 	case PSEP_CTL_STOP:
 		log_info("control: stop requested");

@@ -9,6 +9,7 @@
  *           files count here.
  */
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -66,4 +67,58 @@ sup_stats_exit(struct sup *sup, enum psep_role role, int wstatus)
 		sup->ctr.seccomp_kills++;
 	if (role == PSEP_ROLE_WRITER_SETEUID || role == PSEP_ROLE_WRITER_CHILD)
 		sup->ctr.writer_deaths[sig > 0 && sig < 32 ? sig : 0]++;
+}
+
+/* ---- the last delivery of each user (stowctl user) ---------------------- */
+
+#define LASTDLV_MAX 1024u           /* users remembered; the oldest goes */
+
+struct sup_lastdlv {
+	char user[PSEP_NAME_MAX];
+	char guid[PSEP_GUID_MAX];
+	unsigned code;
+	time_t when;
+};
+
+void
+sup_stats_note_delivery(struct sup *sup, const char *user, const char *guid,
+			unsigned code)
+{
+	struct sup_lastdlv *e, *oldest = NULL;
+	size_t i;
+
+	if (user == NULL || user[0] == '\0')
+		return;
+	if (sup->lastdlv == NULL)
+		sup->lastdlv = xcalloc(LASTDLV_MAX, sizeof(*sup->lastdlv));
+	for (i = 0; i < LASTDLV_MAX; i++) {
+		e = &sup->lastdlv[i];
+		if (e->when == 0 || strcmp(e->user, user) == 0)
+			break;
+		if (oldest == NULL || e->when < oldest->when)
+			oldest = e;
+	}
+	if (i == LASTDLV_MAX)
+		e = oldest;
+	xstrlcpy(e->user, user, sizeof(e->user));
+	xstrlcpy(e->guid, guid != NULL ? guid : "", sizeof(e->guid));
+	e->code = code;
+	e->when = time(NULL);
+}
+
+bool
+sup_stats_last_delivery(const struct sup *sup, const char *user, time_t *when_out,
+			char guid_out[PSEP_GUID_MAX], unsigned *code_out)
+{
+	for (size_t i = 0; sup->lastdlv != NULL && i < LASTDLV_MAX; i++) {
+		const struct sup_lastdlv *e = &sup->lastdlv[i];
+
+		if (e->when != 0 && strcmp(e->user, user) == 0) {
+			*when_out = e->when;
+			memcpy(guid_out, e->guid, PSEP_GUID_MAX);
+			*code_out = e->code;
+			return true;
+		}
+	}
+	return false;
 }

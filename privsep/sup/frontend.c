@@ -220,6 +220,7 @@ fe_finish(struct fe_delivery *d, const struct dlv_result *r, const char *guid)
 	us = (uint64_t)((now.tv_sec - d->t0.tv_sec) * 1000000 +
 			(now.tv_nsec - d->t0.tv_nsec) / 1000);
 	sup_stats_delivery(d->sup, r, us, d->size);
+	sup_stats_note_delivery(d->sup, d->user, guid, r->code);
 	/* The one delivery line (Dovecot-like fields, key=value). */
 	log_info("delivery session=%s outcome=%s code=%u status=%s user=%s mailbox=INBOX "
 		 "guid=%s msgid=%s size=%llu time=%.3fs rcpt=<%s>%s%s",

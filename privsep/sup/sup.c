@@ -509,6 +509,7 @@ sup_free(struct sup *sup)
 	sup_listeners_close(sup);
 	sup_control_close(sup);
 	free(sup->control);
+	free(sup->lastdlv);
 	sup_frontends_drop_pending(sup);
 	for (i = 0; i < sizeof(sup->ev_sig) / sizeof(sup->ev_sig[0]); i++)
 		if (sup->ev_sig[i] != NULL)

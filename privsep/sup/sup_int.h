@@ -95,7 +95,7 @@ struct sup_child {
 	void *owner;              /* role-specific state, owned by its module */
 	struct timespec started;
 	uid_t uid;                /* the uid it runs as (status) */
-	uint64_t served;          /* messages handled from it (status) */
+	uint64_t served;          /* requests it made or answered (status) */
 };
 
 TAILQ_HEAD(sup_child_list, sup_child);
@@ -132,6 +132,7 @@ struct sup_listener;
 struct sup_event_wait;
 struct sup_hookq;
 struct sup_control;
+struct sup_lastdlv;
 TAILQ_HEAD(sup_hookq_list, sup_hookq);
 TAILQ_HEAD(sup_event_list, sup_event_wait);
 
@@ -184,6 +185,7 @@ struct sup {
 	struct sup_hookq_list hookq;  /* questions to repl-hook (stats.c) */
 	uint64_t hookq_next;
 	struct sup_control *control;  /* control.c */
+	struct sup_lastdlv *lastdlv;  /* counters.c: last delivery per user */
 	/* systemd watchdog (sup.c) */
 	struct event *ev_watchdog;
 	uint64_t watchdog_us;         /* WATCHDOG_USEC, 0 = none */
@@ -293,6 +295,12 @@ void sup_stats_delivery(struct sup *sup, const struct dlv_result *r,
 void sup_stats_save(struct sup *sup, uint64_t us);
 /* A child ended with wstatus (children.c). */
 void sup_stats_exit(struct sup *sup, enum psep_role role, int wstatus);
+/* Remember the last delivery of user (a bounded table, the oldest entry
+ * goes); and look it up (false: none since start). */
+void sup_stats_note_delivery(struct sup *sup, const char *user, const char *guid,
+			     unsigned code);
+bool sup_stats_last_delivery(const struct sup *sup, const char *user, time_t *when_out,
+			     char guid_out[PSEP_GUID_MAX], unsigned *code_out);
 /* stats.c: the counters and gauges now. */
 void sup_stats_fill(struct sup *sup, struct psep_counters *out);
 /* Answer of repl-hook: rep NULL when it is not running or did not answer

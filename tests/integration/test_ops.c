@@ -67,7 +67,8 @@ test_watchdog_pings_while_healthy_and_stops_when_stalled(void **state)
 	assert_int_equal(harness_wait_notify(H, "WATCHDOG=1", 2000, seen, sizeof(seen)), 0);
 	seen[0] = '\0';
 	assert_int_equal(harness_wait_notify(H, "WATCHDOG=1", 2000, seen, sizeof(seen)), 0);
-	if (strstr(seen, "STATUS=ready generation 0, seteuid mode; delivered 0") == NULL)
+	if (strstr(seen, "STATUS=ready generation 0, ") == NULL ||
+	    strstr(seen, " mode; delivered 0, tempfail 0, permfail 0; queue 0") == NULL)
 		fail_msg("no STATUS= line with the pings: %s", seen);
 	/* a loop that stalls for longer than half the interval: that tick
 	 * sends no WATCHDOG=1 and says why */
@@ -106,6 +107,8 @@ test_status_text_and_json(void **state)
 	assert_non_null(strstr(out, "\"generation\":"));
 	assert_non_null(strstr(out, "\"role\":\"lmtpd\""));
 	assert_non_null(strstr(out, "\"ok\":1,"));
+	if (strcmp(H->mode, "fork") == 0 && strstr(out, "\"misses\":1,\"evictions\":0}") == NULL)
+		fail_msg("fork mode: one miss expected: %.900s", strstr(out, "\"fork_cache\""));
 	free(out);
 	/* one delivery line with the Message-ID, as Dovecot logs it */
 	assert_true(harness_log_contains(H, "delivery session="));
@@ -127,10 +130,16 @@ test_user_known_and_unknown(void **state)
 	rc = iops_ctl(H, &out, "user", H->users[1].name, NULL);
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(out, "MAILBOX INBOX MESSAGES 1 "));
+	assert_non_null(strstr(out, "s ago, 250, guid "));
+	free(out);
+	rc = iops_ctl(H, &out, "user", H->users[2].name, NULL);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "last delivery: none since stowd started"));
 	free(out);
 	rc = iops_ctl(H, &out, "-j", "user", H->users[1].name, NULL);
 	assert_int_equal(rc, 0);
 	iops_json_check(out, "user");
+	assert_non_null(strstr(out, "\"last_delivery\":{\"time\":"));
 	free(out);
 	rc = iops_ctl(H, &out, "user", "nosuchuser", NULL);
 	assert_int_equal(rc, 1);
@@ -159,6 +168,7 @@ test_reload_refused_then_applied(void **state)
 	assert_int_equal(harness_write_file(H->conf_path, good, len, 0644), 0);
 	rc = iops_ctl(H, &out, "reload", NULL);
 	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "reloaded, ready: generation 1"));
 	free(out);
 	rc = iops_ctl(H, &out, "-j", "status", NULL);
 	assert_int_equal(rc, 0);

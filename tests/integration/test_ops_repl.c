@@ -48,6 +48,20 @@ json_num(const char *json, const char *key)
 	return p != NULL ? strtod(p + strlen(pat), NULL) : -1.0;
 }
 
+/* With STOWD_OPS_SHOW set, print stowctl status of instance i (for a
+ * person looking at the test). */
+static void
+show_status(unsigned i, const char *when)
+{
+	char *out = NULL;
+
+	if (getenv("STOWD_OPS_SHOW") == NULL)
+		return;
+	(void)iops_ctl(IR[i].h, &out, "status", NULL);
+	fprintf(stderr, "---- stowctl status on %s, %s ----\n%s", IR[i].name, when, out);
+	free(out);
+}
+
 static char *
 status_json(unsigned i)
 {
@@ -99,6 +113,7 @@ test_status_while_replica_is_down_and_back(void **state)
 	usleep(1200 * 1000);
 	free(s2);
 	s2 = status_json(A);
+	show_status(A, "replica b down");
 	lag2 = json_num(s2, "lag_seconds");
 	if (!(lag2 >= lag1 + 1.0))
 		fail_msg("lag did not grow: %.3f then %.3f", lag1, lag2);
@@ -112,6 +127,7 @@ test_status_while_replica_is_down_and_back(void **state)
 	if (irepl_wait_guid(B, 0, guid, IREPL_POLL_MS, NULL, 0) < 0)
 		fail_msg("the last message did not reach b");
 	s3 = status_json(A);
+	show_status(A, "replica b back, journal drained");
 	assert_non_null(strstr(s3, "\"connected\":true"));
 	assert_true(json_num(s3, "journal_entries") == 0);
 	assert_true(json_num(s3, "journal_bytes") == 0);
