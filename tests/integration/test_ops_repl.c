@@ -175,6 +175,11 @@ test_resync_user_after_files_removed_on_replica(void **state)
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(out, "unknown user"));
 	free(out);
+	/* a full sync of every user, now */
+	rc = iops_ctl(IR[A].h, &out, "resync", "--all", NULL);
+	if (rc != 0 || strstr(out, "resync done: ") == NULL)
+		fail_msg("stowctl resync --all: exit %d: %s", rc, out);
+	free(out);
 	rc = iops_ctl(IR[A].h, &out, "resync", "--all", "--replica", "nosuch", NULL);
 	assert_int_equal(rc, 1);
 	assert_non_null(strstr(out, "no replica named nosuch"));
