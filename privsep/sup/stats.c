@@ -23,6 +23,7 @@ struct sup_hookq {
 	uint64_t id;
 	uint16_t type;                /* PSEP_STATS_REQ or PSEP_RESYNC_REQ */
 	struct event *timer;
+	bool sent;                    /* to a repl-hook (else: no one to ask) */
 	sup_stats_fn stats_cb;
 	sup_resync_fn resync_cb;
 	void *arg;
@@ -70,8 +71,9 @@ hookq_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_warn("id=%llu repl-hook did not answer %s in time",
-		 (unsigned long long)q->id, psep_type_name(q->type));
+	if (q->sent)
+		log_warn("id=%llu repl-hook did not answer %s in time",
+			 (unsigned long long)q->id, psep_type_name(q->type));
 	hookq_end(q, NULL);
 }
 
@@ -92,8 +94,8 @@ hookq_send(struct sup *sup, uint16_t type, const void *body, size_t len,
 	if (q->timer == NULL)
 		fatalx("evtimer_new");
 	TAILQ_INSERT_TAIL(&sup->hookq, q, link);
-	if (hook == NULL ||
-	    sup_child_send(hook, type, q->id, body, len, -1) < 0) {
+	q->sent = hook != NULL && sup_child_send(hook, type, q->id, body, len, -1) == 0;
+	if (!q->sent) {
 		tv.tv_sec = 0;
 		tv.tv_usec = 0;
 	}
@@ -181,7 +183,11 @@ sup_metrics_request(struct sup_child *c, const struct psep_msg *m)
 	w->id = m->hdr.id;
 	sup_child_ref(c);
 	if (c->sup->set.n_replicas == 0) {
-		metrics_answer(c->sup, NULL, w);
+		/* nothing to ask: an empty, fresh replica list */
+		struct psep_stats_rep none;
+
+		memset(&none, 0, sizeof(none));
+		metrics_answer(c->sup, &none, w);
 		return;
 	}
 	sup_stats_ask(c->sup, "", metrics_answer, w);

@@ -256,25 +256,14 @@ iops_hostile_control(const char *path)
 		close(idle[i]);
 }
 
-int
-iops_http_get(unsigned port, const char *path, char **out)
+/* Send a GET on the connected fd and read the whole answer. */
+static int
+http_get_fd(int fd, const char *path, char **out)
 {
-	struct sockaddr_in sin;
 	char req[256];
 	size_t len = 0, cap = 65536;
 	char *buf;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	if (fd < 0)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
-		close(fd);
-		return -1;
-	}
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n"
 		 "Connection: close\r\n\r\n", path);
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
@@ -303,4 +292,31 @@ iops_http_get(unsigned port, const char *path, char **out)
 	buf[len] = '\0';
 	*out = buf;
 	return len > 0 ? 0 : -1;
+}
+
+int
+iops_http_get(unsigned port, const char *path, char **out)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return http_get_fd(fd, path, out);
+}
+
+int
+iops_http_get_unix(const char *sock, const char *path, char **out)
+{
+	int fd = ctl_connect(sock, SOCK_STREAM);
+
+	return fd < 0 ? -1 : http_get_fd(fd, path, out);
 }

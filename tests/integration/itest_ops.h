@@ -34,5 +34,7 @@ void iops_hostile_control(const char *path);
 /* GET path over HTTP from 127.0.0.1:port; the whole response in *out
  * (malloc'd).  0 or -1. */
 int iops_http_get(unsigned port, const char *path, char **out);
+/* The same over the unix socket at sock. */
+int iops_http_get_unix(const char *sock, const char *path, char **out);
 
 #endif

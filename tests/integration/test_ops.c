@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@
 #define MSG "Subject: x\r\nmessage-id:\r\n <m1.ops@example.org>\r\n\r\nhi\r\n"
 
 static struct harness *H;
+static char metrics_sock[128];
 
 static int
 setup(void **state)
@@ -81,6 +83,55 @@ test_watchdog_pings_while_healthy_and_stops_when_stalled(void **state)
 	/* and it pings again once the loop keeps pace */
 	harness_drain_notify(H);
 	assert_int_equal(harness_wait_notify(H, "WATCHDOG=1", 2000, NULL, 0), 0);
+	itest_pass(H);
+}
+
+/* One stowd with metrics on a unix socket and no replicas. */
+static int
+setup_metrics_unix(void **state)
+{
+	static char line[160];
+	static const char *conf[] = { line, NULL };
+	struct harness_opts o = { .nusers = 2, .conf = conf };
+	char tree[] = "/tmp/stowd-metrics-dir.XXXXXX";
+
+	(void)state;
+	/* the socket path is only known once the tree exists: use a fixed
+	 * directory of our own beside it */
+	if (mkdtemp(tree) == NULL)
+		return -1;
+	snprintf(metrics_sock, sizeof(metrics_sock), "%s/metrics", tree);
+	snprintf(line, sizeof(line), "metrics_listen = unix:%s", metrics_sock);
+	return itest_test_start(&H, &o);
+}
+
+static void
+test_metrics_on_unix_socket_without_replicas(void **state)
+{
+	struct stat st;
+	char *out = NULL, dir[sizeof(metrics_sock)];
+
+	(void)state;
+	itest_begin(H);
+	assert_int_equal(stat(metrics_sock, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0666);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(harness_deliver(H, (unsigned[]){ 0, 1 }, 2, MSG, strlen(MSG)), 0);
+	assert_int_equal(iops_http_get_unix(metrics_sock, "/metrics", &out), 0);
+	assert_non_null(strstr(out, "HTTP/1.0 200 OK\r\n"));
+	assert_non_null(strstr(out, "\nstowd_deliveries_total{code=\"2xx\",reason=\"ok\"} 2\n"));
+	assert_non_null(strstr(out, "\nstowd_replication_stats_up 1\n"));
+	assert_null(strstr(out, "stowd_replica_connected{"));
+	free(out);
+	assert_int_equal(iops_http_get_unix(metrics_sock, "/nothing", &out), 0);
+	assert_non_null(strstr(out, "HTTP/1.0 404 "));
+	free(out);
+	snprintf(dir, sizeof(dir), "%s", metrics_sock);
+	*strrchr(dir, '/') = '\0';
+	harness_stop(H, 0, NULL);
+	unlink(metrics_sock);
+	rmdir(dir);
 	itest_pass(H);
 }
 
@@ -243,6 +294,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_watchdog_pings_while_healthy_and_stops_when_stalled,
 			setup_watchdog, itest_test_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_on_unix_socket_without_replicas,
+						setup_metrics_unix, itest_test_teardown),
 	};
 
 	harness_require_root();
