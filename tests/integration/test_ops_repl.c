@@ -292,7 +292,10 @@ test_metrics_scraped_and_parsed(void **state)
 	char *body = itest_body(1000, 900, &len);
 
 	(void)state;
-	assert_true(port != 0);
+	/* not a port already given to an instance (they bind later) */
+	for (int k = 0; k < 20 && (port == IR[A].port || port == IR[B].port); k++)
+		port = harness_pick_port();
+	assert_true(port != 0 && port != IR[A].port && port != IR[B].port);
 	snprintf(extra, sizeof(extra), "metrics_listen = tcp:127.0.0.1:%u\n", port);
 	conf.extra = extra;
 	irepl_start_pair(A, B, &conf);      /* one warm-up delivery */
