@@ -16,6 +16,7 @@
  *           bounded sets (outcome classes, roles, replica names from the
  *           config): no user name ever appears.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,12 +233,19 @@ label_value(char *out, size_t size, const char *s)
 	out[n] = '\0';
 }
 
-#define REPLICA_GAUGE(name, help, field) do {                                  \
-	head(f, name, "gauge", help);                                          \
-	for (uint32_t i = 0; i < r->n; i++)                                    \
-		fprintf(f, "%s{replica=\"%s\"} %llu\n", name, names[i],        \
-			(unsigned long long)r->r[i].field);                    \
-} while (0)
+/* A per-replica gauge of the uint64_t field at offset off. */
+static void
+replica_gauge(FILE *f, const char *name, const char *help, const struct psep_stats_rep *r,
+	      char names[][PSEP_REPLICA_NAME_MAX * 2], size_t off)
+{
+	head(f, name, "gauge", help);
+	for (uint32_t i = 0; i < r->n; i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&r->r[i] + off, sizeof(v));
+		fprintf(f, "%s{replica=\"%s\"} %llu\n", name, names[i], (unsigned long long)v);
+	}
+}
 
 static void
 put_replicas(FILE *f, const struct psep_stats_rep *r, bool ok)
@@ -272,13 +280,14 @@ put_replicas(FILE *f, const struct psep_stats_rep *r, bool ok)
 	for (uint32_t i = 0; i < r->n; i++)
 		fprintf(f, "stowd_replica_sync_repairs_total{replica=\"%s\"} %llu\n", names[i],
 			(unsigned long long)r->r[i].repairs_total);
-	REPLICA_GAUGE("stowd_replica_journal_bytes", "Journal bytes not acknowledged.",
-		      journal_bytes);
-	REPLICA_GAUGE("stowd_replica_journal_entries", "Journal entries not acknowledged.",
-		      journal_entries);
-	REPLICA_GAUGE("stowd_replica_events_in_flight", "Entries sent, not answered.",
-		      inflight);
-	REPLICA_GAUGE("stowd_replica_dirty_mailboxes", "Mailboxes marked for SYNC.", dirty);
+	replica_gauge(f, "stowd_replica_journal_bytes", "Journal bytes not acknowledged.",
+		      r, names, offsetof(struct psep_replica_stats, journal_bytes));
+	replica_gauge(f, "stowd_replica_journal_entries", "Journal entries not acknowledged.",
+		      r, names, offsetof(struct psep_replica_stats, journal_entries));
+	replica_gauge(f, "stowd_replica_events_in_flight", "Entries sent, not answered.",
+		      r, names, offsetof(struct psep_replica_stats, inflight));
+	replica_gauge(f, "stowd_replica_dirty_mailboxes", "Mailboxes marked for SYNC.",
+		      r, names, offsetof(struct psep_replica_stats, dirty));
 	head(f, "stowd_replica_lag_seconds", "gauge",
 	     "Age of the oldest unacknowledged journal entry.");
 	for (uint32_t i = 0; i < r->n; i++)
@@ -356,6 +365,7 @@ on_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 	size_t n = evbuffer_get_length(in);
+	struct timeval tv = { .tv_sec = METRICS_READ_TIMEOUT_S, .tv_usec = 0 };
 	struct psep_metrics_req req;
 	char line[256];
 	const char *bad;
@@ -387,14 +397,10 @@ on_read(struct bufferevent *bev, void *arg)
 		respond_text(c, "503 Service Unavailable", "no supervisor\n");
 		return;
 	}
-	/* the answer must come in time too */
-	bufferevent_set_timeouts(bev, NULL, NULL);
-	{
-		struct timeval tv = { .tv_sec = METRICS_READ_TIMEOUT_S, .tv_usec = 0 };
-
-		bufferevent_set_timeouts(bev, &tv, NULL);
-		bufferevent_enable(bev, EV_READ);
-	}
+	/* the answer must come in time too: the read timeout runs on (a
+	 * client that sends more is not read until it has its answer) */
+	bufferevent_set_timeouts(bev, &tv, NULL);
+	bufferevent_enable(bev, EV_READ);
 }
 
 static void
