@@ -35,6 +35,7 @@ sup_child_kill(struct sup_child *c, const char *why)
 		return;
 	log_warn("killing child role=%s pid=%ld: %s", psep_role_name(c->role),
 		 (long)c->pid, why);
+	c->killed = true;
 	kill(c->pid, SIGKILL);
 	if (c->ev != NULL)
 		event_del(c->ev);
@@ -100,7 +101,9 @@ child_read(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* A bounded batch per wake-up keeps one child from starving others. */
-	for (i = 0; i < 64 && !c->dead; i++) {
+	/* Nothing more is read from a child once it was killed (a protocol
+	 * violation): what it queued after it is not trusted. */
+	for (i = 0; i < 64 && !c->dead && !c->killed; i++) {
 		if (psep_msg_recv(c->ipc, c->role, c->state, &m, &why) < 0) {
 			if (errno == EAGAIN)
 				return;

@@ -90,6 +90,7 @@ struct sup_child {
 	struct event *ev;
 	int refs;                 /* holders besides the child list */
 	bool dead;
+	bool killed;              /* SIGKILL sent: read nothing more from it */
 	bool retired;             /* SHUTDOWN sent or to be sent; never respawned */
 	const struct sup_child_ops *ops;
 	void *owner;              /* role-specific state, owned by its module */
