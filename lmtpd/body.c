@@ -154,19 +154,20 @@ body_refusal(struct lmtp_session *s, char *buf, size_t size)
 static void
 deliver_all(struct lmtp_session *s, struct lmtp_fdref *body, uint64_t size)
 {
-	char prefix[PSEP_PREFIX_MAX];
+	char prefix[PSEP_PREFIX_MAX], msgid[PSEP_MSGID_MAX];
 	struct lmtp_trace t = {
 		.sender = s->sender, .lhlo = s->lhlo, .peer = s->peer,
 		.host = s->cfg->host, .session = s->id, .smtputf8 = s->smtputf8,
 	};
 	struct lmtp_delivery d = {
 		.session = s->id, .body_size = size, .body_vsize = lmtp_dec_vsize(&s->dec),
-		.prefix = prefix, .body = body,
+		.prefix = prefix, .body = body, .msgid = msgid,
 	};
 	struct timespec now;
 	size_t i;
 	int n;
 
+	lmtp_spool_msgid(s->spool, msgid, sizeof(msgid));
 	clock_gettime(CLOCK_REALTIME, &now);
 	t.time = now.tv_sec;
 	for (i = 0; i < s->n_rcpts; i++) {

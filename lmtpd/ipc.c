@@ -225,6 +225,7 @@ ipc_be_deliver(void *ctx, struct lmtp_session *s, const struct lmtp_delivery *d)
 	u.req.prefix_len = (uint32_t)d->prefix_len;
 	u.req.body_size = d->body_size;
 	u.req.body_vsize = d->body_vsize;
+	xstrlcpy(u.req.msgid, d->msgid != NULL ? d->msgid : "", sizeof(u.req.msgid));
 	memcpy(u.req.prefix, d->prefix, d->prefix_len);
 	p = pend_add(ipc, PEND_DELIVER, s, d->rcpt_index);
 	if (ipc_send(ipc, PSEP_DELIVER_REQ, p->id, &u, len, d->body) == -1) {
@@ -289,6 +290,14 @@ lmtp_ipc_dispatch(struct lmtp_ipc *ipc, struct psep_msg *m)
 		fd = m->fd;
 		m->fd = -1;
 		lmtp_conn_start(ipc->srv, fd);
+		break;
+	case PSEP_METRICS_CLIENT:
+		fd = m->fd;
+		m->fd = -1;
+		lmtp_metrics_client(ipc->srv->metrics, fd);
+		break;
+	case PSEP_METRICS_REP:
+		lmtp_metrics_reply(ipc->srv->metrics, m);
 		break;
 	case PSEP_RCPT_REP:
 		ipc_reply(ipc, m, PEND_RCPT);

@@ -25,6 +25,8 @@ struct evbuffer;
 #define LMTP_LHLO_MAX 256u
 /* Largest host name used in replies and trace headers (NUL included). */
 #define LMTP_HOST_MAX 256u
+/* Octets of a body's start kept for its Message-ID (lmtp_spool_msgid). */
+#define LMTP_SPOOL_HEAD 16384u
 /* Write buffer of the body spool. */
 #define LMTP_SPOOL_BUF (64u * 1024u)
 /* Free heap lmtpd keeps instead of trimming it (room for 32 spool buffers) */
@@ -208,6 +210,10 @@ int lmtp_spool_open(struct lmtp_spool **out);
 void lmtp_spool_write(struct lmtp_spool *sp, const void *p, size_t n);
 /* errno of the first failed write, or 0. */
 int lmtp_spool_error(const struct lmtp_spool *sp);
+/* The Message-ID of the header spooled so far (found within the first
+ * LMTP_SPOOL_HEAD octets; folded lines joined; only visible ASCII kept)
+ * into out[size], "" if none. */
+void lmtp_spool_msgid(const struct lmtp_spool *sp, char *out, size_t size);
 /* Sink that writes into sp. */
 struct lmtp_sink lmtp_spool_sink(struct lmtp_spool *sp);
 /*
@@ -250,6 +256,7 @@ struct lmtp_delivery {
 	const char *prefix;           /* trace headers, LF line ends */
 	size_t prefix_len;
 	struct lmtp_fdref *body;      /* sealed memfd: take a ref to keep it */
+	const char *msgid;            /* the Message-ID for the logs, "" if none */
 };
 
 /*

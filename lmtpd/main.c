@@ -104,6 +104,7 @@ proc_setup(void *arg, struct psep_child *ch)
 	srv->child = ch;
 	srv->base = psep_child_base(ch);
 	srv->ipc = lmtp_ipc_new(srv, psep_child_link(ch));
+	srv->metrics = lmtp_metrics_new(srv, psep_child_link(ch));
 	srv->backend = &lmtp_ipc_backend;
 	srv->backend_ctx = srv->ipc;
 	log_info("ready host=%s method=%s", p->cfg.host,
@@ -144,6 +145,7 @@ proc_teardown(void *arg)
 	struct lmtp_proc *p = arg;
 
 	lmtp_conn_free_all(&p->srv);
+	lmtp_metrics_free(&p->srv.metrics);
 	lmtp_ipc_free(&p->srv.ipc);
 }
 

@@ -24,6 +24,8 @@ struct event_base;
 struct lmtp_conn;
 struct lmtp_ipc;
 struct lmtp_peer;
+struct lmtp_metrics;
+struct psep_msg;
 struct psep_child;
 struct psep_link;
 
@@ -37,6 +39,7 @@ struct lmtp_server {
 	struct event_base *base;
 	struct psep_child *child;           /* the process skeleton */
 	struct lmtp_ipc *ipc;
+	struct lmtp_metrics *metrics;       /* metrics.c */
 	const struct lmtp_backend_ops *backend;  /* for new sessions */
 	void *backend_ctx;
 	TAILQ_HEAD(lmtp_conn_list, lmtp_conn) conns;
@@ -55,6 +58,15 @@ void lmtp_conn_start(struct lmtp_server *srv, int fd);
 void lmtp_conn_shutdown_all(struct lmtp_server *srv);
 /* Free every connection at once (process exit). */
 void lmtp_conn_free_all(struct lmtp_server *srv);
+
+/* metrics.c: Prometheus metrics over HTTP on metrics_listen clients. */
+/* Send on link (borrowed, outlives the result); free with lmtp_metrics_free. */
+struct lmtp_metrics *lmtp_metrics_new(struct lmtp_server *srv, struct psep_link *link);
+void lmtp_metrics_free(struct lmtp_metrics **m);
+/* A client socket (adopted: closed on any error). */
+void lmtp_metrics_client(struct lmtp_metrics *m, int fd);
+/* A validated PSEP_METRICS_REP. */
+void lmtp_metrics_reply(struct lmtp_metrics *m, const struct psep_msg *msg);
 
 /* ipc.c */
 /* Use the supervisor link (borrowed, outlives the result).  Caller frees

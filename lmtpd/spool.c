@@ -26,6 +26,8 @@ struct lmtp_spool {
 	size_t len;         /* buffered */
 	uint64_t written;   /* bytes in the memfd */
 	int err;            /* first write error */
+	char head[LMTP_SPOOL_HEAD];  /* the first octets, for lmtp_spool_msgid */
+	size_t head_len;
 };
 
 struct lmtp_fdref *
@@ -106,6 +108,13 @@ spool_flush(struct lmtp_spool *sp)
 void
 lmtp_spool_write(struct lmtp_spool *sp, const void *p, size_t n)
 {
+	if (sp->head_len < sizeof(sp->head)) {
+		size_t k = n < sizeof(sp->head) - sp->head_len ? n :
+			   sizeof(sp->head) - sp->head_len;
+
+		memcpy(sp->head + sp->head_len, p, k);
+		sp->head_len += k;
+	}
 	if (sp->err != 0)
 		return;
 	if (sp->len + n > LMTP_SPOOL_BUF)
@@ -171,4 +180,58 @@ lmtp_spool_free(struct lmtp_spool **sp)
 	free((*sp)->buf);
 	free(*sp);
 	*sp = NULL;
+}
+
+/* Case-insensitive "Message-ID:" at line. */
+static bool
+is_msgid_header(const char *line, size_t len)
+{
+	static const char name[] = "message-id:";
+
+	if (len < sizeof(name) - 1)
+		return false;
+	for (size_t i = 0; i < sizeof(name) - 1; i++)
+		if ((line[i] | 0x20) != name[i] && line[i] != name[i])
+			return false;
+	return true;
+}
+
+void
+lmtp_spool_msgid(const struct lmtp_spool *sp, char *out, size_t size)
+{
+	const char *p = sp->head, *end = sp->head + sp->head_len;
+	bool in_msgid = false;
+	size_t n = 0;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (eol != NULL ? eol : end) - p;
+
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len == 0 || eol == NULL)
+			break;                  /* end of the header (or cut off) */
+		if (p[0] == ' ' || p[0] == '\t') {
+			if (!in_msgid) {
+				p = eol + 1;
+				continue;
+			}
+		} else {
+			if (in_msgid || !is_msgid_header(p, len)) {
+				if (in_msgid)
+					break;
+				p = eol + 1;
+				continue;
+			}
+			in_msgid = true;
+			p += 11;
+			len -= 11;
+		}
+		/* keep the visible octets, drop blanks and anything else */
+		for (size_t i = 0; i < len && n + 1 < size; i++)
+			if ((unsigned char)p[i] > 0x20 && (unsigned char)p[i] < 0x7f)
+				out[n++] = p[i];
+		p = eol + 1;
+	}
+	out[n] = '\0';
 }

@@ -43,6 +43,11 @@ struct policy_replica {
 	uint16_t port;
 };
 
+enum policy_log_target {
+	POLICY_LOG_STDERR = 0,
+	POLICY_LOG_SYSLOG = 1,
+};
+
 /*
  * All settings.  Strings are owned by the struct (policy_settings_free).
  * Durations are in milliseconds, sizes in bytes.
@@ -110,6 +115,11 @@ struct policy_settings {
 					 * policy_settings_resolve_hostname) */
 	char *state_dir;                /* "/var/lib/stowd" */
 	bool log_debug;                 /* no */
+	enum policy_log_target log_target; /* stderr */
+
+	/* operations */
+	char *control_socket;           /* "/run/stowd/control" ("" = none) */
+	char *metrics_listen;           /* "" = no metrics listener */
 };
 
 /* ---- settings --------------------------------------------------------- */

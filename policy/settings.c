@@ -36,6 +36,9 @@ _Static_assert(sizeof(enum policy_on_timeout) == sizeof(uint32_t),
 
 static const char *const delivery_mode_names[] = { "seteuid", "fork", NULL };
 static const char *const on_timeout_names[] = { "accept", "tempfail", NULL };
+static const char *const log_target_names[] = { "stderr", "syslog", NULL };
+_Static_assert(sizeof(enum policy_log_target) == sizeof(uint32_t),
+	       "enum stored as 32 bits");
 
 /* ---- validators -------------------------------------------------------- */
 
@@ -286,6 +289,23 @@ validate_sync_interval(const struct policy_setting_def *d, const char *text,
 	return 0;
 }
 
+/* "" (no control socket) or an absolute path that fits a unix socket
+ * address (with room for the private bind directory beside it). */
+static int
+validate_control_socket(const struct policy_setting_def *d, const char *text,
+			uint64_t num, const char **why_out)
+{
+	if (text[0] == '\0')
+		return 0;
+	if (validate_abs_path(d, text, num, why_out) < 0)
+		return -1;
+	if (strlen(text) > 80) {
+		*why_out = "too long for a unix socket path (at most 80 octets)";
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 const struct policy_setting_def policy_setting_defs[] = {
@@ -426,6 +446,15 @@ const struct policy_setting_def policy_setting_defs[] = {
 	{ .name = "log_debug", .type = POLICY_T_BOOL, .def = "no",
 	  .desc = "log debug messages",
 	  FIELD(log_debug) },
+	{ .name = "log_target", .type = POLICY_T_ENUM, .def = "stderr",
+	  .desc = "where the log goes: stderr (the journal under systemd) or syslog (facility mail)",
+	  FIELD(log_target), .names = log_target_names },
+	{ .name = "control_socket", .type = POLICY_T_STRING, .def = "/run/stowd/control",
+	  .desc = "stowctl's unix socket, mode 0600 root (empty = none)",
+	  .validate = validate_control_socket, FIELD(control_socket) },
+	{ .name = "metrics_listen", .type = POLICY_T_STRING, .def = "",
+	  .desc = "Prometheus metrics over HTTP: tcp:IPv4:PORT, tcp:[IPv6]:PORT or unix:/path (empty = none)",
+	  .validate = validate_opt_listen, FIELD(metrics_listen) },
 };
 const size_t policy_n_setting_defs =
 	sizeof(policy_setting_defs) / sizeof(policy_setting_defs[0]);

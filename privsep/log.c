@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 static const char *log_role = "stowd";
 static int log_ipc = -1;
 static bool log_dbg;
+static bool log_syslog;             /* the supervisor only (log_set_syslog) */
 
 static const char *const level_names[] = {
 	[PSEP_LOG_DEBUG] = "debug",
@@ -33,6 +35,21 @@ log_init(const char *role, int ipc_fd)
 {
 	log_role = role;
 	log_ipc = ipc_fd;
+	if (ipc_fd >= 0 && log_syslog) {
+		/* a child logs through the supervisor; its last-resort lines
+		 * go to stderr (its sandbox has no socket() for syslog) */
+		log_syslog = false;
+	}
+}
+
+void
+log_set_syslog(bool on)
+{
+	if (on && !log_syslog)
+		openlog("stowd", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	else if (!on && log_syslog)
+		closelog();
+	log_syslog = on;
 }
 
 void
@@ -57,6 +74,23 @@ log_write_line(const char *role, pid_t pid, enum psep_log_level level,
 
 	if (level > PSEP_LOG_ERR)
 		level = PSEP_LOG_ERR;
+	if (log_syslog) {
+		static const int prio[] = {
+			[PSEP_LOG_DEBUG] = LOG_DEBUG, [PSEP_LOG_INFO] = LOG_INFO,
+			[PSEP_LOG_WARN] = LOG_WARNING, [PSEP_LOG_ERR] = LOG_ERR,
+		};
+		char clean[PSEP_LOG_MAX + 1];
+
+		n = snprintf(clean, sizeof(clean), "%.*s", (int)len, text);
+		for (i = 0; n > 0 && i < (size_t)n && i < sizeof(clean); i++)
+			if ((unsigned char)clean[i] < 0x20)
+				clean[i] = '?';
+		if (pid == getpid())
+			syslog(prio[level], "%s: %s", role, clean);
+		else
+			syslog(prio[level], "%s[%ld]: %s", role, (long)pid, clean);
+		return;
+	}
 	n = snprintf(line, sizeof(line), "stowd[%ld]: %s: %s: %.*s\n", (long)pid,
 		     role, level_names[level], (int)len, text);
 	if (n < 0)

@@ -58,6 +58,7 @@ struct psep_spec {
 #define LMTPD ROLE_BIT(PSEP_ROLE_LMTPD)
 #define REPL_HOOK ROLE_BIT(PSEP_ROLE_REPL_HOOK)
 #define REPLD ROLE_BIT(PSEP_ROLE_REPLD)
+#define CONTROL ROLE_BIT(PSEP_ROLE_CONTROL)
 #define RUNNING (STATE_BIT(PSEP_STATE_READY) | STATE_BIT(PSEP_STATE_STOPPING))
 
 static uint32_t uid_first = 500, uid_last;
@@ -236,6 +237,8 @@ v_deliver_req(const struct psep_msg *m, const struct stat *st, const char **why)
 	if (!psep_text_ok(r->session, sizeof(r->session)) ||
 	    !psep_text_ok(r->address, sizeof(r->address)))
 		return fail(why, "bad session or address");
+	if (!psep_text_ok(r->msgid, sizeof(r->msgid)) || strchr(r->msgid, ' ') != NULL)
+		return fail(why, "bad message id");
 	if (r->prefix_len != m->body_len - sizeof(*r))
 		return fail(why, "prefix length mismatch");
 	return body_check(r->body_size, r->body_vsize, st, why);
@@ -534,6 +537,157 @@ v_users_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 	return 0;
 }
 
+/* ---- operations ------------------------------------------------------- */
+
+static int
+v_ctl_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_ctl_req *r = &m->u.ctl_req;
+
+	(void)st;
+	if (r->cmd < PSEP_CTL_STATUS || r->cmd > PSEP_CTL_CMD_MAX)
+		return fail(why, "bad control command");
+	if (r->flags & ~PSEP_CTL_FLAGS)
+		return fail(why, "bad control flags");
+	if (!psep_text_ok(r->user, sizeof(r->user)) ||
+	    !psep_text_ok(r->mailbox, sizeof(r->mailbox)) ||
+	    !psep_text_ok(r->replica, sizeof(r->replica)))
+		return fail(why, "bad control argument");
+	if (r->mailbox[0] != '\0' && !mailbox_ok(r->mailbox, sizeof(r->mailbox)))
+		return fail(why, "bad mailbox name");
+	if (r->cmd == PSEP_CTL_USER && r->user[0] == '\0')
+		return fail(why, "user command without a user");
+	if (r->cmd == PSEP_CTL_RESYNC &&
+	    (r->user[0] == '\0') != ((r->flags & PSEP_CTL_F_ALL) != 0))
+		return fail(why, "resync needs a user or --all, not both");
+	if (r->cmd != PSEP_CTL_RESYNC && (r->flags & PSEP_CTL_F_ALL))
+		return fail(why, "--all on a command other than resync");
+	if (r->cmd != PSEP_CTL_RESYNC && r->cmd != PSEP_CTL_USER && r->user[0] != '\0')
+		return fail(why, "user on a command without a user");
+	if (r->cmd != PSEP_CTL_RESYNC &&
+	    (r->mailbox[0] != '\0' || r->replica[0] != '\0'))
+		return fail(why, "mailbox or replica on a command other than resync");
+	if (r->user[0] == '\0' && r->mailbox[0] != '\0')
+		return fail(why, "mailbox without a user");
+	return 0;
+}
+
+static int
+v_ctl_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_ctl_rep *r = &m->u.ctl_rep;
+
+	if (r->err < 0)
+		return fail(why, "bad errno");
+	if (!psep_text_ok(r->text, sizeof(r->text)))
+		return fail(why, "bad control reply text");
+	if (m->fd < 0 && r->size != 0)
+		return fail(why, "output size without output");
+	return reply_fd_check(m->fd, r->size, st, why);
+}
+
+static int
+v_stats_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	if (!psep_text_ok(m->u.stats_req.user, sizeof(m->u.stats_req.user)))
+		return fail(why, "bad user");
+	return 0;
+}
+
+static int
+replica_stats_check(const struct psep_replica_stats *r, const char **why)
+{
+	if (!psep_text_ok(r->name, sizeof(r->name)) || r->name[0] == '\0')
+		return fail(why, "bad replica name");
+	if (!psep_str_ok(r->server_id, sizeof(r->server_id)) ||
+	    (r->server_id[0] != '\0' && !psep_server_id_ok(r->server_id, sizeof(r->server_id))))
+		return fail(why, "bad replica server id");
+	if (r->connected > 1 || r->syncing > 1)
+		return fail(why, "bad replica state");
+	if (!psep_text_ok(r->last_error, sizeof(r->last_error)))
+		return fail(why, "bad replica error text");
+	for (size_t i = 1; i < PSEP_LAT_BUCKETS; i++)
+		if (r->ack_buckets[i] < r->ack_buckets[i - 1])
+			return fail(why, "histogram not cumulative");
+	if (r->ack_buckets[PSEP_LAT_BUCKETS - 1] != r->ack_count)
+		return fail(why, "histogram count mismatch");
+	return 0;
+}
+
+static int
+stats_check(const struct psep_stats_rep *r, const char **why)
+{
+	if (r->n > PSEP_MAX_REPLICAS)
+		return fail(why, "bad replica count");
+	for (uint32_t i = 0; i < r->n; i++)
+		if (replica_stats_check(&r->r[i], why) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+v_stats_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	return stats_check(&m->u.stats_rep, why);
+}
+
+static int
+histogram_check(const struct psep_histogram *h, const char **why)
+{
+	for (size_t i = 1; i < PSEP_LAT_BUCKETS; i++)
+		if (h->buckets[i] < h->buckets[i - 1])
+			return fail(why, "histogram not cumulative");
+	if (h->buckets[PSEP_LAT_BUCKETS - 1] != h->count)
+		return fail(why, "histogram count mismatch");
+	return 0;
+}
+
+static int
+v_metrics_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_metrics_rep *r = &m->u.metrics_rep;
+
+	(void)st;
+	if (histogram_check(&r->c.lmtp, why) < 0 || histogram_check(&r->c.save, why) < 0)
+		return -1;
+	if (r->c.replica_stats_ok > 1)
+		return fail(why, "bad replica stats flag");
+	return stats_check(&r->repl, why);
+}
+
+static int
+v_resync_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_resync_req *r = &m->u.resync_req;
+
+	(void)st;
+	if (r->all > 1)
+		return fail(why, "bad all flag");
+	if (!psep_text_ok(r->user, sizeof(r->user)) ||
+	    !psep_text_ok(r->replica, sizeof(r->replica)) ||
+	    !psep_text_ok(r->mailbox, sizeof(r->mailbox)))
+		return fail(why, "bad resync argument");
+	if ((r->user[0] == '\0') != (r->all == 1))
+		return fail(why, "resync needs a user or all, not both");
+	if (r->mailbox[0] != '\0' &&
+	    (r->all || !mailbox_ok(r->mailbox, sizeof(r->mailbox))))
+		return fail(why, "bad mailbox name");
+	return 0;
+}
+
+static int
+v_resync_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	(void)st;
+	if (m->u.resync_rep.err < 0)
+		return fail(why, "bad errno");
+	if (!psep_text_ok(m->u.resync_rep.text, sizeof(m->u.resync_rep.text)))
+		return fail(why, "bad resync text");
+	return 0;
+}
+
 #define FIXED(s) sizeof(struct s), sizeof(struct s)
 #define TAIL(s, max) sizeof(struct s), sizeof(struct s) + (max)
 
@@ -579,6 +733,24 @@ static const struct psep_spec specs[] = {
 	  RUNNING, v_empty },
 	{ PSEP_USERS_REP, "USERS_REP", FIXED(psep_users_rep), PSEP_FD_OPT_MEMFD, SUP,
 	  RUNNING, v_users_rep },
+	{ PSEP_CTL_REQ, "CTL_REQ", FIXED(psep_ctl_req), PSEP_FD_NONE, CONTROL,
+	  STATE_BIT(PSEP_STATE_READY), v_ctl_req },
+	{ PSEP_CTL_REP, "CTL_REP", FIXED(psep_ctl_rep), PSEP_FD_OPT_MEMFD, SUP,
+	  STATE_BIT(PSEP_STATE_READY), v_ctl_rep },
+	{ PSEP_STATS_REQ, "STATS_REQ", FIXED(psep_stats_req), PSEP_FD_NONE, SUP,
+	  RUNNING, v_stats_req },
+	{ PSEP_STATS_REP, "STATS_REP", FIXED(psep_stats_rep), PSEP_FD_NONE, REPL_HOOK,
+	  RUNNING, v_stats_rep },
+	{ PSEP_METRICS_REQ, "METRICS_REQ", FIXED(psep_metrics_req), PSEP_FD_NONE,
+	  LMTPD, RUNNING, v_empty },
+	{ PSEP_METRICS_REP, "METRICS_REP", FIXED(psep_metrics_rep), PSEP_FD_NONE, SUP,
+	  RUNNING, v_metrics_rep },
+	{ PSEP_METRICS_CLIENT, "METRICS_CLIENT", FIXED(psep_client_fd), PSEP_FD_SOCKET,
+	  SUP, STATE_BIT(PSEP_STATE_READY), v_client_fd },
+	{ PSEP_RESYNC_REQ, "RESYNC_REQ", FIXED(psep_resync_req), PSEP_FD_NONE, SUP,
+	  RUNNING, v_resync_req },
+	{ PSEP_RESYNC_REP, "RESYNC_REP", FIXED(psep_resync_rep), PSEP_FD_NONE,
+	  REPL_HOOK, RUNNING, v_resync_rep },
 #ifdef STOWD_TEST_HOOKS
 	{ PSEP_TEST_REQ, "TEST_REQ", FIXED(psep_test_req), PSEP_FD_NONE, SUP,
 	  RUNNING, v_test_req },

@@ -32,6 +32,7 @@
 #define PSEP_LOG_MAX 1024
 #define PSEP_ID_MAX 65        /* server id: 1..64 octets %x21-7E + NUL */
 #define PSEP_FLAGS_MAX 128    /* canonical flag string or delta list + NUL */
+#define PSEP_MSGID_MAX 200    /* Message-ID for the logs, NUL included */
 
 /* Process roles: one row each in privsep/roles.c. */
 enum psep_role {
@@ -41,8 +42,10 @@ enum psep_role {
 	PSEP_ROLE_WRITER_CHILD = 3,
 	PSEP_ROLE_REPL_HOOK = 4,
 	PSEP_ROLE_REPLD = 5,      /* replication front-end (replica side) */
+	PSEP_ROLE_CONTROL = 6,    /* a stowctl client on the control socket
+				   * (root, never spawned by stowd) */
 };
-#define PSEP_ROLE_COUNT 6
+#define PSEP_ROLE_COUNT 7
 
 /* Peer states (bit numbers in the spec table's state mask). */
 enum psep_state {
@@ -77,8 +80,19 @@ enum psep_type {
 	PSEP_USERS_REP = 27,    /* fd: memfd, one user name per line */
 	PSEP_WRITE_STAMP = 28,  /* writer -> supervisor, one way, before the
 				 * WRITE_REP of a WRITE_REQ with early_stamp */
+	/* operations (stowctl, metrics): 180..219 */
+	PSEP_CTL_REQ = 180,     /* stowctl -> supervisor (control socket) */
+	PSEP_CTL_REP = 181,     /* fd: sealed memfd, the command's output */
+	PSEP_STATS_REQ = 182,   /* supervisor -> repl-hook */
+	PSEP_STATS_REP = 183,
+	PSEP_METRICS_REQ = 184, /* lmtpd -> supervisor (a metrics scrape) */
+	PSEP_METRICS_REP = 185,
+	PSEP_METRICS_CLIENT = 186, /* supervisor -> lmtpd, one way, fd: a
+				    * client of metrics_listen */
+	PSEP_RESYNC_REQ = 188,  /* supervisor -> repl-hook */
+	PSEP_RESYNC_REP = 189,
 };
-#define PSEP_TYPE_MAX 28
+#define PSEP_TYPE_MAX 189
 
 struct psep_hdr {
 	uint16_t type;
@@ -141,6 +155,7 @@ struct psep_deliver_req {
 	uint32_t prefix_len;          /* bytes of prefix[], <= PSEP_PREFIX_MAX */
 	uint64_t body_size;           /* st_size of the memfd */
 	uint64_t body_vsize;          /* size with CRLF line ends */
+	char msgid[PSEP_MSGID_MAX];   /* the Message-ID (logs only), "" if none */
 	char prefix[];                /* trace headers, LF line ends */
 };
 
@@ -345,6 +360,171 @@ struct psep_users_rep {
 	uint32_t count;               /* lines in the memfd */
 };
 
+/* ---- operations: stowctl and metrics ---------------------------------- */
+
+/* Upper bounds of the latency histogram buckets, in microseconds; the
+ * last bucket (index PSEP_LAT_BUCKETS - 1) is +Inf. */
+static inline uint64_t
+psep_lat_bound_us(unsigned i)
+{
+	static const uint64_t b[] = { 1000, 2500, 5000, 10000, 25000, 50000,
+				      100000, 250000, 500000, 1000000, 2500000 };
+
+	return i < sizeof(b) / sizeof(b[0]) ? b[i] : UINT64_MAX;
+}
+
+enum psep_ctl_cmd {
+	PSEP_CTL_STATUS = 1,
+	PSEP_CTL_REPLICAS = 2,
+	PSEP_CTL_USER = 3,
+	PSEP_CTL_RELOAD = 4,
+	PSEP_CTL_STOP = 5,
+	PSEP_CTL_RESYNC = 6,
+};
+#define PSEP_CTL_CMD_MAX 6
+
+#define PSEP_CTL_F_JSON 0x1u   /* output as JSON, else text for people */
+#define PSEP_CTL_F_ALL 0x2u    /* resync: every user */
+#define PSEP_CTL_FLAGS 0x3u
+
+#define PSEP_REPLICA_NAME_MAX 64
+/* Latency histograms: buckets per histogram (bounds in privsep/stats.h). */
+#define PSEP_LAT_BUCKETS 12
+
+/* stowctl -> supervisor: one request per connection. */
+struct psep_ctl_req {
+	uint32_t cmd;                 /* enum psep_ctl_cmd */
+	uint32_t flags;               /* PSEP_CTL_F_* */
+	char user[PSEP_NAME_MAX];     /* USER, RESYNC ("" with F_ALL) */
+	char mailbox[PSEP_NAME_MAX];  /* RESYNC: "" = every mailbox */
+	char replica[PSEP_REPLICA_NAME_MAX]; /* RESYNC: "" = every replica */
+};
+
+/* supervisor -> stowctl: the outcome; the output text (or JSON) in a
+ * sealed memfd of size bytes, or no fd and size 0. */
+struct psep_ctl_rep {
+	int32_t err;                  /* 0, or an errno (ENOENT: unknown user,
+				       * EINVAL: config refused, ...) */
+	uint32_t pad;
+	uint64_t size;
+	char text[256];               /* the error, one line ("" if none) */
+};
+
+/* One replica as repl-hook sees it (PSEP_STATS_REP). */
+struct psep_replica_stats {
+	char name[PSEP_REPLICA_NAME_MAX];
+	char server_id[PSEP_ID_MAX];
+	uint8_t connected;
+	uint8_t syncing;
+	char pad[6];
+	char last_error[128];         /* "" if none */
+	uint64_t inflight;            /* journal entries sent, not answered */
+	uint64_t journal_entries;     /* not acknowledged */
+	uint64_t journal_bytes;       /* not acknowledged */
+	uint64_t lag_ms;              /* age of the oldest unacknowledged
+				       * entry (0 when drained) */
+	uint64_t sent, acks, timeouts;/* since repl-hook started */
+	uint64_t dirty;               /* mailboxes marked for SYNC */
+	uint64_t sync_last;           /* end of the last full sync, epoch s; 0 */
+	uint64_t sync_ms;             /* how long it took */
+	uint64_t sync_repairs;        /* changes it made */
+	uint64_t repairs_total;       /* changes every sync made */
+	uint64_t ack_buckets[PSEP_LAT_BUCKETS]; /* ack latency, cumulative */
+	uint64_t ack_count;
+	uint64_t ack_sum_us;
+};
+
+/* supervisor -> repl-hook: fill a PSEP_STATS_REP; user != "": also count
+ * the journal entries of that user (user_events). */
+struct psep_stats_req {
+	char user[PSEP_NAME_MAX];
+};
+
+struct psep_stats_rep {
+	uint32_t n;                   /* entries of r[] in use */
+	uint32_t pad;
+	uint64_t user_events;         /* journal entries of the asked user */
+	struct psep_replica_stats r[16];
+};
+
+/* lmtpd -> supervisor: a snapshot of the counters for one scrape. */
+struct psep_metrics_req {
+	uint32_t pad;
+	uint32_t pad2;
+};
+
+/* Delivery outcome classes of the metrics (bounded label set). */
+enum psep_outcome {
+	PSEP_OUT_OK = 0,              /* 2xx */
+	PSEP_OUT_TEMP_USERDB = 1,     /* 4xx, by reason */
+	PSEP_OUT_TEMP_WRITER = 2,
+	PSEP_OUT_TEMP_QUOTA = 3,
+	PSEP_OUT_TEMP_REPLICATION = 4,
+	PSEP_OUT_TEMP_OTHER = 5,
+	PSEP_OUT_PERM_NOUSER = 6,     /* 5xx, by reason */
+	PSEP_OUT_PERM_QUOTA = 7,
+	PSEP_OUT_PERM_OTHER = 8,
+};
+#define PSEP_OUT_COUNT 9
+
+struct psep_histogram {
+	uint64_t buckets[PSEP_LAT_BUCKETS]; /* cumulative counts per bound */
+	uint64_t count;
+	uint64_t sum_us;
+};
+
+/* Count one observation of us microseconds in h (cumulative buckets). */
+static inline void
+psep_histogram_add(struct psep_histogram *h, uint64_t us)
+{
+	for (unsigned i = 0; i < PSEP_LAT_BUCKETS; i++)
+		if (us <= psep_lat_bound_us(i))
+			h->buckets[i]++;
+	h->count++;
+	h->sum_us += us;
+}
+
+/* The supervisor's counters (since start) and gauges. */
+struct psep_counters {
+	uint64_t start_time;          /* epoch seconds */
+	uint64_t deliveries[PSEP_OUT_COUNT];
+	uint64_t bytes_stored;
+	struct psep_histogram lmtp;   /* end of data to the recipient's reply */
+	struct psep_histogram save;   /* the writer's save, dispatch to reply */
+	uint64_t queue_depth;         /* jobs waiting for a writer */
+	uint64_t jobs_running;
+	uint64_t writer_deaths[32];   /* by signal number (0: other exits) */
+	uint64_t seccomp_kills;       /* children killed by SIGSYS */
+	uint64_t fork_hits, fork_misses, fork_evictions;
+	uint64_t fork_cache_size;
+	uint64_t generation;
+	uint64_t replica_stats_ok;    /* 1: repl below is fresh */
+};
+
+/* supervisor -> lmtpd. */
+struct psep_metrics_rep {
+	struct psep_counters c;
+	struct psep_stats_rep repl;
+};
+
+/* supervisor -> repl-hook: run SYNC now (user "" and F_ALL: everyone). */
+struct psep_resync_req {
+	uint32_t all;
+	uint32_t pad;
+	char user[PSEP_NAME_MAX];
+	char mailbox[PSEP_NAME_MAX];
+	char replica[PSEP_REPLICA_NAME_MAX];
+};
+
+struct psep_resync_rep {
+	int32_t err;                  /* 0, ENOENT (no such replica), ENOTCONN */
+	uint32_t pad;
+	uint64_t mailboxes;           /* compared */
+	uint64_t repairs;             /* changes made */
+	uint64_t ms;
+	char text[256];
+};
+
 /* A received, validated message.  Owns fd (or -1) and data. */
 struct psep_msg {
 	struct psep_hdr hdr;
@@ -372,6 +552,14 @@ struct psep_msg {
 		struct psep_event_rep event_rep;
 		struct psep_users_req users_req;
 		struct psep_users_rep users_rep;
+		struct psep_ctl_req ctl_req;
+		struct psep_ctl_rep ctl_rep;
+		struct psep_stats_req stats_req;
+		struct psep_stats_rep stats_rep;
+		struct psep_metrics_req metrics_req;
+		struct psep_metrics_rep metrics_rep;
+		struct psep_resync_req resync_req;
+		struct psep_resync_rep resync_rep;
 	} u;
 };
 

@@ -27,6 +27,9 @@
  */
 void log_init(const char *role, int ipc_fd);
 void log_set_debug(bool on);
+/* Send the supervisor's log (its own lines and its children's) to syslog
+ * (facility mail) instead of stderr. */
+void log_set_syslog(bool on);
 bool log_debug_enabled(void);
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -54,6 +54,15 @@ static const struct psep_role_def roles[PSEP_ROLE_COUNT] = {
 		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
 		.no_new_privs = true, .profile = PSEP_PROFILE_REPLD,
 	},
+	/* Not a process of stowd: the peer on the control socket (stowctl,
+	 * root, checked with SO_PEERCRED).  Its row names the sender role of
+	 * PSEP_CTL_REQ in the spec table; nothing spawns it. */
+	[PSEP_ROLE_CONTROL] = {
+		.role = PSEP_ROLE_CONTROL, .name = "control", .comm = "stowctl",
+		.title = "control",
+		.uid_kind = PSEP_UID_ROOT, .keep_setid_caps = false,
+		.no_new_privs = false, .profile = PSEP_PROFILE_NONE,
+	},
 };
 
 const struct psep_role_def *

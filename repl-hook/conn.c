@@ -284,6 +284,7 @@ conn_open(struct hook_conn *c)
 	if (rc == -1 || c->dead) {
 		log_warn("replica=%s host=%s port=%u cannot connect", r->cfg->name,
 			 r->cfg->host, (unsigned)r->cfg->port);
+		snprintf(r->last_error, sizeof(r->last_error), "cannot connect");
 		rc = -1;
 		goto out;
 	}
@@ -413,27 +414,36 @@ log_conn_error(struct hook_conn *c, short what)
 	if (what & BEV_EVENT_TIMEOUT) {
 		log_warn("replica=%s timeout (%s)", name,
 			 c->state == C_READY ? "no reply" : "connect or greeting");
+		snprintf(c->r->last_error, sizeof(c->r->last_error), "timeout (%s)",
+			 c->state == C_READY ? "no reply" : "connect or greeting");
 		return;
 	}
 	if (c->state == C_CONNECTING && err != 0) {
 		log_info("replica=%s host=%s port=%u connect: %s", name,
 			 c->r->cfg->host, (unsigned)c->r->cfg->port,
 			 strerrordesc_np(err));
+		snprintf(c->r->last_error, sizeof(c->r->last_error), "connect: %s",
+			 strerrordesc_np(err));
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
 		log_info("replica=%s connection closed by the replica", name);
+		snprintf(c->r->last_error, sizeof(c->r->last_error),
+			 "connection closed by the replica");
 		return;
 	}
 	if ((e = bufferevent_get_openssl_error(c->bev)) != 0) {
 		ERR_error_string_n(e, buf, sizeof(buf));
 		log_warn("replica=%s host=%s TLS: %s", name, c->r->cfg->host, buf);
+		snprintf(c->r->last_error, sizeof(c->r->last_error), "TLS: %.100s", buf);
 		while (bufferevent_get_openssl_error(c->bev) != 0)
 			;
 		return;
 	}
 	log_warn("replica=%s host=%s port=%u connection error: %s", name,
 		 c->r->cfg->host, (unsigned)c->r->cfg->port,
+		 err != 0 ? strerrordesc_np(err) : "unknown");
+	snprintf(c->r->last_error, sizeof(c->r->last_error), "connection error: %s",
 		 err != 0 ? strerrordesc_np(err) : "unknown");
 }
 

@@ -71,6 +71,8 @@ journal_reply(struct hook_conn *c, const struct repl_response *rp, uint64_t seq)
 	s->answered = true;
 	c->inflight--;
 	if (rp->status == PSEP_RS_OK) {
+		r->n_acks++;
+		psep_histogram_add(&r->ack_lat, (hook_now_ms() - s->sent_ms) * 1000u);
 		if (code_is(rp->code, "NONEXISTENT"))
 			r->h->notify->mark_dirty(r, s->user, s->mailbox);
 		r->h->notify->event_acked(r->h, r, seq);
@@ -236,6 +238,8 @@ hook_conn_frame(struct hook_conn *c)
 	case REPL_R_UNTAGGED:
 		if (rp.bye) {
 			log_info("replica=%s BYE [%s] %s", name, rp.code, rp.text);
+			snprintf(c->r->last_error, sizeof(c->r->last_error), "BYE [%.40s] %.60s",
+				 rp.code, rp.text);
 			c->dead = true;
 		} else {
 			log_warn("replica=%s * BAD [%s] %s", name, rp.code, rp.text);

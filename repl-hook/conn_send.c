@@ -173,6 +173,8 @@ send_journal(struct hook_conn *c)
 	s->seq = e->seq;
 	s->off = e->off;
 	s->next_off = e->next_off;
+	s->sent_ms = hook_now_ms();
+	c->r->n_sent++;
 	xstrlcpy(s->user, e->user, sizeof(s->user));
 	xstrlcpy(s->mailbox, e->mailbox, sizeof(s->mailbox));
 	TAILQ_INSERT_TAIL(&c->jsent, s, entry);

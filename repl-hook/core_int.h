@@ -51,6 +51,15 @@ struct hook_replica {
 	bool full_running;                  /* the running sync is full */
 	bool overflow_logged;
 	uint64_t last_ack_flush_ms;
+	/* counters since start, for PSEP_STATS_REP (stats.c) */
+	uint64_t n_sent, n_acks, n_timeouts;
+	struct psep_histogram ack_lat;      /* entry sent -> its OK */
+	uint64_t unacked_since_ms;          /* the journal stopped being
+					     * drained (0: drained) */
+	char last_error[128];               /* the last connection failure */
+	uint64_t sync_last;                 /* end of the last full sync (epoch s) */
+	uint64_t sync_ms, sync_repairs;     /* its length and changes */
+	uint64_t repairs_total;             /* changes of every sync */
 };
 
 /*
@@ -69,6 +78,10 @@ struct hook_notify {
 	void (*sync_start)(struct hook_replica *r, bool full);
 	void (*sync_abort)(struct hook_replica *r);
 	bool (*sync_running)(const struct hook_replica *r);
+	/* A sync run with r ended (ok: it finished; else it was given up):
+	 * mailboxes compared, changes made (stowctl resync, stats.c). */
+	void (*sync_done)(struct hook_replica *r, bool ok, uint64_t mailboxes,
+			  uint64_t repairs);
 };
 
 struct hook_lreq;
@@ -91,9 +104,19 @@ struct hook {
 	struct hook_ipc *ipc;               /* hook.c: events */
 	struct psep_link *link;             /* borrowed from privsep/child.c */
 	TAILQ_HEAD(hook_lreq_list, hook_lreq) lreqs;  /* local.c */
+	struct hook_resync *resyncs;        /* stats.c: stowctl resyncs */
 	uint64_t next_lreq_id;              /* local.c */
 	bool stopping;
 };
+
+/* stats.c: what the supervisor asks of repl-hook for stowctl and the
+ * metrics (PSEP_STATS_REQ, PSEP_RESYNC_REQ). */
+void hook_stats_answer(struct hook *h, const struct psep_msg *m);
+void hook_resync_request(struct hook *h, const struct psep_msg *m);
+void hook_stats_sync_done(struct hook_replica *r, bool ok, uint64_t mailboxes,
+			  uint64_t repairs);
+/* Answer every resync still waiting (shutdown). */
+void hook_resync_fail_all(struct hook *h);
 
 /* replica.c */
 /* Read r's <NAME>.id (if any and valid) into r->server_id. */
@@ -142,6 +165,7 @@ struct jsent {
 	TAILQ_ENTRY(jsent) entry;
 	uint64_t seq;
 	uint64_t off, next_off;
+	uint64_t sent_ms;
 	bool answered;
 	char user[PSEP_NAME_MAX];
 	char mailbox[PSEP_NAME_MAX];

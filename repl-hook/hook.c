@@ -131,6 +131,9 @@ pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_info("id=%llu synchronous replication timed out acks=%u want=%u",
 		 (unsigned long long)p->id, p->acks, p->want);
+	for (size_t i = 0; i < p->h->n_replicas; i++)
+		if (p->touched & (1u << i))
+			p->h->replicas[i].n_timeouts++;
 	pending_answer(p, PSEP_EV_TIMEOUT);
 	pending_free(p);
 }
@@ -240,6 +243,8 @@ event_append(struct hook *h, const struct psep_msg *m, uint32_t *touched)
 			hook_sync_mark_dirty(r, ev->cmd.user, ev->cmd.mailbox);
 			continue;
 		}
+		if (journal_acked(r->j) == journal_size(r->j))
+			r->unacked_since_ms = hook_now_ms();
 		if (journal_append(r->j, &rec, &p->seq[i]) == 0) {
 			p->touched |= 1u << i;
 			continue;
@@ -349,6 +354,12 @@ ipc_dispatch(void *arg, struct psep_msg *m)
 	case PSEP_REPL_REP:
 	case PSEP_USERS_REP:
 		hook_local_reply(h, m);
+		break;
+	case PSEP_STATS_REQ:
+		hook_stats_answer(h, m);
+		break;
+	case PSEP_RESYNC_REQ:
+		hook_resync_request(h, m);
 		break;
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
@@ -580,6 +591,7 @@ static const struct hook_notify hook_up = {
 	.sync_start = hook_sync_start,
 	.sync_abort = hook_sync_abort,
 	.sync_running = hook_sync_running,
+	.sync_done = hook_stats_sync_done,
 };
 
 /* psep_child_ops.setup: check the arguments, one journal and one
@@ -612,6 +624,7 @@ hook_proc_teardown(void *arg)
 	size_t i;
 
 	h->stopping = true;
+	hook_resync_fail_all(h);
 	hook_local_fail_all(h);
 	for (i = 0; i < h->n_replicas; i++)
 		replica_free(&h->replicas[i]);

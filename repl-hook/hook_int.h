@@ -33,6 +33,11 @@ struct policy_settings;
  * greeting) of a replica. */
 const char *hook_replica_name(const struct hook_replica *r);
 const char *hook_replica_server_id(const struct hook_replica *r);
+/* A sync run with r ended (ok: finished, else given up); full: it was a
+ * full sync; start_ms: its CLOCK_MONOTONIC start in ms.  Records the
+ * replica's sync statistics and tells the top (stowctl resync). */
+void hook_replica_sync_ended(struct hook_replica *r, bool ok, bool full,
+			     uint64_t start_ms, uint64_t mailboxes, uint64_t repairs);
 /* The replica's connection is up (greeting + HELLO OK). */
 bool hook_replica_connected(const struct hook_replica *r);
 
@@ -93,5 +98,7 @@ void hook_sync_abort(struct hook_replica *r);
 void hook_sync_free(struct hook_replica *r);
 /* True while a sync runs for r (tests and logs). */
 bool hook_sync_running(const struct hook_replica *r);
+/* Mailboxes of r's dirty set (stats). */
+size_t hook_sync_dirty_count(struct hook_replica *r);
 
 #endif

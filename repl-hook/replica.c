@@ -131,3 +131,16 @@ hook_replica_set_server_id(struct hook_replica *r, const char *id)
 	if (fd != -1)
 		close(fd);
 }
+
+void
+hook_replica_sync_ended(struct hook_replica *r, bool ok, bool full, uint64_t start_ms,
+			uint64_t mailboxes, uint64_t repairs)
+{
+	if (ok && full) {
+		r->sync_last = (uint64_t)time(NULL);
+		r->sync_ms = hook_now_ms() - start_ms;
+		r->sync_repairs = repairs;
+	}
+	r->repairs_total += repairs;
+	r->h->notify->sync_done(r, ok, mailboxes, repairs);
+}

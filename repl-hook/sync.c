@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "privsep/privsep.h"
@@ -116,6 +117,15 @@ sync_each_line(int fd, int (*fn)(struct sync_state *st, const char *line),
 	}
 	free(lr);
 	return rc < 0 ? -1 : err;
+}
+
+static uint64_t
+sync_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static struct sync_state *
@@ -231,6 +241,8 @@ run_fail(struct sync_state *st, const char *why)
 {
 	log_warn("sync: replica=%s stopped: %s", hook_replica_name(st->r), why);
 	run_clear(st);
+	hook_replica_sync_ended(st->r, false, false, st->run_start_ms, st->run_mailboxes,
+				st->run_repairs);
 }
 
 /* No reply will come (resp or rep NULL: the link or the supervisor went
@@ -518,11 +530,18 @@ user_begin(struct sync_state *st, const char *user)
 static void
 run_end(struct sync_state *st)
 {
-	log_info("sync: replica=%s %s sync done: users=%zu dirty=%zu",
-		 hook_replica_name(st->r), st->full ? "full" : "dirty",
-		 st->done_users, st->dirty.n);
+	struct hook_replica *r = st->r;
+	bool full = st->full;
+
+	log_info("sync: replica=%s %s sync done: users=%zu dirty=%zu mailboxes=%llu "
+		 "repairs=%llu", hook_replica_name(st->r),
+		 st->full ? "full" : "dirty", st->done_users, st->dirty.n,
+		 (unsigned long long)st->run_mailboxes,
+		 (unsigned long long)st->run_repairs);
 	st->full = false;
 	run_clear(st);
+	hook_replica_sync_ended(r, true, full, st->run_start_ms, st->run_mailboxes,
+				st->run_repairs);
 	if (st->pending_full)
 		hook_sync_start(st->r, true);
 }
@@ -626,6 +645,9 @@ hook_sync_start(struct hook_replica *r, bool full)
 	st->running = true;
 	st->full = full;
 	st->done_users = 0;
+	st->run_start_ms = sync_now_ms();
+	st->run_mailboxes = 0;
+	st->run_repairs = 0;
 	if (full) {
 		struct sync_req *q = sync_req_new(st, RQ_USERS, NULL);
 
@@ -640,6 +662,7 @@ hook_sync_start(struct hook_replica *r, bool full)
 		st->running = false;
 		free(st->users);
 		st->users = NULL;
+		hook_replica_sync_ended(r, true, false, st->run_start_ms, 0, 0);
 		return;
 	}
 	log_info("sync: replica=%s dirty sync: users=%zu mailboxes=%zu",
@@ -659,6 +682,8 @@ hook_sync_abort(struct hook_replica *r)
 	log_info("sync: replica=%s connection lost, sync abandoned (restarts later)",
 		 hook_replica_name(r));
 	run_clear(st);
+	hook_replica_sync_ended(r, false, false, st->run_start_ms, st->run_mailboxes,
+				st->run_repairs);
 }
 
 void
@@ -681,4 +706,13 @@ hook_sync_running(const struct hook_replica *r)
 	struct sync_state *st = *hook_replica_sync_slot((struct hook_replica *)r);
 
 	return st != NULL && st->running;
+}
+
+size_t
+hook_sync_dirty_count(struct hook_replica *r)
+{
+	struct sync_state *st = state_of(r);
+
+	sync_dirty_load(&st->dirty, r);
+	return st->dirty.n;
 }

@@ -124,6 +124,8 @@ struct sync_state {
 	char **users;
 	size_t nusers, user_i, done_users;
 	struct user_job *uj;
+	/* the run's account (stats, stowctl resync) */
+	uint64_t run_start_ms, run_mailboxes, run_repairs;
 };
 
 struct sync_req;

@@ -63,6 +63,8 @@ mbox_end(struct sync_state *st, bool ok)
 	struct mbox_ent *e = cur_mbox(st);
 
 	e->ok = ok;
+	st->run_mailboxes++;
+	st->run_repairs += (uint64_t)m->sent + m->fetched + m->expunged + m->flags;
 	if (!ok)
 		log_warn("sync: replica=%s user=%s mailbox=%s still differs after %d rounds: %s "
 			 "sent=%u fetched=%u expunged=%u flags=%u errors=%u",
@@ -260,6 +262,7 @@ sync_mbox_next(struct sync_state *st)
 
 		if (e->l && e->r && state_equal(&e->ls, &e->rs)) {
 			e->ok = true;
+			st->run_mailboxes++;
 			continue;
 		}
 		sync_mbox_job_reset(&uj->m);

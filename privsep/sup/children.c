@@ -35,6 +35,7 @@ sup_child_kill(struct sup_child *c, const char *why)
 		return;
 	log_warn("killing child role=%s pid=%ld: %s", psep_role_name(c->role),
 		 (long)c->pid, why);
+	c->killed = true;
 	kill(c->pid, SIGKILL);
 	if (c->ev != NULL)
 		event_del(c->ev);
@@ -100,7 +101,9 @@ child_read(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* A bounded batch per wake-up keeps one child from starving others. */
-	for (i = 0; i < 64 && !c->dead; i++) {
+	/* Nothing more is read from a child once it was killed (a protocol
+	 * violation): what it queued after it is not trusted. */
+	for (i = 0; i < 64 && !c->dead && !c->killed; i++) {
 		if (psep_msg_recv(c->ipc, c->role, c->state, &m, &why) < 0) {
 			if (errno == EAGAIN)
 				return;
@@ -121,6 +124,11 @@ child_read(evutil_socket_t fd, short what, void *arg)
 				       m.u.log.text, m.u.log.text_len);
 			break;
 		default:
+			/* a request done: an answer, or a front-end's request
+			 * (not the one-way notes) */
+			if (m.hdr.type != PSEP_SESSION_END &&
+			    m.hdr.type != PSEP_WRITE_STAMP)
+				c->served++;
 			c->ops->message(c, &m);
 			break;
 		}
@@ -150,6 +158,7 @@ sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 	c->ops = ops;
 	c->owner = owner;
 	clock_gettime(CLOCK_MONOTONIC, &c->started);
+	c->uid = psep_role_get(sp->role)->uid_kind == PSEP_UID_ROOT ? 0 : sp->creds.uid;
 	c->pid = psep_spawn_child(&full, &c->ipc);
 	if (c->pid < 0) {
 		log_err("fork for role=%s failed: %s", psep_role_name(sp->role),
@@ -233,6 +242,7 @@ sup_children_reap(struct sup *sup)
 		c->dead = true;
 		event_del(c->ev);
 		log_exit(c, wstatus);
+		sup_stats_exit(sup, c->role, wstatus);
 		c->ops->exited(c, wstatus);
 		c->refs--;
 		if (c->refs < 0)

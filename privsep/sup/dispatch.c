@@ -36,6 +36,7 @@ struct sup_writer {
 	struct event *timer;      /* writer_timeout of the job in progress */
 	struct event *idle;       /* fork mode: fork_idle_timeout */
 	uid_t uid;                /* fork mode: the only uid it serves */
+	struct timespec job_started;
 	unsigned requests;
 	struct timespec last_used;
 };
@@ -260,6 +261,7 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 	w->job = job;
 	w->requests++;
 	load_find(c->sup, job->uid, true)->busy++;
+	clock_gettime(CLOCK_MONOTONIC, &w->job_started);
 	evtimer_del(w->idle);
 	evtimer_add(w->timer, &tv);
 #ifdef STOWD_TEST_HOOKS
@@ -386,6 +388,7 @@ fork_pass(struct sup *sup)
 		next = TAILQ_NEXT(job, link);
 		if (c != NULL) {
 			if (wr_usable(c)) {
+				sup->ctr.fork_hits++;
 				queue_remove(sup, job);
 				wr_start_job(c, job);
 			}
@@ -397,6 +400,7 @@ fork_pass(struct sup *sup)
 			waiting++;
 			continue;
 		}
+		sup->ctr.fork_misses++;
 		if (fork_spawn(sup, job) < 0) {
 			fail_queued_uid(sup, job->uid, "cannot create a writer child");
 			return true;
@@ -412,6 +416,7 @@ fork_pass(struct sup *sup)
 		log_debug("writer-child pid=%ld uid=%u evicted", (long)c->pid,
 			  (unsigned)((struct sup_writer *)c->owner)->uid);
 		sup_child_retire(c);
+		sup->ctr.fork_evictions++;
 		retiring++;
 	}
 	return false;
@@ -490,6 +495,13 @@ wr_reply(struct sup_child *c, struct psep_msg *m)
 	w->job = NULL;
 	evtimer_del(w->timer);
 	load_unbusy(c->sup, job);
+	if (job->type == PSEP_WRITE_REQ) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		sup_stats_save(c->sup, (uint64_t)((now.tv_sec - w->job_started.tv_sec) * 1000000 +
+						  (now.tv_nsec - w->job_started.tv_nsec) / 1000));
+	}
 	job_finish(c->sup, job, m, NULL);
 	wr_job_done(c);
 	dispatch_run(c->sup);

@@ -67,4 +67,5 @@ const struct sup_entry sup_entries[PSEP_ROLE_COUNT] = {
 	[PSEP_ROLE_WRITER_CHILD] = { writer_child_main, settings_arg },
 	[PSEP_ROLE_REPL_HOOK] = { repl_hook_main, hook_arg },
 	[PSEP_ROLE_REPLD] = { repld_main, repld_arg },
+	[PSEP_ROLE_CONTROL] = { NULL, NULL },   /* stowctl: never spawned */
 };

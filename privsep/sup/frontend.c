@@ -45,6 +45,9 @@ struct fe_delivery {
 	uint64_t undo_modseq;     /* ... and nothing is left: the EXPUNGE that
 				   * undid the stamp here goes to the replicas */
 	struct dlv_result wr_result;
+	struct timespec t0;       /* DELIVER_REQ received */
+	uint64_t size;            /* body octets */
+	char msgid[PSEP_MSGID_MAX];
 };
 
 static void fe_ready(struct sup_child *c);
@@ -157,6 +160,21 @@ sup_frontends_hand(struct sup *sup, int fd, const char *listener)
 	close(fd);
 }
 
+void
+sup_frontends_hand_metrics(struct sup *sup, int fd, const char *listener)
+{
+	struct sup_child *c = fe_pick(sup);
+	struct psep_client_fd msg;
+
+	memset(&msg, 0, sizeof(msg));
+	xstrlcpy(msg.listener, listener, sizeof(msg.listener));
+	if (c == NULL)
+		log_warn("metrics client on %s: no front-end ready, closed", listener);
+	else
+		(void)sup_child_send(c, PSEP_METRICS_CLIENT, 0, &msg, sizeof(msg), fd);
+	close(fd);
+}
+
 static void
 fe_rcpt(struct sup_child *c, const struct psep_msg *m)
 {
@@ -168,9 +186,12 @@ fe_rcpt(struct sup_child *c, const struct psep_msg *m)
 	memset(&rep, 0, sizeof(rep));
 	l = policy_userdb_lookup(c->sup->userdb, m->u.rcpt_req.address, &user, &why);
 	policy_result_from_lookup(&rep.result, l, why);
-	if (l != POLICY_USER_FOUND)
+	if (l != POLICY_USER_FOUND) {
 		log_info("session=%s rcpt=<%s> rejected: %s", m->u.rcpt_req.session,
 			 m->u.rcpt_req.address, why ? why : rep.result.text);
+		c->sup->ctr.deliveries[rep.result.code < 500 ? PSEP_OUT_TEMP_USERDB :
+				       PSEP_OUT_PERM_NOUSER]++;
+	}
 	(void)sup_child_send(c, PSEP_RCPT_REP, m->hdr.id, &rep, sizeof(rep), -1);
 }
 
@@ -191,6 +212,24 @@ fe_reply(struct sup_child *fe, uint64_t id, const struct dlv_result *r,
 static void
 fe_finish(struct fe_delivery *d, const struct dlv_result *r, const char *guid)
 {
+	struct timespec now;
+
+	uint64_t us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (uint64_t)((now.tv_sec - d->t0.tv_sec) * 1000000 +
+			(now.tv_nsec - d->t0.tv_nsec) / 1000);
+	sup_stats_delivery(d->sup, r, us, d->size);
+	sup_stats_note_delivery(d->sup, d->user, guid, r->code);
+	/* The one delivery line (Dovecot-like fields, key=value). */
+	log_info("delivery session=%s outcome=%s code=%u status=%s user=%s mailbox=INBOX "
+		 "guid=%s msgid=%s size=%llu time=%.3fs rcpt=<%s>%s%s",
+		 d->session, r->status == DLV_OK ? "ok" : r->status == DLV_TEMPFAIL ?
+		 "tempfail" : "permfail", r->code, r->enhanced, d->user,
+		 guid != NULL && guid[0] != '\0' ? guid : "-",
+		 d->msgid[0] != '\0' ? d->msgid : "-", (unsigned long long)d->size,
+		 (double)us / 1e6, d->address, r->status == DLV_OK ? "" : " reason=",
+		 r->status == DLV_OK ? "" : r->text);
 	if (!d->fe->dead)
 		fe_reply(d->fe, d->req_id, r, guid);
 	sup_child_unref(&d->fe);
@@ -487,6 +526,7 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	l = policy_userdb_lookup(c->sup->userdb, dr->address, &user, &why);
 	if (l != POLICY_USER_FOUND) {
 		policy_result_from_lookup(&r, l, why);
+		sup_stats_delivery(c->sup, &r, 0, 0);
 		fe_reply(c, m->hdr.id, &r, NULL);
 		return;
 	}
@@ -502,6 +542,9 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 		return;
 	}
 	d = xcalloc(1, sizeof(*d));
+	clock_gettime(CLOCK_MONOTONIC, &d->t0);
+	d->size = dr->body_size;
+	memcpy(d->msgid, dr->msgid, sizeof(d->msgid));
 	d->sup = c->sup;
 	d->fe = c;
 	sup_child_ref(c);
@@ -534,6 +577,9 @@ fe_message(struct sup_child *c, struct psep_msg *m)
 	case PSEP_SESSION_END:
 		if (fe->sessions > 0)
 			fe->sessions--;
+		break;
+	case PSEP_METRICS_REQ:
+		sup_metrics_request(c, m);
 		break;
 	default:
 		sup_child_kill(c, "unexpected message type");

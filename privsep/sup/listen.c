@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * privsep/sup/listen.c - the lmtp_listen and replication_listen sockets
- * (unix, TCP IPv4/IPv6).  Accepted client sockets are handed unread to an
- * LMTP front-end or to repld.
+ * privsep/sup/listen.c - the lmtp_listen, replication_listen and
+ * metrics_listen sockets (unix, TCP IPv4/IPv6), and the bind of the
+ * control socket.  Accepted client sockets are handed unread to an LMTP
+ * front-end (LMTP, metrics) or to repld.
  *
  * Runs in:  the supervisor (root): it binds, never reads a client byte.
  * Trust:    an LMTP unix socket gets lmtp_socket_mode / lmtp_socket_group;
  *           a replication unix socket is 0600 root (repld checks the peer
- *           with SO_PEERCRED); a socket path held by a running server is
+ *           with SO_PEERCRED); a metrics unix socket is 0666 (the metrics
+ *           carry no user names); the control socket is 0600 root; a socket path held by a running server is
  *           never taken over.  Group and mode are set while the socket is
  *           in a fresh root-only directory beside its path, and only then
  *           is it renamed into place: no chmod or chown ever acts on a
@@ -30,11 +32,18 @@
 
 #include "privsep/sup/sup_int.h"
 
+enum listen_kind {
+	LK_LMTP = 0,
+	LK_REPL = 1,              /* replication_listen: clients go to repld */
+	LK_METRICS = 2,           /* metrics_listen: clients go to a front-end */
+	LK_CONTROL = 3,           /* the control socket (bind only) */
+};
+
 struct sup_listener {
 	struct sup *sup;
 	struct evconnlistener *ev;
 	struct policy_listen conf;
-	bool repl;                /* a replication_listen entry: goes to repld */
+	enum listen_kind kind;
 	struct event *resume;     /* accept paused by a full fd table */
 	unsigned pause_ms;        /* its back-off, 0 while accepting */
 	struct log_limit rl;
@@ -68,23 +77,35 @@ unix_take_path(const struct sockaddr_un *sun, const char **why_out)
 		errno = EEXIST;
 		return fail(why_out, "socket path exists and is not a socket", -1);
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return fail(why_out, "socket", -1);
-	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0) {
-		errno = EADDRINUSE;
-		return fail(why_out, "another server is listening on the socket path", fd);
+	/* A stream or a seqpacket (control) server: either one is alive. */
+	for (int type = SOCK_STREAM; ; type = SOCK_SEQPACKET) {
+		fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return fail(why_out, "socket", -1);
+		if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0) {
+			errno = EADDRINUSE;
+			return fail(why_out, "another server is listening on the socket path", fd);
+		}
+		close(fd);
+		if (errno != EPROTOTYPE || type == SOCK_SEQPACKET)
+			break;
 	}
-	close(fd);
 	if (unlink(sun->sun_path) < 0 && errno != ENOENT)
 		return fail(why_out, "cannot remove stale socket", -1);
 	return 0;
 }
 
 static int
-unix_perms(const struct policy_settings *s, const char *path, bool repl,
+unix_perms(const struct policy_settings *s, const char *path, enum listen_kind kind,
 	   const char **why_out)
 {
+	bool repl = kind == LK_REPL;
+
+	if (kind == LK_CONTROL || kind == LK_METRICS) {
+		if (chmod(path, kind == LK_CONTROL ? 0600 : 0666) < 0)
+			return fail(why_out, "chmod of socket failed", -1);
+		return 0;
+	}
 	/* Replication: repld decides who may talk by SO_PEERCRED (root and
 	 * replication_unix_uids).  Without replication_unix_uids only root
 	 * may connect at all (0600); with them anyone may connect and repld
@@ -117,8 +138,8 @@ unix_perms(const struct policy_settings *s, const char *path, bool repl,
  * directory.  0, or -1 with *why_out (nothing left behind).
  */
 static int
-bind_private(int fd, const struct policy_settings *s, const char *path, bool repl,
-	     const char **why_out)
+bind_private(int fd, const struct policy_settings *s, const char *path,
+	     enum listen_kind kind, const char **why_out)
 {
 	struct sockaddr_un sun;
 	char stage[sizeof(sun.sun_path)];
@@ -142,7 +163,7 @@ bind_private(int fd, const struct policy_settings *s, const char *path, bool rep
 	memcpy(sun.sun_path + n, "/s", 3);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		fail(why_out, "bind", -1);
-	else if (unix_perms(s, sun.sun_path, repl, why_out) == 0) {
+	else if (unix_perms(s, sun.sun_path, kind, why_out) == 0) {
 		if (rename(sun.sun_path, path) == 0)
 			rc = 0;
 		else
@@ -157,8 +178,8 @@ bind_private(int fd, const struct policy_settings *s, const char *path, bool rep
 }
 
 static int
-open_unix(const struct policy_settings *s, const struct policy_listen *l, bool repl,
-	  const char **why_out)
+open_unix(const struct policy_settings *s, const struct policy_listen *l,
+	  enum listen_kind kind, const char **why_out)
 {
 	struct sockaddr_un sun;
 	char dir[sizeof(sun.sun_path)];
@@ -177,10 +198,11 @@ open_unix(const struct policy_settings *s, const struct policy_listen *l, bool r
 	}
 	if (unix_take_path(&sun, why_out) < 0)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(AF_UNIX, (kind == LK_CONTROL ? SOCK_SEQPACKET : SOCK_STREAM) |
+		    SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return fail(why_out, "socket", -1);
-	if (bind_private(fd, s, l->path, repl, why_out) < 0)
+	if (bind_private(fd, s, l->path, kind, why_out) < 0)
 		return fail(why_out, *why_out, fd);
 	if (listen(fd, SOMAXCONN) < 0) {
 		unlink(l->path);
@@ -241,10 +263,18 @@ on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	if (l->repl)
+	switch (l->kind) {
+	case LK_REPL:
 		sup_repld_hand(l->sup, fd, l->conf.text);
-	else
+		break;
+	case LK_METRICS:
+		sup_frontends_hand_metrics(l->sup, fd, l->conf.text);
+		break;
+	case LK_LMTP:
+	case LK_CONTROL:
 		sup_frontends_hand(l->sup, fd, l->conf.text);
+		break;
+	}
 }
 
 static void
@@ -293,9 +323,11 @@ on_accept_error(struct evconnlistener *ev, void *arg)
 /* Open the entries of one list into sup->listeners (allocated for both
  * lists by the caller: the listeners' addresses are callback arguments). */
 static int
-open_list(struct sup *sup, const char *list, bool repl, const char **why_out)
+open_list(struct sup *sup, const char *list, enum listen_kind kind, const char **why_out)
 {
-	const char *name = repl ? "replication_listen" : "lmtp_listen";
+	static const char *const names[] = { "lmtp_listen", "replication_listen",
+					      "metrics_listen", "control_socket" };
+	const char *name = names[kind];
 	struct policy_listen *conf = NULL;
 	size_t n = 0, i;
 
@@ -306,7 +338,7 @@ open_list(struct sup *sup, const char *list, bool repl, const char **why_out)
 	for (i = 0; i < n; i++) {
 		struct sup_listener *l = &sup->listeners[sup->n_listeners];
 		int fd = conf[i].kind == POLICY_LISTEN_UNIX ?
-			 open_unix(&sup->set, &conf[i], repl, why_out) :
+			 open_unix(&sup->set, &conf[i], kind, why_out) :
 			 open_tcp(&conf[i], why_out);
 
 		if (fd < 0) {
@@ -318,7 +350,7 @@ open_list(struct sup *sup, const char *list, bool repl, const char **why_out)
 		memset(l, 0, sizeof(*l));
 		l->sup = sup;
 		l->conf = conf[i];
-		l->repl = repl;
+		l->kind = kind;
 		l->ev = evconnlistener_new(sup->base, on_accept, l,
 					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 					   0, fd);
@@ -329,7 +361,8 @@ open_list(struct sup *sup, const char *list, bool repl, const char **why_out)
 		if (l->resume == NULL)
 			fatalx("evtimer_new");
 		sup->n_listeners++;
-		log_info("listening on %s%s", conf[i].text, repl ? " (replication)" : "");
+		log_info("listening on %s%s", conf[i].text, kind == LK_REPL ? " (replication)" :
+			 kind == LK_METRICS ? " (metrics)" : "");
 	}
 	free(conf);
 	return 0;
@@ -353,13 +386,15 @@ int
 sup_listeners_open(struct sup *sup, const char **why_out)
 {
 	size_t total = list_count(sup->set.lmtp_listen) +
-		       list_count(sup->set.replication_listen);
+		       list_count(sup->set.replication_listen) +
+		       list_count(sup->set.metrics_listen);
 
 	*why_out = NULL;
 	sup->listeners = xcalloc(total + 1, sizeof(*sup->listeners));
 	sup->n_listeners = 0;
-	if (open_list(sup, sup->set.lmtp_listen, false, why_out) < 0 ||
-	    open_list(sup, sup->set.replication_listen, true, why_out) < 0)
+	if (open_list(sup, sup->set.lmtp_listen, LK_LMTP, why_out) < 0 ||
+	    open_list(sup, sup->set.replication_listen, LK_REPL, why_out) < 0 ||
+	    open_list(sup, sup->set.metrics_listen, LK_METRICS, why_out) < 0)
 		return -1;
 	return 0;
 }
@@ -388,8 +423,28 @@ sup_listeners_same(const struct policy_settings *a, const struct policy_settings
 {
 	const char *ra = a->replication_listen ? a->replication_listen : "";
 	const char *rb = b->replication_listen ? b->replication_listen : "";
+	const char *ma = a->metrics_listen ? a->metrics_listen : "";
+	const char *mb = b->metrics_listen ? b->metrics_listen : "";
 
 	return strcmp(a->lmtp_listen, b->lmtp_listen) == 0 && strcmp(ra, rb) == 0 &&
+	       strcmp(ma, mb) == 0 &&
 	       a->lmtp_socket_mode == b->lmtp_socket_mode &&
 	       strcmp(a->lmtp_socket_group, b->lmtp_socket_group) == 0;
+}
+
+int
+sup_listen_private_seqpacket(const char *path, const char **why_out)
+{
+	struct policy_listen l;
+	struct policy_settings none;
+
+	memset(&l, 0, sizeof(l));
+	memset(&none, 0, sizeof(none));
+	l.kind = POLICY_LISTEN_UNIX;
+	if (!xstrlcpy(l.path, path, sizeof(l.path))) {
+		*why_out = "control socket path too long";
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return open_unix(&none, &l, LK_CONTROL, why_out);
 }

@@ -344,6 +344,13 @@ proc_message(struct sup_child *c, struct psep_msg *m)
 			return;
 		}
 		break;
+	case PSEP_STATS_REP:
+	case PSEP_RESYNC_REP:
+		if (hook) {
+			sup_stats_hook_reply(c->sup, m);
+			return;
+		}
+		break;
 	default:
 		break;
 	}
@@ -354,7 +361,9 @@ static void
 proc_exited(struct sup_child *c, int wstatus)
 {
 	(void)wstatus;
-	if (c->role == PSEP_ROLE_REPL_HOOK)
+	if (c->role == PSEP_ROLE_REPL_HOOK) {
 		sup_events_hook_gone(c->sup, c);
+		sup_stats_hook_gone(c->sup);
+	}
 	sup_child_gone(c);
 }

@@ -177,11 +177,16 @@ top_child_gone(struct sup_child *c)
 	}
 }
 
+static int top_reload(struct sup *sup, char *err, size_t errsize);
+static void sup_stop(struct sup *sup);
+
 /* How the pools, events and processes below tell this file. */
 static const struct sup_top_ops top_ops = {
 	.check_ready = top_check_ready,
 	.check_stopped = top_check_stopped,
 	.child_gone = top_child_gone,
+	.reload = top_reload,
+	.stop = sup_stop,
 };
 
 static void
@@ -222,7 +227,7 @@ sup_stop(struct sup *sup)
 static int
 reload_prepare(struct sup *sup, struct policy_settings *next,
 	       struct policy_userdb **db_out, struct psep_creds *creds_out,
-	       struct sup_tls *tls_out)
+	       struct sup_tls *tls_out, char *rerr, size_t rerrsize)
 {
 	const char *why = NULL;
 	char *err = NULL;
@@ -230,18 +235,21 @@ reload_prepare(struct sup *sup, struct policy_settings *next,
 
 	if (policy_config_load(sup->config_path, sup->config_required, next, &err) < 0) {
 		log_err("reload refused, keeping the running config: %s", err);
+		snprintf(rerr, rerrsize, "%s", err);
 		free(err);
 		return -1;
 	}
 	if (resolve_run_user(next, creds_out, &why) < 0 ||
 	    policy_userdb_open(next, db_out, &why) < 0) {
 		log_err("reload refused, keeping the running config: %s", why);
+		snprintf(rerr, rerrsize, "%s", why);
 		policy_settings_clear(next);
 		return -1;
 	}
 	policy_settings_resolve_hostname(next);
 	if (sup_tls_build(next, tls_out, tls_err, sizeof(tls_err)) < 0) {
 		log_err("reload refused, keeping the running config: %s", tls_err);
+		snprintf(rerr, rerrsize, "replication TLS: %s", tls_err);
 		policy_userdb_free(db_out);
 		policy_settings_clear(next);
 		return -1;
@@ -263,8 +271,8 @@ reload_listeners(struct sup *sup, struct policy_settings *old)
 	return -1;
 }
 
-static void
-sup_reload(struct sup *sup)
+static int
+top_reload(struct sup *sup, char *err, size_t errsize)
 {
 	struct policy_settings next, old;
 	struct policy_userdb *db = NULL;
@@ -272,13 +280,15 @@ sup_reload(struct sup *sup)
 	struct sup_tls tls;
 	const char *why;
 
-	if (sup->stopping)
-		return;
+	if (sup->stopping) {
+		snprintf(err, errsize, "stowd is stopping");
+		return -1;
+	}
 	log_info("reloading %s", sup->config_path);
 	sup_notify("RELOADING=1");
-	if (reload_prepare(sup, &next, &db, &creds, &tls) < 0) {
+	if (reload_prepare(sup, &next, &db, &creds, &tls, err, errsize) < 0) {
 		sup_notify("READY=1");
-		return;
+		return -1;
 	}
 	old = sup->set;
 	sup->set = next;
@@ -291,7 +301,8 @@ sup_reload(struct sup *sup)
 		if (sup_listeners_open(sup, &why) < 0)
 			log_err("cannot reopen the old listeners: %s", why);
 		sup_notify("READY=1");
-		return;
+		snprintf(err, errsize, "the new listeners could not be opened");
+		return -1;
 	}
 	policy_settings_clear(&old);
 	policy_userdb_free(&sup->userdb);
@@ -304,14 +315,25 @@ sup_reload(struct sup *sup)
 	derive_names(sup);
 	psep_msg_set_uid_range(sup->set.first_valid_uid, sup->set.last_valid_uid);
 	log_set_debug(sup->set.log_debug);
+	log_set_syslog(sup->set.log_target == POLICY_LOG_SYSLOG);
 	sup->generation++;
 	sup->ready_sent = false;
 	sup_frontends_retire(sup);
 	sup_repld_retire(sup);
 	sup_hook_retire(sup);
 	sup_writers_retire(sup);
+	sup_control_open(sup);
 	pools_start(sup);
 	top_check_ready(sup);
+	return 0;
+}
+
+static void
+sup_reload(struct sup *sup)
+{
+	char err[256];
+
+	(void)top_reload(sup, err, sizeof(err));
 }
 
 static void
@@ -369,12 +391,148 @@ signals_setup(struct sup *sup)
 	}
 }
 
+/* ---- systemd watchdog and STATUS= ------------------------------------- */
+
+static double
+mono_since(const struct timespec *t, const struct timespec *now)
+{
+	return (double)(now->tv_sec - t->tv_sec) + (double)(now->tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* The roles that must have a process now (or one being restarted). */
+static bool
+role_needed(struct sup *sup, enum psep_role role)
+{
+	switch (role) {
+	case PSEP_ROLE_LMTPD:
+		return true;
+	case PSEP_ROLE_WRITER_SETEUID:
+		return sup->set.delivery_mode == POLICY_MODE_SETEUID;
+	case PSEP_ROLE_REPL_HOOK:
+		return sup->set.n_replicas > 0;
+	case PSEP_ROLE_REPLD:
+		return sup->set.replication_listen != NULL &&
+		       sup->set.replication_listen[0] != '\0';
+	case PSEP_ROLE_SUPERVISOR:
+	case PSEP_ROLE_WRITER_CHILD:
+	case PSEP_ROLE_CONTROL:
+		return false;
+	}
+	return false;
+}
+
+/* Every needed role has a live process, or lost it less than the respawn
+ * back-off (1 s) plus a start-up allowance ago. */
+static bool
+roles_healthy(struct sup *sup, const struct timespec *now, const char **why_out)
+{
+	static const double allowance_s = 10.0;
+	int r;
+
+	for (r = 0; r < PSEP_ROLE_COUNT; r++) {
+		struct timespec *ms = &sup->missing_since[r];
+
+		if (!role_needed(sup, (enum psep_role)r) ||
+		    sup_children_count(sup, (enum psep_role)r, true) > 0) {
+			ms->tv_sec = 0;
+			ms->tv_nsec = 0;
+			continue;
+		}
+		if (ms->tv_sec == 0 && ms->tv_nsec == 0)
+			*ms = *now;
+		if (mono_since(ms, now) > allowance_s) {
+			*why_out = psep_role_name((enum psep_role)r);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct sup *sup = arg;
+	struct timespec now;
+	struct psep_counters k;
+	const char *why = NULL;
+	double late;
+	char msg[512];
+
+	(void)fd;
+	(void)what;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	late = mono_since(&sup->watchdog_last, &now);
+	sup->watchdog_last = now;
+	sup_stats_fill(sup, &k);
+	if (late > (double)sup->watchdog_us / 2e6) {
+		log_warn("watchdog: the loop turned after %.3fs, more than half the "
+			 "interval: no WATCHDOG=1", late);
+		return;
+	}
+	if (!sup->stopping && !roles_healthy(sup, &now, &why)) {
+		log_warn("watchdog: no %s process for too long: no WATCHDOG=1", why);
+		snprintf(msg, sizeof(msg), "STATUS=unhealthy: no %s process", why);
+		sup_notify(msg);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "WATCHDOG=1\nSTATUS=%s generation %u, %s mode; "
+		 "delivered %llu, tempfail %llu, permfail %llu; queue %llu",
+		 sup->stopping ? "stopping" : sup->ready_sent ? "ready" : "starting",
+		 sup->generation,
+		 sup->set.delivery_mode == POLICY_MODE_FORK ? "fork" : "seteuid",
+		 (unsigned long long)k.deliveries[PSEP_OUT_OK],
+		 (unsigned long long)(k.deliveries[PSEP_OUT_TEMP_USERDB] +
+				      k.deliveries[PSEP_OUT_TEMP_WRITER] +
+				      k.deliveries[PSEP_OUT_TEMP_QUOTA] +
+				      k.deliveries[PSEP_OUT_TEMP_REPLICATION] +
+				      k.deliveries[PSEP_OUT_TEMP_OTHER]),
+		 (unsigned long long)(k.deliveries[PSEP_OUT_PERM_NOUSER] +
+				      k.deliveries[PSEP_OUT_PERM_QUOTA] +
+				      k.deliveries[PSEP_OUT_PERM_OTHER]),
+		 (unsigned long long)k.queue_depth);
+	sup_notify(msg);
+}
+
+/* WATCHDOG_USEC (and WATCHDOG_PID, if set, naming this process) turn the
+ * watchdog on: a tick every quarter of the interval sends WATCHDOG=1
+ * only while the loop keeps its pace and every role has a process. */
+static void
+watchdog_setup(struct sup *sup)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long us;
+	struct timeval tv;
+	char *end;
+
+	if (usec == NULL || usec[0] == '\0')
+		return;
+	if (pid != NULL && pid[0] != '\0' && strtol(pid, NULL, 10) != (long)getpid())
+		return;
+	errno = 0;
+	us = strtoull(usec, &end, 10);
+	if (errno != 0 || *end != '\0' || us < 20000) {
+		log_warn("watchdog: bad WATCHDOG_USEC=%s, no watchdog", usec);
+		return;
+	}
+	sup->watchdog_us = us;
+	tv.tv_sec = (time_t)(us / 4 / 1000000);
+	tv.tv_usec = (suseconds_t)(us / 4 % 1000000);
+	sup->ev_watchdog = event_new(sup->base, -1, EV_PERSIST, on_watchdog, sup);
+	if (sup->ev_watchdog == NULL || event_add(sup->ev_watchdog, &tv) < 0)
+		fatalx("cannot start the watchdog timer");
+	clock_gettime(CLOCK_MONOTONIC, &sup->watchdog_last);
+	log_info("watchdog every %llums", us / 4000);
+}
+
 static void
 sup_free(struct sup *sup)
 {
 	size_t i;
 
 	sup_listeners_close(sup);
+	sup_control_close(sup);
+	free(sup->control);
+	free(sup->lastdlv);
 	sup_frontends_drop_pending(sup);
 	for (i = 0; i < sizeof(sup->ev_sig) / sizeof(sup->ev_sig[0]); i++)
 		if (sup->ev_sig[i] != NULL)
@@ -382,6 +540,8 @@ sup_free(struct sup *sup)
 	if (sup->ev_deadline != NULL)
 		event_free(sup->ev_deadline);
 	event_free(sup->ev_respawn);
+	if (sup->ev_watchdog != NULL)
+		event_free(sup->ev_watchdog);
 	policy_userdb_free(&sup->userdb);
 	sup_tls_free(sup);
 	policy_settings_clear(&sup->set);
@@ -438,7 +598,10 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 	TAILQ_INIT(&sup.pending);
 	TAILQ_INIT(&sup.events);
 	TAILQ_INIT(&sup.repl_pending);
+	TAILQ_INIT(&sup.hookq);
+	sup.started = time(NULL);
 	log_set_debug(sup.set.log_debug);
+	log_set_syslog(sup.set.log_target == POLICY_LOG_SYSLOG);
 	derive_names(&sup);
 	psep_msg_set_uid_range(sup.set.first_valid_uid, sup.set.last_valid_uid);
 	if (resolve_run_user(&sup.set, &sup.run_creds, &why) < 0)
@@ -463,6 +626,8 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 	signals_setup(&sup);
 	if (sup_listeners_open(&sup, &why) < 0)
 		fatalx("cannot open listeners: %s", why);
+	sup_control_open(&sup);
+	watchdog_setup(&sup);
 	pools_start(&sup);
 	log_info("started version=%s server_id=%s delivery_mode=%s", STOWD_VERSION,
 		 sup.server_id, mode_name(&sup));

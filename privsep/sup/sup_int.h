@@ -10,15 +10,19 @@
  * never one below; the top reaches down through struct sup_top_ops and
  * the role table in struct sup):
  *   notify.c    readiness on $NOTIFY_SOCKET
+ *   counters.c  counters: deliveries, latencies, deaths by signal
  *   children.c  the child table: spawn (entry from sup->entries), IPC, reap
  *   pending.c   clients waiting for a front-end; handing one to a child
  *   body.c      message bodies shared by queued jobs; the fd budget
  *   dispatch.c  the writer pools and the job queue
  *   events.c    events handed to repl-hook and their answers
+ *   stats.c     the counter snapshot; the questions asked of repl-hook
+ *               (stats, resync); the metrics snapshot for lmtpd
  *   repl.c      replication requests -> writer jobs (+ events)
  *   frontend.c  the lmtpd pool: clients, recipients, deliveries
  *   replproc.c  the repld and repl-hook processes, TLS contexts, users
  *   listen.c    listening sockets, accepting clients
+ *   control.c   the control socket (stowctl): requests, status, reload
  *   entry.c     the role -> entry table
  *   sup.c       start-up, signals, readiness, reload, stop (the top)
  */
@@ -53,6 +57,11 @@ struct sup_top_ops {
 	 * a short delay if it died young, to avoid a fork loop) and check
 	 * whether a graceful stop is complete. */
 	void (*child_gone)(struct sup_child *c);
+	/* Reload the config now (control socket); 0, or -1 with the reason
+	 * in err[errsize] (the running config stays). */
+	int (*reload)(struct sup *sup, char *err, size_t errsize);
+	/* Begin a graceful stop. */
+	void (*stop)(struct sup *sup);
 };
 
 /* One row of the role -> entry table (entry.c).  main NULL: this stowd
@@ -84,10 +93,13 @@ struct sup_child {
 	struct event *ev;
 	int refs;                 /* holders besides the child list */
 	bool dead;
+	bool killed;              /* SIGKILL sent: read nothing more from it */
 	bool retired;             /* SHUTDOWN sent or to be sent; never respawned */
 	const struct sup_child_ops *ops;
 	void *owner;              /* role-specific state, owned by its module */
 	struct timespec started;
+	uid_t uid;                /* the uid it runs as (status) */
+	uint64_t served;          /* requests it made or answered (status) */
 };
 
 TAILQ_HEAD(sup_child_list, sup_child);
@@ -146,6 +158,10 @@ LIST_HEAD(sup_uid_load_list, sup_uid_load);
 
 struct sup_listener;
 struct sup_event_wait;
+struct sup_hookq;
+struct sup_control;
+struct sup_lastdlv;
+TAILQ_HEAD(sup_hookq_list, sup_hookq);
 TAILQ_HEAD(sup_event_list, sup_event_wait);
 
 /* A client accepted while no front-end was ready (bounded queue). */
@@ -203,6 +219,18 @@ struct sup {
 	struct event *ev_respawn;
 	const struct sup_top_ops *top;     /* sup.c's callbacks */
 	const struct sup_entry *entries;   /* PSEP_ROLE_COUNT rows */
+	/* operations */
+	struct psep_counters ctr;     /* counters since start (counters.c) */
+	time_t started;               /* epoch seconds */
+	struct sup_hookq_list hookq;  /* questions to repl-hook (stats.c) */
+	uint64_t hookq_next;
+	struct sup_control *control;  /* control.c */
+	struct sup_lastdlv *lastdlv;  /* counters.c: last delivery per user */
+	/* systemd watchdog (sup.c) */
+	struct event *ev_watchdog;
+	uint64_t watchdog_us;         /* WATCHDOG_USEC, 0 = none */
+	struct timespec watchdog_last;/* the previous tick */
+	struct timespec missing_since[PSEP_ROLE_COUNT]; /* 0: present */
 #ifdef STOWD_TEST_HOOKS
 	uint32_t test_op;             /* sent before the next job (SIGUSR1/2) */
 #endif
@@ -321,6 +349,40 @@ void sup_events_hook_ready(struct sup *sup);
 void sup_events_hook_gone(struct sup *sup, struct sup_child *hook);
 void sup_events_reply(struct sup *sup, struct sup_child *hook, const struct psep_msg *m);
 
+/* counters.c: a delivery's outcome and latencies (frontend.c). */
+void sup_stats_delivery(struct sup *sup, const struct dlv_result *r,
+			uint64_t lmtp_us, uint64_t bytes);
+void sup_stats_save(struct sup *sup, uint64_t us);
+/* A child ended with wstatus (children.c). */
+void sup_stats_exit(struct sup *sup, enum psep_role role, int wstatus);
+/* Remember the last delivery of user (a bounded table, the oldest entry
+ * goes); and look it up (false: none since start). */
+void sup_stats_note_delivery(struct sup *sup, const char *user, const char *guid,
+			     unsigned code);
+bool sup_stats_last_delivery(const struct sup *sup, const char *user, time_t *when_out,
+			     char guid_out[PSEP_GUID_MAX], unsigned *code_out);
+/* stats.c: the counters and gauges now. */
+void sup_stats_fill(struct sup *sup, struct psep_counters *out);
+/* Answer of repl-hook: rep NULL when it is not running or did not answer
+ * within 2 s. */
+typedef void (*sup_stats_fn)(struct sup *sup, const struct psep_stats_rep *rep,
+			     void *arg);
+typedef void (*sup_resync_fn)(struct sup *sup, const struct psep_resync_rep *rep,
+			      void *arg);
+/* Ask repl-hook for its replica stats (user: also count its journal
+ * entries; may be ""); cb is called exactly once, maybe at once. */
+void sup_stats_ask(struct sup *sup, const char *user, sup_stats_fn cb, void *arg);
+/* Ask repl-hook to run SYNC now; cb exactly once (rep NULL: no repl-hook,
+ * or no answer within timeout_ms). */
+void sup_resync_ask(struct sup *sup, const struct psep_resync_req *req,
+		    uint64_t timeout_ms, sup_resync_fn cb, void *arg);
+/* A STATS_REP or RESYNC_REP from repl-hook (replproc.c). */
+void sup_stats_hook_reply(struct sup *sup, const struct psep_msg *m);
+/* Forget every question (stop); their callbacks get NULL. */
+void sup_stats_hook_gone(struct sup *sup);
+/* A PSEP_METRICS_REQ from lmtpd c: answer with the snapshot. */
+void sup_metrics_request(struct sup_child *c, const struct psep_msg *m);
+
 /* repl.c: replication requests (from repld and repl-hook) and events. */
 
 /* The outcome of one replication operation, as on the wire; fd (data
@@ -348,6 +410,8 @@ void sup_frontends_retire(struct sup *sup);
 void sup_frontends_hand(struct sup *sup, int fd, const char *listener);
 /* Close clients still waiting for a front-end. */
 void sup_frontends_drop_pending(struct sup *sup);
+/* Hand a metrics client to a ready front-end (closed if none is). */
+void sup_frontends_hand_metrics(struct sup *sup, int fd, const char *listener);
 
 /* replproc.c: the repld and repl-hook processes, TLS contexts, users. */
 void sup_repl_procs_start(struct sup *sup);
@@ -380,6 +444,16 @@ int sup_listeners_open(struct sup *sup, const char **why_out);
 void sup_listeners_close(struct sup *sup);
 /* True if the listener settings of a and b are the same. */
 bool sup_listeners_same(const struct policy_settings *a, const struct policy_settings *b);
+/* Open a root-only (0600) SOCK_SEQPACKET unix socket at path, bound
+ * race-free like the LMTP sockets; non-blocking, listening.  fd, or -1
+ * with *why_out. */
+int sup_listen_private_seqpacket(const char *path, const char **why_out);
+
+/* control.c: the control socket. */
+/* Open (or reopen after a reload that changed control_socket) the control
+ * socket; an error is logged, stowd runs on without one. */
+void sup_control_open(struct sup *sup);
+void sup_control_close(struct sup *sup);
 
 /* entry.c: the role -> entry table (struct sup_entry), indexed by role. */
 extern const struct sup_entry sup_entries[PSEP_ROLE_COUNT];

@@ -180,6 +180,7 @@ init_paths(struct harness *h, const struct harness_opts *opts)
 	snprintf(h->log_path, sizeof(h->log_path), "%s/stowd.log", h->tree);
 	snprintf(h->notify_path, sizeof(h->notify_path), "%s/notify", h->tree);
 	snprintf(h->state_dir, sizeof(h->state_dir), "%s/state", h->tree);
+	snprintf(h->control_path, sizeof(h->control_path), "%s/control", h->tree);
 	return 0;
 }
 
@@ -342,6 +343,8 @@ conf_base(const struct harness *h, struct conf_line *c, size_t *n)
 	snprintf(line, sizeof(line), "hostname = %s", h->hostname);
 	conf_set(c, n, line);
 	snprintf(line, sizeof(line), "state_dir = %s", h->state_dir);
+	conf_set(c, n, line);
+	snprintf(line, sizeof(line), "control_socket = %s", h->control_path);
 	conf_set(c, n, line);
 	conf_set(c, n, "log_debug = yes");
 }

@@ -72,6 +72,7 @@ struct harness {
 	char log_path[96];
 	char notify_path[96];
 	char state_dir[96];
+	char control_path[96];     /* <tree>/control: the control socket */
 	char bin[512];             /* STOWD_BIN */
 	char mode[16];             /* delivery mode: "seteuid" or "fork" */
 	char domain[64];

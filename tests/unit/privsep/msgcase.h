@@ -72,6 +72,16 @@ size_t fill_event_rep(void *b);
 size_t fill_users_req(void *b);
 size_t fill_users_rep(void *b);
 size_t fill_write_stamp(void *b);
+/* The operations family (msgcase_ops.c). */
+size_t fill_ctl_req(void *b);
+size_t fill_ctl_rep(void *b);
+size_t fill_stats_req(void *b);
+size_t fill_stats_rep(void *b);
+size_t fill_metrics_req(void *b);
+size_t fill_metrics_rep(void *b);
+size_t fill_metrics_client(void *b);
+size_t fill_resync_req(void *b);
+size_t fill_resync_rep(void *b);
 
 /* The row of type; fails the test if there is none. */
 const struct mcase *case_of(uint16_t type);

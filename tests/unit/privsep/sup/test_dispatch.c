@@ -58,6 +58,22 @@ static struct {
 
 /* ---- fakes -------------------------------------------------------------- */
 
+/* The counters of stats.c are not under test here. */
+void
+sup_stats_exit(struct sup *sup, enum psep_role role, int wstatus)
+{
+	(void)sup;
+	(void)role;
+	(void)wstatus;
+}
+
+void
+sup_stats_save(struct sup *sup, uint64_t us)
+{
+	(void)sup;
+	(void)us;
+}
+
 struct sup_child *__wrap_sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 					 const struct sup_child_ops *ops, void *owner);
 int __wrap_sup_child_send(struct sup_child *c, uint16_t type, uint64_t id,

@@ -93,6 +93,14 @@ sup_repld_hand(struct sup *sup, int fd, const char *listener)
 	close(fd);
 }
 
+void
+sup_frontends_hand_metrics(struct sup *sup, int fd, const char *listener)
+{
+	(void)sup;
+	(void)listener;
+	close(fd);
+}
+
 struct env {
 	char dir[64];            /* mode 1777, like /tmp or a careless /run */
 	char path[96];
