@@ -71,6 +71,10 @@ struct policy_settings {
 	char *userdb;                   /* "passwd" or "passwd-file:PATH" */
 	char *mail_location;            /* "maildir:~/Maildir" */
 	char *recipient_delimiter;      /* "+" ("" = none) */
+	char *quota_rule;               /* default Dovecot quota_rule ("" = no
+					 * quota unless the userdb gives one) */
+	bool quota_full_tempfail;       /* no: 552 5.2.2; yes: 452 4.2.2 */
+	bool lmtp_rcpt_check_quota;     /* no: check at save time only */
 	char *run_user;                 /* "stowd" */
 	unsigned first_valid_uid;       /* 500 */
 	unsigned last_valid_uid;        /* 0 = no limit */
@@ -85,6 +89,8 @@ struct policy_settings {
 	unsigned replication_sync_acks; /* 0 = asynchronous */
 	uint64_t replication_sync_timeout;      /* 2s */
 	enum policy_on_timeout replication_on_timeout; /* accept */
+	bool replication_quota_exceed;  /* yes: a replica saves what the
+					 * master accepted even over quota */
 	uint64_t replication_journal_max_size;  /* 1G */
 	uint64_t replication_full_sync_interval;/* 1d; 0 = only at start */
 	size_t n_replicas;
@@ -170,6 +176,9 @@ struct policy_user {
 	char home[PSEP_PATH_MAX];
 	char mail_base[PSEP_PATH_MAX];  /* trusted directory (opened normally) */
 	char mail_rel[PSEP_PATH_MAX];   /* below base, walked with no symlinks */
+	char quota_rule[PSEP_NAME_MAX]; /* passwd-file extra field
+					 * userdb_quota_rule=, "" = none (the
+					 * quota_rule setting applies) */
 };
 
 enum policy_lookup {
@@ -242,6 +251,15 @@ void policy_result_set(struct dlv_result *r, enum dlv_status status, unsigned co
  * what names the step ("create tmp file") and appears in the text.
  */
 void policy_result_from_errno(struct dlv_result *r, int err, const char *what);
+
+/* The quota rule that applies to u: its userdb rule, else s->quota_rule;
+ * "" for none.  Borrowed from u or s. */
+const char *policy_user_quota_rule(const struct policy_settings *s,
+				   const struct policy_user *u);
+
+/* Result for a recipient over quota: 552 5.2.2, or 452 4.2.2 with
+ * quota_full_tempfail (Dovecot's codes). */
+void policy_result_quota(struct dlv_result *r, const struct policy_settings *s);
 
 /* Result for a failed lookup. */
 void policy_result_from_lookup(struct dlv_result *r, enum policy_lookup l,

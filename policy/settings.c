@@ -241,6 +241,27 @@ validate_sync_interval(const struct policy_setting_def *d, const char *text,
 	return 0;
 }
 
+/* Dovecot's "<mailbox mask>:<limits>" shape; the limits themselves are
+ * parsed by storage/ (store_quota_rule_parse), which the supervisor runs
+ * on the loaded value before it uses it. */
+static int
+validate_quota_rule(const struct policy_setting_def *d, const char *text,
+		    uint64_t num, const char **why_out)
+{
+	const char *colon = strchr(text, ':');
+
+	(void)d;
+	(void)num;
+	if (text[0] == '\0')
+		return 0;
+	if (colon == NULL || colon == text || colon[1] == '\0' ||
+	    !printable_no_space(text)) {
+		*why_out = "expected MASK:LIMITS, e.g. *:storage=1G:messages=50000";
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 const struct policy_setting_def policy_setting_defs[] = {
@@ -299,6 +320,15 @@ const struct policy_setting_def policy_setting_defs[] = {
 	{ .name = "recipient_delimiter", .type = POLICY_T_STRING, .def = "+",
 	  .desc = "characters that start an address extension, each one a delimiter (empty = none)",
 	  .validate = validate_delimiter, FIELD(recipient_delimiter) },
+	{ .name = "quota_rule", .type = POLICY_T_STRING, .def = "",
+	  .desc = "default Maildir++ quota as Dovecot's quota_rule, e.g. *:storage=1G:messages=50000 (empty = none; a userdb_quota_rule extra field wins)",
+	  .validate = validate_quota_rule, FIELD(quota_rule) },
+	{ .name = "quota_full_tempfail", .type = POLICY_T_BOOL, .def = "no",
+	  .desc = "a recipient over quota gets 452 4.2.2 (yes) instead of 552 5.2.2 (no)",
+	  FIELD(quota_full_tempfail) },
+	{ .name = "lmtp_rcpt_check_quota", .type = POLICY_T_BOOL, .def = "no",
+	  .desc = "check the quota at RCPT TO too (a writer reads maildirsize), not only when saving",
+	  FIELD(lmtp_rcpt_check_quota) },
 	{ .name = "run_user", .type = POLICY_T_STRING, .def = "stowd",
 	  .desc = "unprivileged user of the LMTP front-end and repl-hook processes",
 	  .validate = validate_user, FIELD(run_user) },
@@ -332,6 +362,9 @@ const struct policy_setting_def policy_setting_defs[] = {
 	{ .name = "replication_on_timeout", .type = POLICY_T_ENUM, .def = "accept",
 	  .desc = "when the acks do not come in time: accept (250, the event stays journaled) or tempfail (451 4.4.1, the local copy removed)",
 	  FIELD(replication_on_timeout), .names = on_timeout_names },
+	{ .name = "replication_quota_exceed", .type = POLICY_T_BOOL, .def = "yes",
+	  .desc = "a replica saves a message its master accepted even over quota (no: refuses it, the master's copy stays)",
+	  FIELD(replication_quota_exceed) },
 	{ .name = "replication_journal_max_size", .type = POLICY_T_SIZE, .def = "1G",
 	  .desc = "largest journal per replica under state_dir/replication; past it mailboxes are marked for SYNC",
 	  FIELD(replication_journal_max_size), .min = MIB, .max = UINT64_MAX },

@@ -172,6 +172,8 @@ lookup_file(struct policy_userdb *db, struct addr_key *k, struct policy_user *u,
 	}
 	(void)xstrlcpy(u->name, e->key, sizeof(u->name));
 	(void)xstrlcpy(u->home, e->home, sizeof(u->home));
+	if (e->quota_rule != NULL)
+		(void)xstrlcpy(u->quota_rule, e->quota_rule, sizeof(u->quota_rule));
 	u->uid = e->uid;
 	u->gid = e->gid;
 	u->groups[0] = e->gid;

@@ -253,6 +253,16 @@ v_deliver_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 }
 
 static int
+quota_check(const struct psep_quota *q, const char **why)
+{
+	if (q->on > 1 || q->force > 1 || q->enforce > 1)
+		return fail(why, "bad quota flags");
+	if (!q->on && (q->bytes != 0 || q->count != 0 || q->force || q->enforce))
+		return fail(why, "quota limits without quota");
+	return 0;
+}
+
+static int
 v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 {
 	const struct psep_write_req *r = &m->u.write_req;
@@ -279,6 +289,8 @@ v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 		return fail(why, "bad guid");
 	if (r->early_stamp > 1)
 		return fail(why, "bad early_stamp");
+	if (quota_check(&r->quota, why) < 0)
+		return -1;
 	return body_check(r->body_size, r->body_vsize, st, why);
 }
 
@@ -469,7 +481,43 @@ v_repl_op_req(const struct psep_msg *m, const struct stat *st, const char **why)
 		return fail(why, "bad mail base");
 	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
 		return fail(why, "bad mail path");
+	if (quota_check(&r->quota, why) < 0)
+		return -1;
 	return cmd_check(&r->cmd, m->fd, st, why);
+}
+
+static int
+v_quota_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_quota_req *r = &m->u.quota_req;
+
+	(void)st;
+	if (creds_check(r->uid, r->gid, r->ngroups, r->groups, why) < 0)
+		return -1;
+	if (!psep_text_ok(r->user, sizeof(r->user)))
+		return fail(why, "bad user");
+	if (!psep_text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
+		return fail(why, "bad mail base");
+	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
+		return fail(why, "bad mail path");
+	if (quota_check(&r->quota, why) < 0)
+		return -1;
+	if (!r->quota.on)
+		return fail(why, "quota request without quota");
+	return 0;
+}
+
+static int
+v_quota_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_quota_rep *r = &m->u.quota_rep;
+
+	(void)st;
+	if (r->err < 0 || r->fits > 1 || (r->err != 0 && r->fits != 0))
+		return fail(why, "bad errno or fits");
+	if (!psep_text_ok(r->what, sizeof(r->what)))
+		return fail(why, "bad quota reply text");
+	return 0;
 }
 
 static int
@@ -579,6 +627,10 @@ static const struct psep_spec specs[] = {
 	  RUNNING, v_empty },
 	{ PSEP_USERS_REP, "USERS_REP", FIXED(psep_users_rep), PSEP_FD_OPT_MEMFD, SUP,
 	  RUNNING, v_users_rep },
+	{ PSEP_QUOTA_REQ, "QUOTA_REQ", FIXED(psep_quota_req), PSEP_FD_NONE, SUP,
+	  RUNNING, v_quota_req },
+	{ PSEP_QUOTA_REP, "QUOTA_REP", FIXED(psep_quota_rep), PSEP_FD_NONE, WRITERS,
+	  RUNNING, v_quota_rep },
 #ifdef STOWD_TEST_HOOKS
 	{ PSEP_TEST_REQ, "TEST_REQ", FIXED(psep_test_req), PSEP_FD_NONE, SUP,
 	  RUNNING, v_test_req },

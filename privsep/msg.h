@@ -77,6 +77,9 @@ enum psep_type {
 	PSEP_USERS_REP = 27,    /* fd: memfd, one user name per line */
 	PSEP_WRITE_STAMP = 28,  /* writer -> supervisor, one way, before the
 				 * WRITE_REP of a WRITE_REQ with early_stamp */
+	/* 220..259: delivery features (quota, detail, duplicates, TLS) */
+	PSEP_QUOTA_REQ = 220,   /* supervisor -> writer: does a message fit? */
+	PSEP_QUOTA_REP = 221,
 };
 #define PSEP_TYPE_MAX 28
 
@@ -150,6 +153,18 @@ struct psep_deliver_rep {
 	char pad[7];
 };
 
+/* A Maildir++ quota to apply (Dovecot's quota_rule, parsed by the
+ * supervisor): limits 0 = unlimited; force as store_quota_conf. */
+struct psep_quota {
+	uint64_t bytes;
+	uint64_t count;
+	uint8_t on;                   /* 0: no quota, 1: account and enforce */
+	uint8_t force;                /* 0 or 1 */
+	uint8_t enforce;              /* on: 1 refuse what does not fit, 0 only
+				       * account (a replica over quota) */
+	char pad[5];
+};
+
 struct psep_write_req {
 	uint32_t uid;
 	uint32_t gid;
@@ -159,6 +174,7 @@ struct psep_write_req {
 	uint64_t body_size;
 	uint64_t body_vsize;
 	uint64_t received_time;       /* seconds since the epoch */
+	struct psep_quota quota;      /* checked before, updated after the save */
 	char session[PSEP_SESSION_MAX];
 	char user[PSEP_NAME_MAX];     /* for logs */
 	char mail_base[PSEP_PATH_MAX];/* trusted directory, opened normally */
@@ -291,6 +307,8 @@ struct psep_repl_op_req {
 	char mail_base[PSEP_PATH_MAX];
 	char mail_rel[PSEP_PATH_MAX];
 	struct psep_repl_cmd cmd;
+	struct psep_quota quota;      /* SAVE/EXPUNGE keep maildirsize right;
+				       * SAVE with enforce refuses (EDQUOT) */
 };
 
 /* writer -> supervisor: facts; the supervisor maps them to a reply. */
@@ -345,6 +363,34 @@ struct psep_users_rep {
 	uint32_t count;               /* lines in the memfd */
 };
 
+/* ---- delivery features (220..259) ------------------------------------ */
+
+/* supervisor -> writer: would a message of size octets fit the user's
+ * quota now?  (lmtp_rcpt_check_quota; maildirsize is read, and
+ * recalculated when missing or stale, with the user's credentials.) */
+struct psep_quota_req {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	uint32_t groups[PSEP_MAX_GROUPS];
+	uint32_t pad;
+	uint64_t size;
+	struct psep_quota quota;      /* on must be 1 */
+	char user[PSEP_NAME_MAX];     /* for logs */
+	char mail_base[PSEP_PATH_MAX];
+	char mail_rel[PSEP_PATH_MAX];
+};
+
+struct psep_quota_rep {
+	int32_t err;                  /* 0, or the errno of a failed step */
+	uint32_t fits;                /* err == 0: 1 if it fits */
+	uint64_t used_bytes;
+	uint64_t used_count;
+	uint64_t limit_bytes;         /* effective limits, 0 = unlimited */
+	uint64_t limit_count;
+	char what[64];                /* failed step, "" on success */
+};
+
 /* A received, validated message.  Owns fd (or -1) and data. */
 struct psep_msg {
 	struct psep_hdr hdr;
@@ -372,6 +418,8 @@ struct psep_msg {
 		struct psep_event_rep event_rep;
 		struct psep_users_req users_req;
 		struct psep_users_rep users_rep;
+		struct psep_quota_req quota_req;
+		struct psep_quota_rep quota_rep;
 	} u;
 };
 

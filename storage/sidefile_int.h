@@ -36,6 +36,11 @@ int store_side_write_all(int fd, const void *buf, size_t len);
  * permission bits without the execute bits (0700 -> 0600). */
 mode_t store_side_file_mode(int dir_fd);
 
+/* The host name in side-file and lock names into out[size]: the one given
+ * to store_side_host_set, else gethostname() ("localhost" if it fails);
+ * '/' and ':' are cut off. */
+void store_side_host(char *out, size_t size);
+
 /*
  * Replace name in dir_fd: write buf into lock_name (an fd the caller
  * created O_EXCL, lock_fd), fsync it and rename lock_name over name.

@@ -356,6 +356,12 @@ int store_idx_commit(int fd, off_t *end, const struct store_index_state *st,
  * but a regular file (ELOOP for a symlink, EINVAL otherwise).  Writers
  * create O_EXCL, fsync, then rename over the file. */
 
+/* The host name used in the names of side files and dot-locks (Dovecot
+ * puts it there); set once at start by a process whose sandbox has no
+ * uname() (writers get it from the supervisor's settings).  Without it
+ * gethostname() is called each time. */
+void store_side_host_set(const char *host);
+
 #define STORE_UIDLIST_FILE "dovecot-uidlist"
 #define STORE_UIDLIST_LOCK_STALE_SECS 120  /* Dovecot's uidlist lock */
 

@@ -4,8 +4,11 @@
  * PSEP_WRITE_REQ, switch to the user's credentials, save durably, switch
  * back, answer PSEP_WRITE_REP with the facts (errno and step on failure).
  * With early_stamp, PSEP_WRITE_STAMP goes first, once the index holds the
- * save and before its fsyncs.
- * PSEP_REPL_OP_REQ goes the same way through writer/repl.c.
+ * save and before its fsyncs.  With a quota the message must fit the
+ * user's maildirsize first (EDQUOT otherwise); every save is added to an
+ * existing maildirsize (writer/quota.c).
+ * PSEP_REPL_OP_REQ goes the same way through writer/repl.c, PSEP_QUOTA_REQ
+ * through writer/quota.c.
  *
  * Runs in:  writer-seteuid and writer-child, under seccomp.
  * Trust:    the request was validated by psep_msg_recv (uid range, paths,
@@ -54,6 +57,46 @@ send_stamp(void *arg, const struct store_save_result *res)
 		fatal("send WRITE_STAMP");
 }
 
+/* As the user: the quota check, the save, the maildirsize line.  Returns
+ * 0 or -1 with errno and *what. */
+static int
+save_counted(const struct psep_write_req *r, const struct store_save_req *sr,
+	     struct store_save_result *res, const char **what)
+{
+	struct store_quota q;
+	int root, ret = -1;
+
+	root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, r->quota.on);
+	if (root < 0 && (r->quota.on || errno != ENOENT)) {
+		*what = "open Maildir";
+		return -1;
+	}
+	if (r->quota.on && r->quota.enforce) {
+		if (writer_quota_read(root, &r->quota, &q, what) < 0)
+			goto out;
+		if (!store_quota_fits(&q, (uint64_t)r->prefix_len + r->body_size)) {
+			errno = EDQUOT;
+			*what = "quota";
+			goto out;
+		}
+	}
+	if (store_save(sr, res, what) < 0)
+		goto out;
+	if (root < 0)
+		root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, false);
+	if (root >= 0)
+		writer_quota_account(root, (int64_t)res->size, 1, r->user);
+	ret = 0;
+out:
+	if (root >= 0) {
+		int saved = errno;
+
+		close(root);
+		errno = saved;
+	}
+	return ret;
+}
+
 static void
 write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	  const struct writer_creds_ops *ops)
@@ -83,7 +126,7 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
 		rep.err = errno;
 	} else {
-		if (store_save(&sr, &res, &what) < 0)
+		if (save_counted(r, &sr, &res, &what) < 0)
 			rep.err = errno ? errno : EIO;
 		ops->leave();
 	}
@@ -138,6 +181,7 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 	if (psep_child_hello(ipc, role, 0) < 0)
 		return 1;
 	log_init(psep_role_name(role), ipc);
+	store_side_host_set(s->hostname);   /* no uname() in the sandbox */
 	for (;;) {
 		if (psep_msg_recv(ipc, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, &m,
 				  &why) < 0) {
@@ -152,6 +196,9 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 			break;
 		case PSEP_REPL_OP_REQ:
 			writer_repl_one(ipc, &m, s, ops);
+			break;
+		case PSEP_QUOTA_REQ:
+			writer_quota_one(ipc, &m, ops);
 			break;
 		case PSEP_SHUTDOWN:
 			psep_msg_clear(&m);

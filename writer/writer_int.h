@@ -8,8 +8,11 @@
 #define STOWD_WRITER_INT_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "privsep/msg.h"
+
+struct store_quota;
 
 /* How a writer gets the target user's credentials for one request. */
 struct writer_creds_ops {
@@ -33,6 +36,27 @@ struct policy_settings;
  */
 void writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 		     const struct writer_creds_ops *ops);
+
+/* ---- quota (writer/quota.c), with the user's credentials ---- */
+
+/*
+ * Read maildirsize in root_fd (the Maildir root) under the quota pq, and
+ * recalculate it when Dovecot would (missing, invalid, stale, limits
+ * changed), retrying a recalculation that raced with a change.  *q gets
+ * the state.  Returns 0, or -1 with errno and *what_out.
+ */
+int writer_quota_read(int root_fd, const struct psep_quota *pq, struct store_quota *q,
+		      const char **what_out);
+
+/* Append "<bytes> <count>" to maildirsize in root_fd if it exists (the
+ * Maildir++ rule for every writer); a failure is logged for user and
+ * left to the next recalculation. */
+void writer_quota_account(int root_fd, int64_t bytes, int64_t count, const char *user);
+
+/* One PSEP_QUOTA_REQ: would r->size octets fit?  Answers PSEP_QUOTA_REP;
+ * fatal only if the reply cannot be sent. */
+void writer_quota_one(int ipc, const struct psep_msg *m,
+		      const struct writer_creds_ops *ops);
 
 /*
  * Serve requests on ipc until SHUTDOWN or EOF.  s (borrowed) gives the

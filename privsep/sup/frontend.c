@@ -157,6 +157,61 @@ sup_frontends_hand(struct sup *sup, int fd, const char *listener)
 	close(fd);
 }
 
+/* A RCPT waiting for its quota check (lmtp_rcpt_check_quota). */
+struct fe_rcpt_wait {
+	struct sup *sup;
+	struct sup_child *fe;     /* referenced */
+	uint64_t req_id;
+	char session[PSEP_SESSION_MAX];
+	char address[PSEP_ADDR_MAX];
+};
+
+static void
+fe_rcpt_quota_done(enum sup_quota_verdict v, void *arg)
+{
+	struct fe_rcpt_wait *w = arg;
+	struct psep_rcpt_rep rep;
+
+	memset(&rep, 0, sizeof(rep));
+	if (v == SUP_QUOTA_FULL) {
+		policy_result_quota(&rep.result, &w->sup->set);
+		log_info("session=%s rcpt=<%s> rejected: over quota", w->session,
+			 w->address);
+	} else {
+		/* unknown: the save checks again with the real size */
+		policy_result_from_lookup(&rep.result, POLICY_USER_FOUND, NULL);
+	}
+	if (!w->fe->dead)
+		(void)sup_child_send(w->fe, PSEP_RCPT_REP, w->req_id, &rep,
+				     sizeof(rep), -1);
+	sup_child_unref(&w->fe);
+	free(w);
+}
+
+/* With lmtp_rcpt_check_quota and a quota for u: ask a writer.  True if
+ * the reply is left to the check. */
+static bool
+fe_rcpt_quota(struct sup_child *c, const struct psep_msg *m,
+	      const struct policy_user *u)
+{
+	struct fe_rcpt_wait *w;
+	struct psep_quota q;
+	const char *why = NULL;
+
+	if (!c->sup->set.lmtp_rcpt_check_quota ||
+	    sup_quota_for(&c->sup->set, u, true, &q, &why) < 0 || !q.on)
+		return false;
+	w = xcalloc(1, sizeof(*w));
+	w->sup = c->sup;
+	w->fe = c;
+	sup_child_ref(c);
+	w->req_id = m->hdr.id;
+	memcpy(w->session, m->u.rcpt_req.session, sizeof(w->session));
+	memcpy(w->address, m->u.rcpt_req.address, sizeof(w->address));
+	sup_quota_check(c->sup, u, &q, 0, fe_rcpt_quota_done, w);
+	return true;
+}
+
 static void
 fe_rcpt(struct sup_child *c, const struct psep_msg *m)
 {
@@ -167,6 +222,8 @@ fe_rcpt(struct sup_child *c, const struct psep_msg *m)
 
 	memset(&rep, 0, sizeof(rep));
 	l = policy_userdb_lookup(c->sup->userdb, m->u.rcpt_req.address, &user, &why);
+	if (l == POLICY_USER_FOUND && fe_rcpt_quota(c, m, &user))
+		return;
 	policy_result_from_lookup(&rep.result, l, why);
 	if (l != POLICY_USER_FOUND)
 		log_info("session=%s rcpt=<%s> rejected: %s", m->u.rcpt_req.session,
@@ -359,6 +416,10 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 		log_err("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %s",
 			d->session, d->address, d->user, (unsigned)job->uid,
 			w->guid, failure);
+	} else if (rep->err == EDQUOT) {
+		policy_result_quota(&r, &d->sup->set);
+		log_info("session=%s rcpt=<%s> user=%s uid=%u guid=%s refused: over quota",
+			 d->session, d->address, d->user, (unsigned)job->uid, w->guid);
 	} else if (rep->err != 0) {
 		policy_result_from_errno(&r, rep->err, rep->what);
 		log_warn("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %u %s",
@@ -407,7 +468,7 @@ fe_job_stamped(struct sup_job *job, const struct psep_write_rep *stamp)
 
 static struct sup_job *
 job_new(struct sup *sup, const struct psep_deliver_req *dr,
-	const struct policy_user *u, int memfd)
+	const struct policy_user *u, const struct psep_quota *q, int memfd)
 {
 	struct sup_job *job = xcalloc(1, sizeof(*job));
 	struct psep_write_req *w;
@@ -430,6 +491,7 @@ job_new(struct sup *sup, const struct psep_deliver_req *dr,
 	w->body_size = dr->body_size;
 	w->body_vsize = dr->body_vsize;
 	w->received_time = (uint64_t)time(NULL);
+	w->quota = *q;
 	memcpy(w->session, dr->session, sizeof(w->session));
 	xstrlcpy(w->user, u->name, sizeof(w->user));
 	xstrlcpy(w->mail_base, u->mail_base, sizeof(w->mail_base));
@@ -452,12 +514,21 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	struct fe_delivery *d;
 	struct sup_job *job;
 	struct dlv_result r;
+	struct psep_quota q;
 	const char *why = NULL;
 	enum policy_lookup l;
 
 	l = policy_userdb_lookup(c->sup->userdb, dr->address, &user, &why);
 	if (l != POLICY_USER_FOUND) {
 		policy_result_from_lookup(&r, l, why);
+		fe_reply(c, m->hdr.id, &r, NULL);
+		return;
+	}
+	if (sup_quota_for(&c->sup->set, &user, true, &q, &why) < 0) {
+		log_err("session=%s rcpt=<%s> user=%s invalid quota rule: %s",
+			dr->session, dr->address, user.name, why);
+		policy_result_set(&r, DLV_TEMPFAIL, 451, "4.3.0",
+				  "invalid quota rule for this user");
 		fe_reply(c, m->hdr.id, &r, NULL);
 		return;
 	}
@@ -469,7 +540,7 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	memcpy(d->session, dr->session, sizeof(d->session));
 	memcpy(d->address, dr->address, sizeof(d->address));
 	xstrlcpy(d->user, user.name, sizeof(d->user));
-	job = job_new(c->sup, dr, &user, m->fd);
+	job = job_new(c->sup, dr, &user, &q, m->fd);
 	m->fd = -1;
 	job->done = fe_job_done;
 	job->arg = d;

@@ -207,7 +207,8 @@ reload_prepare(struct sup *sup, struct policy_settings *next,
 		free(err);
 		return -1;
 	}
-	if (resolve_run_user(next, creds_out, &why) < 0 ||
+	if (sup_quota_check_settings(next, &why) < 0 ||
+	    resolve_run_user(next, creds_out, &why) < 0 ||
 	    policy_userdb_open(next, db_out, &why) < 0) {
 		log_err("reload refused, keeping the running config: %s", why);
 		policy_settings_clear(next);
@@ -379,6 +380,10 @@ sup_check_config(const struct policy_settings *set)
 		fprintf(stderr, "stowd: run_user %s: %s\n", set->run_user, why);
 		return -1;
 	}
+	if (sup_quota_check_settings(set, &why) < 0) {
+		fprintf(stderr, "stowd: quota_rule %s: %s\n", set->quota_rule, why);
+		return -1;
+	}
 	if (policy_userdb_open(set, &db, &why) < 0) {
 		fprintf(stderr, "stowd: userdb %s: %s\n", set->userdb, why);
 		return -1;
@@ -420,6 +425,8 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 		fatalx("run_user %s: %s", sup.set.run_user, why);
 	if (policy_userdb_open(&sup.set, &sup.userdb, &why) < 0)
 		fatalx("userdb %s: %s", sup.set.userdb, why);
+	if (sup_quota_check_settings(&sup.set, &why) < 0)
+		fatalx("quota_rule %s: %s", sup.set.quota_rule, why);
 	{
 		char tls_err[256];
 

@@ -71,6 +71,8 @@ size_t fill_event_req(void *b);
 size_t fill_event_rep(void *b);
 size_t fill_users_req(void *b);
 size_t fill_users_rep(void *b);
+size_t fill_quota_req(void *b);
+size_t fill_quota_rep(void *b);
 size_t fill_write_stamp(void *b);
 
 /* The row of type; fails the test if there is none. */
