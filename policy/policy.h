@@ -75,6 +75,9 @@ struct policy_settings {
 					 * quota unless the userdb gives one) */
 	bool quota_full_tempfail;       /* no: 552 5.2.2; yes: 452 4.2.2 */
 	bool lmtp_rcpt_check_quota;     /* no: check at save time only */
+	bool lmtp_save_to_detail_mailbox; /* no: user+detail goes to INBOX */
+	bool lda_mailbox_autocreate;    /* no: a missing detail folder means
+					 * INBOX; yes: it is created */
 	char *run_user;                 /* "stowd" */
 	unsigned first_valid_uid;       /* 500 */
 	unsigned last_valid_uid;        /* 0 = no limit */
@@ -176,6 +179,9 @@ struct policy_user {
 	char home[PSEP_PATH_MAX];
 	char mail_base[PSEP_PATH_MAX];  /* trusted directory (opened normally) */
 	char mail_rel[PSEP_PATH_MAX];   /* below base, walked with no symlinks */
+	char detail[PSEP_NAME_MAX];     /* the address detail after the
+					 * recipient_delimiter, as given ("" =
+					 * none, or too long) */
 	char quota_rule[PSEP_NAME_MAX]; /* passwd-file extra field
 					 * userdb_quota_rule=, "" = none (the
 					 * quota_rule setting applies) */
@@ -235,6 +241,18 @@ bool policy_uid_allowed(const struct policy_settings *s, uid_t uid);
 int policy_mail_location_expand(const char *location, const char *user,
 				const char *home, char *base_out, size_t base_size,
 				char *rel_out, size_t rel_size, const char **why_out);
+
+/*
+ * The mailbox named by an address detail (lmtp_save_to_detail_mailbox):
+ * "" or "inbox" (any case) is "INBOX"; otherwise the detail with '.' as
+ * the hierarchy separator, checked (no '/', '\\', '~', '*', '%', control
+ * byte, '.' at an end or "..") and converted from UTF-8 to modified UTF-7
+ * (RFC 3501 5.1.3, as Dovecot names Maildir++ folders on disk) into
+ * out[out_size].  Returns 0, or -1 with errno EINVAL and *why_out (static
+ * text): the caller saves into INBOX.
+ */
+int policy_detail_mailbox(const char *detail, char *out, size_t out_size,
+			  const char **why_out);
 
 /* ---- delivery results ------------------------------------------------- */
 

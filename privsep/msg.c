@@ -287,8 +287,8 @@ v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 		return fail(why, "bad mailbox name");
 	if (!guid_ok(r->guid))
 		return fail(why, "bad guid");
-	if (r->early_stamp > 1)
-		return fail(why, "bad early_stamp");
+	if (r->early_stamp > 1 || r->mailbox_create > 1)
+		return fail(why, "bad early_stamp or mailbox_create");
 	if (quota_check(&r->quota, why) < 0)
 		return -1;
 	return body_check(r->body_size, r->body_vsize, st, why);
@@ -300,8 +300,8 @@ v_write_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 	const struct psep_write_rep *r = &m->u.write_rep;
 
 	(void)st;
-	if (r->err < 0)
-		return fail(why, "bad errno");
+	if (r->err < 0 || r->in_inbox > 1)
+		return fail(why, "bad errno or in_inbox");
 	if (!psep_text_ok(r->what, sizeof(r->what)) ||
 	    !psep_text_ok(r->filename, sizeof(r->filename)) ||
 	    !psep_str_ok(r->guid, sizeof(r->guid)))

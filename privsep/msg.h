@@ -184,7 +184,9 @@ struct psep_write_req {
 	uint8_t early_stamp;          /* 1: send PSEP_WRITE_STAMP as soon as the
 				       * index holds the save, before the
 				       * fsyncs (replication runs meanwhile) */
-	char pad[6];
+	uint8_t mailbox_create;       /* a folder mailbox that does not exist:
+				       * 1 create it, 0 save into INBOX */
+	char pad[5];
 	char prefix[];
 };
 
@@ -203,7 +205,9 @@ struct psep_write_rep {
 				       * none could be written) */
 	char what[64];                /* failed step, "" on success */
 	char guid[PSEP_GUID_MAX];
-	char pad[7];
+	uint8_t in_inbox;             /* 1: the request's folder did not exist
+				       * (mailbox_create 0): saved into INBOX */
+	char pad[6];
 	char filename[PSEP_NAME_MAX]; /* base name in new/ */
 };
 

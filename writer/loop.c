@@ -26,6 +26,17 @@
 #include "storage/storage.h"
 #include "writer/writer_int.h"
 
+/* One LMTP save as the writer runs it. */
+struct save_job {
+	const struct psep_write_req *r;
+	const struct policy_settings *s;
+	struct store_save_req *sr;
+	struct store_target *t;
+	struct store_save_result *res;
+	int body_fd;
+	bool in_inbox;          /* the folder was missing: saved into INBOX */
+};
+
 /* The save's facts as the supervisor gets them (WRITE_STAMP, WRITE_REP). */
 static void
 rep_fill(struct psep_write_rep *rep, const struct psep_write_req *r,
@@ -38,9 +49,33 @@ rep_fill(struct psep_write_rep *rep, const struct psep_write_req *r,
 	xstrlcpy(rep->filename, res->filename, sizeof(rep->filename));
 }
 
+/* With mailbox_create 0, a folder that does not exist means INBOX (a
+ * missing Maildir too).  root is the Maildir root or -1. */
+static void
+pick_mailbox(const struct psep_write_req *r, int root, struct store_target *t,
+	     bool *in_inbox)
+{
+	char dir[STORE_MAX_NAME];
+	int fd;
+
+	if (r->mailbox_create || strcmp(r->mailbox, "INBOX") == 0 ||
+	    store_mailbox_dir(r->mailbox, dir, sizeof(dir)) < 0)
+		return;
+	fd = root >= 0 ? store_walk_step(root, dir, (uid_t)r->uid, false) : -1;
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (root >= 0 && errno != ENOENT)
+		return;   /* the save meets the same problem and says so */
+	t->mailbox = "INBOX";
+	*in_inbox = true;
+}
+
 struct stamp_ctx {
 	int ipc;
 	const struct psep_msg *m;
+	const struct save_job *job;
 };
 
 /* store_save's early stamp: tell the supervisor before the fsyncs. */
@@ -52,48 +87,57 @@ send_stamp(void *arg, const struct store_save_result *res)
 
 	memset(&rep, 0, sizeof(rep));
 	rep_fill(&rep, &sc->m->u.write_req, res);
+	rep.in_inbox = sc->job->in_inbox ? 1 : 0;
 	if (psep_msg_send(sc->ipc, PSEP_WRITE_STAMP, sc->m->hdr.id, &rep, sizeof(rep),
 			  -1) < 0)
 		fatal("send WRITE_STAMP");
 }
 
-/* As the user: the quota check, the save, the maildirsize line.  Returns
- * 0 or -1 with errno and *what. */
+/* The quota check before the save.  0 or -1 with errno and *what. */
 static int
-save_counted(const struct psep_write_req *r, const struct store_save_req *sr,
-	     struct store_save_result *res, const char **what)
+quota_check(const struct psep_write_req *r, int root, const char **what)
 {
 	struct store_quota q;
-	int root, ret = -1;
+
+	if (!r->quota.on || !r->quota.enforce)
+		return 0;
+	if (writer_quota_read(root, &r->quota, &q, what) < 0)
+		return -1;
+	if (!store_quota_fits(&q, (uint64_t)r->prefix_len + r->body_size)) {
+		errno = EDQUOT;
+		*what = "quota";
+		return -1;
+	}
+	return 0;
+}
+
+/* As the user: the mailbox (a missing folder may mean INBOX), the quota
+ * check, the save, the maildirsize line.  Returns 0 or -1 with errno and
+ * *what. */
+static int
+save_counted(struct save_job *j, const char **what)
+{
+	const struct psep_write_req *r = j->r;
+	int root, ret = -1, saved;
 
 	root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, r->quota.on);
 	if (root < 0 && (r->quota.on || errno != ENOENT)) {
 		*what = "open Maildir";
 		return -1;
 	}
-	if (r->quota.on && r->quota.enforce) {
-		if (writer_quota_read(root, &r->quota, &q, what) < 0)
-			goto out;
-		if (!store_quota_fits(&q, (uint64_t)r->prefix_len + r->body_size)) {
-			errno = EDQUOT;
-			*what = "quota";
-			goto out;
-		}
-	}
-	if (store_save(sr, res, what) < 0)
+	pick_mailbox(r, root, j->t, &j->in_inbox);
+	if (quota_check(r, root, what) < 0 || store_save(j->sr, j->res, what) < 0)
 		goto out;
 	if (root < 0)
 		root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, false);
 	if (root >= 0)
-		writer_quota_account(root, (int64_t)res->size, 1, r->user);
+		writer_quota_account(root, (int64_t)j->res->size, 1, r->user);
 	ret = 0;
 out:
-	if (root >= 0) {
-		int saved = errno;
-
+	saved = errno;
+	if (root >= 0)
 		close(root);
-		errno = saved;
-	}
+	errno = saved;
 	return ret;
 }
 
@@ -114,7 +158,10 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	};
 	struct store_save_result res;
 	struct psep_write_rep rep;
-	struct stamp_ctx sc = { .ipc = ipc, .m = m };
+	struct save_job j = {
+		.r = r, .s = s, .sr = &sr, .t = &t, .res = &res, .body_fd = m->fd,
+	};
+	struct stamp_ctx sc = { .ipc = ipc, .m = m, .job = &j };
 	const char *what = "switch to user";
 
 	if (r->early_stamp) {
@@ -126,7 +173,7 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
 		rep.err = errno;
 	} else {
-		if (save_counted(r, &sr, &res, &what) < 0)
+		if (save_counted(&j, &what) < 0)
 			rep.err = errno ? errno : EIO;
 		ops->leave();
 	}
@@ -136,6 +183,7 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 		rep.modseq = res.modseq;   /* after a stamp: its EXPUNGE */
 	} else {
 		rep_fill(&rep, r, &res);
+		rep.in_inbox = j.in_inbox ? 1 : 0;
 	}
 	if (psep_msg_send(ipc, PSEP_WRITE_REP, m->hdr.id, &rep, sizeof(rep), -1) < 0)
 		fatal("send WRITE_REP");

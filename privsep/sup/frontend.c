@@ -34,6 +34,8 @@ struct fe_delivery {
 	char address[PSEP_ADDR_MAX];
 	char user[PSEP_NAME_MAX];
 	char guid[PSEP_GUID_MAX];
+	char mailbox[PSEP_NAME_MAX]; /* where it goes ("INBOX" after the
+				      * writer's in_inbox) */
 	/* With replicas the event leaves on the writer's early stamp and runs
 	 * while the writer syncs; the reply waits for both outcomes. */
 	bool ev_early;            /* the event went out on the stamp */
@@ -309,7 +311,7 @@ fe_write_failed(struct fe_delivery *d)
 		cmd.modseq = d->undo_modseq;
 		xstrlcpy(cmd.origin, d->sup->server_id, sizeof(cmd.origin));
 		xstrlcpy(cmd.user, d->user, sizeof(cmd.user));
-		xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
+		xstrlcpy(cmd.mailbox, d->mailbox, sizeof(cmd.mailbox));
 		xstrlcpy(cmd.guid, d->guid, sizeof(cmd.guid));
 		if (sup_event_send(d->sup, &cmd, NULL, 0, -1, 0, 0, fe_undo_done, NULL) < 0)
 			fe_undo_done(d->sup, PSEP_EV_FAILED, 0, NULL);
@@ -370,7 +372,7 @@ fe_event_outcome(struct sup *sup, struct fe_delivery *d, enum psep_event_status 
 	cmd.op = PSEP_REPL_EXPUNGE;
 	xstrlcpy(cmd.origin, sup->server_id, sizeof(cmd.origin));
 	xstrlcpy(cmd.user, u.name, sizeof(cmd.user));
-	xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
+	xstrlcpy(cmd.mailbox, d->mailbox, sizeof(cmd.mailbox));
 	xstrlcpy(cmd.guid, d->guid, sizeof(cmd.guid));
 	sup_repl_run(sup, &u, &cmd, -1, fe_expunge_done, d);
 }
@@ -391,7 +393,7 @@ fe_replicate(struct sup *sup, struct fe_delivery *d, const struct sup_job *job,
 	cmd.body_size = w->body_size;
 	xstrlcpy(cmd.origin, sup->server_id, sizeof(cmd.origin));
 	xstrlcpy(cmd.user, d->user, sizeof(cmd.user));
-	xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
+	xstrlcpy(cmd.mailbox, d->mailbox, sizeof(cmd.mailbox));
 	xstrlcpy(cmd.guid, rep->guid, sizeof(cmd.guid));
 	if (sup_event_send(sup, &cmd, w->prefix, w->prefix_len, job->memfd,
 			   sup->set.replication_sync_acks,
@@ -426,10 +428,13 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 			 d->session, d->address, d->user, (unsigned)job->uid,
 			 w->guid, r.code, r.text);
 	} else {
-		log_info("session=%s rcpt=<%s> user=%s guid=%s imap_uid=%u saved file=%s",
-			 d->session, d->address, d->user, rep->guid, rep->imap_uid,
+		log_info("session=%s rcpt=<%s> user=%s guid=%s mailbox=%s imap_uid=%u "
+			 "saved file=%s", d->session, d->address, d->user, rep->guid,
+			 rep->in_inbox ? "INBOX" : d->mailbox, rep->imap_uid,
 			 rep->filename);
 		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
+		if (rep->in_inbox)
+			xstrlcpy(d->mailbox, "INBOX", sizeof(d->mailbox));
 		if (d->ev_early) {
 			/* the event went out on the stamp; if it is still
 			 * running, fe_event_done finishes */
@@ -462,13 +467,16 @@ fe_job_stamped(struct sup_job *job, const struct psep_write_rep *stamp)
 	if (d == NULL)
 		return;
 	xstrlcpy(d->guid, stamp->guid, sizeof(d->guid));
+	if (stamp->in_inbox)
+		xstrlcpy(d->mailbox, "INBOX", sizeof(d->mailbox));
 	d->ev_early = true;
 	fe_replicate(d->sup, d, job, stamp);
 }
 
 static struct sup_job *
 job_new(struct sup *sup, const struct psep_deliver_req *dr,
-	const struct policy_user *u, const struct psep_quota *q, int memfd)
+	const struct policy_user *u, const struct psep_quota *q, const char *mailbox,
+	int memfd)
 {
 	struct sup_job *job = xcalloc(1, sizeof(*job));
 	struct psep_write_req *w;
@@ -496,7 +504,8 @@ job_new(struct sup *sup, const struct psep_deliver_req *dr,
 	xstrlcpy(w->user, u->name, sizeof(w->user));
 	xstrlcpy(w->mail_base, u->mail_base, sizeof(w->mail_base));
 	xstrlcpy(w->mail_rel, u->mail_rel, sizeof(w->mail_rel));
-	xstrlcpy(w->mailbox, "INBOX", sizeof(w->mailbox));
+	xstrlcpy(w->mailbox, mailbox, sizeof(w->mailbox));
+	w->mailbox_create = sup->set.lda_mailbox_autocreate ? 1 : 0;
 	if (store_guid_new(sup->server_id, w->guid) < 0)
 		fatal("store_guid_new");
 	memcpy(w->prefix, dr->prefix, dr->prefix_len);
@@ -504,6 +513,25 @@ job_new(struct sup *sup, const struct psep_deliver_req *dr,
 	job->memfd = memfd;
 	job->id = ++sup->next_id;
 	return job;
+}
+
+/* INBOX, or with lmtp_save_to_detail_mailbox the folder the address
+ * detail names (an invalid one: INBOX, logged). */
+static void
+fe_mailbox(struct sup *sup, const struct psep_deliver_req *dr,
+	   const struct policy_user *u, char *out, size_t size)
+{
+	const char *why = NULL;
+
+	xstrlcpy(out, "INBOX", size);
+	if (!sup->set.lmtp_save_to_detail_mailbox || u->detail[0] == '\0')
+		return;
+	if (policy_detail_mailbox(u->detail, out, size, &why) < 0) {
+		log_info("session=%s rcpt=<%s> user=%s detail not usable as a "
+			 "mailbox (%s): saving into INBOX", dr->session, dr->address,
+			 u->name, why);
+		xstrlcpy(out, "INBOX", size);
+	}
 }
 
 static void
@@ -540,7 +568,8 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	memcpy(d->session, dr->session, sizeof(d->session));
 	memcpy(d->address, dr->address, sizeof(d->address));
 	xstrlcpy(d->user, user.name, sizeof(d->user));
-	job = job_new(c->sup, dr, &user, &q, m->fd);
+	fe_mailbox(c->sup, dr, &user, d->mailbox, sizeof(d->mailbox));
+	job = job_new(c->sup, dr, &user, &q, d->mailbox, m->fd);
 	m->fd = -1;
 	job->done = fe_job_done;
 	job->arg = d;
