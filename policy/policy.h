@@ -56,6 +56,8 @@ struct policy_settings {
 	unsigned lmtp_max_recipients;   /* 1000 */
 	uint64_t lmtp_command_timeout;  /* 5m */
 	unsigned lmtp_max_line_length;  /* data line limit, 64K */
+	uint64_t lmtp_duplicate_window; /* 0 = off; per mailbox, by Message-ID
+					 * and body digest */
 	char *hostname;                 /* "" = node name, see
 					 * policy_settings_resolve_hostname */
 

@@ -300,13 +300,15 @@ v_write_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 	const struct psep_write_rep *r = &m->u.write_rep;
 
 	(void)st;
-	if (r->err < 0 || r->in_inbox > 1)
-		return fail(why, "bad errno or in_inbox");
+	if (r->err < 0 || r->in_inbox > 1 || r->duplicate > 1 ||
+	    (r->duplicate && r->err != 0))
+		return fail(why, "bad errno, in_inbox or duplicate");
 	if (!psep_text_ok(r->what, sizeof(r->what)) ||
 	    !psep_text_ok(r->filename, sizeof(r->filename)) ||
 	    !psep_str_ok(r->guid, sizeof(r->guid)))
 		return fail(why, "bad write reply text");
-	if (r->err == 0 && (!guid_ok(r->guid) || r->filename[0] == '\0' ||
+	if (r->err == 0 && (!guid_ok(r->guid) ||
+			    (r->filename[0] == '\0' && !r->duplicate) ||
 			    r->filename[0] == '.' || strchr(r->filename, '/') != NULL))
 		return fail(why, "bad guid or file name");
 	return 0;
@@ -317,7 +319,7 @@ v_write_stamp(const struct psep_msg *m, const struct stat *st, const char **why)
 {
 	const struct psep_write_rep *r = &m->u.write_rep;
 
-	if (r->err != 0 || r->imap_uid == 0 || r->modseq == 0)
+	if (r->err != 0 || r->imap_uid == 0 || r->modseq == 0 || r->duplicate)
 		return fail(why, "a stamp needs err 0, a uid and a modseq");
 	return v_write_rep(m, st, why);
 }

@@ -207,7 +207,11 @@ struct psep_write_rep {
 	char guid[PSEP_GUID_MAX];
 	uint8_t in_inbox;             /* 1: the request's folder did not exist
 				       * (mailbox_create 0): saved into INBOX */
-	char pad[6];
+	uint8_t duplicate;            /* 1: the message was saved within
+				       * lmtp_duplicate_window: not saved
+				       * again, guid is the stored one,
+				       * filename "" */
+	char pad[5];
 	char filename[PSEP_NAME_MAX]; /* base name in new/ */
 };
 

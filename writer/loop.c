@@ -35,6 +35,8 @@ struct save_job {
 	struct store_save_result *res;
 	int body_fd;
 	bool in_inbox;          /* the folder was missing: saved into INBOX */
+	bool duplicate;         /* within the duplicate window: not saved */
+	char dup_guid[STORE_GUID_HEX + 1];
 };
 
 /* The save's facts as the supervisor gets them (WRITE_STAMP, WRITE_REP). */
@@ -111,30 +113,47 @@ quota_check(const struct psep_write_req *r, int root, const char **what)
 	return 0;
 }
 
-/* As the user: the mailbox (a missing folder may mean INBOX), the quota
- * check, the save, the maildirsize line.  Returns 0 or -1 with errno and
- * *what. */
+/* As the user: the mailbox (a missing folder may mean INBOX), the
+ * duplicate window, the quota check, the save, the maildirsize line and
+ * the window's record.  Returns 0 or -1 with errno and *what. */
 static int
 save_counted(struct save_job *j, const char **what)
 {
 	const struct psep_write_req *r = j->r;
+	struct writer_dup_req dq = {
+		.root_fd = -1, .uid = (uid_t)r->uid, .body_fd = j->body_fd,
+		.body_size = r->body_size, .user = r->user,
+		.window_secs = j->s->lmtp_duplicate_window / 1000,
+	};
+	struct writer_dup dup;
 	int root, ret = -1, saved;
 
+	writer_dup_init(&dup);
 	root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, r->quota.on);
 	if (root < 0 && (r->quota.on || errno != ENOENT)) {
 		*what = "open Maildir";
 		return -1;
 	}
 	pick_mailbox(r, root, j->t, &j->in_inbox);
+	dq.root_fd = root;
+	dq.mailbox = j->t->mailbox;
+	if (writer_dup_check(&dup, &dq, j->dup_guid) == 1) {
+		j->duplicate = true;
+		ret = 0;
+		goto out;
+	}
 	if (quota_check(r, root, what) < 0 || store_save(j->sr, j->res, what) < 0)
 		goto out;
 	if (root < 0)
 		root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, false);
 	if (root >= 0)
 		writer_quota_account(root, (int64_t)j->res->size, 1, r->user);
+	dq.root_fd = root;
+	writer_dup_record(&dup, &dq, r->guid);
 	ret = 0;
 out:
 	saved = errno;
+	writer_dup_done(&dup);
 	if (root >= 0)
 		close(root);
 	errno = saved;
@@ -181,6 +200,10 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	if (rep.err != 0) {
 		xstrlcpy(rep.what, what, sizeof(rep.what));
 		rep.modseq = res.modseq;   /* after a stamp: its EXPUNGE */
+	} else if (j.duplicate) {
+		rep.duplicate = 1;
+		xstrlcpy(rep.guid, j.dup_guid, sizeof(rep.guid));
+		rep.in_inbox = j.in_inbox ? 1 : 0;
 	} else {
 		rep_fill(&rep, r, &res);
 		rep.in_inbox = j.in_inbox ? 1 : 0;

@@ -138,6 +138,33 @@ quota_post(const struct psep_repl_op_req *r, const struct store_repl_result *res
 	close(root);
 }
 
+/* An effective SAVE goes into the mailbox's duplicate window too, so an
+ * LMTP retry that reaches this server after a failover is not saved
+ * twice. */
+static void
+dup_post(const struct psep_msg *m, const struct policy_settings *s,
+	 const struct store_repl_result *res)
+{
+	const struct psep_repl_op_req *r = &m->u.repl_op_req;
+	struct writer_dup_req dq = {
+		.root_fd = -1, .mailbox = r->cmd.mailbox, .uid = (uid_t)r->uid,
+		.body_fd = m->fd, .body_size = r->cmd.body_size, .user = r->cmd.user,
+		.window_secs = s->lmtp_duplicate_window / 1000,
+	};
+	struct writer_dup dup;
+
+	if (dq.window_secs == 0 || r->cmd.op != PSEP_REPL_SAVE || m->fd < 0 ||
+	    res->status != STORE_R_OK || !res->effective)
+		return;
+	dq.root_fd = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, false);
+	if (dq.root_fd < 0)
+		return;
+	writer_dup_init(&dup);
+	writer_dup_record(&dup, &dq, r->cmd.guid);
+	writer_dup_done(&dup);
+	close(dq.root_fd);
+}
+
 /* Run the command's store_repl_* operation.  0 or -1 with errno. */
 static int
 op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
@@ -243,8 +270,10 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 	} else {
 		if (quota_pre(r, &what) < 0 || op_run(&ctx, m, &o, &what) < 0)
 			rep.err = errno ? errno : EIO;
-		else
+		else {
 			quota_post(r, &o.res);
+			dup_post(m, s, &o.res);
+		}
 		ops->leave();
 	}
 	if (rep.err == 0 && o.data.fd >= 0 && psep_lines_seal(&o.data) < 0) {

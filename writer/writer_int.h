@@ -7,6 +7,7 @@
 #ifndef STOWD_WRITER_INT_H
 #define STOWD_WRITER_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -57,6 +58,38 @@ void writer_quota_account(int root_fd, int64_t bytes, int64_t count, const char 
  * fatal only if the reply cannot be sent. */
 void writer_quota_one(int ipc, const struct psep_msg *m,
 		      const struct writer_creds_ops *ops);
+
+/* ---- duplicate window (writer/dup.c), with the user's credentials ---- */
+
+/* One save as the window sees it. */
+struct writer_dup_req {
+	int root_fd;                  /* the Maildir root, or -1 */
+	const char *mailbox;          /* "INBOX" or a folder */
+	uid_t uid;
+	int body_fd;                  /* the message without trace headers */
+	uint64_t body_size;
+	uint64_t window_secs;         /* 0: off */
+	const char *user;             /* for logs */
+};
+
+/* The locked window of one save; writer_dup_done releases it. */
+struct writer_dup {
+	int fd;
+	bool have_key;
+	char key[65];
+};
+
+void writer_dup_init(struct writer_dup *d);
+/* Before an LMTP save: 1 with guid_out if the same message (Message-ID and
+ * body) was saved into the mailbox within the window, else 0 (also when
+ * the window is off, the message has no Message-ID, or the window cannot
+ * be used: logged).  The window stays locked until writer_dup_done. */
+int writer_dup_check(struct writer_dup *d, const struct writer_dup_req *q,
+		     char guid_out[33]);
+/* After a save: record the message's key with guid (best effort, logged). */
+void writer_dup_record(struct writer_dup *d, const struct writer_dup_req *q,
+		       const char *guid);
+void writer_dup_done(struct writer_dup *d);
 
 /*
  * Serve requests on ipc until SHUTDOWN or EOF.  s (borrowed) gives the

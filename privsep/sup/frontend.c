@@ -418,6 +418,14 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 		log_err("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %s",
 			d->session, d->address, d->user, (unsigned)job->uid,
 			w->guid, failure);
+	} else if (rep->duplicate) {
+		/* saved before within lmtp_duplicate_window (and replicated
+		 * then): the MTA lost our 250, it gets it again */
+		log_info("session=%s rcpt=<%s> user=%s guid=%s duplicate: already saved",
+			 d->session, d->address, d->user, rep->guid);
+		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
+		fe_saved(d);
+		return;
 	} else if (rep->err == EDQUOT) {
 		policy_result_quota(&r, &d->sup->set);
 		log_info("session=%s rcpt=<%s> user=%s uid=%u guid=%s refused: over quota",

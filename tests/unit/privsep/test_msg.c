@@ -739,6 +739,11 @@ static const struct patch dlv_patches[] = {
 	NUM("WRITE_REP in_inbox 2", PSEP_WRITE_REP, psep_write_rep, in_inbox, 2, false),
 	NUM("WRITE_STAMP in_inbox 2", PSEP_WRITE_STAMP, psep_write_rep, in_inbox, 2,
 	    false),
+	/* duplicate window */
+	NUM("WRITE_REP duplicate 1", PSEP_WRITE_REP, psep_write_rep, duplicate, 1, true),
+	NUM("WRITE_REP duplicate 2", PSEP_WRITE_REP, psep_write_rep, duplicate, 2, false),
+	NUM("WRITE_STAMP duplicate 1", PSEP_WRITE_STAMP, psep_write_rep, duplicate, 1,
+	    false),
 };
 
 static void
