@@ -31,6 +31,21 @@ enum policy_on_timeout {
 	POLICY_ON_TIMEOUT_TEMPFAIL = 1, /* 451 4.4.1, the local copy removed */
 };
 
+enum policy_lmtp_tls {
+	POLICY_TLS_NO = 0,              /* no STARTTLS */
+	POLICY_TLS_OPTIONAL = 1,        /* offered on tcp: listeners */
+	POLICY_TLS_REQUIRED = 2,        /* tcp: clients must STARTTLS first */
+};
+
+#define POLICY_MAX_NETWORKS 64
+
+/* One network of lmtp_allow_networks. */
+struct policy_net {
+	int family;                     /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned bits;
+};
+
 #define POLICY_MAX_REPLICAS 16
 #define POLICY_MAX_REPL_UIDS 32
 
@@ -58,6 +73,11 @@ struct policy_settings {
 	unsigned lmtp_max_line_length;  /* data line limit, 64K */
 	uint64_t lmtp_duplicate_window; /* 0 = off; per mailbox, by Message-ID
 					 * and body digest */
+	enum policy_lmtp_tls lmtp_tls;  /* no */
+	char *lmtp_tls_cert;            /* PEM paths, opened by the supervisor,
+					 * parsed only in lmtpd */
+	char *lmtp_tls_key;
+	char *lmtp_allow_networks;      /* "" = any client of tcp: listeners */
 	char *hostname;                 /* "" = node name, see
 					 * policy_settings_resolve_hostname */
 
@@ -169,6 +189,20 @@ struct policy_listen {
  */
 int policy_listen_parse(const char *list, struct policy_listen **out, size_t *n_out,
 			const char **why_out);
+
+/*
+ * Parse a blank- or comma-separated list of networks ("10.0.0.0/8 ::1")
+ * into out[0..*n_out), at most max.  Returns 0 or -1 with errno EINVAL and
+ * *why_out.
+ */
+int policy_networks_parse(const char *text, struct policy_net *out, size_t max,
+			  size_t *n_out, const char **why_out);
+
+/* True if the address of sa (AF_INET or AF_INET6; a v4-mapped IPv6
+ * address counts as IPv4) is in one of nets[0..n). */
+struct sockaddr;
+bool policy_networks_match(const struct policy_net *nets, size_t n,
+			   const struct sockaddr *sa);
 
 /* ---- users ------------------------------------------------------------ */
 

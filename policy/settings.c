@@ -33,9 +33,12 @@ _Static_assert(sizeof(enum policy_delivery_mode) == sizeof(uint32_t),
 _Static_assert(sizeof(uid_t) == sizeof(uint32_t), "uid_t is 32 bits");
 _Static_assert(sizeof(enum policy_on_timeout) == sizeof(uint32_t),
 	       "enum stored as 32 bits");
+_Static_assert(sizeof(enum policy_lmtp_tls) == sizeof(uint32_t),
+	       "enum stored as 32 bits");
 
 static const char *const delivery_mode_names[] = { "seteuid", "fork", NULL };
 static const char *const on_timeout_names[] = { "accept", "tempfail", NULL };
+static const char *const lmtp_tls_names[] = { "no", "optional", "required", NULL };
 
 /* ---- validators -------------------------------------------------------- */
 
@@ -241,6 +244,18 @@ validate_sync_interval(const struct policy_setting_def *d, const char *text,
 	return 0;
 }
 
+static int
+validate_networks(const struct policy_setting_def *d, const char *text,
+		  uint64_t num, const char **why_out)
+{
+	struct policy_net nets[POLICY_MAX_NETWORKS];
+	size_t n;
+
+	(void)d;
+	(void)num;
+	return policy_networks_parse(text, nets, POLICY_MAX_NETWORKS, &n, why_out);
+}
+
 /* Dovecot's "<mailbox mask>:<limits>" shape; the limits themselves are
  * parsed by storage/ (store_quota_rule_parse), which the supervisor runs
  * on the loaded value before it uses it. */
@@ -290,6 +305,18 @@ const struct policy_setting_def policy_setting_defs[] = {
 	{ .name = "lmtp_max_line_length", .type = POLICY_T_SIZE, .def = "64K",
 	  .desc = "longest line accepted in a message body",
 	  FIELD(lmtp_max_line_length), .min = 1000, .max = 16 * MIB },
+	{ .name = "lmtp_tls", .type = POLICY_T_ENUM, .def = "no",
+	  .desc = "STARTTLS on tcp: LMTP listeners: no, optional (offered) or required (530 5.7.0 before it)",
+	  FIELD(lmtp_tls), .names = lmtp_tls_names },
+	{ .name = "lmtp_tls_cert", .type = POLICY_T_STRING, .def = "",
+	  .desc = "PEM certificate (chain) for LMTP STARTTLS, opened as root, read only by lmtpd",
+	  .validate = validate_opt_abs_path, FIELD(lmtp_tls_cert) },
+	{ .name = "lmtp_tls_key", .type = POLICY_T_STRING, .def = "",
+	  .desc = "PEM private key of lmtp_tls_cert, opened as root, parsed only by lmtpd (may be root-only)",
+	  .validate = validate_opt_abs_path, FIELD(lmtp_tls_key) },
+	{ .name = "lmtp_allow_networks", .type = POLICY_T_STRING, .def = "",
+	  .desc = "client networks allowed on tcp: LMTP listeners, e.g. 127.0.0.1/32 10.0.0.0/8 ::1 (empty = any)",
+	  .validate = validate_networks, FIELD(lmtp_allow_networks) },
 	{ .name = "lmtp_duplicate_window", .type = POLICY_T_DURATION, .def = "0",
 	  .desc = "a message saved again into the same mailbox within this time (same Message-ID and body) gets the stored GUID, not a second copy (0 = off)",
 	  FIELD(lmtp_duplicate_window), .min = 0, .max = 30 * 24 * HOUR },
@@ -449,6 +476,20 @@ tcp_ca_ok(const struct policy_settings *s)
 	return !empty(s->replication_tls_ca) || !has_tcp_listener(s);
 }
 
+static bool
+lmtp_tls_cert_ok(const struct policy_settings *s)
+{
+	return s->lmtp_tls == POLICY_TLS_NO ||
+	       (s->lmtp_tls_cert != NULL && s->lmtp_tls_cert[0] != '\0');
+}
+
+static bool
+lmtp_tls_key_ok(const struct policy_settings *s)
+{
+	return s->lmtp_tls == POLICY_TLS_NO ||
+	       (s->lmtp_tls_key != NULL && s->lmtp_tls_key[0] != '\0');
+}
+
 static const struct cross_check cross_checks[] = {
 	{ "first_valid_uid", "last_valid_uid", uid_range_ok,
 	  "last_valid_uid must be 0 or >= first_valid_uid" },
@@ -458,6 +499,10 @@ static const struct cross_check cross_checks[] = {
 	  "a tcp: replication listener needs replication_tls_key" },
 	{ "replication_listen", "replication_tls_ca", tcp_ca_ok,
 	  "a tcp: replication listener needs replication_tls_ca" },
+	{ "lmtp_tls", "lmtp_tls_cert", lmtp_tls_cert_ok,
+	  "lmtp_tls needs lmtp_tls_cert" },
+	{ "lmtp_tls", "lmtp_tls_key", lmtp_tls_key_ok,
+	  "lmtp_tls needs lmtp_tls_key" },
 };
 
 int

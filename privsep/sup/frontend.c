@@ -13,9 +13,12 @@
  *           with the userdb and the uid rules, again at delivery time.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "privsep/sup/sup_int.h"
 #include "storage/storage.h"
@@ -59,6 +62,42 @@ static const struct sup_child_ops fe_ops = {
 	.exited = fe_exited,
 };
 
+/*
+ * With lmtp_tls, open the certificate and key as root for the new
+ * front-end: they stay open in it only (its spawn keeps them; every other
+ * child's closes them), it parses them after its privilege drop, and the
+ * supervisor never reads them.  A reload spawns new front-ends, so new
+ * files take effect then.  fds[0..2) or -1.
+ */
+static void
+fe_tls_open(const struct policy_settings *s, int fds[2])
+{
+	const char *paths[2] = { s->lmtp_tls_cert, s->lmtp_tls_key };
+	static bool preinit;
+	int i;
+
+	fds[0] = fds[1] = -1;
+	if (s->lmtp_tls == POLICY_TLS_NO)
+		return;
+	if (!preinit) {
+		/* OpenSSL's config, strings and providers are loaded here, before
+		 * the fork: lmtpd's sandbox opens no file */
+		SSL_CTX *ctx;
+
+		OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_LOAD_SSL_STRINGS |
+				 OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+		ctx = SSL_CTX_new(TLS_server_method());
+		SSL_CTX_free(ctx);
+		preinit = true;
+	}
+	for (i = 0; i < 2; i++) {
+		fds[i] = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fds[i] < 0)
+			log_err("lmtp_tls_%s %s: %s", i == 0 ? "cert" : "key", paths[i],
+				strerror(errno));
+	}
+}
+
 static void
 fe_spawn(struct sup *sup)
 {
@@ -67,9 +106,18 @@ fe_spawn(struct sup *sup)
 		.creds = sup->run_creds,
 	};
 	struct sup_frontend *fe = xcalloc(1, sizeof(*fe));
+	int fds[2];
 
+	fe_tls_open(&sup->set, fds);
+	if (fds[0] >= 0 && fds[1] >= 0) {
+		sp.keep_fds = fds;
+		sp.n_keep_fds = 2;
+	}
 	if (sup_child_spawn(sup, &sp, &fe_ops, fe) == NULL)
 		free(fe);
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 void
