@@ -142,6 +142,11 @@ irepl_make(unsigned i, const struct irepl_conf *conf)
 			 "replica %s {\naddress = tcp:127.0.0.1:%u\n}\n",
 			 conf->replicas[k]->name, conf->replicas[k]->port);
 	}
+	if (conf->extra != NULL) {
+		size_t have = strlen(blocks);
+
+		snprintf(blocks + have, sizeof(blocks) - have, "%s\n", conf->extra);
+	}
 	o.conf = lines;
 	o.conf_text = blocks;
 	if (harness_write_conf(r->h, &o) < 0) {
@@ -184,6 +189,7 @@ irepl_start_pair(unsigned from, unsigned to, const struct irepl_conf *conf)
 
 	cfrom.replicas[0] = &IR[to];
 	cfrom.nreplicas = 1;
+	cto.extra = cfrom.extra;
 	irepl_make_start(to, &cto);
 	irepl_make_start(from, &cfrom);
 	irepl_warm_up(from, to, 0);

@@ -46,6 +46,8 @@ struct irepl_conf {
 	const char *full_sync;        /* "1h" */
 	bool async;                   /* replication_sync_acks = 0 even with
 				       * replicas (sync_acks is then ignored) */
+	const char *extra;            /* more config lines (NULL: none); in a
+				       * pair (irepl_start_pair) for both */
 };
 
 extern struct certs irepl_certs;
