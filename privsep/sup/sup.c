@@ -12,6 +12,7 @@
  *           exits; the new one takes every new connection and write.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -383,6 +384,21 @@ sup_check_config(const struct policy_settings *set)
 	if (sup_quota_check_settings(set, &why) < 0) {
 		fprintf(stderr, "stowd: quota_rule %s: %s\n", set->quota_rule, why);
 		return -1;
+	}
+	if (set->lmtp_tls != POLICY_TLS_NO) {
+		/* opened as at start; only lmtpd parses them */
+		const char *paths[2] = { set->lmtp_tls_cert, set->lmtp_tls_key };
+
+		for (int i = 0; i < 2; i++) {
+			int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+			if (fd < 0) {
+				fprintf(stderr, "stowd: lmtp_tls_%s %s: %s\n",
+					i == 0 ? "cert" : "key", paths[i], strerror(errno));
+				return -1;
+			}
+			close(fd);
+		}
 	}
 	if (policy_userdb_open(set, &db, &why) < 0) {
 		fprintf(stderr, "stowd: userdb %s: %s\n", set->userdb, why);
