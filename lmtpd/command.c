@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "lmtpd/session_int.h"
 #include "privsep/privsep.h"
 
@@ -56,7 +58,61 @@ cmd_lhlo(struct lmtp_session *s, const char *args)
 	lmtp_reply(s, "250-8BITMIME");
 	lmtp_reply(s, "250-SMTPUTF8");
 	lmtp_reply(s, "250-SIZE %llu", (unsigned long long)c->max_message_size);
+	if (s->tls_offer && !s->tls_active)
+		lmtp_reply(s, "250-STARTTLS");
 	lmtp_reply(s, "250 CHUNKING");
+}
+
+/*
+ * RFC 3207: 220, then TLS.  Bytes the client sent after STARTTLS before
+ * the handshake would be taken for commands sent under TLS (command
+ * injection): the connection is refused instead.  After the handshake the
+ * session knows nothing from before it (LHLO again).
+ */
+static void
+cmd_starttls(struct lmtp_session *s, const char *args)
+{
+	if (!s->tls_offer) {
+		lmtp_reply(s, "502 5.5.1 STARTTLS not available");
+		return;
+	}
+	if (s->tls_active) {
+		lmtp_reply(s, "503 5.5.1 TLS already active");
+		return;
+	}
+	if (*args != '\0') {
+		lmtp_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (s->have_mail) {
+		lmtp_reply(s, "503 5.5.1 STARTTLS not allowed in a transaction");
+		return;
+	}
+	if (evbuffer_get_length(s->in) > 0) {
+		log_warn("session=%s command pipelined after STARTTLS: refused", s->id);
+		lmtp_reply(s, "554 5.5.1 Error: command pipelined after STARTTLS");
+		lmtp_session_close(s);
+		return;
+	}
+	lmtp_reply(s, "220 2.0.0 Ready to start TLS");
+	if (s->io->starttls == NULL || s->io->starttls(s->io_ctx) < 0) {
+		log_err("session=%s STARTTLS could not be set up", s->id);
+		lmtp_session_close(s);
+		return;
+	}
+	lmtp_tx_reset(s);
+	s->lhlo_done = false;
+	s->lhlo[0] = '\0';
+	s->tls_active = true;
+}
+
+/* lmtp_tls = required: only these before STARTTLS (RFC 3207 section 4). */
+static bool
+allowed_before_tls(enum lmtp_verb v)
+{
+	return v == LMTP_VERB_LHLO || v == LMTP_VERB_HELO || v == LMTP_VERB_EHLO ||
+	       v == LMTP_VERB_NOOP || v == LMTP_VERB_RSET || v == LMTP_VERB_QUIT ||
+	       v == LMTP_VERB_STARTTLS;
 }
 
 static void
@@ -236,8 +292,13 @@ void
 lmtp_cmd_line(struct lmtp_session *s, const char *line)
 {
 	const char *args;
+	enum lmtp_verb v = lmtp_parse_verb(line, &args);
 
-	switch (lmtp_parse_verb(line, &args)) {
+	if (s->tls_required && !s->tls_active && !allowed_before_tls(v)) {
+		lmtp_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return;
+	}
+	switch (v) {
 	case LMTP_VERB_LHLO:
 		cmd_lhlo(s, args);
 		break;
@@ -275,6 +336,9 @@ lmtp_cmd_line(struct lmtp_session *s, const char *line)
 	case LMTP_VERB_VRFY:
 		lmtp_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message "
 			   "and attempt delivery");
+		break;
+	case LMTP_VERB_STARTTLS:
+		cmd_starttls(s, args);
 		break;
 	case LMTP_VERB_UNKNOWN:
 	default:

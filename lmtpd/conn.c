@@ -27,7 +27,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "lmtpd/server_int.h"
 #include "privsep/child.h"
@@ -49,6 +52,7 @@ struct lmtp_conn {
 	struct lmtp_peer *peer;
 	bool closing;
 	bool eof;
+	unsigned close_polls;     /* TLS: waits for the socket to drain */
 	TAILQ_ENTRY(lmtp_conn) entry;
 };
 
@@ -127,22 +131,77 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		lmtp_session_timeout(c->sess);
 }
 
+static void conn_setup(struct lmtp_conn *c);
+
+/* STARTTLS: a TLS filter over the socket's bufferevent; the 220 already
+ * in the socket's output leaves first, in clear. */
+static int
+conn_starttls(void *ctx)
+{
+	struct lmtp_conn *c = ctx;
+	struct bufferevent *f;
+	SSL *ssl;
+
+	if (c->srv->tls_ctx == NULL)
+		return -1;
+	ssl = lmtp_tls_new_ssl(c->srv->tls_ctx);
+	if (ssl == NULL)
+		return -1;
+	f = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
+					   BUFFEREVENT_SSL_ACCEPTING,
+					   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (f == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+	c->bev = f;
+	conn_setup(c);
+	lmtp_session_set_buffers(c->sess, bufferevent_get_input(f),
+				 bufferevent_get_output(f));
+	bufferevent_enable(f, EV_READ | EV_WRITE);
+	return 0;
+}
+
 static const struct lmtp_io_ops conn_io = {
 	.want_input = conn_want_input,
 	.close = conn_close,
 	.deadline = conn_deadline,
+	.starttls = conn_starttls,
 };
 
-/* Deferred close: free now if the output is out, else after it is. */
+/* Octets still to go out: the bufferevent's, and under TLS those the
+ * filter already handed to the socket's bufferevent. */
+static size_t
+conn_unsent(struct lmtp_conn *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	if (under != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+/* Deferred close: free now if the output is out, else after it is.  Under
+ * TLS the filter's write callback does not see the socket drain: poll it
+ * (every 10 ms, for at most 5 s). */
 static void
 conn_close_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct lmtp_conn *c = arg;
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 10000 };
 
 	(void)fd;
 	(void)what;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (conn_unsent(c) == 0 ||
+	    (bufferevent_get_underlying(c->bev) != NULL && ++c->close_polls > 500)) {
 		conn_free(c);
+		return;
+	}
+	if (bufferevent_get_underlying(c->bev) != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		event_add(c->close_ev, &tv);
 }
 
 static void
@@ -162,7 +221,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (c->closing)
-		conn_free(c);
+		conn_close_cb(-1, 0, c);
 	else
 		lmtp_session_output_drained(c->sess);
 }
@@ -172,7 +231,20 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct lmtp_conn *c = arg;
 
-	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+		if (ssl != NULL)
+			log_info("session=%s TLS %s %s", lmtp_session_id(c->sess),
+				 SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && bufferevent_openssl_get_ssl(bev) != NULL) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+
+		log_info("session=%s TLS failed: %s", lmtp_session_id(c->sess),
+			 e != 0 ? ERR_reason_error_string(e) : "connection error");
+	}
 	/* A read timeout queued while the session closed (the command
 	 * deadline may fire first): the 421 is still being flushed. */
 	if (c->closing && !(what & BEV_EVENT_ERROR) &&
@@ -279,11 +351,13 @@ conn_setup(struct lmtp_conn *c)
 }
 
 void
-lmtp_conn_start(struct lmtp_server *srv, int fd)
+lmtp_conn_start(struct lmtp_server *srv, int fd, bool tcp)
 {
 	struct lmtp_session_args a = {
 		.cfg = srv->cfg, .io = &conn_io, .backend = srv->backend,
 		.backend_ctx = srv->backend_ctx, .shutting_down = srv->shutting_down,
+		.tls_offer = tcp && srv->tls_ctx != NULL,
+		.tls_required = tcp && srv->tls_required,
 	};
 	const struct lmtp_config *cfg = srv->cfg;
 	struct lmtp_peer *p;

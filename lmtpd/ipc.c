@@ -289,7 +289,8 @@ lmtp_ipc_dispatch(struct lmtp_ipc *ipc, struct psep_msg *m)
 	case PSEP_CLIENT_FD:
 		fd = m->fd;
 		m->fd = -1;
-		lmtp_conn_start(ipc->srv, fd);
+		lmtp_conn_start(ipc->srv, fd,
+				strncmp(m->u.client_fd.listener, "tcp:", 4) == 0);
 		break;
 	case PSEP_METRICS_CLIENT:
 		fd = m->fd;

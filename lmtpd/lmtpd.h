@@ -11,9 +11,18 @@
 #ifndef STOWD_LMTPD_LMTPD_H
 #define STOWD_LMTPD_LMTPD_H
 
+struct policy_settings;
+
+/* What a front-end process starts with. */
+struct lmtp_args {
+	const struct policy_settings *set;   /* borrowed */
+	int tls_cert_fd;        /* lmtp_tls_cert and lmtp_tls_key opened by the */
+	int tls_key_fd;         /* supervisor, or -1; read and closed at start */
+};
+
 /*
  * Entry point of a front-end process (role PSEP_ROLE_LMTPD).  arg is a
- * borrowed const struct policy_settings *.  ipc is the socketpair end to
+ * borrowed const struct lmtp_args *.  ipc is the socketpair end to
  * the supervisor: HELLO first, then PSEP_CLIENT_FD gives client sockets,
  * PSEP_SHUTDOWN asks for a graceful stop (idle sessions get 421, sessions in
  * a transaction finish it first), EOF on ipc = stop at once.  Returns the

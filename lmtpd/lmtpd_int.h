@@ -64,6 +64,7 @@ enum lmtp_verb {
 	LMTP_VERB_NOOP,
 	LMTP_VERB_QUIT,
 	LMTP_VERB_VRFY,
+	LMTP_VERB_STARTTLS,
 };
 
 enum lmtp_body_type {
@@ -244,6 +245,11 @@ struct lmtp_io_ops {
 	/* Optional: the deadline of the command being read; ms from now, 0 =
 	 * none.  When it passes the transport calls lmtp_session_timeout. */
 	void (*deadline)(void *ctx, uint64_t ms);
+	/* STARTTLS (may be NULL: never offered): from now on the client's
+	 * bytes go through TLS; the replies already queued leave in clear
+	 * first.  The transport calls lmtp_session_set_buffers with its new
+	 * buffers.  0, or -1: nothing changed (the session closes). */
+	int (*starttls)(void *ctx);
 };
 
 /* One delivery request, all fields borrowed for the call. */
@@ -286,6 +292,10 @@ struct lmtp_session_args {
 	void *backend_ctx;
 	const char *peer;                     /* "[192.0.2.1]" or "local" */
 	bool shutting_down;                   /* answer 421 instead of 220 */
+	bool tls_offer;                       /* STARTTLS may be used (a tcp:
+					       * listener, lmtp_tls, a context) */
+	bool tls_required;                    /* lmtp_tls = required: 530
+					       * before STARTTLS */
 };
 
 /* Create a session (a fresh trace id) and queue the greeting.  Caller
@@ -293,6 +303,11 @@ struct lmtp_session_args {
 struct lmtp_session *lmtp_session_new(const struct lmtp_session_args *a);
 /* Call backend end() and free everything (NULL ok); clears *s. */
 void lmtp_session_free(struct lmtp_session **s);
+
+/* The transport's buffers changed (STARTTLS): borrowed as in
+ * lmtp_session_args; empty at the call. */
+void lmtp_session_set_buffers(struct lmtp_session *s, struct evbuffer *in,
+			      struct evbuffer *out);
 
 /* Trace id, borrowed for the session's life. */
 const char *lmtp_session_id(const struct lmtp_session *s);

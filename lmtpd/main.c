@@ -80,9 +80,33 @@ fit_fd_limit(struct lmtp_config *cfg)
 /* Everything lmtp_main's skeleton callbacks need. */
 struct lmtp_proc {
 	const struct policy_settings *set;
+	int tls_fds[2];               /* cert, key; -1 when not given */
 	struct lmtp_config cfg;
 	struct lmtp_server srv;
 };
+
+/* The STARTTLS context, from the files the supervisor opened; the fds
+ * are closed either way.  Without it STARTTLS is not offered (and with
+ * lmtp_tls = required, tcp: clients can do nothing). */
+static void
+proc_tls(struct lmtp_proc *p)
+{
+	char err[256];
+
+	p->srv.tls_required = p->set->lmtp_tls == POLICY_TLS_REQUIRED;
+	if (p->set->lmtp_tls != POLICY_TLS_NO && p->tls_fds[0] >= 0 &&
+	    p->tls_fds[1] >= 0) {
+		p->srv.tls_ctx = lmtp_tls_ctx_from_fds(p->tls_fds[0], p->tls_fds[1],
+						       err, sizeof(err));
+		if (p->srv.tls_ctx == NULL)
+			log_err("STARTTLS disabled: %s", err);
+	} else if (p->set->lmtp_tls != POLICY_TLS_NO) {
+		log_err("STARTTLS disabled: lmtp_tls_cert or lmtp_tls_key not open");
+	}
+	for (int i = 0; i < 2; i++)
+		if (p->tls_fds[i] >= 0)
+			close(p->tls_fds[i]);
+}
 
 static void
 proc_setup(void *arg, struct psep_child *ch)
@@ -107,6 +131,7 @@ proc_setup(void *arg, struct psep_child *ch)
 	srv->metrics = lmtp_metrics_new(srv, psep_child_link(ch));
 	srv->backend = &lmtp_ipc_backend;
 	srv->backend_ctx = srv->ipc;
+	proc_tls(p);
 	log_info("ready host=%s method=%s", p->cfg.host,
 		 event_base_get_method(srv->base));
 }
@@ -147,6 +172,8 @@ proc_teardown(void *arg)
 	lmtp_conn_free_all(&p->srv);
 	lmtp_metrics_free(&p->srv.metrics);
 	lmtp_ipc_free(&p->srv.ipc);
+	lmtp_tls_ctx_free(p->srv.tls_ctx);
+	p->srv.tls_ctx = NULL;
 }
 
 static const struct psep_child_ops proc_ops = {
@@ -160,8 +187,11 @@ static const struct psep_child_ops proc_ops = {
 int
 lmtp_main(void *arg, int ipc)
 {
-	const struct policy_settings *set = arg;
-	struct lmtp_proc p = { .set = set };
+	const struct lmtp_args *args = arg;
+	const struct policy_settings *set = args->set;
+	struct lmtp_proc p = {
+		.set = set, .tls_fds = { args->tls_cert_fd, args->tls_key_fd },
+	};
 	const struct psep_child_args a = {
 		.role = PSEP_ROLE_LMTPD, .name = "lmtpd", .debug = set->log_debug,
 		.queue_max = LMTP_IPC_OUT_MAX, .ops = &proc_ops, .arg = &p,

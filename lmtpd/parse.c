@@ -61,6 +61,8 @@ lmtp_parse_verb(const char *line, const char **args_out)
 	while (line[len] != '\0' && !is_blank(line[len]))
 		len++;
 	*args_out = skip_blanks(line + len);
+	if (len == 8 && strncasecmp(line, "STARTTLS", 8) == 0)
+		return LMTP_VERB_STARTTLS;
 	if (len != 4)
 		return LMTP_VERB_UNKNOWN;
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

@@ -48,12 +48,15 @@ struct lmtp_server {
 	struct log_limit rl_conns;          /* limit-hit log lines */
 	struct log_limit rl_peer;
 	bool shutting_down;       /* PSEP_SHUTDOWN received */
+	void *tls_ctx;            /* SSL_CTX * for STARTTLS, or NULL */
+	bool tls_required;        /* lmtp_tls = required */
 };
 
 /* conn.c (knows neither ipc.c nor main.c: sessions reach the supervisor
  * through srv->backend, the exit check goes to the skeleton) */
-/* Start a session on client socket fd (adopted: closed on any error). */
-void lmtp_conn_start(struct lmtp_server *srv, int fd);
+/* Start a session on client socket fd (adopted: closed on any error);
+ * tcp: it came from a tcp: listener (STARTTLS is offered there only). */
+void lmtp_conn_start(struct lmtp_server *srv, int fd, bool tcp);
 /* lmtp_session_shutdown on every session. */
 void lmtp_conn_shutdown_all(struct lmtp_server *srv);
 /* Free every connection at once (process exit). */
@@ -67,6 +70,12 @@ void lmtp_metrics_free(struct lmtp_metrics **m);
 void lmtp_metrics_client(struct lmtp_metrics *m, int fd);
 /* A validated PSEP_METRICS_REP. */
 void lmtp_metrics_reply(struct lmtp_metrics *m, const struct psep_msg *msg);
+/* tls.c (the key is parsed here only) */
+/* SSL_CTX * (TLS >= 1.2) from the open PEM files (read with pread, left
+ * open), or NULL with err filled.  Free with lmtp_tls_ctx_free. */
+void *lmtp_tls_ctx_from_fds(int cert_fd, int key_fd, char *err, size_t errsize);
+void *lmtp_tls_new_ssl(void *ctx);
+void lmtp_tls_ctx_free(void *ctx);
 
 /* ipc.c */
 /* Use the supervisor link (borrowed, outlives the result).  Caller frees

@@ -48,6 +48,8 @@ lmtp_session_new(const struct lmtp_session_args *a)
 	s->be = a->backend;
 	s->be_ctx = a->backend_ctx;
 	s->shutdown = a->shutting_down;
+	s->tls_offer = a->tls_offer;
+	s->tls_required = a->tls_required;   /* without a context: fail closed */
 	lmtp_trace_id(s->id, sizeof(s->id));
 	xstrlcpy(s->peer, a->peer, sizeof(s->peer));
 	log_info("session=%s connect peer=%s", s->id, s->peer);
@@ -55,6 +57,14 @@ lmtp_session_new(const struct lmtp_session_args *a)
 		lmtp_reply(s, "220 %s LMTP stowd ready", s->cfg->host);
 	lmtp_session_run(s);
 	return s;
+}
+
+void
+lmtp_session_set_buffers(struct lmtp_session *s, struct evbuffer *in,
+			 struct evbuffer *out)
+{
+	s->in = in;
+	s->out = out;
 }
 
 void

@@ -57,6 +57,9 @@ struct lmtp_session {
 	bool out_full;             /* waiting for output to drain */
 	bool discard_line;         /* skipping the rest of a long line */
 	bool cmd_deadline;         /* a command line is awaited with a deadline */
+	bool tls_offer;            /* STARTTLS may be used */
+	bool tls_required;         /* ... and must be, before other commands */
+	bool tls_active;           /* STARTTLS done */
 	unsigned transactions;     /* for the log */
 
 	/* transaction (MAIL .. end of body) */

@@ -2,7 +2,9 @@
 /*
  * policy/passwd_file.c - a Dovecot-style passwd-file as a userdb:
  * `user:password:uid:gid:gecos:home:shell[:extra...]`, kept in memory as a
- * sorted table and re-read when the file changes.
+ * sorted table and re-read when the file changes.  Of the extra fields
+ * (everything after the seventh colon, blank-separated, as Dovecot) only
+ * `userdb_quota_rule=` (or `quota_rule=`) is kept; the others are ignored.
  *
  * Runs in:  the supervisor.
  * Trust:    the file is admin-controlled; it may hold password hashes, so
@@ -41,6 +43,7 @@ table_free(struct policy_pwf_entry *v, size_t n)
 	for (i = 0; i < n; i++) {
 		free(v[i].key);
 		free(v[i].home);
+		free(v[i].quota_rule);
 	}
 	free(v);
 }
@@ -68,11 +71,34 @@ parse_id(const char *text, uint32_t *id_out)
 	return 0;
 }
 
-/* Split line in place and fill e (key and home are malloc'd). */
+/* The quota rule among the extra fields extra (blank-separated), or
+ * NULL.  The last one given wins, as in Dovecot. */
+static const char *
+extra_quota_rule(char *extra, const char **why_out)
+{
+	static const char *const keys[] = { "userdb_quota_rule=", "quota_rule=" };
+	const char *rule = NULL;
+	char *tok, *save = NULL;
+	size_t k;
+
+	for (tok = strtok_r(extra, " \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, " \t", &save))
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (strncmp(tok, keys[k], strlen(keys[k])) == 0)
+				rule = tok + strlen(keys[k]);
+	if (rule != NULL && (rule[0] == '\0' || strlen(rule) >= PSEP_NAME_MAX)) {
+		*why_out = "empty or too long quota_rule extra field";
+		return NULL;
+	}
+	return rule;
+}
+
+/* Split line in place and fill e (key, home and quota_rule are malloc'd). */
 static int
 parse_line(char *line, struct policy_pwf_entry *e, const char **why_out)
 {
 	char *f[PWF_FIELDS] = { NULL }, *p = line, *k;
+	const char *rule = NULL, *rwhy = NULL;
 	uint32_t uid, gid;
 	size_t n = 0;
 
@@ -103,11 +129,19 @@ parse_line(char *line, struct policy_pwf_entry *e, const char **why_out)
 		*why_out = "home directory too long";
 		return -1;
 	}
+	if (n == PWF_FIELDS && p != NULL) {
+		rule = extra_quota_rule(p, &rwhy);
+		if (rwhy != NULL) {
+			*why_out = rwhy;
+			return -1;
+		}
+	}
 	e->key = xstrdup(f[0]);
 	for (k = e->key; *k != '\0'; k++)
 		if (*k >= 'A' && *k <= 'Z')
 			*k = (char)(*k - 'A' + 'a');
 	e->home = xstrdup(n >= 6 ? f[5] : "");
+	e->quota_rule = rule != NULL ? xstrdup(rule) : NULL;
 	e->uid = uid;
 	e->gid = gid;
 	return 0;
@@ -138,6 +172,7 @@ table_finish(struct pwf_table *t, const char *path)
 				 path, t->v[i].line, t->v[i].key, t->v[out - 1].line);
 			free(t->v[i].key);
 			free(t->v[i].home);
+			free(t->v[i].quota_rule);
 			continue;
 		}
 		t->v[out++] = t->v[i];

@@ -31,6 +31,21 @@ enum policy_on_timeout {
 	POLICY_ON_TIMEOUT_TEMPFAIL = 1, /* 451 4.4.1, the local copy removed */
 };
 
+enum policy_lmtp_tls {
+	POLICY_TLS_NO = 0,              /* no STARTTLS */
+	POLICY_TLS_OPTIONAL = 1,        /* offered on tcp: listeners */
+	POLICY_TLS_REQUIRED = 2,        /* tcp: clients must STARTTLS first */
+};
+
+#define POLICY_MAX_NETWORKS 64
+
+/* One network of lmtp_allow_networks. */
+struct policy_net {
+	int family;                     /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned bits;
+};
+
 #define POLICY_MAX_REPLICAS 16
 #define POLICY_MAX_REPL_UIDS 32
 #define POLICY_MAX_PEERS 64        /* replication_peers */
@@ -64,6 +79,13 @@ struct policy_settings {
 	unsigned lmtp_max_line_length;  /* data line limit, 64K */
 	unsigned lmtp_max_connections;  /* per front-end process, 256 */
 	unsigned lmtp_max_connections_per_peer; /* per process: address or uid, 64 */
+	uint64_t lmtp_duplicate_window; /* 0 = off; per mailbox, by Message-ID
+					 * and body digest */
+	enum policy_lmtp_tls lmtp_tls;  /* no */
+	char *lmtp_tls_cert;            /* PEM paths, opened by the supervisor,
+					 * parsed only in lmtpd */
+	char *lmtp_tls_key;
+	char *lmtp_allow_networks;      /* "" = any client of tcp: listeners */
 	char *hostname;                 /* "" = node name, see
 					 * policy_settings_resolve_hostname */
 
@@ -85,6 +107,13 @@ struct policy_settings {
 	char *userdb;                   /* "passwd" or "passwd-file:PATH" */
 	char *mail_location;            /* "maildir:~/Maildir" */
 	char *recipient_delimiter;      /* "+" ("" = none) */
+	char *quota_rule;               /* default Dovecot quota_rule ("" = no
+					 * quota unless the userdb gives one) */
+	bool quota_full_tempfail;       /* no: 552 5.2.2; yes: 452 4.2.2 */
+	bool lmtp_rcpt_check_quota;     /* no: check at save time only */
+	bool lmtp_save_to_detail_mailbox; /* no: user+detail goes to INBOX */
+	bool lda_mailbox_autocreate;    /* no: a missing detail folder means
+					 * INBOX; yes: it is created */
 	char *run_user;                 /* "stowd" */
 	unsigned first_valid_uid;       /* 500 */
 	unsigned last_valid_uid;        /* 0 = no limit */
@@ -103,6 +132,8 @@ struct policy_settings {
 	unsigned replication_sync_acks; /* 0 = asynchronous */
 	uint64_t replication_sync_timeout;      /* 2s */
 	enum policy_on_timeout replication_on_timeout; /* accept */
+	bool replication_quota_exceed;  /* yes: a replica saves what the
+					 * master accepted even over quota */
 	uint64_t replication_journal_max_size;  /* 1G */
 	uint64_t replication_full_sync_interval;/* 1d; 0 = only at start */
 	unsigned replication_max_connections;   /* repld, 64 */
@@ -184,6 +215,20 @@ struct policy_listen {
 int policy_listen_parse(const char *list, struct policy_listen **out, size_t *n_out,
 			const char **why_out);
 
+/*
+ * Parse a blank- or comma-separated list of networks ("10.0.0.0/8 ::1")
+ * into out[0..*n_out), at most max.  Returns 0 or -1 with errno EINVAL and
+ * *why_out.
+ */
+int policy_networks_parse(const char *text, struct policy_net *out, size_t max,
+			  size_t *n_out, const char **why_out);
+
+/* True if the address of sa (AF_INET or AF_INET6; a v4-mapped IPv6
+ * address counts as IPv4) is in one of nets[0..n). */
+struct sockaddr;
+bool policy_networks_match(const struct policy_net *nets, size_t n,
+			   const struct sockaddr *sa);
+
 /* ---- users ------------------------------------------------------------ */
 
 struct policy_user {
@@ -195,6 +240,12 @@ struct policy_user {
 	char home[PSEP_PATH_MAX];
 	char mail_base[PSEP_PATH_MAX];  /* trusted directory (opened normally) */
 	char mail_rel[PSEP_PATH_MAX];   /* below base, walked with no symlinks */
+	char detail[PSEP_NAME_MAX];     /* the address detail after the
+					 * recipient_delimiter, as given ("" =
+					 * none, or too long) */
+	char quota_rule[PSEP_NAME_MAX]; /* passwd-file extra field
+					 * userdb_quota_rule=, "" = none (the
+					 * quota_rule setting applies) */
 };
 
 enum policy_lookup {
@@ -259,6 +310,18 @@ int policy_mail_location_expand(const char *location, const char *user,
 				const char *home, char *base_out, size_t base_size,
 				char *rel_out, size_t rel_size, const char **why_out);
 
+/*
+ * The mailbox named by an address detail (lmtp_save_to_detail_mailbox):
+ * "" or "inbox" (any case) is "INBOX"; otherwise the detail with '.' as
+ * the hierarchy separator, checked (no '/', '\\', '~', '*', '%', control
+ * byte, '.' at an end or "..") and converted from UTF-8 to modified UTF-7
+ * (RFC 3501 5.1.3, as Dovecot names Maildir++ folders on disk) into
+ * out[out_size].  Returns 0, or -1 with errno EINVAL and *why_out (static
+ * text): the caller saves into INBOX.
+ */
+int policy_detail_mailbox(const char *detail, char *out, size_t out_size,
+			  const char **why_out);
+
 /* ---- delivery results ------------------------------------------------- */
 
 /* Fill r.  text is printf-formatted, CR/LF replaced by spaces. */
@@ -274,6 +337,15 @@ void policy_result_set(struct dlv_result *r, enum dlv_status status, unsigned co
  * what names the step ("create tmp file") and appears in the text.
  */
 void policy_result_from_errno(struct dlv_result *r, int err, const char *what);
+
+/* The quota rule that applies to u: its userdb rule, else s->quota_rule;
+ * "" for none.  Borrowed from u or s. */
+const char *policy_user_quota_rule(const struct policy_settings *s,
+				   const struct policy_user *u);
+
+/* Result for a recipient over quota: 552 5.2.2, or 452 4.2.2 with
+ * quota_full_tempfail (Dovecot's codes). */
+void policy_result_quota(struct dlv_result *r, const struct policy_settings *s);
 
 /* Result for a failed lookup. */
 void policy_result_from_lookup(struct dlv_result *r, enum policy_lookup l,

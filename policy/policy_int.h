@@ -170,6 +170,7 @@ int policy_replica_close(struct policy_settings *s, void *arg,
 struct policy_pwf_entry {
 	char *key;        /* user field, ASCII lower-cased */
 	char *home;
+	char *quota_rule; /* extra field userdb_quota_rule=, or NULL */
 	uid_t uid;
 	gid_t gid;
 	unsigned line;

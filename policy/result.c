@@ -100,6 +100,25 @@ policy_result_from_errno(struct dlv_result *r, int err, const char *what)
 				  strerror(err));
 }
 
+const char *
+policy_user_quota_rule(const struct policy_settings *s, const struct policy_user *u)
+{
+	if (u->quota_rule[0] != '\0')
+		return u->quota_rule;
+	return s->quota_rule != NULL ? s->quota_rule : "";
+}
+
+void
+policy_result_quota(struct dlv_result *r, const struct policy_settings *s)
+{
+	if (s->quota_full_tempfail)
+		policy_result_set(r, DLV_TEMPFAIL, 452, "4.2.2",
+				  "Mailbox is full (quota exceeded)");
+	else
+		policy_result_set(r, DLV_PERMFAIL, 552, "5.2.2",
+				  "Mailbox is full (quota exceeded)");
+}
+
 void
 policy_result_from_lookup(struct dlv_result *r, enum policy_lookup l, const char *why)
 {

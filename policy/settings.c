@@ -33,12 +33,15 @@ _Static_assert(sizeof(enum policy_delivery_mode) == sizeof(uint32_t),
 _Static_assert(sizeof(uid_t) == sizeof(uint32_t), "uid_t is 32 bits");
 _Static_assert(sizeof(enum policy_on_timeout) == sizeof(uint32_t),
 	       "enum stored as 32 bits");
+_Static_assert(sizeof(enum policy_lmtp_tls) == sizeof(uint32_t),
+	       "enum stored as 32 bits");
 
 static const char *const delivery_mode_names[] = { "seteuid", "fork", NULL };
 static const char *const on_timeout_names[] = { "accept", "tempfail", NULL };
 static const char *const log_target_names[] = { "stderr", "syslog", NULL };
 _Static_assert(sizeof(enum policy_log_target) == sizeof(uint32_t),
 	       "enum stored as 32 bits");
+static const char *const lmtp_tls_names[] = { "no", "optional", "required", NULL };
 
 /* ---- validators -------------------------------------------------------- */
 
@@ -306,6 +309,39 @@ validate_control_socket(const struct policy_setting_def *d, const char *text,
 	return 0;
 }
 
+static int
+validate_networks(const struct policy_setting_def *d, const char *text,
+		  uint64_t num, const char **why_out)
+{
+	struct policy_net nets[POLICY_MAX_NETWORKS];
+	size_t n;
+
+	(void)d;
+	(void)num;
+	return policy_networks_parse(text, nets, POLICY_MAX_NETWORKS, &n, why_out);
+}
+
+/* Dovecot's "<mailbox mask>:<limits>" shape; the limits themselves are
+ * parsed by storage/ (store_quota_rule_parse), which the supervisor runs
+ * on the loaded value before it uses it. */
+static int
+validate_quota_rule(const struct policy_setting_def *d, const char *text,
+		    uint64_t num, const char **why_out)
+{
+	const char *colon = strchr(text, ':');
+
+	(void)d;
+	(void)num;
+	if (text[0] == '\0')
+		return 0;
+	if (colon == NULL || colon == text || colon[1] == '\0' ||
+	    !printable_no_space(text)) {
+		*why_out = "expected MASK:LIMITS, e.g. *:storage=1G:messages=50000";
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 const struct policy_setting_def policy_setting_defs[] = {
@@ -340,6 +376,21 @@ const struct policy_setting_def policy_setting_defs[] = {
 	{ .name = "lmtp_max_connections_per_peer", .type = POLICY_T_UINT, .def = "64",
 	  .desc = "most connections of one peer (TCP address, unix uid) per front-end process",
 	  FIELD(lmtp_max_connections_per_peer), .min = 1, .max = 65536 },
+	{ .name = "lmtp_tls", .type = POLICY_T_ENUM, .def = "no",
+	  .desc = "STARTTLS on tcp: LMTP listeners: no, optional (offered) or required (530 5.7.0 before it)",
+	  FIELD(lmtp_tls), .names = lmtp_tls_names },
+	{ .name = "lmtp_tls_cert", .type = POLICY_T_STRING, .def = "",
+	  .desc = "PEM certificate (chain) for LMTP STARTTLS, opened as root, read only by lmtpd",
+	  .validate = validate_opt_abs_path, FIELD(lmtp_tls_cert) },
+	{ .name = "lmtp_tls_key", .type = POLICY_T_STRING, .def = "",
+	  .desc = "PEM private key of lmtp_tls_cert, opened as root, parsed only by lmtpd (may be root-only)",
+	  .validate = validate_opt_abs_path, FIELD(lmtp_tls_key) },
+	{ .name = "lmtp_allow_networks", .type = POLICY_T_STRING, .def = "",
+	  .desc = "client networks allowed on tcp: LMTP listeners, e.g. 127.0.0.1/32 10.0.0.0/8 ::1 (empty = any)",
+	  .validate = validate_networks, FIELD(lmtp_allow_networks) },
+	{ .name = "lmtp_duplicate_window", .type = POLICY_T_DURATION, .def = "0",
+	  .desc = "a message saved again into the same mailbox within this time (same Message-ID and body) gets the stored GUID, not a second copy (0 = off)",
+	  FIELD(lmtp_duplicate_window), .min = 0, .max = 30 * 24 * HOUR },
 	{ .name = "hostname", .type = POLICY_T_STRING, .def = "",
 	  .desc = "host name used in greetings and Received: (empty = gethostname())",
 	  .validate = validate_hostname, FIELD(hostname) },
@@ -388,6 +439,21 @@ const struct policy_setting_def policy_setting_defs[] = {
 	{ .name = "recipient_delimiter", .type = POLICY_T_STRING, .def = "+",
 	  .desc = "characters that start an address extension, each one a delimiter (empty = none)",
 	  .validate = validate_delimiter, FIELD(recipient_delimiter) },
+	{ .name = "quota_rule", .type = POLICY_T_STRING, .def = "",
+	  .desc = "default Maildir++ quota as Dovecot's quota_rule, e.g. *:storage=1G:messages=50000 (empty = none; a userdb_quota_rule extra field wins)",
+	  .validate = validate_quota_rule, FIELD(quota_rule) },
+	{ .name = "quota_full_tempfail", .type = POLICY_T_BOOL, .def = "no",
+	  .desc = "a recipient over quota gets 452 4.2.2 (yes) instead of 552 5.2.2 (no)",
+	  FIELD(quota_full_tempfail) },
+	{ .name = "lmtp_rcpt_check_quota", .type = POLICY_T_BOOL, .def = "no",
+	  .desc = "check the quota at RCPT TO too (a writer reads maildirsize), not only when saving",
+	  FIELD(lmtp_rcpt_check_quota) },
+	{ .name = "lmtp_save_to_detail_mailbox", .type = POLICY_T_BOOL, .def = "no",
+	  .desc = "user+folder@domain is saved into the folder named by the detail (else INBOX)",
+	  FIELD(lmtp_save_to_detail_mailbox) },
+	{ .name = "lda_mailbox_autocreate", .type = POLICY_T_BOOL, .def = "no",
+	  .desc = "a missing detail folder is created (yes) or the message goes to INBOX (no)",
+	  FIELD(lda_mailbox_autocreate) },
 	{ .name = "run_user", .type = POLICY_T_STRING, .def = "stowd",
 	  .desc = "unprivileged user of the LMTP front-end and repl-hook processes",
 	  .validate = validate_user, FIELD(run_user) },
@@ -430,6 +496,9 @@ const struct policy_setting_def policy_setting_defs[] = {
 	{ .name = "replication_on_timeout", .type = POLICY_T_ENUM, .def = "accept",
 	  .desc = "when the acks do not come in time: accept (250, the event stays journaled) or tempfail (451 4.4.1, the local copy removed)",
 	  FIELD(replication_on_timeout), .names = on_timeout_names },
+	{ .name = "replication_quota_exceed", .type = POLICY_T_BOOL, .def = "yes",
+	  .desc = "a replica saves a message its master accepted even over quota (no: refuses it, the master's copy stays)",
+	  FIELD(replication_quota_exceed) },
 	{ .name = "replication_journal_max_size", .type = POLICY_T_SIZE, .def = "1G",
 	  .desc = "largest journal per replica under state_dir/replication; past it mailboxes are marked for SYNC",
 	  FIELD(replication_journal_max_size), .min = MIB, .max = UINT64_MAX },
@@ -514,6 +583,20 @@ tcp_ca_ok(const struct policy_settings *s)
 	return !empty(s->replication_tls_ca) || !has_tcp_listener(s);
 }
 
+static bool
+lmtp_tls_cert_ok(const struct policy_settings *s)
+{
+	return s->lmtp_tls == POLICY_TLS_NO ||
+	       (s->lmtp_tls_cert != NULL && s->lmtp_tls_cert[0] != '\0');
+}
+
+static bool
+lmtp_tls_key_ok(const struct policy_settings *s)
+{
+	return s->lmtp_tls == POLICY_TLS_NO ||
+	       (s->lmtp_tls_key != NULL && s->lmtp_tls_key[0] != '\0');
+}
+
 static const struct cross_check cross_checks[] = {
 	{ "first_valid_uid", "last_valid_uid", uid_range_ok,
 	  "last_valid_uid must be 0 or >= first_valid_uid" },
@@ -523,6 +606,10 @@ static const struct cross_check cross_checks[] = {
 	  "a tcp: replication listener needs replication_tls_key" },
 	{ "replication_listen", "replication_tls_ca", tcp_ca_ok,
 	  "a tcp: replication listener needs replication_tls_ca" },
+	{ "lmtp_tls", "lmtp_tls_cert", lmtp_tls_cert_ok,
+	  "lmtp_tls needs lmtp_tls_cert" },
+	{ "lmtp_tls", "lmtp_tls_key", lmtp_tls_key_ok,
+	  "lmtp_tls needs lmtp_tls_key" },
 };
 
 int

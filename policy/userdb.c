@@ -36,6 +36,8 @@ struct policy_userdb {
 struct addr_key {
 	char key[PSEP_ADDR_MAX];
 	size_t local_len;              /* bytes of key before '@' */
+	char detail[PSEP_NAME_MAX];    /* after the delimiter, "" if none or
+					* too long */
 };
 
 bool
@@ -131,6 +133,11 @@ addr_to_key(const char *address, const char *delims, struct addr_key *k,
 		return -1;
 	}
 	cut = detail_start(address, local_len, delims);
+	k->detail[0] = '\0';
+	if (cut + 1 < local_len && local_len - cut - 1 < sizeof(k->detail)) {
+		memcpy(k->detail, address + cut + 1, local_len - cut - 1);
+		k->detail[local_len - cut - 1] = '\0';
+	}
 	memcpy(k->key, address, cut);
 	k->key[cut] = '\0';
 	if (at != NULL)
@@ -172,6 +179,8 @@ lookup_file(struct policy_userdb *db, struct addr_key *k, struct policy_user *u,
 	}
 	(void)xstrlcpy(u->name, e->key, sizeof(u->name));
 	(void)xstrlcpy(u->home, e->home, sizeof(u->home));
+	if (e->quota_rule != NULL)
+		(void)xstrlcpy(u->quota_rule, e->quota_rule, sizeof(u->quota_rule));
 	u->uid = e->uid;
 	u->gid = e->gid;
 	u->groups[0] = e->gid;
@@ -292,6 +301,7 @@ policy_userdb_lookup(struct policy_userdb *db, const char *address,
 			goto out;
 		}
 	}
+	memcpy(user->detail, k.detail, sizeof(user->detail));
 	if (policy_mail_location_expand(db->set.mail_location, user->name,
 					user->home, user->mail_base,
 					sizeof(user->mail_base), user->mail_rel,

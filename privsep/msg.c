@@ -256,6 +256,16 @@ v_deliver_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 }
 
 static int
+quota_check(const struct psep_quota *q, const char **why)
+{
+	if (q->on > 1 || q->force > 1 || q->enforce > 1)
+		return fail(why, "bad quota flags");
+	if (!q->on && (q->bytes != 0 || q->count != 0 || q->force || q->enforce))
+		return fail(why, "quota limits without quota");
+	return 0;
+}
+
+static int
 v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 {
 	const struct psep_write_req *r = &m->u.write_req;
@@ -280,8 +290,10 @@ v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 		return fail(why, "bad mailbox name");
 	if (!guid_ok(r->guid))
 		return fail(why, "bad guid");
-	if (r->early_stamp > 1)
-		return fail(why, "bad early_stamp");
+	if (r->early_stamp > 1 || r->mailbox_create > 1)
+		return fail(why, "bad early_stamp or mailbox_create");
+	if (quota_check(&r->quota, why) < 0)
+		return -1;
 	return body_check(r->body_size, r->body_vsize, st, why);
 }
 
@@ -291,13 +303,15 @@ v_write_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 	const struct psep_write_rep *r = &m->u.write_rep;
 
 	(void)st;
-	if (r->err < 0)
-		return fail(why, "bad errno");
+	if (r->err < 0 || r->in_inbox > 1 || r->duplicate > 1 ||
+	    (r->duplicate && r->err != 0))
+		return fail(why, "bad errno, in_inbox or duplicate");
 	if (!psep_text_ok(r->what, sizeof(r->what)) ||
 	    !psep_text_ok(r->filename, sizeof(r->filename)) ||
 	    !psep_str_ok(r->guid, sizeof(r->guid)))
 		return fail(why, "bad write reply text");
-	if (r->err == 0 && (!guid_ok(r->guid) || r->filename[0] == '\0' ||
+	if (r->err == 0 && (!guid_ok(r->guid) ||
+			    (r->filename[0] == '\0' && !r->duplicate) ||
 			    r->filename[0] == '.' || strchr(r->filename, '/') != NULL))
 		return fail(why, "bad guid or file name");
 	return 0;
@@ -308,7 +322,7 @@ v_write_stamp(const struct psep_msg *m, const struct stat *st, const char **why)
 {
 	const struct psep_write_rep *r = &m->u.write_rep;
 
-	if (r->err != 0 || r->imap_uid == 0 || r->modseq == 0)
+	if (r->err != 0 || r->imap_uid == 0 || r->modseq == 0 || r->duplicate)
 		return fail(why, "a stamp needs err 0, a uid and a modseq");
 	return v_write_rep(m, st, why);
 }
@@ -472,7 +486,43 @@ v_repl_op_req(const struct psep_msg *m, const struct stat *st, const char **why)
 		return fail(why, "bad mail base");
 	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
 		return fail(why, "bad mail path");
+	if (quota_check(&r->quota, why) < 0)
+		return -1;
 	return cmd_check(&r->cmd, m->fd, st, why);
+}
+
+static int
+v_quota_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_quota_req *r = &m->u.quota_req;
+
+	(void)st;
+	if (creds_check(r->uid, r->gid, r->ngroups, r->groups, why) < 0)
+		return -1;
+	if (!psep_text_ok(r->user, sizeof(r->user)))
+		return fail(why, "bad user");
+	if (!psep_text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
+		return fail(why, "bad mail base");
+	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
+		return fail(why, "bad mail path");
+	if (quota_check(&r->quota, why) < 0)
+		return -1;
+	if (!r->quota.on)
+		return fail(why, "quota request without quota");
+	return 0;
+}
+
+static int
+v_quota_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_quota_rep *r = &m->u.quota_rep;
+
+	(void)st;
+	if (r->err < 0 || r->fits > 1 || (r->err != 0 && r->fits != 0))
+		return fail(why, "bad errno or fits");
+	if (!psep_text_ok(r->what, sizeof(r->what)))
+		return fail(why, "bad quota reply text");
+	return 0;
 }
 
 static int
@@ -751,6 +801,10 @@ static const struct psep_spec specs[] = {
 	  RUNNING, v_resync_req },
 	{ PSEP_RESYNC_REP, "RESYNC_REP", FIXED(psep_resync_rep), PSEP_FD_NONE,
 	  REPL_HOOK, RUNNING, v_resync_rep },
+	{ PSEP_QUOTA_REQ, "QUOTA_REQ", FIXED(psep_quota_req), PSEP_FD_NONE, SUP,
+	  RUNNING, v_quota_req },
+	{ PSEP_QUOTA_REP, "QUOTA_REP", FIXED(psep_quota_rep), PSEP_FD_NONE, WRITERS,
+	  RUNNING, v_quota_rep },
 #ifdef STOWD_TEST_HOOKS
 	{ PSEP_TEST_REQ, "TEST_REQ", FIXED(psep_test_req), PSEP_FD_NONE, SUP,
 	  RUNNING, v_test_req },

@@ -91,6 +91,9 @@ enum psep_type {
 				    * client of metrics_listen */
 	PSEP_RESYNC_REQ = 188,  /* supervisor -> repl-hook */
 	PSEP_RESYNC_REP = 189,
+	/* 220..259: delivery features (quota, detail, duplicates, TLS) */
+	PSEP_QUOTA_REQ = 220,   /* supervisor -> writer: does a message fit? */
+	PSEP_QUOTA_REP = 221,
 };
 #define PSEP_TYPE_MAX 189
 
@@ -165,6 +168,18 @@ struct psep_deliver_rep {
 	char pad[7];
 };
 
+/* A Maildir++ quota to apply (Dovecot's quota_rule, parsed by the
+ * supervisor): limits 0 = unlimited; force as store_quota_conf. */
+struct psep_quota {
+	uint64_t bytes;
+	uint64_t count;
+	uint8_t on;                   /* 0: no quota, 1: account and enforce */
+	uint8_t force;                /* 0 or 1 */
+	uint8_t enforce;              /* on: 1 refuse what does not fit, 0 only
+				       * account (a replica over quota) */
+	char pad[5];
+};
+
 struct psep_write_req {
 	uint32_t uid;
 	uint32_t gid;
@@ -174,6 +189,7 @@ struct psep_write_req {
 	uint64_t body_size;
 	uint64_t body_vsize;
 	uint64_t received_time;       /* seconds since the epoch */
+	struct psep_quota quota;      /* checked before, updated after the save */
 	char session[PSEP_SESSION_MAX];
 	char user[PSEP_NAME_MAX];     /* for logs */
 	char mail_base[PSEP_PATH_MAX];/* trusted directory, opened normally */
@@ -183,7 +199,9 @@ struct psep_write_req {
 	uint8_t early_stamp;          /* 1: send PSEP_WRITE_STAMP as soon as the
 				       * index holds the save, before the
 				       * fsyncs (replication runs meanwhile) */
-	char pad[6];
+	uint8_t mailbox_create;       /* a folder mailbox that does not exist:
+				       * 1 create it, 0 save into INBOX */
+	char pad[5];
 	char prefix[];
 };
 
@@ -202,7 +220,13 @@ struct psep_write_rep {
 				       * none could be written) */
 	char what[64];                /* failed step, "" on success */
 	char guid[PSEP_GUID_MAX];
-	char pad[7];
+	uint8_t in_inbox;             /* 1: the request's folder did not exist
+				       * (mailbox_create 0): saved into INBOX */
+	uint8_t duplicate;            /* 1: the message was saved within
+				       * lmtp_duplicate_window: not saved
+				       * again, guid is the stored one,
+				       * filename "" */
+	char pad[5];
 	char filename[PSEP_NAME_MAX]; /* base name in new/ */
 };
 
@@ -306,6 +330,8 @@ struct psep_repl_op_req {
 	char mail_base[PSEP_PATH_MAX];
 	char mail_rel[PSEP_PATH_MAX];
 	struct psep_repl_cmd cmd;
+	struct psep_quota quota;      /* SAVE/EXPUNGE keep maildirsize right;
+				       * SAVE with enforce refuses (EDQUOT) */
 };
 
 /* writer -> supervisor: facts; the supervisor maps them to a reply. */
@@ -525,6 +551,34 @@ struct psep_resync_rep {
 	char text[256];
 };
 
+/* ---- delivery features (220..259) ------------------------------------ */
+
+/* supervisor -> writer: would a message of size octets fit the user's
+ * quota now?  (lmtp_rcpt_check_quota; maildirsize is read, and
+ * recalculated when missing or stale, with the user's credentials.) */
+struct psep_quota_req {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	uint32_t groups[PSEP_MAX_GROUPS];
+	uint32_t pad;
+	uint64_t size;
+	struct psep_quota quota;      /* on must be 1 */
+	char user[PSEP_NAME_MAX];     /* for logs */
+	char mail_base[PSEP_PATH_MAX];
+	char mail_rel[PSEP_PATH_MAX];
+};
+
+struct psep_quota_rep {
+	int32_t err;                  /* 0, or the errno of a failed step */
+	uint32_t fits;                /* err == 0: 1 if it fits */
+	uint64_t used_bytes;
+	uint64_t used_count;
+	uint64_t limit_bytes;         /* effective limits, 0 = unlimited */
+	uint64_t limit_count;
+	char what[64];                /* failed step, "" on success */
+};
+
 /* A received, validated message.  Owns fd (or -1) and data. */
 struct psep_msg {
 	struct psep_hdr hdr;
@@ -560,6 +614,8 @@ struct psep_msg {
 		struct psep_metrics_rep metrics_rep;
 		struct psep_resync_req resync_req;
 		struct psep_resync_rep resync_rep;
+		struct psep_quota_req quota_req;
+		struct psep_quota_rep quota_rep;
 	} u;
 };
 

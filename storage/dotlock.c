@@ -34,9 +34,7 @@
 static void
 dotlock_hostname(char *out, size_t size)
 {
-	if (gethostname(out, size) < 0)
-		snprintf(out, size, "localhost");
-	out[size - 1] = '\0';
+	store_side_host(out, size);
 }
 
 /* The pid in a "<pid>:<host>" lock of this host, else 0. */

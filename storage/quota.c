@@ -445,10 +445,7 @@ quota_tmp_create(int root_fd, char *name, size_t size)
 	uint64_t rnd;
 	int i, fd;
 
-	if (gethostname(host, sizeof(host)) < 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	host[strcspn(host, "/")] = '\0';
+	store_side_host(host, sizeof(host));
 	for (i = 0; i < 10; i++) {
 		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 			rnd = (uint64_t)time(NULL) ^ (uint64_t)i;

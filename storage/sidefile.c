@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "storage/sidefile_int.h"
+#include "storage/storage.h"
 
 ssize_t
 store_side_read(int dir_fd, const char *name, char *buf, size_t max,
@@ -92,11 +94,8 @@ store_side_write_all(int fd, const void *buf, size_t len)
 mode_t
 store_side_file_mode(int dir_fd)
 {
-	struct stat st;
-
-	if (fstat(dir_fd, &st) < 0)
-		return 0600;
-	return (st.st_mode & 0666) | 0600;
+	(void)dir_fd;
+	return 0600;
 }
 
 int
@@ -122,4 +121,23 @@ fail:
 	(void)unlinkat(dir_fd, lock_name, 0);
 	errno = saved;
 	return -1;
+}
+
+static char side_host[64];
+
+void
+store_side_host_set(const char *host)
+{
+	snprintf(side_host, sizeof(side_host), "%s", host != NULL ? host : "");
+}
+
+void
+store_side_host(char *out, size_t size)
+{
+	if (side_host[0] != '\0')
+		snprintf(out, size, "%s", side_host);
+	else if (gethostname(out, size) < 0)
+		snprintf(out, size, "localhost");
+	out[size - 1] = '\0';
+	out[strcspn(out, "/:")] = '\0';
 }

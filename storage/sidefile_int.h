@@ -32,9 +32,17 @@ ssize_t store_side_read(int dir_fd, const char *name, char *buf, size_t max,
  * Returns 0 or -1 with errno. */
 int store_side_write_all(int fd, const void *buf, size_t len);
 
-/* Mode for a new file in dir_fd as Dovecot picks it: the directory's
- * permission bits without the execute bits (0700 -> 0600). */
+/* Mode for a new side file in dir_fd: 0600.  Dovecot gives a new file
+ * the directory's permission bits without execute (a 0770 Maildir gets
+ * 0660 files); a writer's seccomp filter refuses any creation mode above
+ * 0600, so stowd's side files stay private to the user (what a stowd-made
+ * 0700 Maildir gives anyway). */
 mode_t store_side_file_mode(int dir_fd);
+
+/* The host name in side-file and lock names into out[size]: the one given
+ * to store_side_host_set, else gethostname() ("localhost" if it fails);
+ * '/' and ':' are cut off. */
+void store_side_host(char *out, size_t size);
 
 /*
  * Replace name in dir_fd: write buf into lock_name (an fd the caller

@@ -360,6 +360,12 @@ int store_idx_commit(int fd, off_t *end, const struct store_index_state *st,
  * but a regular file (ELOOP for a symlink, EINVAL otherwise).  Writers
  * create O_EXCL, fsync, then rename over the file. */
 
+/* The host name used in the names of side files and dot-locks (Dovecot
+ * puts it there); set once at start by a process whose sandbox has no
+ * uname() (writers get it from the supervisor's settings).  Without it
+ * gethostname() is called each time. */
+void store_side_host_set(const char *host);
+
 #define STORE_UIDLIST_FILE "dovecot-uidlist"
 #define STORE_UIDLIST_LOCK_STALE_SECS 120  /* Dovecot's uidlist lock */
 
@@ -650,5 +656,50 @@ bool store_subs_contains(const struct store_subs *s, const char *name);
  */
 int store_subs_set(int root_fd, char sep, const char *name, bool subscribe,
 		   bool *changed_out);
+
+/* ---- duplicate window (dupwin.c, per mailbox directory) -------------- */
+
+#define STORE_DUP_FILE "stowd-duplicates"
+#define STORE_DUP_KEY_LEN 64               /* hex SHA-256 */
+#define STORE_DUP_MAX 10000                /* entries; compaction keeps half */
+#define STORE_DUP_MAX_FILE (STORE_DUP_MAX * 120)
+
+/*
+ * The duplicate key of a message: hex SHA-256 of its Message-ID value
+ * (unfolded, trimmed; looked for in the first 64 KiB), a NUL, and the
+ * text after its header block (the whole message if the header does not
+ * end within 64 KiB), read from body_fd of body_size octets (pread, the
+ * offset is not moved).  Trace headers prepended at delivery do not
+ * change it, so a replica computes the key of the LMTP message.  Returns
+ * 0, or -1 with errno ENOENT (no Message-ID: never suppressed) or a read
+ * errno.
+ */
+int store_dup_key(int body_fd, uint64_t body_size, char key[STORE_DUP_KEY_LEN + 1]);
+
+/*
+ * Open (creating it 0600) STORE_DUP_FILE in box_fd, following no symlink,
+ * and take its exclusive flock, waiting at most 2 s.  Returns the fd
+ * (caller closes it, which releases the lock), or -1 with errno
+ * (EWOULDBLOCK: lock not obtained; EINVAL: not a regular file; ELOOP: a
+ * symlink; or an open errno).
+ */
+int store_dup_open(int box_fd);
+
+/*
+ * Look key up in the locked file fd among entries not older than
+ * window_secs before now.  Returns 1 with the GUID recorded (the newest
+ * match) in guid_out, 0 if none, -1 with errno.
+ */
+int store_dup_find(int fd, const char *key, time_t now, uint64_t window_secs,
+		   char guid_out[STORE_GUID_HEX + 1]);
+
+/*
+ * Append "<key> <now> <guid>" to the locked file fd; when it would pass
+ * STORE_DUP_MAX_FILE octets it is first compacted in place to the newest
+ * STORE_DUP_MAX / 2 entries still in the window.  Returns 0 or -1 with
+ * errno.
+ */
+int store_dup_record(int fd, const char *key, const char *guid, time_t now,
+		     uint64_t window_secs);
 
 #endif

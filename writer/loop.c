@@ -4,8 +4,11 @@
  * PSEP_WRITE_REQ, switch to the user's credentials, save durably, switch
  * back, answer PSEP_WRITE_REP with the facts (errno and step on failure).
  * With early_stamp, PSEP_WRITE_STAMP goes first, once the index holds the
- * save and before its fsyncs.
- * PSEP_REPL_OP_REQ goes the same way through writer/repl.c.
+ * save and before its fsyncs.  With a quota the message must fit the
+ * user's maildirsize first (EDQUOT otherwise); every save is added to an
+ * existing maildirsize (writer/quota.c).
+ * PSEP_REPL_OP_REQ goes the same way through writer/repl.c, PSEP_QUOTA_REQ
+ * through writer/quota.c.
  *
  * Runs in:  writer-seteuid and writer-child, under seccomp.
  * Trust:    the request was validated by psep_msg_recv (uid range, paths,
@@ -24,6 +27,19 @@
 #include "storage/storage.h"
 #include "writer/writer_int.h"
 
+/* One LMTP save as the writer runs it. */
+struct save_job {
+	const struct psep_write_req *r;
+	const struct policy_settings *s;
+	struct store_save_req *sr;
+	struct store_target *t;
+	struct store_save_result *res;
+	int body_fd;
+	bool in_inbox;          /* the folder was missing: saved into INBOX */
+	bool duplicate;         /* within the duplicate window: not saved */
+	char dup_guid[STORE_GUID_HEX + 1];
+};
+
 /* The save's facts as the supervisor gets them (WRITE_STAMP, WRITE_REP). */
 static void
 rep_fill(struct psep_write_rep *rep, const struct psep_write_req *r,
@@ -36,9 +52,33 @@ rep_fill(struct psep_write_rep *rep, const struct psep_write_req *r,
 	xstrlcpy(rep->filename, res->filename, sizeof(rep->filename));
 }
 
+/* With mailbox_create 0, a folder that does not exist means INBOX (a
+ * missing Maildir too).  root is the Maildir root or -1. */
+static void
+pick_mailbox(const struct psep_write_req *r, int root, struct store_target *t,
+	     bool *in_inbox)
+{
+	char dir[STORE_MAX_NAME];
+	int fd;
+
+	if (r->mailbox_create || strcmp(r->mailbox, "INBOX") == 0 ||
+	    store_mailbox_dir(r->mailbox, dir, sizeof(dir)) < 0)
+		return;
+	fd = root >= 0 ? store_walk_step(root, dir, (uid_t)r->uid, false) : -1;
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (root >= 0 && errno != ENOENT)
+		return;   /* the save meets the same problem and says so */
+	t->mailbox = "INBOX";
+	*in_inbox = true;
+}
+
 struct stamp_ctx {
 	int ipc;
 	const struct psep_msg *m;
+	const struct save_job *job;
 };
 
 /* store_save's early stamp: tell the supervisor before the fsyncs. */
@@ -50,9 +90,75 @@ send_stamp(void *arg, const struct store_save_result *res)
 
 	memset(&rep, 0, sizeof(rep));
 	rep_fill(&rep, &sc->m->u.write_req, res);
+	rep.in_inbox = sc->job->in_inbox ? 1 : 0;
 	if (psep_msg_send(sc->ipc, PSEP_WRITE_STAMP, sc->m->hdr.id, &rep, sizeof(rep),
 			  -1) < 0)
 		fatal("send WRITE_STAMP");
+}
+
+/* The quota check before the save.  0 or -1 with errno and *what. */
+static int
+quota_check(const struct psep_write_req *r, int root, const char **what)
+{
+	struct store_quota q;
+
+	if (!r->quota.on || !r->quota.enforce)
+		return 0;
+	if (writer_quota_read(root, &r->quota, &q, what) < 0)
+		return -1;
+	if (!store_quota_fits(&q, (uint64_t)r->prefix_len + r->body_size)) {
+		errno = EDQUOT;
+		*what = "quota";
+		return -1;
+	}
+	return 0;
+}
+
+/* As the user: the mailbox (a missing folder may mean INBOX), the
+ * duplicate window, the quota check, the save, the maildirsize line and
+ * the window's record.  Returns 0 or -1 with errno and *what. */
+static int
+save_counted(struct save_job *j, const char **what)
+{
+	const struct psep_write_req *r = j->r;
+	struct writer_dup_req dq = {
+		.root_fd = -1, .uid = (uid_t)r->uid, .body_fd = j->body_fd,
+		.body_size = r->body_size, .user = r->user,
+		.window_secs = j->s->lmtp_duplicate_window / 1000,
+	};
+	struct writer_dup dup;
+	int root, ret = -1, saved;
+
+	writer_dup_init(&dup);
+	root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, r->quota.on);
+	if (root < 0 && (r->quota.on || errno != ENOENT)) {
+		*what = "open Maildir";
+		return -1;
+	}
+	pick_mailbox(r, root, j->t, &j->in_inbox);
+	dq.root_fd = root;
+	dq.mailbox = j->t->mailbox;
+	if (writer_dup_check(&dup, &dq, j->dup_guid) == 1) {
+		j->duplicate = true;
+		ret = 0;
+		goto out;
+	}
+	if (quota_check(r, root, what) < 0 || store_save(j->sr, j->res, what) < 0)
+		goto out;
+	if (root < 0)
+		root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, false);
+	if (root >= 0)
+		writer_quota_account(root, (int64_t)j->res->size, 1, r->user);
+	dq.root_fd = root;
+	writer_dup_record(&dup, &dq, r->guid);
+	ret = 0;
+out:
+	saved = errno;
+	writer_dup_done(&dup);
+	if (root >= 0)
+		close(root);
+	errno = saved;
+	return ret;
 }
 
 static void
@@ -72,7 +178,10 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	};
 	struct store_save_result res;
 	struct psep_write_rep rep;
-	struct stamp_ctx sc = { .ipc = ipc, .m = m };
+	struct save_job j = {
+		.r = r, .s = s, .sr = &sr, .t = &t, .res = &res, .body_fd = m->fd,
+	};
+	struct stamp_ctx sc = { .ipc = ipc, .m = m, .job = &j };
 	const char *what = "switch to user";
 
 	if (r->early_stamp) {
@@ -84,7 +193,7 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
 		rep.err = errno;
 	} else {
-		if (store_save(&sr, &res, &what) < 0)
+		if (save_counted(&j, &what) < 0)
 			rep.err = errno ? errno : EIO;
 		ops->leave();
 	}
@@ -92,8 +201,13 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	if (rep.err != 0) {
 		xstrlcpy(rep.what, what, sizeof(rep.what));
 		rep.modseq = res.modseq;   /* after a stamp: its EXPUNGE */
+	} else if (j.duplicate) {
+		rep.duplicate = 1;
+		xstrlcpy(rep.guid, j.dup_guid, sizeof(rep.guid));
+		rep.in_inbox = j.in_inbox ? 1 : 0;
 	} else {
 		rep_fill(&rep, r, &res);
+		rep.in_inbox = j.in_inbox ? 1 : 0;
 	}
 	if (psep_msg_send(ipc, PSEP_WRITE_REP, m->hdr.id, &rep, sizeof(rep), -1) < 0)
 		fatal("send WRITE_REP");
@@ -143,6 +257,7 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 		store_index_set_lock_timeout(s->index_lock_timeout > UINT32_MAX ?
 					     UINT32_MAX : (unsigned int)s->index_lock_timeout);
 	store_repl_set_limits(s->index_max_size, s->index_max_messages);
+	store_side_host_set(s->hostname);   /* no uname() in the sandbox */
 	for (;;) {
 		if (psep_msg_recv(ipc, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, &m,
 				  &why) < 0) {
@@ -157,6 +272,9 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 			break;
 		case PSEP_REPL_OP_REQ:
 			writer_repl_one(ipc, &m, s, ops);
+			break;
+		case PSEP_QUOTA_REQ:
+			writer_quota_one(ipc, &m, ops);
 			break;
 		case PSEP_SHUTDOWN:
 			psep_msg_clear(&m);

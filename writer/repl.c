@@ -28,6 +28,7 @@
 #include "privsep/privsep.h"
 #include "repl-hook/proto/proto.h"
 #include "storage/repl/repl.h"
+#include "storage/storage.h"
 #include "writer/writer_int.h"
 
 static int
@@ -88,6 +89,82 @@ op_sync(const struct store_repl_ctx *ctx, const struct psep_repl_cmd *c,
 		return -1;
 	}
 	return 0;
+}
+
+/* With the quota enforced (replication_quota_exceed = no), a SAVE that
+ * does not fit is refused with EDQUOT before anything is written.  0 or
+ * -1 with errno. */
+static int
+quota_pre(const struct psep_repl_op_req *r, const char **what)
+{
+	struct store_quota q;
+	int root, ret = 0;
+
+	if (r->cmd.op != PSEP_REPL_SAVE || !r->quota.on || !r->quota.enforce)
+		return 0;
+	root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, true);
+	if (root < 0) {
+		*what = "open Maildir";
+		return -1;
+	}
+	if (writer_quota_read(root, &r->quota, &q, what) < 0) {
+		ret = -1;
+	} else if (!store_quota_fits(&q, r->cmd.body_size)) {
+		errno = EDQUOT;
+		*what = "quota";
+		ret = -1;
+	}
+	close(root);
+	return ret;
+}
+
+/* An effective SAVE or EXPUNGE changes what maildirsize counts. */
+static void
+quota_post(const struct psep_repl_op_req *r, const struct store_repl_result *res)
+{
+	int64_t sign;
+	int root;
+
+	if (res->status != STORE_R_OK || !res->effective || res->size == 0)
+		return;
+	if (r->cmd.op == PSEP_REPL_SAVE)
+		sign = 1;
+	else if (r->cmd.op == PSEP_REPL_EXPUNGE)
+		sign = -1;
+	else
+		return;
+	root = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, false);
+	if (root < 0)
+		return;
+	writer_quota_account(root, sign * (int64_t)res->size, sign, r->cmd.user);
+	close(root);
+}
+
+/* An effective SAVE goes into the mailbox's duplicate window too, so an
+ * LMTP retry that reaches this server after a failover is not saved
+ * twice. */
+static void
+dup_post(const struct psep_msg *m, const struct policy_settings *s,
+	 const struct store_repl_result *res)
+{
+	const struct psep_repl_op_req *r = &m->u.repl_op_req;
+	struct writer_dup_req dq = {
+		.root_fd = -1, .mailbox = r->cmd.mailbox, .uid = (uid_t)r->uid,
+		.body_fd = m->fd, .body_size = r->cmd.body_size, .user = r->cmd.user,
+		.window_secs = s->lmtp_duplicate_window / 1000,
+	};
+	struct writer_dup dup;
+
+	if (dq.window_secs == 0 || r->cmd.op != PSEP_REPL_SAVE || m->fd < 0 ||
+	    res->status != STORE_R_OK || !res->effective)
+		return;
+	dq.root_fd = store_root_open(r->mail_base, r->mail_rel, (uid_t)r->uid, false);
+	if (dq.root_fd < 0)
+		return;
+	writer_dup_init(&dup);
+	writer_dup_record(&dup, &dq, r->cmd.guid);
+	writer_dup_done(&dup);
+	close(dq.root_fd);
 }
 
 /* Run the command's store_repl_* operation.  0 or -1 with errno. */
@@ -193,8 +270,12 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 	} else if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
 		rep.err = errno;
 	} else {
-		if (op_run(&ctx, m, &o, &what) < 0)
+		if (quota_pre(r, &what) < 0 || op_run(&ctx, m, &o, &what) < 0)
 			rep.err = errno ? errno : EIO;
+		else {
+			quota_post(r, &o.res);
+			dup_post(m, s, &o.res);
+		}
 		ops->leave();
 	}
 	if (rep.err == 0 && o.data.fd >= 0 && psep_lines_seal(&o.data) < 0) {

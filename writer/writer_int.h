@@ -7,9 +7,13 @@
 #ifndef STOWD_WRITER_INT_H
 #define STOWD_WRITER_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "privsep/msg.h"
+
+struct store_quota;
 
 /* How a writer gets the target user's credentials for one request. */
 struct writer_creds_ops {
@@ -35,6 +39,59 @@ struct policy_settings;
  */
 void writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 		     const struct writer_creds_ops *ops);
+
+/* ---- quota (writer/quota.c), with the user's credentials ---- */
+
+/*
+ * Read maildirsize in root_fd (the Maildir root) under the quota pq, and
+ * recalculate it when Dovecot would (missing, invalid, stale, limits
+ * changed), retrying a recalculation that raced with a change.  *q gets
+ * the state.  Returns 0, or -1 with errno and *what_out.
+ */
+int writer_quota_read(int root_fd, const struct psep_quota *pq, struct store_quota *q,
+		      const char **what_out);
+
+/* Append "<bytes> <count>" to maildirsize in root_fd if it exists (the
+ * Maildir++ rule for every writer); a failure is logged for user and
+ * left to the next recalculation. */
+void writer_quota_account(int root_fd, int64_t bytes, int64_t count, const char *user);
+
+/* One PSEP_QUOTA_REQ: would r->size octets fit?  Answers PSEP_QUOTA_REP;
+ * fatal only if the reply cannot be sent. */
+void writer_quota_one(int ipc, const struct psep_msg *m,
+		      const struct writer_creds_ops *ops);
+
+/* ---- duplicate window (writer/dup.c), with the user's credentials ---- */
+
+/* One save as the window sees it. */
+struct writer_dup_req {
+	int root_fd;                  /* the Maildir root, or -1 */
+	const char *mailbox;          /* "INBOX" or a folder */
+	uid_t uid;
+	int body_fd;                  /* the message without trace headers */
+	uint64_t body_size;
+	uint64_t window_secs;         /* 0: off */
+	const char *user;             /* for logs */
+};
+
+/* The locked window of one save; writer_dup_done releases it. */
+struct writer_dup {
+	int fd;
+	bool have_key;
+	char key[65];
+};
+
+void writer_dup_init(struct writer_dup *d);
+/* Before an LMTP save: 1 with guid_out if the same message (Message-ID and
+ * body) was saved into the mailbox within the window, else 0 (also when
+ * the window is off, the message has no Message-ID, or the window cannot
+ * be used: logged).  The window stays locked until writer_dup_done. */
+int writer_dup_check(struct writer_dup *d, const struct writer_dup_req *q,
+		     char guid_out[33]);
+/* After a save: record the message's key with guid (best effort, logged). */
+void writer_dup_record(struct writer_dup *d, const struct writer_dup_req *q,
+		       const char *guid);
+void writer_dup_done(struct writer_dup *d);
 
 /*
  * Serve requests on ipc until SHUTDOWN or EOF.  s (borrowed) gives the

@@ -18,7 +18,20 @@
 #include "repl-hook/hook.h"
 #include "repl-hook/repld/repld.h"
 
-/* lmtpd and both writer modes read the settings. */
+/* lmtpd: the settings and the STARTTLS files its spawn keeps open (the
+ * first two kept fds: certificate, key). */
+static struct lmtp_args lmtp_args;
+
+static void *
+lmtp_arg(struct sup *sup, const struct psep_spawn *sp)
+{
+	lmtp_args.set = &sup->set;
+	lmtp_args.tls_cert_fd = sp->n_keep_fds >= 2 ? sp->keep_fds[0] : -1;
+	lmtp_args.tls_key_fd = sp->n_keep_fds >= 2 ? sp->keep_fds[1] : -1;
+	return &lmtp_args;
+}
+
+/* Both writer modes read the settings. */
 static void *
 settings_arg(struct sup *sup, const struct psep_spawn *sp)
 {
@@ -62,7 +75,7 @@ hook_arg(struct sup *sup, const struct psep_spawn *sp)
 
 const struct sup_entry sup_entries[PSEP_ROLE_COUNT] = {
 	[PSEP_ROLE_SUPERVISOR] = { NULL, NULL },
-	[PSEP_ROLE_LMTPD] = { lmtp_main, settings_arg },
+	[PSEP_ROLE_LMTPD] = { lmtp_main, lmtp_arg },
 	[PSEP_ROLE_WRITER_SETEUID] = { writer_seteuid_main, settings_arg },
 	[PSEP_ROLE_WRITER_CHILD] = { writer_child_main, settings_arg },
 	[PSEP_ROLE_REPL_HOOK] = { repl_hook_main, hook_arg },

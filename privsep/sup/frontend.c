@@ -13,9 +13,12 @@
  *           with the userdb and the uid rules, again at delivery time.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "privsep/sup/sup_int.h"
 #include "storage/storage.h"
@@ -34,6 +37,8 @@ struct fe_delivery {
 	char address[PSEP_ADDR_MAX];
 	char user[PSEP_NAME_MAX];
 	char guid[PSEP_GUID_MAX];
+	char mailbox[PSEP_NAME_MAX]; /* where it goes ("INBOX" after the
+				      * writer's in_inbox) */
 	/* With replicas the event leaves on the writer's early stamp and runs
 	 * while the writer syncs; the reply waits for both outcomes. */
 	bool ev_early;            /* the event went out on the stamp */
@@ -60,6 +65,42 @@ static const struct sup_child_ops fe_ops = {
 	.exited = fe_exited,
 };
 
+/*
+ * With lmtp_tls, open the certificate and key as root for the new
+ * front-end: they stay open in it only (its spawn keeps them; every other
+ * child's closes them), it parses them after its privilege drop, and the
+ * supervisor never reads them.  A reload spawns new front-ends, so new
+ * files take effect then.  fds[0..2) or -1.
+ */
+static void
+fe_tls_open(const struct policy_settings *s, int fds[2])
+{
+	const char *paths[2] = { s->lmtp_tls_cert, s->lmtp_tls_key };
+	static bool preinit;
+	int i;
+
+	fds[0] = fds[1] = -1;
+	if (s->lmtp_tls == POLICY_TLS_NO)
+		return;
+	if (!preinit) {
+		/* OpenSSL's config, strings and providers are loaded here, before
+		 * the fork: lmtpd's sandbox opens no file */
+		SSL_CTX *ctx;
+
+		OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_LOAD_SSL_STRINGS |
+				 OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+		ctx = SSL_CTX_new(TLS_server_method());
+		SSL_CTX_free(ctx);
+		preinit = true;
+	}
+	for (i = 0; i < 2; i++) {
+		fds[i] = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fds[i] < 0)
+			log_err("lmtp_tls_%s %s: %s", i == 0 ? "cert" : "key", paths[i],
+				strerror(errno));
+	}
+}
+
 static void
 fe_spawn(struct sup *sup)
 {
@@ -68,9 +109,18 @@ fe_spawn(struct sup *sup)
 		.creds = sup->run_creds,
 	};
 	struct sup_frontend *fe = xcalloc(1, sizeof(*fe));
+	int fds[2];
 
+	fe_tls_open(&sup->set, fds);
+	if (fds[0] >= 0 && fds[1] >= 0) {
+		sp.keep_fds = fds;
+		sp.n_keep_fds = 2;
+	}
 	if (sup_child_spawn(sup, &sp, &fe_ops, fe) == NULL)
 		free(fe);
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 void
@@ -175,6 +225,61 @@ sup_frontends_hand_metrics(struct sup *sup, int fd, const char *listener)
 	close(fd);
 }
 
+/* A RCPT waiting for its quota check (lmtp_rcpt_check_quota). */
+struct fe_rcpt_wait {
+	struct sup *sup;
+	struct sup_child *fe;     /* referenced */
+	uint64_t req_id;
+	char session[PSEP_SESSION_MAX];
+	char address[PSEP_ADDR_MAX];
+};
+
+static void
+fe_rcpt_quota_done(enum sup_quota_verdict v, void *arg)
+{
+	struct fe_rcpt_wait *w = arg;
+	struct psep_rcpt_rep rep;
+
+	memset(&rep, 0, sizeof(rep));
+	if (v == SUP_QUOTA_FULL) {
+		policy_result_quota(&rep.result, &w->sup->set);
+		log_info("session=%s rcpt=<%s> rejected: over quota", w->session,
+			 w->address);
+	} else {
+		/* unknown: the save checks again with the real size */
+		policy_result_from_lookup(&rep.result, POLICY_USER_FOUND, NULL);
+	}
+	if (!w->fe->dead)
+		(void)sup_child_send(w->fe, PSEP_RCPT_REP, w->req_id, &rep,
+				     sizeof(rep), -1);
+	sup_child_unref(&w->fe);
+	free(w);
+}
+
+/* With lmtp_rcpt_check_quota and a quota for u: ask a writer.  True if
+ * the reply is left to the check. */
+static bool
+fe_rcpt_quota(struct sup_child *c, const struct psep_msg *m,
+	      const struct policy_user *u)
+{
+	struct fe_rcpt_wait *w;
+	struct psep_quota q;
+	const char *why = NULL;
+
+	if (!c->sup->set.lmtp_rcpt_check_quota ||
+	    sup_quota_for(&c->sup->set, u, true, &q, &why) < 0 || !q.on)
+		return false;
+	w = xcalloc(1, sizeof(*w));
+	w->sup = c->sup;
+	w->fe = c;
+	sup_child_ref(c);
+	w->req_id = m->hdr.id;
+	memcpy(w->session, m->u.rcpt_req.session, sizeof(w->session));
+	memcpy(w->address, m->u.rcpt_req.address, sizeof(w->address));
+	sup_quota_check(c->sup, u, &q, 0, fe_rcpt_quota_done, w);
+	return true;
+}
+
 static void
 fe_rcpt(struct sup_child *c, const struct psep_msg *m)
 {
@@ -185,6 +290,8 @@ fe_rcpt(struct sup_child *c, const struct psep_msg *m)
 
 	memset(&rep, 0, sizeof(rep));
 	l = policy_userdb_lookup(c->sup->userdb, m->u.rcpt_req.address, &user, &why);
+	if (l == POLICY_USER_FOUND && fe_rcpt_quota(c, m, &user))
+		return;
 	policy_result_from_lookup(&rep.result, l, why);
 	if (l != POLICY_USER_FOUND) {
 		log_info("session=%s rcpt=<%s> rejected: %s", m->u.rcpt_req.session,
@@ -291,7 +398,7 @@ fe_write_failed(struct fe_delivery *d)
 		cmd.modseq = d->undo_modseq;
 		xstrlcpy(cmd.origin, d->sup->server_id, sizeof(cmd.origin));
 		xstrlcpy(cmd.user, d->user, sizeof(cmd.user));
-		xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
+		xstrlcpy(cmd.mailbox, d->mailbox, sizeof(cmd.mailbox));
 		xstrlcpy(cmd.guid, d->guid, sizeof(cmd.guid));
 		if (sup_event_send(d->sup, &cmd, NULL, 0, -1, 0, 0, fe_undo_done, NULL) < 0)
 			fe_undo_done(d->sup, PSEP_EV_FAILED, 0, NULL);
@@ -352,7 +459,7 @@ fe_event_outcome(struct sup *sup, struct fe_delivery *d, enum psep_event_status 
 	cmd.op = PSEP_REPL_EXPUNGE;
 	xstrlcpy(cmd.origin, sup->server_id, sizeof(cmd.origin));
 	xstrlcpy(cmd.user, u.name, sizeof(cmd.user));
-	xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
+	xstrlcpy(cmd.mailbox, d->mailbox, sizeof(cmd.mailbox));
 	xstrlcpy(cmd.guid, d->guid, sizeof(cmd.guid));
 	sup_repl_run(sup, &u, &cmd, -1, fe_expunge_done, d);
 }
@@ -373,7 +480,7 @@ fe_replicate(struct sup *sup, struct fe_delivery *d, const struct sup_job *job,
 	cmd.body_size = w->body_size;
 	xstrlcpy(cmd.origin, sup->server_id, sizeof(cmd.origin));
 	xstrlcpy(cmd.user, d->user, sizeof(cmd.user));
-	xstrlcpy(cmd.mailbox, "INBOX", sizeof(cmd.mailbox));
+	xstrlcpy(cmd.mailbox, d->mailbox, sizeof(cmd.mailbox));
 	xstrlcpy(cmd.guid, rep->guid, sizeof(cmd.guid));
 	if (sup_event_send(sup, &cmd, w->prefix, w->prefix_len, sup_job_fd(job),
 			   sup->set.replication_sync_acks,
@@ -398,14 +505,27 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 		log_err("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %s",
 			d->session, d->address, d->user, (unsigned)job->uid,
 			w->guid, failure);
+	} else if (rep->duplicate) {
+		/* saved before within lmtp_duplicate_window (and replicated
+		 * then): the MTA lost our 250, it gets it again */
+		log_info("session=%s rcpt=<%s> user=%s guid=%s duplicate: already saved",
+			 d->session, d->address, d->user, rep->guid);
+		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
+		fe_saved(d);
+		return;
+	} else if (rep->err == EDQUOT) {
+		policy_result_quota(&r, &d->sup->set);
+		log_info("session=%s rcpt=<%s> user=%s uid=%u guid=%s refused: over quota",
+			 d->session, d->address, d->user, (unsigned)job->uid, w->guid);
 	} else if (rep->err != 0) {
 		policy_result_from_errno(&r, rep->err, rep->what);
 		log_warn("session=%s rcpt=<%s> user=%s uid=%u guid=%s failed: %u %s",
 			 d->session, d->address, d->user, (unsigned)job->uid,
 			 w->guid, r.code, r.text);
 	} else {
-		log_info("session=%s rcpt=<%s> user=%s guid=%s imap_uid=%u saved file=%s",
-			 d->session, d->address, d->user, rep->guid, rep->imap_uid,
+		log_info("session=%s rcpt=<%s> user=%s guid=%s mailbox=%s imap_uid=%u "
+			 "saved file=%s", d->session, d->address, d->user, rep->guid,
+			 rep->in_inbox ? "INBOX" : d->mailbox, rep->imap_uid,
 			 rep->filename);
 		if (rep->imap_uid == 0 && log_limited(&d->sup->rl_index, NULL))
 			log_warn("user=%s guid=%s saved without its index record: the "
@@ -414,6 +534,8 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 				 "index_lock_timeout if the lock is only slow", d->user,
 				 rep->guid);
 		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
+		if (rep->in_inbox)
+			xstrlcpy(d->mailbox, "INBOX", sizeof(d->mailbox));
 		if (d->ev_early) {
 			/* the event went out on the stamp; if it is still
 			 * running, fe_event_done finishes */
@@ -446,13 +568,16 @@ fe_job_stamped(struct sup_job *job, const struct psep_write_rep *stamp)
 	if (d == NULL)
 		return;
 	xstrlcpy(d->guid, stamp->guid, sizeof(d->guid));
+	if (stamp->in_inbox)
+		xstrlcpy(d->mailbox, "INBOX", sizeof(d->mailbox));
 	d->ev_early = true;
 	fe_replicate(d->sup, d, job, stamp);
 }
 
 static struct sup_job *
 job_new(struct sup *sup, const struct psep_deliver_req *dr,
-	const struct policy_user *u, struct sup_body *body)
+	const struct policy_user *u, const struct psep_quota *q, const char *mailbox,
+	struct sup_body *body)
 {
 	struct sup_job *job = xcalloc(1, sizeof(*job));
 	struct psep_write_req *w;
@@ -475,11 +600,13 @@ job_new(struct sup *sup, const struct psep_deliver_req *dr,
 	w->body_size = dr->body_size;
 	w->body_vsize = dr->body_vsize;
 	w->received_time = (uint64_t)time(NULL);
+	w->quota = *q;
 	memcpy(w->session, dr->session, sizeof(w->session));
 	xstrlcpy(w->user, u->name, sizeof(w->user));
 	xstrlcpy(w->mail_base, u->mail_base, sizeof(w->mail_base));
 	xstrlcpy(w->mail_rel, u->mail_rel, sizeof(w->mail_rel));
-	xstrlcpy(w->mailbox, "INBOX", sizeof(w->mailbox));
+	xstrlcpy(w->mailbox, mailbox, sizeof(w->mailbox));
+	w->mailbox_create = sup->set.lda_mailbox_autocreate ? 1 : 0;
 	if (store_guid_new(sup->server_id, w->guid) < 0)
 		fatal("store_guid_new");
 	memcpy(w->prefix, dr->prefix, dr->prefix_len);
@@ -511,6 +638,25 @@ fe_refuse(struct sup_child *c, const struct psep_msg *m, const char *user,
 	fe_reply(c, m->hdr.id, &r, NULL);
 }
 
+/* INBOX, or with lmtp_save_to_detail_mailbox the folder the address
+ * detail names (an invalid one: INBOX, logged). */
+static void
+fe_mailbox(struct sup *sup, const struct psep_deliver_req *dr,
+	   const struct policy_user *u, char *out, size_t size)
+{
+	const char *why = NULL;
+
+	xstrlcpy(out, "INBOX", size);
+	if (!sup->set.lmtp_save_to_detail_mailbox || u->detail[0] == '\0')
+		return;
+	if (policy_detail_mailbox(u->detail, out, size, &why) < 0) {
+		log_info("session=%s rcpt=<%s> user=%s detail not usable as a "
+			 "mailbox (%s): saving into INBOX", dr->session, dr->address,
+			 u->name, why);
+		xstrlcpy(out, "INBOX", size);
+	}
+}
+
 static void
 fe_deliver(struct sup_child *c, struct psep_msg *m)
 {
@@ -520,6 +666,7 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	struct sup_body *body;
 	struct sup_job *job;
 	struct dlv_result r;
+	struct psep_quota q;
 	const char *why = NULL;
 	enum policy_lookup l;
 
@@ -527,6 +674,14 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	if (l != POLICY_USER_FOUND) {
 		policy_result_from_lookup(&r, l, why);
 		sup_stats_delivery(c->sup, &r, 0, 0);
+		fe_reply(c, m->hdr.id, &r, NULL);
+		return;
+	}
+	if (sup_quota_for(&c->sup->set, &user, true, &q, &why) < 0) {
+		log_err("session=%s rcpt=<%s> user=%s invalid quota rule: %s",
+			dr->session, dr->address, user.name, why);
+		policy_result_set(&r, DLV_TEMPFAIL, 451, "4.3.0",
+				  "invalid quota rule for this user");
 		fe_reply(c, m->hdr.id, &r, NULL);
 		return;
 	}
@@ -552,7 +707,8 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	memcpy(d->session, dr->session, sizeof(d->session));
 	memcpy(d->address, dr->address, sizeof(d->address));
 	xstrlcpy(d->user, user.name, sizeof(d->user));
-	job = job_new(c->sup, dr, &user, body);
+	fe_mailbox(c->sup, dr, &user, d->mailbox, sizeof(d->mailbox));
+	job = job_new(c->sup, dr, &user, &q, d->mailbox, body);
 	job->done = fe_job_done;
 	job->arg = d;
 	if (c->sup->set.n_replicas > 0) {

@@ -249,6 +249,31 @@ open_tcp(const struct policy_listen *l, const char **why_out)
 	return fd;
 }
 
+/* lmtp_allow_networks (empty: any client). */
+static bool
+lmtp_client_allowed(const struct sup_listener *l, const struct sockaddr *sa)
+{
+	const char *text = l->sup->set.lmtp_allow_networks, *why = NULL;
+	struct policy_net nets[POLICY_MAX_NETWORKS];
+	char addr[INET6_ADDRSTRLEN] = "?";
+	size_t n = 0;
+
+	if (text == NULL || text[0] == '\0')
+		return true;
+	if (policy_networks_parse(text, nets, POLICY_MAX_NETWORKS, &n, &why) == 0 &&
+	    policy_networks_match(nets, n, sa))
+		return true;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
+			  sizeof(addr));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
+			  sizeof(addr));
+	log_warn("listener=%s client=%s refused: not in lmtp_allow_networks",
+		 l->conf.text, addr);
+	return false;
+}
+
 static void
 on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
 	  int socklen, void *arg)
@@ -256,7 +281,6 @@ on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
 	struct sup_listener *l = arg;
 
 	(void)ev;
-	(void)sa;
 	(void)socklen;
 	l->pause_ms = 0;
 	if (l->sup->stopping) {
@@ -271,6 +295,12 @@ on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
 		sup_frontends_hand_metrics(l->sup, fd, l->conf.text);
 		break;
 	case LK_LMTP:
+		if (l->conf.kind == POLICY_LISTEN_TCP && !lmtp_client_allowed(l, sa)) {
+			close(fd);
+			break;
+		}
+		sup_frontends_hand(l->sup, fd, l->conf.text);
+		break;
 	case LK_CONTROL:
 		sup_frontends_hand(l->sup, fd, l->conf.text);
 		break;

@@ -273,6 +273,7 @@ op_job_new(struct sup *sup, const struct policy_user *u,
 	struct sup_job *job = xcalloc(1, sizeof(*job));
 	struct psep_repl_op_req *r = xcalloc(1, sizeof(*r));
 	size_t i, n = u->ngroups < PSEP_MAX_GROUPS ? u->ngroups : PSEP_MAX_GROUPS;
+	const char *why = NULL;
 
 	r->uid = (uint32_t)u->uid;
 	r->gid = (uint32_t)u->gid;
@@ -282,6 +283,11 @@ op_job_new(struct sup *sup, const struct policy_user *u,
 	xstrlcpy(r->mail_base, u->mail_base, sizeof(r->mail_base));
 	xstrlcpy(r->mail_rel, u->mail_rel, sizeof(r->mail_rel));
 	r->cmd = *cmd;
+	/* a SAVE the master accepted is kept over quota unless the admin
+	 * said otherwise; maildirsize is kept right either way */
+	if (cmd->op == PSEP_REPL_SAVE && !sup->set.replication_quota_exceed &&
+	    sup_quota_for(&sup->set, u, true, &r->quota, &why) < 0)
+		log_warn("user=%s invalid quota rule (not enforced): %s", u->name, why);
 	job->type = PSEP_REPL_OP_REQ;
 	job->req = r;
 	job->req_len = sizeof(*r);

@@ -12,6 +12,7 @@
  *           exits; the new one takes every new connection and write.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -239,7 +240,8 @@ reload_prepare(struct sup *sup, struct policy_settings *next,
 		free(err);
 		return -1;
 	}
-	if (resolve_run_user(next, creds_out, &why) < 0 ||
+	if (sup_quota_check_settings(next, &why) < 0 ||
+	    resolve_run_user(next, creds_out, &why) < 0 ||
 	    policy_userdb_open(next, db_out, &why) < 0) {
 		log_err("reload refused, keeping the running config: %s", why);
 		snprintf(rerr, rerrsize, "%s", why);
@@ -563,6 +565,25 @@ sup_check_config(const struct policy_settings *set)
 		fprintf(stderr, "stowd: run_user %s: %s\n", set->run_user, why);
 		return -1;
 	}
+	if (sup_quota_check_settings(set, &why) < 0) {
+		fprintf(stderr, "stowd: quota_rule %s: %s\n", set->quota_rule, why);
+		return -1;
+	}
+	if (set->lmtp_tls != POLICY_TLS_NO) {
+		/* opened as at start; only lmtpd parses them */
+		const char *paths[2] = { set->lmtp_tls_cert, set->lmtp_tls_key };
+
+		for (int i = 0; i < 2; i++) {
+			int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+			if (fd < 0) {
+				fprintf(stderr, "stowd: lmtp_tls_%s %s: %s\n",
+					i == 0 ? "cert" : "key", paths[i], strerror(errno));
+				return -1;
+			}
+			close(fd);
+		}
+	}
 	if (policy_userdb_open(set, &db, &why) < 0) {
 		fprintf(stderr, "stowd: userdb %s: %s\n", set->userdb, why);
 		return -1;
@@ -610,6 +631,8 @@ sup_run(struct policy_settings *set, const char *config_path, bool required)
 		fatalx("userdb %s: %s", sup.set.userdb, why);
 	psep_tls_fds_init(&sup.tls_fds);
 	psep_tls_preinit();
+	if (sup_quota_check_settings(&sup.set, &why) < 0)
+		fatalx("quota_rule %s: %s", sup.set.quota_rule, why);
 	{
 		char tls_err[256];
 		struct sup_tls tls;

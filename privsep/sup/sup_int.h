@@ -18,6 +18,7 @@
  *   events.c    events handed to repl-hook and their answers
  *   stats.c     the counter snapshot; the questions asked of repl-hook
  *               (stats, resync); the metrics snapshot for lmtpd
+ *   quota.c     quota rules -> limits, the RCPT quota check (a writer job)
  *   repl.c      replication requests -> writer jobs (+ events)
  *   frontend.c  the lmtpd pool: clients, recipients, deliveries
  *   replproc.c  the repld and repl-hook processes, TLS contexts, users
@@ -382,6 +383,30 @@ void sup_stats_hook_reply(struct sup *sup, const struct psep_msg *m);
 void sup_stats_hook_gone(struct sup *sup);
 /* A PSEP_METRICS_REQ from lmtpd c: answer with the snapshot. */
 void sup_metrics_request(struct sup_child *c, const struct psep_msg *m);
+/* ---- quota.c ---- */
+
+/* The quota_rule setting can be used (store_quota_rule_parse, default
+ * mask).  0 or -1 with *why_out. */
+int sup_quota_check_settings(const struct policy_settings *s, const char **why_out);
+
+/* *q for user u (its userdb rule, else quota_rule); q->on 0 when no
+ * limit applies; enforce: refuse what does not fit.  0, or -1 with
+ * *why_out (an invalid userdb rule). */
+int sup_quota_for(const struct policy_settings *s, const struct policy_user *u,
+		  bool enforce, struct psep_quota *q, const char **why_out);
+
+enum sup_quota_verdict {
+	SUP_QUOTA_FITS = 0,
+	SUP_QUOTA_FULL = 1,
+	SUP_QUOTA_UNKNOWN = 2,   /* the check failed (logged) */
+};
+typedef void (*sup_quota_done_fn)(enum sup_quota_verdict v, void *arg);
+
+/* Ask a writer (as u) whether size octets fit u's quota q (q->on); done
+ * is called once, also when the job fails. */
+void sup_quota_check(struct sup *sup, const struct policy_user *u,
+		     const struct psep_quota *q, uint64_t size, sup_quota_done_fn done,
+		     void *arg);
 
 /* repl.c: replication requests (from repld and repl-hook) and events. */
 

@@ -711,8 +711,9 @@ rop_expunge_apply(struct store_rop *o, const char *guid,
 	if (msg != NULL && msg->kind == STORE_MSG_PRESENT) {
 		dirfd = store_rop_locate(o, msg->name, &sb);
 		o->what = "unlink";
-		if (dirfd >= 0 && unlinkat(dirfd, msg->name, 0) < 0 &&
-		    errno != ENOENT)
+		if (dirfd >= 0 && unlinkat(dirfd, msg->name, 0) == 0)
+			res->size = (uint64_t)sb.st_size;  /* for maildirsize */
+		else if (dirfd >= 0 && errno != ENOENT)
 			return -1;
 		o->what = "fsync";
 		if (dirfd >= 0 && fsync(dirfd) < 0)

@@ -118,7 +118,8 @@ struct store_repl_result {
 	struct store_stamp stamp;    /* events: the stamp applied; a local
 				      * change (modseq 0) gets (H+1, server_id) */
 	char filename[STORE_MAX_NAME]; /* SAVE: base name written */
-	uint64_t size;               /* SAVE/FETCH: file size */
+	uint64_t size;               /* SAVE/FETCH: file size; EXPUNGE: size
+				      * of the file it removed (0: none) */
 };
 
 /*

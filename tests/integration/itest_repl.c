@@ -148,7 +148,7 @@ irepl_make(unsigned i, const struct irepl_conf *conf)
 	if (conf->extra != NULL) {
 		size_t have = strlen(blocks);
 
-		snprintf(blocks + have, sizeof(blocks) - have, "%s", conf->extra);
+		snprintf(blocks + have, sizeof(blocks) - have, "%s\n", conf->extra);
 	}
 	o.conf = lines;
 	o.conf_text = blocks;
@@ -192,6 +192,7 @@ irepl_start_pair(unsigned from, unsigned to, const struct irepl_conf *conf)
 
 	cfrom.replicas[0] = &IR[to];
 	cfrom.nreplicas = 1;
+	cto.extra = cfrom.extra;
 	irepl_make_start(to, &cto);
 	irepl_make_start(from, &cfrom);
 	irepl_warm_up(from, to, 0);

@@ -629,6 +629,96 @@ test_mailbox_events_reach_the_replica(void **state)
 	irepl_pass();
 }
 
+/* Delivery features across a pair: a detail folder and its message reach
+ * the replica (the event names the mailbox), and the replica's duplicate
+ * window knows the replicated message, so an MTA that fails over to b
+ * with a message a already took gets a's GUID, not a second copy. */
+static void
+test_detail_folder_and_duplicate_window_across_the_pair(void **state)
+{
+	static const char msg[] =
+		"Message-ID: <pair-1@example.net>\r\nSubject: failover\r\n\r\nonce\r\n";
+	struct irepl_conf conf = {
+		.extra = "lmtp_duplicate_window = 1h\n"
+			 "lmtp_save_to_detail_mailbox = yes\n"
+			 "lda_mailbox_autocreate = yes",
+	};
+	struct lmtpc_reply r, dr;
+	char guid[33], guid2[33], dir[400], **names;
+	struct lmtpc *c;
+	int64_t deadline;
+	int n = 0;
+
+	(void)state;
+	irepl_start_pair(A, B, &conf);
+	irepl_deliver(A, 1, msg, sizeof(msg) - 1, &r, guid);
+	assert_int_equal(r.code, 250);
+	if (irepl_wait_guid(B, 1, guid, IREPL_POLL_MS, NULL, 0) < 0)
+		fail_msg("the message did not reach b");
+	irepl_deliver(B, 1, msg, sizeof(msg) - 1, &r, guid2);
+	assert_int_equal(r.code, 250);
+	assert_string_equal(guid, guid2);
+	assert_int_equal(irepl_count(B, 1), 1);
+	/* user+Lists on a: the folder is made there and on b */
+	c = itest_connect(IR[A].h, HARNESS_UNIX);
+	itest_envelope(c);
+	itest_cmd(c, 250, NULL, "RCPT TO:<%s+Lists@%s>", IR[A].h->users[1].name,
+		  IR[A].h->domain);
+	assert_int_equal(lmtpc_data(c, ITEST_MINI_BODY, strlen(ITEST_MINI_BODY), &dr,
+				    &r, 1), 0);
+	assert_int_equal(r.code, 250);
+	lmtpc_free(&c);
+	snprintf(dir, sizeof(dir), "%s/.Lists/new", IR[B].h->users[1].maildir);
+	deadline = harness_mono_ms() + IREPL_POLL_MS;
+	while ((n = harness_dir_list(dir, &names)) < 1) {
+		if (n == 0)
+			harness_names_free(&names, n);
+		if (harness_mono_ms() > deadline)
+			fail_msg("%s: the detail folder's message did not reach b", dir);
+		harness_sleep_ms(50);
+	}
+	harness_names_free(&names, n);
+	irepl_pass();
+}
+
+/* replication_quota_exceed = no: a replicated SAVE over the user's quota
+ * is refused (NO [OVERQUOTA], the master keeps its event); what was saved
+ * is counted in maildirsize. */
+static void
+test_replica_refuses_saves_over_quota_when_told(void **state)
+{
+	static const char msg[] = "Subject: q\r\n\r\nquota\r\n";
+	struct irepl_conf conf = {
+		.extra = "quota_rule = *:messages=1\nreplication_quota_exceed = no",
+	};
+	const char *user;
+	char cmd[512], path[400], *data;
+	struct replc_resp r;
+	struct replc *p;
+	size_t len;
+
+	(void)state;
+	irepl_make_start(B, &conf);
+	user = IR[B].h->users[0].name;
+	p = irepl_unix(B, IR[B].id);
+	snprintf(cmd, sizeof(cmd), "SAVE %s 0 %s INBOX %s 0 1718000000 () {%zu}",
+		 IR[B].id, user, "0190f3a2c1aa7a3b77e0c1d2e3f40021", sizeof(msg) - 1);
+	producer_ok(p, "q1", msg, sizeof(msg) - 1, cmd);
+	snprintf(cmd, sizeof(cmd), "SAVE %s 0 %s INBOX %s 0 1718000000 () {%zu}",
+		 IR[B].id, user, "0190f3a2c1aa7a3b77e0c1d2e3f40022", sizeof(msg) - 1);
+	if (replc_cmd(p, &r, "q2", msg, sizeof(msg) - 1, "%s", cmd) < 0 ||
+	    !replc_tagged_is(&r, "NO", "[OVERQUOTA]"))
+		fail_msg("SAVE over quota answered \"%s\"", r.tagged);
+	replc_resp_clear(&r);
+	replc_free(&p);
+	assert_int_equal(irepl_count(B, 0), 1);
+	snprintf(path, sizeof(path), "%s/maildirsize", IR[B].h->users[0].maildir);
+	assert_int_equal(harness_read_file(path, &data, &len), 0);
+	assert_non_null(strstr(data, "1C\n"));
+	free(data);
+	irepl_pass();
+}
+
 static void
 test_only_the_group_may_connect_over_tls(void **state)
 {
@@ -731,6 +821,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_flag_changes_converge,
 						irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(test_mailbox_events_reach_the_replica,
+						irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_detail_folder_and_duplicate_window_across_the_pair,
+			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(test_replica_refuses_saves_over_quota_when_told,
 						irepl_setup, irepl_teardown),
 		cmocka_unit_test_setup_teardown(test_only_the_group_may_connect_over_tls,
 						irepl_setup, irepl_teardown),

@@ -354,6 +354,50 @@ test_expunge_is_final(void **state)
 	itest_pass(IR[0].h);
 }
 
+/* Replicated SAVE and EXPUNGE keep an existing maildirsize right (the
+ * Maildir++ rule for every writer; no quota is configured here). */
+static void
+test_save_and_expunge_update_maildirsize(void **state)
+{
+	static const char ga[] = "0190f3a2c1aa7a3b77e0c1d2e3f40010";
+	static const char gb[] = "0190f3a2c1aa7a3b77e0c1d2e3f40011";
+	const struct harness_user *u = &IR[0].h->users[1];
+	struct replc *c = irepl_unix(0, PEER);
+	struct replc_resp r;
+	char path[300], want[128], *data;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(replc_cmd(c, &r, "q1", msg_body, MSG_LEN,
+				   "SAVE %s 40 %s INBOX %s 0 %lld () {%zu}", PEER,
+				   u->name, ga, DATE, MSG_LEN), 0);
+	if (!replc_tagged_is(&r, "OK", "[UID "))
+		fail_msg("SAVE: \"%s\"", r.tagged);
+	snprintf(path, sizeof(path), "%s/maildirsize", u->maildir);
+	snprintf(want, sizeof(want), "1048576S\n%zu 1\n", MSG_LEN);
+	assert_int_equal(harness_write_file(path, want, strlen(want), 0600), 0);
+	assert_int_equal(chown(path, u->uid, u->gid), 0);
+	assert_int_equal(replc_cmd(c, &r, "q2", msg_body, MSG_LEN,
+				   "SAVE %s 41 %s INBOX %s 0 %lld () {%zu}", PEER,
+				   u->name, gb, DATE, MSG_LEN), 0);
+	if (!replc_tagged_is(&r, "OK", "[UID "))
+		fail_msg("SAVE: \"%s\"", r.tagged);
+	assert_int_equal(replc_cmd(c, &r, "q3", NULL, 0, "EXPUNGE %s 42 %s INBOX %s",
+				   PEER, u->name, ga), 0);
+	if (!replc_tagged_is(&r, "OK", NULL))
+		fail_msg("EXPUNGE: \"%s\"", r.tagged);
+	/* a replayed EXPUNGE changes nothing */
+	assert_int_equal(replc_cmd(c, &r, "q4", NULL, 0, "EXPUNGE %s 42 %s INBOX %s",
+				   PEER, u->name, ga), 0);
+	assert_int_equal(harness_read_file(path, &data, &len), 0);
+	snprintf(want, sizeof(want), "1048576S\n%zu 1\n%zu 1\n-%zu -1\n", MSG_LEN,
+		 MSG_LEN, MSG_LEN);
+	assert_string_equal(data, want);
+	free(data);
+	replc_free(&c);
+	itest_pass(IR[0].h);
+}
+
 static void
 test_fetch_returns_the_exact_bytes(void **state)
 {
@@ -512,6 +556,8 @@ main(void)
 			test_save_writes_exact_bytes_and_replay_is_duplicate,
 			itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_is_final,
+						itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_save_and_expunge_update_maildirsize,
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_returns_the_exact_bytes,
 						itest_setup, itest_teardown),

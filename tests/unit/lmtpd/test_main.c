@@ -276,7 +276,12 @@ lmtpd_child(void *arg, int ipc)
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 		psep_sandbox_apply(PSEP_PROFILE_LMTPD);
 	}
-	return lmtp_main(&e->set, ipc);
+	{
+		struct lmtp_args la = { .set = &e->set, .tls_cert_fd = -1,
+					.tls_key_fd = -1 };
+
+		return lmtp_main(&la, ipc);
+	}
 }
 
 static void

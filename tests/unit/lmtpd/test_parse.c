@@ -52,7 +52,9 @@ test_verb_table(void **state)
 		{ "MAI", LMTP_VERB_UNKNOWN, "" },
 		{ "", LMTP_VERB_UNKNOWN, "" },
 		{ " NOOP", LMTP_VERB_UNKNOWN, "NOOP" },
-		{ "STARTTLS", LMTP_VERB_UNKNOWN, "" },
+		{ "STARTTLS", LMTP_VERB_STARTTLS, "" },
+		{ "starttls x", LMTP_VERB_STARTTLS, "x" },
+		{ "STARTTLSX", LMTP_VERB_UNKNOWN, "" },
 	};
 	const char *args;
 	size_t i;

@@ -3,6 +3,9 @@
  * tests/unit/policy/test_listen.c - policy_listen_parse: unix and tcp
  * entries, IPv4 and bracketed IPv6, every rejected form.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -166,11 +169,57 @@ test_same_port_on_other_address_is_not_duplicate(void **state)
 	free(v);
 }
 
+/* lmtp_allow_networks: parse and match (policy/networks.c). */
+static void
+test_networks_parse_and_match(void **state)
+{
+	static const struct { const char *addr; int family; bool in; } t[] = {
+		{ "10.1.2.3", AF_INET, true },
+		{ "11.0.0.1", AF_INET, false },
+		{ "192.168.1.7", AF_INET, true },
+		{ "192.168.1.8", AF_INET, false },
+		{ "2001:db8:1::5", AF_INET6, true },
+		{ "2001:db9::5", AF_INET6, false },
+		{ "::ffff:10.9.9.9", AF_INET6, true },   /* v4-mapped */
+		{ "::1", AF_INET6, true },
+	};
+	struct policy_net nets[POLICY_MAX_NETWORKS];
+	const char *why = NULL;
+	size_t n = 0, i;
+
+	(void)state;
+	assert_int_equal(policy_networks_parse("10.0.0.0/8, 192.168.1.7 2001:db8::/33 ::1",
+					       nets, POLICY_MAX_NETWORKS, &n, &why), 0);
+	assert_int_equal(n, 4);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct sockaddr_storage ss;
+
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = (sa_family_t)t[i].family;
+		if (t[i].family == AF_INET)
+			assert_int_equal(inet_pton(AF_INET, t[i].addr,
+				&((struct sockaddr_in *)&ss)->sin_addr), 1);
+		else
+			assert_int_equal(inet_pton(AF_INET6, t[i].addr,
+				&((struct sockaddr_in6 *)&ss)->sin6_addr), 1);
+		if (policy_networks_match(nets, n, (struct sockaddr *)&ss) != t[i].in)
+			fail_msg("%s: want %s", t[i].addr, t[i].in ? "in" : "out");
+	}
+	assert_int_equal(policy_networks_parse("", nets, POLICY_MAX_NETWORKS, &n, &why), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(policy_networks_parse("10.0.0.0/33", nets, 4, &n, &why), -1);
+	assert_int_equal(policy_networks_parse("::/129", nets, 4, &n, &why), -1);
+	assert_int_equal(policy_networks_parse("10.0.0.0/", nets, 4, &n, &why), -1);
+	assert_int_equal(policy_networks_parse("host.example", nets, 4, &n, &why), -1);
+	assert_int_equal(policy_networks_parse("1.1.1.1 2.2.2.2", nets, 1, &n, &why), -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_list_parses),
+		cmocka_unit_test(test_networks_parse_and_match),
 		cmocka_unit_test(test_ipv6_and_blank_separators),
 		cmocka_unit_test(test_sixteen_entries_accepted),
 		cmocka_unit_test(test_unix_path_length_limit),

@@ -301,6 +301,44 @@ expect_uid(struct fx *fx, const char *address, uid_t uid)
 	assert_int_equal(u.uid, uid);
 }
 
+/* Extra fields: userdb_quota_rule= (or quota_rule=) is kept with its
+ * colons, the last one wins; other fields are ignored; the setting is the
+ * fallback (policy_user_quota_rule). */
+static void
+test_quota_rule_extra_field(void **state)
+{
+	static const struct { const char *line, *user, *want; } t[] = {
+		{ "q1:x:1101:1101::/h:/bin/sh:userdb_quota_rule=*:storage=1G:messages=50000\n",
+		  "q1", "*:storage=1G:messages=50000" },
+		{ "q2:x:1102:1102::/h::home=/x userdb_quota_rule=*:bytes=100 mail=y\n",
+		  "q2", "*:bytes=100" },
+		{ "q3:x:1103:1103::/h::quota_rule=?:messages=5 userdb_quota_rule=*:messages=7\n",
+		  "q3", "*:messages=7" },
+		{ "q4:x:1104:1104::/h::userdb_other=1\n", "q4", "*:messages=9" },
+		{ "q5:x:1105:1105::/h:\n", "q5", "*:messages=9" },
+	};
+	struct fx *fx = *state;
+	struct policy_user u;
+	const char *why = NULL;
+	char text[1024] = "";
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		strcat(text, t[i].line);
+	free(ptest_write(fx->dir, "users", text));
+	fx_set(fx, "quota_rule", "*:messages=9");
+	fx_open(fx);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(policy_userdb_lookup(fx->db, t[i].user, &u, &why),
+				 POLICY_USER_FOUND);
+		assert_string_equal(policy_user_quota_rule(&fx->s, &u), t[i].want);
+	}
+	/* an empty rule makes the line invalid, not a user without quota */
+	free(ptest_write(fx->dir, "users", "q6:x:1106:1106::/h::userdb_quota_rule=\n"));
+	assert_int_equal(policy_userdb_lookup(fx->db, "q6", &u, &why),
+			 POLICY_USER_UNKNOWN);
+}
+
 static void
 test_file_is_reread_when_it_changes(void **state)
 {
@@ -542,6 +580,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_absolute_mail_location_uses_key,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_last_valid_uid_limits, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_quota_rule_extra_field, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_file_is_reread_when_it_changes,
 						fx_setup, fx_teardown),

@@ -140,6 +140,41 @@ fill_deliver_rep(void *b)
 	return sizeof(*r);
 }
 
+size_t
+fill_quota_req(void *b)
+{
+	struct psep_quota_req *r = b;
+	uint32_t i;
+
+	r->uid = 1000;
+	r->gid = 1000;
+	r->ngroups = 2;
+	for (i = 0; i < PSEP_MAX_GROUPS; i++)
+		r->groups[i] = 1000 + i;
+	r->size = 4096;
+	r->quota.on = 1;
+	r->quota.enforce = 1;
+	r->quota.force = 1;
+	r->quota.bytes = 1024 * 1024;
+	r->quota.count = 100;
+	SET_STR(r->user, "alice");
+	SET_STR(r->mail_base, "/var/mail");
+	SET_STR(r->mail_rel, "alice/Maildir");
+	return sizeof(*r);
+}
+
+size_t
+fill_quota_rep(void *b)
+{
+	struct psep_quota_rep *r = b;
+
+	r->fits = 1;
+	r->used_bytes = 1000;
+	r->used_count = 2;
+	r->limit_bytes = 1024 * 1024;
+	return sizeof(*r);
+}
+
 static size_t
 fill_write_req(void *b)
 {
@@ -263,6 +298,11 @@ const struct mcase msg_cases[] = {
 	{ .name = "USERS_REP", .type = PSEP_USERS_REP,
 	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
 	  .fd = TFD_MEMFD, .fill = fill_users_rep },
+	{ .name = "QUOTA_REQ", .type = PSEP_QUOTA_REQ,
+	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
+	  .fd = TFD_NONE, .fill = fill_quota_req },
+	{ .name = "QUOTA_REP", .type = PSEP_QUOTA_REP, .senders = WRITER_ROLES,
+	  .states = RUNNING_STATES, .fd = TFD_NONE, .fill = fill_quota_rep },
 	{ .name = "WRITE_STAMP", .type = PSEP_WRITE_STAMP, .senders = WRITER_ROLES,
 	  .states = RUNNING_STATES, .fd = TFD_NONE, .fill = fill_write_stamp },
 	{ .name = "CTL_REQ", .type = PSEP_CTL_REQ, .senders = R(PSEP_ROLE_CONTROL),

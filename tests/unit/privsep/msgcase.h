@@ -71,6 +71,8 @@ size_t fill_event_req(void *b);
 size_t fill_event_rep(void *b);
 size_t fill_users_req(void *b);
 size_t fill_users_rep(void *b);
+size_t fill_quota_req(void *b);
+size_t fill_quota_rep(void *b);
 size_t fill_write_stamp(void *b);
 /* The operations family (msgcase_ops.c). */
 size_t fill_ctl_req(void *b);

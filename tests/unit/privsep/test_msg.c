@@ -696,6 +696,62 @@ test_str_ok_needs_nul_within_size(void **state)
 	assert_true(psep_str_ok("", 1));
 }
 
+/* ---- delivery features: QUOTA_REQ/REP, the quota of WRITE_REQ and
+ * REPL_OP_REQ, detail folders (mailbox_create, in_inbox) ------------------ */
+
+#define Q(n, f, v, ok) NUM(n, PSEP_QUOTA_REQ, psep_quota_req, f, v, ok)
+#define QS(n, f, s, ok) STR(n, PSEP_QUOTA_REQ, psep_quota_req, f, s, ok)
+#define QR(n, f, v, ok) NUM(n, PSEP_QUOTA_REP, psep_quota_rep, f, v, ok)
+
+static const struct patch dlv_patches[] = {
+	Q("QUOTA_REQ uid 0", uid, 0, false),
+	Q("QUOTA_REQ uid above last_valid_uid", uid, UID_LAST + 1, false),
+	Q("QUOTA_REQ gid 0", gid, 0, false),
+	Q("QUOTA_REQ ngroups 33", ngroups, PSEP_MAX_GROUPS + 1, false),
+	Q("QUOTA_REQ quota off", quota.on, 0, false),
+	Q("QUOTA_REQ quota on 2", quota.on, 2, false),
+	Q("QUOTA_REQ force 2", quota.force, 2, false),
+	Q("QUOTA_REQ enforce 2", quota.enforce, 2, false),
+	Q("QUOTA_REQ size 0", size, 0, true),
+	Q("QUOTA_REQ unlimited bytes", quota.bytes, 0, true),
+	QS("QUOTA_REQ mail_base relative", mail_base, "var/mail", false),
+	QS("QUOTA_REQ mail_rel ..", mail_rel, "a/../b", false),
+	QS("QUOTA_REQ user with LF", user, "al\nice", false),
+	QR("QUOTA_REP err -1", err, 0xffffffffu, false),
+	QR("QUOTA_REP fits 2", fits, 2, false),
+	QR("QUOTA_REP fits 0", fits, 0, true),
+	QR("QUOTA_REP err EIO", err, 5, false),  /* fits 1 with an error */
+	NUM("WRITE_REQ quota.on 2", PSEP_WRITE_REQ, psep_write_req, quota.on, 2, false),
+	NUM("WRITE_REQ limits without quota", PSEP_WRITE_REQ, psep_write_req,
+	    quota.bytes, 1000, false),
+	NUM("WRITE_REQ force without quota", PSEP_WRITE_REQ, psep_write_req,
+	    quota.force, 1, false),
+	NUM("REPL_OP_REQ enforce without quota", PSEP_REPL_OP_REQ, psep_repl_op_req,
+	    quota.enforce, 1, false),
+	NUM("REPL_OP_REQ quota.on 1", PSEP_REPL_OP_REQ, psep_repl_op_req,
+	    quota.on, 1, true),
+	/* detail folders: create or fall back to INBOX */
+	NUM("WRITE_REQ mailbox_create 1", PSEP_WRITE_REQ, psep_write_req,
+	    mailbox_create, 1, true),
+	NUM("WRITE_REQ mailbox_create 2", PSEP_WRITE_REQ, psep_write_req,
+	    mailbox_create, 2, false),
+	NUM("WRITE_REP in_inbox 1", PSEP_WRITE_REP, psep_write_rep, in_inbox, 1, true),
+	NUM("WRITE_REP in_inbox 2", PSEP_WRITE_REP, psep_write_rep, in_inbox, 2, false),
+	NUM("WRITE_STAMP in_inbox 2", PSEP_WRITE_STAMP, psep_write_rep, in_inbox, 2,
+	    false),
+	/* duplicate window */
+	NUM("WRITE_REP duplicate 1", PSEP_WRITE_REP, psep_write_rep, duplicate, 1, true),
+	NUM("WRITE_REP duplicate 2", PSEP_WRITE_REP, psep_write_rep, duplicate, 2, false),
+	NUM("WRITE_STAMP duplicate 1", PSEP_WRITE_STAMP, psep_write_rep, duplicate, 1,
+	    false),
+};
+
+static void
+test_delivery_feature_field_validators(void **state)
+{
+	RUN_PATCHES((struct pair *)*state, dlv_patches);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pair_setup, pair_teardown)
 
 int
@@ -725,6 +781,7 @@ main(void)
 		T(test_deliver_req_field_validators),
 		T(test_log_text_len_mismatch_rejected),
 		T(test_tail_at_max_accepted_and_beyond_max_rejected),
+		T(test_delivery_feature_field_validators),
 		cmocka_unit_test(test_uid_allowed_table),
 		T(test_str_ok_needs_nul_within_size),
 	};
