@@ -77,6 +77,7 @@ parse_args(enum lmtp_verb verb, const char *args)
 	case LMTP_VERB_NOOP:
 	case LMTP_VERB_QUIT:
 	case LMTP_VERB_VRFY:
+	case LMTP_VERB_STARTTLS:
 	default:
 		break;
 	}
