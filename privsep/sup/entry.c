@@ -25,6 +25,7 @@ static struct lmtp_args lmtp_args;
 static void *
 lmtp_arg(struct sup *sup, const struct psep_spawn *sp)
 {
+	psep_fd_limit_note();
 	lmtp_args.set = &sup->set;
 	lmtp_args.tls_cert_fd = sp->n_keep_fds >= 2 ? sp->keep_fds[0] : -1;
 	lmtp_args.tls_key_fd = sp->n_keep_fds >= 2 ? sp->keep_fds[1] : -1;

@@ -192,7 +192,7 @@ irepl_start_pair(unsigned from, unsigned to, const struct irepl_conf *conf)
 
 	cfrom.replicas[0] = &IR[to];
 	cfrom.nreplicas = 1;
-	cto.extra = cfrom.extra;
+	cto.extra = cfrom.extra_to != NULL ? cfrom.extra_to : cfrom.extra;
 	irepl_make_start(to, &cto);
 	irepl_make_start(from, &cfrom);
 	irepl_warm_up(from, to, 0);

@@ -48,6 +48,8 @@ struct irepl_conf {
 				       * replicas (sync_acks is then ignored) */
 	const char *peers;            /* replication_peers (none) */
 	const char *extra;            /* more "key = value\n" lines, or NULL */
+	const char *extra_to;         /* in a pair: the replica's extra lines
+				       * (NULL: the same as extra) */
 };
 
 extern struct certs irepl_certs;

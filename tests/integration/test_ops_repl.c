@@ -298,6 +298,7 @@ test_metrics_scraped_and_parsed(void **state)
 	assert_true(port != 0 && port != IR[A].port && port != IR[B].port);
 	snprintf(extra, sizeof(extra), "metrics_listen = tcp:127.0.0.1:%u\n", port);
 	conf.extra = extra;
+	conf.extra_to = "";                /* the listener is a's only */
 	irepl_start_pair(A, B, &conf);      /* one warm-up delivery */
 	deliver_ok(A, 0, 901, guid);
 	deliver_ok(A, 1, 902, guid);
