@@ -31,6 +31,13 @@ enum policy_on_timeout {
 	POLICY_ON_TIMEOUT_TEMPFAIL = 1, /* 451 4.4.1, the local copy removed */
 };
 
+/* What reconciliation makes of a message whose file vanished from the
+ * Maildir (replication_vanished). */
+enum policy_vanished {
+	POLICY_VANISHED_EXPUNGE = 0,    /* someone expunged it: tombstone */
+	POLICY_VANISHED_REPAIR = 1,     /* a loss: restore it from a replica */
+};
+
 #define POLICY_MAX_REPLICAS 16
 #define POLICY_MAX_REPL_UIDS 32
 
@@ -87,6 +94,7 @@ struct policy_settings {
 	enum policy_on_timeout replication_on_timeout; /* accept */
 	uint64_t replication_journal_max_size;  /* 1G */
 	uint64_t replication_full_sync_interval;/* 1d; 0 = only at start */
+	enum policy_vanished replication_vanished;      /* expunge */
 	size_t n_replicas;
 	struct policy_replica replicas[POLICY_MAX_REPLICAS];
 

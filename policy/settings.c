@@ -33,9 +33,12 @@ _Static_assert(sizeof(enum policy_delivery_mode) == sizeof(uint32_t),
 _Static_assert(sizeof(uid_t) == sizeof(uint32_t), "uid_t is 32 bits");
 _Static_assert(sizeof(enum policy_on_timeout) == sizeof(uint32_t),
 	       "enum stored as 32 bits");
+_Static_assert(sizeof(enum policy_vanished) == sizeof(uint32_t),
+	       "enum stored as 32 bits");
 
 static const char *const delivery_mode_names[] = { "seteuid", "fork", NULL };
 static const char *const on_timeout_names[] = { "accept", "tempfail", NULL };
+static const char *const vanished_names[] = { "expunge", "repair", NULL };
 
 /* ---- validators -------------------------------------------------------- */
 
@@ -339,6 +342,9 @@ const struct policy_setting_def policy_setting_defs[] = {
 	  .desc = "full sync with every replica at start and then this often (0 = only at start)",
 	  .validate = validate_sync_interval, FIELD(replication_full_sync_interval),
 	  .min = 0, .max = 366 * 24 * HOUR },
+	{ .name = "replication_vanished", .type = POLICY_T_ENUM, .def = "expunge",
+	  .desc = "a message file gone from a Maildir: expunge (removed by an IMAP server or mail client; replicated as EXPUNGE) or repair (a loss in a stowd-only store; restored from a replica)",
+	  FIELD(replication_vanished), .names = vanished_names },
 	{ .name = "server_id", .type = POLICY_T_STRING, .def = "",
 	  .desc = "this server's id in GUIDs and replication (empty = derived from hostname)",
 	  .validate = validate_server_id, FIELD(server_id) },

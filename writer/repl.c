@@ -175,6 +175,7 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 	struct store_repl_ctx ctx = {
 		.mail_base = r->mail_base, .mail_rel = r->mail_rel,
 		.uid = (uid_t)r->uid, .server_id = s->server_id, .host = s->hostname,
+		.vanished_repair = s->replication_vanished == POLICY_VANISHED_REPAIR,
 	};
 	struct psep_repl_op_rep rep;
 	struct op_out o;

@@ -200,7 +200,12 @@ rop_check_file(struct rop_rec_ctx *r, int dirfd, const char *name)
 	msg = &r->o->m.msgs[b->idx];
 	if (strcmp(msg->name, name) == 0)
 		return 0;
-	store_rop_rec(&rec, STORE_REC_FLAGS, msg->guid, NULL);   /* follow a rename */
+	/* follow a rename; changed info letters are a STORE of this server */
+	store_rop_rec(&rec, STORE_REC_FLAGS, msg->guid, NULL);
+	if (store_flags_letter_deltas(msg->flags, name, rec.flags) > 0) {
+		rec.modseq = r->stamp.modseq;
+		memcpy(rec.origin, r->stamp.origin, sizeof(rec.origin));
+	}
 	snprintf(rec.name, sizeof(rec.name), "%s", name);
 	return rop_queue(r, &rec);
 }
@@ -273,7 +278,14 @@ store_rop_reconcile(struct store_rop *o, bool *changed_out)
 	for (i = 0; i < r.nbases; i++) {
 		if (r.bases[i].seen || rop_in_tmp(o, r.bases[i].name))
 			continue;
-		store_rop_rec(&rec, STORE_REC_LOST, o->m.msgs[r.bases[i].idx].guid, NULL);
+		/* gone: expunged by someone else, or (vanished_repair, or an
+		 * index entry without a usable name) a loss to repair */
+		if (o->c->vanished_repair || r.bases[i].len == 0)
+			store_rop_rec(&rec, STORE_REC_LOST,
+				      o->m.msgs[r.bases[i].idx].guid, NULL);
+		else
+			store_rop_rec(&rec, STORE_REC_EXPUNGE,
+				      o->m.msgs[r.bases[i].idx].guid, &r.stamp);
 		if (rop_queue(&r, &rec) < 0)
 			goto out;
 	}

@@ -134,6 +134,8 @@ irepl_make(unsigned i, const struct irepl_conf *conf)
 		 conf->journal_max ? conf->journal_max : "10M");
 	add_line(lines, &n, l[10], sizeof(l[10]), "replication_full_sync_interval = %s",
 		 conf->full_sync ? conf->full_sync : "1h");
+	add_line(lines, &n, l[11], sizeof(l[11]), "replication_vanished = %s",
+		 conf->vanished ? conf->vanished : "expunge");
 	lines[n] = NULL;
 	for (size_t k = 0; k < conf->nreplicas; k++) {
 		size_t have = strlen(blocks);
@@ -184,6 +186,7 @@ irepl_start_pair(unsigned from, unsigned to, const struct irepl_conf *conf)
 
 	cfrom.replicas[0] = &IR[to];
 	cfrom.nreplicas = 1;
+	cto.vanished = cfrom.vanished;
 	irepl_make_start(to, &cto);
 	irepl_make_start(from, &cfrom);
 	irepl_warm_up(from, to, 0);

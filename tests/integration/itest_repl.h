@@ -46,6 +46,9 @@ struct irepl_conf {
 	const char *full_sync;        /* "1h" */
 	bool async;                   /* replication_sync_acks = 0 even with
 				       * replicas (sync_acks is then ignored) */
+	const char *vanished;         /* replication_vanished: "expunge";
+				       * irepl_start_pair gives both
+				       * instances this one */
 };
 
 extern struct certs irepl_certs;

@@ -41,6 +41,7 @@ test_reconcile_hand_added_deleted_damaged(void **state)
 	struct seen g;
 	bool changed;
 
+	f->c.vanished_repair = true;   /* replication_vanished = repair */
 	r = save(f, "INBOX", G1, 1, "a", 0, "");
 	snprintf(hand, sizeof(hand), "%s/new/1.M1P1Q1G%s.h,S=3,W=3", f->md, G2);
 	assert_int_equal(tu_write_file(hand, "abc", 3), 0);
@@ -76,6 +77,109 @@ test_reconcile_hand_added_deleted_damaged(void **state)
 	(void)name;
 }
 
+/* replication_vanished = expunge (the default): a file removed by someone
+ * else is an expunge, tombstoned with a fresh stamp, final; a damaged file
+ * is still a loss to repair. */
+void
+test_reconcile_vanished_file_is_expunge(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r1, r2;
+	const struct store_msg_info *mi;
+	struct seen g;
+	bool changed;
+
+	r1 = save(f, "INBOX", G1, 4, "a", 0, "");
+	r2 = save(f, "INBOX", G2, 5, "a", 0, "\\Seen");
+	assert_int_equal(unlink(tu_path("%s/new/%s", f->md, r1.filename)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	mi = seen_find(&g, G1);
+	assert_non_null(mi);
+	assert_true(mi->expunged);
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+	assert_int_equal(sync_box(f, "INBOX").highestmodseq, 6);
+	/* final: the same GUID is not saved again */
+	assert_int_equal(save(f, "INBOX", G1, 7, "a", 0, "").status,
+			 STORE_R_EXPUNGED);
+	/* damaged (size differs from S=): lost, no tombstone */
+	assert_int_equal(truncate(tu_path("%s/cur/%s", f->md, r2.filename), 1), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	assert_null(seen_find(&g, G2));
+	assert_int_equal(save(f, "INBOX", G2, 8, "a", 0, "\\Seen").status,
+			 STORE_R_OK);
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+}
+
+/* Info letters changed by an IMAP server are a STORE of this server with a
+ * fresh stamp for the flags that changed: a concurrent replicated STORE
+ * with a smaller stamp loses on those flags and wins on the others. */
+void
+test_reconcile_letters_are_store(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+	const struct store_msg_info *mi;
+	struct seen g;
+	bool changed;
+
+	r = save(f, "INBOX", G1, 5, "a", 0, "\\Flagged");
+	assert_string_equal(strchr(r.filename, ':'), ":2,F");
+	*strchr(r.filename, ':') = '\0';
+	assert_int_equal(rename(tu_path("%s/cur/%s:2,F", f->md, r.filename),
+				tu_path("%s/cur/%s:2,RSa", f->md, r.filename)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	mi = seen_find(&g, G1);
+	assert_non_null(mi);
+	assert_string_equal(mi->flags, "\\Answered \\Seen");
+	assert_int_equal(mi->stamp.modseq, 6);
+	assert_string_equal(mi->stamp.origin, "b.example");
+	/* (6,a.example) < (6,b.example) for \Seen; \Deleted had (5,a) */
+	assert_true(store(f, "INBOX", G1, 6, "a.example",
+			  "-\\Seen +\\Deleted").effective);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G1)->flags,
+			    "\\Answered \\Deleted \\Seen");
+	assert_int_equal(access(tu_path("%s/cur/%s:2,RSTa", f->md, r.filename),
+				F_OK), 0);
+	/* stowd's own rename is already in the index: no change, no echo */
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_false(changed);
+	/* new/ -> cur/ with an empty info part is not a flag change */
+	r = save(f, "INBOX", G2, 9, "a", 0, "");
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, r.filename),
+				tu_path("%s/cur/%s:2,", f->md, r.filename)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G2)->flags, "");
+	assert_int_equal(seen_find(&g, G2)->stamp.modseq, 9);
+}
+
+void
+test_flags_letter_deltas(void **state)
+{
+	char out[STORE_FLAGS_MAX];
+
+	(void)state;
+	assert_int_equal(store_flags_letter_deltas("", "x", out), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(store_flags_letter_deltas("\\Seen", "x:2,S", out), 0);
+	assert_int_equal(store_flags_letter_deltas("$Later \\Seen", "x:2,Sab", out), 0);
+	assert_int_equal(store_flags_letter_deltas("\\Flagged \\Seen", "x:2,DRT",
+						   out), 5);
+	assert_string_equal(out, "+\\Draft -\\Flagged +\\Answered -\\Seen "
+			    "+\\Deleted");
+	/* no info part, or another version: says nothing */
+	assert_int_equal(store_flags_letter_deltas("\\Seen", "x", out), 0);
+	assert_int_equal(store_flags_letter_deltas("\\Seen", "x:1,", out), 0);
+}
+
 void
 test_reconcile_follows_imap_rename(void **state)
 {
@@ -94,9 +198,10 @@ test_reconcile_follows_imap_rename(void **state)
 	assert_int_equal(fr.status, STORE_R_OK);
 	assert_true(fd >= 0);
 	close(fd);
-	/* a STORE keeps the IMAP server's own letters */
+	/* the S was taken as a STORE; a replicated STORE keeps the IMAP
+	 * server's own letters */
 	assert_true(store(f, "INBOX", G1, 2, "a", "+\\Flagged").effective);
-	assert_int_equal(access(tu_path("%s/cur/%s:2,Fa", f->md, r.filename),
+	assert_int_equal(access(tu_path("%s/cur/%s:2,FSa", f->md, r.filename),
 				F_OK), 0);
 	free(buf);
 }
@@ -175,6 +280,7 @@ test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 	char base[3][128];
 	int dirfd, i;
 
+	f->c.vanished_repair = true;   /* lost records are counted */
 	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
 	memset(rec, 0, sizeof(rec));
 	for (i = 0; i < 3; i++) {
