@@ -95,6 +95,7 @@ struct policy_settings {
 	uint64_t replication_journal_max_size;  /* 1G */
 	uint64_t replication_full_sync_interval;/* 1d; 0 = only at start */
 	enum policy_vanished replication_vanished;      /* expunge */
+	uint64_t replication_capture_delay;     /* 200ms; 0 = no inotify */
 	size_t n_replicas;
 	struct policy_replica replicas[POLICY_MAX_REPLICAS];
 

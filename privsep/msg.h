@@ -77,8 +77,17 @@ enum psep_type {
 	PSEP_USERS_REP = 27,    /* fd: memfd, one user name per line */
 	PSEP_WRITE_STAMP = 28,  /* writer -> supervisor, one way, before the
 				 * WRITE_REP of a WRITE_REQ with early_stamp */
+	/* change capture (doc/replication-protocol.md §7.6): repl-hook's
+	 * inotify instance travels to a writer, which adds the watches of one
+	 * user's Maildir with that user's credentials */
+	PSEP_WATCH_REQ = 100,   /* repl-hook -> supervisor; fd: the inotify
+				 * instance */
+	PSEP_WATCH_REP = 101,   /* fd: memfd of "<wd> <mailbox>" lines */
+	PSEP_WATCH_OP_REQ = 102,/* supervisor -> writer; fd: the inotify
+				 * instance */
+	PSEP_WATCH_OP_REP = 103,/* fd as WATCH_REP */
 };
-#define PSEP_TYPE_MAX 28
+#define PSEP_TYPE_MAX 103
 
 struct psep_hdr {
 	uint16_t type;
@@ -345,6 +354,37 @@ struct psep_users_rep {
 	uint32_t count;               /* lines in the memfd */
 };
 
+/*
+ * repl-hook -> supervisor: add the watches of user's Maildir to the inotify
+ * instance sent along.  The answer (WATCH_REP) lists them in a memfd, one
+ * "<wd> <mailbox>\n" per watched directory: <mailbox> is the protocol name
+ * ("INBOX", "a.b") for its new/ and cur/, "/" for the Maildir root (where
+ * folders appear and go).  err ENOSPC: the watch limit was reached
+ * (fs.inotify.max_user_watches); the memfd then lists the watches added
+ * before.  Another err: no memfd.
+ */
+struct psep_watch_req {
+	char user[PSEP_NAME_MAX];
+};
+
+struct psep_watch_rep {
+	int32_t err;                  /* 0, or errno */
+	uint32_t count;               /* lines in the memfd */
+};
+
+/* supervisor -> writer: the same for one resolved user; the reply is a
+ * struct psep_watch_rep (WATCH_OP_REP) with the same memfd. */
+struct psep_watch_op_req {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	uint32_t groups[PSEP_MAX_GROUPS];
+	uint32_t pad;
+	char mail_base[PSEP_PATH_MAX];
+	char mail_rel[PSEP_PATH_MAX];
+	char user[PSEP_NAME_MAX];     /* for logs */
+};
+
 /* A received, validated message.  Owns fd (or -1) and data. */
 struct psep_msg {
 	struct psep_hdr hdr;
@@ -372,6 +412,9 @@ struct psep_msg {
 		struct psep_event_rep event_rep;
 		struct psep_users_req users_req;
 		struct psep_users_rep users_rep;
+		struct psep_watch_req watch_req;
+		struct psep_watch_rep watch_rep;
+		struct psep_watch_op_req watch_op_req;
 	} u;
 };
 

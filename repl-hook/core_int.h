@@ -89,6 +89,7 @@ struct hook {
 	struct psep_link *link;             /* borrowed from privsep/child.c */
 	TAILQ_HEAD(hook_lreq_list, hook_lreq) lreqs;  /* local.c */
 	uint64_t next_lreq_id;              /* local.c */
+	struct hook_watch *watch;           /* watch.c, NULL when off */
 	bool stopping;
 };
 
@@ -201,6 +202,9 @@ void hook_conn_stop(struct hook_replica *r);
 /* replication_full_sync_interval passed: the next sync is full (started
  * now if the replica is connected and drained). */
 void hook_conn_full_due(struct hook_replica *r);
+/* Change capture marked mailboxes dirty: once connected and drained, run
+ * a dirty sync of them (a running sync runs again when it ends). */
+void hook_conn_dirty_due(struct hook_replica *r);
 /* Record r's acked offset in its journal (and truncate it when drained):
  * always if force, else at most once per CONN_ACK_FLUSH_MS, at once for a
  * drained journal of CONN_TRUNC_BYTES, or after it stayed drained for

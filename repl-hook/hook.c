@@ -342,12 +342,16 @@ ipc_dispatch(void *arg, struct psep_msg *m)
 			event_reject(ipc, m);
 			break;
 		}
+		hook_watch_user_seen(h, m->u.event_req.cmd.user);
 		p = event_append(ipc->h, m, &ipc->touched);
 		TAILQ_INSERT_TAIL(&ipc->unsynced, p, entry);
 		break;
 	case PSEP_REPL_REP:
 	case PSEP_USERS_REP:
 		hook_local_reply(h, m);
+		break;
+	case PSEP_WATCH_REP:
+		hook_watch_reply(h, m);
 		break;
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
@@ -575,6 +579,7 @@ hook_proc_setup(void *arg, struct psep_child *ch)
 		replica_init(h, i);
 	for (i = 0; i < h->n_replicas; i++)
 		hook_conn_start(&h->replicas[i]);
+	hook_watch_start(h);
 	log_info("ready server_id=%s replicas=%zu", h->server_id, h->n_replicas);
 }
 
@@ -586,6 +591,7 @@ hook_proc_teardown(void *arg)
 
 	h->stopping = true;
 	hook_local_fail_all(h);
+	hook_watch_free(h);
 	for (i = 0; i < h->n_replicas; i++)
 		replica_free(&h->replicas[i]);
 	ipc_free(h);

@@ -335,6 +335,8 @@ hook_sync_mark_dirty(struct hook_replica *r, const char *user,
 	sync_dirty_load(&st->dirty, r);
 	if (sync_dirty_add(&st->dirty, r, user, mailbox) < 0)
 		st->pending_full = true;
+	else if (st->running)
+		st->pending_dirty = true;   /* marked after the run began */
 }
 
 /* At the end of a user: drop the pairs that are done. */
@@ -523,8 +525,12 @@ run_end(struct sync_state *st)
 		 st->done_users, st->dirty.n);
 	st->full = false;
 	run_clear(st);
-	if (st->pending_full)
+	if (st->pending_full) {
 		hook_sync_start(st->r, true);
+	} else if (st->pending_dirty) {
+		st->pending_dirty = false;
+		hook_sync_start(st->r, false);
+	}
 }
 
 /* A name from the users memfd, or NULL at the end. */

@@ -153,6 +153,9 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 		case PSEP_REPL_OP_REQ:
 			writer_repl_one(ipc, &m, s, ops);
 			break;
+		case PSEP_WATCH_OP_REQ:
+			writer_watch_one(ipc, &m, s, ops);
+			break;
 		case PSEP_SHUTDOWN:
 			psep_msg_clear(&m);
 			return 0;

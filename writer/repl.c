@@ -211,3 +211,58 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 	if (o.file_fd >= 0)
 		close(o.file_fd);
 }
+
+/* ---- change capture: watches (PSEP_WATCH_OP_REQ) ------------------------ */
+
+static int
+watch_line(int wd, const char *mailbox, void *arg)
+{
+	char line[PSEP_LINES_LINE_MAX];
+	int n = snprintf(line, sizeof(line), "%d %s", wd, mailbox != NULL ? mailbox : "/");
+
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return psep_lines_add(arg, line, (size_t)n);
+}
+
+void
+writer_watch_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
+		 const struct writer_creds_ops *ops)
+{
+	const struct psep_watch_op_req *r = &m->u.watch_op_req;
+	struct store_repl_ctx ctx = {
+		.mail_base = r->mail_base, .mail_rel = r->mail_rel,
+		.uid = (uid_t)r->uid, .server_id = s->server_id, .host = s->hostname,
+	};
+	struct psep_watch_rep rep = { .err = 0 };
+	struct psep_lines l = { .fd = -1 };
+	const char *what = "create list memfd";
+
+	if (psep_lines_open(&l, "stowd-watches") < 0) {
+		rep.err = errno;
+	} else if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
+		rep.err = errno;
+		what = "switch to user";
+	} else {
+		if (store_repl_watch(&ctx, m->fd, watch_line, &l, &what) < 0)
+			rep.err = errno != 0 ? errno : EIO;
+		ops->leave();
+	}
+	if ((rep.err == 0 || rep.err == ENOSPC) && psep_lines_seal(&l) < 0) {
+		rep.err = errno;
+		what = "seal list memfd";
+	}
+	if (rep.err != 0 && rep.err != ENOSPC) {
+		log_warn("user=%s watches: %s: %s", r->user, what, strerror(rep.err));
+		if (l.fd >= 0)
+			close(l.fd);
+		l.fd = -1;
+	}
+	rep.count = l.fd >= 0 ? l.lines : 0;
+	if (psep_msg_send(ipc, PSEP_WATCH_OP_REP, m->hdr.id, &rep, sizeof(rep), l.fd) < 0)
+		fatal("send WATCH_OP_REP");
+	if (l.fd >= 0)
+		close(l.fd);
+}

@@ -235,6 +235,19 @@ int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 			 bool *changed_out, const char **what_out);
 
 /*
+ * Change capture (doc/replication-protocol.md §7.6): add inotify watches
+ * on the inotify instance ino for the Maildir root (cb with mailbox NULL)
+ * and for new/ and cur/ of every mailbox (cb with its name, twice), each
+ * on a directory opened by the safe walk, through /proc/self/fd/N.  A
+ * missing Maildir adds nothing and returns 0.  Returns 0, or -1 with errno
+ * and *what_out (ENOSPC: fs.inotify.max_user_watches reached; the watches
+ * added before were given to cb).  A non-zero return of cb stops.
+ */
+int store_repl_watch(const struct store_repl_ctx *c, int ino,
+		     int (*cb)(int wd, const char *mailbox, void *arg), void *arg,
+		     const char **what_out);
+
+/*
  * The operations above keep the replayed state of up to 8 mailboxes (16 MiB
  * at most) in this process, so the next operation on one replays only what
  * was appended to its index since; an entry is used only for the same uid

@@ -33,7 +33,7 @@ enum { A = 0, B = 1 };
 
 #define SETTLE_MS 30000             /* longest wait for a change to arrive */
 /* replication_full_sync_interval of the pairs */
-#define FULL_SYNC "1s"
+#define FULL_SYNC "1h"
 
 static struct imapd *D[2];          /* Dovecot on a's and b's Maildirs */
 
@@ -388,6 +388,123 @@ test_concurrent_imap_flag_changes_converge(void **state)
 	irepl_pass();
 }
 
+#define LAT_N 150                   /* changes, one per message */
+#define LAT_RATE_MS 10              /* one change every 10 ms: 100/s */
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Which of g[0..n) have reached b's cur/ with the info letters "S": their
+ * first-seen time in seen[] (0 = not yet).  Returns how many have. */
+static size_t
+scan_b(char (*g)[33], size_t n, int64_t *seen)
+{
+	char dir[512];
+	struct dirent *de;
+	size_t have = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/cur", IR[B].h->users[0].maildir);
+	d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		const char *info = strstr(de->d_name, ":2,");
+
+		if (info == NULL || strcmp(info, ":2,S") != 0)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (seen[k] == 0 && strstr(de->d_name, g[k]) != NULL)
+				seen[k] = harness_mono_ms();
+		}
+	}
+	closedir(d);
+	for (size_t k = 0; k < n; k++)
+		have += seen[k] != 0;
+	return have;
+}
+
+/*
+ * 100 changes a second made directly on a's files (the first new/ -> cur/
+ * move with \Seen, as a mail client does) reach b within 2 s each (p99),
+ * with replication_full_sync_interval at 1h: inotify found them.  Then
+ * both servers go quiet: no more syncs once the changes are in.
+ */
+static void
+test_changes_at_100_per_second_reach_b_within_2s(void **state)
+{
+	static char g[LAT_N][33], from[LAT_N][700];
+	static int64_t changed[LAT_N], seen[LAT_N], lat[LAT_N];
+	char name[512], to[800];
+	struct lmtpc_reply r;
+	int64_t t0, deadline;
+	size_t len, k, have = 0;
+	char *body = itest_body(2000, 950, &len);
+	int syncs_a, syncs_b;
+
+	(void)state;
+	start_both(FULL_SYNC);
+	for (k = 0; k < LAT_N; k++) {
+		irepl_deliver(A, 0, body, len, &r, g[k]);
+		if (r.code != 250)
+			fail_msg("delivery %zu: %d", k, r.code);
+		if (find_in(A, "", g[k], name, sizeof(name)) != 1 ||
+		    strncmp(name, "new/", 4) != 0)
+			fail_msg("%s not in a's new/", g[k]);
+		snprintf(from[k], sizeof(from[k]), "%s/%s", IR[A].h->users[0].maildir, name);
+	}
+	if (irepl_wait_guid(B, 0, g[LAT_N - 1], IREPL_POLL_MS, NULL, 0) < 0 ||
+	    irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0)
+		fail_msg("deliveries did not settle on b");
+	t0 = harness_mono_ms();
+	for (k = 0; k < LAT_N; k++) {
+		const char *base = strrchr(from[k], '/') + 1;
+		int64_t next = t0 + (int64_t)(k + 1) * LAT_RATE_MS;
+
+		snprintf(to, sizeof(to), "%s/cur/%s:2,S", IR[A].h->users[0].maildir, base);
+		if (rename(from[k], to) < 0)
+			fail_msg("rename %s: %s", from[k], strerror(errno));
+		changed[k] = harness_mono_ms();
+		have = scan_b(g, k + 1, seen);
+		while (harness_mono_ms() < next)
+			harness_sleep_ms(1);
+	}
+	deadline = harness_mono_ms() + SETTLE_MS;
+	while (have < LAT_N && harness_mono_ms() < deadline) {
+		harness_sleep_ms(10);
+		have = scan_b(g, LAT_N, seen);
+	}
+	if (have < LAT_N)
+		fail_msg("only %zu of %d changes reached b", have, LAT_N);
+	for (k = 0; k < LAT_N; k++)
+		lat[k] = seen[k] - changed[k];
+	qsort(lat, LAT_N, sizeof(lat[0]), cmp_i64);
+	fprintf(stderr, "# %d changes at %d/s (%s): latency p50 %lld ms, p99 %lld ms, "
+		"max %lld ms\n", LAT_N, 1000 / LAT_RATE_MS, getenv("STOWD_DELIVERY_MODE"),
+		(long long)lat[LAT_N / 2], (long long)lat[LAT_N * 99 / 100],
+		(long long)lat[LAT_N - 1]);
+	if (lat[LAT_N * 99 / 100] > 2000)
+		fail_msg("p99 latency %lld ms > 2000 ms", (long long)lat[LAT_N * 99 / 100]);
+	/* quiet: once the journals are drained, no sync runs any more (a
+	 * bounded observation: there is no signal for "nothing happens") */
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0 ||
+	    irepl_wait_journal_empty(B, "a", IREPL_POLL_MS) < 0)
+		fail_msg("journals did not drain");
+	harness_sleep_ms(1000);
+	syncs_a = irepl_log_count(A, "sync done");
+	syncs_b = irepl_log_count(B, "sync done");
+	harness_sleep_ms(1500);
+	assert_int_equal(irepl_log_count(A, "sync done"), syncs_a);
+	assert_int_equal(irepl_log_count(B, "sync done"), syncs_b);
+	free(body);
+	irepl_pass();
+}
+
 int
 main(void)
 {
@@ -398,6 +515,8 @@ main(void)
 			test_expunge_while_replica_down_stays_expunged, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_concurrent_imap_flag_changes_converge, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_changes_at_100_per_second_reach_b_within_2s, setup, teardown),
 	};
 
 	harness_require_root();
