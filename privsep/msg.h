@@ -238,8 +238,13 @@ enum psep_repl_op {
 	PSEP_REPL_SYNC = 8,
 	PSEP_REPL_GUIDS = 9,
 	PSEP_REPL_FETCH = 10,
+	/* local only, from repl-hook, never on the wire: reconcile one
+	 * mailbox and list, as data lines, the changes of others it recorded
+	 * (doc/replication-protocol.md §7.6): "EXPUNGE <guid> <modseq>",
+	 * "STORE <guid> <modseq> <deltas>", "SAVE <guid>" */
+	PSEP_REPL_CAPTURE = 11,
 };
-#define PSEP_REPL_OP_MAX 10
+#define PSEP_REPL_OP_MAX 11
 
 struct psep_repl_cmd {
 	uint32_t op;                  /* enum psep_repl_op */

@@ -69,6 +69,11 @@ struct hook_notify {
 	void (*sync_start)(struct hook_replica *r, bool full);
 	void (*sync_abort)(struct hook_replica *r);
 	bool (*sync_running)(const struct hook_replica *r);
+	/* Journal an event of this server for every replica, as if the
+	 * supervisor had sent it, but answered to no one: a change of others
+	 * that change capture found (watch.c, doc/replication-protocol.md
+	 * §7.6).  STORE and EXPUNGE only (no body). */
+	void (*event_local)(struct hook *h, const struct psep_repl_cmd *cmd);
 };
 
 struct hook_lreq;

@@ -260,6 +260,48 @@ event_append(struct hook *h, const struct psep_msg *m, uint32_t *touched)
 	return p;
 }
 
+/* hook_notify.event_local: a captured STORE or EXPUNGE into every
+ * eligible journal; fsynced by the zero timer like the others. */
+static void
+event_local(struct hook *h, const struct psep_repl_cmd *cmd)
+{
+	static char line[REPL_MAXLINE];
+	static const struct timeval zero = { 0, 0 };
+	struct hook_ipc *ipc = h->ipc;
+	struct journal_rec rec;
+	uint64_t seq;
+	size_t i;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.body_fd = -1;
+	if (cmd->op == PSEP_REPL_STORE || cmd->op == PSEP_REPL_EXPUNGE)
+		rec.line_len = repl_fmt_command(line, sizeof(line) - 24, cmd, 0);
+	rec.line = line;
+	rec.origin = cmd->origin;
+	rec.peer = cmd->peer;
+	rec.user = cmd->user;
+	rec.mailbox = cmd->mailbox;
+	for (i = 0; i < h->n_replicas; i++) {
+		struct hook_replica *r = &h->replicas[i];
+
+		if (replica_excluded(r, cmd))
+			continue;
+		if (rec.line_len == 0 || journal_append(r->j, &rec, &seq) < 0) {
+			if (rec.line_len != 0 && errno != EFBIG)
+				log_err("replica=%s journal append failed: %s",
+					r->cfg->name, strerrordesc_np(errno));
+			hook_sync_mark_dirty(r, cmd->user, cmd->mailbox);
+			hook_conn_dirty_due(r);
+			continue;
+		}
+		ipc->touched |= 1u << i;
+		hook_conn_kick(r);
+	}
+	if (ipc->touched != 0 && !evtimer_pending(ipc->ev_sync, NULL) &&
+	    evtimer_add(ipc->ev_sync, &zero) == -1)
+		ipc_sync_now(ipc);
+}
+
 /* After the fsync: answer, or wait for acknowledgements. */
 static void
 event_finish(struct hook *h, struct pending *p, uint32_t sync_failed)
@@ -557,6 +599,7 @@ static const struct hook_notify hook_up = {
 	.sync_start = hook_sync_start,
 	.sync_abort = hook_sync_abort,
 	.sync_running = hook_sync_running,
+	.event_local = event_local,
 };
 
 /* psep_child_ops.setup: check the arguments, one journal and one

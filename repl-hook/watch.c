@@ -4,19 +4,24 @@
  * one inotify instance for every user's Maildir.  The watches are added by
  * a writer with the user's credentials (PSEP_WATCH_REQ sends the instance
  * through the supervisor); this file reads the events, maps each watch to
- * (user, mailbox), coalesces them per user for replication_capture_delay,
- * and then marks the user's mailboxes dirty for every replica and starts a
- * dirty sync: the writer's reconciliation turns what changed into
- * expunges, flag changes and saves (storage/repl/query.c), and the resync
- * carries them over (§11).
+ * (user, mailbox), coalesces them for replication_capture_delay, then asks
+ * a writer to capture each changed mailbox (PSEP_REPL_CAPTURE: reconcile
+ * it and list what it recorded) and journals the EXPUNGEs and STOREs of
+ * the answer for every replica (hook_notify.event_local); what needs a
+ * body (a new file) or a folder change marks the user for a dirty resync
+ * (§11).
  *
  * Runs in:  repl-hook (run_user, no capabilities, seccomp), libevent.
  * Trust:    the names in events are user-controlled: they are only
  *           compared (a leading '.', no '/' possible), never opened here;
- *           mailbox names come from our writer's list (checked again).
+ *           mailbox names come from our writer's list, capture lines from
+ *           our writer (checked again before use, and by the supervisor).
  *           Memory is bounded: WATCH_MAX watches mapped, WATCH_PENDING_MAX
- *           users waiting; a user who floods their Maildir stays one
- *           pending entry, so others are not held back.
+ *           changed mailboxes waiting, WATCH_INFLIGHT captures at a time
+ *           (WATCH_USER_INFLIGHT for one user);
+ *           a user with more than WATCH_USER_BOXES changed mailboxes is
+ *           one entry (a resync of the user), so a user who floods their
+ *           Maildir does not hold the others back.
  * Order:    users are asked for one at a time (one writer job at a time),
  *           after READY; an overflow of the kernel queue (IN_Q_OVERFLOW)
  *           falls back to a full sync; ENOSPC (fs.inotify.max_user_watches)
@@ -41,6 +46,18 @@
 #define WATCH_PENDING_MAX 4096u   /* users waiting for their sync */
 #define WATCH_QUEUE_MAX 100000u   /* users waiting for their watches */
 #define WATCH_READ_BUF 65536
+#define WATCH_USER_BOXES 16       /* changed mailboxes of one user, then
+				   * one resync of the user instead */
+#define WATCH_INFLIGHT 8          /* CAPTURE requests at a time */
+#define WATCH_USER_INFLIGHT 2     /* ... of them for one user */
+
+/* A mailbox (or, mailbox NULL, a whole user) that changed. */
+struct pend {
+	char *user;
+	char *mailbox;
+	bool due;                     /* its delay is over */
+	bool sent;                    /* CAPTURE in flight */
+};
 
 /* What a watch descriptor stands for. */
 struct wd_ent {
@@ -62,8 +79,9 @@ struct hook_watch {
 	char inflight_user[PSEP_NAME_MAX];
 	char **known;                 /* users with watches, sorted */
 	size_t nknown, cknown;
-	char **pending;               /* users whose Maildir changed */
+	struct pend **pending;        /* what changed, WATCH_PENDING_MAX */
 	size_t npending;
+	unsigned inflight;            /* CAPTURE requests sent */
 	bool full_due;                /* an overflow: full sync at the flush */
 	bool enospc_logged;
 	bool started;
@@ -273,13 +291,50 @@ flush_arm(struct hook_watch *w)
 }
 
 static void
-pending_add(struct hook_watch *w, const char *user)
+pend_free(struct pend *p)
 {
-	size_t i;
+	free(p->user);
+	free(p->mailbox);
+	free(p);
+}
 
-	for (i = 0; i < w->npending; i++)
-		if (strcmp(w->pending[i], user) == 0)
+static void
+pend_remove(struct hook_watch *w, size_t i)
+{
+	pend_free(w->pending[i]);
+	w->pending[i] = w->pending[--w->npending];
+}
+
+/*
+ * (user, mailbox) changed; mailbox NULL: something at the Maildir root (a
+ * folder), which needs the user's resync.  One entry per pair not yet
+ * sent; a user with more than WATCH_USER_BOXES changed mailboxes becomes
+ * one user entry, so a flood costs one entry.
+ */
+static void
+pending_add(struct hook_watch *w, const char *user, const char *mailbox)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < w->npending; i++) {
+		struct pend *p = w->pending[i];
+
+		if (p->sent || strcmp(p->user, user) != 0)
+			continue;
+		if (p->mailbox == NULL ||
+		    (mailbox != NULL && strcmp(p->mailbox, mailbox) == 0))
 			return;
+		n++;
+	}
+	if (mailbox == NULL || n >= WATCH_USER_BOXES) {
+		for (i = 0; i < w->npending;) {
+			if (!w->pending[i]->sent && strcmp(w->pending[i]->user, user) == 0)
+				pend_remove(w, i);
+			else
+				i++;
+		}
+		mailbox = NULL;
+	}
 	if (w->npending >= WATCH_PENDING_MAX) {
 		w->full_due = true;   /* too many at once: one full sync */
 		flush_arm(w);
@@ -287,8 +342,160 @@ pending_add(struct hook_watch *w, const char *user)
 	}
 	if (w->pending == NULL)
 		w->pending = xcalloc(WATCH_PENDING_MAX, sizeof(*w->pending));
-	w->pending[w->npending++] = xstrdup(user);
+	w->pending[w->npending] = xcalloc(1, sizeof(struct pend));
+	w->pending[w->npending]->user = xstrdup(user);
+	w->pending[w->npending]->mailbox = mailbox != NULL ? xstrdup(mailbox) : NULL;
+	w->npending++;
 	flush_arm(w);
+}
+
+/* The user's mailboxes to resync with every replica. */
+static void
+resync_user(struct hook *h, const char *user, const char *mailbox)
+{
+	for (size_t k = 0; k < h->n_replicas; k++) {
+		hook_sync_mark_dirty(&h->replicas[k], user,
+				     mailbox != NULL ? mailbox : "INBOX");
+		hook_conn_dirty_due(&h->replicas[k]);
+	}
+}
+
+/* One data line of a CAPTURE reply: a STORE or EXPUNGE to journal;
+ * returns true if the line asks for a resync (SAVE, LOST, unknown). */
+static bool
+capture_line(struct hook *h, const struct pend *p, char *line)
+{
+	struct psep_repl_cmd c;
+	char *f[4] = { line, NULL, NULL, NULL };
+	unsigned long long modseq;
+	char *end;
+	int n = 1;
+
+	/* "OP guid [modseq [deltas]]": the deltas are the rest of the line */
+	while (n < 4 && (end = strchr(f[n - 1], ' ')) != NULL) {
+		*end = '\0';
+		f[n++] = end + 1;
+	}
+	if (n < 2)
+		return false;
+	if (strcmp(f[0], "SAVE") == 0 || strcmp(f[0], "LOST") == 0 || n < 3)
+		return true;
+	modseq = strtoull(f[2], &end, 10);
+	if (*end != '\0' || modseq == 0)
+		return true;
+	memset(&c, 0, sizeof(c));
+	c.modseq = modseq;
+	if (!xstrlcpy(c.origin, hook_server_id(h), sizeof(c.origin)) ||
+	    !xstrlcpy(c.user, p->user, sizeof(c.user)) ||
+	    !xstrlcpy(c.mailbox, p->mailbox, sizeof(c.mailbox)) ||
+	    !xstrlcpy(c.guid, f[1], sizeof(c.guid)))
+		return true;
+	if (strcmp(f[0], "EXPUNGE") == 0) {
+		c.op = PSEP_REPL_EXPUNGE;
+	} else if (strcmp(f[0], "STORE") == 0 && f[3] != NULL && f[3][0] != '\0' &&
+		   xstrlcpy(c.flags, f[3], sizeof(c.flags))) {
+		c.op = PSEP_REPL_STORE;
+	} else {
+		return true;
+	}
+	h->notify->event_local(h, &c);
+	return false;
+}
+
+static void pump(struct hook_watch *w);
+
+/* The writer's CAPTURE answer: journal what it recorded; a resync where a
+ * change cannot travel as a STORE or EXPUNGE (a new file: its body) or
+ * the mailbox went. */
+static void
+capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
+{
+	struct pend *p = arg;
+	struct hook_watch *w = h->watch;
+	char buf[PSEP_LINES_LINE_MAX + 1];
+	bool resync = rep == NULL || rep->status != PSEP_RS_OK;
+	size_t have = 0;
+	off_t off = 0;
+	ssize_t n;
+
+	while (fd >= 0 && (n = pread(fd, buf + have, sizeof(buf) - 1 - have, off)) > 0) {
+		char *nl;
+
+		off += n;
+		have += (size_t)n;
+		buf[have] = '\0';
+		while ((nl = strchr(buf, '\n')) != NULL) {
+			*nl = '\0';
+			resync |= capture_line(h, p, buf);
+			have -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, have + 1);
+		}
+		if (have == sizeof(buf) - 1) {
+			have = 0;
+			resync = true;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rep != NULL && resync)
+		resync_user(h, p->user, p->mailbox);
+	if (w == NULL) {
+		pend_free(p);
+		return;
+	}
+	for (size_t i = 0; i < w->npending; i++) {
+		if (w->pending[i] == p) {
+			pend_remove(w, i);
+			break;
+		}
+	}
+	w->inflight--;
+	pump(w);
+}
+
+static unsigned
+user_inflight(const struct hook_watch *w, const char *user)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < w->npending; i++)
+		n += w->pending[i]->sent && strcmp(w->pending[i]->user, user) == 0;
+	return n;
+}
+
+/* Send what is due, at most WATCH_INFLIGHT writer jobs at a time, at most
+ * WATCH_USER_INFLIGHT of them for one user. */
+static void
+pump(struct hook_watch *w)
+{
+	struct hook *h = w->h;
+	struct psep_repl_cmd c;
+
+	for (size_t i = 0; i < w->npending && w->inflight < WATCH_INFLIGHT;) {
+		struct pend *p = w->pending[i];
+
+		if (!p->due || p->sent || user_inflight(w, p->user) >= WATCH_USER_INFLIGHT) {
+			i++;
+			continue;
+		}
+		if (p->mailbox == NULL) {
+			resync_user(h, p->user, NULL);
+			pend_remove(w, i);
+			continue;
+		}
+		memset(&c, 0, sizeof(c));
+		c.op = PSEP_REPL_CAPTURE;
+		if (!xstrlcpy(c.user, p->user, sizeof(c.user)) ||
+		    !xstrlcpy(c.mailbox, p->mailbox, sizeof(c.mailbox)) ||
+		    hook_local_send(h, &c, -1, capture_cb, p) < 0) {
+			resync_user(h, p->user, NULL);
+			pend_remove(w, i);
+			continue;
+		}
+		p->sent = true;
+		w->inflight++;
+		i++;
+	}
 }
 
 static void
@@ -296,22 +503,17 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hook_watch *w = arg;
 	struct hook *h = w->h;
-	size_t i, k;
 
 	(void)fd;
 	(void)what;
-	for (k = 0; k < h->n_replicas; k++) {
-		for (i = 0; i < w->npending; i++)
-			hook_sync_mark_dirty(&h->replicas[k], w->pending[i], "INBOX");
-		if (w->full_due)
+	if (w->full_due) {
+		for (size_t k = 0; k < h->n_replicas; k++)
 			hook_conn_full_due(&h->replicas[k]);
-		else
-			hook_conn_dirty_due(&h->replicas[k]);
+		w->full_due = false;
 	}
-	for (i = 0; i < w->npending; i++)
-		free(w->pending[i]);
-	w->npending = 0;
-	w->full_due = false;
+	for (size_t i = 0; i < w->npending; i++)
+		w->pending[i]->due = true;
+	pump(w);
 }
 
 enum hook_watch_verdict
@@ -360,12 +562,12 @@ watch_event(struct hook_watch *w, const struct inotify_event *ev)
 	case HOOK_WATCH_NEW_FOLDER:
 		if (e != NULL) {
 			watch_enqueue(w, e->user);
-			pending_add(w, e->user);
+			pending_add(w, e->user, NULL);
 		}
 		break;
 	case HOOK_WATCH_CHANGE:
 		if (e != NULL)
-			pending_add(w, e->user);
+			pending_add(w, e->user, e->mailbox);
 		break;
 	case HOOK_WATCH_NOTHING:
 		break;
@@ -496,8 +698,12 @@ hook_watch_free(struct hook *h)
 	for (size_t i = 0; i < w->qlen; i++)
 		free(w->queue[(w->qhead + i) % w->qcap]);
 	free(w->queue);
-	for (size_t i = 0; i < w->npending; i++)
-		free(w->pending[i]);
+	for (size_t i = 0; i < w->npending; i++) {
+		if (w->pending[i]->sent)
+			w->pending[i]->sent = false;   /* capture_cb frees it */
+		else
+			pend_free(w->pending[i]);
+	}
 	free(w->pending);
 	for (size_t i = 0; i < w->nknown; i++)
 		free(w->known[i]);

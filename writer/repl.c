@@ -54,6 +54,38 @@ guids_cb(const struct store_msg_info *m, void *arg)
 	return psep_lines_add(arg, line, n);
 }
 
+/* A change reconciliation recorded, as a CAPTURE data line. */
+static int
+capture_cb(const struct store_rec *rec, void *arg)
+{
+	char line[PSEP_LINES_LINE_MAX];
+	int n = 0;
+
+	switch (rec->op) {
+	case STORE_REC_EXPUNGE:
+		n = snprintf(line, sizeof(line), "EXPUNGE %s %llu", rec->guid,
+			     (unsigned long long)rec->modseq);
+		break;
+	case STORE_REC_FLAGS:
+		if (rec->flags[0] == '\0' || rec->modseq == 0)
+			return 0;   /* a rename only */
+		n = snprintf(line, sizeof(line), "STORE %s %llu %s", rec->guid,
+			     (unsigned long long)rec->modseq, rec->flags);
+		break;
+	case STORE_REC_SAVE:
+		n = snprintf(line, sizeof(line), "SAVE %s", rec->guid);
+		break;
+	case STORE_REC_LOST:
+		n = snprintf(line, sizeof(line), "LOST %s", rec->guid);
+		break;
+	}
+	if (n <= 0 || (size_t)n >= sizeof(line)) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	return psep_lines_add(arg, line, (size_t)n);
+}
+
 /* What one operation produced besides the result. */
 struct op_out {
 	struct store_repl_result res;
@@ -127,6 +159,9 @@ op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 	case PSEP_REPL_FETCH:
 		return store_repl_fetch(ctx, c->mailbox, c->guid, &o->file_fd, &o->info,
 					&o->res, what);
+	case PSEP_REPL_CAPTURE:
+		return store_repl_capture(ctx, c->mailbox, capture_cb, &o->data, &o->res,
+					  what);
 	}
 	errno = EINVAL;
 	*what = "unknown operation";
@@ -136,7 +171,8 @@ op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 static bool
 op_has_data(uint32_t op)
 {
-	return op == PSEP_REPL_LIST || op == PSEP_REPL_SYNC || op == PSEP_REPL_GUIDS;
+	return op == PSEP_REPL_LIST || op == PSEP_REPL_SYNC || op == PSEP_REPL_GUIDS ||
+	       op == PSEP_REPL_CAPTURE;
 }
 
 /* The facts of a finished operation into rep; *fd_out the fd to pass. */

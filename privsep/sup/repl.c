@@ -131,6 +131,7 @@ ok_text(uint32_t op)
 		[PSEP_REPL_DELETE] = "deleted", [PSEP_REPL_RENAME] = "renamed",
 		[PSEP_REPL_LIST] = "listed", [PSEP_REPL_SYNC] = "sync",
 		[PSEP_REPL_GUIDS] = "guids", [PSEP_REPL_FETCH] = "fetched",
+		[PSEP_REPL_CAPTURE] = "captured",
 	};
 
 	return op <= PSEP_REPL_OP_MAX && t[op] != NULL ? t[op] : "done";
@@ -386,6 +387,10 @@ sup_repl_request(struct sup_child *c, struct psep_msg *m)
 
 	if (early_reply(c, m))
 		return;
+	if (cmd->op == PSEP_REPL_CAPTURE && c->role != PSEP_ROLE_REPL_HOOK) {
+		reply_now(c, m->hdr.id, PSEP_RS_BAD, "SYNTAX", "local command");
+		return;
+	}
 	l = policy_userdb_lookup(c->sup->userdb, cmd->user, &u, &why);
 	switch (l) {
 	case POLICY_USER_FOUND:

@@ -603,19 +603,118 @@ rop_flag_name(const char *name, const char *canon, char *out)
 	return 0;
 }
 
-/* Rename the file of msg to match canon (§7.3); new name or "" in out. */
+/* The canonical system flags the info letters of name say (D F R S T),
+ * with the won deltas ("+\\Seen -\\Flagged") applied, into out. */
+static void
+rop_name_flags_won(const char *name, const char *won, char *out)
+{
+	static const struct { char letter; const char *flag; } map[] = {
+		{ 'D', "\\Draft" }, { 'F', "\\Flagged" }, { 'R', "\\Answered" },
+		{ 'S', "\\Seen" }, { 'T', "\\Deleted" },
+	};
+	const char *colon = strchr(name, ':');
+	bool on[5];
+	char buf[STORE_FLAGS_MAX] = "";
+	size_t i, len = 0, fl;
+	const char *p;
+
+	for (i = 0; i < 5; i++)
+		on[i] = colon != NULL && strncmp(colon, ":2,", 3) == 0 &&
+			strchr(colon + 3, map[i].letter) != NULL;
+	for (p = won; *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		for (i = 0; i < 5 && n > 1; i++) {
+			fl = strlen(map[i].flag);
+			if (n - 1 == fl && strncasecmp(p + 1, map[i].flag, fl) == 0)
+				on[i] = p[0] == '+';
+		}
+		p += n;
+		p += strspn(p, " ");
+	}
+	for (i = 0; i < 5; i++)
+		if (on[i])
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s",
+						map[i].flag);
+	if (store_flags_canon(buf, out) < 0)
+		out[0] = '\0';
+}
+
+/*
+ * The file of a message whose file name in the index is gone: the regular
+ * file of new/ or cur/ with the same base name (up to ':'), renamed by
+ * someone else (an IMAP server changing its flags) and not reconciled
+ * yet.  Its directory fd and name in actual[STORE_MAX_NAME]; -1 if none.
+ */
+static int
+rop_locate_renamed(const struct store_rop *o, const char *name, char *actual)
+{
+	size_t blen = strcspn(name, ":");
+	int dirs[2] = { o->d.cur_fd, o->d.new_fd };
+	struct dirent *de;
+	struct stat st;
+	int i, fd, found = -1;
+	DIR *d;
+
+	for (i = 0; i < 2 && found < 0 && blen > 0; i++) {
+		fd = openat(dirs[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, name, blen) != 0 ||
+			    (de->d_name[blen] != ':' && de->d_name[blen] != '\0') ||
+			    strlen(de->d_name) >= STORE_MAX_NAME ||
+			    fstatat(dirs[i], de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			snprintf(actual, STORE_MAX_NAME, "%s", de->d_name);
+			found = dirs[i];
+			break;
+		}
+		closedir(d);
+	}
+	if (found < 0)
+		errno = ENOENT;
+	return found;
+}
+
+/*
+ * Rename the file of msg to match canon (§7.3); new name or "" in out.
+ * A file someone else renamed (other info letters, not reconciled yet)
+ * keeps its letters with only the won deltas applied, and the index keeps
+ * the old name (out ""), so reconciliation still records that someone
+ * else's change with its own stamp (§7.6).
+ */
 static int
 rop_rename_flags(struct store_rop *o, const struct store_msg *msg,
-		 const char *canon, char *out)
+		 const char *canon, const char *won, char *out)
 {
-	char letters[8];
+	char letters[8], actual[STORE_MAX_NAME], theirs[STORE_FLAGS_MAX];
+	char target[STORE_MAX_NAME];
 	struct stat st;
 	int from;
 
 	out[0] = '\0';
 	from = store_rop_locate(o, msg->name, &st);
-	if (from < 0)
-		return 0;   /* gone: reconciliation records it as lost */
+	if (from < 0) {
+		from = rop_locate_renamed(o, msg->name, actual);
+		if (from < 0)
+			return 0;   /* gone: reconciliation records it */
+		rop_name_flags_won(actual, won, theirs);
+		o->what = "rename";
+		if (rop_flag_name(actual, theirs, target) < 0)
+			return -1;
+		if (strcmp(target, actual) == 0)
+			return 0;
+		if (renameat2(from, actual, o->d.cur_fd, target, RENAME_NOREPLACE) < 0)
+			return -1;
+		o->what = "fsync";
+		return fsync(o->d.cur_fd) < 0 ||
+		       (from != o->d.cur_fd && fsync(from) < 0) ? -1 : 0;
+	}
 	store_flags_letters(canon, letters);
 	if (from == o->d.new_fd && letters[0] == '\0')
 		return 0;
@@ -662,7 +761,7 @@ rop_store_apply(struct store_rop *o, const char *guid,
 		return 0;   /* every delta lost or tied: not effective */
 	store_rop_rec(&rec, STORE_REC_FLAGS, guid, st);
 	memcpy(rec.flags, won, sizeof(rec.flags));
-	if (rop_rename_flags(o, msg, nf, rec.name) < 0 || store_rop_apply(o, &rec) < 0 ||
+	if (rop_rename_flags(o, msg, nf, won, rec.name) < 0 || store_rop_apply(o, &rec) < 0 ||
 	    store_rop_flush(o) < 0)
 		return -1;
 	res->effective = true;
@@ -709,9 +808,14 @@ rop_expunge_apply(struct store_rop *o, const char *guid,
 	if (msg != NULL && msg->kind == STORE_MSG_TOMBSTONE)
 		return 0;   /* a replay: not effective */
 	if (msg != NULL && msg->kind == STORE_MSG_PRESENT) {
+		char actual[STORE_MAX_NAME];
+
+		snprintf(actual, sizeof(actual), "%s", msg->name);
 		dirfd = store_rop_locate(o, msg->name, &sb);
+		if (dirfd < 0)   /* renamed by someone else since */
+			dirfd = rop_locate_renamed(o, msg->name, actual);
 		o->what = "unlink";
-		if (dirfd >= 0 && unlinkat(dirfd, msg->name, 0) < 0 &&
+		if (dirfd >= 0 && unlinkat(dirfd, actual, 0) < 0 &&
 		    errno != ENOENT)
 			return -1;
 		o->what = "fsync";

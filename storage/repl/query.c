@@ -95,6 +95,10 @@ rop_queue(struct rop_rec_ctx *r, const struct store_rec *rec)
 	r->changed = true;
 	if (store_rop_apply(r->o, rec) < 0)
 		return -1;
+	if (r->o->capture != NULL && r->o->capture(rec, r->o->capture_arg) != 0) {
+		r->o->what = "capture";
+		return -1;
+	}
 	return r->o->npending >= ROP_BATCH ? store_rop_flush(r->o) : 0;
 }
 
@@ -313,6 +317,25 @@ store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 	if (store_rop_open_existing(&o, c, mailbox, NULL, &ret) &&
 	    store_rop_reconcile(&o, changed_out) == 0)
 		ret = 0;
+	store_rop_done(&o, ret, what_out);
+	return ret;
+}
+
+int
+store_repl_capture(const struct store_repl_ctx *c, const char *mailbox,
+		   int (*cb)(const struct store_rec *rec, void *arg), void *arg,
+		   struct store_repl_result *res, const char **what_out)
+{
+	struct store_rop o;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret)) {
+		o.capture = cb;
+		o.capture_arg = arg;
+		if (store_rop_reconcile(&o, NULL) == 0)
+			ret = 0;
+	}
 	store_rop_done(&o, ret, what_out);
 	return ret;
 }

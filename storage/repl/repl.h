@@ -235,6 +235,19 @@ int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 			 bool *changed_out, const char **what_out);
 
 /*
+ * Change capture (doc/replication-protocol.md §7.6): store_repl_reconcile
+ * of one existing mailbox that also gives cb each record it writes (SAVE
+ * of a file it did not know, EXPUNGE or LOST of a vanished file, FLAGS
+ * with the deltas of changed info letters, or without deltas for a rename
+ * only), after it is applied and before its transaction is fsynced; the
+ * step fails if cb returns non-zero.  res->status NONEXISTENT if the
+ * mailbox does not exist.
+ */
+int store_repl_capture(const struct store_repl_ctx *c, const char *mailbox,
+		       int (*cb)(const struct store_rec *rec, void *arg), void *arg,
+		       struct store_repl_result *res, const char **what_out);
+
+/*
  * Change capture (doc/replication-protocol.md §7.6): add inotify watches
  * on the inotify instance ino for the Maildir root (cb with mailbox NULL)
  * and for new/ and cur/ of every mailbox (cb with its name, twice), each

@@ -101,6 +101,10 @@ struct store_rop {
 	dev_t idx_dev;              /* the index file, from store_rop_load */
 	ino_t idx_ino;
 	struct store_mbox m;
+	/* reconciliation: each change it records is also given to this
+	 * callback (NULL: none); a non-zero return fails the step */
+	int (*capture)(const struct store_rec *rec, void *arg);
+	void *capture_arg;
 	struct store_rec *pending;  /* records of the next transaction */
 	size_t npending, cap;
 	const char *what;           /* the step that failed */

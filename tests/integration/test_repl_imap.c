@@ -343,8 +343,8 @@ test_expunge_while_replica_down_stays_expunged(void **state)
 	irepl_pass();
 }
 
-/* Flag changes made through IMAP on a and on b at the same time end the
- * same on both. */
+/* Flag changes made through IMAP on a and on b at the same time are
+ * merged flag by flag, the same on both. */
 static void
 test_concurrent_imap_flag_changes_converge(void **state)
 {
@@ -376,6 +376,9 @@ test_concurrent_imap_flag_changes_converge(void **state)
 			fail_msg("letters differ: a \"%s\", b \"%s\"", la, lb);
 		harness_sleep_ms(50);
 	}
+	/* merged flag by flag (§7.2): \Seen from a, \Flagged from b */
+	if (strcmp(la, "FS") != 0)
+		fail_msg("letters \"%s\", want \"FS\"", la);
 	/* what Dovecot on a shows (after it noticed stowd's rename) is what
 	 * the file on b says */
 	assert_int_equal(imapc_ok(ca, "NOOP"), 0);

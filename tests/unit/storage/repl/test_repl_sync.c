@@ -161,6 +161,41 @@ test_reconcile_letters_are_store(void **state)
 	assert_int_equal(seen_find(&g, G2)->stamp.modseq, 9);
 }
 
+/* A replicated STORE or EXPUNGE that arrives after an IMAP server renamed
+ * the file but before reconciliation saw it: the STORE keeps the IMAP
+ * server's letters and adds its own, so reconciliation still records the
+ * IMAP change; the EXPUNGE removes the renamed file (no resurrection as a
+ * new message). */
+void
+test_replicated_ops_on_a_file_renamed_by_others(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r, r2;
+	const struct store_msg_info *mi;
+	struct seen g;
+	bool changed;
+
+	r = save(f, "INBOX", G1, 5, "a", 0, "");
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, r.filename),
+				tu_path("%s/cur/%s:2,S", f->md, r.filename)), 0);
+	assert_true(store(f, "INBOX", G1, 6, "a", "+\\Flagged").effective);
+	assert_int_equal(access(tu_path("%s/cur/%s:2,FS", f->md, r.filename), F_OK), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	mi = seen_find(&g, G1);
+	assert_non_null(mi);
+	assert_string_equal(mi->flags, "\\Flagged \\Seen");
+	assert_string_equal(mi->stamp.origin, "b.example");
+	/* expunge after a rename by others */
+	r2 = save(f, "INBOX", G2, 8, "a", 0, "");
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, r2.filename),
+				tu_path("%s/cur/%s:2,T", f->md, r2.filename)), 0);
+	assert_true(expunge(f, "INBOX", G2, 9).effective);
+	assert_int_equal(access(tu_path("%s/cur/%s:2,T", f->md, r2.filename), F_OK), -1);
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+}
+
 void
 test_flags_letter_deltas(void **state)
 {
