@@ -396,7 +396,8 @@ cmd_check(const struct psep_repl_cmd *c, int fd, const struct stat *st,
 		return fail(why, "bad origin");
 	if (!op_is_event(c->op) && c->modseq != 0)
 		return fail(why, "modseq on a query");
-	if (c->op == PSEP_REPL_LIST ? c->mailbox[0] != '\0'
+	if (c->op == PSEP_REPL_LIST || c->op == PSEP_REPL_CAPTURE_BOXES ?
+	    c->mailbox[0] != '\0'
 				    : !mailbox_ok(c->mailbox, sizeof(c->mailbox)))
 		return fail(why, "bad mailbox name");
 	if (c->op == PSEP_REPL_RENAME ? !mailbox_ok(c->mailbox2, sizeof(c->mailbox2))

@@ -243,8 +243,11 @@ enum psep_repl_op {
 	 * (doc/replication-protocol.md §7.6): "EXPUNGE <guid> <modseq>",
 	 * "STORE <guid> <modseq> <deltas>", "SAVE <guid>" */
 	PSEP_REPL_CAPTURE = 11,
+	/* local only, the same for the folders of a user (no mailbox):
+	 * "CREATE <mailbox>", "DELETE <mailbox>", "RENAME <from> <to>" */
+	PSEP_REPL_CAPTURE_BOXES = 12,
 };
-#define PSEP_REPL_OP_MAX 11
+#define PSEP_REPL_OP_MAX 12
 
 struct psep_repl_cmd {
 	uint32_t op;                  /* enum psep_repl_op */

@@ -72,7 +72,7 @@ struct hook_notify {
 	/* Journal an event of this server for every replica, as if the
 	 * supervisor had sent it, but answered to no one: a change of others
 	 * that change capture found (watch.c, doc/replication-protocol.md
-	 * §7.6).  STORE and EXPUNGE only (no body). */
+	 * §7.6).  No SAVE (it would need a body). */
 	void (*event_local)(struct hook *h, const struct psep_repl_cmd *cmd);
 };
 

@@ -274,7 +274,7 @@ event_local(struct hook *h, const struct psep_repl_cmd *cmd)
 
 	memset(&rec, 0, sizeof(rec));
 	rec.body_fd = -1;
-	if (cmd->op == PSEP_REPL_STORE || cmd->op == PSEP_REPL_EXPUNGE)
+	if (cmd->op != PSEP_REPL_SAVE)
 		rec.line_len = repl_fmt_command(line, sizeof(line) - 24, cmd, 0);
 	rec.line = line;
 	rec.origin = cmd->origin;

@@ -402,6 +402,41 @@ capture_line(struct hook *h, const struct pend *p, char *line)
 	return false;
 }
 
+/* One data line of a CAPTURE_BOXES reply: a folder event to journal;
+ * true if the user's mailboxes need a resync (a folder created, with what
+ * it may already hold). */
+static bool
+boxes_line(struct hook *h, const struct pend *p, char *line)
+{
+	struct psep_repl_cmd c;
+	char *a = strchr(line, ' '), *b;
+
+	if (a == NULL)
+		return true;
+	*a++ = '\0';
+	b = strchr(a, ' ');
+	if (b != NULL)
+		*b++ = '\0';
+	memset(&c, 0, sizeof(c));
+	if (strcmp(line, "CREATE") == 0 && b == NULL)
+		c.op = PSEP_REPL_CREATE;
+	else if (strcmp(line, "DELETE") == 0 && b == NULL)
+		c.op = PSEP_REPL_DELETE;
+	else if (strcmp(line, "RENAME") == 0 && b != NULL)
+		c.op = PSEP_REPL_RENAME;
+	else
+		return true;
+	if (!xstrlcpy(c.origin, hook_server_id(h), sizeof(c.origin)) ||
+	    !xstrlcpy(c.user, p->user, sizeof(c.user)) ||
+	    !xstrlcpy(c.mailbox, a, sizeof(c.mailbox)) ||
+	    (b != NULL && !xstrlcpy(c.mailbox2, b, sizeof(c.mailbox2))))
+		return true;
+	log_info("watch: user=%s %s %s%s%s", p->user, line, a, b != NULL ? " " : "",
+		 b != NULL ? b : "");
+	h->notify->event_local(h, &c);
+	return c.op == PSEP_REPL_CREATE;
+}
+
 static void pump(struct hook_watch *w);
 
 /* The writer's CAPTURE answer: journal what it recorded; a resync where a
@@ -426,7 +461,10 @@ capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
 		buf[have] = '\0';
 		while ((nl = strchr(buf, '\n')) != NULL) {
 			*nl = '\0';
-			resync |= capture_line(h, p, buf);
+			if (p->mailbox == NULL)
+				resync |= boxes_line(h, p, buf);
+			else
+				resync |= capture_line(h, p, buf);
 			have -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, have + 1);
 		}
@@ -437,6 +475,9 @@ capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
 	}
 	if (fd >= 0)
 		close(fd);
+	/* a created folder: the journaled CREATE first, then a resync of the
+	 * user for what it holds (the resync waits for the journal to drain);
+	 * a rename or delete carries everything itself */
 	if (rep != NULL && resync)
 		resync_user(h, p->user, p->mailbox);
 	if (w == NULL) {
@@ -478,15 +519,11 @@ pump(struct hook_watch *w)
 			i++;
 			continue;
 		}
-		if (p->mailbox == NULL) {
-			resync_user(h, p->user, NULL);
-			pend_remove(w, i);
-			continue;
-		}
 		memset(&c, 0, sizeof(c));
-		c.op = PSEP_REPL_CAPTURE;
+		c.op = p->mailbox != NULL ? PSEP_REPL_CAPTURE : PSEP_REPL_CAPTURE_BOXES;
 		if (!xstrlcpy(c.user, p->user, sizeof(c.user)) ||
-		    !xstrlcpy(c.mailbox, p->mailbox, sizeof(c.mailbox)) ||
+		    (p->mailbox != NULL &&
+		     !xstrlcpy(c.mailbox, p->mailbox, sizeof(c.mailbox))) ||
 		    hook_local_send(h, &c, -1, capture_cb, p) < 0) {
 			resync_user(h, p->user, NULL);
 			pend_remove(w, i);

@@ -86,6 +86,21 @@ capture_cb(const struct store_rec *rec, void *arg)
 	return psep_lines_add(arg, line, (size_t)n);
 }
 
+/* A folder change of others, as a CAPTURE_BOXES data line. */
+static int
+boxes_cb(const char *op, const char *a, const char *b, void *arg)
+{
+	char line[PSEP_LINES_LINE_MAX];
+	int n = snprintf(line, sizeof(line), "%s %s%s%s", op, a, b != NULL ? " " : "",
+			 b != NULL ? b : "");
+
+	if (n <= 0 || (size_t)n >= sizeof(line)) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	return psep_lines_add(arg, line, (size_t)n);
+}
+
 /* What one operation produced besides the result. */
 struct op_out {
 	struct store_repl_result res;
@@ -162,6 +177,9 @@ op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 	case PSEP_REPL_CAPTURE:
 		return store_repl_capture(ctx, c->mailbox, capture_cb, &o->data, &o->res,
 					  what);
+	case PSEP_REPL_CAPTURE_BOXES:
+		o->res.status = STORE_R_OK;
+		return store_repl_capture_boxes(ctx, boxes_cb, &o->data, what);
 	}
 	errno = EINVAL;
 	*what = "unknown operation";
@@ -172,7 +190,7 @@ static bool
 op_has_data(uint32_t op)
 {
 	return op == PSEP_REPL_LIST || op == PSEP_REPL_SYNC || op == PSEP_REPL_GUIDS ||
-	       op == PSEP_REPL_CAPTURE;
+	       op == PSEP_REPL_CAPTURE || op == PSEP_REPL_CAPTURE_BOXES;
 }
 
 /* The facts of a finished operation into rep; *fd_out the fd to pass. */

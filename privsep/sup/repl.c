@@ -131,7 +131,7 @@ ok_text(uint32_t op)
 		[PSEP_REPL_DELETE] = "deleted", [PSEP_REPL_RENAME] = "renamed",
 		[PSEP_REPL_LIST] = "listed", [PSEP_REPL_SYNC] = "sync",
 		[PSEP_REPL_GUIDS] = "guids", [PSEP_REPL_FETCH] = "fetched",
-		[PSEP_REPL_CAPTURE] = "captured",
+		[PSEP_REPL_CAPTURE] = "captured", [PSEP_REPL_CAPTURE_BOXES] = "captured",
 	};
 
 	return op <= PSEP_REPL_OP_MAX && t[op] != NULL ? t[op] : "done";
@@ -387,7 +387,8 @@ sup_repl_request(struct sup_child *c, struct psep_msg *m)
 
 	if (early_reply(c, m))
 		return;
-	if (cmd->op == PSEP_REPL_CAPTURE && c->role != PSEP_ROLE_REPL_HOOK) {
+	if ((cmd->op == PSEP_REPL_CAPTURE || cmd->op == PSEP_REPL_CAPTURE_BOXES) &&
+	    c->role != PSEP_ROLE_REPL_HOOK) {
 		reply_now(c, m->hdr.id, PSEP_RS_BAD, "SYNTAX", "local command");
 		return;
 	}

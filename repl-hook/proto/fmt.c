@@ -281,6 +281,7 @@ op_name(enum psep_repl_op op)
 	case PSEP_REPL_GUIDS: return "GUIDS";
 	case PSEP_REPL_FETCH: return "FETCH";
 	case PSEP_REPL_CAPTURE: return NULL;   /* local only */
+	case PSEP_REPL_CAPTURE_BOXES: return NULL;
 	}
 	return NULL;
 }
@@ -379,6 +380,7 @@ repl_fmt_command(char *out, size_t size, const struct psep_repl_cmd *cmd,
 		ob_printf(&o, " %s", cmd->guid);
 		break;
 	case PSEP_REPL_CAPTURE:
+	case PSEP_REPL_CAPTURE_BOXES:
 		o.ok = false;   /* local only: op_name gave no name */
 		break;
 	}

@@ -235,6 +235,20 @@ int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 			 bool *changed_out, const char **what_out);
 
 /*
+ * Change capture of folders (doc/replication-protocol.md §7.6): compare
+ * the folders of the Maildir (by the inode of their directory) with the
+ * stowd-mailboxes file of the last look, call cb("RENAME", from, to),
+ * cb("DELETE", name, NULL), cb("CREATE", name, NULL) for what others
+ * changed (a rename of a parent implies its inferiors': only the parent's
+ * is reported; parents first), then write the file anew.  A missing or
+ * damaged file reports nothing.  0, or -1 with errno and *what_out.
+ */
+int store_repl_capture_boxes(const struct store_repl_ctx *c,
+			     int (*cb)(const char *op, const char *a, const char *b,
+				       void *arg),
+			     void *arg, const char **what_out);
+
+/*
  * Change capture (doc/replication-protocol.md §7.6): store_repl_reconcile
  * of one existing mailbox that also gives cb each record it writes (SAVE
  * of a file it did not know, EXPUNGE or LOST of a vanished file, FLAGS

@@ -156,6 +156,15 @@ void store_rop_rec(struct store_rec *r, enum store_rec_op op, const char *guid,
 /* Set *what_out (may be NULL) from ret and o->what, then close o. */
 void store_rop_done(struct store_rop *o, int ret, const char **what_out);
 
+/* repl/boxes.c: tell the Maildir's stowd-mailboxes file about stowd's own
+ * folder operation op ("CREATE" a, "DELETE" a, "RENAME" a b, with the
+ * inferiors of a), so change capture does not report it; op NULL: write
+ * the folders as they are if the file is missing or damaged (the first
+ * look), else nothing.  Errors are ignored (errno kept): the file is a
+ * hint. */
+void store_boxes_note(const struct store_repl_ctx *c, const char *op, const char *a,
+		      const char *b);
+
 /* Reconcile the open mailbox o with its files (see store_repl_reconcile). */
 int store_rop_reconcile(struct store_rop *o, bool *changed_out);
 

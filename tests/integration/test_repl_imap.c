@@ -391,6 +391,90 @@ test_concurrent_imap_flag_changes_converge(void **state)
 	irepl_pass();
 }
 
+/* Message files in folder ("" = INBOX) of u1 on i; -1 if it is not there. */
+static int
+count_in(unsigned i, const char *folder)
+{
+	static const char *const subs[] = { "new", "cur" };
+	char dir[512];
+	struct dirent *de;
+	int n = 0, dirs = 0;
+
+	for (unsigned k = 0; k < 2; k++) {
+		DIR *d;
+
+		snprintf(dir, sizeof(dir), "%s/%s%s%s%s", IR[i].h->users[0].maildir,
+			 folder[0] != '\0' ? "." : "", folder,
+			 folder[0] != '\0' ? "/" : "", subs[k]);
+		d = opendir(dir);
+		if (d == NULL)
+			continue;
+		dirs++;
+		while ((de = readdir(d)) != NULL)
+			n += de->d_name[0] != '.';
+		closedir(d);
+	}
+	return dirs == 2 ? n : -1;
+}
+
+/* Bounded poll until count_in(i, folder) == want. */
+static int
+wait_count(unsigned i, const char *folder, int want)
+{
+	int64_t deadline = harness_mono_ms() + SETTLE_MS;
+	int have;
+
+	while ((have = count_in(i, folder)) != want) {
+		if (harness_mono_ms() > deadline) {
+			fprintf(stderr, "%s %s: %d messages, want %d\n", IR[i].name,
+				folder, have, want);
+			return -1;
+		}
+		harness_sleep_ms(50);
+	}
+	return 0;
+}
+
+#define MSG_W "From: w@example.net\r\nSubject: work\r\n\r\nwork\r\n"
+
+/* A folder renamed with its subfolder and one deleted through IMAP on a:
+ * b renames and deletes the same (RENAME with inferiors, DELETE), and
+ * nothing comes back on a. */
+static void
+test_folder_rename_with_subfolders_and_delete(void **state)
+{
+	struct imapc *c;
+	unsigned uid;
+
+	(void)state;
+	start_both(FULL_SYNC);
+	dovecot_for(A);
+	c = imap_login(A);
+	assert_int_equal(imapc_create(c, "Work"), 0);
+	assert_int_equal(imapc_create(c, "Work.2024"), 0);
+	assert_int_equal(imapc_create(c, "Old"), 0);
+	assert_int_equal(imapc_append(c, "Work.2024", NULL, MSG_W, strlen(MSG_W), &uid), 0);
+	if (wait_count(B, "Work.2024", 1) < 0 || wait_count(B, "Work", 0) < 0 ||
+	    wait_count(B, "Old", 0) < 0)
+		fail_msg("the folders did not reach b");
+	assert_int_equal(imapc_rename(c, "Work", "Archive"), 0);
+	assert_int_equal(imapc_delete(c, "Old"), 0);
+	if (wait_count(B, "Archive.2024", 1) < 0 || wait_count(B, "Archive", 0) < 0 ||
+	    wait_count(B, "Work.2024", -1) < 0 || wait_count(B, "Work", -1) < 0 ||
+	    wait_count(B, "Old", -1) < 0)
+		fail_msg("the rename and delete did not reach b");
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0 ||
+	    irepl_wait_journal_empty(B, "a", IREPL_POLL_MS) < 0)
+		fail_msg("journals did not drain");
+	/* nothing came back on a (its resync with b ran after the events) */
+	assert_int_equal(count_in(A, "Work"), -1);
+	assert_int_equal(count_in(A, "Work.2024"), -1);
+	assert_int_equal(count_in(A, "Old"), -1);
+	assert_int_equal(count_in(A, "Archive.2024"), 1);
+	imapc_free(&c);
+	irepl_pass();
+}
+
 #define LAT_N 150                   /* changes, one per message */
 #define LAT_RATE_MS 10              /* one change every 10 ms: 100/s */
 
@@ -520,6 +604,8 @@ main(void)
 			test_concurrent_imap_flag_changes_converge, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_changes_at_100_per_second_reach_b_within_2s, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_folder_rename_with_subfolders_and_delete, setup, teardown),
 	};
 
 	harness_require_root();

@@ -508,6 +508,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reconcile_vanished_file_is_expunge, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_letters_are_store, setup, tu_tree_teardown),
 		cmocka_unit_test(test_flags_letter_deltas),
+		cmocka_unit_test_setup_teardown(test_capture_boxes_reports_folder_changes_of_others, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_replicated_ops_on_a_file_renamed_by_others, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_leaves_record_of_file_in_tmp_alone, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_index_name_that_is_a_path_is_not_followed, setup, tu_tree_teardown),

@@ -196,6 +196,88 @@ test_replicated_ops_on_a_file_renamed_by_others(void **state)
 	assert_int_equal(sync_box(f, "INBOX").messages, 1);
 }
 
+struct boxes_seen {
+	char ops[8][128];
+	int n;
+};
+
+static int
+boxes_cb(const char *op, const char *a, const char *b, void *arg)
+{
+	struct boxes_seen *bs = arg;
+
+	if (bs->n < 8)
+		snprintf(bs->ops[bs->n++], sizeof(bs->ops[0]), "%s %s%s%s", op, a,
+			 b != NULL ? " " : "", b != NULL ? b : "");
+	return 0;
+}
+
+static struct boxes_seen
+capture_boxes(struct fixture *f)
+{
+	struct boxes_seen bs = { .n = 0 };
+	const char *what;
+
+	assert_int_equal(store_repl_capture_boxes(&f->c, boxes_cb, &bs, &what), 0);
+	return bs;
+}
+
+static void
+mkbox(struct fixture *f, const char *dir)
+{
+	assert_int_equal(mkdir(tu_path("%s/%s", f->md, dir), 0700), 0);
+	assert_int_equal(mkdir(tu_path("%s/%s/new", f->md, dir), 0700), 0);
+	assert_int_equal(mkdir(tu_path("%s/%s/cur", f->md, dir), 0700), 0);
+}
+
+/* Folders created, renamed (with a subfolder) and deleted by an IMAP
+ * server are reported once, parents first, a subfolder's rename implied
+ * by its parent's; stowd's own CREATE, RENAME and DELETE are not. */
+void
+test_capture_boxes_reports_folder_changes_of_others(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+	struct boxes_seen bs;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	mkbox(f, ".Work");
+	/* stowd made the Maildir and saw no folder then */
+	bs = capture_boxes(f);
+	assert_int_equal(bs.n, 1);
+	assert_string_equal(bs.ops[0], "CREATE Work");
+	/* without the file, the first look reports nothing */
+	assert_int_equal(unlink(tu_path("%s/stowd-mailboxes", f->md)), 0);
+	mkbox(f, ".Tmp");
+	assert_int_equal(capture_boxes(f).n, 0);
+	assert_int_equal(rename(tu_path("%s/.Tmp", f->md), tu_path("%s/tmp/x", f->md)), 0);
+	assert_string_equal(capture_boxes(f).ops[0], "DELETE Tmp");
+	mkbox(f, ".Work.2024");
+	mkbox(f, ".Old");
+	bs = capture_boxes(f);
+	assert_int_equal(bs.n, 2);
+	assert_string_equal(bs.ops[0], "CREATE Old");
+	assert_string_equal(bs.ops[1], "CREATE Work.2024");
+	assert_int_equal(capture_boxes(f).n, 0);
+	/* as Dovecot renames: the folder and its subfolder */
+	assert_int_equal(rename(tu_path("%s/.Work", f->md), tu_path("%s/.Archive", f->md)), 0);
+	assert_int_equal(rename(tu_path("%s/.Work.2024", f->md),
+				tu_path("%s/.Archive.2024", f->md)), 0);
+	assert_int_equal(rename(tu_path("%s/.Old", f->md),
+				tu_path("%s/..DOVECOT-TRASHED", f->md)), 0);
+	bs = capture_boxes(f);
+	assert_int_equal(bs.n, 2);
+	assert_string_equal(bs.ops[0], "RENAME Work Archive");
+	assert_string_equal(bs.ops[1], "DELETE Old");
+	/* stowd's own operations are noted, not reported */
+	assert_int_equal(store_repl_create(&f->c, "Sent", &r, NULL), 0);
+	assert_int_equal(store_repl_rename(&f->c, "Archive", "Done", &r, NULL), 0);
+	assert_true(r.effective);
+	assert_int_equal(store_repl_delete(&f->c, "Sent", &r, NULL), 0);
+	assert_int_equal(capture_boxes(f).n, 0);
+	assert_int_equal(access(tu_path("%s/.Done.2024/cur", f->md), F_OK), 0);
+}
+
 void
 test_flags_letter_deltas(void **state)
 {
