@@ -349,4 +349,303 @@ int store_idx_begin(int dirfd, int *fd_out, struct store_index_state *st,
 int store_idx_commit(int fd, off_t *end, const struct store_index_state *st,
 		     const struct store_rec *recs, size_t n, bool sync);
 
+/* ---- Maildir side files: dot-locks, maildirsize, dovecot-keywords,
+ * subscriptions (dotlock.c, quota.c, keywords.c, subscriptions.c) ------ *
+ * The formats are Dovecot 2.3's (and Courier's, for maildirsize).  The
+ * files are user-writable, hence hostile: every reader has a size bound,
+ * opens relative to a directory fd with O_NOFOLLOW and refuses anything
+ * but a regular file (ELOOP for a symlink, EINVAL otherwise).  Writers
+ * create O_EXCL, fsync, then rename over the file. */
+
+#define STORE_UIDLIST_FILE "dovecot-uidlist"
+#define STORE_UIDLIST_LOCK_STALE_SECS 120  /* Dovecot's uidlist lock */
+
+/* How to take a dot-lock. */
+struct store_dotlock_set {
+	unsigned timeout_secs;  /* give up (EAGAIN) after this; 0: one try */
+	unsigned stale_secs;    /* 0: only the dead-pid rule */
+	bool write_pid;         /* write "<pid>:<host>" and close the fd
+				 * (a pure lock); else keep it open for the
+				 * new content (store_dotlock_replace) */
+};
+
+/* A held dot-lock; dir_fd is borrowed and must stay open while held. */
+struct store_dotlock {
+	int dir_fd;             /* -1 when not held */
+	int fd;                 /* lock file open for writing, or -1 */
+	char file[STORE_MAX_NAME];
+	char lock[STORE_MAX_NAME + 8];
+	dev_t dev;
+	ino_t ino;
+};
+
+/*
+ * Take "<file>.lock" in dir_fd as Dovecot's file-dotlock does with
+ * dotlock_use_excl: create it O_EXCL; while it exists, remove it if stale
+ * (see dotlock.c) or poll until set->timeout_secs passed.  Returns 0 with
+ * *out held, or -1 with errno EAGAIN (timeout), ENAMETOOLONG, or an
+ * openat errno.
+ */
+int store_dotlock_take(int dir_fd, const char *file,
+		       const struct store_dotlock_set *set,
+		       struct store_dotlock *out);
+
+/* Bump the lock's mtime so that others do not take it for stale (Dovecot
+ * touches the uidlist lock every 10 s).  -1 with ESTALE if it is no
+ * longer ours. */
+int store_dotlock_touch(struct store_dotlock *l);
+
+/* Remove the lock if it is still ours (else -1 with ESTALE) and mark *l
+ * not held.  No-op for NULL or a lock not held. */
+int store_dotlock_release(struct store_dotlock *l);
+
+/* Lock taken without write_pid: write buf into it, fsync, rename it over
+ * the protected file.  The lock is released either way (removed on
+ * failure).  Returns 0 or -1 with errno (ESTALE: lock no longer ours). */
+int store_dotlock_replace(struct store_dotlock *l, const void *buf, size_t len);
+
+/* Dovecot's mailbox lock, dovecot-uidlist.lock in box_fd (the Maildir root
+ * for INBOX, else the ".Folder" directory): stale after 120 s, pid
+ * written.  Hold it around store_keywords_add, as Dovecot does.
+ * Returns 0 or -1 as store_dotlock_take. */
+int store_uidlist_lock(int box_fd, unsigned timeout_secs,
+		       struct store_dotlock *out);
+
+/* ---- maildirsize (Maildir++ quota, Dovecot "quota = maildir") -------- */
+
+#define STORE_QUOTA_FILE "maildirsize"
+#define STORE_QUOTA_MAX_READ 5120          /* Dovecot: a larger file is
+					    * recalculated */
+#define STORE_QUOTA_STALE_SECS (15 * 60)   /* MAILDIRSIZE_STALE_SECS */
+#define STORE_QUOTA_MAX_FOLDERS 10000      /* recalculation scan bound */
+
+/* Limits; 0 = unlimited. */
+struct store_quota_limits {
+	uint64_t bytes;
+	uint64_t count;
+};
+
+/* A configured quota: limits plus Dovecot's "force" (the default rule
+ * given with mask "*" is forced, with mask "?" it is not): when forced, a
+ * file whose limits differ is recalculated; otherwise the file's limits
+ * win. */
+struct store_quota_conf {
+	struct store_quota_limits limits;
+	bool force;
+};
+
+/* The state of maildirsize as read. */
+struct store_quota {
+	uint64_t limit_bytes;   /* effective limits (file or config) */
+	uint64_t limit_count;
+	int64_t used_bytes;     /* sum of the lines (valid only if valid) */
+	int64_t used_count;
+	size_t file_size;       /* octets read (at most STORE_QUOTA_MAX_READ) */
+	unsigned lines;         /* usage lines after the limits line */
+	time_t mtime;
+	bool exists;
+	bool valid;             /* usage parsed and not negative */
+	bool too_big;           /* file >= STORE_QUOTA_MAX_READ octets */
+	bool limits_differ;     /* file limits != configured ones */
+};
+
+/*
+ * Parse maildirsize content buf[0..len) (pure; buf need not be
+ * NUL-terminated) into *out (limits from the file; exists, mtime,
+ * too_big, limits_differ untouched).  As Dovecot: a last line without
+ * '\n' is ignored, a NUL or an unparsable usage line makes it invalid,
+ * unparsable limits count as 0.  Sums that overflow make it invalid.
+ * Always returns 0.
+ */
+int store_quota_parse(const char *buf, size_t len, struct store_quota *out);
+
+/*
+ * Read "maildirsize" in root_fd (the Maildir root) and fill *out, with the
+ * effective limits chosen from conf as Dovecot does.  A missing file gives
+ * 0 with out->exists false.  Returns 0, or -1 with errno (ELOOP for a
+ * symlink, EINVAL for a non-regular file, or a read errno).
+ */
+int store_quota_read(int root_fd, const struct store_quota_conf *conf,
+		     struct store_quota *out);
+
+/*
+ * Whether Dovecot would recalculate: missing, invalid (NUL, bad line,
+ * negative or overflowing totals), >= 5120 octets, forced limits that
+ * differ, or over quota with more than one usage line or an mtime older
+ * than STORE_QUOTA_STALE_SECS before now.  False when no limit applies
+ * and conf is not forced (Dovecot then keeps no file).
+ */
+bool store_quota_need_recalc(const struct store_quota *q,
+			     const struct store_quota_conf *conf, time_t now);
+
+/*
+ * Recalculate: count the messages of new/ and cur/ of the root and every
+ * ".Folder" directory (S= from the name, else fstatat without following),
+ * skipping folders whose mailbox name is in ignore[0..n_ignore) (Dovecot's
+ * "<mailbox>:ignore" rules, exact names, hierarchy '.').  Symlinked
+ * folders are skipped, not followed.  If a scanned directory's mtime grew
+ * during the scan nothing is written and -1 is returned with EAGAIN, as
+ * Dovecot does.  Otherwise writes "<limits>\n<bytes> <count>\n" to a temp
+ * file "maildirsize<host>.<pid>.<rand>" created O_EXCL in root_fd, fsyncs
+ * it and renames it over maildirsize.  *out (may be NULL) gets the new
+ * state.  Returns 0 or -1 with errno.
+ */
+int store_quota_recalc(int root_fd, const struct store_quota_limits *limits,
+		       const char *const *ignore, size_t n_ignore,
+		       struct store_quota *out);
+
+/*
+ * Append one usage line "<bytes> <count>\n" with O_APPEND in one write()
+ * (no lock, as Maildir++ and Dovecot).  Nothing for (0, 0).  The file must
+ * exist (-1 with ENOENT: recalculate instead).  count must fit in an int.
+ * Returns 0 or -1 with errno (EIO for a short write).
+ */
+int store_quota_update(int root_fd, int64_t bytes, int64_t count);
+
+/* Would one more message of size octets stay within q's limits (used +
+ * size <= limit, count + 1 <= limit)?  Unlimited parts always fit. */
+bool store_quota_fits(const struct store_quota *q, uint64_t size);
+
+/* One parsed Dovecot quota_rule ("<mailbox mask>:<limits>"). */
+struct store_quota_rule {
+	char mask[STORE_MAX_NAME];  /* "*", "?", "INBOX", "Trash", ... */
+	bool is_default;            /* mask "*" or "?" */
+	bool force;                 /* mask "*" (Dovecot's forced default) */
+	bool ignore;                /* "<mask>:ignore" */
+	int64_t bytes;              /* default rule: >= 0; others: signed
+				     * relative ("+N" or "-N") */
+	int64_t count;
+};
+
+/*
+ * Parse one quota_rule value as Dovecot: "*:storage=1G:messages=50000",
+ * "*:bytes=1048576", "Trash:storage=+100M", "Spam:ignore",
+ * "*:backend=1024S,10C" (Maildir++ limits) or "*:backend=NOQUOTA".
+ * storage= without a unit is KiB; units B K M G T (case-insensitive) on
+ * storage=, bytes= and messages=.  Percentages ("10%") are not supported
+ * here and rejected.  Returns 0, or -1 with errno EINVAL (ERANGE on
+ * overflow) and *why_out (may be NULL) saying why (static text).
+ */
+int store_quota_rule_parse(const char *rule, struct store_quota_rule *out,
+			   const char **why_out);
+
+/* ---- dovecot-keywords (per mailbox directory) ------------------------ */
+
+#define STORE_KEYWORDS_FILE "dovecot-keywords"
+#define STORE_KEYWORDS_MAX 26              /* letters a..z */
+#define STORE_KEYWORD_MAX_LEN 255
+#define STORE_KEYWORDS_MAX_FILE 16384      /* larger files are refused */
+
+/* Keyword names by index (letter 'a' + index); "" for a free index. */
+struct store_keywords {
+	char names[STORE_KEYWORDS_MAX][STORE_KEYWORD_MAX_LEN + 1];
+	time_t mtime;           /* of the file read, 0 if none */
+};
+
+/*
+ * Parse dovecot-keywords content buf[0..len) into *out (pure).  As
+ * Dovecot, lines without a space, with an index that is not a number
+ * below 26, an empty name or a name seen before are skipped; so are lines
+ * with a NUL or control byte and names longer than STORE_KEYWORD_MAX_LEN.
+ * A last line without '\n' is used.  Returns 0.
+ */
+int store_keywords_parse(const char *buf, size_t len, struct store_keywords *out);
+
+/*
+ * Read dovecot-keywords in box_fd (a missing file gives an empty set).
+ * Returns 0, or -1 with errno EFBIG (more than STORE_KEYWORDS_MAX_FILE
+ * octets), ELOOP (a symlink), EINVAL (not a regular file), or read errno.
+ */
+int store_keywords_read(int box_fd, struct store_keywords *out);
+
+/* True if name can be a keyword: 1..255 octets of IMAP atom characters
+ * (no SP, control, ( ) { % * " \ ]), not starting with '\'. */
+bool store_keyword_valid(const char *name);
+
+/* The letter ('a'..'z') of keyword name (exact match), or -1 with ENOENT. */
+int store_keywords_letter(const struct store_keywords *kw, const char *name);
+
+/*
+ * Give keyword name a letter in box_fd's dovecot-keywords: re-read the
+ * file, return the existing letter, else take the first free index and
+ * rewrite the whole file as Dovecot does (remove a leftover
+ * dovecot-keywords.lock, create it O_EXCL, write, make the mtime grow,
+ * fsync, rename over dovecot-keywords).  The caller holds the mailbox
+ * lock (store_uidlist_lock), which is what serialises Dovecot's writers.
+ * *kw_out (may be NULL) gets the new set.  Returns the letter, or -1 with
+ * errno EINVAL (invalid name), ENOSPC (26 keywords already), or an I/O
+ * errno.
+ */
+int store_keywords_add(int box_fd, const char *name,
+		       struct store_keywords *kw_out);
+
+/*
+ * Keyword names of the letters in a Maildir info flags string (the part
+ * after ":2,", e.g. "FSab"): names_out[i] point into kw (borrowed).
+ * Letters without a keyword are skipped (Dovecot drops them).  Returns the
+ * count (at most max).
+ */
+size_t store_keywords_names(const struct store_keywords *kw, const char *flags,
+			    const char **names_out, size_t max);
+
+/*
+ * Letters for names[0..n) in ascending order, NUL-terminated, into
+ * out[out_size] (27 octets are enough).  Returns 0, or -1 with errno
+ * ENOENT (a name has no letter: store_keywords_add first) or ENAMETOOLONG.
+ */
+int store_keywords_letters(const struct store_keywords *kw,
+			   const char *const *names, size_t n, char *out,
+			   size_t out_size);
+
+/* ---- subscriptions (Maildir root) ------------------------------------ */
+
+#define STORE_SUBS_FILE "subscriptions"
+#define STORE_SUBS_MAX_LINE 4096           /* a longer line fails the read */
+#define STORE_SUBS_MAX_NAMES 10000
+#define STORE_SUBS_MAX_FILE (1024 * 1024)
+#define STORE_SUBS_LOCK_TIMEOUT 120        /* Dovecot's values */
+#define STORE_SUBS_LOCK_STALE 30
+
+/* A subscription list; free with store_subs_free. */
+struct store_subs {
+	unsigned version;       /* 2 (header "V\t2\n\n") or 1 (none) */
+	size_t count;
+	char **names;           /* mailbox names, hierarchy separator sep */
+};
+
+/*
+ * Parse subscriptions content buf[0..len) (pure).  Version 2: TAB between
+ * hierarchy levels becomes sep, "\001" escapes (1 t r n) are decoded;
+ * version 1: lines are names as they are.  Empty lines are skipped; a
+ * last line without '\n' is used.  Returns 0, or -1 with errno EINVAL (a
+ * NUL anywhere), EMSGSIZE (a line over
+ * STORE_SUBS_MAX_LINE), E2BIG (more than STORE_SUBS_MAX_NAMES).  On
+ * success caller frees *out with store_subs_free.
+ */
+int store_subs_parse(const char *buf, size_t len, char sep,
+		     struct store_subs *out);
+
+/* Read "subscriptions" in root_fd (missing: empty, version 2).  Errors as
+ * store_subs_parse, plus EFBIG (> STORE_SUBS_MAX_FILE), ELOOP, EINVAL. */
+int store_subs_read(int root_fd, char sep, struct store_subs *out);
+
+/* Free the names and zero *s; accepts NULL. */
+void store_subs_free(struct store_subs *s);
+
+/* True if name is in s (INBOX compared case-insensitively). */
+bool store_subs_contains(const struct store_subs *s, const char *name);
+
+/*
+ * Subscribe (subscribe true) or unsubscribe name, as Dovecot: take
+ * subscriptions.lock (timeout 120 s, stale 30 s), re-read the file, keep
+ * its version and other lines, and, if something changed, write the new
+ * list into the lock, fsync, rename over "subscriptions"; otherwise remove
+ * the lock.  "inbox" in any case is written "INBOX".  *changed_out (may be
+ * NULL) tells whether the file changed.  Returns 0 or -1 with errno
+ * (EINVAL for an empty name or one with a control byte, EAGAIN for a
+ * lock timeout, or as store_subs_read).
+ */
+int store_subs_set(int root_fd, char sep, const char *name, bool subscribe,
+		   bool *changed_out);
+
 #endif
