@@ -434,6 +434,8 @@ boxes_line(struct hook *h, const struct pend *p, char *line)
 	log_info("watch: user=%s %s %s%s%s", p->user, line, a, b != NULL ? " " : "",
 		 b != NULL ? b : "");
 	h->notify->event_local(h, &c);
+	if (c.op != PSEP_REPL_DELETE && h->watch != NULL)
+		watch_enqueue(h->watch, p->user);   /* its new/, cur/ are there now */
 	return c.op == PSEP_REPL_CREATE;
 }
 

@@ -93,7 +93,7 @@ scan_cb(const char *name, unsigned char type, void *arg)
 	struct scan *sc = arg;
 	char dir[NAME_MAX + 1];
 	struct stat st;
-	int fd, n, c;
+	int fd, n;
 
 	if (name[0] != '.' || name[1] == '\0' || name[1] == '.' ||
 	    (type != DT_DIR && type != DT_UNKNOWN))
@@ -101,24 +101,16 @@ scan_cb(const char *name, unsigned char type, void *arg)
 	if (store_repl_mailbox_check(name + 1, dir) < 0 || strcmp(dir, name) != 0 ||
 	    strcasecmp(name + 1, "INBOX") == 0)
 		return 0;
+	/* a folder directory, even before its new/ and cur/ are made (an
+	 * IMAP server makes them right after; the event of the folder comes
+	 * first and is the only one at the root) */
 	fd = store_walk_step(sc->root, name, sc->uid, false);
 	if (fd < 0)
 		return 0;
-	n = store_walk_step(fd, "new", sc->uid, false);
-	c = store_walk_step(fd, "cur", sc->uid, false);
-	if (n >= 0 && c >= 0 && fstat(fd, &st) == 0 &&
-	    set_add(sc->set, (unsigned long long)st.st_ino, name + 1) < 0) {
-		close(n);
-		close(c);
-		close(fd);
-		return -1;
-	}
-	if (n >= 0)
-		close(n);
-	if (c >= 0)
-		close(c);
+	n = fstat(fd, &st) == 0 ?
+	    set_add(sc->set, (unsigned long long)st.st_ino, name + 1) : 0;
 	close(fd);
-	return 0;
+	return n;
 }
 
 /* ---- the file ------------------------------------------------------------- */

@@ -475,6 +475,38 @@ test_folder_rename_with_subfolders_and_delete(void **state)
 	irepl_pass();
 }
 
+/* A keyword set through IMAP on a shows in Dovecot on b (its own
+ * dovecot-keywords letter), and one removed on b is removed on a. */
+static void
+test_keywords_both_ways(void **state)
+{
+	struct imapc_mailbox mb;
+	struct imapc *ca, *cb;
+	char g[33];
+
+	(void)state;
+	start_both(FULL_SYNC);
+	dovecot_for(A);
+	dovecot_for(B);
+	ca = imap_login(A);
+	assert_int_equal(imapc_select(ca, "INBOX", false, &mb), 0);
+	deliver_and_select(ca, 990, g);
+	assert_int_equal(imapc_store(ca, true, "3", "+FLAGS", "$Later"), 0);
+	if (wait_letters(B, "", g, "a") < 0)
+		fail_msg("the keyword did not reach b");
+	cb = imap_login(B);
+	assert_int_equal(imapc_select(cb, "INBOX", false, &mb), 0);
+	assert_int_equal(count_flagged(cb, "$Later", "$Later"), 1);
+	assert_int_equal(imapc_store(cb, false, "1:*", "-FLAGS", "$Later"), 0);
+	if (wait_letters(A, "", g, "") < 0)
+		fail_msg("the keyword's removal did not reach a");
+	assert_int_equal(imapc_ok(ca, "NOOP"), 0);
+	assert_int_equal(count_flagged(ca, "$Later", "$Later"), 0);
+	imapc_free(&ca);
+	imapc_free(&cb);
+	irepl_pass();
+}
+
 #define LAT_N 150                   /* changes, one per message */
 #define LAT_RATE_MS 10              /* one change every 10 ms: 100/s */
 
@@ -606,6 +638,7 @@ main(void)
 			test_changes_at_100_per_second_reach_b_within_2s, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_folder_rename_with_subfolders_and_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keywords_both_ways, setup, teardown),
 	};
 
 	harness_require_root();

@@ -278,6 +278,103 @@ test_capture_boxes_reports_folder_changes_of_others(void **state)
 	assert_int_equal(access(tu_path("%s/.Done.2024/cur", f->md), F_OK), 0);
 }
 
+/* Dovecot keyword letters (a..z, by the folder's dovecot-keywords) are
+ * keyword changes both ways: letters an IMAP server adds or removes are
+ * recorded as keyword deltas; replicated keywords that have a letter are
+ * written as letters, others stay in the index only. */
+void
+test_dovecot_keyword_letters_both_ways(void **state)
+{
+	static const char kw[] = "0 $Later\n1 $Important\n";
+	struct fixture *f = *state;
+	struct store_repl_result r, r2;
+	struct seen g;
+	char base[256];
+	bool changed;
+
+	r = save(f, "INBOX", G1, 5, "a", 0, "");
+	assert_int_equal(tu_write_file(tu_path("%s/dovecot-keywords", f->md), kw,
+				       strlen(kw)), 0);
+	snprintf(base, sizeof(base), "%s", r.filename);
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, base),
+				tu_path("%s/cur/%s:2,Sa", f->md, base)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G1)->flags, "$Later \\Seen");
+	assert_int_equal(rename(tu_path("%s/cur/%s:2,Sa", f->md, base),
+				tu_path("%s/cur/%s:2,Sb", f->md, base)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G1)->flags, "$Important \\Seen");
+	/* replicated: a keyword with a letter is written, one without gets
+	 * the next free letter, as Dovecot gives it */
+	assert_true(store(f, "INBOX", G1, 20, "a", "+$Later +Work").effective);
+	assert_int_equal(access(tu_path("%s/cur/%s:2,Sabc", f->md, base), F_OK), 0);
+	{
+		char buf[128] = "";
+		FILE *fp = fopen(tu_path("%s/dovecot-keywords", f->md), "r");
+
+		assert_non_null(fp);
+		assert_true(fread(buf, 1, sizeof(buf) - 1, fp) > 0);
+		fclose(fp);
+		assert_string_equal(buf, "0 $Later\n1 $Important\n2 Work\n");
+	}
+	/* Dovecot's lock taken and released again */
+	assert_int_equal(access(tu_path("%s/dovecot-uidlist.lock", f->md), F_OK), -1);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G1)->flags, "$Important $Later Work \\Seen");
+	assert_true(store(f, "INBOX", G1, 21, "a", "-$Important").effective);
+	assert_int_equal(access(tu_path("%s/cur/%s:2,Sac", f->md, base), F_OK), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_false(changed);
+	/* a replicated SAVE with a keyword */
+	r2 = save(f, "INBOX", G2, 22, "a", 0, "$Important \\Flagged");
+	assert_string_equal(strchr(r2.filename, ':'), ":2,Fb");
+}
+
+/* Dovecot's MOVE hard-links a file under its base name into the other
+ * folder and removes the source: the target gets the GUID of the name,
+ * the source an expunge; moving it back into a folder that has the GUID's
+ * tombstone gives it a new GUID there (§7.4), and so on: nothing is lost. */
+void
+test_move_keeps_guid_until_it_comes_back(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+	char base[256], from[PATH_MAX + 300], to[PATH_MAX + 300];
+	struct seen g;
+	const char *boxes[3] = { "INBOX", "Archive", "INBOX" };
+	const char *dirs[3] = { "", ".Archive/", "" };
+	bool changed;
+
+	r = save(f, "INBOX", G1, 5, "a", 0, "");
+	snprintf(base, sizeof(base), "%s", r.filename);
+	assert_int_equal(store_repl_create(&f->c, "Archive", &r, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(from, sizeof(from), "%s/%snew/%s", f->md, dirs[i], base);
+		snprintf(to, sizeof(to), "%s/%snew/%s", f->md, dirs[i + 1], base);
+		assert_int_equal(link(from, to), 0);
+		assert_int_equal(unlink(from), 0);
+		assert_int_equal(store_repl_reconcile(&f->c, boxes[i], &changed, NULL), 0);
+		assert_true(changed);
+		assert_int_equal(store_repl_reconcile(&f->c, boxes[i + 1], &changed, NULL), 0);
+		assert_true(changed);
+		g = guids(f, boxes[i]);
+		assert_true(seen_find(&g, G1) != NULL && seen_find(&g, G1)->expunged);
+		g = guids(f, boxes[i + 1]);
+		assert_int_equal(sync_box(f, boxes[i + 1]).messages, 1);
+		if (i == 0) {
+			/* Archive: the same GUID */
+			assert_non_null(seen_find(&g, G1));
+			assert_false(seen_find(&g, G1)->expunged);
+		} else {
+			/* back in INBOX, which has its tombstone: a new GUID */
+			assert_true(seen_find(&g, G1)->expunged);
+			assert_int_equal(g.n, 2);
+		}
+	}
+}
+
 void
 test_flags_letter_deltas(void **state)
 {
