@@ -46,6 +46,13 @@ struct policy_net {
 	unsigned bits;
 };
 
+/* What reconciliation makes of a message whose file vanished from the
+ * Maildir (replication_vanished). */
+enum policy_vanished {
+	POLICY_VANISHED_EXPUNGE = 0,    /* someone expunged it: tombstone */
+	POLICY_VANISHED_REPAIR = 1,     /* a loss: restore it from a replica */
+};
+
 #define POLICY_MAX_REPLICAS 16
 #define POLICY_MAX_REPL_UIDS 32
 #define POLICY_MAX_PEERS 64        /* replication_peers */
@@ -138,6 +145,8 @@ struct policy_settings {
 	uint64_t replication_full_sync_interval;/* 1d; 0 = only at start */
 	unsigned replication_max_connections;   /* repld, 64 */
 	uint64_t replication_handshake_timeout; /* 10s: TLS + first command */
+	enum policy_vanished replication_vanished;      /* expunge */
+	uint64_t replication_capture_delay;     /* 200ms; 0 = no inotify */
 	size_t n_replicas;
 	struct policy_replica replicas[POLICY_MAX_REPLICAS];
 

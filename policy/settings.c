@@ -35,6 +35,8 @@ _Static_assert(sizeof(enum policy_on_timeout) == sizeof(uint32_t),
 	       "enum stored as 32 bits");
 _Static_assert(sizeof(enum policy_lmtp_tls) == sizeof(uint32_t),
 	       "enum stored as 32 bits");
+_Static_assert(sizeof(enum policy_vanished) == sizeof(uint32_t),
+	       "enum stored as 32 bits");
 
 static const char *const delivery_mode_names[] = { "seteuid", "fork", NULL };
 static const char *const on_timeout_names[] = { "accept", "tempfail", NULL };
@@ -42,6 +44,7 @@ static const char *const log_target_names[] = { "stderr", "syslog", NULL };
 _Static_assert(sizeof(enum policy_log_target) == sizeof(uint32_t),
 	       "enum stored as 32 bits");
 static const char *const lmtp_tls_names[] = { "no", "optional", "required", NULL };
+static const char *const vanished_names[] = { "expunge", "repair", NULL };
 
 /* ---- validators -------------------------------------------------------- */
 
@@ -506,6 +509,12 @@ const struct policy_setting_def policy_setting_defs[] = {
 	  .desc = "full sync with every replica at start and then this often (0 = only at start)",
 	  .validate = validate_sync_interval, FIELD(replication_full_sync_interval),
 	  .min = 0, .max = 366 * 24 * HOUR },
+	{ .name = "replication_vanished", .type = POLICY_T_ENUM, .def = "expunge",
+	  .desc = "a message file gone from a Maildir: expunge (removed by an IMAP server or mail client; replicated as EXPUNGE) or repair (a loss in a stowd-only store; restored from a replica)",
+	  FIELD(replication_vanished), .names = vanished_names },
+	{ .name = "replication_capture_delay", .type = POLICY_T_DURATION, .def = "200ms",
+	  .desc = "changes to Maildirs made by others (IMAP server, mail clients) are found by inotify and replicated after this coalescing delay (0 = no inotify: only replication_full_sync_interval finds them)",
+	  FIELD(replication_capture_delay), .min = 0, .max = 60 * SEC },
 	{ .name = "server_id", .type = POLICY_T_STRING, .def = "",
 	  .desc = "this server's id in GUIDs and replication (empty = derived from hostname)",
 	  .validate = validate_server_id, FIELD(server_id) },

@@ -35,6 +35,9 @@ enum psep_fd_rule {
 			   * decides which the fields call for */
 	PSEP_FD_OPT_FILE, /* none, or a regular file that is sealed (a memfd)
 			   * or opened read-only */
+	PSEP_FD_INOTIFY,  /* an anonymous inode (no file type: an inotify
+			   * instance is one); its receiver only ever calls
+			   * inotify_add_watch on it, which refuses any other */
 };
 
 struct psep_spec {
@@ -410,7 +413,8 @@ cmd_check(const struct psep_repl_cmd *c, int fd, const struct stat *st,
 		return fail(why, "bad origin");
 	if (!op_is_event(c->op) && c->modseq != 0)
 		return fail(why, "modseq on a query");
-	if (c->op == PSEP_REPL_LIST ? c->mailbox[0] != '\0'
+	if (c->op == PSEP_REPL_LIST || c->op == PSEP_REPL_CAPTURE_BOXES ?
+	    c->mailbox[0] != '\0'
 				    : !mailbox_ok(c->mailbox, sizeof(c->mailbox)))
 		return fail(why, "bad mailbox name");
 	if (c->op == PSEP_REPL_RENAME ? !mailbox_ok(c->mailbox2, sizeof(c->mailbox2))
@@ -646,6 +650,18 @@ v_stats_req(const struct psep_msg *m, const struct stat *st, const char **why)
 }
 
 static int
+v_watch_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_watch_req *r = &m->u.watch_req;
+
+	(void)st;
+	if (!psep_str_ok(r->user, sizeof(r->user)) || r->user[0] == '\0' ||
+	    !psep_text_ok(r->user, sizeof(r->user)))
+		return fail(why, "bad user");
+	return 0;
+}
+
+static int
 replica_stats_check(const struct psep_replica_stats *r, const char **why)
 {
 	if (!psep_text_ok(r->name, sizeof(r->name)) || r->name[0] == '\0')
@@ -738,6 +754,39 @@ v_resync_rep(const struct psep_msg *m, const struct stat *st, const char **why)
 	return 0;
 }
 
+/* WATCH_REP and WATCH_OP_REP: the memfd with err 0, maybe with ENOSPC. */
+static int
+v_watch_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_watch_rep *r = &m->u.watch_rep;
+
+	(void)st;
+	if (r->err < 0)
+		return fail(why, "bad errno");
+	if (r->err == 0 && m->fd < 0)
+		return fail(why, "watch list fd missing");
+	if (r->err != 0 && r->err != ENOSPC && m->fd >= 0)
+		return fail(why, "fd with a failed watch request");
+	return 0;
+}
+
+static int
+v_watch_op_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_watch_op_req *r = &m->u.watch_op_req;
+
+	(void)st;
+	if (creds_check(r->uid, r->gid, r->ngroups, r->groups, why) < 0)
+		return -1;
+	if (!psep_text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
+		return fail(why, "bad mail base");
+	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
+		return fail(why, "bad mail path");
+	if (!psep_str_ok(r->user, sizeof(r->user)) || !psep_text_ok(r->user, sizeof(r->user)))
+		return fail(why, "bad user");
+	return 0;
+}
+
 #define FIXED(s) sizeof(struct s), sizeof(struct s)
 #define TAIL(s, max) sizeof(struct s), sizeof(struct s) + (max)
 
@@ -805,6 +854,14 @@ static const struct psep_spec specs[] = {
 	  RUNNING, v_quota_req },
 	{ PSEP_QUOTA_REP, "QUOTA_REP", FIXED(psep_quota_rep), PSEP_FD_NONE, WRITERS,
 	  RUNNING, v_quota_rep },
+	{ PSEP_WATCH_REQ, "WATCH_REQ", FIXED(psep_watch_req), PSEP_FD_INOTIFY,
+	  REPL_HOOK, RUNNING, v_watch_req },
+	{ PSEP_WATCH_REP, "WATCH_REP", FIXED(psep_watch_rep), PSEP_FD_OPT_MEMFD, SUP,
+	  RUNNING, v_watch_rep },
+	{ PSEP_WATCH_OP_REQ, "WATCH_OP_REQ", FIXED(psep_watch_op_req), PSEP_FD_INOTIFY,
+	  SUP, RUNNING, v_watch_op_req },
+	{ PSEP_WATCH_OP_REP, "WATCH_OP_REP", FIXED(psep_watch_rep), PSEP_FD_OPT_MEMFD,
+	  WRITERS, RUNNING, v_watch_rep },
 #ifdef STOWD_TEST_HOOKS
 	{ PSEP_TEST_REQ, "TEST_REQ", FIXED(psep_test_req), PSEP_FD_NONE, SUP,
 	  RUNNING, v_test_req },
@@ -930,6 +987,9 @@ check_fd(const struct psep_spec *spec, int fd, struct stat *st, const char **why
 		return fail(why, "fstat on received fd failed");
 	if (spec->fd_rule == PSEP_FD_SOCKET)
 		return S_ISSOCK(st->st_mode) ? 0 : fail(why, "fd is not a socket");
+	if (spec->fd_rule == PSEP_FD_INOTIFY)
+		return (st->st_mode & S_IFMT) == 0 ? 0 :
+		       fail(why, "fd is not an inotify instance");
 	if (!S_ISREG(st->st_mode))
 		return fail(why, "body fd is not a regular file");
 	seals = fcntl(fd, F_GET_SEALS);

@@ -80,6 +80,15 @@ enum psep_type {
 	PSEP_USERS_REP = 27,    /* fd: memfd, one user name per line */
 	PSEP_WRITE_STAMP = 28,  /* writer -> supervisor, one way, before the
 				 * WRITE_REP of a WRITE_REQ with early_stamp */
+	/* change capture (doc/replication-protocol.md §7.6): repl-hook's
+	 * inotify instance travels to a writer, which adds the watches of one
+	 * user's Maildir with that user's credentials */
+	PSEP_WATCH_REQ = 100,   /* repl-hook -> supervisor; fd: the inotify
+				 * instance */
+	PSEP_WATCH_REP = 101,   /* fd: memfd of "<wd> <mailbox>" lines */
+	PSEP_WATCH_OP_REQ = 102,/* supervisor -> writer; fd: the inotify
+				 * instance */
+	PSEP_WATCH_OP_REP = 103,/* fd as WATCH_REP */
 	/* operations (stowctl, metrics): 180..219 */
 	PSEP_CTL_REQ = 180,     /* stowctl -> supervisor (control socket) */
 	PSEP_CTL_REP = 181,     /* fd: sealed memfd, the command's output */
@@ -95,7 +104,7 @@ enum psep_type {
 	PSEP_QUOTA_REQ = 220,   /* supervisor -> writer: does a message fit? */
 	PSEP_QUOTA_REP = 221,
 };
-#define PSEP_TYPE_MAX 189
+#define PSEP_TYPE_MAX 221
 
 struct psep_hdr {
 	uint16_t type;
@@ -268,8 +277,16 @@ enum psep_repl_op {
 	PSEP_REPL_SYNC = 8,
 	PSEP_REPL_GUIDS = 9,
 	PSEP_REPL_FETCH = 10,
+	/* local only, from repl-hook, never on the wire: reconcile one
+	 * mailbox and list, as data lines, the changes of others it recorded
+	 * (doc/replication-protocol.md §7.6): "EXPUNGE <guid> <modseq>",
+	 * "STORE <guid> <modseq> <deltas>", "SAVE <guid>" */
+	PSEP_REPL_CAPTURE = 11,
+	/* local only, the same for the folders of a user (no mailbox):
+	 * "CREATE <mailbox>", "DELETE <mailbox>", "RENAME <from> <to>" */
+	PSEP_REPL_CAPTURE_BOXES = 12,
 };
-#define PSEP_REPL_OP_MAX 10
+#define PSEP_REPL_OP_MAX 12
 
 struct psep_repl_cmd {
 	uint32_t op;                  /* enum psep_repl_op */
@@ -551,6 +568,40 @@ struct psep_resync_rep {
 	char text[256];
 };
 
+/* ---- change capture (100..139) --------------------------------------- */
+
+/*
+ * repl-hook -> supervisor: add the watches of user's Maildir to the inotify
+ * instance sent along.  The answer (WATCH_REP) lists them in a memfd, one
+ * "<wd> <mailbox>\n" per watched directory: <mailbox> is the protocol name
+ * ("INBOX", "a.b") for its new/ and cur/, "/" for the Maildir root (where
+ * folders appear and go).  err ENOSPC: the watch limit was reached
+ * (fs.inotify.max_user_watches); the memfd then lists the watches added
+ * before.  Another err: no memfd.
+ */
+struct psep_watch_req {
+	char user[PSEP_NAME_MAX];
+};
+
+struct psep_watch_rep {
+	int32_t err;                  /* 0, or errno */
+	uint32_t count;               /* lines in the memfd */
+};
+
+/* supervisor -> writer: the same for one resolved user; the reply is a
+ * struct psep_watch_rep (WATCH_OP_REP) with the same memfd. */
+struct psep_watch_op_req {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	uint32_t groups[PSEP_MAX_GROUPS];
+	uint32_t pad;
+	char mail_base[PSEP_PATH_MAX];
+	char mail_rel[PSEP_PATH_MAX];
+	char user[PSEP_NAME_MAX];     /* for logs */
+};
+
+
 /* ---- delivery features (220..259) ------------------------------------ */
 
 /* supervisor -> writer: would a message of size octets fit the user's
@@ -616,6 +667,9 @@ struct psep_msg {
 		struct psep_resync_rep resync_rep;
 		struct psep_quota_req quota_req;
 		struct psep_quota_rep quota_rep;
+		struct psep_watch_req watch_req;
+		struct psep_watch_rep watch_rep;
+		struct psep_watch_op_req watch_op_req;
 	} u;
 };
 

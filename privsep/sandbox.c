@@ -91,6 +91,8 @@ static const int sc_repl_hook[] = {
 	SCMP_SYS(unlinkat),
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync),   /* journal durability */
 	SCMP_SYS(flock),                        /* one repl-hook per journal */
+	SCMP_SYS(inotify_init1),                /* change capture (watch.c); the
+						 * watches are added by writers */
 	SCMP_SYS(statx),
 	SCMP_SYS(sendfile), SCMP_SYS(splice),
 	/* getaddrinfo of a replica host name: /etc/hosts and nsswitch
@@ -115,6 +117,8 @@ static const int sc_writer[] = {
 	SCMP_SYS(copy_file_range),
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64),
 	SCMP_SYS(flock),                        /* index lock */
+	SCMP_SYS(inotify_add_watch),            /* change capture, on repl-hook's
+						 * instance (storage/repl/watch.c) */
 	SCMP_SYS(ftruncate),                    /* torn index tail */
 	SCMP_SYS(statx),
 	SCMP_SYS(getdents64),

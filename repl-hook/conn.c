@@ -468,6 +468,21 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 void
+hook_conn_dirty_due(struct hook_replica *r)
+{
+	struct hook_conn *c = r->conn;
+
+	if (c == NULL)
+		return;
+	c->busy++;
+	c->drained_told = false;
+	hook_conn_maybe_sync(c);
+	c->busy--;
+	if (c->dead && c->busy == 0)
+		conn_fail(c, false);
+}
+
+void
 hook_conn_full_due(struct hook_replica *r)
 {
 	struct hook_conn *c = r->conn;

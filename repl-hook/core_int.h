@@ -82,6 +82,11 @@ struct hook_notify {
 	 * mailboxes compared, changes made (stowctl resync, stats.c). */
 	void (*sync_done)(struct hook_replica *r, bool ok, uint64_t mailboxes,
 			  uint64_t repairs);
+	/* Journal an event of this server for every replica, as if the
+	 * supervisor had sent it, but answered to no one: a change of others
+	 * that change capture found (watch.c, doc/replication-protocol.md
+	 * §7.6).  No SAVE (it would need a body). */
+	void (*event_local)(struct hook *h, const struct psep_repl_cmd *cmd);
 };
 
 struct hook_lreq;
@@ -106,6 +111,7 @@ struct hook {
 	TAILQ_HEAD(hook_lreq_list, hook_lreq) lreqs;  /* local.c */
 	struct hook_resync *resyncs;        /* stats.c: stowctl resyncs */
 	uint64_t next_lreq_id;              /* local.c */
+	struct hook_watch *watch;           /* watch.c, NULL when off */
 	bool stopping;
 };
 
@@ -228,6 +234,9 @@ void hook_conn_stop(struct hook_replica *r);
 /* replication_full_sync_interval passed: the next sync is full (started
  * now if the replica is connected and drained). */
 void hook_conn_full_due(struct hook_replica *r);
+/* Change capture marked mailboxes dirty: once connected and drained, run
+ * a dirty sync of them (a running sync runs again when it ends). */
+void hook_conn_dirty_due(struct hook_replica *r);
 /* Record r's acked offset in its journal (and truncate it when drained):
  * always if force, else at most once per CONN_ACK_FLUSH_MS, at once for a
  * drained journal of CONN_TRUNC_BYTES, or after it stayed drained for

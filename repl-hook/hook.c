@@ -266,6 +266,48 @@ event_append(struct hook *h, const struct psep_msg *m, uint32_t *touched)
 	return p;
 }
 
+/* hook_notify.event_local: a captured STORE or EXPUNGE into every
+ * eligible journal; fsynced by the zero timer like the others. */
+static void
+event_local(struct hook *h, const struct psep_repl_cmd *cmd)
+{
+	static char line[REPL_MAXLINE];
+	static const struct timeval zero = { 0, 0 };
+	struct hook_ipc *ipc = h->ipc;
+	struct journal_rec rec;
+	uint64_t seq;
+	size_t i;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.body_fd = -1;
+	if (cmd->op != PSEP_REPL_SAVE)
+		rec.line_len = repl_fmt_command(line, sizeof(line) - 24, cmd, 0);
+	rec.line = line;
+	rec.origin = cmd->origin;
+	rec.peer = cmd->peer;
+	rec.user = cmd->user;
+	rec.mailbox = cmd->mailbox;
+	for (i = 0; i < h->n_replicas; i++) {
+		struct hook_replica *r = &h->replicas[i];
+
+		if (replica_excluded(r, cmd))
+			continue;
+		if (rec.line_len == 0 || journal_append(r->j, &rec, &seq) < 0) {
+			if (rec.line_len != 0 && errno != EFBIG)
+				log_err("replica=%s journal append failed: %s",
+					r->cfg->name, strerrordesc_np(errno));
+			hook_sync_mark_dirty(r, cmd->user, cmd->mailbox);
+			hook_conn_dirty_due(r);
+			continue;
+		}
+		ipc->touched |= 1u << i;
+		hook_conn_kick(r);
+	}
+	if (ipc->touched != 0 && !evtimer_pending(ipc->ev_sync, NULL) &&
+	    evtimer_add(ipc->ev_sync, &zero) == -1)
+		ipc_sync_now(ipc);
+}
+
 /* After the fsync: answer, or wait for acknowledgements. */
 static void
 event_finish(struct hook *h, struct pending *p, uint32_t sync_failed)
@@ -348,6 +390,7 @@ ipc_dispatch(void *arg, struct psep_msg *m)
 			event_reject(ipc, m);
 			break;
 		}
+		hook_watch_user_seen(h, m->u.event_req.cmd.user);
 		p = event_append(ipc->h, m, &ipc->touched);
 		TAILQ_INSERT_TAIL(&ipc->unsynced, p, entry);
 		break;
@@ -360,6 +403,9 @@ ipc_dispatch(void *arg, struct psep_msg *m)
 		break;
 	case PSEP_RESYNC_REQ:
 		hook_resync_request(h, m);
+		break;
+	case PSEP_WATCH_REP:
+		hook_watch_reply(h, m);
 		break;
 	default:
 		log_warn("unexpected %s from supervisor", psep_type_name(m->hdr.type));
@@ -592,6 +638,7 @@ static const struct hook_notify hook_up = {
 	.sync_abort = hook_sync_abort,
 	.sync_running = hook_sync_running,
 	.sync_done = hook_stats_sync_done,
+	.event_local = event_local,
 };
 
 /* psep_child_ops.setup: check the arguments, one journal and one
@@ -614,6 +661,7 @@ hook_proc_setup(void *arg, struct psep_child *ch)
 		replica_init(h, i);
 	for (i = 0; i < h->n_replicas; i++)
 		hook_conn_start(&h->replicas[i]);
+	hook_watch_start(h);
 	log_info("ready server_id=%s replicas=%zu", h->server_id, h->n_replicas);
 }
 
@@ -626,6 +674,7 @@ hook_proc_teardown(void *arg)
 	h->stopping = true;
 	hook_resync_fail_all(h);
 	hook_local_fail_all(h);
+	hook_watch_free(h);
 	for (i = 0; i < h->n_replicas; i++)
 		replica_free(&h->replicas[i]);
 	ipc_free(h);

@@ -83,6 +83,32 @@ const char *hook_server_id(const struct hook *h);
 const struct policy_settings *hook_settings(const struct hook *h);
 struct event_base *hook_event_base(struct hook *h);
 
+/* ---- watch.c (change capture), called by hook.c ---------------------------- */
+
+struct hook_watch;
+struct psep_msg;
+/* After setup: the inotify instance, then the watches of every user, one
+ * user at a time (never before READY). */
+void hook_watch_start(struct hook *h);
+/* A PSEP_WATCH_REP from the supervisor. */
+void hook_watch_reply(struct hook *h, struct psep_msg *m);
+/* An event of stowd's own for user: ask for the user's watches if it has
+ * none yet (a Maildir made by the first delivery). */
+void hook_watch_user_seen(struct hook *h, const char *user);
+void hook_watch_free(struct hook *h);
+
+/* What one inotify event means (pure; mask and name of the event, root:
+ * the watch is on a Maildir root rather than on new/ or cur/). */
+enum hook_watch_verdict {
+	HOOK_WATCH_NOTHING = 0,     /* not a message or folder: ignored */
+	HOOK_WATCH_CHANGE,          /* the user's mailboxes changed: resync */
+	HOOK_WATCH_NEW_FOLDER,      /* a folder appeared: watch it, resync */
+	HOOK_WATCH_GONE,            /* the watch is gone (IN_IGNORED) */
+	HOOK_WATCH_OVERFLOW,        /* events were lost: full resync */
+};
+enum hook_watch_verdict hook_watch_classify(uint32_t mask, const char *name,
+					    bool root);
+
 /* ---- sync.c, called by the core ------------------------------------------ */
 
 /* A (user, mailbox) pair to resync with r (journal overflow, a NONEXISTENT

@@ -347,6 +347,8 @@ hook_sync_mark_dirty(struct hook_replica *r, const char *user,
 	sync_dirty_load(&st->dirty, r);
 	if (sync_dirty_add(&st->dirty, r, user, mailbox) < 0)
 		st->pending_full = true;
+	else if (st->running)
+		st->pending_dirty = true;   /* marked after the run began */
 }
 
 /* At the end of a user: drop the pairs that are done. */
@@ -542,8 +544,12 @@ run_end(struct sync_state *st)
 	run_clear(st);
 	hook_replica_sync_ended(r, true, full, st->run_start_ms, st->run_mailboxes,
 				st->run_repairs);
-	if (st->pending_full)
+	if (st->pending_full) {
 		hook_sync_start(st->r, true);
+	} else if (st->pending_dirty) {
+		st->pending_dirty = false;
+		hook_sync_start(st->r, false);
+	}
 }
 
 /* A name from the users memfd, or NULL at the end. */

@@ -119,6 +119,7 @@ struct sync_state {
 	uint64_t gen;                  /* bumped when a run is abandoned */
 	struct dirty_set dirty;
 	bool running, full, pending_full;
+	bool pending_dirty;            /* marked while running: run again */
 	/* users of the run: full: lines of a memfd; else an array */
 	struct line_reader *users_lr;
 	char **users;

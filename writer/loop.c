@@ -276,6 +276,9 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 		case PSEP_QUOTA_REQ:
 			writer_quota_one(ipc, &m, ops);
 			break;
+		case PSEP_WATCH_OP_REQ:
+			writer_watch_one(ipc, &m, s, ops);
+			break;
 		case PSEP_SHUTDOWN:
 			psep_msg_clear(&m);
 			return 0;

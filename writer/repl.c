@@ -57,6 +57,53 @@ guids_cb(const struct store_msg_info *m, void *arg)
 	return psep_lines_add(arg, line, n);
 }
 
+/* A change reconciliation recorded, as a CAPTURE data line. */
+static int
+capture_cb(const struct store_rec *rec, void *arg)
+{
+	char line[PSEP_LINES_LINE_MAX];
+	int n = 0;
+
+	switch (rec->op) {
+	case STORE_REC_EXPUNGE:
+		n = snprintf(line, sizeof(line), "EXPUNGE %s %llu", rec->guid,
+			     (unsigned long long)rec->modseq);
+		break;
+	case STORE_REC_FLAGS:
+		if (rec->flags[0] == '\0' || rec->modseq == 0)
+			return 0;   /* a rename only */
+		n = snprintf(line, sizeof(line), "STORE %s %llu %s", rec->guid,
+			     (unsigned long long)rec->modseq, rec->flags);
+		break;
+	case STORE_REC_SAVE:
+		n = snprintf(line, sizeof(line), "SAVE %s", rec->guid);
+		break;
+	case STORE_REC_LOST:
+		n = snprintf(line, sizeof(line), "LOST %s", rec->guid);
+		break;
+	}
+	if (n <= 0 || (size_t)n >= sizeof(line)) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	return psep_lines_add(arg, line, (size_t)n);
+}
+
+/* A folder change of others, as a CAPTURE_BOXES data line. */
+static int
+boxes_cb(const char *op, const char *a, const char *b, void *arg)
+{
+	char line[PSEP_LINES_LINE_MAX];
+	int n = snprintf(line, sizeof(line), "%s %s%s%s", op, a, b != NULL ? " " : "",
+			 b != NULL ? b : "");
+
+	if (n <= 0 || (size_t)n >= sizeof(line)) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	return psep_lines_add(arg, line, (size_t)n);
+}
+
 /* What one operation produced besides the result. */
 struct op_out {
 	struct store_repl_result res;
@@ -206,6 +253,12 @@ op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 	case PSEP_REPL_FETCH:
 		return store_repl_fetch(ctx, c->mailbox, c->guid, &o->file_fd, &o->info,
 					&o->res, what);
+	case PSEP_REPL_CAPTURE:
+		return store_repl_capture(ctx, c->mailbox, capture_cb, &o->data, &o->res,
+					  what);
+	case PSEP_REPL_CAPTURE_BOXES:
+		o->res.status = STORE_R_OK;
+		return store_repl_capture_boxes(ctx, boxes_cb, &o->data, what);
 	}
 	errno = EINVAL;
 	*what = "unknown operation";
@@ -215,7 +268,8 @@ op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 static bool
 op_has_data(uint32_t op)
 {
-	return op == PSEP_REPL_LIST || op == PSEP_REPL_SYNC || op == PSEP_REPL_GUIDS;
+	return op == PSEP_REPL_LIST || op == PSEP_REPL_SYNC || op == PSEP_REPL_GUIDS ||
+	       op == PSEP_REPL_CAPTURE || op == PSEP_REPL_CAPTURE_BOXES;
 }
 
 /* The facts of a finished operation into rep; *fd_out the fd to pass. */
@@ -254,6 +308,7 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 	struct store_repl_ctx ctx = {
 		.mail_base = r->mail_base, .mail_rel = r->mail_rel,
 		.uid = (uid_t)r->uid, .server_id = s->server_id, .host = s->hostname,
+		.vanished_repair = s->replication_vanished == POLICY_VANISHED_REPAIR,
 	};
 	struct psep_repl_op_rep rep;
 	struct op_out o;
@@ -302,4 +357,59 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 		close(o.data.fd);
 	if (o.file_fd >= 0)
 		close(o.file_fd);
+}
+
+/* ---- change capture: watches (PSEP_WATCH_OP_REQ) ------------------------ */
+
+static int
+watch_line(int wd, const char *mailbox, void *arg)
+{
+	char line[PSEP_LINES_LINE_MAX];
+	int n = snprintf(line, sizeof(line), "%d %s", wd, mailbox != NULL ? mailbox : "/");
+
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return psep_lines_add(arg, line, (size_t)n);
+}
+
+void
+writer_watch_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
+		 const struct writer_creds_ops *ops)
+{
+	const struct psep_watch_op_req *r = &m->u.watch_op_req;
+	struct store_repl_ctx ctx = {
+		.mail_base = r->mail_base, .mail_rel = r->mail_rel,
+		.uid = (uid_t)r->uid, .server_id = s->server_id, .host = s->hostname,
+	};
+	struct psep_watch_rep rep = { .err = 0 };
+	struct psep_lines l = { .fd = -1 };
+	const char *what = "create list memfd";
+
+	if (psep_lines_open(&l, "stowd-watches") < 0) {
+		rep.err = errno;
+	} else if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
+		rep.err = errno;
+		what = "switch to user";
+	} else {
+		if (store_repl_watch(&ctx, m->fd, watch_line, &l, &what) < 0)
+			rep.err = errno != 0 ? errno : EIO;
+		ops->leave();
+	}
+	if ((rep.err == 0 || rep.err == ENOSPC) && psep_lines_seal(&l) < 0) {
+		rep.err = errno;
+		what = "seal list memfd";
+	}
+	if (rep.err != 0 && rep.err != ENOSPC) {
+		log_warn("user=%s watches: %s: %s", r->user, what, strerror(rep.err));
+		if (l.fd >= 0)
+			close(l.fd);
+		l.fd = -1;
+	}
+	rep.count = l.fd >= 0 ? l.lines : 0;
+	if (psep_msg_send(ipc, PSEP_WATCH_OP_REP, m->hdr.id, &rep, sizeof(rep), l.fd) < 0)
+		fatal("send WATCH_OP_REP");
+	if (l.fd >= 0)
+		close(l.fd);
 }

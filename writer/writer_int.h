@@ -94,6 +94,15 @@ void writer_dup_record(struct writer_dup *d, const struct writer_dup_req *q,
 void writer_dup_done(struct writer_dup *d);
 
 /*
+ * One PSEP_WATCH_OP_REQ (writer/repl.c): with the user's credentials, add
+ * the watches of the user's Maildir to the inotify instance m->fd
+ * (store_repl_watch) and answer PSEP_WATCH_OP_REP with a sealed memfd of
+ * "<wd> <mailbox>" lines.  Fatal only if the reply cannot be sent.
+ */
+void writer_watch_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
+		      const struct writer_creds_ops *ops);
+
+/*
  * Serve requests on ipc until SHUTDOWN or EOF.  s (borrowed) gives the
  * host name used in file names.  Returns the exit status.
  */

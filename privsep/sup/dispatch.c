@@ -536,6 +536,7 @@ wr_message(struct sup_child *c, struct psep_msg *m)
 	case PSEP_WRITE_REP:
 	case PSEP_REPL_OP_REP:
 	case PSEP_QUOTA_REP:
+	case PSEP_WATCH_OP_REP:
 		wr_reply(c, m);
 		break;
 	case PSEP_TEST_REP:

@@ -137,6 +137,7 @@ ok_text(uint32_t op)
 		[PSEP_REPL_DELETE] = "deleted", [PSEP_REPL_RENAME] = "renamed",
 		[PSEP_REPL_LIST] = "listed", [PSEP_REPL_SYNC] = "sync",
 		[PSEP_REPL_GUIDS] = "guids", [PSEP_REPL_FETCH] = "fetched",
+		[PSEP_REPL_CAPTURE] = "captured", [PSEP_REPL_CAPTURE_BOXES] = "captured",
 	};
 
 	return op <= PSEP_REPL_OP_MAX && t[op] != NULL ? t[op] : "done";
@@ -398,6 +399,11 @@ sup_repl_request(struct sup_child *c, struct psep_msg *m)
 
 	if (early_reply(c, m))
 		return;
+	if ((cmd->op == PSEP_REPL_CAPTURE || cmd->op == PSEP_REPL_CAPTURE_BOXES) &&
+	    c->role != PSEP_ROLE_REPL_HOOK) {
+		reply_now(c, m->hdr.id, PSEP_RS_BAD, "SYNTAX", "local command");
+		return;
+	}
 	l = policy_userdb_lookup(c->sup->userdb, cmd->user, &u, &why);
 	switch (l) {
 	case POLICY_USER_FOUND:
@@ -425,4 +431,95 @@ sup_repl_request(struct sup_child *c, struct psep_msg *m)
 	a->req_id = m->hdr.id;
 	sup_repl_run(c->sup, &u, cmd, m->fd, asker_reply, a);
 	m->fd = -1;
+}
+
+/* ---- watches of change capture (PSEP_WATCH_REQ from repl-hook) ----------- */
+
+/* The repl-hook that asked, and its request id. */
+struct watch_asker {
+	struct sup_child *from;       /* referenced */
+	uint64_t req_id;
+	char user[PSEP_NAME_MAX];
+};
+
+static void
+watch_reply(struct watch_asker *a, int32_t err, uint32_t count, int fd)
+{
+	struct psep_watch_rep rep = { .err = err, .count = count };
+
+	if (!a->from->dead)
+		(void)sup_child_send(a->from, PSEP_WATCH_REP, a->req_id, &rep,
+				     sizeof(rep), fd);
+	sup_child_unref(&a->from);
+	free(a);
+}
+
+static void
+watch_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
+{
+	struct watch_asker *a = job->arg;
+
+	job->arg = NULL;
+	if (m == NULL) {
+		log_err("user=%s watches: %s", a->user, failure);
+		watch_reply(a, EIO, 0, -1);
+		return;
+	}
+	if (m->u.watch_rep.err != 0 && m->u.watch_rep.err != ENOSPC)
+		log_warn("user=%s watches: %s", a->user, strerror(m->u.watch_rep.err));
+	watch_reply(a, m->u.watch_rep.err, m->u.watch_rep.count, m->fd);
+}
+
+void
+sup_repl_watch(struct sup_child *c, struct psep_msg *m)
+{
+	struct psep_watch_op_req *r;
+	struct watch_asker *a;
+	struct sup_job *job;
+	struct policy_user u;
+	const char *why = NULL;
+	size_t i, n;
+
+	a = xcalloc(1, sizeof(*a));
+	a->from = c;
+	sup_child_ref(c);
+	a->req_id = m->hdr.id;
+	xstrlcpy(a->user, m->u.watch_req.user, sizeof(a->user));
+	switch (policy_userdb_lookup(c->sup->userdb, a->user, &u, &why)) {
+	case POLICY_USER_FOUND:
+		break;
+	case POLICY_USER_UNKNOWN:
+	case POLICY_USER_BADADDR:
+	case POLICY_USER_BADUID:
+		watch_reply(a, ENOENT, 0, -1);
+		return;
+	case POLICY_USER_TEMPFAIL:
+		watch_reply(a, EAGAIN, 0, -1);
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	n = u.ngroups < PSEP_MAX_GROUPS ? u.ngroups : PSEP_MAX_GROUPS;
+	r->uid = (uint32_t)u.uid;
+	r->gid = (uint32_t)u.gid;
+	r->ngroups = (uint32_t)n;
+	for (i = 0; i < n; i++)
+		r->groups[i] = (uint32_t)u.groups[i];
+	xstrlcpy(r->mail_base, u.mail_base, sizeof(r->mail_base));
+	xstrlcpy(r->mail_rel, u.mail_rel, sizeof(r->mail_rel));
+	xstrlcpy(r->user, a->user, sizeof(r->user));
+	job = xcalloc(1, sizeof(*job));
+	job->type = PSEP_WATCH_OP_REQ;
+	job->req = r;
+	job->req_len = sizeof(*r);
+	job->uid = u.uid;
+	job->creds.uid = u.uid;
+	job->creds.gid = u.gid;
+	job->creds.ngroups = n;
+	memcpy(job->creds.groups, u.groups, n * sizeof(gid_t));
+	job->memfd = m->fd;           /* the inotify instance, passed on */
+	m->fd = -1;
+	job->id = ++c->sup->next_id;
+	job->done = watch_job_done;
+	job->arg = a;
+	sup_dispatch_submit(c->sup, job);
 }

@@ -351,6 +351,12 @@ proc_message(struct sup_child *c, struct psep_msg *m)
 			return;
 		}
 		break;
+	case PSEP_WATCH_REQ:
+		if (hook) {
+			sup_repl_watch(c, m);
+			return;
+		}
+		break;
 	default:
 		break;
 	}

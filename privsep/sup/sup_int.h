@@ -111,7 +111,8 @@ struct sup_job {
 	TAILQ_ENTRY(sup_job) link;
 	uint64_t id;
 	uid_t uid;
-	uint16_t type;                /* PSEP_WRITE_REQ or PSEP_REPL_OP_REQ */
+	uint16_t type;                /* PSEP_WRITE_REQ, PSEP_REPL_OP_REQ or
+				       * PSEP_WATCH_OP_REQ */
 	void *req;                    /* the request body (struct psep_write_req
 				       * + prefix, or struct psep_repl_op_req),
 				       * malloc'd */
@@ -426,6 +427,9 @@ void sup_repl_map(uint32_t op, const struct psep_repl_op_rep *w,
 		  struct psep_repl_rep *r);
 /* A validated PSEP_REPL_REQ from repld or repl-hook; the callee owns m->fd. */
 void sup_repl_request(struct sup_child *c, struct psep_msg *m);
+/* PSEP_WATCH_REQ from repl-hook: a writer adds the watches of the user's
+ * Maildir to the inotify instance sent along; WATCH_REP answers. */
+void sup_repl_watch(struct sup_child *c, struct psep_msg *m);
 
 /* frontend.c */
 void sup_frontends_start(struct sup *sup);

@@ -280,6 +280,8 @@ op_name(enum psep_repl_op op)
 	case PSEP_REPL_SYNC: return "SYNC";
 	case PSEP_REPL_GUIDS: return "GUIDS";
 	case PSEP_REPL_FETCH: return "FETCH";
+	case PSEP_REPL_CAPTURE: return NULL;   /* local only */
+	case PSEP_REPL_CAPTURE_BOXES: return NULL;
 	}
 	return NULL;
 }
@@ -376,6 +378,10 @@ repl_fmt_command(char *out, size_t size, const struct psep_repl_cmd *cmd,
 	case PSEP_REPL_FETCH:
 		ob_user_mailbox(&o, cmd);
 		ob_printf(&o, " %s", cmd->guid);
+		break;
+	case PSEP_REPL_CAPTURE:
+	case PSEP_REPL_CAPTURE_BOXES:
+		o.ok = false;   /* local only: op_name gave no name */
 		break;
 	}
 	if (o.ok && !command_parses(out, o.n, cmd->op == PSEP_REPL_SAVE, literal_size))

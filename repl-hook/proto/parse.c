@@ -98,6 +98,9 @@ parse_args(struct repl_lex *lx, struct psep_repl_cmd *c, uint64_t *lit)
 		return repl_lex_user(lx, c->user) && repl_lex_sp(lx) &&
 		       repl_lex_mailbox(lx, c->mailbox) && repl_lex_sp(lx) &&
 		       repl_lex_guid(lx, c->guid);
+	case PSEP_REPL_CAPTURE:
+	case PSEP_REPL_CAPTURE_BOXES:
+		break;   /* local only: no command word maps to it */
 	}
 	return repl_lex_fail(lx, "UNKNOWN", "unknown command");
 }

@@ -165,6 +165,7 @@ store_repl_create(const struct store_repl_ctx *c, const char *mailbox,
 		goto out;
 	res->effective = true;
 	ret = 0;
+	store_boxes_note(c, "CREATE", mailbox, NULL);
 out:
 	box_close(&idx);
 	store_dirs_close(&d);
@@ -236,6 +237,8 @@ store_repl_delete(const struct store_repl_ctx *c, const char *mailbox,
 		goto out;
 	}
 	ret = box_delete(c, root, dir, res, &what);
+	if (ret == 0 && res->effective)
+		store_boxes_note(c, "DELETE", mailbox, NULL);
 out:
 	box_close(&root);
 	box_what(what_out, ret, what);
@@ -390,6 +393,8 @@ store_repl_rename(const struct store_repl_ctx *c, const char *from,
 		goto out;
 	}
 	ret = box_rename(c, &r, tdir, res, &what);
+	if (ret == 0 && res->effective)
+		store_boxes_note(c, "RENAME", from, to);
 out:
 	box_close(&r.root);
 	free(r.names);

@@ -132,6 +132,8 @@ store_rop_close(struct store_rop *o)
 	o->idx_fd = -1;
 	store_dirs_close(&o->d);
 	store_mbox_free(&o->m);
+	free(o->kw);
+	o->kw = NULL;
 	free(o->pending);
 	o->pending = NULL;
 	o->npending = o->cap = 0;
@@ -417,21 +419,22 @@ rop_write_tmp(struct rop_save *s)
 static int
 rop_place(struct rop_save *s)
 {
-	char letters[8];
+	char letters[8], kwl[27];
 	size_t len;
 
 	store_flags_letters(s->flags, letters);
+	store_rop_kw_letters(s->o, s->flags, kwl, NULL);
 	s->o->what = "rename into new";
 	if (store_name_format(&s->parts, s->name, sizeof(s->name)) < 0)
 		return -1;
 	s->dest_fd = s->o->d.new_fd;
-	if (letters[0] != '\0') {
+	if (letters[0] != '\0' || kwl[0] != '\0') {
 		len = strlen(s->name);
-		if (len + 3 + strlen(letters) >= sizeof(s->name)) {
+		if (len + 3 + strlen(letters) + strlen(kwl) >= sizeof(s->name)) {
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		snprintf(s->name + len, sizeof(s->name) - len, ":2,%s", letters);
+		snprintf(s->name + len, sizeof(s->name) - len, ":2,%s%s", letters, kwl);
 		s->dest_fd = s->o->d.cur_fd;
 	}
 	if (renameat2(s->o->d.tmp_fd, s->tmpname, s->dest_fd, s->name,
@@ -567,10 +570,191 @@ out:
 
 /* ---- STORE ------------------------------------------------------------ */
 
-/* The Maildir name of a message with the system flags of canon:
- * base + ":2," + (other letters kept) + letters, in ASCII order. */
+/* ---- Dovecot keywords -------------------------------------------------- */
+
+static const struct store_keywords *
+rop_kw(struct store_rop *o)
+{
+	if (o->kw == NULL) {
+		o->kw = calloc(1, sizeof(*o->kw));
+		if (o->kw == NULL)
+			return NULL;
+		if (store_keywords_read(o->d.box_fd, o->kw) < 0)
+			memset(o->kw, 0, sizeof(*o->kw));   /* none usable */
+	}
+	return o->kw;
+}
+
+/* Calls fn for each keyword (a flag not starting with '\\') of canon. */
+static void
+kw_each(const char *canon, void (*fn)(const char *kw, void *arg), void *arg)
+{
+	char tok[STORE_FLAGS_MAX];
+	const char *p = canon;
+
+	while (p != NULL && *p != '\0') {
+		size_t n = strcspn(p, " ");
+
+		if (n > 0 && n < sizeof(tok) && p[0] != '\\') {
+			memcpy(tok, p, n);
+			tok[n] = '\0';
+			fn(tok, arg);
+		}
+		p += n;
+		p += strspn(p, " ");
+	}
+}
+
+struct kw_walk {
+	struct store_rop *o;
+	int lock;                     /* 1 held, 0 not yet, -1 not to be had */
+	char letters[27];
+};
+
+#define KW_UIDLIST_LOCK "dovecot-uidlist.lock"
+#define KW_LOCK_TRIES 20              /* 50 ms apart */
+
+/* Dovecot's mailbox lock (dovecot-uidlist.lock, O_EXCL, "<pid>:<host>"),
+ * which serialises writers of dovecot-keywords.  A lock that is there is
+ * waited for, never taken over: after a second, no new keyword. */
 static int
-rop_flag_name(const char *name, const char *canon, char *out)
+kw_lock(struct store_rop *o)
+{
+	static const struct timespec pause = { 0, 50 * 1000 * 1000 };
+	char buf[96];
+	int fd, n, i;
+
+	for (i = 0; i < KW_LOCK_TRIES; i++) {
+		fd = openat(o->d.box_fd, KW_UIDLIST_LOCK, O_WRONLY | O_CREAT | O_EXCL |
+			    O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			n = snprintf(buf, sizeof(buf), "%ld:%s", (long)getpid(), o->c->host);
+			if (write(fd, buf, (size_t)n) != n || close(fd) < 0) {
+				(void)unlinkat(o->d.box_fd, KW_UIDLIST_LOCK, 0);
+				return -1;
+			}
+			return 1;
+		}
+		if (errno != EEXIST)
+			return -1;
+		nanosleep(&pause, NULL);
+	}
+	return -1;
+}
+
+static void
+kw_letter_of(const char *kw, void *arg)
+{
+	struct kw_walk *w = arg;
+	const struct store_keywords *set = rop_kw(w->o);
+	int l = set != NULL ? store_keywords_letter(set, kw) : -1;
+	size_t n = strlen(w->letters);
+	char canon[STORE_FLAGS_MAX];
+
+	/* a keyword without a letter gets one, as Dovecot gives it */
+	if (l < 0 && set != NULL && w->lock >= 0 && store_keyword_valid(kw) &&
+	    store_flags_canon(kw, canon) == 0) {
+		if (w->lock == 0)
+			w->lock = kw_lock(w->o);
+		if (w->lock > 0)
+			l = store_keywords_add(w->o->d.box_fd, kw, w->o->kw);
+	}
+
+	if (l >= 'a' && l <= 'z' && strchr(w->letters, l) == NULL && n < 26) {
+		w->letters[n] = (char)l;
+		w->letters[n + 1] = '\0';
+	}
+}
+
+static void
+sort_letters(char *s)
+{
+	size_t n = strlen(s), i, j;
+	char c;
+
+	for (i = 1; i < n; i++) {   /* insertion sort: ASCII order */
+		c = s[i];
+		for (j = i; j > 0 && s[j - 1] > c; j--)
+			s[j] = s[j - 1];
+		s[j] = c;
+	}
+}
+
+void
+store_rop_kw_letters(struct store_rop *o, const char *canon, char letters[27],
+		     char mapped[27])
+{
+	struct kw_walk w = { .o = o };
+	const struct store_keywords *set;
+	size_t n = 0;
+	int saved = errno;
+
+	kw_each(canon, kw_letter_of, &w);
+	if (w.lock > 0)
+		(void)unlinkat(o->d.box_fd, KW_UIDLIST_LOCK, 0);
+	sort_letters(w.letters);
+	memcpy(letters, w.letters, sizeof(w.letters));
+	set = rop_kw(o);
+	for (int i = 0; mapped != NULL && i < STORE_KEYWORDS_MAX; i++)
+		if (set != NULL && set->names[i][0] != '\0')
+			mapped[n++] = (char)('a' + i);
+	if (mapped != NULL)
+		mapped[n] = '\0';
+	errno = saved;
+}
+
+static bool
+kw_in(const char *canon, const char *kw)
+{
+	size_t n = strlen(kw);
+	const char *p = canon;
+
+	while ((p = strstr(p, kw)) != NULL) {
+		if ((p == canon || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+int
+store_rop_kw_deltas(struct store_rop *o, const char *old_name, const char *name,
+		    char deltas[STORE_FLAGS_MAX])
+{
+	const char *colon = strchr(name, ':'), *ocolon = strchr(old_name, ':');
+	const char *info, *oinfo = "";
+	const struct store_keywords *set;
+	char canon[STORE_FLAGS_MAX];
+	size_t len;
+	int n = 0;
+
+	if (colon == NULL || strncmp(colon, ":2,", 3) != 0 || (set = rop_kw(o)) == NULL)
+		return 0;
+	info = colon + 3;
+	if (ocolon != NULL && strncmp(ocolon, ":2,", 3) == 0)
+		oinfo = ocolon + 3;
+	for (int i = 0; i < STORE_KEYWORDS_MAX; i++) {
+		const char *kw = set->names[i];
+		bool had = strchr(oinfo, 'a' + i) != NULL, has = strchr(info, 'a' + i) != NULL;
+
+		len = strlen(deltas);
+		if (kw[0] == '\0' || had == has || store_flags_canon(kw, canon) < 0 ||
+		    strcmp(canon, kw) != 0 || len + strlen(kw) + 3 >= STORE_FLAGS_MAX)
+			continue;   /* unchanged, or no keyword stowd can keep */
+		snprintf(deltas + len, STORE_FLAGS_MAX - len, "%s%c%s", len > 0 ? " " : "",
+			 has ? '+' : '-', kw);
+		n++;
+	}
+	return n;
+}
+
+/* The Maildir name of a message with the flags of canon: base + ":2," +
+ * system letters + the keyword letters kwl + the letters of the old name
+ * that are neither system letters nor keyword letters of the mailbox
+ * (mapped), in ASCII order. */
+static int
+rop_flag_name(const char *name, const char *canon, const char *kwl,
+	      const char *mapped, char *out)
 {
 	char letters[8], info[64];
 	const char *colon = strchr(name, ':');
@@ -579,11 +763,12 @@ rop_flag_name(const char *name, const char *canon, char *out)
 	int c;
 
 	store_flags_letters(canon, letters);
-	memcpy(info, letters, strlen(letters) + 1);
+	snprintf(info, sizeof(info), "%s%s", letters, kwl);
 	n = strlen(info);
 	if (colon != NULL && strncmp(colon, ":2,", 3) == 0) {
 		for (i = 3; colon[i] != '\0' && n + 1 < sizeof(info); i++) {
 			if (strchr("DFRST", colon[i]) == NULL &&
+			    strchr(mapped, colon[i]) == NULL &&
 			    strchr(info, colon[i]) == NULL)
 				info[n++] = colon[i];
 		}
@@ -603,24 +788,164 @@ rop_flag_name(const char *name, const char *canon, char *out)
 	return 0;
 }
 
-/* Rename the file of msg to match canon (§7.3); new name or "" in out. */
+/* The canonical system flags the info letters of name say (D F R S T),
+ * with the won deltas ("+\\Seen -\\Flagged") applied, into out. */
+static void
+rop_name_flags_won(const char *name, const char *won, char *out)
+{
+	static const struct { char letter; const char *flag; } map[] = {
+		{ 'D', "\\Draft" }, { 'F', "\\Flagged" }, { 'R', "\\Answered" },
+		{ 'S', "\\Seen" }, { 'T', "\\Deleted" },
+	};
+	const char *colon = strchr(name, ':');
+	bool on[5];
+	char buf[STORE_FLAGS_MAX] = "";
+	size_t i, len = 0, fl;
+	const char *p;
+
+	for (i = 0; i < 5; i++)
+		on[i] = colon != NULL && strncmp(colon, ":2,", 3) == 0 &&
+			strchr(colon + 3, map[i].letter) != NULL;
+	for (p = won; *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		for (i = 0; i < 5 && n > 1; i++) {
+			fl = strlen(map[i].flag);
+			if (n - 1 == fl && strncasecmp(p + 1, map[i].flag, fl) == 0)
+				on[i] = p[0] == '+';
+		}
+		p += n;
+		p += strspn(p, " ");
+	}
+	for (i = 0; i < 5; i++)
+		if (on[i])
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s",
+						map[i].flag);
+	if (store_flags_canon(buf, out) < 0)
+		out[0] = '\0';
+}
+
+/* The keywords the letters of name say, with the won keyword deltas
+ * applied, space separated, into out[STORE_FLAGS_MAX]. */
+static void
+rop_kw_theirs(struct store_rop *o, const char *name, const char *won, char *out)
+{
+	const struct store_keywords *set = rop_kw(o);
+	const char *colon = strchr(name, ':'), *names[STORE_KEYWORDS_MAX], *p;
+	char tok[STORE_FLAGS_MAX], buf[STORE_FLAGS_MAX * 2] = "";
+	size_t n = 0, i, len = 0;
+
+	out[0] = '\0';
+	if (set != NULL && colon != NULL && strncmp(colon, ":2,", 3) == 0)
+		n = store_keywords_names(set, colon + 3, names, STORE_KEYWORDS_MAX);
+	for (i = 0; i < n; i++) {
+		if (kw_in(won, names[i]) || len + strlen(names[i]) + 2 >= sizeof(buf))
+			continue;   /* "-kw" or "+kw" in won decides below */
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s", names[i]);
+	}
+	for (p = won; *p != '\0';) {
+		size_t t = strcspn(p, " ");
+
+		if (t > 1 && t < sizeof(tok) && p[0] == '+' && p[1] != '\\' &&
+		    len + t + 1 < sizeof(buf)) {
+			memcpy(tok, p + 1, t - 1);
+			tok[t - 1] = '\0';
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s", tok);
+		}
+		p += t;
+		p += strspn(p, " ");
+	}
+	p = buf[0] == ' ' ? buf + 1 : buf;
+	len = strlen(p);
+	if (len >= STORE_FLAGS_MAX)
+		len = 0;   /* too many: none (the index keeps them) */
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
+/*
+ * The file of a message whose file name in the index is gone: the regular
+ * file of new/ or cur/ with the same base name (up to ':'), renamed by
+ * someone else (an IMAP server changing its flags) and not reconciled
+ * yet.  Its directory fd and name in actual[STORE_MAX_NAME]; -1 if none.
+ */
+static int
+rop_locate_renamed(const struct store_rop *o, const char *name, char *actual)
+{
+	size_t blen = strcspn(name, ":");
+	int dirs[2] = { o->d.cur_fd, o->d.new_fd };
+	struct dirent *de;
+	struct stat st;
+	int i, fd, found = -1;
+	DIR *d;
+
+	for (i = 0; i < 2 && found < 0 && blen > 0; i++) {
+		fd = openat(dirs[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, name, blen) != 0 ||
+			    (de->d_name[blen] != ':' && de->d_name[blen] != '\0') ||
+			    strlen(de->d_name) >= STORE_MAX_NAME ||
+			    fstatat(dirs[i], de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			snprintf(actual, STORE_MAX_NAME, "%s", de->d_name);
+			found = dirs[i];
+			break;
+		}
+		closedir(d);
+	}
+	if (found < 0)
+		errno = ENOENT;
+	return found;
+}
+
+/*
+ * Rename the file of msg to match canon (§7.3); new name or "" in out.
+ * A file someone else renamed (other info letters, not reconciled yet)
+ * keeps its letters with only the won deltas applied, and the index keeps
+ * the old name (out ""), so reconciliation still records that someone
+ * else's change with its own stamp (§7.6).
+ */
 static int
 rop_rename_flags(struct store_rop *o, const struct store_msg *msg,
-		 const char *canon, char *out)
+		 const char *canon, const char *won, char *out)
 {
-	char letters[8];
+	char letters[8], actual[STORE_MAX_NAME], theirs[STORE_FLAGS_MAX];
+	char target[STORE_MAX_NAME], kwl[27], mapped[27], kws[STORE_FLAGS_MAX];
 	struct stat st;
 	int from;
 
 	out[0] = '\0';
 	from = store_rop_locate(o, msg->name, &st);
-	if (from < 0)
-		return 0;   /* gone: reconciliation records it as lost */
+	if (from < 0) {
+		from = rop_locate_renamed(o, msg->name, actual);
+		if (from < 0)
+			return 0;   /* gone: reconciliation records it */
+		rop_name_flags_won(actual, won, theirs);
+		rop_kw_theirs(o, actual, won, kws);
+		store_rop_kw_letters(o, kws, kwl, mapped);
+		o->what = "rename";
+		if (rop_flag_name(actual, theirs, kwl, mapped, target) < 0)
+			return -1;
+		if (strcmp(target, actual) == 0)
+			return 0;
+		if (renameat2(from, actual, o->d.cur_fd, target, RENAME_NOREPLACE) < 0)
+			return -1;
+		o->what = "fsync";
+		return fsync(o->d.cur_fd) < 0 ||
+		       (from != o->d.cur_fd && fsync(from) < 0) ? -1 : 0;
+	}
 	store_flags_letters(canon, letters);
-	if (from == o->d.new_fd && letters[0] == '\0')
+	store_rop_kw_letters(o, canon, kwl, mapped);
+	if (from == o->d.new_fd && letters[0] == '\0' && kwl[0] == '\0')
 		return 0;
 	o->what = "rename";
-	if (rop_flag_name(msg->name, canon, out) < 0)
+	if (rop_flag_name(msg->name, canon, kwl, mapped, out) < 0)
 		return -1;
 	if (strcmp(out, msg->name) == 0 && from == o->d.cur_fd) {
 		out[0] = '\0';
@@ -662,7 +987,7 @@ rop_store_apply(struct store_rop *o, const char *guid,
 		return 0;   /* every delta lost or tied: not effective */
 	store_rop_rec(&rec, STORE_REC_FLAGS, guid, st);
 	memcpy(rec.flags, won, sizeof(rec.flags));
-	if (rop_rename_flags(o, msg, nf, rec.name) < 0 || store_rop_apply(o, &rec) < 0 ||
+	if (rop_rename_flags(o, msg, nf, won, rec.name) < 0 || store_rop_apply(o, &rec) < 0 ||
 	    store_rop_flush(o) < 0)
 		return -1;
 	res->effective = true;
@@ -709,9 +1034,16 @@ rop_expunge_apply(struct store_rop *o, const char *guid,
 	if (msg != NULL && msg->kind == STORE_MSG_TOMBSTONE)
 		return 0;   /* a replay: not effective */
 	if (msg != NULL && msg->kind == STORE_MSG_PRESENT) {
+		char actual[STORE_MAX_NAME];
+
+		snprintf(actual, sizeof(actual), "%s", msg->name);
 		dirfd = store_rop_locate(o, msg->name, &sb);
+		if (dirfd < 0)   /* renamed by someone else since */
+			dirfd = rop_locate_renamed(o, msg->name, actual);
 		o->what = "unlink";
-		if (dirfd >= 0 && unlinkat(dirfd, msg->name, 0) == 0)
+		if (dirfd >= 0 &&
+		    fstatat(dirfd, actual, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    unlinkat(dirfd, actual, 0) == 0)
 			res->size = (uint64_t)sb.st_size;  /* for maildirsize */
 		else if (dirfd >= 0 && errno != ENOENT)
 			return -1;

@@ -43,9 +43,39 @@ struct rop_rec_ctx {
 	struct store_rop *o;
 	struct rop_base *bases;
 	size_t nbases;
+	char **added;               /* base names of files added by this run */
+	size_t nadded;
 	struct store_stamp stamp;   /* of added messages */
 	bool changed;
+	bool recheck;               /* a later pass: only look for the unseen */
+	bool in_cur;                /* scanning cur/ */
 };
+
+/* Passes over new/ and cur/: a file that an IMAP server renames while
+ * one pass reads the directories may be missed by it (readdir gives no
+ * guarantee for entries that move meanwhile), so a message is taken for
+ * gone only if every pass missed it. */
+#define ROP_PASSES 3
+
+static int
+rop_str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* In the scan of cur/: was the base name added from new/ (sorted)? */
+static bool
+rop_added(const struct rop_rec_ctx *r, const char *name, size_t len)
+{
+	char key[STORE_MAX_NAME];
+	const char *k = key;
+
+	if (!r->in_cur || r->nadded == 0 || len >= sizeof(key))
+		return false;
+	memcpy(key, name, len);
+	key[len] = '\0';
+	return bsearch(&k, r->added, r->nadded, sizeof(*r->added), rop_str_cmp) != NULL;
+}
 
 static size_t
 rop_base_len(const char *name)
@@ -95,6 +125,10 @@ rop_queue(struct rop_rec_ctx *r, const struct store_rec *rec)
 	r->changed = true;
 	if (store_rop_apply(r->o, rec) < 0)
 		return -1;
+	if (r->o->capture != NULL && r->o->capture(rec, r->o->capture_arg) != 0) {
+		r->o->what = "capture";
+		return -1;
+	}
 	return r->o->npending >= ROP_BATCH ? store_rop_flush(r->o) : 0;
 }
 
@@ -183,6 +217,8 @@ rop_check_file(struct rop_rec_ctx *r, int dirfd, const char *name)
 	b = bsearch(&key, r->bases, r->nbases, sizeof(*r->bases), rop_base_cmp);
 	if (b != NULL && b->seen)
 		return 0;   /* a second file with the same base name */
+	if (b == NULL && (r->recheck || rop_added(r, name, key.len)))
+		return 0;   /* added already (moved new/ -> cur/ meanwhile) */
 	if (store_name_parse(name, &size, NULL, NULL) == 0 &&
 	    size != (uint64_t)st.st_size) {
 		if (rop_damaged(r->o, dirfd, name) < 0)
@@ -194,13 +230,30 @@ rop_check_file(struct rop_rec_ctx *r, int dirfd, const char *name)
 		store_rop_rec(&rec, STORE_REC_LOST, msg->guid, NULL);
 		return rop_queue(r, &rec);
 	}
+	if (b == NULL && !r->in_cur) {
+		char **a = realloc(r->added, (r->nadded + 1) * sizeof(*a));
+
+		if (a == NULL)
+			return -1;
+		r->added = a;
+		a[r->nadded] = strndup(name, key.len);
+		if (a[r->nadded] == NULL)
+			return -1;
+		r->nadded++;
+	}
 	if (b == NULL)
 		return rop_add_file(r, name, &st);
 	b->seen = true;
 	msg = &r->o->m.msgs[b->idx];
 	if (strcmp(msg->name, name) == 0)
 		return 0;
-	store_rop_rec(&rec, STORE_REC_FLAGS, msg->guid, NULL);   /* follow a rename */
+	/* follow a rename; changed info letters are a STORE of this server */
+	store_rop_rec(&rec, STORE_REC_FLAGS, msg->guid, NULL);
+	if (store_flags_letter_deltas(msg->flags, name, rec.flags) +
+	    store_rop_kw_deltas(r->o, msg->name, name, rec.flags) > 0) {
+		rec.modseq = r->stamp.modseq;
+		memcpy(rec.origin, r->stamp.origin, sizeof(rec.origin));
+	}
 	snprintf(rec.name, sizeof(rec.name), "%s", name);
 	return rop_queue(r, &rec);
 }
@@ -267,13 +320,36 @@ store_rop_reconcile(struct store_rop *o, bool *changed_out)
 	r.stamp.modseq = o->m.st.highestmodseq + 1;
 	snprintf(r.stamp.origin, sizeof(r.stamp.origin), "%s", o->c->server_id);
 	o->what = "read Maildir";
-	if (rop_bases(&r) < 0 || rop_scan_dir(&r, o->d.new_fd) < 0 ||
-	    rop_scan_dir(&r, o->d.cur_fd) < 0)
+	if (rop_bases(&r) < 0)
 		goto out;
+	for (int pass = 0; pass < ROP_PASSES; pass++) {
+		bool unseen = false;
+
+		r.in_cur = false;
+		if (rop_scan_dir(&r, o->d.new_fd) < 0)
+			goto out;
+		if (pass == 0 && r.nadded > 1)
+			qsort(r.added, r.nadded, sizeof(*r.added), rop_str_cmp);
+		r.in_cur = true;
+		if (rop_scan_dir(&r, o->d.cur_fd) < 0)
+			goto out;
+		for (i = 0; i < r.nbases && !unseen; i++)
+			unseen = !r.bases[i].seen;
+		if (!unseen)
+			break;
+		r.recheck = true;
+	}
 	for (i = 0; i < r.nbases; i++) {
 		if (r.bases[i].seen || rop_in_tmp(o, r.bases[i].name))
 			continue;
-		store_rop_rec(&rec, STORE_REC_LOST, o->m.msgs[r.bases[i].idx].guid, NULL);
+		/* gone: expunged by someone else, or (vanished_repair, or an
+		 * index entry without a usable name) a loss to repair */
+		if (o->c->vanished_repair || r.bases[i].len == 0)
+			store_rop_rec(&rec, STORE_REC_LOST,
+				      o->m.msgs[r.bases[i].idx].guid, NULL);
+		else
+			store_rop_rec(&rec, STORE_REC_EXPUNGE,
+				      o->m.msgs[r.bases[i].idx].guid, &r.stamp);
 		if (rop_queue(&r, &rec) < 0)
 			goto out;
 	}
@@ -286,6 +362,9 @@ out:
 	for (i = 0; r.bases != NULL && i < r.nbases; i++)
 		free(r.bases[i].name);
 	free(r.bases);
+	for (i = 0; i < r.nadded; i++)
+		free(r.added[i]);
+	free(r.added);
 	return ret;
 }
 
@@ -301,6 +380,25 @@ store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 	if (store_rop_open_existing(&o, c, mailbox, NULL, &ret) &&
 	    store_rop_reconcile(&o, changed_out) == 0)
 		ret = 0;
+	store_rop_done(&o, ret, what_out);
+	return ret;
+}
+
+int
+store_repl_capture(const struct store_repl_ctx *c, const char *mailbox,
+		   int (*cb)(const struct store_rec *rec, void *arg), void *arg,
+		   struct store_repl_result *res, const char **what_out)
+{
+	struct store_rop o;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (store_rop_open_existing(&o, c, mailbox, res, &ret)) {
+		o.capture = cb;
+		o.capture_arg = arg;
+		if (store_rop_reconcile(&o, NULL) == 0)
+			ret = 0;
+	}
 	store_rop_done(&o, ret, what_out);
 	return ret;
 }

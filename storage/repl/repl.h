@@ -60,6 +60,15 @@ int store_flags_canon(const char *in, char out[STORE_FLAGS_MAX]);
  * flag string into out[8]. */
 void store_flags_letters(const char *canon, char out[8]);
 
+/* The STORE deltas ("+\Seen -\Flagged", system flags in the order D F R S
+ * T) that turn the system flags of canon into those the info letters of
+ * the Maildir file name say (NAME:2,LETTERS; other letters, such as
+ * Dovecot's keyword letters a..z, are not looked at), into
+ * out[STORE_FLAGS_MAX].  A name without ":2," says nothing: "".  Returns
+ * the number of deltas. */
+int store_flags_letter_deltas(const char *canon, const char *name,
+			      char out[STORE_FLAGS_MAX]);
+
 /* §7.5 terms: SHA-256(guid) and SHA-256(guid SP canonical-flags). */
 void store_digest_guid(const char *guid, unsigned char out[STORE_HASH_LEN]);
 void store_digest_flags(const char *guid, const char *canon,
@@ -97,6 +106,9 @@ struct store_repl_ctx {
 	uid_t uid;                   /* owner every directory must have */
 	const char *server_id;       /* this server: origin of local stamps */
 	const char *host;            /* for unique file names */
+	bool vanished_repair;        /* reconcile: a vanished file is a loss
+				      * (LOST, restored by SYNC), not an
+				      * expunge (replication_vanished) */
 };
 
 enum store_repl_status {
@@ -205,15 +217,63 @@ int store_repl_fetch(const struct store_repl_ctx *c, const char *mailbox,
  * - a file in new/ or cur/ whose base name (up to ':') the index does not
  *   know is added (GUID from its G<guid> part if that GUID is neither
  *   present nor tombstoned, else a fresh GUID; stamp (H+1, server_id));
- * - a present message whose file is gone, or whose size differs from its
- *   S= (a damaged file, which is moved to tmp/stowd-damaged-NAME), is
- *   recorded as LOST: no longer present, and NOT tombstoned, so a SYNC
- *   with a replica brings it back;
- * - a file renamed by an IMAP server (other info letters) is followed.
+ * - a present message whose file is gone was expunged by someone else (an
+ *   IMAP server, a mail client): recorded as EXPUNGE with the stamp
+ *   (H+1, server_id), a tombstone, so no SYNC brings it back; with
+ *   c->vanished_repair it is recorded LOST instead (see below);
+ * - a present message whose file's size differs from its S= (a damaged
+ *   file, which is moved to tmp/stowd-damaged-NAME), or whose index entry
+ *   names no usable file, is recorded as LOST: no longer present, and NOT
+ *   tombstoned, so a SYNC with a replica brings it back;
+ * - a file renamed by an IMAP server is followed; when its info letters
+ *   (cur/NAME:2,LETTERS) name other system flags than the index holds, the
+ *   difference is recorded as a STORE (a FLAGS record with the deltas,
+ *   "+\Seen -\Flagged") stamped (H+1, server_id), so the flags that
+ *   changed carry a stamp greater than any the mailbox holds (§7.2).
  * *changed_out (may be NULL) tells whether a transaction was written.
  */
 int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 			 bool *changed_out, const char **what_out);
+
+/*
+ * Change capture of folders (doc/replication-protocol.md §7.6): compare
+ * the folders of the Maildir (by the inode of their directory) with the
+ * stowd-mailboxes file of the last look, call cb("RENAME", from, to),
+ * cb("DELETE", name, NULL), cb("CREATE", name, NULL) for what others
+ * changed (a rename of a parent implies its inferiors': only the parent's
+ * is reported; parents first), then write the file anew.  A missing or
+ * damaged file reports nothing.  0, or -1 with errno and *what_out.
+ */
+int store_repl_capture_boxes(const struct store_repl_ctx *c,
+			     int (*cb)(const char *op, const char *a, const char *b,
+				       void *arg),
+			     void *arg, const char **what_out);
+
+/*
+ * Change capture (doc/replication-protocol.md §7.6): store_repl_reconcile
+ * of one existing mailbox that also gives cb each record it writes (SAVE
+ * of a file it did not know, EXPUNGE or LOST of a vanished file, FLAGS
+ * with the deltas of changed info letters, or without deltas for a rename
+ * only), after it is applied and before its transaction is fsynced; the
+ * step fails if cb returns non-zero.  res->status NONEXISTENT if the
+ * mailbox does not exist.
+ */
+int store_repl_capture(const struct store_repl_ctx *c, const char *mailbox,
+		       int (*cb)(const struct store_rec *rec, void *arg), void *arg,
+		       struct store_repl_result *res, const char **what_out);
+
+/*
+ * Change capture (doc/replication-protocol.md §7.6): add inotify watches
+ * on the inotify instance ino for the Maildir root (cb with mailbox NULL)
+ * and for new/ and cur/ of every mailbox (cb with its name, twice), each
+ * on a directory opened by the safe walk, through /proc/self/fd/N.  A
+ * missing Maildir adds nothing and returns 0.  Returns 0, or -1 with errno
+ * and *what_out (ENOSPC: fs.inotify.max_user_watches reached; the watches
+ * added before were given to cb).  A non-zero return of cb stops.
+ */
+int store_repl_watch(const struct store_repl_ctx *c, int ino,
+		     int (*cb)(int wd, const char *mailbox, void *arg), void *arg,
+		     const char **what_out);
 
 /*
  * The operations above keep the replayed state of up to 8 mailboxes (16 MiB

@@ -101,6 +101,12 @@ struct store_rop {
 	dev_t idx_dev;              /* the index file, from store_rop_load */
 	ino_t idx_ino;
 	struct store_mbox m;
+	struct store_keywords *kw;  /* dovecot-keywords of the mailbox, read
+				     * when first needed (store_rop_kw_*) */
+	/* reconciliation: each change it records is also given to this
+	 * callback (NULL: none); a non-zero return fails the step */
+	int (*capture)(const struct store_rec *rec, void *arg);
+	void *capture_arg;
 	struct store_rec *pending;  /* records of the next transaction */
 	size_t npending, cap;
 	const char *what;           /* the step that failed */
@@ -151,6 +157,34 @@ void store_rop_rec(struct store_rec *r, enum store_rec_op op, const char *guid,
 		   const struct store_stamp *s);
 /* Set *what_out (may be NULL) from ret and o->what, then close o. */
 void store_rop_done(struct store_rop *o, int ret, const char **what_out);
+
+/* repl/boxes.c: tell the Maildir's stowd-mailboxes file about stowd's own
+ * folder operation op ("CREATE" a, "DELETE" a, "RENAME" a b, with the
+ * inferiors of a), so change capture does not report it; op NULL: write
+ * the folders as they are if the file is missing or damaged (the first
+ * look), else nothing.  Errors are ignored (errno kept): the file is a
+ * hint. */
+void store_boxes_note(const struct store_repl_ctx *c, const char *op, const char *a,
+		      const char *b);
+
+/*
+ * Dovecot keywords (doc/replication-protocol.md §7.3): the letters a..z
+ * of the keywords in the canonical flags canon, by the mailbox's
+ * dovecot-keywords; a keyword without a letter gets the next free one
+ * (written as Dovecot does, under Dovecot's dovecot-uidlist.lock, which
+ * is waited for up to a second, never taken over; without it, or with 26
+ * letters used, the keyword stays in the index only).  ASCII order, into
+ * letters[27]; every letter that names a keyword into mapped[27] (may be
+ * NULL).
+ */
+void store_rop_kw_letters(struct store_rop *o, const char *canon, char letters[27],
+			  char mapped[27]);
+/* Append to deltas[STORE_FLAGS_MAX] (space separated) the keyword changes
+ * between the letters of old_name (the name the index holds) and name:
+ * "+kw" for a keyword letter name gained, "-kw" for one it lost.  A name
+ * without ":2," says nothing.  Returns the number added. */
+int store_rop_kw_deltas(struct store_rop *o, const char *old_name, const char *name,
+			char deltas[STORE_FLAGS_MAX]);
 
 /* Reconcile the open mailbox o with its files (see store_repl_reconcile). */
 int store_rop_reconcile(struct store_rop *o, bool *changed_out);

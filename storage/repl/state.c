@@ -189,6 +189,37 @@ store_flags_letters(const char *canon, char out[8])
 	out[n] = '\0';
 }
 
+int
+store_flags_letter_deltas(const char *canon, const char *name,
+			  char out[STORE_FLAGS_MAX])
+{
+	static const struct { char letter; const char *flag; } map[] = {
+		{ 'D', "\\Draft" }, { 'F', "\\Flagged" }, { 'R', "\\Answered" },
+		{ 'S', "\\Seen" }, { 'T', "\\Deleted" },
+	};
+	const char *colon = strchr(name, ':');
+	char old[8];
+	size_t i, len = 0;
+	int n = 0;
+	bool was, is;
+
+	out[0] = '\0';
+	if (colon == NULL || strncmp(colon, ":2,", 3) != 0)
+		return 0;   /* no info: nothing said about flags */
+	store_flags_letters(canon, old);
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		was = strchr(old, map[i].letter) != NULL;
+		is = strchr(colon + 3, map[i].letter) != NULL;
+		if (was == is)
+			continue;
+		len += (size_t)snprintf(out + len, STORE_FLAGS_MAX - len, "%s%c%s",
+					n > 0 ? " " : "", is ? '+' : '-',
+					map[i].flag);
+		n++;
+	}
+	return n;
+}
+
 /* ---- digests ---------------------------------------------------------- */
 
 static void

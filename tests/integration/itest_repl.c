@@ -137,6 +137,8 @@ irepl_make(unsigned i, const struct irepl_conf *conf)
 	if (conf->peers != NULL)
 		add_line(lines, &n, l[11], sizeof(l[11]), "replication_peers = %s",
 			 conf->peers);
+	add_line(lines, &n, l[12], sizeof(l[12]), "replication_vanished = %s",
+		 conf->vanished ? conf->vanished : "expunge");
 	lines[n] = NULL;
 	for (size_t k = 0; k < conf->nreplicas; k++) {
 		size_t have = strlen(blocks);
@@ -193,6 +195,7 @@ irepl_start_pair(unsigned from, unsigned to, const struct irepl_conf *conf)
 	cfrom.replicas[0] = &IR[to];
 	cfrom.nreplicas = 1;
 	cto.extra = cfrom.extra_to != NULL ? cfrom.extra_to : cfrom.extra;
+	cto.vanished = cfrom.vanished;
 	irepl_make_start(to, &cto);
 	irepl_make_start(from, &cfrom);
 	irepl_warm_up(from, to, 0);

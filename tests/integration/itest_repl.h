@@ -50,6 +50,9 @@ struct irepl_conf {
 	const char *extra;            /* more "key = value\n" lines, or NULL */
 	const char *extra_to;         /* in a pair: the replica's extra lines
 				       * (NULL: the same as extra) */
+	const char *vanished;         /* replication_vanished: "expunge";
+				       * irepl_start_pair gives both
+				       * instances this one */
 };
 
 extern struct certs irepl_certs;

@@ -195,15 +195,17 @@ test_chain_a_b_c_reaches_c_without_loops(void **state)
 	irepl_pass();
 }
 
+/* replication_vanished = repair: a file that vanished is a loss. */
 static void
 test_file_deleted_on_replica_comes_back_by_sync(void **state)
 {
 	char guid[33], pa[512], pb[512];
 	size_t len;
 	char *body = itest_body(6000, 500, &len);
+	struct irepl_conf conf = { .vanished = "repair" };
 
 	(void)state;
-	irepl_start_pair(A, B, NULL);
+	irepl_start_pair(A, B, &conf);
 	deliver_ok(A, body, len, guid, pa, sizeof(pa));
 	assert_int_equal(irepl_find(B, 0, guid, pb, sizeof(pb)), 1);
 	assert_int_equal(unlink(pb), 0);
@@ -221,11 +223,12 @@ test_file_deleted_on_replica_comes_back_by_sync(void **state)
 }
 
 /* replication_full_sync_interval: a full sync runs again while A keeps
- * running, and repairs what went missing on B since the last one. */
+ * running, and repairs what went missing on B since the last one
+ * (replication_vanished = repair). */
 static void
 test_periodic_full_sync_repairs_without_restart(void **state)
 {
-	struct irepl_conf conf = { .full_sync = "2s" };
+	struct irepl_conf conf = { .full_sync = "2s", .vanished = "repair" };
 	char guid[33], pa[512], pb[512];
 	pid_t pid;
 	size_t len;

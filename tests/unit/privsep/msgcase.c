@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -330,6 +331,17 @@ const struct mcase msg_cases[] = {
 	{ .name = "RESYNC_REP", .type = PSEP_RESYNC_REP,
 	  .senders = R(PSEP_ROLE_REPL_HOOK), .states = RUNNING_STATES,
 	  .fd = TFD_NONE, .fill = fill_resync_rep },
+	{ .name = "WATCH_REQ", .type = PSEP_WATCH_REQ,
+	  .senders = R(PSEP_ROLE_REPL_HOOK), .states = RUNNING_STATES,
+	  .fd = TFD_INOTIFY, .fill = fill_watch_req },
+	{ .name = "WATCH_REP", .type = PSEP_WATCH_REP,
+	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
+	  .fd = TFD_MEMFD, .fill = fill_watch_rep },
+	{ .name = "WATCH_OP_REQ", .type = PSEP_WATCH_OP_REQ,
+	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
+	  .fd = TFD_INOTIFY, .fill = fill_watch_op_req },
+	{ .name = "WATCH_OP_REP", .type = PSEP_WATCH_OP_REP, .senders = WRITER_ROLES,
+	  .states = RUNNING_STATES, .fd = TFD_MEMFD, .fill = fill_watch_rep },
 #ifdef STOWD_TEST_HOOKS
 	{ .name = "TEST_REQ", .type = PSEP_TEST_REQ,
 	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = RUNNING_STATES,
@@ -457,6 +469,8 @@ make_fd_for(enum tfd kind)
 		return make_socket();
 	case TFD_MEMFD:
 		return make_sealed_body();
+	case TFD_INOTIFY:
+		return inotify_init1(IN_CLOEXEC);
 	case TFD_NONE:
 		break;
 	}
@@ -606,6 +620,11 @@ accepted(int sock, enum psep_role role, enum psep_state state,
 		assert_true(rx_msg.fd >= 0);
 		assert_int_equal(fstat(rx_msg.fd, &st), 0);
 		assert_true(S_ISREG(st.st_mode));
+		break;
+	case TFD_INOTIFY:
+		assert_true(rx_msg.fd >= 0);
+		assert_int_equal(fstat(rx_msg.fd, &st), 0);
+		assert_int_equal(st.st_mode & S_IFMT, 0);
 		break;
 	}
 	if (rx_msg.fd >= 0)

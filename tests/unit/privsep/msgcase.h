@@ -40,6 +40,7 @@ enum tfd {
 	TFD_NONE,    /* no fd allowed */
 	TFD_SOCKET,  /* a socket is required */
 	TFD_MEMFD,   /* a sealed memfd of BODY_LEN bytes is required */
+	TFD_INOTIFY, /* an inotify instance is required */
 };
 
 #define R(r) (1u << (r))
@@ -84,6 +85,9 @@ size_t fill_metrics_rep(void *b);
 size_t fill_metrics_client(void *b);
 size_t fill_resync_req(void *b);
 size_t fill_resync_rep(void *b);
+size_t fill_watch_req(void *b);
+size_t fill_watch_rep(void *b);
+size_t fill_watch_op_req(void *b);
 
 /* The row of type; fails the test if there is none. */
 const struct mcase *case_of(uint16_t type);

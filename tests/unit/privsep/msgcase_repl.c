@@ -143,3 +143,40 @@ fill_write_stamp(void *b)
 	SET_STR(r->filename, "1700000000.M1P2Q3G" TEST_GUID ".host,S=52,W=55");
 	return sizeof(*r);
 }
+
+size_t
+fill_watch_req(void *b)
+{
+	struct psep_watch_req *r = b;
+
+	SET_STR(r->user, "alice");
+	return sizeof(*r);
+}
+
+/* WATCH_REP and WATCH_OP_REP: the list of BODY_LINES watches. */
+size_t
+fill_watch_rep(void *b)
+{
+	struct psep_watch_rep *r = b;
+
+	r->err = 0;
+	r->count = BODY_LINES;
+	return sizeof(*r);
+}
+
+size_t
+fill_watch_op_req(void *b)
+{
+	struct psep_watch_op_req *r = b;
+	uint32_t i;
+
+	r->uid = 1000;
+	r->gid = 1000;
+	r->ngroups = 2;
+	for (i = 0; i < PSEP_MAX_GROUPS; i++)
+		r->groups[i] = 1000 + i;
+	SET_STR(r->mail_base, "/var/mail");
+	SET_STR(r->mail_rel, "alice/Maildir");
+	SET_STR(r->user, "alice");
+	return sizeof(*r);
+}

@@ -603,6 +603,86 @@ test_write_stamp_only_from_writers_when_running(void **state)
 	}
 }
 
+/* ---- change capture: WATCH_* ---------------------------------------------- */
+
+#define WR(n, f, v, ok) NUM("WATCH_REP " n, PSEP_WATCH_REP, psep_watch_rep, f, v, ok)
+#define WOR(n, f, v, ok) \
+	NUM("WATCH_OP_REP " n, PSEP_WATCH_OP_REP, psep_watch_rep, f, v, ok)
+#define WQS(n, f, s, ok) STR("WATCH_REQ " n, PSEP_WATCH_REQ, psep_watch_req, f, s, ok)
+#define WOQ(n, f, v, ok) \
+	NUM("WATCH_OP_REQ " n, PSEP_WATCH_OP_REQ, psep_watch_op_req, f, v, ok)
+#define WOQS(n, f, s, ok) \
+	STR("WATCH_OP_REQ " n, PSEP_WATCH_OP_REQ, psep_watch_op_req, f, s, ok)
+
+/* The user is a name; a writer gets valid credentials and paths; a reply
+ * has its list unless it failed (ENOSPC: the watches added before). */
+static const struct patch watch_patches[] = {
+	WQS("user empty", user, "", false),
+	WQS("user with LF", user, "al\nice", false),
+	NONUL("WATCH_REQ user", PSEP_WATCH_REQ, psep_watch_req, user, NULL),
+	WOQ("uid 0", uid, 0, false),
+	WOQ("ngroups too many", ngroups, PSEP_MAX_GROUPS + 1, false),
+	WOQS("mail_base relative", mail_base, "var/mail", false),
+	WOQS("mail_rel with ..", mail_rel, "../x", false),
+	WOQS("user with CR", user, "a\rb", false),
+	NONUL("WATCH_OP_REQ user", PSEP_WATCH_OP_REQ, psep_watch_op_req, user, NULL),
+	WR("err ENOSPC with the list", err, ENOSPC, true),
+	WR("err EIO with an fd", err, EIO, false),
+	WR("err -1", err, 0xffffffffu, false),
+	WOR("err ENOSPC with the list", err, ENOSPC, true),
+	WOR("err EACCES with an fd", err, EACCES, false),
+};
+
+static void
+test_watch_field_validators(void **state)
+{
+	RUN_PATCHES((struct pair *)*state, watch_patches);
+}
+
+/* The inotify instance is an anonymous inode: a memfd, a socket, a pipe
+ * or a directory in its place is refused (and closed), as is no fd. */
+static void
+test_watch_req_needs_an_inotify_instance(void **state)
+{
+	static const enum fdmake kinds[] = { FM_MEMFD_SEALED, FM_SOCKET, FM_PIPE,
+					     FM_DIR, FM_DEVNULL };
+	static const uint16_t types[] = { PSEP_WATCH_REQ, PSEP_WATCH_OP_REQ };
+	struct pair *p = *state;
+	char what[96];
+	size_t i, k;
+
+	for (i = 0; i < 2; i++) {
+		const struct mcase *c = case_of(types[i]);
+
+		for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			int fd = fd_make(kinds[k]);
+
+			dg_build(c, &p->d);
+			send_raw(p->tx, p->d.buf, p->d.len, &fd, 1);
+			close(fd);
+			snprintf(what, sizeof(what), "%s with fd kind %d", c->name,
+				 (int)kinds[k]);
+			expect_reject(p->rx, valid_role(c), valid_state(c), what);
+			assert_no_fd_leak(&p->before, what);
+		}
+	}
+	/* a successful reply without its list */
+	dg_build(case_of(PSEP_WATCH_REP), &p->d);
+	send_dgram(p->tx, &p->d, TFD_NONE, 0);
+	expect_reject(p->rx, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, "WATCH_REP no list");
+	/* only repl-hook asks for watches; only the supervisor gives a writer
+	 * the instance */
+	dg_build(case_of(PSEP_WATCH_REQ), &p->d);
+	check_verdict(p, case_of(PSEP_WATCH_REQ), &p->d, PSEP_ROLE_REPLD,
+		      PSEP_STATE_READY, false, "WATCH_REQ from repld");
+	dg_build(case_of(PSEP_WATCH_REQ), &p->d);
+	check_verdict(p, case_of(PSEP_WATCH_REQ), &p->d, PSEP_ROLE_WRITER_CHILD,
+		      PSEP_STATE_READY, false, "WATCH_REQ from a writer");
+	dg_build(case_of(PSEP_WATCH_OP_REQ), &p->d);
+	check_verdict(p, case_of(PSEP_WATCH_OP_REQ), &p->d, PSEP_ROLE_REPL_HOOK,
+		      PSEP_STATE_READY, false, "WATCH_OP_REQ from repl-hook");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pair_setup, pair_teardown)
 
 int
@@ -621,6 +701,8 @@ main(void)
 		T(test_repld_role_may_send_repl_req_and_log),
 		T(test_write_stamp_field_validators),
 		T(test_write_stamp_only_from_writers_when_running),
+		T(test_watch_field_validators),
+		T(test_watch_req_needs_an_inotify_instance),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -197,7 +197,10 @@ test_two_or_more_fds_rejected_and_all_closed(void **state)
 
 		for (k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
 			for (j = 0; j < counts[k]; j++)
-				fds[j] = c->fd == TFD_NONE ? make_pipe() : make_fd_for(c->fd);
+				/* pipes stand in for inotify instances, which
+				 * fs.inotify.max_user_instances (128) bounds */
+				fds[j] = c->fd == TFD_NONE || c->fd == TFD_INOTIFY ?
+					 make_pipe() : make_fd_for(c->fd);
 			dg_build(c, &p->d);
 			send_raw(p->tx, p->d.buf, p->d.len, fds, counts[k]);
 			for (j = 0; j < counts[k]; j++)

@@ -53,6 +53,13 @@ struct seen guids(struct fixture *f, const char *box);
 /* the tests of test_repl_sync.c */
 void test_reconcile_hand_added_deleted_damaged(void **state);
 void test_reconcile_follows_imap_rename(void **state);
+void test_reconcile_vanished_file_is_expunge(void **state);
+void test_reconcile_letters_are_store(void **state);
+void test_flags_letter_deltas(void **state);
+void test_move_keeps_guid_until_it_comes_back(void **state);
+void test_dovecot_keyword_letters_both_ways(void **state);
+void test_capture_boxes_reports_folder_changes_of_others(void **state);
+void test_replicated_ops_on_a_file_renamed_by_others(void **state);
 void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state);
 void test_index_name_that_is_a_path_is_not_followed(void **state);
 void test_index_name_with_control_byte_is_not_taken(void **state);

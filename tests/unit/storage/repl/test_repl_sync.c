@@ -41,6 +41,7 @@ test_reconcile_hand_added_deleted_damaged(void **state)
 	struct seen g;
 	bool changed;
 
+	f->c.vanished_repair = true;   /* replication_vanished = repair */
 	r = save(f, "INBOX", G1, 1, "a", 0, "");
 	snprintf(hand, sizeof(hand), "%s/new/1.M1P1Q1G%s.h,S=3,W=3", f->md, G2);
 	assert_int_equal(tu_write_file(hand, "abc", 3), 0);
@@ -76,6 +77,323 @@ test_reconcile_hand_added_deleted_damaged(void **state)
 	(void)name;
 }
 
+/* replication_vanished = expunge (the default): a file removed by someone
+ * else is an expunge, tombstoned with a fresh stamp, final; a damaged file
+ * is still a loss to repair. */
+void
+test_reconcile_vanished_file_is_expunge(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r1, r2;
+	const struct store_msg_info *mi;
+	struct seen g;
+	bool changed;
+
+	r1 = save(f, "INBOX", G1, 4, "a", 0, "");
+	r2 = save(f, "INBOX", G2, 5, "a", 0, "\\Seen");
+	assert_int_equal(unlink(tu_path("%s/new/%s", f->md, r1.filename)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	mi = seen_find(&g, G1);
+	assert_non_null(mi);
+	assert_true(mi->expunged);
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+	assert_int_equal(sync_box(f, "INBOX").highestmodseq, 6);
+	/* final: the same GUID is not saved again */
+	assert_int_equal(save(f, "INBOX", G1, 7, "a", 0, "").status,
+			 STORE_R_EXPUNGED);
+	/* damaged (size differs from S=): lost, no tombstone */
+	assert_int_equal(truncate(tu_path("%s/cur/%s", f->md, r2.filename), 1), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	assert_null(seen_find(&g, G2));
+	assert_int_equal(save(f, "INBOX", G2, 8, "a", 0, "\\Seen").status,
+			 STORE_R_OK);
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+}
+
+/* Info letters changed by an IMAP server are a STORE of this server with a
+ * fresh stamp for the flags that changed: a concurrent replicated STORE
+ * with a smaller stamp loses on those flags and wins on the others. */
+void
+test_reconcile_letters_are_store(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+	const struct store_msg_info *mi;
+	struct seen g;
+	bool changed;
+
+	r = save(f, "INBOX", G1, 5, "a", 0, "\\Flagged");
+	assert_string_equal(strchr(r.filename, ':'), ":2,F");
+	*strchr(r.filename, ':') = '\0';
+	assert_int_equal(rename(tu_path("%s/cur/%s:2,F", f->md, r.filename),
+				tu_path("%s/cur/%s:2,RSa", f->md, r.filename)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	mi = seen_find(&g, G1);
+	assert_non_null(mi);
+	assert_string_equal(mi->flags, "\\Answered \\Seen");
+	assert_int_equal(mi->stamp.modseq, 6);
+	assert_string_equal(mi->stamp.origin, "b.example");
+	/* (6,a.example) < (6,b.example) for \Seen; \Deleted had (5,a) */
+	assert_true(store(f, "INBOX", G1, 6, "a.example",
+			  "-\\Seen +\\Deleted").effective);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G1)->flags,
+			    "\\Answered \\Deleted \\Seen");
+	assert_int_equal(access(tu_path("%s/cur/%s:2,RSTa", f->md, r.filename),
+				F_OK), 0);
+	/* stowd's own rename is already in the index: no change, no echo */
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_false(changed);
+	/* new/ -> cur/ with an empty info part is not a flag change */
+	r = save(f, "INBOX", G2, 9, "a", 0, "");
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, r.filename),
+				tu_path("%s/cur/%s:2,", f->md, r.filename)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G2)->flags, "");
+	assert_int_equal(seen_find(&g, G2)->stamp.modseq, 9);
+}
+
+/* A replicated STORE or EXPUNGE that arrives after an IMAP server renamed
+ * the file but before reconciliation saw it: the STORE keeps the IMAP
+ * server's letters and adds its own, so reconciliation still records the
+ * IMAP change; the EXPUNGE removes the renamed file (no resurrection as a
+ * new message). */
+void
+test_replicated_ops_on_a_file_renamed_by_others(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r, r2;
+	const struct store_msg_info *mi;
+	struct seen g;
+	bool changed;
+
+	r = save(f, "INBOX", G1, 5, "a", 0, "");
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, r.filename),
+				tu_path("%s/cur/%s:2,S", f->md, r.filename)), 0);
+	assert_true(store(f, "INBOX", G1, 6, "a", "+\\Flagged").effective);
+	assert_int_equal(access(tu_path("%s/cur/%s:2,FS", f->md, r.filename), F_OK), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_true(changed);
+	g = guids(f, "INBOX");
+	mi = seen_find(&g, G1);
+	assert_non_null(mi);
+	assert_string_equal(mi->flags, "\\Flagged \\Seen");
+	assert_string_equal(mi->stamp.origin, "b.example");
+	/* expunge after a rename by others */
+	r2 = save(f, "INBOX", G2, 8, "a", 0, "");
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, r2.filename),
+				tu_path("%s/cur/%s:2,T", f->md, r2.filename)), 0);
+	assert_true(expunge(f, "INBOX", G2, 9).effective);
+	assert_int_equal(access(tu_path("%s/cur/%s:2,T", f->md, r2.filename), F_OK), -1);
+	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+}
+
+struct boxes_seen {
+	char ops[8][128];
+	int n;
+};
+
+static int
+boxes_cb(const char *op, const char *a, const char *b, void *arg)
+{
+	struct boxes_seen *bs = arg;
+
+	if (bs->n < 8)
+		snprintf(bs->ops[bs->n++], sizeof(bs->ops[0]), "%s %s%s%s", op, a,
+			 b != NULL ? " " : "", b != NULL ? b : "");
+	return 0;
+}
+
+static struct boxes_seen
+capture_boxes(struct fixture *f)
+{
+	struct boxes_seen bs = { .n = 0 };
+	const char *what;
+
+	assert_int_equal(store_repl_capture_boxes(&f->c, boxes_cb, &bs, &what), 0);
+	return bs;
+}
+
+static void
+mkbox(struct fixture *f, const char *dir)
+{
+	assert_int_equal(mkdir(tu_path("%s/%s", f->md, dir), 0700), 0);
+	assert_int_equal(mkdir(tu_path("%s/%s/new", f->md, dir), 0700), 0);
+	assert_int_equal(mkdir(tu_path("%s/%s/cur", f->md, dir), 0700), 0);
+}
+
+/* Folders created, renamed (with a subfolder) and deleted by an IMAP
+ * server are reported once, parents first, a subfolder's rename implied
+ * by its parent's; stowd's own CREATE, RENAME and DELETE are not. */
+void
+test_capture_boxes_reports_folder_changes_of_others(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+	struct boxes_seen bs;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	mkbox(f, ".Work");
+	/* stowd made the Maildir and saw no folder then */
+	bs = capture_boxes(f);
+	assert_int_equal(bs.n, 1);
+	assert_string_equal(bs.ops[0], "CREATE Work");
+	/* without the file, the first look reports nothing */
+	assert_int_equal(unlink(tu_path("%s/stowd-mailboxes", f->md)), 0);
+	mkbox(f, ".Tmp");
+	assert_int_equal(capture_boxes(f).n, 0);
+	assert_int_equal(rename(tu_path("%s/.Tmp", f->md), tu_path("%s/tmp/x", f->md)), 0);
+	assert_string_equal(capture_boxes(f).ops[0], "DELETE Tmp");
+	mkbox(f, ".Work.2024");
+	mkbox(f, ".Old");
+	bs = capture_boxes(f);
+	assert_int_equal(bs.n, 2);
+	assert_string_equal(bs.ops[0], "CREATE Old");
+	assert_string_equal(bs.ops[1], "CREATE Work.2024");
+	assert_int_equal(capture_boxes(f).n, 0);
+	/* as Dovecot renames: the folder and its subfolder */
+	assert_int_equal(rename(tu_path("%s/.Work", f->md), tu_path("%s/.Archive", f->md)), 0);
+	assert_int_equal(rename(tu_path("%s/.Work.2024", f->md),
+				tu_path("%s/.Archive.2024", f->md)), 0);
+	assert_int_equal(rename(tu_path("%s/.Old", f->md),
+				tu_path("%s/..DOVECOT-TRASHED", f->md)), 0);
+	bs = capture_boxes(f);
+	assert_int_equal(bs.n, 2);
+	assert_string_equal(bs.ops[0], "RENAME Work Archive");
+	assert_string_equal(bs.ops[1], "DELETE Old");
+	/* stowd's own operations are noted, not reported */
+	assert_int_equal(store_repl_create(&f->c, "Sent", &r, NULL), 0);
+	assert_int_equal(store_repl_rename(&f->c, "Archive", "Done", &r, NULL), 0);
+	assert_true(r.effective);
+	assert_int_equal(store_repl_delete(&f->c, "Sent", &r, NULL), 0);
+	assert_int_equal(capture_boxes(f).n, 0);
+	assert_int_equal(access(tu_path("%s/.Done.2024/cur", f->md), F_OK), 0);
+}
+
+/* Dovecot keyword letters (a..z, by the folder's dovecot-keywords) are
+ * keyword changes both ways: letters an IMAP server adds or removes are
+ * recorded as keyword deltas; replicated keywords that have a letter are
+ * written as letters, others stay in the index only. */
+void
+test_dovecot_keyword_letters_both_ways(void **state)
+{
+	static const char kw[] = "0 $Later\n1 $Important\n";
+	struct fixture *f = *state;
+	struct store_repl_result r, r2;
+	struct seen g;
+	char base[256];
+	bool changed;
+
+	r = save(f, "INBOX", G1, 5, "a", 0, "");
+	assert_int_equal(tu_write_file(tu_path("%s/dovecot-keywords", f->md), kw,
+				       strlen(kw)), 0);
+	snprintf(base, sizeof(base), "%s", r.filename);
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, base),
+				tu_path("%s/cur/%s:2,Sa", f->md, base)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G1)->flags, "$Later \\Seen");
+	assert_int_equal(rename(tu_path("%s/cur/%s:2,Sa", f->md, base),
+				tu_path("%s/cur/%s:2,Sb", f->md, base)), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G1)->flags, "$Important \\Seen");
+	/* replicated: a keyword with a letter is written, one without gets
+	 * the next free letter, as Dovecot gives it */
+	assert_true(store(f, "INBOX", G1, 20, "a", "+$Later +Work").effective);
+	assert_int_equal(access(tu_path("%s/cur/%s:2,Sabc", f->md, base), F_OK), 0);
+	{
+		char buf[128] = "";
+		FILE *fp = fopen(tu_path("%s/dovecot-keywords", f->md), "r");
+
+		assert_non_null(fp);
+		assert_true(fread(buf, 1, sizeof(buf) - 1, fp) > 0);
+		fclose(fp);
+		assert_string_equal(buf, "0 $Later\n1 $Important\n2 Work\n");
+	}
+	/* Dovecot's lock taken and released again */
+	assert_int_equal(access(tu_path("%s/dovecot-uidlist.lock", f->md), F_OK), -1);
+	g = guids(f, "INBOX");
+	assert_string_equal(seen_find(&g, G1)->flags, "$Important $Later Work \\Seen");
+	assert_true(store(f, "INBOX", G1, 21, "a", "-$Important").effective);
+	assert_int_equal(access(tu_path("%s/cur/%s:2,Sac", f->md, base), F_OK), 0);
+	assert_int_equal(store_repl_reconcile(&f->c, "INBOX", &changed, NULL), 0);
+	assert_false(changed);
+	/* a replicated SAVE with a keyword */
+	r2 = save(f, "INBOX", G2, 22, "a", 0, "$Important \\Flagged");
+	assert_string_equal(strchr(r2.filename, ':'), ":2,Fb");
+}
+
+/* Dovecot's MOVE hard-links a file under its base name into the other
+ * folder and removes the source: the target gets the GUID of the name,
+ * the source an expunge; moving it back into a folder that has the GUID's
+ * tombstone gives it a new GUID there (§7.4), and so on: nothing is lost. */
+void
+test_move_keeps_guid_until_it_comes_back(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+	char base[256], from[PATH_MAX + 300], to[PATH_MAX + 300];
+	struct seen g;
+	const char *boxes[3] = { "INBOX", "Archive", "INBOX" };
+	const char *dirs[3] = { "", ".Archive/", "" };
+	bool changed;
+
+	r = save(f, "INBOX", G1, 5, "a", 0, "");
+	snprintf(base, sizeof(base), "%s", r.filename);
+	assert_int_equal(store_repl_create(&f->c, "Archive", &r, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(from, sizeof(from), "%s/%snew/%s", f->md, dirs[i], base);
+		snprintf(to, sizeof(to), "%s/%snew/%s", f->md, dirs[i + 1], base);
+		assert_int_equal(link(from, to), 0);
+		assert_int_equal(unlink(from), 0);
+		assert_int_equal(store_repl_reconcile(&f->c, boxes[i], &changed, NULL), 0);
+		assert_true(changed);
+		assert_int_equal(store_repl_reconcile(&f->c, boxes[i + 1], &changed, NULL), 0);
+		assert_true(changed);
+		g = guids(f, boxes[i]);
+		assert_true(seen_find(&g, G1) != NULL && seen_find(&g, G1)->expunged);
+		g = guids(f, boxes[i + 1]);
+		assert_int_equal(sync_box(f, boxes[i + 1]).messages, 1);
+		if (i == 0) {
+			/* Archive: the same GUID */
+			assert_non_null(seen_find(&g, G1));
+			assert_false(seen_find(&g, G1)->expunged);
+		} else {
+			/* back in INBOX, which has its tombstone: a new GUID */
+			assert_true(seen_find(&g, G1)->expunged);
+			assert_int_equal(g.n, 2);
+		}
+	}
+}
+
+void
+test_flags_letter_deltas(void **state)
+{
+	char out[STORE_FLAGS_MAX];
+
+	(void)state;
+	assert_int_equal(store_flags_letter_deltas("", "x", out), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(store_flags_letter_deltas("\\Seen", "x:2,S", out), 0);
+	assert_int_equal(store_flags_letter_deltas("$Later \\Seen", "x:2,Sab", out), 0);
+	assert_int_equal(store_flags_letter_deltas("\\Flagged \\Seen", "x:2,DRT",
+						   out), 5);
+	assert_string_equal(out, "+\\Draft -\\Flagged +\\Answered -\\Seen "
+			    "+\\Deleted");
+	/* no info part, or another version: says nothing */
+	assert_int_equal(store_flags_letter_deltas("\\Seen", "x", out), 0);
+	assert_int_equal(store_flags_letter_deltas("\\Seen", "x:1,", out), 0);
+}
+
 void
 test_reconcile_follows_imap_rename(void **state)
 {
@@ -94,9 +412,10 @@ test_reconcile_follows_imap_rename(void **state)
 	assert_int_equal(fr.status, STORE_R_OK);
 	assert_true(fd >= 0);
 	close(fd);
-	/* a STORE keeps the IMAP server's own letters */
+	/* the S was taken as a STORE; a replicated STORE keeps the IMAP
+	 * server's own letters */
 	assert_true(store(f, "INBOX", G1, 2, "a", "+\\Flagged").effective);
-	assert_int_equal(access(tu_path("%s/cur/%s:2,Fa", f->md, r.filename),
+	assert_int_equal(access(tu_path("%s/cur/%s:2,FSa", f->md, r.filename),
 				F_OK), 0);
 	free(buf);
 }
@@ -175,6 +494,7 @@ test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 	char base[3][128];
 	int dirfd, i;
 
+	f->c.vanished_repair = true;   /* lost records are counted */
 	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
 	memset(rec, 0, sizeof(rec));
 	for (i = 0; i < 3; i++) {

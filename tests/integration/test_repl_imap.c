@@ -1,0 +1,646 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/integration/test_repl_imap.c - what a user does in IMAP (a real
+ * Dovecot on a's Maildirs) or in a mail client working on the files
+ * reaches the replica b and stays done: flags, an expunge, a move between
+ * folders, a file renamed or removed directly as mutt does, an expunge
+ * while b is down, concurrent flag changes on a and b; after settling a
+ * Dovecot on b shows what the one on a shows.
+ *
+ * Runs in:  the integration suite, as root, once per delivery mode; each
+ *           test starts its own a <-> b pair and Dovecot instances.
+ *           Without Dovecot installed the tests are skipped.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/integration/itest.h"
+#include "tests/integration/itest_repl.h"
+#include "tests/lib/imapc.h"
+#include "tests/lib/imapd.h"
+
+enum { A = 0, B = 1 };
+
+#define SETTLE_MS 30000             /* longest wait for a change to arrive */
+/* replication_full_sync_interval of the pairs */
+#define FULL_SYNC "1h"
+
+static struct imapd *D[2];          /* Dovecot on a's and b's Maildirs */
+
+static void
+password_of(const struct harness_user *u, char *buf, size_t size)
+{
+	snprintf(buf, size, "pw-%.28s", u->name);
+}
+
+/* A Dovecot serving the users of instance i. */
+static struct imapd *
+dovecot_for(unsigned i)
+{
+	struct harness *h = IR[i].h;
+	struct imapd_user users[2];
+	struct imapd_opts o = { 0 };
+	char pw[2][32], path[256];
+	unsigned k;
+
+	for (k = 0; k < 2; k++) {
+		password_of(&h->users[k], pw[k], sizeof(pw[k]));
+		users[k] = (struct imapd_user){
+			.name = h->users[k].name, .password = pw[k],
+			.uid = h->users[k].uid, .gid = h->users[k].gid,
+			.home = h->users[k].home,
+		};
+	}
+	snprintf(path, sizeof(path), "%s/dovecot-passwd", h->tree);
+	if (imapd_passwd_write(path, users, 2) < 0)
+		fail_msg("cannot write %s", path);
+	o.passwd_path = path;
+	D[i] = imapd_start(&o);
+	if (D[i] == NULL)
+		fail_msg("dovecot for %s did not start", IR[i].name);
+	return D[i];
+}
+
+static struct imapc *
+imap_login(unsigned i)
+{
+	const struct harness_user *u = &IR[i].h->users[0];
+	struct imapc *c = NULL;
+	char pw[32];
+
+	password_of(u, pw, sizeof(pw));
+	if (imapc_connect(D[i]->addr, 0, &c) < 0 || imapc_login(c, u->name, pw) < 0)
+		fail_msg("IMAP login on %s failed", IR[i].name);
+	return c;
+}
+
+static int
+setup(void **state)
+{
+	if (!imapd_installed()) {
+		fprintf(stderr, "# dovecot not installed\n");
+		skip();
+	}
+	D[0] = D[1] = NULL;
+	return irepl_setup(state);
+}
+
+static int
+teardown(void **state)
+{
+	imapd_free(&D[0]);
+	imapd_free(&D[1]);
+	return irepl_teardown(state);
+}
+
+/* a <-> b, each the other's replica, asynchronous acks not needed. */
+static void
+start_both(const char *full_sync)
+{
+	struct irepl_conf ca = { .replicas = { &IR[B] }, .nreplicas = 1,
+				 .full_sync = full_sync },
+		cb = { .replicas = { &IR[A] }, .nreplicas = 1,
+		       .full_sync = full_sync };
+
+	assert_int_equal(irepl_make(A, &ca), 0);
+	assert_int_equal(irepl_make(B, &cb), 0);
+	assert_int_equal(irepl_start(B), 0);
+	assert_int_equal(irepl_start(A), 0);
+	irepl_warm_up(A, B, 0);
+	irepl_warm_up(B, A, 0);
+}
+
+/* The file of u1's folder ("" = INBOX) on instance i whose name holds
+ * guid: its name in name[size] (may be NULL).  The number of such files. */
+static int
+find_in(unsigned i, const char *folder, const char *guid, char *name,
+	size_t size)
+{
+	static const char *const subs[] = { "new", "cur" };
+	char dir[512];
+	struct dirent *de;
+	int n = 0;
+
+	for (unsigned k = 0; k < 2; k++) {
+		DIR *d;
+
+		snprintf(dir, sizeof(dir), "%s/%s%s%s%s", IR[i].h->users[0].maildir,
+			 folder[0] != '\0' ? "." : "", folder,
+			 folder[0] != '\0' ? "/" : "", subs[k]);
+		d = opendir(dir);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (strstr(de->d_name, guid) == NULL)
+				continue;
+			n++;
+			if (name != NULL)
+				snprintf(name, size, "%s/%s", subs[k], de->d_name);
+		}
+		closedir(d);
+	}
+	return n;
+}
+
+/* The info letters of guid's one file in folder on i, "-" if not exactly
+ * one file. */
+static void
+letters_of(unsigned i, const char *folder, const char *guid, char *out,
+	   size_t size)
+{
+	char name[512];
+	const char *p;
+
+	if (find_in(i, folder, guid, name, sizeof(name)) != 1) {
+		snprintf(out, size, "-");
+		return;
+	}
+	p = strstr(name, ":2,");
+	snprintf(out, size, "%s", p != NULL ? p + 3 : "");
+}
+
+/* Bounded poll until guid's file in folder on i has the info letters want
+ * ("-": until there is no such file).  0 or -1. */
+static int
+wait_letters(unsigned i, const char *folder, const char *guid, const char *want)
+{
+	int64_t deadline = harness_mono_ms() + SETTLE_MS;
+	char have[64];
+
+	for (;;) {
+		letters_of(i, folder, guid, have, sizeof(have));
+		if (strcmp(have, want) == 0)
+			return 0;
+		if (harness_mono_ms() > deadline) {
+			fprintf(stderr, "%s %s %s: letters \"%s\", want \"%s\"\n",
+				IR[i].name, folder[0] ? folder : "INBOX", guid, have, want);
+			return -1;
+		}
+		harness_sleep_ms(50);
+	}
+}
+
+/* Deliver a message to u1 on a, wait for it on b, let Dovecot on a give it
+ * the next UID (SELECT), so UIDs follow delivery order. */
+static void
+deliver_and_select(struct imapc *c, unsigned seed, char guid[33])
+{
+	struct lmtpc_reply r;
+	struct imapc_mailbox mb;
+	size_t len;
+	char *body = itest_body(3000, seed, &len);
+
+	irepl_deliver(A, 0, body, len, &r, guid);
+	if (r.code != 250)
+		fail_msg("delivery: %d", r.code);
+	if (irepl_wait_guid(B, 0, guid, IREPL_POLL_MS, NULL, 0) < 0)
+		fail_msg("%s did not reach b", guid);
+	assert_int_equal(imapc_select(c, "INBOX", false, &mb), 0);
+	free(body);
+}
+
+/* FLAGS of UID uid in the selected mailbox, into out. */
+static void
+imap_flags(struct imapc *c, unsigned uid, char *out, size_t size)
+{
+	struct imapc_msg *m = NULL;
+	char set[16];
+	int n;
+
+	snprintf(set, sizeof(set), "%u", uid);
+	n = imapc_fetch_flags(c, true, set, &m);
+	if (n != 1)
+		fail_msg("UID FETCH %u FLAGS: %d", uid, n);
+	snprintf(out, size, "%s", m[0].flags);
+	free(m);
+}
+
+/* Messages of the selected mailbox whose flags hold both f1 and f2. */
+static int
+count_flagged(struct imapc *c, const char *f1, const char *f2)
+{
+	struct imapc_msg *m = NULL;
+	int n = imapc_fetch_flags(c, false, "1:*", &m), k = 0;
+
+	for (int i = 0; i < n; i++)
+		k += strstr(m[i].flags, f1) != NULL && strstr(m[i].flags, f2) != NULL;
+	free(m);
+	return n < 0 ? -1 : k;
+}
+
+static void
+test_imap_changes_reach_the_replica(void **state)
+{
+	char g[6][33], name[512], from[700], to[700];
+	struct imapc_mailbox mb;
+	struct imapc *c;
+	long n;
+
+	(void)state;
+	start_both(FULL_SYNC);
+	dovecot_for(A);
+	c = imap_login(A);
+	assert_int_equal(imapc_select(c, "INBOX", false, &mb), 0);
+	for (unsigned k = 0; k < 6; k++)
+		deliver_and_select(c, 700 + k, g[k]);
+	/* the two warm-ups are UIDs 1 and 2; g[k] has UID k + 3 */
+	assert_int_equal(imapc_store(c, true, "3", "+FLAGS", "\\Seen \\Flagged"), 0);
+	assert_int_equal(imapc_store(c, true, "4", "+FLAGS", "\\Deleted"), 0);
+	assert_int_equal(imapc_expunge(c, "4"), 0);
+	assert_int_equal(imapc_create(c, "Archive"), 0);
+	assert_int_equal(imapc_move(c, true, "5", "Archive"), 0);
+	assert_int_equal(imapc_store(c, true, "8", "+FLAGS", "\\Seen"), 0);
+	assert_int_equal(imapc_store(c, true, "8", "-FLAGS", "\\Seen"), 0);
+	/* as mutt does: rename for \Answered, unlink for an expunge */
+	assert_int_equal(find_in(A, "", g[3], name, sizeof(name)), 1);
+	snprintf(from, sizeof(from), "%s/%s", IR[A].h->users[0].maildir, name);
+	snprintf(to, sizeof(to), "%s/cur/%s", IR[A].h->users[0].maildir,
+		 strrchr(name, '/') + 1);
+	*strstr(to, ":2,") = '\0';
+	strcat(to, ":2,RS");
+	assert_int_equal(rename(from, to), 0);
+	assert_int_equal(find_in(A, "", g[4], name, sizeof(name)), 1);
+	snprintf(from, sizeof(from), "%s/%s", IR[A].h->users[0].maildir, name);
+	assert_int_equal(unlink(from), 0);
+
+	if (wait_letters(B, "", g[0], "FS") < 0 ||
+	    wait_letters(B, "", g[1], "-") < 0 ||
+	    wait_letters(B, "", g[2], "-") < 0 ||
+	    wait_letters(B, "Archive", g[2], "") < 0 ||
+	    wait_letters(B, "", g[3], "RS") < 0 ||
+	    wait_letters(B, "", g[4], "-") < 0 ||
+	    wait_letters(B, "", g[5], "") < 0)
+		fail_msg("the IMAP changes did not all reach b");
+	/* and nothing came back on a */
+	assert_int_equal(find_in(A, "", g[1], NULL, 0), 0);
+	assert_int_equal(find_in(A, "", g[2], NULL, 0), 0);
+	assert_int_equal(find_in(A, "", g[4], NULL, 0), 0);
+	assert_int_equal(find_in(A, "Archive", g[2], NULL, 0), 1);
+	imapc_free(&c);
+
+	/* failover: Dovecot on b shows the same */
+	dovecot_for(B);
+	c = imap_login(B);
+	assert_int_equal(imapc_select(c, "INBOX", false, &mb), 0);
+	assert_int_equal(mb.exists, 5);   /* two warm-ups, g0, g3, g5 */
+	assert_int_equal(imapc_status(c, "Archive", "MESSAGES", &n), 0);
+	assert_int_equal(n, 1);
+	if (count_flagged(c, "\\Flagged", "\\Seen") != 1 ||
+	    count_flagged(c, "\\Answered", "\\Seen") != 1 ||
+	    count_flagged(c, "\\Seen", "\\Seen") != 2)
+		fail_msg("flags on b differ from a");
+	imapc_free(&c);
+	irepl_pass();
+}
+
+/* An expunge on a while b is down does not come back from b. */
+static void
+test_expunge_while_replica_down_stays_expunged(void **state)
+{
+	struct imapc_mailbox mb;
+	struct imapc *c;
+	char g[2][33];
+	int da, db;
+	long n;
+
+	(void)state;
+	start_both("2s");
+	dovecot_for(A);
+	c = imap_login(A);
+	assert_int_equal(imapc_select(c, "INBOX", false, &mb), 0);
+	deliver_and_select(c, 800, g[0]);
+	deliver_and_select(c, 801, g[1]);
+	irepl_stop(B);
+	assert_int_equal(imapc_store(c, true, "3", "+FLAGS", "\\Deleted"), 0);
+	assert_int_equal(imapc_expunge(c, "3"), 0);
+	assert_int_equal(imapc_status(c, "INBOX", "MESSAGES", &n), 0);
+	assert_int_equal(n, 3);
+	imapc_free(&c);
+	da = irepl_log_count(A, "sync: replica=b full sync done");
+	if (irepl_start(B) < 0)
+		fail_msg("b did not restart");
+	db = irepl_log_count(B, "sync: replica=a full sync done");
+	if (wait_letters(B, "", g[0], "-") < 0)
+		fail_msg("the expunge did not reach b");
+	/* both sides ran a full sync since: still gone on a, g1 still there */
+	if (irepl_wait_log(A, "sync: replica=b full sync done", da, SETTLE_MS) < 0 ||
+	    irepl_wait_log(B, "sync: replica=a full sync done", db, SETTLE_MS) < 0)
+		fail_msg("no full sync after b came back");
+	assert_int_equal(find_in(A, "", g[0], NULL, 0), 0);
+	assert_int_equal(find_in(B, "", g[0], NULL, 0), 0);
+	assert_int_equal(find_in(A, "", g[1], NULL, 0), 1);
+	assert_int_equal(find_in(B, "", g[1], NULL, 0), 1);
+	irepl_pass();
+}
+
+/* Flag changes made through IMAP on a and on b at the same time are
+ * merged flag by flag, the same on both. */
+static void
+test_concurrent_imap_flag_changes_converge(void **state)
+{
+	struct imapc_mailbox mb;
+	struct imapc *ca, *cb;
+	char g[33], la[64], lb[64], fa[256];
+	int64_t deadline;
+
+	(void)state;
+	start_both(FULL_SYNC);
+	dovecot_for(A);
+	dovecot_for(B);
+	ca = imap_login(A);
+	assert_int_equal(imapc_select(ca, "INBOX", false, &mb), 0);
+	deliver_and_select(ca, 900, g);
+	cb = imap_login(B);
+	assert_int_equal(imapc_select(cb, "INBOX", false, &mb), 0);
+	assert_int_equal(mb.exists, 3);
+	assert_int_equal(imapc_store(ca, true, "3", "+FLAGS", "\\Seen"), 0);
+	assert_int_equal(imapc_store(cb, false, "1:*", "+FLAGS", "\\Flagged"), 0);
+	deadline = harness_mono_ms() + SETTLE_MS;
+	for (;;) {
+		letters_of(A, "", g, la, sizeof(la));
+		letters_of(B, "", g, lb, sizeof(lb));
+		if (strcmp(la, lb) == 0 && strcmp(la, "-") != 0 && la[0] != '\0' &&
+		    irepl_journal_size(A, "b") == 0 && irepl_journal_size(B, "a") == 0)
+			break;
+		if (harness_mono_ms() > deadline)
+			fail_msg("letters differ: a \"%s\", b \"%s\"", la, lb);
+		harness_sleep_ms(50);
+	}
+	/* merged flag by flag (§7.2): \Seen from a, \Flagged from b */
+	if (strcmp(la, "FS") != 0)
+		fail_msg("letters \"%s\", want \"FS\"", la);
+	/* what Dovecot on a shows (after it noticed stowd's rename) is what
+	 * the file on b says */
+	assert_int_equal(imapc_ok(ca, "NOOP"), 0);
+	imap_flags(ca, 3, fa, sizeof(fa));
+	if ((strstr(fa, "\\Seen") != NULL) != (strchr(lb, 'S') != NULL) ||
+	    (strstr(fa, "\\Flagged") != NULL) != (strchr(lb, 'F') != NULL))
+		fail_msg("IMAP flags on a \"%s\", letters on b \"%s\"", fa, lb);
+	imapc_free(&ca);
+	imapc_free(&cb);
+	irepl_pass();
+}
+
+/* Message files in folder ("" = INBOX) of u1 on i; -1 if it is not there. */
+static int
+count_in(unsigned i, const char *folder)
+{
+	static const char *const subs[] = { "new", "cur" };
+	char dir[512];
+	struct dirent *de;
+	int n = 0, dirs = 0;
+
+	for (unsigned k = 0; k < 2; k++) {
+		DIR *d;
+
+		snprintf(dir, sizeof(dir), "%s/%s%s%s%s", IR[i].h->users[0].maildir,
+			 folder[0] != '\0' ? "." : "", folder,
+			 folder[0] != '\0' ? "/" : "", subs[k]);
+		d = opendir(dir);
+		if (d == NULL)
+			continue;
+		dirs++;
+		while ((de = readdir(d)) != NULL)
+			n += de->d_name[0] != '.';
+		closedir(d);
+	}
+	return dirs == 2 ? n : -1;
+}
+
+/* Bounded poll until count_in(i, folder) == want. */
+static int
+wait_count(unsigned i, const char *folder, int want)
+{
+	int64_t deadline = harness_mono_ms() + SETTLE_MS;
+	int have;
+
+	while ((have = count_in(i, folder)) != want) {
+		if (harness_mono_ms() > deadline) {
+			fprintf(stderr, "%s %s: %d messages, want %d\n", IR[i].name,
+				folder, have, want);
+			return -1;
+		}
+		harness_sleep_ms(50);
+	}
+	return 0;
+}
+
+#define MSG_W "From: w@example.net\r\nSubject: work\r\n\r\nwork\r\n"
+
+/* A folder renamed with its subfolder and one deleted through IMAP on a:
+ * b renames and deletes the same (RENAME with inferiors, DELETE), and
+ * nothing comes back on a. */
+static void
+test_folder_rename_with_subfolders_and_delete(void **state)
+{
+	struct imapc *c;
+	unsigned uid;
+
+	(void)state;
+	start_both(FULL_SYNC);
+	dovecot_for(A);
+	c = imap_login(A);
+	assert_int_equal(imapc_create(c, "Work"), 0);
+	assert_int_equal(imapc_create(c, "Work.2024"), 0);
+	assert_int_equal(imapc_create(c, "Old"), 0);
+	assert_int_equal(imapc_append(c, "Work.2024", NULL, MSG_W, strlen(MSG_W), &uid), 0);
+	if (wait_count(B, "Work.2024", 1) < 0 || wait_count(B, "Work", 0) < 0 ||
+	    wait_count(B, "Old", 0) < 0)
+		fail_msg("the folders did not reach b");
+	assert_int_equal(imapc_rename(c, "Work", "Archive"), 0);
+	assert_int_equal(imapc_delete(c, "Old"), 0);
+	if (wait_count(B, "Archive.2024", 1) < 0 || wait_count(B, "Archive", 0) < 0 ||
+	    wait_count(B, "Work.2024", -1) < 0 || wait_count(B, "Work", -1) < 0 ||
+	    wait_count(B, "Old", -1) < 0)
+		fail_msg("the rename and delete did not reach b");
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0 ||
+	    irepl_wait_journal_empty(B, "a", IREPL_POLL_MS) < 0)
+		fail_msg("journals did not drain");
+	/* nothing came back on a (its resync with b ran after the events) */
+	assert_int_equal(count_in(A, "Work"), -1);
+	assert_int_equal(count_in(A, "Work.2024"), -1);
+	assert_int_equal(count_in(A, "Old"), -1);
+	assert_int_equal(count_in(A, "Archive.2024"), 1);
+	imapc_free(&c);
+	irepl_pass();
+}
+
+/* A keyword set through IMAP on a shows in Dovecot on b (its own
+ * dovecot-keywords letter), and one removed on b is removed on a. */
+static void
+test_keywords_both_ways(void **state)
+{
+	struct imapc_mailbox mb;
+	struct imapc *ca, *cb;
+	char g[33];
+
+	(void)state;
+	start_both(FULL_SYNC);
+	dovecot_for(A);
+	dovecot_for(B);
+	ca = imap_login(A);
+	assert_int_equal(imapc_select(ca, "INBOX", false, &mb), 0);
+	deliver_and_select(ca, 990, g);
+	assert_int_equal(imapc_store(ca, true, "3", "+FLAGS", "$Later"), 0);
+	if (wait_letters(B, "", g, "a") < 0)
+		fail_msg("the keyword did not reach b");
+	cb = imap_login(B);
+	assert_int_equal(imapc_select(cb, "INBOX", false, &mb), 0);
+	assert_int_equal(count_flagged(cb, "$Later", "$Later"), 1);
+	assert_int_equal(imapc_store(cb, false, "1:*", "-FLAGS", "$Later"), 0);
+	if (wait_letters(A, "", g, "") < 0)
+		fail_msg("the keyword's removal did not reach a");
+	assert_int_equal(imapc_ok(ca, "NOOP"), 0);
+	assert_int_equal(count_flagged(ca, "$Later", "$Later"), 0);
+	imapc_free(&ca);
+	imapc_free(&cb);
+	irepl_pass();
+}
+
+#define LAT_N 150                   /* changes, one per message */
+#define LAT_RATE_MS 10              /* one change every 10 ms: 100/s */
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Which of g[0..n) have reached b's cur/ with the info letters "S": their
+ * first-seen time in seen[] (0 = not yet).  Returns how many have. */
+static size_t
+scan_b(char (*g)[33], size_t n, int64_t *seen)
+{
+	char dir[512];
+	struct dirent *de;
+	size_t have = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/cur", IR[B].h->users[0].maildir);
+	d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		const char *info = strstr(de->d_name, ":2,");
+
+		if (info == NULL || strcmp(info, ":2,S") != 0)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (seen[k] == 0 && strstr(de->d_name, g[k]) != NULL)
+				seen[k] = harness_mono_ms();
+		}
+	}
+	closedir(d);
+	for (size_t k = 0; k < n; k++)
+		have += seen[k] != 0;
+	return have;
+}
+
+/*
+ * 100 changes a second made directly on a's files (the first new/ -> cur/
+ * move with \Seen, as a mail client does) reach b within 2 s each (p99),
+ * with replication_full_sync_interval at 1h: inotify found them.  Then
+ * both servers go quiet: no more syncs once the changes are in.
+ */
+static void
+test_changes_at_100_per_second_reach_b_within_2s(void **state)
+{
+	static char g[LAT_N][33], from[LAT_N][700];
+	static int64_t changed[LAT_N], seen[LAT_N], lat[LAT_N];
+	char name[512], to[800];
+	struct lmtpc_reply r;
+	int64_t t0, deadline;
+	size_t len, k, have = 0;
+	char *body = itest_body(2000, 950, &len);
+	int syncs_a, syncs_b;
+
+	(void)state;
+	start_both(FULL_SYNC);
+	for (k = 0; k < LAT_N; k++) {
+		irepl_deliver(A, 0, body, len, &r, g[k]);
+		if (r.code != 250)
+			fail_msg("delivery %zu: %d", k, r.code);
+		if (find_in(A, "", g[k], name, sizeof(name)) != 1 ||
+		    strncmp(name, "new/", 4) != 0)
+			fail_msg("%s not in a's new/", g[k]);
+		snprintf(from[k], sizeof(from[k]), "%s/%s", IR[A].h->users[0].maildir, name);
+	}
+	if (irepl_wait_guid(B, 0, g[LAT_N - 1], IREPL_POLL_MS, NULL, 0) < 0 ||
+	    irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0)
+		fail_msg("deliveries did not settle on b");
+	t0 = harness_mono_ms();
+	for (k = 0; k < LAT_N; k++) {
+		const char *base = strrchr(from[k], '/') + 1;
+		int64_t next = t0 + (int64_t)(k + 1) * LAT_RATE_MS;
+
+		snprintf(to, sizeof(to), "%s/cur/%s:2,S", IR[A].h->users[0].maildir, base);
+		if (rename(from[k], to) < 0)
+			fail_msg("rename %s: %s", from[k], strerror(errno));
+		changed[k] = harness_mono_ms();
+		have = scan_b(g, k + 1, seen);
+		while (harness_mono_ms() < next)
+			harness_sleep_ms(1);
+	}
+	deadline = harness_mono_ms() + SETTLE_MS;
+	while (have < LAT_N && harness_mono_ms() < deadline) {
+		harness_sleep_ms(10);
+		have = scan_b(g, LAT_N, seen);
+	}
+	if (have < LAT_N)
+		fail_msg("only %zu of %d changes reached b", have, LAT_N);
+	for (k = 0; k < LAT_N; k++)
+		lat[k] = seen[k] - changed[k];
+	qsort(lat, LAT_N, sizeof(lat[0]), cmp_i64);
+	fprintf(stderr, "# %d changes at %d/s (%s): latency p50 %lld ms, p99 %lld ms, "
+		"max %lld ms\n", LAT_N, 1000 / LAT_RATE_MS, getenv("STOWD_DELIVERY_MODE"),
+		(long long)lat[LAT_N / 2], (long long)lat[LAT_N * 99 / 100],
+		(long long)lat[LAT_N - 1]);
+	if (lat[LAT_N * 99 / 100] > 2000)
+		fail_msg("p99 latency %lld ms > 2000 ms", (long long)lat[LAT_N * 99 / 100]);
+	/* quiet: once the journals are drained, no sync runs any more (a
+	 * bounded observation: there is no signal for "nothing happens") */
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0 ||
+	    irepl_wait_journal_empty(B, "a", IREPL_POLL_MS) < 0)
+		fail_msg("journals did not drain");
+	harness_sleep_ms(1000);
+	syncs_a = irepl_log_count(A, "sync done");
+	syncs_b = irepl_log_count(B, "sync done");
+	harness_sleep_ms(1500);
+	assert_int_equal(irepl_log_count(A, "sync done"), syncs_a);
+	assert_int_equal(irepl_log_count(B, "sync done"), syncs_b);
+	free(body);
+	irepl_pass();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_imap_changes_reach_the_replica,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_expunge_while_replica_down_stays_expunged, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_concurrent_imap_flag_changes_converge, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_changes_at_100_per_second_reach_b_within_2s, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_folder_rename_with_subfolders_and_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keywords_both_ways, setup, teardown),
+	};
+
+	harness_require_root();
+	return cmocka_run_group_tests(tests, irepl_group_setup, irepl_group_teardown);
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/repl-hook/test_watch.c - what change capture makes of one
+ * inotify event (repl-hook/watch.c, hook_watch_classify): message files
+ * in new/ and cur/ appear, go and are renamed; folders appear in the
+ * Maildir root; Dovecot's own files and hidden names are no changes; a
+ * queue overflow asks for a full resync.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/inotify.h>
+
+#include <cmocka.h>
+
+#include "repl-hook/hook_int.h"
+
+#define V(mask, name, root) hook_watch_classify((mask), (name), (root))
+
+static void
+test_message_files_in_new_and_cur_are_changes(void **state)
+{
+	static const char name[] = "1700000000.M1P1Q1G0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2.h,S=3";
+
+	(void)state;
+	/* delivered or moved in (new/ -> cur/, COPY/MOVE from another folder) */
+	assert_int_equal(V(IN_MOVED_TO, name, false), HOOK_WATCH_CHANGE);
+	/* expunged, moved away, renamed for flags */
+	assert_int_equal(V(IN_DELETE, name, false), HOOK_WATCH_CHANGE);
+	assert_int_equal(V(IN_MOVED_FROM, "x:2,S", false), HOOK_WATCH_CHANGE);
+	assert_int_equal(V(IN_MOVED_TO, "x:2,FS", false), HOOK_WATCH_CHANGE);
+	/* a file made in place (cp, a hard link) */
+	assert_int_equal(V(IN_CREATE, name, false), HOOK_WATCH_CHANGE);
+}
+
+static void
+test_hidden_names_and_directories_in_new_cur_ignored(void **state)
+{
+	(void)state;
+	assert_int_equal(V(IN_CREATE, ".nfs0001", false), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_CREATE | IN_ISDIR, "sub", false), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_DELETE, "", false), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_DELETE, NULL, false), HOOK_WATCH_NOTHING);
+}
+
+static void
+test_root_folders_and_dovecot_files(void **state)
+{
+	(void)state;
+	/* a folder created (Dovecot CREATE) or renamed in: watch it too */
+	assert_int_equal(V(IN_CREATE | IN_ISDIR, ".Archive", true), HOOK_WATCH_NEW_FOLDER);
+	assert_int_equal(V(IN_MOVED_TO | IN_ISDIR, ".Archive.2024", true),
+			 HOOK_WATCH_NEW_FOLDER);
+	/* renamed away or deleted */
+	assert_int_equal(V(IN_MOVED_FROM | IN_ISDIR, ".Old", true), HOOK_WATCH_CHANGE);
+	assert_int_equal(V(IN_DELETE | IN_ISDIR, ".Old", true), HOOK_WATCH_CHANGE);
+	/* Dovecot's trash name of a folder it deletes, and its files */
+	assert_int_equal(V(IN_MOVED_TO | IN_ISDIR, "..DOVECOT-TRASHED", true),
+			 HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_MOVED_TO, "dovecot-uidlist", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_CREATE, "dovecot.index.log", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_MOVED_TO, "dovecot-keywords", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_MOVED_TO, "subscriptions", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_CREATE, "maildirsize", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_CREATE, "stowd-index.log", true), HOOK_WATCH_NOTHING);
+	/* INBOX's own new/, cur/, tmp/ are not folders */
+	assert_int_equal(V(IN_CREATE | IN_ISDIR, "tmp", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_CREATE | IN_ISDIR, ".", true), HOOK_WATCH_NOTHING);
+}
+
+static void
+test_overflow_and_removed_watches(void **state)
+{
+	(void)state;
+	/* events were lost: a full resync recovers whatever they were */
+	assert_int_equal(V(IN_Q_OVERFLOW, NULL, false), HOOK_WATCH_OVERFLOW);
+	assert_int_equal(V(IN_Q_OVERFLOW, NULL, true), HOOK_WATCH_OVERFLOW);
+	/* the directory went (folder deleted): forget the watch */
+	assert_int_equal(V(IN_IGNORED, NULL, false), HOOK_WATCH_GONE);
+	assert_int_equal(V(IN_IGNORED, NULL, true), HOOK_WATCH_GONE);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_message_files_in_new_and_cur_are_changes),
+		cmocka_unit_test(test_hidden_names_and_directories_in_new_cur_ignored),
+		cmocka_unit_test(test_root_folders_and_dovecot_files),
+		cmocka_unit_test(test_overflow_and_removed_watches),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
