@@ -506,6 +506,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reconcile_hand_added_deleted_damaged, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_follows_imap_rename, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_leaves_record_of_file_in_tmp_alone, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_removes_orphaned_tmp_file, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_index_name_that_is_a_path_is_not_followed, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_returns_exact_bytes_and_date, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_create_delete_rename_list, setup, tu_tree_teardown),

@@ -54,6 +54,7 @@ struct seen guids(struct fixture *f, const char *box);
 void test_reconcile_hand_added_deleted_damaged(void **state);
 void test_reconcile_follows_imap_rename(void **state);
 void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state);
+void test_expunge_removes_orphaned_tmp_file(void **state);
 void test_index_name_that_is_a_path_is_not_followed(void **state);
 void test_fetch_returns_exact_bytes_and_date(void **state);
 void test_create_delete_rename_list(void **state);
