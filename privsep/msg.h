@@ -201,6 +201,8 @@ enum psep_test_op {
 	PSEP_TEST_BOGUS_STAMP = 3,       /* writer sends a WRITE_STAMP for a
 					  * request it does not hold: must be
 					  * killed */
+	PSEP_TEST_DIE_AFTER_STAMP = 4,   /* writer exits right after its next
+					  * WRITE_STAMP, before its fsyncs */
 };
 
 struct psep_test_req {

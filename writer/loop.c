@@ -40,6 +40,10 @@ struct stamp_ctx {
 	const struct psep_msg *m;
 };
 
+#ifdef STOWD_TEST_HOOKS
+static bool test_die_after_stamp;   /* PSEP_TEST_DIE_AFTER_STAMP */
+#endif
+
 /* store_save's early stamp: tell the supervisor before the fsyncs. */
 static void
 send_stamp(void *arg, const struct store_save_result *res)
@@ -52,6 +56,10 @@ send_stamp(void *arg, const struct store_save_result *res)
 	if (psep_msg_send(sc->ipc, PSEP_WRITE_STAMP, sc->m->hdr.id, &rep, sizeof(rep),
 			  -1) < 0)
 		fatal("send WRITE_STAMP");
+#ifdef STOWD_TEST_HOOKS
+	if (test_die_after_stamp)
+		_exit(1);   /* as if killed: the file is in tmp/, not synced */
+#endif
 }
 
 static void
@@ -123,6 +131,9 @@ test_hook(int ipc, const struct psep_msg *m)
 				    sizeof(stamp), -1);
 		break;
 	}
+	case PSEP_TEST_DIE_AFTER_STAMP:
+		test_die_after_stamp = true;
+		break;
 	}
 	(void)psep_msg_send(ipc, PSEP_TEST_REP, m->hdr.id, &rep, sizeof(rep), -1);
 }

@@ -181,7 +181,9 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 	evtimer_del(w->idle);
 	evtimer_add(w->timer, &tv);
 #ifdef STOWD_TEST_HOOKS
-	if (c->sup->test_op != 0) {
+	/* a stamp comes only from an LMTP save */
+	if (c->sup->test_op != 0 && (job->type == PSEP_WRITE_REQ ||
+				     c->sup->test_op != PSEP_TEST_DIE_AFTER_STAMP)) {
 		struct psep_test_req t = { .op = c->sup->test_op };
 
 		c->sup->test_op = 0;

@@ -315,6 +315,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGWINCH:
 		sup->test_op = PSEP_TEST_BOGUS_STAMP;
 		break;
+	case SIGPWR:
+		sup->test_op = PSEP_TEST_DIE_AFTER_STAMP;
+		break;
 #endif
 	default:
 		break;
@@ -327,7 +330,7 @@ signals_setup(struct sup *sup)
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD,
 #ifdef STOWD_TEST_HOOKS
 		/* test builds: make the writer of the next job fail */
-		SIGUSR1, SIGUSR2, SIGWINCH,
+		SIGUSR1, SIGUSR2, SIGWINCH, SIGPWR,
 #endif
 	};
 	size_t i;
