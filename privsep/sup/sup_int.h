@@ -113,6 +113,8 @@ struct sup_job {
 	 * early_stamp (at most one, before done). */
 	void (*stamped)(struct sup_job *job, const struct psep_write_rep *stamp);
 	bool stamp_seen;
+	bool started;                 /* sent to a writer (which may have acted
+				       * on it before it failed) */
 	void *arg;
 };
 
