@@ -4,7 +4,8 @@
  * PSEP_WRITE_REQ, switch to the user's credentials, save durably, switch
  * back, answer PSEP_WRITE_REP with the facts (errno and step on failure).
  * With early_stamp, PSEP_WRITE_STAMP goes first, once the index holds the
- * save and before its fsyncs.
+ * save and before its fsyncs.  After the reply, still as the user, the
+ * Maildir's tmp/ is swept when due (writer/sweep.c); then the switch back.
  * PSEP_REPL_OP_REQ goes the same way through writer/repl.c.
  *
  * Runs in:  writer-seteuid and writer-child, under seccomp.
@@ -81,6 +82,7 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	struct psep_write_rep rep;
 	struct stamp_ctx sc = { .ipc = ipc, .m = m };
 	const char *what = "switch to user";
+	bool entered = false;
 
 	if (r->early_stamp) {
 		sr.stamped = send_stamp;
@@ -91,9 +93,9 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
 		rep.err = errno;
 	} else {
+		entered = true;
 		if (store_save(&sr, &res, &what) < 0)
 			rep.err = errno ? errno : EIO;
-		ops->leave();
 	}
 	/* The supervisor logs the outcome: it decides what it means. */
 	if (rep.err != 0) {
@@ -104,6 +106,11 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	}
 	if (psep_msg_send(ipc, PSEP_WRITE_REP, m->hdr.id, &rep, sizeof(rep), -1) < 0)
 		fatal("send WRITE_REP");
+	if (entered) {
+		writer_sweep_maybe(&(const struct writer_sweep_who){
+			.uid = r->uid, .mail_base = r->mail_base, .mail_rel = r->mail_rel });
+		ops->leave();
+	}
 }
 
 #ifdef STOWD_TEST_HOOKS
