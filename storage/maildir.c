@@ -22,12 +22,12 @@
  *           right after the size check and announced before the fsync, so
  *           the replica saves while this one syncs; a later failure
  *           appends an EXPUNGE for the GUID.  A crash in between leaves a
- *           record whose file is in tmp/ or nowhere: reconciliation skips
- *           it while tmp/ holds it (for up to an hour) and records it lost
- *           otherwise.  The writer holds an flock on the tmp file from its
- *           creation until it has left tmp/, so a reconciliation that can
- *           take the lock knows that the writer is gone: the save is an
- *           orphan, and is tombstoned (storage/repl/query.c).
+ *           record whose file is in tmp/ or nowhere.  The writer holds an
+ *           flock on the tmp file from its creation until it has left
+ *           tmp/: reconciliation skips the record while the lock is held,
+ *           tombstones it (removing the tmp file) once nobody holds it
+ *           (the writer is gone: an orphan), and records it lost when the
+ *           file is nowhere (storage/repl/query.c).
  * Syscalls: those of storage/walk.c, index.c and append.c, plus openat,
  *           write, sendfile (pread64 + write as fallback), fstat/newfstatat,
  *           flock, fsync, renameat2 (linkat + unlinkat as fallback), unlinkat,

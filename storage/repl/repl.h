@@ -208,6 +208,11 @@ int store_repl_fetch(const struct store_repl_ctx *c, const char *mailbox,
  *   S= (a damaged file, which is moved to tmp/stowd-damaged-NAME), is
  *   recorded as LOST: no longer present, and NOT tombstoned, so a SYNC
  *   with a replica brings it back;
+ * - a present message whose file is still in tmp/ (a stamped store_save
+ *   before its rename) is left alone while its writer holds the tmp
+ *   file's flock (in flight); once nobody holds it the writer died before
+ *   the save was answered: the tmp file is removed and the GUID
+ *   tombstoned (EXPUNGE record, stamp (H+1, server_id));
  * - a file renamed by an IMAP server (other info letters) is followed.
  * *changed_out (may be NULL) tells whether a transaction was written.
  */
