@@ -317,6 +317,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGPWR:
 		sup->test_op = PSEP_TEST_DIE_AFTER_STAMP;
+		log_info("test hook: the writer of the next LMTP save dies after "
+			 "its stamp");
 		break;
 #endif
 	default:

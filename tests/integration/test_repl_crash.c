@@ -8,10 +8,11 @@
  *   out, before its fsyncs) costs a 451, and within seconds neither server
  *   holds the GUID and both indexes have its tombstone; the MTA's retry
  *   leaves exactly one copy on each;
- * - the kill storm: deliveries to a on a pair a -> b while random stowd
- *   processes of both (writers, front-ends, repl-hook, repld, now and
- *   then a supervisor, which the test starts again) are SIGKILLed every
- *   0.2-0.8 s; then every message answered 250 is whole on both servers
+ * - the kill storm: deliveries to a (two LMTP clients) on a pair a -> b
+ *   while random stowd processes of both (writers, front-ends,
+ *   repl-hook, repld, now and then a supervisor, which the test starts
+ *   again) are SIGKILLed every 0.2-0.8 s (STOWD_KILL_DEBUG=1 lists
+ *   them); then every message answered 250 is whole on both servers
  *   exactly once, no file is partial, no message is there twice, and the
  *   two servers hold the same messages within a bounded time.  The seed
  *   is fixed (STOWD_KILL_SEED overrides it) and printed with the figures.
@@ -175,6 +176,9 @@ test_writer_killed_after_its_stamp_is_expunged_everywhere(void **state)
 		fail_msg("a's first full sync with b did not end");
 	read_recs(A, 0, NULL, &before);
 	assert_int_equal(harness_signal(IR[A].h, SIGPWR), 0);
+	if (irepl_wait_log(A, "test hook: the writer of the next LMTP save", 0,
+			   IREPL_POLL_MS) < 0)
+		fail_msg("a did not take the test hook");
 	irepl_deliver(A, 0, body, len, &r, guid);
 	if (r.code != 451)
 		fail_msg("expected 451 from a writer dead after its stamp, got %d \"%s\"",
@@ -209,17 +213,27 @@ test_writer_killed_after_its_stamp_is_expunged_everywhere(void **state)
 /* ---- the kill storm ---------------------------------------------------- */
 
 #define STORM_MS 20000           /* deliveries under kills */
-#define STORM_MAX_MSGS 4000
+#define STORM_MAX_MSGS 8000
 #define STORM_USERS 2
 #define STORM_SUP_KILLS 2        /* supervisor kills at most, per run */
 
+#define STORM_CLIENTS 2          /* concurrent LMTP clients */
+
 struct storm {
-	pthread_mutex_t lock;        /* the harness structs of a and b */
+	pthread_mutex_t lock;        /* the harness structs of a and b, and
+				      * everything below */
 	unsigned seed;
 	volatile bool stop;
-	volatile int sup_kill;       /* -1, or the instance whose supervisor
-				      * the delivery loop must kill */
+	int sup_kill;                /* -1, or the instance whose supervisor a
+				      * delivery thread must kill */
 	unsigned kills, sup_kills, restarts;
+	int64_t t0;
+	unsigned next_msg;           /* the next message number to send */
+	unsigned n250, n4xx, nlost;
+	unsigned char answered[STORM_MAX_MSGS];
+	int bad_code;                /* a 5xx seen (bad_msg), or 0 */
+	unsigned bad_msg;
+	bool start_failed;           /* an instance did not start again */
 };
 
 static struct storm S = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -272,20 +286,25 @@ killer(void *arg)
 	return NULL;
 }
 
-/* Start instance i again if its supervisor is gone (killed). */
+/* Start instance i again if its supervisor is gone (killed); with
+ * S.lock held. */
+static void
+revive_locked(unsigned i)
+{
+	if (S.start_failed || harness_alive(IR[i].h))
+		return;
+	harness_kill_group(IR[i].h);
+	if (harness_start(IR[i].h) < 0)
+		S.start_failed = true;
+	else
+		S.restarts++;
+}
+
 static void
 revive(unsigned i)
 {
 	pthread_mutex_lock(&S.lock);
-	if (!harness_alive(IR[i].h)) {
-		harness_kill_group(IR[i].h);
-		if (harness_start(IR[i].h) < 0) {
-			pthread_mutex_unlock(&S.lock);
-			fail_msg("seed=%u: instance %s did not start again", S.seed,
-				 IR[i].name);
-		}
-		S.restarts++;
-	}
+	revive_locked(i);
 	pthread_mutex_unlock(&S.lock);
 }
 
@@ -302,9 +321,9 @@ storm_sup_kill(void)
 		(void)harness_wait_exit(IR[i].h, 10000, NULL);
 		S.kills++;
 	}
-	pthread_mutex_unlock(&S.lock);
 	if (i >= 0)
-		revive((unsigned)i);
+		revive_locked((unsigned)i);
+	pthread_mutex_unlock(&S.lock);
 }
 
 /* Message n: a header naming it, then a body of 2000..12000 bytes. */
@@ -427,15 +446,53 @@ hold_same(const struct holding *a, const struct holding *b)
 	       memcmp(a->guids, b->guids, (size_t)a->nguids * sizeof(a->guids[0])) == 0;
 }
 
+/* One LMTP client of the storm: messages S.next_msg++ until the storm
+ * ends; the outcomes into S. */
+static void *
+deliverer(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		unsigned n;
+		int code;
+
+		pthread_mutex_lock(&S.lock);
+		n = S.next_msg;
+		if (S.stop || S.start_failed || n >= STORM_MAX_MSGS ||
+		    harness_mono_ms() - S.t0 >= STORM_MS) {
+			pthread_mutex_unlock(&S.lock);
+			return NULL;
+		}
+		S.next_msg++;
+		pthread_mutex_unlock(&S.lock);
+		storm_sup_kill();
+		code = storm_deliver(n, n % STORM_USERS);
+		pthread_mutex_lock(&S.lock);
+		S.answered[n] = code == 250;
+		S.n250 += code == 250;
+		S.n4xx += code / 100 == 4;
+		S.nlost += code == 0;
+		if (code / 100 == 5 && S.bad_code == 0) {
+			S.bad_code = code;
+			S.bad_msg = n;
+		}
+		pthread_mutex_unlock(&S.lock);
+		if (code == 0) {
+			revive(A);
+			revive(B);
+		}
+	}
+}
+
 static void
 test_kill_storm_pair_converges(void **state)
 {
 	static struct holding ha[STORM_USERS], hb[STORM_USERS];
-	static unsigned char answered[STORM_MAX_MSGS];
-	unsigned nmsgs = 0, n250 = 0, n4xx = 0, nlost = 0, survivors = 0;
+	const unsigned char *answered = S.answered;
+	unsigned nmsgs, survivors = 0;
 	const char *env = getenv("STOWD_KILL_SEED");
-	pthread_t th;
-	int64_t t0, t_end, t_conv;
+	pthread_t th, cl[STORM_CLIENTS];
+	int64_t t_end, t_conv;
 	bool same = false;
 
 	(void)state;
@@ -446,32 +503,27 @@ test_kill_storm_pair_converges(void **state)
 	S.stop = false;
 	S.sup_kill = -1;
 	S.kills = S.sup_kills = S.restarts = 0;
-	memset(answered, 0, sizeof(answered));
+	S.next_msg = S.n250 = S.n4xx = S.nlost = 0;
+	S.bad_code = 0;
+	S.start_failed = false;
+	memset(S.answered, 0, sizeof(S.answered));
 	irepl_start_pair(A, B, &tempfail_conf);
 	/* the warm-up message of user 0 is not part of the storm */
+	S.t0 = harness_mono_ms();
 	assert_int_equal(pthread_create(&th, NULL, killer, NULL), 0);
-	t0 = harness_mono_ms();
-	while (harness_mono_ms() - t0 < STORM_MS && nmsgs < STORM_MAX_MSGS) {
-		int code;
-
-		storm_sup_kill();
-		code = storm_deliver(nmsgs, nmsgs % STORM_USERS);
-		answered[nmsgs] = code == 250;
-		n250 += code == 250;
-		n4xx += code / 100 == 4;
-		nlost += code == 0;
-		if (code / 100 == 5)
-			fail_msg("seed=%u: message %u answered %d", S.seed, nmsgs, code);
-		nmsgs++;
-		if (code == 0) {
-			revive(A);
-			revive(B);
-		}
-	}
+	for (int k = 0; k < STORM_CLIENTS; k++)
+		assert_int_equal(pthread_create(&cl[k], NULL, deliverer, NULL), 0);
+	for (int k = 0; k < STORM_CLIENTS; k++)
+		pthread_join(cl[k], NULL);
 	S.stop = true;
 	pthread_join(th, NULL);
+	nmsgs = S.next_msg;
+	if (S.bad_code != 0)
+		fail_msg("seed=%u: message %u answered %d", S.seed, S.bad_msg, S.bad_code);
 	revive(A);
 	revive(B);
+	if (S.start_failed)
+		fail_msg("seed=%u: an instance did not start again", S.seed);
 	t_end = harness_mono_ms();
 	/* converged: the same GUIDs in both INBOXes, journal drained */
 	while (!same && harness_mono_ms() - t_end < CONVERGE_MS) {
@@ -487,8 +539,8 @@ test_kill_storm_pair_converges(void **state)
 	t_conv = harness_mono_ms();
 	print_message("kill storm (%s): seed=%u messages=%u answered250=%u 4xx=%u "
 		      "no-reply=%u kills=%u supervisor-kills=%u restarts=%u "
-		      "converged=%s after %lld ms\n", IR[A].h->mode, S.seed, nmsgs, n250,
-		      n4xx, nlost, S.kills, S.sup_kills, S.restarts, same ? "yes" : "NO",
+		      "converged=%s after %lld ms\n", IR[A].h->mode, S.seed, nmsgs, S.n250,
+		      S.n4xx, S.nlost, S.kills, S.sup_kills, S.restarts, same ? "yes" : "NO",
 		      (long long)(t_conv - t_end));
 	if (!same)
 		fail_msg("seed=%u: a and b hold different messages %d ms after the "
@@ -511,8 +563,10 @@ test_kill_storm_pair_converges(void **state)
 				 "copies, b %u", S.seed, m, ha[u].copies[m], hb[u].copies[m]);
 		survivors += !answered[m] && ha[u].copies[m] == 1;
 	}
-	print_message("kill storm (%s): unanswered but kept (reply lost with a "
-		      "killed supervisor or front-end): %u\n", IR[A].h->mode, survivors);
+	print_message("kill storm (%s): unanswered saves tombstoned by a: %d; "
+		      "unanswered but kept (reply lost with a killed supervisor or "
+		      "front-end): %u\n", IR[A].h->mode,
+		      irepl_log_count(A, "unanswered save expunged"), survivors);
 	irepl_pass();
 }
 
