@@ -203,6 +203,8 @@ enum psep_test_op {
 					  * killed */
 	PSEP_TEST_DIE_AFTER_STAMP = 4,   /* writer exits right after its next
 					  * WRITE_STAMP, before its fsyncs */
+	PSEP_TEST_STALL_AFTER_STAMP = 5, /* writer blocks right after its next
+					  * WRITE_STAMP until killed */
 };
 
 struct psep_test_req {

@@ -43,6 +43,7 @@ struct stamp_ctx {
 
 #ifdef STOWD_TEST_HOOKS
 static bool test_die_after_stamp;   /* PSEP_TEST_DIE_AFTER_STAMP */
+static bool test_stall_after_stamp; /* PSEP_TEST_STALL_AFTER_STAMP */
 #endif
 
 /* store_save's early stamp: tell the supervisor before the fsyncs. */
@@ -60,6 +61,12 @@ send_stamp(void *arg, const struct store_save_result *res)
 #ifdef STOWD_TEST_HOOKS
 	if (test_die_after_stamp)
 		_exit(1);   /* as if killed: the file is in tmp/, not synced */
+	while (test_stall_after_stamp) {
+		/* until killed, holding the tmp file (and its lock) */
+		struct timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
+
+		nanosleep(&ts, NULL);
+	}
 #endif
 }
 
@@ -140,6 +147,9 @@ test_hook(int ipc, const struct psep_msg *m)
 	}
 	case PSEP_TEST_DIE_AFTER_STAMP:
 		test_die_after_stamp = true;
+		break;
+	case PSEP_TEST_STALL_AFTER_STAMP:
+		test_stall_after_stamp = true;
 		break;
 	}
 	(void)psep_msg_send(ipc, PSEP_TEST_REP, m->hdr.id, &rep, sizeof(rep), -1);

@@ -184,7 +184,8 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 #ifdef STOWD_TEST_HOOKS
 	/* a stamp comes only from an LMTP save */
 	if (c->sup->test_op != 0 && (job->type == PSEP_WRITE_REQ ||
-				     c->sup->test_op != PSEP_TEST_DIE_AFTER_STAMP)) {
+				     (c->sup->test_op != PSEP_TEST_DIE_AFTER_STAMP &&
+				      c->sup->test_op != PSEP_TEST_STALL_AFTER_STAMP))) {
 		struct psep_test_req t = { .op = c->sup->test_op };
 
 		c->sup->test_op = 0;

@@ -166,7 +166,7 @@ struct sup {
 	unsigned n_events;
 	struct sup_pending_list repl_pending; /* clients waiting for repld */
 	unsigned n_repl_pending;
-	struct event *ev_sig[8];
+	struct event *ev_sig[10];
 	struct event *ev_deadline;
 	struct event *ev_respawn;
 	const struct sup_top_ops *top;     /* sup.c's callbacks */

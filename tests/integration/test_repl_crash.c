@@ -8,6 +8,10 @@
  *   out, before its fsyncs) costs a 451, and within seconds neither server
  *   holds the GUID and both indexes have its tombstone; the MTA's retry
  *   leaves exactly one copy on each;
+ * - the whole sender crashes while a writer holds a stamped save in tmp/
+ *   (test hook SIGURG: the writer stalls after its stamp); after the
+ *   restart the save is an orphan, tombstoned on both servers within
+ *   seconds;
  * - the kill storm: deliveries to a (two LMTP clients) on a pair a -> b
  *   while random stowd processes of both (writers, front-ends,
  *   repl-hook, repld, now and then a supervisor, which the test starts
@@ -206,6 +210,109 @@ test_writer_killed_after_its_stamp_is_expunged_everywhere(void **state)
 		fail_msg("the retried message guid=%s is not on b exactly once", guid);
 	assert_int_equal(marker_count(A, 0, marker), 1);
 	assert_int_equal(marker_count(B, 0, marker), 1);
+	free(body);
+	irepl_pass();
+}
+
+/*
+ * The whole of a dies (supervisor and every child) while a writer holds a
+ * stamped save in tmp/ (test hook: SIGURG makes the writer of the next
+ * LMTP save stall after its WRITE_STAMP); b has stored the message.  After
+ * a's restart its first full sync reconciles the mailbox: nobody holds the
+ * tmp file's lock any more, so the save is an orphan, tombstoned on a (not
+ * left "in flight" for an hour, then lost and fetched back), and the sync
+ * expunges it on b.  Within seconds no copy is left and both indexes hold
+ * the tombstone.
+ */
+static void
+test_orphan_of_a_crashed_sender_is_expunged_after_restart(void **state)
+{
+	static const char marker[] = "Subject: orphan-of-a-crash-777";
+	struct lmtpc_reply r;
+	struct lmtpc *c;
+	struct recs before, after;
+	char guid[33];
+	size_t len, blen;
+	char *b = itest_body(7000, 777, &blen);
+	char *body = malloc(sizeof(marker) + 2 + blen);
+	int64_t end;
+
+	(void)state;
+	assert_non_null(body);
+	len = (size_t)sprintf(body, "%s\r\n", marker);
+	memcpy(body + len, b, blen + 1);
+	len += blen;
+	free(b);
+	irepl_start_pair(A, B, &tempfail_conf);
+	if (irepl_wait_log(A, "full sync done", 0, IREPL_POLL_MS) < 0)
+		fail_msg("a's first full sync with b did not end");
+	read_recs(A, 0, NULL, &before);
+	assert_int_equal(harness_signal(IR[A].h, SIGURG), 0);
+	if (irepl_wait_log(A, "test hook: the writer of the next LMTP save stalls", 0,
+			   IREPL_POLL_MS) < 0)
+		fail_msg("a did not take the test hook");
+	/* the delivery: no reply will come */
+	c = itest_connect(IR[A].h, HARNESS_UNIX);
+	itest_envelope(c);
+	itest_cmd(c, 250, NULL, "RCPT TO:<%s>", IR[A].h->users[0].addr);
+	itest_cmd(c, 354, NULL, "DATA");
+	{
+		size_t slen;
+		char *stuffed = lmtpc_dot_stuff(body, len, &slen);
+
+		assert_int_equal(lmtpc_send(c, stuffed, slen), 0);
+		free(stuffed);
+	}
+	/* the stamped SAVE is in a's index, and b stores the message */
+	end = harness_mono_ms() + IREPL_POLL_MS;
+	do {
+		if (harness_mono_ms() > end)
+			fail_msg("a's index did not get the SAVE");
+		harness_sleep_ms(20);
+		read_recs(A, 0, NULL, &after);
+	} while (after.saves == before.saves);
+	end = harness_mono_ms() + IREPL_POLL_MS;
+	while (marker_count(B, 0, marker) != 1) {
+		if (harness_mono_ms() > end)
+			fail_msg("b did not store the stamped save");
+		harness_sleep_ms(20);
+	}
+	/* a crashes as a whole: the supervisor first, then what is left */
+	kill(IR[A].h->pid, SIGKILL);
+	assert_int_equal(harness_wait_exit(IR[A].h, 10000, NULL), 0);
+	harness_kill_group(IR[A].h);
+	if (lmtpc_read_reply(c, &r) == 0 && r.code == 250)
+		fail_msg("a crashed sender answered 250");
+	lmtpc_free(&c);
+	guid[0] = '\0';
+	{
+		/* the GUID: the one file in a's tmp/ */
+		char **names;
+		int n = harness_maildir_list(IR[A].h, 0, "tmp", &names);
+		const char *g;
+
+		for (int j = 0; j < n; j++)
+			if ((g = strchr(names[j], 'G')) != NULL && strlen(g) > 32) {
+				memcpy(guid, g + 1, 32);
+				guid[32] = '\0';
+			}
+		harness_names_free(&names, n);
+	}
+	if (guid[0] == '\0')
+		fail_msg("the stalled save is not in a's tmp/");
+	assert_int_equal(irepl_start(A), 0);
+	if (wait_tombstone(A, 0, guid, UNDO_MS) < 0)
+		fail_msg("a did not tombstone the orphan guid=%s after its restart", guid);
+	if (wait_tombstone(B, 0, guid, UNDO_MS) < 0)
+		fail_msg("b has no tombstone for the orphan guid=%s", guid);
+	end = harness_mono_ms() + UNDO_MS;
+	while (marker_count(B, 0, marker) != 0) {
+		if (harness_mono_ms() > end)
+			fail_msg("b still holds the orphan guid=%s", guid);
+		harness_sleep_ms(50);
+	}
+	assert_int_equal(marker_count(A, 0, marker), 0);
+	assert_int_equal(tmp_count(A, 0, guid), 0);
 	free(body);
 	irepl_pass();
 }
@@ -577,6 +684,9 @@ main(void)
 #ifdef STOWD_TEST_HOOKS
 		cmocka_unit_test_setup_teardown(
 			test_writer_killed_after_its_stamp_is_expunged_everywhere,
+			irepl_setup, irepl_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_orphan_of_a_crashed_sender_is_expunged_after_restart,
 			irepl_setup, irepl_teardown),
 #endif
 		cmocka_unit_test_setup_teardown(test_kill_storm_pair_converges,
