@@ -346,7 +346,9 @@ v_test_req(const struct psep_msg *m, const struct stat *st, const char **why)
 	(void)st;
 	if (m->u.test_req.op != PSEP_TEST_FORBIDDEN_SYSCALL &&
 	    m->u.test_req.op != PSEP_TEST_STALL &&
-	    m->u.test_req.op != PSEP_TEST_BOGUS_STAMP)
+	    m->u.test_req.op != PSEP_TEST_BOGUS_STAMP &&
+	    m->u.test_req.op != PSEP_TEST_DIE_AFTER_STAMP &&
+	    m->u.test_req.op != PSEP_TEST_STALL_AFTER_STAMP)
 		return fail(why, "bad test op");
 	return 0;
 }

@@ -249,6 +249,10 @@ enum psep_test_op {
 	PSEP_TEST_BOGUS_STAMP = 3,       /* writer sends a WRITE_STAMP for a
 					  * request it does not hold: must be
 					  * killed */
+	PSEP_TEST_DIE_AFTER_STAMP = 4,   /* writer exits right after its next
+					  * WRITE_STAMP, before its fsyncs */
+	PSEP_TEST_STALL_AFTER_STAMP = 5, /* writer blocks right after its next
+					  * WRITE_STAMP until killed */
 };
 
 struct psep_test_req {

@@ -22,18 +22,22 @@
  *           right after the size check and announced before the fsync, so
  *           the replica saves while this one syncs; a later failure
  *           appends an EXPUNGE for the GUID.  A crash in between leaves a
- *           record whose file is in tmp/ or nowhere: reconciliation skips
- *           it while tmp/ holds it (for up to an hour) and records it lost
- *           otherwise.
+ *           record whose file is in tmp/ or nowhere.  The writer holds an
+ *           flock on the tmp file from its creation until it has left
+ *           tmp/: reconciliation skips the record while the lock is held,
+ *           tombstones it (removing the tmp file) once nobody holds it
+ *           (the writer is gone: an orphan), and records it lost when the
+ *           file is nowhere (storage/repl/query.c).
  * Syscalls: those of storage/walk.c, index.c and append.c, plus openat,
  *           write, sendfile (pread64 + write as fallback), fstat/newfstatat,
- *           fsync, renameat2 (linkat + unlinkat as fallback), unlinkat,
+ *           flock, fsync, renameat2 (linkat + unlinkat as fallback), unlinkat,
  *           clock_gettime, getpid, close.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -120,6 +124,12 @@ save_create_tmp(struct save_ctx *c)
 	if (c->fd < 0)
 		return -1;
 	c->in_tmp = true;
+	c->what = "lock tmp file";
+	/* The lock says "a live writer holds this file" until it leaves
+	 * tmp/ (the fd stays open until then): a reconciliation that can
+	 * take it knows the writer is gone (repl/ops.c). */
+	if (c->req->stamped != NULL && flock(c->fd, LOCK_EX | LOCK_NB) < 0)
+		return -1;
 	return 0;
 }
 
@@ -222,16 +232,13 @@ save_write(struct save_ctx *c)
 	return 0;
 }
 
-/* Make the tmp file durable. */
+/* Make the tmp file durable (it stays open, and locked, until store_save
+ * ends). */
 static int
 save_sync_tmp(struct save_ctx *c)
 {
 	c->what = "fsync";
-	if (fsync(c->fd) < 0)
-		return -1;
-	close(c->fd);
-	c->fd = -1;
-	return 0;
+	return fsync(c->fd);
 }
 
 /* The final name (and the sizes in it). */

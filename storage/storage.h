@@ -702,4 +702,29 @@ int store_dup_find(int fd, const char *key, time_t now, uint64_t window_secs,
 int store_dup_record(int fd, const char *key, const char *guid, time_t now,
 		     uint64_t window_secs);
 
+/* ---- the tmp/ sweep (sweep.c) ----------------------------------------- */
+
+/* A file in tmp/ last changed longer ago than this is abandoned (the
+ * Maildir convention readers such as Dovecot follow). */
+#define STORE_SWEEP_TMP_AGE (36 * 3600)
+
+struct store_sweep_stats {
+	unsigned files;              /* stale tmp/ files removed */
+	unsigned trees;              /* stowd-deleted-* trees visited (removed,
+				      * or in part if the budget ran out) */
+};
+
+/*
+ * Sweep the Maildir base/rel of uid (the checks of store_root_open; a
+ * missing Maildir is not an error): in its tmp/ and in the tmp/ of each of
+ * its folders (at most 512), remove regular files last changed before
+ * now - STORE_SWEEP_TMP_AGE and every tmp/stowd-deleted-* directory tree
+ * (left by an interrupted mailbox DELETE).  No symlink is followed; at
+ * most max_removals entries are removed (the rest waits for the next
+ * sweep).  Counts in *out.  Returns 0, or -1 with errno when the Maildir
+ * root cannot be opened (ELOOP, EPERM, ...).
+ */
+int store_sweep(const char *mail_base, const char *mail_rel, uid_t uid, time_t now,
+		unsigned max_removals, struct store_sweep_stats *out);
+
 #endif

@@ -7,6 +7,9 @@
  * save and before its fsyncs.  With a quota the message must fit the
  * user's maildirsize first (EDQUOT otherwise); every save is added to an
  * existing maildirsize (writer/quota.c).
+
+ * After the reply, still as the user, the Maildir's tmp/ is swept when
+ * due (writer/sweep.c); then the switch back.
  * PSEP_REPL_OP_REQ goes the same way through writer/repl.c, PSEP_QUOTA_REQ
  * through writer/quota.c.
  *
@@ -81,6 +84,11 @@ struct stamp_ctx {
 	const struct save_job *job;
 };
 
+#ifdef STOWD_TEST_HOOKS
+static bool test_die_after_stamp;   /* PSEP_TEST_DIE_AFTER_STAMP */
+static bool test_stall_after_stamp; /* PSEP_TEST_STALL_AFTER_STAMP */
+#endif
+
 /* store_save's early stamp: tell the supervisor before the fsyncs. */
 static void
 send_stamp(void *arg, const struct store_save_result *res)
@@ -94,6 +102,16 @@ send_stamp(void *arg, const struct store_save_result *res)
 	if (psep_msg_send(sc->ipc, PSEP_WRITE_STAMP, sc->m->hdr.id, &rep, sizeof(rep),
 			  -1) < 0)
 		fatal("send WRITE_STAMP");
+#ifdef STOWD_TEST_HOOKS
+	if (test_die_after_stamp)
+		_exit(1);   /* as if killed: the file is in tmp/, not synced */
+	while (test_stall_after_stamp) {
+		/* until killed, holding the tmp file (and its lock) */
+		struct timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
+
+		nanosleep(&ts, NULL);
+	}
+#endif
 }
 
 /* The quota check before the save.  0 or -1 with errno and *what. */
@@ -183,6 +201,7 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	};
 	struct stamp_ctx sc = { .ipc = ipc, .m = m, .job = &j };
 	const char *what = "switch to user";
+	bool entered = false;
 
 	if (r->early_stamp) {
 		sr.stamped = send_stamp;
@@ -193,9 +212,9 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
 		rep.err = errno;
 	} else {
+		entered = true;
 		if (save_counted(&j, &what) < 0)
 			rep.err = errno ? errno : EIO;
-		ops->leave();
 	}
 	/* The supervisor logs the outcome: it decides what it means. */
 	if (rep.err != 0) {
@@ -211,6 +230,11 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 	}
 	if (psep_msg_send(ipc, PSEP_WRITE_REP, m->hdr.id, &rep, sizeof(rep), -1) < 0)
 		fatal("send WRITE_REP");
+	if (entered) {
+		writer_sweep_maybe(&(const struct writer_sweep_who){
+			.uid = r->uid, .mail_base = r->mail_base, .mail_rel = r->mail_rel });
+		ops->leave();
+	}
 }
 
 #ifdef STOWD_TEST_HOOKS
@@ -238,6 +262,12 @@ test_hook(int ipc, const struct psep_msg *m)
 				    sizeof(stamp), -1);
 		break;
 	}
+	case PSEP_TEST_DIE_AFTER_STAMP:
+		test_die_after_stamp = true;
+		break;
+	case PSEP_TEST_STALL_AFTER_STAMP:
+		test_stall_after_stamp = true;
+		break;
 	}
 	(void)psep_msg_send(ipc, PSEP_TEST_REP, m->hdr.id, &rep, sizeof(rep), -1);
 }

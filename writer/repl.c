@@ -11,8 +11,9 @@
  *           checks names, GUIDs and flags once more and never follows a
  *           symlink in the Maildir.
  * Order:    enter the user's credentials, run the operation (data lines of
- *           LIST/SYNC/GUIDS go to a memfd), leave the credentials, seal the
- *           memfd, reply.  The FETCH file is opened as the user and copied
+ *           LIST/SYNC/GUIDS go to a memfd), seal the memfd, reply, sweep
+ *           the Maildir's tmp/ when due (writer/sweep.c), leave the
+ *           credentials.  The FETCH file is opened as the user and copied
  *           into a sealed memfd (fetch.c): what is passed on cannot change,
  *           and a file the user changes meanwhile is an error for that
  *           message only.
@@ -313,6 +314,7 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 	struct psep_repl_op_rep rep;
 	struct op_out o;
 	const char *what = "switch to user";
+	bool entered = false;
 	int fd = -1;
 
 	memset(&rep, 0, sizeof(rep));
@@ -325,13 +327,13 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 	} else if (ops->enter(r->uid, r->gid, r->ngroups, r->groups) < 0) {
 		rep.err = errno;
 	} else {
+		entered = true;
 		if (quota_pre(r, &what) < 0 || op_run(&ctx, m, &o, &what) < 0)
 			rep.err = errno ? errno : EIO;
 		else {
 			quota_post(r, &o.res);
 			dup_post(m, s, &o.res);
 		}
-		ops->leave();
 	}
 	if (rep.err == 0 && o.data.fd >= 0 && psep_lines_seal(&o.data) < 0) {
 		rep.err = errno;
@@ -357,6 +359,11 @@ writer_repl_one(int ipc, const struct psep_msg *m, const struct policy_settings 
 		close(o.data.fd);
 	if (o.file_fd >= 0)
 		close(o.file_fd);
+	if (entered) {
+		writer_sweep_maybe(&(const struct writer_sweep_who){
+			.uid = r->uid, .mail_base = r->mail_base, .mail_rel = r->mail_rel });
+		ops->leave();
+	}
 }
 
 /* ---- change capture: watches (PSEP_WATCH_OP_REQ) ------------------------ */

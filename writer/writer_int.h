@@ -102,6 +102,19 @@ void writer_dup_done(struct writer_dup *d);
 void writer_watch_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 		      const struct writer_creds_ops *ops);
 
+/* The user and Maildir a request touched (borrowed from the request). */
+struct writer_sweep_who {
+	uint32_t uid;
+	const char *mail_base;
+	const char *mail_rel;
+};
+
+/* After a request was answered, still with the user's credentials (its
+ * ops->enter succeeded, ops->leave not yet called): sweep the tmp/
+ * directories of that Maildir (storage/sweep.c) if it is due
+ * (writer/sweep.c says when). */
+void writer_sweep_maybe(const struct writer_sweep_who *w);
+
 /*
  * Serve requests on ipc until SHUTDOWN or EOF.  s (borrowed) gives the
  * host name used in file names.  Returns the exit status.

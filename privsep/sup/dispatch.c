@@ -259,13 +259,17 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 	};
 
 	w->job = job;
+	job->started = true;
 	w->requests++;
 	load_find(c->sup, job->uid, true)->busy++;
 	clock_gettime(CLOCK_MONOTONIC, &w->job_started);
 	evtimer_del(w->idle);
 	evtimer_add(w->timer, &tv);
 #ifdef STOWD_TEST_HOOKS
-	if (c->sup->test_op != 0) {
+	/* a stamp comes only from an LMTP save */
+	if (c->sup->test_op != 0 && (job->type == PSEP_WRITE_REQ ||
+				     (c->sup->test_op != PSEP_TEST_DIE_AFTER_STAMP &&
+				      c->sup->test_op != PSEP_TEST_STALL_AFTER_STAMP))) {
 		struct psep_test_req t = { .op = c->sup->test_op };
 
 		c->sup->test_op = 0;
@@ -547,12 +551,36 @@ wr_message(struct sup_child *c, struct psep_msg *m)
 	}
 }
 
+/* A writer's last words: what it sent before it died (an early stamp,
+ * even its reply) may still wait in its socket when it is reaped; without
+ * them the supervisor would not know that the save's event must go out,
+ * or that the save was done. */
+static void
+wr_drain(struct sup_child *c)
+{
+	struct sup_writer *w = c->owner;
+	struct psep_msg m;
+	const char *why;
+
+	for (int i = 0; i < 8 && w->job != NULL; i++) {
+		if (psep_msg_recv(c->ipc, c->role, c->state, &m, &why) < 0)
+			return;
+		if (m.hdr.type == PSEP_WRITE_STAMP || m.hdr.type == PSEP_WRITE_REP ||
+		    m.hdr.type == PSEP_REPL_OP_REP)
+			wr_message(c, &m);   /* c is dead: a mismatch kills nothing */
+		psep_msg_clear(&m);
+	}
+}
+
 static void
 wr_exited(struct sup_child *c, int wstatus)
 {
 	struct sup_writer *w = c->owner;
-	struct sup_job *job = w->job;
+	struct sup_job *job;
 	uid_t uid = w->uid;
+
+	wr_drain(c);
+	job = w->job;
 
 	event_free(w->timer);
 	event_free(w->idle);

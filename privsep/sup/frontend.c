@@ -49,11 +49,18 @@ struct fe_delivery {
 	bool wr_failed;           /* ... without saving: wr_result */
 	uint64_t undo_modseq;     /* ... and nothing is left: the EXPUNGE that
 				   * undid the stamp here goes to the replicas */
+	bool wr_dead;             /* ... because its writer died holding it:
+				   * the state of the save is unknown */
 	struct dlv_result wr_result;
 	struct timespec t0;       /* DELIVER_REQ received */
 	uint64_t size;            /* body octets */
 	char msgid[PSEP_MSGID_MAX];
+	char job_guid[PSEP_GUID_MAX]; /* the GUID the job saves under */
+	uint64_t save_modseq;     /* the stamp of the SAVE event (ev_early) */
+	unsigned tomb_tries;      /* tombstone jobs run for it (fe_tombstone) */
 };
+
+#define FE_TOMB_TRIES 3           /* a tombstone whose writer dies is retried */
 
 static void fe_ready(struct sup_child *c);
 static void fe_message(struct sup_child *c, struct psep_msg *m);
@@ -343,11 +350,24 @@ fe_finish(struct fe_delivery *d, const struct dlv_result *r, const char *guid)
 	free(d);
 }
 
+static void fe_tombstone(struct fe_delivery *d, const struct dlv_result *r);
+
 static void
 fe_saved(struct fe_delivery *d)
 {
 	struct dlv_result r;
 
+	if (d->fe->dead) {
+		/* Nobody can tell the MTA: it will retry, so this copy must
+		 * go (everywhere) or the retry makes a second one. */
+		log_warn("session=%s rcpt=<%s> user=%s guid=%s saved, but its "
+			 "front-end is gone: expunging it again", d->session,
+			 d->address, d->user, d->guid);
+		policy_result_set(&r, DLV_TEMPFAIL, 451, "4.3.0",
+				  "front-end gone, try again later");
+		fe_tombstone(d, &r);
+		return;
+	}
 	policy_result_set(&r, DLV_OK, 250, "2.0.0", "Saved");
 	fe_finish(d, &r, d->guid);
 }
@@ -372,6 +392,96 @@ fe_expunge_done(struct sup *sup, const struct psep_repl_rep *rep, int fd, void *
 	fe_finish(d, &r, NULL);
 }
 
+static void fe_tombstone_run(struct fe_delivery *d);
+static void fe_undo_done(struct sup *sup, enum psep_event_status st, uint32_t acks,
+			 void *arg);
+
+/* Journal, behind the SAVE of d, the EXPUNGE (stamp modseq) that undid it
+ * here. */
+static void
+fe_undo_send(struct fe_delivery *d, uint64_t modseq)
+{
+	struct psep_repl_cmd cmd;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = PSEP_REPL_EXPUNGE;
+	cmd.modseq = modseq;
+	xstrlcpy(cmd.origin, d->sup->server_id, sizeof(cmd.origin));
+	xstrlcpy(cmd.user, d->user, sizeof(cmd.user));
+	xstrlcpy(cmd.mailbox, d->mailbox, sizeof(cmd.mailbox));
+	xstrlcpy(cmd.guid, d->job_guid, sizeof(cmd.guid));
+	if (sup_event_send(d->sup, &cmd, NULL, 0, -1, 0, 0, fe_undo_done, NULL) < 0)
+		fe_undo_done(d->sup, PSEP_EV_FAILED, 0, NULL);
+}
+
+static void
+fe_tombstone_done(struct sup *sup, const struct psep_repl_rep *rep, int fd, void *arg)
+{
+	struct fe_delivery *d = arg;
+
+	(void)sup;
+	if (fd >= 0)
+		close(fd);
+	if (rep->status != PSEP_RS_OK && d->tomb_tries < FE_TOMB_TRIES) {
+		fe_tombstone_run(d);
+		return;
+	}
+	if (rep->status != PSEP_RS_OK)
+		log_err("session=%s rcpt=<%s> user=%s guid=%s expunging an "
+			"unanswered save failed: %s %s; the next sync of the mailbox "
+			"decides", d->session, d->address, d->user, d->job_guid,
+			rep->code, rep->text);
+	else
+		log_info("session=%s rcpt=<%s> user=%s guid=%s unanswered save "
+			 "expunged%s", d->session, d->address, d->user, d->job_guid,
+			 rep->effective ? "" : " (already)");
+	/* Tombstoned here already (a reconciliation found the writer gone
+	 * first): that EXPUNGE was not journaled, but the SAVE was; the
+	 * replicas get one behind it, with the SAVE's stamp. */
+	if (rep->status == PSEP_RS_OK && !rep->effective && d->ev_early)
+		fe_undo_send(d, d->save_modseq);
+	fe_finish(d, &d->wr_result, NULL);
+}
+
+static void
+fe_tombstone_run(struct fe_delivery *d)
+{
+	struct psep_repl_cmd cmd;
+	struct policy_user u;
+	const char *why = NULL;
+
+	d->tomb_tries++;
+	if (policy_userdb_lookup(d->sup->userdb, d->user, &u, &why) != POLICY_USER_FOUND) {
+		struct psep_repl_rep rep = { .status = PSEP_RS_NO };
+
+		d->tomb_tries = FE_TOMB_TRIES;
+		xstrlcpy(rep.text, why ? why : "user lookup failed", sizeof(rep.text));
+		fe_tombstone_done(d->sup, &rep, -1, d);
+		return;
+	}
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = PSEP_REPL_EXPUNGE;
+	xstrlcpy(cmd.origin, d->sup->server_id, sizeof(cmd.origin));
+	xstrlcpy(cmd.user, u.name, sizeof(cmd.user));
+	xstrlcpy(cmd.mailbox, d->mailbox, sizeof(cmd.mailbox));
+	xstrlcpy(cmd.guid, d->job_guid, sizeof(cmd.guid));
+	sup_repl_run(d->sup, &u, &cmd, -1, fe_tombstone_done, d);
+}
+
+/*
+ * A save that will not be answered 250 (its writer died holding it, or
+ * its front-end is gone) and whose state here is unknown: tombstone its
+ * GUID (the file removed from new/, cur/ or tmp/ if it is there) and
+ * journal that EXPUNGE for the replicas, so that no copy survives
+ * anywhere and the MTA's retry leaves exactly one.  Then answer r.
+ */
+static void
+fe_tombstone(struct fe_delivery *d, const struct dlv_result *r)
+{
+	d->wr_result = *r;
+	fe_tombstone_run(d);
+}
+
 static void
 fe_undo_done(struct sup *sup, enum psep_event_status st, uint32_t acks, void *arg)
 {
@@ -385,24 +495,17 @@ fe_undo_done(struct sup *sup, enum psep_event_status st, uint32_t acks, void *ar
 
 /* The save failed after its event went out: the replica is told to expunge
  * the GUID again with the EXPUNGE the writer recorded here (if the writer
- * died, or could not record it, the state is unknown and the next sync
- * decides), and the MTA gets the failure. */
+ * died, or could not record it, the GUID is tombstoned here by a writer
+ * job, whose EXPUNGE goes to the replicas: fe_tombstone), and the MTA
+ * gets the failure. */
 static void
 fe_write_failed(struct fe_delivery *d)
 {
-	struct psep_repl_cmd cmd;
-
-	if (d->undo_modseq != 0) {
-		memset(&cmd, 0, sizeof(cmd));
-		cmd.op = PSEP_REPL_EXPUNGE;
-		cmd.modseq = d->undo_modseq;
-		xstrlcpy(cmd.origin, d->sup->server_id, sizeof(cmd.origin));
-		xstrlcpy(cmd.user, d->user, sizeof(cmd.user));
-		xstrlcpy(cmd.mailbox, d->mailbox, sizeof(cmd.mailbox));
-		xstrlcpy(cmd.guid, d->guid, sizeof(cmd.guid));
-		if (sup_event_send(d->sup, &cmd, NULL, 0, -1, 0, 0, fe_undo_done, NULL) < 0)
-			fe_undo_done(d->sup, PSEP_EV_FAILED, 0, NULL);
+	if (d->wr_dead || d->undo_modseq == 0) {
+		fe_tombstone(d, &d->wr_result);
+		return;
 	}
+	fe_undo_send(d, d->undo_modseq);
 	fe_finish(d, &d->wr_result, NULL);
 }
 
@@ -550,10 +653,17 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 	}
 	if (d->ev_early) {
 		d->wr_failed = true;
+		d->wr_dead = rep == NULL;
 		d->undo_modseq = rep != NULL ? rep->modseq : 0;
 		d->wr_result = r;
 		if (d->ev_done)
 			fe_write_failed(d);
+		return;
+	}
+	if (rep == NULL && job->started) {
+		/* the writer died holding the job: it may have saved (in
+		 * part or in full) before it could answer */
+		fe_tombstone(d, &r);
 		return;
 	}
 	fe_finish(d, &r, NULL);
@@ -571,6 +681,7 @@ fe_job_stamped(struct sup_job *job, const struct psep_write_rep *stamp)
 	if (stamp->in_inbox)
 		xstrlcpy(d->mailbox, "INBOX", sizeof(d->mailbox));
 	d->ev_early = true;
+	d->save_modseq = stamp->modseq;
 	fe_replicate(d->sup, d, job, stamp);
 }
 
@@ -709,6 +820,8 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 	xstrlcpy(d->user, user.name, sizeof(d->user));
 	fe_mailbox(c->sup, dr, &user, d->mailbox, sizeof(d->mailbox));
 	job = job_new(c->sup, dr, &user, &q, d->mailbox, body);
+	xstrlcpy(d->job_guid, ((struct psep_write_req *)job->req)->guid,
+		 sizeof(d->job_guid));
 	job->done = fe_job_done;
 	job->arg = d;
 	if (c->sup->set.n_replicas > 0) {

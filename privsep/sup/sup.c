@@ -365,6 +365,16 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGWINCH:
 		sup->test_op = PSEP_TEST_BOGUS_STAMP;
 		break;
+	case SIGPWR:
+		sup->test_op = PSEP_TEST_DIE_AFTER_STAMP;
+		log_info("test hook: the writer of the next LMTP save dies after "
+			 "its stamp");
+		break;
+	case SIGURG:
+		sup->test_op = PSEP_TEST_STALL_AFTER_STAMP;
+		log_info("test hook: the writer of the next LMTP save stalls after "
+			 "its stamp");
+		break;
 #endif
 	default:
 		break;
@@ -377,7 +387,7 @@ signals_setup(struct sup *sup)
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD,
 #ifdef STOWD_TEST_HOOKS
 		/* test builds: make the writer of the next job fail */
-		SIGUSR1, SIGUSR2, SIGWINCH,
+		SIGUSR1, SIGUSR2, SIGWINCH, SIGPWR, SIGURG,
 #endif
 	};
 	size_t i;

@@ -131,6 +131,8 @@ struct sup_job {
 	 * early_stamp (at most one, before done). */
 	void (*stamped)(struct sup_job *job, const struct psep_write_rep *stamp);
 	bool stamp_seen;
+	bool started;                 /* sent to a writer (which may have acted
+				       * on it before it failed) */
 	void *arg;
 };
 
@@ -216,7 +218,7 @@ struct sup {
 	unsigned n_events;
 	struct sup_pending_list repl_pending; /* clients waiting for repld */
 	unsigned n_repl_pending;
-	struct event *ev_sig[8];
+	struct event *ev_sig[10];
 	struct event *ev_deadline;
 	struct event *ev_respawn;
 	const struct sup_top_ops *top;     /* sup.c's callbacks */

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -228,6 +229,58 @@ store_rop_locate(const struct store_rop *o, const char *name,
 	}
 	errno = ENOENT;
 	return -1;
+}
+
+/* base[STORE_MAX_NAME] = name up to its first ',' or ':' (the name the
+ * file had in tmp/); false if that is empty or too long. */
+static bool
+rop_tmp_base(const char *name, char base[STORE_MAX_NAME])
+{
+	size_t n = strcspn(name, ",:");
+
+	/* name is one plain entry (repl/state.c takes no other from the
+	 * index), so base is one entry of tmp/ */
+	if (n == 0 || n >= STORE_MAX_NAME)
+		return false;
+	memcpy(base, name, n);
+	base[n] = '\0';
+	return true;
+}
+
+enum store_rop_tmp
+store_rop_tmp_state(const struct store_rop *o, const char *name)
+{
+	char base[STORE_MAX_NAME];
+	enum store_rop_tmp ret = STORE_ROP_TMP_NONE;
+	struct stat st;
+	int fd;
+
+	if (!rop_tmp_base(name, base))
+		return ret;
+	/* O_NONBLOCK: a FIFO put there by the user does not hang us */
+	fd = openat(o->d.tmp_fd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return ret;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		ret = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK ?
+		      STORE_ROP_TMP_IN_FLIGHT : STORE_ROP_TMP_ORPHAN;
+	close(fd);
+	return ret;
+}
+
+int
+store_rop_tmp_remove(const struct store_rop *o, const char *name)
+{
+	char base[STORE_MAX_NAME];
+	struct stat st;
+
+	if (!rop_tmp_base(name, base) ||
+	    fstatat(o->d.tmp_fd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	if (unlinkat(o->d.tmp_fd, base, 0) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
 }
 
 void
@@ -1046,6 +1099,10 @@ rop_expunge_apply(struct store_rop *o, const char *guid,
 		    unlinkat(dirfd, actual, 0) == 0)
 			res->size = (uint64_t)sb.st_size;  /* for maildirsize */
 		else if (dirfd >= 0 && errno != ENOENT)
+			return -1;
+		/* a save whose writer died before the file left tmp/ */
+		if (dirfd < 0 && store_rop_tmp_state(o, msg->name) == STORE_ROP_TMP_ORPHAN &&
+		    store_rop_tmp_remove(o, msg->name) < 0)
 			return -1;
 		o->what = "fsync";
 		if (dirfd >= 0 && fsync(dirfd) < 0)

@@ -282,30 +282,34 @@ rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
 	return store_dir_each(dirfd, rop_scan_cb, &sc);
 }
 
-/* A tmp file older than this is left over from a crash, not a save in
- * flight (a writer that takes longer is killed long before). */
-#define ROP_IN_FLIGHT_SEC 3600
-
 /* A SAVE record appended before its file left tmp/ (store_save with
- * stamped): the file is still in tmp/ under the base name (up to the
- * first ',' or ':'), written less than ROP_IN_FLIGHT_SEC ago, and the save
- * is in flight, not lost. */
-static bool
-rop_in_tmp(const struct store_rop *o, const char *name)
+ * stamped) whose file is still in tmp/ under the base name (up to the
+ * first ',' or ':'): while its writer holds the file's lock the save is
+ * in flight and left alone; once nobody holds it the writer died before
+ * its save was answered (no 250 was given), so the save is undone for
+ * good: the tmp file is removed and the GUID tombstoned (stamp
+ * (H+1, server_id)), and a SYNC carries the EXPUNGE to the replicas
+ * (doc/replication-protocol.md §9).  Returns 1 if the record was
+ * handled (in flight or tombstoned), 0 if it is not in tmp/, -1 on
+ * error. */
+static int
+rop_in_tmp(struct rop_rec_ctx *r, const struct store_msg *msg)
 {
-	char base[STORE_MAX_NAME];
-	size_t n = strcspn(name, ",:");
-	struct stat st;
-	time_t now = time(NULL);
+	struct store_rec rec;
 
-	/* name is one plain entry (repl/state.c takes no other from the
-	 * index), so base is one entry of tmp/ */
-	if (n == 0 || n >= sizeof(base))
-		return false;
-	memcpy(base, name, n);
-	base[n] = '\0';
-	return fstatat(o->d.tmp_fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       S_ISREG(st.st_mode) && st.st_mtime > now - ROP_IN_FLIGHT_SEC;
+	switch (store_rop_tmp_state(r->o, msg->name)) {
+	case STORE_ROP_TMP_NONE:
+		return 0;
+	case STORE_ROP_TMP_IN_FLIGHT:
+		return 1;
+	case STORE_ROP_TMP_ORPHAN:
+		break;
+	}
+	r->o->what = "remove orphaned tmp file";
+	if (store_rop_tmp_remove(r->o, msg->name) < 0)
+		return -1;
+	store_rop_rec(&rec, STORE_REC_EXPUNGE, msg->guid, &r->stamp);
+	return rop_queue(r, &rec) < 0 ? -1 : 1;
 }
 
 /* Under the lock, with o open: the reconciliation of repl.h. */
@@ -314,6 +318,7 @@ store_rop_reconcile(struct store_rop *o, bool *changed_out)
 {
 	struct rop_rec_ctx r = { .o = o };
 	struct store_rec rec;
+	struct store_msg msg;
 	size_t i;
 	int ret = -1;
 
@@ -340,16 +345,23 @@ store_rop_reconcile(struct store_rop *o, bool *changed_out)
 		r.recheck = true;
 	}
 	for (i = 0; i < r.nbases; i++) {
-		if (r.bases[i].seen || rop_in_tmp(o, r.bases[i].name))
+		int t;
+
+		if (r.bases[i].seen)
+			continue;
+		/* a copy: o->m.msgs may move while records are applied */
+		msg = o->m.msgs[r.bases[i].idx];
+		t = rop_in_tmp(&r, &msg);
+		if (t < 0)
+			goto out;
+		if (t > 0)
 			continue;
 		/* gone: expunged by someone else, or (vanished_repair, or an
 		 * index entry without a usable name) a loss to repair */
 		if (o->c->vanished_repair || r.bases[i].len == 0)
-			store_rop_rec(&rec, STORE_REC_LOST,
-				      o->m.msgs[r.bases[i].idx].guid, NULL);
+			store_rop_rec(&rec, STORE_REC_LOST, msg.guid, NULL);
 		else
-			store_rop_rec(&rec, STORE_REC_EXPUNGE,
-				      o->m.msgs[r.bases[i].idx].guid, &r.stamp);
+			store_rop_rec(&rec, STORE_REC_EXPUNGE, msg.guid, &r.stamp);
 		if (rop_queue(&r, &rec) < 0)
 			goto out;
 	}

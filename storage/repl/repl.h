@@ -230,6 +230,11 @@ int store_repl_fetch(const struct store_repl_ctx *c, const char *mailbox,
  *   difference is recorded as a STORE (a FLAGS record with the deltas,
  *   "+\Seen -\Flagged") stamped (H+1, server_id), so the flags that
  *   changed carry a stamp greater than any the mailbox holds (§7.2).
+ * - a present message whose file is still in tmp/ (a stamped store_save
+ *   before its rename) is left alone while its writer holds the tmp
+ *   file's flock (in flight); once nobody holds it the writer died before
+ *   the save was answered: the tmp file is removed and the GUID
+ *   tombstoned (EXPUNGE record, stamp (H+1, server_id));
  * *changed_out (may be NULL) tells whether a transaction was written.
  */
 int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,

@@ -148,6 +148,19 @@ void store_rop_keep(struct store_rop *o);
 int store_rop_locate(const struct store_rop *o, const char *name,
 		     struct stat *st_out);
 
+/* The tmp/ file of a SAVE record's name (its base, up to ',' or ':'), as
+ * store_save leaves it while a stamped save is in flight: none (no
+ * regular file there), in flight (its writer still holds the file's
+ * flock) or an orphan (nobody holds it: the writer is gone). */
+enum store_rop_tmp {
+	STORE_ROP_TMP_NONE = 0,
+	STORE_ROP_TMP_IN_FLIGHT = 1,
+	STORE_ROP_TMP_ORPHAN = 2,
+};
+enum store_rop_tmp store_rop_tmp_state(const struct store_rop *o, const char *name);
+/* Unlink that tmp/ file if it is a regular file; 0, or -1 with errno. */
+int store_rop_tmp_remove(const struct store_rop *o, const char *name);
+
 /* Apply rec to o's in-memory state and queue it for the transaction. */
 int store_rop_apply(struct store_rop *o, const struct store_rec *rec);
 /* Write the queued records as one transaction and fdatasync it. */

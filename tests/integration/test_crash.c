@@ -21,12 +21,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tests/integration/itest.h"
 
@@ -125,6 +128,29 @@ next_transaction_succeeds(unsigned idx)
 	free(body);
 }
 
+/* After a kill storm of its own: a kill sent just before the storm ended
+ * may still hit the writer that takes the next job, which then costs that
+ * job a 451; the one after it must succeed. */
+static void
+next_transaction_succeeds_after_kills(unsigned idx)
+{
+	struct lmtpc *c = itest_connect(H, HARNESS_UNIX);
+	struct lmtpc_reply dr, r;
+	size_t len;
+	char *body = itest_body(3000, 78, &len);
+
+	itest_envelope(c);
+	itest_cmd(c, 250, NULL, "RCPT TO:<%s>", H->users[idx].addr);
+	assert_int_equal(lmtpc_data(c, body, len, &dr, &r, 1), 0);
+	lmtpc_free(&c);
+	free(body);
+	if (r.code == 451 && strstr(r.text, "killed by signal 9") != NULL)
+		print_message("a late kill hit the next writer: %s\n", r.text);
+	else if (r.code != 250)
+		fail_msg("expected 250 or a 451 of a late kill, got \"%s\"", r.text);
+	next_transaction_succeeds(idx);
+}
+
 static void
 test_writers_killed_while_data_is_pending(void **state)
 {
@@ -217,7 +243,7 @@ test_writers_killed_during_the_save(void **state)
 	assert_true(itest_count_new(H, 1) >= 1);
 
 	wait_writers_back(old, n_old);
-	next_transaction_succeeds(2);
+	next_transaction_succeeds_after_kills(2);
 	lmtpc_free(&c);
 	free(stuffed);
 	free(body);
@@ -313,6 +339,83 @@ test_lmtpd_killed_mid_session(void **state)
 	itest_pass(H);
 }
 
+/* path, owned by user idx, last changed age seconds ago. */
+static void
+put_old(unsigned idx, const char *path, long age)
+{
+	struct timespec ts[2] = { { .tv_sec = time(NULL) - age },
+				  { .tv_sec = time(NULL) - age } };
+
+	assert_int_equal(harness_write_file(path, "x\n", 2, 0600), 0);
+	assert_int_equal(chown(path, H->users[idx].uid, H->users[idx].gid), 0);
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+/*
+ * Leftovers of crashes in a Maildir's tmp/: a file older than 36 hours
+ * and a stowd-deleted-* tree (an interrupted mailbox DELETE).  The writer
+ * that next delivers there removes them after its reply, with the user's
+ * identity; a young file stays, and a symlink is not followed.
+ */
+static void
+test_writer_sweeps_stale_tmp_files(void **state)
+{
+	char tmp[300], p_old[400], p_young[400], tree[350], link[400], victim[400];
+	int64_t end;
+
+	(void)state;
+	snprintf(tmp, sizeof(tmp), "%s/tmp", H->users[1].maildir);
+	snprintf(p_old, sizeof(p_old), "%s/1.M1P1Q1.crashed", tmp);
+	snprintf(p_young, sizeof(p_young), "%s/2.M1P1Q1.young", tmp);
+	snprintf(tree, sizeof(tree), "%s/stowd-deleted-0123", tmp);
+	snprintf(link, sizeof(link), "%s/3.M1P1Q1.link", tmp);
+	snprintf(victim, sizeof(victim), "%s/victim", H->tree);
+	/* the Maildir with its leftovers, before any writer touches it */
+	{
+		static const char *const subs[] = { "", "/tmp", "/new", "/cur" };
+
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(link, sizeof(link), "%s%s", H->users[1].maildir, subs[i]);
+			assert_int_equal(mkdir(link, 0700), 0);
+			assert_int_equal(chown(link, H->users[1].uid, H->users[1].gid), 0);
+		}
+	}
+	assert_int_equal(harness_write_file(victim, "v\n", 2, 0600), 0);
+	put_old(1, p_old, 40 * 3600);
+	put_old(1, p_young, 3600);
+	assert_int_equal(mkdir(tree, 0700), 0);
+	assert_int_equal(chown(tree, H->users[1].uid, H->users[1].gid), 0);
+	snprintf(link, sizeof(link), "%s/new", tree);
+	assert_int_equal(mkdir(link, 0700), 0);
+	assert_int_equal(chown(link, H->users[1].uid, H->users[1].gid), 0);
+	snprintf(link, sizeof(link), "%s/new/m", tree);
+	put_old(1, link, 10);
+	snprintf(link, sizeof(link), "%s/3.M1P1Q1.link", tmp);
+	assert_int_equal(symlink(victim, link), 0);
+	assert_int_equal(lchown(link, H->users[1].uid, H->users[1].gid), 0);
+	{
+		struct timespec ts[2] = { { .tv_sec = time(NULL) - 40 * 3600 },
+					  { .tv_sec = time(NULL) - 40 * 3600 } };
+
+		assert_int_equal(utimensat(AT_FDCWD, victim, ts, 0), 0);
+	}
+	/* a writer sweeps a Maildir the first time it touches it, after
+	 * its reply: poll for the result (bounded) */
+	next_transaction_succeeds(1);
+	end = harness_mono_ms() + 15000;
+	while (access(p_old, F_OK) == 0 || access(tree, F_OK) == 0) {
+		if (harness_mono_ms() > end)
+			fail_msg("the stale tmp/ file or the stowd-deleted tree is "
+				 "still there");
+		harness_sleep_ms(50);
+	}
+	assert_int_equal(access(p_young, F_OK), 0);
+	assert_int_equal(access(victim, F_OK), 0);
+	assert_int_equal(faccessat(AT_FDCWD, link, F_OK, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(harness_log_contains(H, "swept tmp/"));
+	itest_pass(H);
+}
+
 int
 main(void)
 {
@@ -322,6 +425,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lmtpd_killed_mid_session, setup, itest_test_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_with_a_stamp_it_does_not_hold_is_killed,
 						setup, itest_test_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_sweeps_stale_tmp_files, setup,
+						itest_test_teardown),
 	};
 
 	harness_require_root();

@@ -326,7 +326,11 @@ static const struct patch enum_patches[] = {
 	    filename, ".stowd", false),
 #ifdef STOWD_TEST_HOOKS
 	NUM("TEST_REQ op 0", PSEP_TEST_REQ, psep_test_req, op, 0, false),
-	NUM("TEST_REQ op 4", PSEP_TEST_REQ, psep_test_req, op, 4, false),
+	NUM("TEST_REQ op 6", PSEP_TEST_REQ, psep_test_req, op, 6, false),
+	NUM("TEST_REQ op die after stamp", PSEP_TEST_REQ, psep_test_req, op,
+	    PSEP_TEST_DIE_AFTER_STAMP, true),
+	NUM("TEST_REQ op stall after stamp", PSEP_TEST_REQ, psep_test_req, op,
+	    PSEP_TEST_STALL_AFTER_STAMP, true),
 	NUM("TEST_REQ op bogus stamp", PSEP_TEST_REQ, psep_test_req, op,
 	    PSEP_TEST_BOGUS_STAMP, true),
 	NUM("TEST_REQ op stall", PSEP_TEST_REQ, psep_test_req, op, PSEP_TEST_STALL, true),

@@ -61,6 +61,7 @@ void test_dovecot_keyword_letters_both_ways(void **state);
 void test_capture_boxes_reports_folder_changes_of_others(void **state);
 void test_replicated_ops_on_a_file_renamed_by_others(void **state);
 void test_reconcile_leaves_record_of_file_in_tmp_alone(void **state);
+void test_expunge_removes_orphaned_tmp_file(void **state);
 void test_index_name_that_is_a_path_is_not_followed(void **state);
 void test_index_name_with_control_byte_is_not_taken(void **state);
 void test_index_over_limits_is_e2big(void **state);

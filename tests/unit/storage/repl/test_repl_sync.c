@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -420,28 +421,40 @@ test_reconcile_follows_imap_rename(void **state)
 	free(buf);
 }
 
-/* The LOST records of guid in the index of the Maildir. */
-static int
-lost_cb(const struct store_rec *rec, void *arg)
-{
-	struct { const char *guid; int n; } *l = arg;
+/* The records of one op for guid in the index of the Maildir. */
+struct rec_count {
+	const char *guid;
+	enum store_rec_op op;
+	int n;
+};
 
-	if (rec->op == STORE_REC_LOST && strcmp(rec->guid, l->guid) == 0)
+static int
+rec_count_cb(const struct store_rec *rec, void *arg)
+{
+	struct rec_count *l = arg;
+
+	if (rec->op == l->op && strcmp(rec->guid, l->guid) == 0)
 		l->n++;
 	return 0;
 }
 
 static int
-lost_count(struct fixture *f, const char *guid)
+rec_count(struct fixture *f, const char *guid, enum store_rec_op op)
 {
-	struct { const char *guid; int n; } l = { guid, 0 };
+	struct rec_count l = { guid, op, 0 };
 	struct store_index_state st;
 	int dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	assert_true(dirfd >= 0);
-	assert_int_equal(store_index_read(dirfd, lost_cb, &l, &st), 0);
+	assert_int_equal(store_index_read(dirfd, rec_count_cb, &l, &st), 0);
 	close(dirfd);
 	return l.n;
+}
+
+static int
+lost_count(struct fixture *f, const char *guid)
+{
+	return rec_count(f, guid, STORE_REC_LOST);
 }
 
 static bool
@@ -474,14 +487,31 @@ reconcile_expect(struct fixture *f, bool want_changed,
 	}
 }
 
+/* tmp/NAME of the fixture written and held with an flock, as store_save
+ * holds a stamped save's tmp file; the open fd returned. */
+static int
+hold_tmp(struct fixture *f, const char *name)
+{
+	int fd;
+
+	assert_int_equal(tu_write_file(tu_path("%s/tmp/%s", f->md, name), "abc", 3), 0);
+	fd = open(tu_path("%s/tmp/%s", f->md, name), O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	return fd;
+}
+
 /*
  * A SAVE record appended before its file left tmp/ (store_save with
  * stamped): while tmp/ holds a regular file under the record's base name
- * (up to the first ',' or ':') the save is in flight and reconciliation
- * leaves it alone; once the file is renamed into new/ it is an ordinary
- * message, and a tmp file an hour old or more is a crash's leftover: the
- * record is then lost.  A record whose file is nowhere, or only a
- * directory of that name in tmp/, is lost at once.
+ * (up to the first ',' or ':') and a writer holds that file's lock, the
+ * save is in flight and reconciliation leaves it alone; once the file is
+ * renamed into new/ it is an ordinary message.  Once nobody holds the lock
+ * (the writer died before its save was answered) the save is an orphan:
+ * the tmp file is removed and the GUID tombstoned (an EXPUNGE record, not
+ * LOST, so no SYNC brings it back), however young the file.  A record
+ * whose file is nowhere, or only a directory of that name in tmp/, is
+ * lost at once.
  */
 void
 test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
@@ -492,7 +522,7 @@ test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 	struct store_repl_result r;
 	struct store_rec rec[3];
 	char base[3][128];
-	int dirfd, i;
+	int dirfd, i, held[2];
 
 	f->c.vanished_repair = true;   /* lost records are counted */
 	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
@@ -509,10 +539,8 @@ test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 	assert_true(dirfd >= 0);
 	assert_int_equal(store_index_append(dirfd, rec, 3, &st), 0);
 	close(dirfd);
-	assert_int_equal(tu_write_file(tu_path("%s/tmp/%s", f->md, base[0]),
-				       "abc", 3), 0);
-	assert_int_equal(tu_write_file(tu_path("%s/tmp/%s", f->md, base[1]),
-				       "abc", 3), 0);
+	held[0] = hold_tmp(f, base[0]);
+	held[1] = hold_tmp(f, base[1]);
 	assert_int_equal(mkdir(tu_path("%s/tmp/%s", f->md, base[2]), 0700), 0);
 
 	/* G3 is lost at once; stable while the others are in flight */
@@ -521,20 +549,53 @@ test_reconcile_leaves_record_of_file_in_tmp_alone(void **state)
 	assert_int_equal(sync_box(f, "INBOX").messages, 2);
 	assert_int_equal(tu_count_entries(tu_path("%s/tmp", f->md)), 3);
 
-	/* G1 completes (renamed into new/); G2's tmp file is two hours old:
-	 * left over from a crash, not a save in flight */
+	/* G1 completes (renamed into new/, then its writer lets go); G2's
+	 * writer dies: nobody holds its tmp file any more */
 	assert_int_equal(rename(tu_path("%s/tmp/%s", f->md, base[0]),
 				tu_path("%s/new/%s", f->md, rec[0].name)), 0);
-	{
-		struct timespec old[2] = { { .tv_sec = time(NULL) - 7200 },
-					   { .tv_sec = time(NULL) - 7200 } };
-
-		assert_int_equal(utimensat(AT_FDCWD, tu_path("%s/tmp/%s", f->md, base[1]),
-					   old, 0), 0);
-	}
-	reconcile_expect(f, true, (const int[3]){ 1, 0, 0 }, (const int[3]){ 0, 1, 1 });
-	reconcile_expect(f, false, (const int[3]){ 1, 0, 0 }, (const int[3]){ 0, 1, 1 });
+	close(held[0]);
+	close(held[1]);
+	reconcile_expect(f, true, (const int[3]){ 1, 0, 0 }, (const int[3]){ 0, 0, 1 });
+	assert_int_equal(rec_count(f, G2, STORE_REC_EXPUNGE), 1);
+	assert_int_equal(access(tu_path("%s/tmp/%s", f->md, base[1]), F_OK), -1);
+	reconcile_expect(f, false, (const int[3]){ 1, 0, 0 }, (const int[3]){ 0, 0, 1 });
+	assert_int_equal(rec_count(f, G2, STORE_REC_EXPUNGE), 1);
 	assert_int_equal(sync_box(f, "INBOX").messages, 1);
+}
+
+/*
+ * EXPUNGE of a GUID whose save was stamped and whose writer died before
+ * the file left tmp/: the tmp file goes too, and the GUID is tombstoned.
+ */
+void
+test_expunge_removes_orphaned_tmp_file(void **state)
+{
+	struct fixture *f = *state;
+	struct store_index_state st;
+	struct store_repl_result r;
+	struct store_stamp s = { .modseq = 0 };
+	struct store_rec rec;
+	const char *base = "1.M7P1Q1G" G1 ".h";
+	int dirfd;
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.name, sizeof(rec.name), "%s,S=3,W=3", base);
+	rec.op = STORE_REC_SAVE;
+	memcpy(rec.guid, G1, STORE_GUID_HEX);
+	dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	assert_int_equal(store_index_append(dirfd, &rec, 1, &st), 0);
+	close(dirfd);
+	close(hold_tmp(f, base));
+	assert_int_equal(store_repl_expunge(&f->c, "INBOX", G1, &s, &r, NULL), 0);
+	assert_true(r.effective);
+	assert_false(present(f, G1));
+	assert_int_equal(rec_count(f, G1, STORE_REC_EXPUNGE), 1);
+	assert_int_equal(tu_count_entries(tu_path("%s/tmp", f->md)), 0);
+	/* a replay is an OK no-op */
+	assert_int_equal(store_repl_expunge(&f->c, "INBOX", G1, &s, &r, NULL), 0);
+	assert_false(r.effective);
 }
 
 /* A file name in the index that is not one plain entry of new/ or cur/
