@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ctl/main.c - stowctl, the admin's client of stowd's control socket:
+ * privsep/sup/ctl/main.c - stowctl, the admin's client of stowd's control socket:
  * status, replicas, user, resync, reload, stop (text or -j JSON).
  *
  * Runs in:  the admin's shell, as root (the socket is 0600 root, and stowd
