@@ -159,6 +159,21 @@ read_replies(struct lmtpc *c, unsigned n, int code)
 /* 600 recipients of one message, while their writes wait for a held index
  * lock: the supervisor holds one fd for the body, not 600 (its limit is
  * 256), and every recipient gets 250. */
+/* The log line with text appears within 5 s: a line a child logs after
+ * it answered travels through the supervisor, so it may come after the
+ * answer. */
+static void
+assert_logged(const char *text)
+{
+	int64_t end = harness_mono_ms() + 5000;
+
+	while (!harness_log_contains(H, text)) {
+		if (harness_mono_ms() > end)
+			fail_msg("no log line with \"%s\"", text);
+		harness_sleep_ms(20);
+	}
+}
+
 static void
 test_recipients_share_one_body(void **state)
 {
@@ -241,7 +256,7 @@ test_fd_budget_refuses_with_4xx(void **state)
 	fprintf(stderr, "%u refused, %u saved\n", refused, saved);
 	assert_true(refused > 0);
 	assert_int_equal(refused + saved, N);
-	assert_true(harness_log_contains(H, "raise LimitNOFILE"));
+	assert_logged("raise LimitNOFILE");
 	assert_false(harness_log_contains(H, "truncated"));
 	assert_false(harness_log_contains(H, "killed"));
 	deliver_one(1);
@@ -303,7 +318,7 @@ test_index_lock_timeout_is_a_setting(void **state)
 	deliver_one(0);
 	close(lock);
 	assert_true(now_ms() - t0 < 3000);
-	assert_true(harness_log_contains(H, "index_lock_timeout"));
+	assert_logged("index_lock_timeout");
 	assert_int_equal(itest_count_new(H, 0), 2);
 	itest_pass(H);
 }
@@ -344,7 +359,7 @@ test_connection_limits(void **state)
 	assert_string_equal(r.enhanced, "4.3.2");
 	assert_int_equal(lmtpc_wait_closed(u[4], 5000), 0);
 	lmtpc_free(&u[4]);
-	assert_true(harness_log_contains(H, "lmtp_max_connections_per_peer"));
+	assert_logged("lmtp_max_connections_per_peer");
 	/* another peer (TCP address) has its own share, up to the process
 	 * limit */
 	for (i = 0; i < 4; i++) {
@@ -354,7 +369,7 @@ test_connection_limits(void **state)
 	t[4] = connect_raw(HARNESS_TCP4, &r);
 	assert_int_equal(r.code, 421);
 	lmtpc_free(&t[4]);
-	assert_true(harness_log_contains(H, "lmtp_max_connections reached"));
+	assert_logged("lmtp_max_connections reached");
 	/* the connections already there go on */
 	for (i = 0; i < 4; i++) {
 		itest_cmd(u[i], 250, NULL, "NOOP");
@@ -405,7 +420,7 @@ test_fd_limit_never_kills_lmtpd(void **state)
 	assert_int_equal(ok + refused, N);
 	for (i = 0; i < N; i++)
 		lmtpc_free(&c[i]);
-	assert_true(harness_log_contains(H, "lmtp_max_connections=256 lowered"));
+	assert_logged("lmtp_max_connections=256 lowered");
 	assert_false(harness_log_contains(H, "truncated"));
 	deliver_one(0);
 	itest_pass(H);
@@ -443,7 +458,7 @@ test_failed_spawn_is_retried(void **state)
 	assert_int_equal(kill(old, SIGKILL), 0);
 	for (i = 0; i < 150 && !harness_log_contains(H, "could not be started"); i++)
 		poll(NULL, 0, 20);
-	assert_true(harness_log_contains(H, "could not be started: trying again"));
+	assert_logged("could not be started: trying again");
 	sup_nofile(1024);
 	assert_int_equal(harness_wait_role(H, HARNESS_ROLE_LMTPD, 1, &old, 1, 10000), 1);
 	deliver_one(0);
