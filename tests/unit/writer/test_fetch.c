@@ -26,15 +26,31 @@ static int grow_fd = -1;       /* read() of this fd appends to it first */
 
 ssize_t __real_read(int fd, void *buf, size_t n);
 ssize_t __wrap_read(int fd, void *buf, size_t n);
+/* With _FORTIFY_SOURCE a read into a buffer of known size may be this. */
+ssize_t __real___read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __wrap___read_chk(int fd, void *buf, size_t n, size_t buflen);
 
-ssize_t
-__wrap_read(int fd, void *buf, size_t n)
+static void
+grow_first(int fd)
 {
 	if (fd == grow_fd) {
 		grow_fd = -1;
 		assert_int_equal(pwrite(fd, "more", 4, 1 << 20), 4);
 	}
+}
+
+ssize_t
+__wrap_read(int fd, void *buf, size_t n)
+{
+	grow_first(fd);
 	return __real_read(fd, buf, n);
+}
+
+ssize_t
+__wrap___read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	grow_first(fd);
+	return __real___read_chk(fd, buf, n, buflen);
 }
 
 /* A temporary regular file holding len bytes of text. */

@@ -197,9 +197,21 @@ teardown(void **state)
 {
 	struct sup_child *c;
 
+	struct sup_uid_load *l;
+	struct sup_job *job;
+
 	(void)state;
 	while ((c = TAILQ_FIRST(&t.sup.children)) != NULL)
 		child_exit(c, 0);
+	/* jobs a test left waiting, and their per-uid counts */
+	while ((job = TAILQ_FIRST(&t.sup.queue)) != NULL) {
+		TAILQ_REMOVE(&t.sup.queue, job, link);
+		sup_job_free(&job);
+	}
+	while ((l = LIST_FIRST(&t.sup.loads)) != NULL) {
+		LIST_REMOVE(l, link);
+		free(l);
+	}
 	event_base_free(t.sup.base);
 	return 0;
 }
