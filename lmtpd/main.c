@@ -58,23 +58,13 @@ config_from_settings(const struct policy_settings *set, struct lmtp_config *cfg)
 /* fds kept for the link, logging and the event base. */
 #define PROC_FDS 32u
 
-/* Lower max_connections to what RLIMIT_NOFILE allows, so that a full fd
- * table never ends the process (a received client fd would be lost and
- * the link message rejected). */
+/* Lower max_connections to what RLIMIT_NOFILE allows: a full fd table
+ * must never end the process. */
 static void
 fit_fd_limit(struct lmtp_config *cfg)
 {
-	uint64_t limit = psep_fd_limit(), fit;
-
-	if (limit == 0)
-		return;
-	fit = limit > PROC_FDS + CONN_FDS ? (limit - PROC_FDS) / CONN_FDS : 1;
-	if (cfg->max_connections == 0 || fit < cfg->max_connections) {
-		log_warn("lmtp_max_connections=%u lowered to %llu: RLIMIT_NOFILE is %llu "
-			 "(raise LimitNOFILE)", cfg->max_connections,
-			 (unsigned long long)fit, (unsigned long long)limit);
-		cfg->max_connections = (unsigned)fit;
-	}
+	psep_fd_fit_connections(&cfg->max_connections, CONN_FDS, PROC_FDS,
+				"lmtp_max_connections");
 }
 
 /* Everything lmtp_main's skeleton callbacks need. */

@@ -161,3 +161,20 @@ psep_fd_limit(void)
 {
 	return fd_limit;
 }
+
+void
+psep_fd_fit_connections(unsigned *max_conns, unsigned per_conn, unsigned reserve,
+			const char *setting)
+{
+	uint64_t limit = psep_fd_limit(), fit;
+
+	if (limit == 0)
+		return;
+	fit = limit > reserve + per_conn ? (limit - reserve) / per_conn : 1;
+	if (*max_conns == 0 || fit < *max_conns) {
+		log_warn("%s=%u lowered to %llu: RLIMIT_NOFILE is %llu (raise "
+			 "LimitNOFILE)", setting, *max_conns, (unsigned long long)fit,
+			 (unsigned long long)limit);
+		*max_conns = (unsigned)fit;
+	}
+}

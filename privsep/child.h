@@ -89,4 +89,13 @@ void psep_child_maybe_exit(struct psep_child *ch);
 void psep_fd_limit_note(void);
 uint64_t psep_fd_limit(void);
 
+/*
+ * Lower *max_conns (0 = unlimited) to what the noted RLIMIT_NOFILE allows
+ * when each connection may hold per_conn fds and the process keeps
+ * reserve for itself, so that a full fd table never ends the process;
+ * logs once, naming setting, when it lowers it.
+ */
+void psep_fd_fit_connections(unsigned *max_conns, unsigned per_conn,
+			     unsigned reserve, const char *setting);
+
 #endif

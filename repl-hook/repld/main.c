@@ -42,17 +42,8 @@
 static void
 fit_fd_limit(struct repld_config *cfg)
 {
-	uint64_t limit = psep_fd_limit(), fit;
-
-	if (limit == 0)
-		return;
-	fit = limit > PROC_FDS + CONN_FDS ? (limit - PROC_FDS) / CONN_FDS : 1;
-	if (cfg->max_connections == 0 || fit < cfg->max_connections) {
-		log_warn("replication_max_connections=%u lowered to %llu: RLIMIT_NOFILE "
-			 "is %llu (raise LimitNOFILE)", cfg->max_connections,
-			 (unsigned long long)fit, (unsigned long long)limit);
-		cfg->max_connections = (unsigned)fit;
-	}
+	psep_fd_fit_connections(&cfg->max_connections, CONN_FDS, PROC_FDS,
+				"replication_max_connections");
 }
 
 static void
