@@ -268,6 +268,19 @@ quota_check(const struct psep_quota *q, const char **why)
 	return 0;
 }
 
+/* A user's Maildir as the supervisor resolved it: an absolute base and a
+ * relative path without "..", both NUL-terminated text. */
+static int
+maildir_check(const char *base, size_t base_size, const char *rel, size_t rel_size,
+	      const char **why)
+{
+	if (!psep_text_ok(base, base_size) || base[0] != '/')
+		return fail(why, "bad mail base");
+	if (!rel_path_ok(rel, rel_size))
+		return fail(why, "bad mail path");
+	return 0;
+}
+
 static int
 v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 {
@@ -285,10 +298,9 @@ v_write_req(const struct psep_msg *m, const struct stat *st, const char **why)
 	if (!psep_text_ok(r->session, sizeof(r->session)) ||
 	    !psep_text_ok(r->user, sizeof(r->user)))
 		return fail(why, "bad session or user");
-	if (!psep_text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
-		return fail(why, "bad mail base");
-	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
-		return fail(why, "bad mail path");
+	if (maildir_check(r->mail_base, sizeof(r->mail_base), r->mail_rel,
+			  sizeof(r->mail_rel), why) < 0)
+		return -1;
 	if (!mailbox_ok(r->mailbox, sizeof(r->mailbox)))
 		return fail(why, "bad mailbox name");
 	if (!guid_ok(r->guid))
@@ -488,10 +500,9 @@ v_repl_op_req(const struct psep_msg *m, const struct stat *st, const char **why)
 
 	if (creds_check(r->uid, r->gid, r->ngroups, r->groups, why) < 0)
 		return -1;
-	if (!psep_text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
-		return fail(why, "bad mail base");
-	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
-		return fail(why, "bad mail path");
+	if (maildir_check(r->mail_base, sizeof(r->mail_base), r->mail_rel,
+			  sizeof(r->mail_rel), why) < 0)
+		return -1;
 	if (quota_check(&r->quota, why) < 0)
 		return -1;
 	return cmd_check(&r->cmd, m->fd, st, why);
@@ -507,10 +518,9 @@ v_quota_req(const struct psep_msg *m, const struct stat *st, const char **why)
 		return -1;
 	if (!psep_text_ok(r->user, sizeof(r->user)))
 		return fail(why, "bad user");
-	if (!psep_text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
-		return fail(why, "bad mail base");
-	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
-		return fail(why, "bad mail path");
+	if (maildir_check(r->mail_base, sizeof(r->mail_base), r->mail_rel,
+			  sizeof(r->mail_rel), why) < 0)
+		return -1;
 	if (quota_check(&r->quota, why) < 0)
 		return -1;
 	if (!r->quota.on)
@@ -780,10 +790,9 @@ v_watch_op_req(const struct psep_msg *m, const struct stat *st, const char **why
 	(void)st;
 	if (creds_check(r->uid, r->gid, r->ngroups, r->groups, why) < 0)
 		return -1;
-	if (!psep_text_ok(r->mail_base, sizeof(r->mail_base)) || r->mail_base[0] != '/')
-		return fail(why, "bad mail base");
-	if (!rel_path_ok(r->mail_rel, sizeof(r->mail_rel)))
-		return fail(why, "bad mail path");
+	if (maildir_check(r->mail_base, sizeof(r->mail_base), r->mail_rel,
+			  sizeof(r->mail_rel), why) < 0)
+		return -1;
 	if (!psep_str_ok(r->user, sizeof(r->user)) || !psep_text_ok(r->user, sizeof(r->user)))
 		return fail(why, "bad user");
 	return 0;
