@@ -182,6 +182,11 @@ put_supervisor(FILE *f, const struct psep_counters *k)
 			(unsigned long long)k->deliveries[i]);
 	head(f, "stowd_stored_bytes_total", "counter", "Message bytes stored by deliveries.");
 	fprintf(f, "stowd_stored_bytes_total %llu\n", (unsigned long long)k->bytes_stored);
+	head(f, "stowd_duplicates_suppressed_total", "counter",
+	     "Recipients answered 250 without a save: the message was already saved "
+	     "within lmtp_duplicate_window.");
+	fprintf(f, "stowd_duplicates_suppressed_total %llu\n",
+		(unsigned long long)k->duplicates);
 	head(f, "stowd_lmtp_reply_seconds", "histogram",
 	     "From the end of the data to the recipient's reply.");
 	histogram(f, "stowd_lmtp_reply_seconds", "", k->lmtp.buckets, k->lmtp.count,

@@ -536,6 +536,8 @@ struct psep_counters {
 	uint64_t start_time;          /* epoch seconds */
 	uint64_t deliveries[PSEP_OUT_COUNT];
 	uint64_t bytes_stored;
+	uint64_t duplicates;          /* answered 250 without a save: already
+				       * saved within lmtp_duplicate_window */
 	struct psep_histogram lmtp;   /* end of data to the recipient's reply */
 	struct psep_histogram save;   /* the writer's save, dispatch to reply */
 	uint64_t queue_depth;         /* jobs waiting for a writer */

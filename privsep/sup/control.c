@@ -253,7 +253,8 @@ status_text(FILE *f, struct sup *sup, const struct psep_counters *k,
 	fprintf(f, "fork cache: size %llu, hits %llu, misses %llu, evictions %llu\n",
 		ull(k->fork_cache_size), ull(k->fork_hits), ull(k->fork_misses),
 		ull(k->fork_evictions));
-	fprintf(f, "deliveries: ok %llu, tempfail %llu, permfail %llu, bytes stored %llu\n",
+	fprintf(f, "deliveries: ok %llu, tempfail %llu, permfail %llu, duplicates %llu, "
+		"bytes stored %llu\n",
 		ull(k->deliveries[PSEP_OUT_OK]),
 		ull(k->deliveries[PSEP_OUT_TEMP_USERDB] + k->deliveries[PSEP_OUT_TEMP_WRITER] +
 		    k->deliveries[PSEP_OUT_TEMP_QUOTA] +
@@ -261,7 +262,7 @@ status_text(FILE *f, struct sup *sup, const struct psep_counters *k,
 		    k->deliveries[PSEP_OUT_TEMP_OTHER]),
 		ull(k->deliveries[PSEP_OUT_PERM_NOUSER] + k->deliveries[PSEP_OUT_PERM_QUOTA] +
 		    k->deliveries[PSEP_OUT_PERM_OTHER]),
-		ull(k->bytes_stored));
+		ull(k->duplicates), ull(k->bytes_stored));
 	put_replicas(f, sup, rep, false);
 }
 
@@ -279,11 +280,11 @@ status_json(FILE *f, struct sup *sup, const struct psep_counters *k,
 		"\"lmtp_clients_waiting\":%u,\"replication_clients_waiting\":%u,"
 		"\"events_in_flight\":%u},\"fork_cache\":{\"size\":%llu,\"hits\":%llu,"
 		"\"misses\":%llu,\"evictions\":%llu},\"deliveries\":{\"ok\":%llu,"
-		"\"bytes_stored\":%llu},\"replicas\":",
+		"\"duplicates\":%llu,\"bytes_stored\":%llu},\"replicas\":",
 		ull(k->queue_depth), ull(k->jobs_running), sup->n_pending,
 		sup->n_repl_pending, sup->n_events, ull(k->fork_cache_size),
 		ull(k->fork_hits), ull(k->fork_misses), ull(k->fork_evictions),
-		ull(k->deliveries[PSEP_OUT_OK]), ull(k->bytes_stored));
+		ull(k->deliveries[PSEP_OUT_OK]), ull(k->duplicates), ull(k->bytes_stored));
 	put_replicas(f, sup, rep, true);
 	fprintf(f, "}\n");
 }

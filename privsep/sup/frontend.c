@@ -613,6 +613,7 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 		 * then): the MTA lost our 250, it gets it again */
 		log_info("session=%s rcpt=<%s> user=%s guid=%s duplicate: already saved",
 			 d->session, d->address, d->user, rep->guid);
+		d->sup->ctr.duplicates++;
 		xstrlcpy(d->guid, rep->guid, sizeof(d->guid));
 		fe_saved(d);
 		return;

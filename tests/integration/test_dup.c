@@ -3,7 +3,8 @@
  * tests/integration/test_dup.c - lmtp_duplicate_window: the same message
  * (Message-ID and body) delivered twice gets the GUID already stored and
  * no second copy; without a Message-ID, with another body, or with the
- * window off it is saved again; the window survives a restart of stowd.
+ * window off it is saved again; the window survives a restart of stowd;
+ * each suppressed copy is counted (stowctl status, the metrics counter).
  *
  * Runs in:  the integration suite, as root, one stowd for the program.
  */
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "tests/integration/itest.h"
+#include "tests/integration/itest_ops.h"
 
 #define NUSERS 4
 
@@ -52,6 +54,23 @@ deliver(unsigned idx, const char *body, char guid[33])
 	lmtpc_free(&c);
 }
 
+/* The supervisor's count of suppressed duplicates (stowctl -j status). */
+static long
+duplicates(void)
+{
+	char *out = NULL;
+	const char *p;
+	long n;
+
+	assert_int_equal(iops_ctl(H, &out, "-j", "status", NULL), 0);
+	iops_json_check(out, "stowctl -j status");
+	p = strstr(out, "\"duplicates\":");
+	assert_non_null(p);
+	n = strtol(p + strlen("\"duplicates\":"), NULL, 10);
+	free(out);
+	return n;
+}
+
 static const char msg1[] =
 	"Message-ID: <dup-1@example.net>\r\nSubject: once\r\n\r\nthe body\r\n";
 
@@ -59,11 +78,15 @@ static void
 test_same_message_twice_is_saved_once(void **state)
 {
 	char g1[33], g2[33];
+	long before;
 
 	(void)state;
+	before = duplicates();
 	deliver(0, msg1, g1);
+	assert_int_equal(duplicates(), before);
 	deliver(0, msg1, g2);
 	assert_string_equal(g1, g2);
+	assert_int_equal(duplicates(), before + 1);
 	assert_int_equal(itest_count_new(H, 0), 1);
 	assert_int_equal(harness_find_guid(H, 0, g1, NULL, 0), 0);
 	/* another recipient has a window of its own */
@@ -80,8 +103,10 @@ test_no_message_id_or_other_body_is_saved_again(void **state)
 	static const char other[] =
 		"Message-ID: <dup-1@example.net>\r\nSubject: once\r\n\r\nanother body\r\n";
 	char g1[33], g2[33];
+	long before;
 
 	(void)state;
+	before = duplicates();
 	deliver(2, noid, g1);
 	deliver(2, noid, g2);
 	assert_string_not_equal(g1, g2);
@@ -89,6 +114,7 @@ test_no_message_id_or_other_body_is_saved_again(void **state)
 	deliver(2, other, g2);
 	assert_string_not_equal(g1, g2);
 	assert_int_equal(itest_count_new(H, 2), 4);
+	assert_int_equal(duplicates(), before);
 	itest_pass(H);
 }
 

@@ -337,6 +337,7 @@ test_metrics_scraped_and_parsed(void **state)
 	assert_sample(samples, "stowd_replica_journal_bytes{replica=\"b\"} 0.0");
 	assert_sample(samples, "stowd_replica_lag_seconds{replica=\"b\"} 0.0");
 	assert_sample(samples, "stowd_seccomp_kills_total{} 0.0");
+	assert_sample(samples, "stowd_duplicates_suppressed_total{} 0.0");
 	assert_sample(samples, "stowd_queue_depth{} 0.0");
 	assert_sample(samples, "stowd_replication_stats_up{} 1.0");
 	free(samples);
