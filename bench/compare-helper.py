@@ -169,7 +169,8 @@ SCENARIO_LIMIT = {  # which durable-limit figure a scenario is held against
     "r10": (4096, 8), "u2000": (4096, 8),
 }
 SERVER_TEXT = {"dovecot": "Dovecot", "seteuid": "stowd seteuid",
-               "fork": "stowd fork"}
+               "fork": "stowd fork", "seteuid-quota": "stowd seteuid, quota",
+               "fork-quota": "stowd fork, quota"}
 
 
 def read_tsv(path, cols):

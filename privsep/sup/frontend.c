@@ -336,10 +336,11 @@ fe_finish(struct fe_delivery *d, const struct dlv_result *r, const char *guid)
 	sup_stats_delivery(d->sup, r, us, d->size);
 	sup_stats_note_delivery(d->sup, d->user, guid, r->code);
 	/* The one delivery line (Dovecot-like fields, key=value). */
-	log_info("delivery session=%s outcome=%s code=%u status=%s user=%s mailbox=INBOX "
+	log_info("delivery session=%s outcome=%s code=%u status=%s user=%s mailbox=%s "
 		 "guid=%s msgid=%s size=%llu time=%.3fs rcpt=<%s>%s%s",
 		 d->session, r->status == DLV_OK ? "ok" : r->status == DLV_TEMPFAIL ?
 		 "tempfail" : "permfail", r->code, r->enhanced, d->user,
+		 d->mailbox[0] != '\0' ? d->mailbox : "INBOX",
 		 guid != NULL && guid[0] != '\0' ? guid : "-",
 		 d->msgid[0] != '\0' ? d->msgid : "-", (unsigned long long)d->size,
 		 (double)us / 1e6, d->address, r->status == DLV_OK ? "" : " reason=",

@@ -107,6 +107,8 @@ test_existing_folder_gets_the_message(void **state)
 	deliver_detail(0, "Lists");
 	assert_int_equal(count_in(0, ".Lists"), 1);
 	assert_int_equal(count_in(0, ""), 0);
+	/* the delivery line names the folder */
+	assert_true(harness_log_contains(H, " user=u1 mailbox=Lists guid="));
 	itest_pass(H);
 }
 
@@ -119,6 +121,8 @@ test_missing_folder_means_inbox_without_autocreate(void **state)
 	(void)state;
 	deliver_detail(0, "nosuchfolder");
 	assert_int_equal(count_in(0, ""), 1);
+	assert_true(harness_log_contains(H, " user=u1 mailbox=INBOX guid="));
+	assert_false(harness_log_contains(H, "mailbox=nosuchfolder guid="));
 	snprintf(path, sizeof(path), "%s/.nosuchfolder", H->users[0].maildir);
 	assert_int_equal(stat(path, &st), -1);
 	/* an unusable detail goes to INBOX too */

@@ -3,7 +3,8 @@
  * tests/integration/test_ops.c - the admin's window on one stowd: stowctl
  * (status and JSON, user, reload good and refused, stop), permission
  * denied for a non-root stowctl, hostile input on the control socket, and
- * the systemd watchdog seen through the harness's private NOTIFY_SOCKET.
+ * the systemd watchdog seen through the harness's private NOTIFY_SOCKET,
+ * log_target = syslog seen through a private /dev/log.
  *
  * Runs in:  the integration suite, as root, one stowd per test.
  */
@@ -83,6 +84,61 @@ test_watchdog_pings_while_healthy_and_stops_when_stalled(void **state)
 	/* and it pings again once the loop keeps pace */
 	harness_drain_notify(H);
 	assert_int_equal(harness_wait_notify(H, "WATCHDOG=1", 2000, NULL, 0), 0);
+	itest_pass(H);
+}
+
+/* log_target = syslog, /dev/log bound to the harness's socket. */
+static int
+setup_syslog(void **state)
+{
+	static const char *const conf[] = { "log_target = syslog", NULL };
+	struct harness_opts o = { .nusers = 2, .conf = conf, .syslog = true };
+
+	(void)state;
+	return itest_test_start(&H, &o);
+}
+
+/* Every line goes to syslog (facility mail, key=value after the role),
+ * none to stderr; a delivery line carries user, mailbox, GUID, msgid,
+ * size and time. */
+static void
+test_log_target_syslog(void **state)
+{
+	char line[2048], guid[33], want[64];
+	const char *p;
+	bool found;
+	struct lmtpc *c;
+	struct lmtpc_reply dr, rr;
+
+	(void)state;
+	c = itest_connect(H, HARNESS_UNIX);
+	itest_envelope(c);
+	itest_cmd(c, 250, NULL, "RCPT TO:<%s>", H->users[1].addr);
+	assert_int_equal(lmtpc_data(c, MSG, strlen(MSG), &dr, &rr, 1), 0);
+	assert_int_equal(rr.code, 250);
+	assert_int_equal(harness_reply_guid(rr.text, guid), 0);
+	lmtpc_free(&c);
+	snprintf(want, sizeof(want), " guid=%s ", guid);
+	/* "<22>Mmm dd hh:mm:ss stowd[pid]: supervisor: delivery ..." */
+	found = harness_syslog_wait(H, ": delivery session=", line, sizeof(line),
+				    10000) == 0;
+	if (found) {
+		assert_int_equal(strncmp(line, "<22>", 4), 0);   /* mail.info */
+		p = strstr(line, " stowd[");
+		assert_non_null(p);
+		assert_non_null(strstr(p, ": supervisor: delivery session="));
+		assert_non_null(strstr(line, want));
+		assert_non_null(strstr(line, " outcome=ok code=250 status=2.0.0 user=u2 "
+				       "mailbox=INBOX "));
+		assert_non_null(strstr(line, " msgid=<m1.ops@example.org> size="));
+		assert_non_null(strstr(line, " time="));
+	}
+	if (!found)
+		fail_msg("no delivery line reached syslog");
+	/* nothing went to stderr but what is written before the config is
+	 * read */
+	assert_false(harness_log_contains(H, "delivery session="));
+	assert_false(harness_log_contains(H, ": info: "));
 	itest_pass(H);
 }
 
@@ -296,6 +352,8 @@ main(void)
 			setup_watchdog, itest_test_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_on_unix_socket_without_replicas,
 						setup_metrics_unix, itest_test_teardown),
+		cmocka_unit_test_setup_teardown(test_log_target_syslog, setup_syslog,
+						itest_test_teardown),
 	};
 
 	harness_require_root();

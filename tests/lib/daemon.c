@@ -15,9 +15,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,11 +40,49 @@ pidfd_open_compat(pid_t pid)
 #endif
 }
 
+/* opts.syslog, in the child before exec: a mount namespace of its own
+ * whose /dev is a tmpfs with the usual nodes and /dev/log bound to the
+ * harness's socket at sock.  0 or -1. */
+static int
+private_dev_log(const char *sock)
+{
+	static const struct { const char *name; unsigned maj, min; } nodes[] = {
+		{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+		{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+	};
+	char path[64];
+	int fd;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		snprintf(path, sizeof(path), "/dev/%s", nodes[i].name);
+		if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0 ||
+		    chmod(path, 0666) < 0)
+			return -1;
+	}
+	if (symlink("/proc/self/fd", "/dev/fd") < 0)
+		return -1;
+	fd = open("/dev/log", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return mount(sock, "/dev/log", NULL, MS_BIND, NULL);
+}
+
 static void
 child_exec(const struct harness *h, int logfd)
 {
 	const char *argv[] = { h->bin, "-F", "-c", h->conf_path, NULL };
-	int null = open("/dev/null", O_RDONLY);
+	int null;
+
+	if (h->syslog_fd >= 0 && private_dev_log(h->syslog_path) < 0) {
+		dprintf(logfd, "harness: private /dev/log: %s\n", strerror(errno));
+		_exit(126);
+	}
+	null = open("/dev/null", O_RDONLY);
 
 	setpgid(0, 0);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)

@@ -14,7 +14,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,21 +99,130 @@ make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* A datagram socket bound at path (non-blocking, close-on-exec). */
+static int
+bind_dgram(const char *path)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return -1;
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
+		fprintf(stderr, "harness: bind %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int
 open_notify(struct harness *h)
 {
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	h->notify_fd = bind_dgram(h->notify_path);
+	return h->notify_fd < 0 ? -1 : 0;
+}
 
-	h->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (h->notify_fd < 0)
+/* opts.syslog: the socket stowd's /dev/log is bound to (daemon.c); any
+ * local user may send to it, as to /dev/log.  A thread drains it at once
+ * (a datagram socket holds only net.unix.max_dgram_qlen datagrams; a
+ * sender blocks beyond). */
+struct harness_drain {
+	pthread_t thread;
+	int fd, out;
+	atomic_bool stop;
+};
+
+static void *
+drain_main(void *arg)
+{
+	struct harness_drain *d = arg;
+	char buf[8192];
+	ssize_t n;
+
+	while (!atomic_load(&d->stop)) {
+		struct pollfd p = { .fd = d->fd, .events = POLLIN };
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		while ((n = recv(d->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) >= 0) {
+			for (ssize_t i = 0; i < n; i++)
+				if (buf[i] == '\n' || buf[i] == '\0')
+					buf[i] = ' ';
+			buf[n++] = '\n';
+			(void)!write(d->out, buf, (size_t)n);
+		}
+	}
+	return NULL;
+}
+
+static int
+open_syslog(struct harness *h)
+{
+	struct harness_drain *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
 		return -1;
-	snprintf(un.sun_path, sizeof(un.sun_path), "%s", h->notify_path);
-	if (bind(h->notify_fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
-		fprintf(stderr, "harness: bind %s: %s\n", h->notify_path,
-			strerror(errno));
+	snprintf(h->syslog_path, sizeof(h->syslog_path), "%s/devlog", h->tree);
+	snprintf(h->syslog_log, sizeof(h->syslog_log), "%s/syslog", h->tree);
+	d->out = open(h->syslog_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	h->syslog_fd = d->fd = bind_dgram(h->syslog_path);
+	atomic_init(&d->stop, false);
+	if (d->out < 0 || d->fd < 0 || chmod(h->syslog_path, 0666) < 0 ||
+	    pthread_create(&d->thread, NULL, drain_main, d) != 0) {
+		if (d->out >= 0)
+			close(d->out);
+		free(d);
 		return -1;
 	}
+	h->syslog_drain = d;
 	return 0;
+}
+
+static void
+close_syslog(struct harness *h)
+{
+	struct harness_drain *d = h->syslog_drain;
+
+	if (d != NULL) {
+		atomic_store(&d->stop, true);
+		pthread_join(d->thread, NULL);
+		close(d->out);
+		free(d);
+		h->syslog_drain = NULL;
+	}
+	if (h->syslog_fd >= 0)
+		close(h->syslog_fd);
+	h->syslog_fd = -1;
+}
+
+int
+harness_syslog_wait(struct harness *h, const char *text, char *buf, size_t size,
+		    int timeout_ms)
+{
+	int64_t deadline = harness_mono_ms() + timeout_ms;
+
+	if (h->syslog_drain == NULL || size == 0)
+		return -1;
+	for (;;) {
+		char *log = NULL, *hit, *end;
+
+		if (harness_read_file(h->syslog_log, &log, NULL) == 0 &&
+		    (hit = strstr(log, text)) != NULL) {
+			while (hit > log && hit[-1] != '\n')
+				hit--;
+			end = strchr(hit, '\n');
+			snprintf(buf, size, "%.*s", end != NULL ? (int)(end - hit) :
+				 (int)strlen(hit), hit);
+			free(log);
+			return 0;
+		}
+		free(log);
+		if (harness_mono_ms() > deadline)
+			return -1;
+		harness_sleep_ms(20);
+	}
 }
 
 static int
@@ -210,6 +322,7 @@ harness_new(const struct harness_opts *opts)
 		return NULL;
 	h->pidfd = -1;
 	h->notify_fd = -1;
+	h->syslog_fd = -1;
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	snprintf(h->tree, sizeof(h->tree), TREE_PREFIX "XXXXXX");
 	if (mkdtemp(h->tree) == NULL) {
@@ -223,6 +336,8 @@ harness_new(const struct harness_opts *opts)
 	if (make_dir(path, 0755, 0, 0) < 0 || make_dir(h->state_dir, 0700, 0, 0) < 0)
 		goto fail;
 	if (make_users(h) < 0 || open_notify(h) < 0)
+		goto fail;
+	if (opts != NULL && opts->syslog && open_syslog(h) < 0)
 		goto fail;
 	init_listeners(h);
 	if (harness_write_conf(h, opts) < 0)
@@ -258,6 +373,7 @@ harness_free(struct harness **hp)
 	harness_kill_group(h);
 	if (h->notify_fd >= 0)
 		close(h->notify_fd);
+	close_syslog(h);
 	if (h->pidfd >= 0)
 		close(h->pidfd);
 	if (getenv("STOWD_KEEP_TREE") != NULL)

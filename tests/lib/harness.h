@@ -63,7 +63,17 @@ struct harness_opts {
 	 */
 	const char *const *conf;
 	const char *conf_text;     /* more lines appended verbatim, may be NULL */
+	/*
+	 * Run stowd in a mount namespace of its own whose /dev is a small
+	 * tmpfs (null, zero, full, random, urandom, tty, fd) with /dev/log
+	 * bound to a datagram socket of the harness, drained at once (as a
+	 * syslog daemon would) into <tree>/syslog, one line per datagram:
+	 * see harness_syslog_wait.  Needs CAP_SYS_ADMIN.
+	 */
+	bool syslog;
 };
+
+struct harness_drain;
 
 struct harness {
 	char tree[64];             /* /tmp/stowd-itest.XXXXXX */
@@ -86,6 +96,10 @@ struct harness {
 	pid_t pgrp;                /* its process group (= pid), kept after exit */
 	int pidfd;
 	int notify_fd;
+	int syslog_fd;             /* opts.syslog: <tree>/devlog, else -1 */
+	char syslog_path[96];
+	char syslog_log[96];       /* <tree>/syslog: what it received */
+	struct harness_drain *syslog_drain;
 	int exit_status;           /* wait status of the last stop */
 	bool passed;               /* set by harness_test_end(h, true) */
 	long log_mark;             /* log offset at harness_test_begin */
@@ -108,6 +122,12 @@ struct harness *harness_new(const struct harness_opts *opts);
 /* Stop stowd if running, kill leftovers, remove the tree (unless
  * STOWD_KEEP_TREE), free.  Accepts NULL; sets *h to NULL. */
 void harness_free(struct harness **h);
+
+/* Wait up to timeout_ms for a line stowd sent to syslog that contains
+ * text; the whole line in buf (NUL-ended, cut to size).  0 or -1
+ * (timeout, or no opts.syslog). */
+int harness_syslog_wait(struct harness *h, const char *text, char *buf, size_t size,
+			int timeout_ms);
 
 /* Rewrite stowd.conf from the base plus opts->conf / conf_text. */
 int harness_write_conf(struct harness *h, const struct harness_opts *opts);
