@@ -236,7 +236,10 @@ test_user_known_and_unknown(void **state)
 	assert_int_equal(harness_deliver(H, (unsigned[]){ 1 }, 1, MSG, strlen(MSG)), 0);
 	rc = iops_ctl(H, &out, "user", H->users[1].name, NULL);
 	assert_int_equal(rc, 0);
-	assert_non_null(strstr(out, "MAILBOX INBOX MESSAGES 1 "));
+	/* a table: name, messages, uidnext, highestmodseq, uidvalidity */
+	assert_non_null(strstr(out, "  MAILBOX                         MESSAGES   UIDNEXT "
+			       " HIGHESTMODSEQ UIDVALIDITY\n"));
+	assert_non_null(strstr(out, "\n  INBOX                                  1         2 "));
 	assert_non_null(strstr(out, "s ago, 250, guid "));
 	free(out);
 	rc = iops_ctl(H, &out, "user", H->users[2].name, NULL);

@@ -173,6 +173,54 @@ connect_to(const char *path)
 	exit(EXIT_FAILED);
 }
 
+/* One "  MAILBOX <name> MESSAGES n GUIDHASH h FLAGHASH h HIGHESTMODSEQ n
+ * UIDVALIDITY n UIDNEXT n" line of "stowctl user" as a table row; the
+ * name is an astring (it may be quoted and hold spaces), so the state is
+ * found from the end.  Other lines as they are. */
+static void
+put_user_line(const char *line, bool *header)
+{
+	char name[512];
+	unsigned long long msgs, modseq, uidv, uidnext;
+	const char *st = NULL, *p;
+
+	if (strncmp(line, "  MAILBOX ", 10) == 0)
+		for (p = line + 10; (p = strstr(p, " MESSAGES ")) != NULL; p++)
+			st = p;
+	if (st == NULL || (size_t)(st - line - 10) >= sizeof(name) ||
+	    sscanf(st, " MESSAGES %llu GUIDHASH %*64[0-9a-f] FLAGHASH %*64[0-9a-f] "
+		   "HIGHESTMODSEQ %llu UIDVALIDITY %llu UIDNEXT %llu", &msgs, &modseq,
+		   &uidv, &uidnext) != 4) {
+		printf("%s\n", line);
+		return;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(st - line - 10), line + 10);
+	if (!*header) {
+		printf("  %-30s %9s %9s %14s %11s\n", "MAILBOX", "MESSAGES", "UIDNEXT",
+		       "HIGHESTMODSEQ", "UIDVALIDITY");
+		*header = true;
+	}
+	printf("  %-30s %9llu %9llu %14llu %11llu\n", name, msgs, uidnext, modseq, uidv);
+}
+
+/* "stowctl user" in text: the writer's LIST lines as a table. */
+static int
+copy_user(int fd)
+{
+	FILE *in = fdopen(dup(fd), "r");
+	char line[8192];
+	bool header = false;
+
+	if (in == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), in) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		put_user_line(line, &header);
+	}
+	fclose(in);
+	return fflush(stdout);
+}
+
 static int
 copy_out(int fd)
 {
@@ -230,7 +278,8 @@ main(int argc, char **argv)
 			errno == ECONNRESET ? "connection closed" : why);
 		return EXIT_FAILED;
 	}
-	if (m->fd >= 0 && copy_out(m->fd) < 0) {
+	if (m->fd >= 0 && (req.cmd == PSEP_CTL_USER && !(req.flags & PSEP_CTL_F_JSON) ?
+			   copy_user(m->fd) : copy_out(m->fd)) < 0) {
 		fprintf(stderr, "stowctl: output: %s\n", strerror(errno));
 		rc = EXIT_FAILED;
 	}
