@@ -483,6 +483,12 @@ hook_conn_dirty_due(struct hook_replica *r)
 }
 
 void
+hook_replica_sync_due(struct hook_replica *r)
+{
+	hook_conn_dirty_due(r);
+}
+
+void
 hook_conn_full_due(struct hook_replica *r)
 {
 	struct hook_conn *c = r->conn;

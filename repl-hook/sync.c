@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "privsep/privsep.h"
 #include "repl-hook/hook_int.h"
 #include "repl-hook/proto/proto.h"
@@ -392,7 +394,7 @@ sync_user_end(struct sync_state *st)
 	if (uj->nouser)
 		log_warn("sync: replica=%s user=%s unknown here: dropped from the dirty set",
 			 hook_replica_name(st->r), uj->user);
-	else if (uj->failed)
+	else if (uj->failed && !uj->deferred)
 		log_warn("sync: replica=%s user=%s not synced: %s", hook_replica_name(st->r),
 			 uj->user, uj->m.why != NULL ? uj->m.why : "LIST failed");
 	user_dirty_done(st);
@@ -452,9 +454,55 @@ list_line_local(struct sync_state *st, const char *line)
 	return list_line(st, line, false);
 }
 
+/* The user's folders are not settled: a folder change of this side is
+ * still being captured or on its way to the replica.  Creating a mailbox
+ * found on one side only would then undo a rename or delete (Dovecot
+ * renamed Work, the replica has not yet: Work would be made again here):
+ * the user is left marked and synced after the journal drained. */
+static void
+user_defer(struct sync_state *st, const char *why)
+{
+	log_info("sync: replica=%s user=%s later: %s", hook_replica_name(st->r),
+		 st->uj->user, why);
+	st->uj->failed = true;
+	st->uj->deferred = true;
+	st->deferred = true;
+	/* a full sync's user has no mark yet: the later run needs one */
+	if (sync_dirty_add(&st->dirty, st->r, st->uj->user, "INBOX") < 0)
+		st->pending_full = true;
+	sync_user_end(st);
+}
+
+static bool
+settle_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
+{
+	struct sync_state *st = q->st;
+	unsigned events;
+
+	if (rep->status != PSEP_RS_OK) {
+		user_defer(st, "folder capture failed");
+		return false;
+	}
+	events = hook_watch_boxes_reply(st->h, st->uj->user, q->fd);
+	if (events > 0)
+		user_defer(st, "folder changes just captured");
+	else if (hook_replica_user_folder_unacked(st->r, st->uj->user) > 0)
+		user_defer(st, "folder changes of the user still in the journal");
+	else
+		sync_mbox_next(st);
+	return false;
+}
+
+static const struct sync_req_ops settle_ops = {
+	.local_done = settle_local_done,
+};
+
 static void
 lists_done(struct sync_state *st)
 {
+	struct psep_repl_cmd c;
+	bool one_sided = false;
+
 	if (--st->uj->pending > 0)
 		return;
 	if (st->uj->failed || st->uj->nouser) {
@@ -462,7 +510,19 @@ lists_done(struct sync_state *st)
 		return;
 	}
 	st->uj->i = 0;
-	sync_mbox_next(st);
+	for (size_t i = 0; i < st->uj->n && !one_sided; i++)
+		one_sided = st->uj->mb[i].l != st->uj->mb[i].r;
+	if (!one_sided || !hook_capture_on(st->h)) {
+		sync_mbox_next(st);
+		return;
+	}
+	/* a mailbox on one side only: first what this side's user did */
+	if (hook_watch_user_busy(st->h, st->uj->user)) {
+		user_defer(st, "folder changes being captured");
+		return;
+	}
+	sync_cmd_init(&c, PSEP_REPL_CAPTURE_BOXES, st, NULL);
+	(void)sync_send_local(st, sync_req_new(st, RQ_SETTLE, &settle_ops), &c, -1);
 }
 
 static void
@@ -529,6 +589,8 @@ user_begin(struct sync_state *st, const char *user)
 	(void)sync_send_local(st, sync_req_new(st, RQ_LIST, &list_ops), &c, -1);
 }
 
+static void retry_cb(evutil_socket_t fd, short what, void *arg);
+
 static void
 run_end(struct sync_state *st)
 {
@@ -544,12 +606,37 @@ run_end(struct sync_state *st)
 	run_clear(st);
 	hook_replica_sync_ended(r, true, full, st->run_start_ms, st->run_mailboxes,
 				st->run_repairs);
+	if (st->deferred && !st->pending_full) {
+		/* the deferred users once their changes are out (a capture in
+		 * flight journals nothing when it found nothing, so no drain
+		 * would start the run): shortly, then after the drain */
+		struct timeval tv = { 0, SYNC_RETRY_MS * 1000 };
+
+		st->deferred = false;
+		if (st->ev_retry == NULL)
+			st->ev_retry = evtimer_new(hook_event_base(st->h), retry_cb, st);
+		if (st->ev_retry != NULL)
+			evtimer_add(st->ev_retry, &tv);
+		else
+			st->pending_dirty = true;
+	}
 	if (st->pending_full) {
 		hook_sync_start(st->r, true);
 	} else if (st->pending_dirty) {
 		st->pending_dirty = false;
 		hook_sync_start(st->r, false);
 	}
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sync_state *st = arg;
+
+	(void)fd;
+	(void)what;
+	if (!st->dead)
+		hook_replica_sync_due(st->r);
 }
 
 /* A name from the users memfd, or NULL at the end. */
@@ -701,6 +788,9 @@ hook_sync_free(struct hook_replica *r)
 	if (st == NULL)
 		return;
 	run_clear(st);
+	if (st->ev_retry != NULL)
+		event_free(st->ev_retry);
+	st->ev_retry = NULL;
 	st->dead = true;
 	*slot = NULL;
 	state_unref(st);

@@ -67,6 +67,8 @@ void sync_dirty_clear(struct dirty_set *d);
 #define SYNC_ROUNDS 3
 #define SYNC_INFLIGHT 8u           /* repair commands in flight per mailbox */
 #define SYNC_MAILBOX_MAX 10000u    /* mailboxes per user */
+#define SYNC_RETRY_MS 200          /* a deferred user's next try, at the
+				    * earliest */
 
 struct line_reader;
 
@@ -80,6 +82,7 @@ struct mbox_ent {
 enum req_kind {
 	RQ_USERS,
 	RQ_LIST,
+	RQ_SETTLE,
 	RQ_CREATE,
 	RQ_SYNC,
 	RQ_GUIDS,
@@ -107,6 +110,7 @@ struct user_job {
 	size_t n, cap, i;
 	unsigned pending;
 	bool failed, nouser;
+	bool deferred;                 /* folders not settled: later */
 	uint64_t mark_start;
 	struct mbox_job m;
 };
@@ -127,9 +131,12 @@ struct sync_state {
 	struct user_job *uj;
 	/* the run's account (stats, stowctl resync) */
 	uint64_t run_start_ms, run_mailboxes, run_repairs;
+	bool deferred;                 /* a user of the run was deferred */
+	struct event *ev_retry;        /* then: a dirty sync a little later */
 };
 
 struct sync_req;
+struct event;
 
 /* What a request does with its replies; sync.c's reply callbacks handle
  * what every request shares (lost link or supervisor, abandoned runs,

@@ -406,7 +406,7 @@ capture_line(struct hook *h, const struct pend *p, char *line)
  * true if the user's mailboxes need a resync (a folder created, with what
  * it may already hold). */
 static bool
-boxes_line(struct hook *h, const struct pend *p, char *line)
+boxes_line(struct hook *h, const char *user, char *line, unsigned *events)
 {
 	struct psep_repl_cmd c;
 	char *a = strchr(line, ' '), *b;
@@ -427,30 +427,30 @@ boxes_line(struct hook *h, const struct pend *p, char *line)
 	else
 		return true;
 	if (!xstrlcpy(c.origin, hook_server_id(h), sizeof(c.origin)) ||
-	    !xstrlcpy(c.user, p->user, sizeof(c.user)) ||
+	    !xstrlcpy(c.user, user, sizeof(c.user)) ||
 	    !xstrlcpy(c.mailbox, a, sizeof(c.mailbox)) ||
 	    (b != NULL && !xstrlcpy(c.mailbox2, b, sizeof(c.mailbox2))))
 		return true;
-	log_info("watch: user=%s %s %s%s%s", p->user, line, a, b != NULL ? " " : "",
+	log_info("watch: user=%s %s %s%s%s", user, line, a, b != NULL ? " " : "",
 		 b != NULL ? b : "");
 	h->notify->event_local(h, &c);
+	(*events)++;
 	if (c.op != PSEP_REPL_DELETE && h->watch != NULL)
-		watch_enqueue(h->watch, p->user);   /* its new/, cur/ are there now */
+		watch_enqueue(h->watch, user);   /* its new/, cur/ are there now */
 	return c.op == PSEP_REPL_CREATE;
 }
 
 static void pump(struct hook_watch *w);
 
-/* The writer's CAPTURE answer: journal what it recorded; a resync where a
- * change cannot travel as a STORE or EXPUNGE (a new file: its body) or
- * the mailbox went. */
-static void
-capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
+/* The data lines of a CAPTURE (mailbox) or CAPTURE_BOXES (mailbox NULL)
+ * answer in fd, journaled; the number of folder events in *events.  true
+ * if the user needs a resync. */
+static bool
+reply_lines(struct hook *h, const char *user, const struct pend *p, int fd,
+	    unsigned *events)
 {
-	struct pend *p = arg;
-	struct hook_watch *w = h->watch;
 	char buf[PSEP_LINES_LINE_MAX + 1];
-	bool resync = rep == NULL || rep->status != PSEP_RS_OK;
+	bool resync = false;
 	size_t have = 0;
 	off_t off = 0;
 	ssize_t n;
@@ -463,8 +463,8 @@ capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
 		buf[have] = '\0';
 		while ((nl = strchr(buf, '\n')) != NULL) {
 			*nl = '\0';
-			if (p->mailbox == NULL)
-				resync |= boxes_line(h, p, buf);
+			if (p == NULL || p->mailbox == NULL)
+				resync |= boxes_line(h, user, buf, events);
 			else
 				resync |= capture_line(h, p, buf);
 			have -= (size_t)(nl + 1 - buf);
@@ -475,6 +475,21 @@ capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
 			resync = true;
 		}
 	}
+	return resync;
+}
+
+/* The writer's CAPTURE answer: journal what it recorded; a resync where a
+ * change cannot travel as a STORE or EXPUNGE (a new file: its body) or
+ * the mailbox went. */
+static void
+capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
+{
+	struct pend *p = arg;
+	struct hook_watch *w = h->watch;
+	unsigned events = 0;
+	bool resync = rep == NULL || rep->status != PSEP_RS_OK;
+
+	resync |= reply_lines(h, p->user, p, fd, &events);
 	if (fd >= 0)
 		close(fd);
 	/* a created folder: the journaled CREATE first, then a resync of the
@@ -494,6 +509,35 @@ capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
 	}
 	w->inflight--;
 	pump(w);
+}
+
+bool
+hook_capture_on(const struct hook *h)
+{
+	return h->watch != NULL;
+}
+
+bool
+hook_watch_user_busy(const struct hook *h, const char *user)
+{
+	const struct hook_watch *w = h->watch;
+
+	if (w == NULL)
+		return false;
+	for (size_t i = 0; i < w->npending; i++)
+		if (strcmp(w->pending[i]->user, user) == 0)
+			return true;
+	return false;
+}
+
+unsigned
+hook_watch_boxes_reply(struct hook *h, const char *user, int fd)
+{
+	unsigned events = 0;
+
+	if (reply_lines(h, user, NULL, fd, &events))
+		resync_user(h, user, NULL);
+	return events;
 }
 
 static unsigned

@@ -642,5 +642,7 @@ main(void)
 	};
 
 	harness_require_root();
+	if (getenv("STOWD_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("STOWD_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, irepl_group_setup, irepl_group_teardown);
 }

@@ -5,6 +5,8 @@
  * replica = b.example) that answer LIST/SYNC/GUIDS/FETCH and apply
  * SAVE/STORE/EXPUNGE/CREATE; local changes reach the replica at once (a
  * drained journal).  Replies are delivered from a FIFO by the test.
+ * With change capture on, a mailbox on one side only waits until this
+ * side's folder changes are captured and acknowledged.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <event2/event.h>
 
 #include "repl-hook/hook_int.h"
 #include "repl-hook/proto/proto.h"
@@ -73,6 +77,67 @@ static struct hook *const fake_hook = (struct hook *)&srv_here;
 static struct hook_replica *const fake_r = (struct hook_replica *)&srv_there;
 
 /* ---- fake core ----------------------------------------------------------- */
+
+/* change capture (watch.c) and the journal, as the test sets them */
+static bool capture_on, watch_busy;
+static const char *capture_data = "";   /* CAPTURE_BOXES data lines */
+static uint64_t folder_unacked;
+static unsigned n_capture_events, n_sync_due;
+static struct event_base *base;
+
+bool
+hook_capture_on(const struct hook *h)
+{
+	(void)h;
+	return capture_on;
+}
+
+bool
+hook_watch_user_busy(const struct hook *h, const char *user)
+{
+	(void)h;
+	(void)user;
+	return watch_busy;
+}
+
+/* What the watch would journal: one event per line. */
+unsigned
+hook_watch_boxes_reply(struct hook *h, const char *user, int fd)
+{
+	char buf[1024];
+	ssize_t n;
+	unsigned lines = 0;
+
+	(void)h;
+	assert_string_equal(user, "alice");
+	n = fd >= 0 ? pread(fd, buf, sizeof(buf), 0) : 0;
+	for (ssize_t i = 0; i < n; i++)
+		lines += buf[i] == '\n';
+	n_capture_events += lines;
+	return lines;
+}
+
+uint64_t
+hook_replica_user_folder_unacked(struct hook_replica *r, const char *user)
+{
+	(void)r;
+	(void)user;
+	return folder_unacked;
+}
+
+void
+hook_replica_sync_due(struct hook_replica *r)
+{
+	(void)r;
+	n_sync_due++;
+}
+
+struct event_base *
+hook_event_base(struct hook *h)
+{
+	(void)h;
+	return base;
+}
 
 const char *
 hook_replica_name(const struct hook_replica *r)
@@ -414,6 +479,16 @@ exec_query(struct fserver *s, const struct psep_repl_cmd *c,
 	struct store_mbox_state st;
 	char line[1024];
 
+	if (c->op == PSEP_REPL_CAPTURE_BOXES) {
+		assert_true(s == &srv_here);   /* never sent to a replica */
+		if (capture_data[0] != '\0') {
+			memcpy(res->data, capture_data, strlen(capture_data));
+			res->len = strlen(capture_data);
+		} else {
+			res->len = 0;
+		}
+		return;
+	}
 	if (c->op == PSEP_REPL_LIST) {
 		for (int i = 0; i < s->nb; i++) {
 			box_state(&s->b[i], &st);
@@ -553,7 +628,7 @@ deliver_local(struct fop *o, const struct result *res)
 		rep.size = res->fetched.size;
 		strcpy(rep.flags, res->fetched.flags);
 	} else if (o->cmd.op >= PSEP_REPL_LIST && res->status == PSEP_RS_OK) {
-		fd = memfd_with(res->data, res->len);
+		fd = res->len > 0 ? memfd_with(res->data, res->len) : memfd_with("", 0);
 	}
 	o->lcb(fake_hook, &rep, fd, o->arg);
 }
@@ -622,6 +697,12 @@ setup(void **state)
 	srv_there.id = "b.example";
 	q_head = q_tail = 0;
 	connected = true;
+	capture_on = watch_busy = false;
+	capture_data = "";
+	folder_unacked = 0;
+	n_capture_events = n_sync_due = 0;
+	base = event_base_new();
+	assert_non_null(base);
 	assert_non_null(mkdtemp(strcpy(dirpath, "/tmp/stowd-sync-test-XXXXXX")));
 	dirfd_ = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(dirfd_ >= 0);
@@ -636,6 +717,8 @@ teardown(void **state)
 	(void)state;
 	hook_sync_free(fake_r);
 	assert_null(slot);
+	event_base_free(base);
+	base = NULL;
 	close(dirfd_);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dirpath);
 	assert_int_equal(system(cmd), 0);
@@ -815,6 +898,77 @@ test_bad_replica_data_fails_mailbox(void **state)
 	assert_string_equal(read_dirty(), "alice\tINBOX\n");
 }
 
+/* Work renamed to Archive here (Dovecot), the replica still has Work:
+ * the run must not make Work here nor Archive there before the rename has
+ * travelled; the user stays marked and is tried again. */
+static void
+test_one_sided_mailbox_waits_for_this_sides_folder_change(void **state)
+{
+	(void)state;
+	capture_on = true;
+	put_msg(&srv_here, "Archive", G1, 1, 5, "a.example", "", false);
+	put_msg(&srv_there, "Work", G1, 1, 5, "a.example", "", false);
+	box_get(&srv_here, "INBOX", true);
+	box_get(&srv_there, "INBOX", true);
+	capture_data = "RENAME Work Archive\n";
+	hook_sync_start(fake_r, true);
+	run_all();
+	assert_false(hook_sync_running(fake_r));
+	assert_int_equal(n_capture_events, 1);
+	assert_null(box_get(&srv_here, "Work", false));
+	assert_null(box_get(&srv_there, "Archive", false));
+	assert_string_equal(read_dirty(), "alice\tINBOX\n");
+	/* tried again a little later */
+	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
+	assert_int_equal(n_sync_due, 1);
+
+	/* the rename is captured but not yet acknowledged: still later */
+	capture_data = "";
+	folder_unacked = 1;
+	hook_sync_start(fake_r, false);
+	run_all();
+	assert_null(box_get(&srv_here, "Work", false));
+	assert_string_equal(read_dirty(), "alice\tINBOX\n");
+
+	/* a capture of the user waiting in the watch: not even asked */
+	folder_unacked = 0;
+	watch_busy = true;
+	hook_sync_start(fake_r, false);
+	run_all();
+	assert_null(box_get(&srv_here, "Work", false));
+	assert_string_equal(read_dirty(), "alice\tINBOX\n");
+
+	/* the replica renamed it too: nothing one-sided, the run completes */
+	watch_busy = false;
+	strcpy(box_get(&srv_there, "Work", false)->name, "Archive");
+	hook_sync_start(fake_r, false);
+	run_all();
+	assert_true(boxes_equal("Archive"));
+	assert_null(box_get(&srv_here, "Work", false));
+	assert_null(box_get(&srv_there, "Work", false));
+	assert_string_equal(read_dirty(), "");
+	assert_int_equal(n_capture_events, 1);
+}
+
+/* Settled (nothing captured, nothing unacknowledged): a mailbox on one
+ * side only is created on the other, as with capture off. */
+static void
+test_one_sided_mailbox_created_once_settled(void **state)
+{
+	(void)state;
+	capture_on = true;
+	put_msg(&srv_there, "Trash", G1, 1, 5, "b.example", "", false);
+	box_get(&srv_here, "INBOX", true);
+	box_get(&srv_there, "INBOX", true);
+	hook_sync_start(fake_r, true);
+	run_all();
+	assert_false(hook_sync_running(fake_r));
+	assert_true(boxes_equal("Trash"));
+	assert_int_equal(n_capture_events, 0);
+	assert_int_equal(event_base_loop(base, EVLOOP_NONBLOCK), 1);   /* no retry */
+	assert_int_equal(n_sync_due, 0);
+}
+
 int
 main(void)
 {
@@ -830,6 +984,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_free_with_requests_in_flight,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_replica_data_fails_mailbox,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_one_sided_mailbox_waits_for_this_sides_folder_change,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_sided_mailbox_created_once_settled,
 						setup, teardown),
 	};
 
