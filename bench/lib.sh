@@ -14,7 +14,8 @@
 #   bench_field FILE KEY                   value of "KEY: value" in FILE
 #   bench_require_root NAME                exit 1 unless root
 #   bench_build BUILD SRC                  meson setup (-Dtests=disabled) if
-#                                          missing; build lmtp-load and stowd
+#                                          missing; build lmtp-load, stowd
+#                                          and stowctl
 # Readiness is always a signal (a datagram, a pid file), never a sleep.
 
 BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -65,6 +66,7 @@ run_user = nobody
 first_valid_uid = 62000
 log_debug = no
 state_dir = $dir/state
+control_socket = $dir/control
 EOF
 }
 
@@ -141,5 +143,5 @@ bench_build() {
 	if [ ! -f "$build/build.ninja" ]; then
 		meson setup -Dtests=disabled "$build" "$src" > /dev/null
 	fi
-	ninja -C "$build" bench/lmtp-load privsep/sup/stowd > /dev/null
+	ninja -C "$build" bench/lmtp-load privsep/sup/stowd privsep/sup/ctl/stowctl > /dev/null
 }

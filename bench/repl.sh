@@ -11,8 +11,10 @@
 # once (B's new/ holds the same GUIDs as A's).
 #
 # usage: bench/repl.sh [-m MESSAGES] [-b BYTES] [-u USERS] [-s SESSIONS]
-#                      [-n ROUNDS] [-d DIR] [-B BUILD_DIR] [-k]
+#                      [-n ROUNDS] [-d DIR] [-B BUILD_DIR] [-S SECONDS] [-k]
 #   -d  where the temporary tree goes; a disk, not tmpfs (default /var/tmp)
+#   -S  print `stowctl status` of A this many seconds into each replicated
+#       run (what an admin sees of a pair under load)
 # Needs root.  Both servers share the disk, the CPU and the users' uids;
 # each has its own homes, state_dir and config.
 set -euo pipefail
@@ -27,8 +29,9 @@ sessions=8
 rounds=3
 base=/var/tmp
 keep=no
+status_after=
 
-while getopts "m:b:u:s:n:d:B:kh" opt; do
+while getopts "m:b:u:s:n:d:B:S:kh" opt; do
 	case $opt in
 	m) messages=$OPTARG ;;
 	b) bytes=$OPTARG ;;
@@ -37,6 +40,7 @@ while getopts "m:b:u:s:n:d:B:kh" opt; do
 	n) rounds=$OPTARG ;;
 	d) base=$OPTARG ;;
 	B) build=$OPTARG ;;
+	S) status_after=$OPTARG ;;
 	k) keep=yes ;;
 	*) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
 	esac
@@ -48,6 +52,7 @@ bench_require_root repl.sh
 bench_build "$build" "$src"
 load=$build/bench/lmtp-load
 stowd=$build/privsep/sup/stowd
+stowctl=$build/privsep/sup/ctl/stowctl
 
 dir=$(mktemp -d "$base/stowd-repl.XXXXXX")
 A_PID=
@@ -157,11 +162,22 @@ run_one() {
 	fi
 	local confs=("$tree/stowd.conf") t0 t1 i0 a0 i1 a1
 	[ "$kind" = repl ] && confs+=("$dir/b/stowd.conf")
+	local spid=
 	t0=$(stowd_ticks "${confs[@]}"); read -r i0 a0 < <(machine_jiffies)
+	if [ "$kind" = repl ] && [ -n "$status_after" ]; then
+		( sleep "$status_after"; "$stowctl" -c "$tree/stowd.conf" status ) \
+			> "$dir/status-$round.txt" 2>&1 &
+		spid=$!
+	fi
 	"$load" -a "unix:$tree/lmtp" -s "$sessions" -m "$messages" -b "$bytes" \
 		-u "$users" -f 'u%d@example.com' -P -t 300 \
 		-V "$tree/home/u%d/Maildir" > "$out" || rc=1
 	t1=$(stowd_ticks "${confs[@]}"); read -r i1 a1 < <(machine_jiffies)
+	if [ -n "$spid" ]; then
+		wait "$spid" || true
+		echo "  stowctl status of a, ${status_after}s into round $round:" >&2
+		sed 's/^/    /' "$dir/status-$round.txt" >&2
+	fi
 	# server CPU per message (all stowd processes, A and B), machine idle %
 	echo "cpu_us_per_msg: $(( (t1 - t0) * 1000000 / hz / messages ))" >> "$out"
 	echo "idle_percent: $(( (i1 - i0) * 100 / (a1 - a0 > 0 ? a1 - a0 : 1) ))" >> "$out"
