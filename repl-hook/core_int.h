@@ -87,6 +87,12 @@ struct hook_notify {
 	 * that change capture found (watch.c, doc/replication-protocol.md
 	 * §7.6).  No SAVE (it would need a body). */
 	void (*event_local)(struct hook *h, const struct psep_repl_cmd *cmd);
+	/* Change capture for sync.c (hook_capture_*, hook_int.h): is it
+	 * on; is a capture of user waiting or running; journal the folder
+	 * events of a CAPTURE_BOXES answer in fd and count them. */
+	bool (*capture_on)(const struct hook *h);
+	bool (*capture_busy)(const struct hook *h, const char *user);
+	unsigned (*capture_boxes)(struct hook *h, const char *user, int fd);
 };
 
 struct hook_lreq;

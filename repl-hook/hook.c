@@ -639,6 +639,9 @@ static const struct hook_notify hook_up = {
 	.sync_running = hook_sync_running,
 	.sync_done = hook_stats_sync_done,
 	.event_local = event_local,
+	.capture_on = hook_watch_on,
+	.capture_busy = hook_watch_user_busy,
+	.capture_boxes = hook_watch_boxes_reply,
 };
 
 /* psep_child_ops.setup: check the arguments, one journal and one

@@ -40,11 +40,19 @@ void hook_replica_sync_ended(struct hook_replica *r, bool ok, bool full,
 			     uint64_t start_ms, uint64_t mailboxes, uint64_t repairs);
 /* The replica's connection is up (greeting + HELLO OK). */
 bool hook_replica_connected(const struct hook_replica *r);
+/* local.c: change capture as sync.c sees it (false / 0 when capture is
+ * off): is it on; is a capture of user waiting or running; the memfd fd
+ * of a CAPTURE_BOXES answer for user (asked before a mailbox found on
+ * one side only is created): its folder events journaled like the
+ * watch's own, their number returned. */
+bool hook_capture_on(const struct hook *h);
+bool hook_capture_user_busy(const struct hook *h, const char *user);
+unsigned hook_capture_boxes_reply(struct hook *h, const char *user, int fd);
 /* Run a dirty sync with r once it is connected and its journal drained
  * (at once if it is). */
 void hook_replica_sync_due(struct hook_replica *r);
 /* Folder events (CREATE, DELETE, RENAME) of user in r's journal not yet
- * acknowledged (stats.c; the scan is bounded: at most STATS_SCAN_MAX
+ * acknowledged (replica.c; the scan is bounded: at most REPLICA_SCAN_MAX
  * entries are read). */
 uint64_t hook_replica_user_folder_unacked(struct hook_replica *r, const char *user);
 
@@ -103,14 +111,12 @@ void hook_watch_reply(struct hook *h, struct psep_msg *m);
  * none yet (a Maildir made by the first delivery). */
 void hook_watch_user_seen(struct hook *h, const char *user);
 void hook_watch_free(struct hook *h);
-/* Change capture is on (replication_capture). */
-bool hook_capture_on(const struct hook *h);
-/* Is a capture of user's changes waiting or running (false when capture
- * is off)? */
+/* The table entries behind hook_capture_* (hook.c puts them in its
+ * hook_notify): capture is on (h->watch); a capture of user's changes is
+ * waiting or running; the folder events of a CAPTURE_BOXES answer in fd
+ * journaled like the watch's own, and counted. */
+bool hook_watch_on(const struct hook *h);
 bool hook_watch_user_busy(const struct hook *h, const char *user);
-/* The memfd of a CAPTURE_BOXES answer for user (sync.c asks before it
- * creates a mailbox found on one side only): the folder events in it are
- * journaled like the watch's own; returns how many there were. */
 unsigned hook_watch_boxes_reply(struct hook *h, const char *user, int fd);
 
 /* What one inotify event means (pure; mask and name of the event, root:

@@ -2,7 +2,8 @@
 /*
  * repl-hook/local.c - the requests sync.c makes through the supervisor:
  * commands run on this server (PSEP_REPL_REQ) and the list of users
- * (PSEP_USERS_REQ), matched to their replies by id.
+ * (PSEP_USERS_REQ), matched to their replies by id; and what sync.c asks
+ * of change capture (watch.c, reached through hook_notify).
  *
  * Runs in:  repl-hook.  Sends on the supervisor link (privsep/link.h)
  *           held in struct hook; no other system call.
@@ -131,4 +132,24 @@ hook_local_fail_all(struct hook *h)
 			q->users_cb(h, EPIPE, -1, q->arg);
 		free(q);
 	}
+}
+
+/* ---- change capture, for sync.c ------------------------------------------ */
+
+bool
+hook_capture_on(const struct hook *h)
+{
+	return h->notify->capture_on != NULL && h->notify->capture_on(h);
+}
+
+bool
+hook_capture_user_busy(const struct hook *h, const char *user)
+{
+	return h->notify->capture_busy != NULL && h->notify->capture_busy(h, user);
+}
+
+unsigned
+hook_capture_boxes_reply(struct hook *h, const char *user, int fd)
+{
+	return h->notify->capture_boxes != NULL ? h->notify->capture_boxes(h, user, fd) : 0;
 }

@@ -14,12 +14,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "privsep/privsep.h"
 #include "repl-hook/core_int.h"
+
+#define REPLICA_SCAN_MAX 100000u   /* journal entries read per question */
 
 uint64_t
 hook_now_ms(void)
@@ -143,4 +146,21 @@ hook_replica_sync_ended(struct hook_replica *r, bool ok, bool full, uint64_t sta
 	}
 	r->repairs_total += repairs;
 	r->h->notify->sync_done(r, ok, mailboxes, repairs);
+}
+
+uint64_t
+hook_replica_user_folder_unacked(struct hook_replica *r, const char *user)
+{
+	struct journal_entry *e = xcalloc(1, sizeof(*e));
+	uint64_t off = journal_acked(r->j), n = 0, seen = 0;
+
+	while (seen++ < REPLICA_SCAN_MAX && journal_read(r->j, off, e) == 0) {
+		if (strcmp(e->user, user) == 0 &&
+		    (strncmp(e->line, "CREATE ", 7) == 0 || strncmp(e->line, "DELETE ", 7) == 0 ||
+		     strncmp(e->line, "RENAME ", 7) == 0))
+			n++;
+		off = e->next_off;
+	}
+	free(e);
+	return n;
 }

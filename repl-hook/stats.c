@@ -53,23 +53,6 @@ journal_count(struct hook_replica *r, const char *user, uint64_t *entries_out,
 	free(e);
 }
 
-uint64_t
-hook_replica_user_folder_unacked(struct hook_replica *r, const char *user)
-{
-	struct journal_entry *e = xcalloc(1, sizeof(*e));
-	uint64_t off = journal_acked(r->j), n = 0, seen = 0;
-
-	while (seen++ < STATS_SCAN_MAX && journal_read(r->j, off, e) == 0) {
-		if (strcmp(e->user, user) == 0 &&
-		    (strncmp(e->line, "CREATE ", 7) == 0 || strncmp(e->line, "DELETE ", 7) == 0 ||
-		     strncmp(e->line, "RENAME ", 7) == 0))
-			n++;
-		off = e->next_off;
-	}
-	free(e);
-	return n;
-}
-
 static void
 replica_fill(struct hook_replica *r, const char *user, struct psep_replica_stats *s,
 	     uint64_t *user_events)

@@ -483,7 +483,7 @@ settle_local_done(struct sync_req *q, const struct psep_repl_rep *rep)
 		user_defer(st, "folder capture failed");
 		return false;
 	}
-	events = hook_watch_boxes_reply(st->h, st->uj->user, q->fd);
+	events = hook_capture_boxes_reply(st->h, st->uj->user, q->fd);
 	if (events > 0)
 		user_defer(st, "folder changes just captured");
 	else if (hook_replica_user_folder_unacked(st->r, st->uj->user) > 0)
@@ -517,7 +517,7 @@ lists_done(struct sync_state *st)
 		return;
 	}
 	/* a mailbox on one side only: first what this side's user did */
-	if (hook_watch_user_busy(st->h, st->uj->user)) {
+	if (hook_capture_user_busy(st->h, st->uj->user)) {
 		user_defer(st, "folder changes being captured");
 		return;
 	}

@@ -512,7 +512,7 @@ capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
 }
 
 bool
-hook_capture_on(const struct hook *h)
+hook_watch_on(const struct hook *h)
 {
 	return h->watch != NULL;
 }

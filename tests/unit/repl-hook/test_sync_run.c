@@ -93,7 +93,7 @@ hook_capture_on(const struct hook *h)
 }
 
 bool
-hook_watch_user_busy(const struct hook *h, const char *user)
+hook_capture_user_busy(const struct hook *h, const char *user)
 {
 	(void)h;
 	(void)user;
@@ -102,7 +102,7 @@ hook_watch_user_busy(const struct hook *h, const char *user)
 
 /* What the watch would journal: one event per line. */
 unsigned
-hook_watch_boxes_reply(struct hook *h, const char *user, int fd)
+hook_capture_boxes_reply(struct hook *h, const char *user, int fd)
 {
 	char buf[1024];
 	ssize_t n;
