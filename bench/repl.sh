@@ -11,10 +11,12 @@
 # once (B's new/ holds the same GUIDs as A's).
 #
 # usage: bench/repl.sh [-m MESSAGES] [-b BYTES] [-u USERS] [-s SESSIONS]
-#                      [-n ROUNDS] [-d DIR] [-B BUILD_DIR] [-S SECONDS] [-k]
+#                      [-n ROUNDS] [-d DIR] [-B BUILD_DIR] [-S SECONDS] [-C] [-k]
 #   -d  where the temporary tree goes; a disk, not tmpfs (default /var/tmp)
 #   -S  print `stowctl status` of A this many seconds into each replicated
 #       run (what an admin sees of a pair under load)
+#   -C  also run A replicating with change capture off
+#       (replication_capture_delay = 0): what capture costs deliveries
 # Needs root.  Both servers share the disk, the CPU and the users' uids;
 # each has its own homes, state_dir and config.
 set -euo pipefail
@@ -30,8 +32,9 @@ rounds=3
 base=/var/tmp
 keep=no
 status_after=
+kinds="plain repl"
 
-while getopts "m:b:u:s:n:d:B:S:kh" opt; do
+while getopts "m:b:u:s:n:d:B:S:Ckh" opt; do
 	case $opt in
 	m) messages=$OPTARG ;;
 	b) bytes=$OPTARG ;;
@@ -41,6 +44,7 @@ while getopts "m:b:u:s:n:d:B:S:kh" opt; do
 	d) base=$OPTARG ;;
 	B) build=$OPTARG ;;
 	S) status_after=$OPTARG ;;
+	C) kinds="plain repl nocap" ;;
 	k) keep=yes ;;
 	*) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
 	esac
@@ -125,9 +129,13 @@ bench_write_stowd_conf "$dir/a" "$passwd_a"
 	echo "  address = tcp:127.0.0.1:$port"
 	echo "}"
 } >> "$dir/a/stowd.conf"
+# the same A with change capture off (no inotify)
+{
+	cat "$dir/a/stowd.conf"
+	echo "replication_capture_delay = 0"
+} > "$dir/a/stowd-nocap.conf"
 
-declare -a rate_plain rate_repl p50_plain p50_repl p99_plain p99_repl
-declare -a cpu_plain cpu_repl idle_plain idle_repl
+declare -A rate p50 p99 cpu idle
 rc=0
 
 # CPU ticks (utime + stime) of every stowd process of the trees whose
@@ -148,24 +156,29 @@ stowd_ticks() {
 machine_jiffies() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 hz=$(getconf CLK_TCK)
 run_one() {
-	local kind=$1 round=$2 out tree
+	local kind=$1 round=$2 out tree conf
 	out=$dir/load-$kind-$round.txt
 	tree=$dir/a
 	[ "$kind" = plain ] && tree=$dir/p
-	bench_start_stowd "$stowd" "$tree/stowd.conf" "$tree"
+	conf=$tree/stowd.conf
+	[ "$kind" = nocap ] && conf=$tree/stowd-nocap.conf
+	# the log is per tree: count its full syncs before this start
+	local syncs
+	syncs=$(grep -c 'sync: replica=b full sync done' "$tree/stowd.log" 2> /dev/null || true)
+	bench_start_stowd "$stowd" "$conf" "$tree"
 	A_PID=$STOWD_PID
 	# A compares every mailbox with B when it starts: measure the steady
 	# state, after that pass (its end is logged)
-	if [ "$kind" = repl ] && ! wait_full_sync "$tree/stowd.log"; then
+	if [ "$kind" != plain ] && ! wait_full_sync "$tree/stowd.log" "${syncs:-0}"; then
 		echo "  no full sync with b within 300 s" >&2
 		rc=1
 	fi
-	local confs=("$tree/stowd.conf") t0 t1 i0 a0 i1 a1
-	[ "$kind" = repl ] && confs+=("$dir/b/stowd.conf")
+	local confs=("$conf") t0 t1 i0 a0 i1 a1
+	[ "$kind" != plain ] && confs+=("$dir/b/stowd.conf")
 	local spid=
 	t0=$(stowd_ticks "${confs[@]}"); read -r i0 a0 < <(machine_jiffies)
 	if [ "$kind" = repl ] && [ -n "$status_after" ]; then
-		( sleep "$status_after"; "$stowctl" -c "$tree/stowd.conf" status ) \
+		( sleep "$status_after"; "$stowctl" -c "$conf" status ) \
 			> "$dir/status-$round.txt" 2>&1 &
 		spid=$!
 	fi
@@ -193,10 +206,12 @@ run_one() {
 		"$(bench_field "$out" idle_percent)" "$(bench_field "$out" verify)"
 }
 
+# Waits until the log $1 holds more than $2 "full sync done" lines.
 wait_full_sync() {
-	local i
+	local i n
 	for ((i = 0; i < 3000; i++)); do
-		grep -q 'sync: replica=b full sync done' "$1" && return 0
+		n=$(grep -c 'sync: replica=b full sync done' "$1" 2> /dev/null || true)
+		[ "${n:-0}" -gt "$2" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -207,34 +222,37 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int(
 printf '%-6s %-5s %-9s %-8s %-8s %-9s %-6s %s\n' mode round msg/s p50_ms p99_ms \
 	cpu_us/msg idle% verify
 for r in $(seq 1 "$rounds"); do
-	for kind in plain repl; do
+	for kind in $kinds; do
 		run_one "$kind" "$r"
 		out=$dir/load-$kind-$r.txt
-		if [ "$kind" = plain ]; then
-			rate_plain+=("$(bench_field "$out" messages_per_s)")
-			p50_plain+=("$(bench_field "$out" latency_ms_p50)")
-			p99_plain+=("$(bench_field "$out" latency_ms_p99)")
-			cpu_plain+=("$(bench_field "$out" cpu_us_per_msg)")
-			idle_plain+=("$(bench_field "$out" idle_percent)")
-		else
-			rate_repl+=("$(bench_field "$out" messages_per_s)")
-			p50_repl+=("$(bench_field "$out" latency_ms_p50)")
-			p99_repl+=("$(bench_field "$out" latency_ms_p99)")
-			cpu_repl+=("$(bench_field "$out" cpu_us_per_msg)")
-			idle_repl+=("$(bench_field "$out" idle_percent)")
-		fi
+		rate[$kind]+=" $(bench_field "$out" messages_per_s)"
+		p50[$kind]+=" $(bench_field "$out" latency_ms_p50)"
+		p99[$kind]+=" $(bench_field "$out" latency_ms_p99)"
+		cpu[$kind]+=" $(bench_field "$out" cpu_us_per_msg)"
+		idle[$kind]+=" $(bench_field "$out" idle_percent)"
 	done
 done
 
-mp=$(median "${rate_plain[@]}"); mr=$(median "${rate_repl[@]}")
 echo
-printf 'median  no replication : %s msg/s  p50 %s ms  p99 %s ms  cpu %s us/msg  idle %s%%\n' \
-	"$mp" "$(median "${p50_plain[@]}")" "$(median "${p99_plain[@]}")" \
-	"$(median "${cpu_plain[@]}")" "$(median "${idle_plain[@]}")"
-printf 'median  sync_acks = 1  : %s msg/s  p50 %s ms  p99 %s ms  cpu %s us/msg  idle %s%%\n' \
-	"$mr" "$(median "${p50_repl[@]}")" "$(median "${p99_repl[@]}")" \
-	"$(median "${cpu_repl[@]}")" "$(median "${idle_repl[@]}")"
-awk -v a="$mr" -v b="$mp" 'BEGIN { printf "ratio   replicated / unreplicated = %.2f\n", a / b }'
+declare -A label=([plain]="no replication     " [repl]="sync_acks = 1      "
+	[nocap]="sync_acks, capture off")
+declare -A med
+for kind in $kinds; do
+	# shellcheck disable=SC2086  # the lists are space-separated on purpose
+	med[$kind]=$(median ${rate[$kind]})
+	# shellcheck disable=SC2086
+	printf 'median  %s: %s msg/s  p50 %s ms  p99 %s ms  cpu %s us/msg  idle %s%%\n' \
+		"${label[$kind]}" "${med[$kind]}" "$(median ${p50[$kind]})" \
+		"$(median ${p99[$kind]})" "$(median ${cpu[$kind]})" "$(median ${idle[$kind]})"
+done
+awk -v a="${med[repl]}" -v b="${med[plain]}" \
+	'BEGIN { printf "ratio   replicated / unreplicated = %.2f\n", a / b }'
+if [ -n "${med[nocap]:-}" ]; then
+	# shellcheck disable=SC2086
+	awk -v a="${med[repl]}" -v b="${med[nocap]}" -v ca="$(median ${cpu[repl]})" \
+		-v cb="$(median ${cpu[nocap]})" \
+		'BEGIN { printf "ratio   capture on / capture off = %.2f msg/s, %.2f cpu/msg\n", a / b, ca / cb }'
+fi
 
 # every replicated message is on B exactly once: the same GUIDs (the
 # G<guid> part of each file name) in each user's new/ on A and on B
