@@ -28,7 +28,9 @@
  *           round trip; hook.c answers only after the fsync); the acked
  *           offset advances only over a prefix of entries that all got a
  *           final reply; a temporary NO closes the connection, so the entry
- *           and everything after it are resent from the acked offset.
+ *           and everything after it are resent from the acked offset (an
+ *           entry that gets CONN_TEMP_NO_MAX of them in a row is dropped
+ *           instead, conn_reply.c).
  */
 #include <errno.h>
 #include <netdb.h>

@@ -17,8 +17,13 @@
  *           with this server's own id or a BYE closes the connection.
  * Order:    a journal entry counts as acknowledged only on OK; a temporary
  *           NO (UNAVAILABLE, OVERQUOTA, CORRUPTION, SERVERBUG) closes the
- *           connection so the entry is resent from the acked offset; any
- *           other NO or BAD drops it and marks its mailbox for sync.
+ *           connection so the entry is resent from the acked offset, after
+ *           the reconnect backoff; the CONN_TEMP_NO_MAX-th temporary NO in
+ *           a row to the same entry (counted in its hook_replica across
+ *           reconnects, restarted by an answer to it or a temporary NO to
+ *           another entry) does not close it: the entry is poisoned and
+ *           handled like any other NO or BAD, which drops it, marks its
+ *           mailbox for sync and lets the acked offset pass it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,11 +51,27 @@ temporary_no(const char *code)
 	       code_is(code, "CORRUPTION") || code_is(code, "SERVERBUG");
 }
 
+/*
+ * A temporary NO to the entry seq: count it (one more for the same entry,
+ * the first for another).  Returns whether the entry is poisoned: it got
+ * CONN_TEMP_NO_MAX of them in a row.
+ */
+static bool
+temp_no_poisoned(struct hook_replica *r, uint64_t seq)
+{
+	if (r->temp_seq != seq) {
+		r->temp_seq = seq;
+		r->temp_failures = 0;
+	}
+	return ++r->temp_failures >= CONN_TEMP_NO_MAX;
+}
+
 static void
 journal_reply(struct hook_conn *c, const struct repl_response *rp, uint64_t seq)
 {
 	struct hook_replica *r = c->r;
 	struct jsent *s;
+	unsigned tries = 0;
 
 	TAILQ_FOREACH(s, &c->jsent, entry)
 		if (s->seq == seq && !s->answered)
@@ -61,12 +82,19 @@ journal_reply(struct hook_conn *c, const struct repl_response *rp, uint64_t seq)
 		return;
 	}
 	if (rp->status == PSEP_RS_NO && temporary_no(rp->code)) {
-		log_warn("replica=%s user=%s mailbox=%s seq=%llu NO [%s] %s: "
-			 "retrying later", r->cfg->name, s->user, s->mailbox,
-			 (unsigned long long)seq, rp->code, rp->text);
-		c->temp_failure = true;
-		c->dead = true;
-		return;
+		if (!temp_no_poisoned(r, seq)) {
+			log_warn("replica=%s user=%s mailbox=%s seq=%llu NO [%s] %s: "
+				 "retrying later", r->cfg->name, s->user, s->mailbox,
+				 (unsigned long long)seq, rp->code, rp->text);
+			c->temp_failure = true;
+			c->dead = true;
+			return;
+		}
+		tries = r->temp_failures;
+	}
+	if (r->temp_seq == seq) {
+		r->temp_seq = 0;
+		r->temp_failures = 0;
 	}
 	s->answered = true;
 	c->inflight--;
@@ -76,6 +104,12 @@ journal_reply(struct hook_conn *c, const struct repl_response *rp, uint64_t seq)
 		if (code_is(rp->code, "NONEXISTENT"))
 			r->h->notify->mark_dirty(r, s->user, s->mailbox);
 		r->h->notify->event_acked(r->h, r, seq);
+	} else if (tries > 0) {
+		log_err("replica=%s user=%s mailbox=%s seq=%llu NO [%s] %s: dropped "
+			"after %u temporary failures, mailbox marked for sync",
+			r->cfg->name, s->user, s->mailbox, (unsigned long long)seq,
+			rp->code, rp->text, tries);
+		r->h->notify->mark_dirty(r, s->user, s->mailbox);
 	} else {
 		log_err("replica=%s user=%s mailbox=%s seq=%llu %s [%s] %s: dropped, "
 			"mailbox marked for sync", r->cfg->name, s->user, s->mailbox,

@@ -47,6 +47,10 @@ struct hook_replica {
 	struct event *ev_trunc;             /* truncate a journal that stayed
 					     * drained (hook_conn_flush_acked) */
 	uint64_t backoff_ms;
+	/* the journal entry that got the last temporary NO and how many it
+	 * got in a row (conn_reply.c; kept across reconnects; seq 0: none) */
+	uint64_t temp_seq;
+	unsigned temp_failures;
 	bool full_due;                      /* next hook_sync_start is full */
 	bool full_running;                  /* the running sync is full */
 	bool overflow_logged;
@@ -151,6 +155,11 @@ void hook_local_fail_all(struct hook *h);
 #define CONN_BACKOFF_MIN_MS 1000u
 #define CONN_BACKOFF_MAX_MS 30000u
 #define CONN_BACKOFF_TEMP_MAX_MS 300000u  /* after a temporary NO (§10.3) */
+/* A journal entry answered with a temporary NO this many times in a row
+ * (each on a new connection after the backoff, so at least 15 s after the
+ * first) is poisoned: it is dropped and its mailbox marked for sync, as
+ * for a permanent NO, so the rest of the journal flows (§10.3). */
+#define CONN_TEMP_NO_MAX 5u
 #define CONN_CONNECT_TIMEOUT_S 30
 #define CONN_READ_TIMEOUT_S 180
 #define CONN_WRITE_TIMEOUT_S 120

@@ -134,7 +134,8 @@ enum hook_watch_verdict hook_watch_classify(uint32_t mask, const char *name,
 /* ---- sync.c, called by the core ------------------------------------------ */
 
 /* A (user, mailbox) pair to resync with r (journal overflow, a NONEXISTENT
- * or permanent-error reply); kept durably in <NAME>.dirty until done. */
+ * or permanent-error reply, an entry dropped after repeated temporary
+ * errors); kept durably in <NAME>.dirty until done. */
 void hook_sync_mark_dirty(struct hook_replica *r, const char *user,
 			  const char *mailbox);
 /* The replica is connected and its journal is drained: run the pending

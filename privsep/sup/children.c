@@ -111,6 +111,7 @@ child_read(evutil_socket_t fd, short what, void *arg)
 				event_del(c->ev);
 				return;
 			}
+			c->refused = true;
 			sup_child_kill(c, why);
 			return;
 		}

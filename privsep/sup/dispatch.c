@@ -21,7 +21,10 @@
  * Runs in:  the supervisor.
  * Trust:    a job's uid was checked by the userdb; psep_msg_recv checks it
  *           again in the writer.  A writer that dies or overruns
- *           writer_timeout costs only the job it held (a tempfail).
+ *           writer_timeout costs only the job it held (a tempfail).  A
+ *           writer killed for what it sent while it held a job (a message
+ *           the spec table refused, a reply or stamp for another request)
+ *           fails that job as refused: its caller may answer for good.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -486,6 +489,18 @@ wr_job_done(struct sup_child *c)
 		sup_child_retire(c);
 }
 
+/* c sent what it must not while it held its job: kill it, and that job
+ * fails as refused.  A writer already dead (its last words drained by
+ * wr_exited) is left as it is. */
+static void
+wr_refuse(struct sup_child *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->refused = true;
+	sup_child_kill(c, why);
+}
+
 static void
 wr_reply(struct sup_child *c, struct psep_msg *m)
 {
@@ -493,7 +508,7 @@ wr_reply(struct sup_child *c, struct psep_msg *m)
 	struct sup_job *job = w->job;
 
 	if (job == NULL || job->id != m->hdr.id || m->hdr.type != job->type + 1) {
-		sup_child_kill(c, "reply to a request it does not hold");
+		wr_refuse(c, "reply to a request it does not hold");
 		return;
 	}
 	w->job = NULL;
@@ -522,7 +537,7 @@ wr_stamp(struct sup_child *c, struct psep_msg *m)
 	if (job == NULL || job->id != m->hdr.id || job->type != PSEP_WRITE_REQ ||
 	    !req->early_stamp || job->stamp_seen ||
 	    strcmp(m->u.write_rep.guid, req->guid) != 0) {
-		sup_child_kill(c, "stamp for a request it does not hold");
+		wr_refuse(c, "stamp for a request it does not hold");
 		return;
 	}
 	job->stamp_seen = true;
@@ -546,7 +561,7 @@ wr_message(struct sup_child *c, struct psep_msg *m)
 	case PSEP_TEST_REP:
 		break;
 	default:
-		sup_child_kill(c, "unexpected message type");
+		wr_refuse(c, "unexpected message type");
 		break;
 	}
 }
@@ -593,11 +608,15 @@ wr_exited(struct sup_child *c, int wstatus)
 	if (job != NULL) {
 		char why[96];
 
-		if (WIFSIGNALED(wstatus))
+		if (c->refused)
+			snprintf(why, sizeof(why), "writer pid %ld killed: what it sent "
+				 "was refused", (long)c->pid);
+		else if (WIFSIGNALED(wstatus))
 			snprintf(why, sizeof(why), "writer pid %ld killed by signal %d",
 				 (long)c->pid, WTERMSIG(wstatus));
 		else
 			snprintf(why, sizeof(why), "writer pid %ld exited", (long)c->pid);
+		job->refused = c->refused;
 		load_unbusy(c->sup, job);
 		job_finish(c->sup, job, NULL, why);
 	}

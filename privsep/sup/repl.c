@@ -13,7 +13,10 @@
  *           with the userdb and the uid rules; the writer checks again.
  * Order:    userdb lookup, writer job, (event journaled), reply.  A reply
  *           is sent only to the process that asked, and only if it still
- *           lives.
+ *           lives.  A writer lost during the job is NO [UNAVAILABLE] (a
+ *           retry may work), unless it was killed for what it sent about
+ *           this operation: that is NO [NOPERM], permanent, so a master
+ *           does not send it again and again (§5.2, §10.3).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -247,9 +250,16 @@ op_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 
 	job->arg = NULL;
 	if (m == NULL) {
-		log_err("user=%s op=%u id=%016llx failed: %s", op->cmd.user, op->cmd.op,
+		log_err("user=%s mailbox=%s guid=%s op=%u id=%016llx failed: %s",
+			op->cmd.user, op->cmd.mailbox, op->cmd.guid, op->cmd.op,
 			(unsigned long long)job->id, failure);
-		rep_set(&op->rep, PSEP_RS_NO, "UNAVAILABLE", "writer unavailable");
+		/* killed for its answer to this operation: this operation's
+		 * data is at fault and a retry would kill a writer again */
+		if (job->refused)
+			rep_set(&op->rep, PSEP_RS_NO, "NOPERM",
+				"the writer's answer for this mailbox was refused");
+		else
+			rep_set(&op->rep, PSEP_RS_NO, "UNAVAILABLE", "writer unavailable");
 		op_finish(op);
 		return;
 	}

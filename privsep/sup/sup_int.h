@@ -95,6 +95,8 @@ struct sup_child {
 	int refs;                 /* holders besides the child list */
 	bool dead;
 	bool killed;              /* SIGKILL sent: read nothing more from it */
+	bool refused;             /* killed for a message it sent (the spec
+				   * table or its role's protocol refused it) */
 	bool retired;             /* SHUTDOWN sent or to be sent; never respawned */
 	const struct sup_child_ops *ops;
 	void *owner;              /* role-specific state, owned by its module */
@@ -133,6 +135,11 @@ struct sup_job {
 	bool stamp_seen;
 	bool started;                 /* sent to a writer (which may have acted
 				       * on it before it failed) */
+	bool refused;                 /* rep == NULL because its writer was
+				       * killed for a message it sent while it
+				       * held this job: the job's own failure
+				       * (its data made the writer's answer
+				       * unacceptable), which a retry repeats */
 	void *arg;
 };
 

@@ -4,11 +4,15 @@
  * process tree: the test plays the supervisor (HELLO, EVENT_REQ, USERS_REQ,
  * SHUTDOWN over a SEQPACKET pair) and a replica (a TLS server thread with
  * a throw-away certificate that answers every command OK, one temporary
- * NO, and leaves one command unanswered); repl_hook_main runs in a forked
- * child.  Checks: ACKED after the replica's OK, the SAVE literal (prefix +
- * body) on the wire, JOURNALED for want_acks 0, a temporary NO resent on a
- * new connection, TIMEOUT, the journal truncated once drained, the
- * replica's server id recorded, exit 0 on SHUTDOWN.
+ * NO, a temporary NO every time to the STOREs of one user, and leaves one
+ * command unanswered); repl_hook_main runs in a forked child.  Checks:
+ * ACKED after the replica's OK, the SAVE literal (prefix + body) on the
+ * wire, JOURNALED for want_acks 0, a temporary NO resent on a new
+ * connection, TIMEOUT, the journal truncated once drained, the replica's
+ * server id recorded, exit 0 on SHUTDOWN; an entry that always gets a
+ * temporary NO dropped after CONN_TEMP_NO_MAX attempts (with the reconnect
+ * backoff between them), its mailbox marked for sync, the entries after
+ * it acknowledged.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,10 +43,15 @@
 
 #include "policy/policy.h"
 #include "privsep/privsep.h"
+#include "repl-hook/core_int.h"
 #include "repl-hook/hook_int.h"
 
-#define REPLICA_CONNS 3          /* connections the replica serves */
+#define REPLICA_CONNS 8          /* connections the replica serves */
 #define REPLY_WAIT_MS 10000      /* longest wait for an EVENT_REP */
+#define POISON_WAIT_MS 40000     /* longest wait for the CONN_TEMP_NO_MAX
+				  * tries of an entry: the backoff between
+				  * them is 1 + 2 + 4 + 8 s */
+#define POISON_BACKOFF_MS 15000  /* that backoff */
 #define SHUTDOWN_WAIT_MS 5000    /* longest wait for the hook to go quiet */
 
 static const char greeting[] =
@@ -62,6 +71,7 @@ struct replica {
 	pthread_mutex_t mu;         /* guards seen */
 	char seen[65536];           /* "C<conn>: <line>" and "LIT:<literal>" */
 	bool temp_no_sent;          /* the one temporary NO was answered */
+	unsigned poison_nos;        /* temporary NOs answered to "poison" */
 };
 
 /* The test as the supervisor of one repl-hook child. */
@@ -77,6 +87,7 @@ struct fx {
 	int sup;                    /* supervisor end of the IPC pair */
 	pid_t pid;                  /* the hook, 0 once reaped */
 	struct psep_msg m;          /* last message received */
+	char logs[16384];           /* the hook's PSEP_LOG lines */
 };
 
 /* Appends s to the replica's transcript. */
@@ -150,8 +161,10 @@ replica_reply(SSL *ssl, const char *tag, const char *text)
 
 /*
  * Answers one command line: no answer to "noreply" commands, one
- * temporary NO to the first STORE of "tempfail", OK to the rest.  Returns
- * false when the replica closes the connection (LOGOUT, the temporary NO).
+ * temporary NO to the first STORE of "tempfail", a temporary NO to every
+ * STORE of user "poison" (the connection stays open, as repld keeps it),
+ * OK to the rest.  Returns false when the replica closes the connection
+ * (LOGOUT, the one temporary NO).
  */
 static bool
 replica_answer(struct replica *r, SSL *ssl, const char *line)
@@ -169,6 +182,12 @@ replica_answer(struct replica *r, SSL *ssl, const char *line)
 		r->temp_no_sent = true;
 		replica_reply(ssl, tag, "NO [UNAVAILABLE] try later");
 		return false;
+	}
+	if (strstr(line, " STORE a.example ") != NULL &&
+	    strstr(line, " poison INBOX ") != NULL) {
+		r->poison_nos++;
+		replica_reply(ssl, tag, "NO [UNAVAILABLE] writer unavailable");
+		return true;
 	}
 	replica_reply(ssl, tag, "OK done");
 	return true;
@@ -312,10 +331,14 @@ sup_answer_repl(struct fx *f)
 static bool
 sup_handle_aside(struct fx *f)
 {
-	if (f->m.hdr.type == PSEP_LOG)
+	if (f->m.hdr.type == PSEP_LOG) {
+		size_t have = strlen(f->logs);
+
 		fprintf(stderr, "#   hook: %.*s\n", (int)f->m.u.log.text_len,
 			f->m.u.log.text);
-	else if (f->m.hdr.type == PSEP_USERS_REQ)
+		snprintf(f->logs + have, sizeof(f->logs) - have, "%.*s\n",
+			 (int)f->m.u.log.text_len, f->m.u.log.text);
+	} else if (f->m.hdr.type == PSEP_USERS_REQ)
 		sup_answer_users(f);
 	else if (f->m.hdr.type == PSEP_REPL_REQ)
 		sup_answer_repl(f);
@@ -375,11 +398,13 @@ struct event {
 	const char *body;           /* SAVE: the message, else NULL */
 	uint32_t want_acks;
 	uint64_t timeout_ms;
+	const char *user;           /* NULL: alice */
 };
 
 /*
- * Sends ev as an EVENT_REQ for alice's INBOX, stamp a.example 5; a body
- * goes in a sealed memfd after the prefix "X-P: 1\r\n", with uid_hint 7.
+ * Sends ev as an EVENT_REQ for the INBOX of its user, stamp a.example 5; a
+ * body goes in a sealed memfd after the prefix "X-P: 1\r\n", with uid_hint
+ * 7.
  */
 static void
 sup_send_event(struct fx *f, const struct event *ev)
@@ -397,7 +422,8 @@ sup_send_event(struct fx *f, const struct event *ev)
 	cmd->modseq = 5;
 	cmd->date = 1718000000;
 	snprintf(cmd->origin, sizeof(cmd->origin), "a.example");
-	snprintf(cmd->user, sizeof(cmd->user), "alice");
+	snprintf(cmd->user, sizeof(cmd->user), "%s",
+		 ev->user != NULL ? ev->user : "alice");
 	snprintf(cmd->mailbox, sizeof(cmd->mailbox), "INBOX");
 	snprintf(cmd->guid, sizeof(cmd->guid), "0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2");
 	snprintf(cmd->flags, sizeof(cmd->flags), "%s", ev->flags);
@@ -416,15 +442,23 @@ sup_send_event(struct fx *f, const struct event *ev)
 		close(fd);
 }
 
-/* Asserts that the next message is the EVENT_REP for id with status. */
+/* Asserts that the next message, within wait_ms, is the EVENT_REP for id
+ * with status. */
 static void
-sup_expect_reply(struct fx *f, uint64_t id, uint32_t status)
+sup_expect_reply_within(struct fx *f, uint64_t id, uint32_t status, int wait_ms)
 {
-	assert_int_equal(sup_recv(f, REPLY_WAIT_MS), 0);
+	assert_int_equal(sup_recv(f, wait_ms), 0);
 	assert_int_equal(f->m.hdr.type, PSEP_EVENT_REP);
 	assert_int_equal(f->m.hdr.id, id);
 	assert_int_equal(f->m.u.event_rep.status, status);
 	psep_msg_clear(&f->m);
+}
+
+/* The same within REPLY_WAIT_MS. */
+static void
+sup_expect_reply(struct fx *f, uint64_t id, uint32_t status)
+{
+	sup_expect_reply_within(f, id, status, REPLY_WAIT_MS);
 }
 
 /* Fills f->set: server a.example, one replica r1 at 127.0.0.1:port. */
@@ -609,11 +643,75 @@ test_hook_events_end_to_end(void **state)
 	assert_string_equal(id, "b.example\n");
 }
 
+/* Counts the occurrences of needle in the replica's transcript. */
+static unsigned
+replica_count(struct fx *f, const char *needle)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&f->replica.mu);
+	for (const char *p = f->replica.seen; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	pthread_mutex_unlock(&f->replica.mu);
+	return n;
+}
+
+static void
+test_hook_poisoned_entry_dropped(void **state)
+{
+	/* j1 gets NO [UNAVAILABLE] every time; j2 waits behind it */
+	static const struct event poisoned = {
+		200, PSEP_REPL_STORE, "+\\Seen", NULL, 0, 0, "poison",
+	};
+	static const struct event behind = {
+		201, PSEP_REPL_STORE, "+\\Flagged", NULL, 1, POISON_WAIT_MS, NULL,
+	};
+	static const struct event after = {
+		202, PSEP_REPL_STORE, "+\\Answered", NULL, 1, 5000, NULL,
+	};
+	struct fx *f = *state;
+	struct timespec t0, t1;
+	char dirty[256], line[256];
+	uint64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	sup_send_event(f, &poisoned);
+	sup_expect_reply(f, poisoned.id, PSEP_EV_JOURNALED);
+	sup_send_event(f, &behind);
+	/* acknowledged once j1 is dropped, on the connection of its last try */
+	sup_expect_reply_within(f, behind.id, PSEP_EV_ACKED, POISON_WAIT_MS);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000u +
+	     (uint64_t)(t1.tv_nsec / 1000000) - (uint64_t)(t0.tv_nsec / 1000000);
+	assert_true(ms + 500 >= POISON_BACKOFF_MS);   /* the backoff was kept */
+	/* the journal flows: a new entry is acknowledged at once */
+	sup_send_event(f, &after);
+	sup_expect_reply(f, after.id, PSEP_EV_ACKED);
+
+	read_state_file(f, "r1.dirty", dirty, sizeof(dirty));
+	assert_non_null(strstr(dirty, "poison\tINBOX\n"));
+	fx_shutdown_hook(f);
+
+	/* tried CONN_TEMP_NO_MAX times, one connection each, then not again */
+	assert_int_equal(f->replica.poison_nos, CONN_TEMP_NO_MAX);
+	assert_int_equal(replica_count(f, " j1 STORE a.example 5 poison INBOX "),
+			 CONN_TEMP_NO_MAX);
+	assert_int_equal(replica_count(f, "C4: j1 STORE"), 1);
+	assert_int_equal(replica_count(f, "C4: j2 STORE"), 1);
+	assert_int_equal(replica_count(f, "C4: j3 STORE"), 1);
+	snprintf(line, sizeof(line), "replica=r1 user=poison mailbox=INBOX seq=1 "
+		 "NO [UNAVAILABLE] writer unavailable: dropped after %u temporary "
+		 "failures, mailbox marked for sync", CONN_TEMP_NO_MAX);
+	assert_non_null(strstr(f->logs, line));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_hook_events_end_to_end,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hook_poisoned_entry_dropped,
 						setup, teardown),
 	};
 

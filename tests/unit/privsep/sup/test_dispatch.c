@@ -2,7 +2,8 @@
 /*
  * tests/unit/privsep/sup/test_dispatch.c - the supervisor's write
  * dispatch (privsep/sup/dispatch.c): the FIFO job queue, the reply type
- * of each job type, jobs failed when their writer dies, idle detection,
+ * of each job type, jobs failed when their writer dies (as refused when
+ * it was killed for what it sent), idle detection,
  * and the fork-mode child cache (one uid per child for life,
  * fork_max_children, least recently used idle child evicted first, idle
  * timeout).
@@ -38,6 +39,7 @@ struct done {
 	uint64_t id;
 	uint16_t rep_type;            /* 0: failed */
 	char failure[96];
+	bool refused;                 /* job->refused when done */
 };
 
 static struct {
@@ -223,6 +225,7 @@ job_done(struct sup_job *job, struct psep_msg *rep, const char *failure)
 
 	d->id = job->id;
 	d->rep_type = rep != NULL ? rep->hdr.type : 0;
+	d->refused = job->refused;
 	if (failure != NULL)
 		snprintf(d->failure, sizeof(d->failure), "%s", failure);
 }
@@ -443,6 +446,7 @@ test_writer_death_fails_only_its_job(void **state)
 	assert_int_equal(t.done[0].id, 1);
 	assert_int_equal(t.done[0].rep_type, 0);
 	assert_string_equal(t.done[0].failure, "writer pid 1000 killed by signal 9");
+	assert_false(t.done[0].refused);
 	assert_int_equal(t.n_gone, 1);
 	assert_false(sup_dispatch_idle(&t.sup));
 	reply(b, PSEP_WRITE_REP, 2);
@@ -454,7 +458,58 @@ test_writer_death_fails_only_its_job(void **state)
 	assert_sent(2, b, PSEP_WRITE_REQ, 3);
 	child_exit(b, 3 << 8);
 	assert_string_equal(t.done[2].failure, "writer pid 1001 exited");
+	assert_false(t.done[2].refused);
 	assert_true(sup_dispatch_idle(&t.sup));
+}
+
+/*
+ * A writer killed for what it sent while it held a job fails that job as
+ * refused (a retry would only repeat it; repl.c answers NO [NOPERM]): a
+ * reply of the wrong type, a reply or a stamp for another request, a
+ * message no writer sends.  A message the spec table refuses sets the
+ * same flag in children.c.
+ */
+static void
+test_writer_killed_for_what_it_sent_fails_its_job_as_refused(void **state)
+{
+	static const struct {
+		uint16_t type;
+		uint64_t id;                  /* 0: the job's */
+	} bad[] = {
+		{ PSEP_WRITE_REP, 0 },
+		{ PSEP_REPL_OP_REP, 77 },
+		{ PSEP_WRITE_STAMP, 0 },
+		{ PSEP_EVENT_REQ, 0 },
+	};
+	char why[96];
+	size_t i;
+
+	(void)state;
+	t.sup.set.delivery_mode = POLICY_MODE_SETEUID;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sup_child *w;
+		uint64_t id = 300 + i;
+
+		sup_writers_start(&t.sup);
+		assert_int_equal(t.n_spawned, i + 1);
+		w = t.spawned[i];
+		child_ready(w);
+		submit(id, 1001, PSEP_REPL_OP_REQ);
+		assert_sent(t.n_sent - 1, w, PSEP_REPL_OP_REQ, id);
+		reply(w, bad[i].type, bad[i].id != 0 ? bad[i].id : id);
+		assert_int_equal(t.n_killed, i + 1);
+		assert_ptr_equal(t.killed[i], w);
+		assert_true(w->refused);
+		assert_int_equal(t.n_done, i);
+		child_exit(w, SIGKILL);
+		assert_int_equal(t.n_done, i + 1);
+		assert_int_equal(t.done[i].id, id);
+		assert_int_equal(t.done[i].rep_type, 0);
+		assert_true(t.done[i].refused);
+		snprintf(why, sizeof(why), "writer pid %u killed: what it sent was refused",
+			 1000u + (unsigned)i);
+		assert_string_equal(t.done[i].failure, why);
+	}
 }
 
 static void
@@ -665,6 +720,9 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_death_fails_only_its_job,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_writer_killed_for_what_it_sent_fails_its_job_as_refused,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_only_when_every_job_is_done,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork_child_serves_one_uid_only,
