@@ -85,6 +85,9 @@ struct hook_watch {
 	bool full_due;                /* an overflow: full sync at the flush */
 	bool enospc_logged;
 	bool started;
+	size_t nwatches;              /* watch descriptors mapped */
+	uint64_t start_ms;            /* the user list was asked for */
+	bool listed, initial_logged;  /* the first pass over the users */
 };
 
 static void watch_next(struct hook_watch *w);
@@ -167,6 +170,8 @@ wd_set(struct hook_watch *w, int wd, const char *user, const char *mailbox)
 		w->nwd = n;
 	}
 	e = &w->wd[wd];
+	if (e->user == NULL)
+		w->nwatches++;
 	free(e->user);
 	free(e->mailbox);
 	e->user = xstrdup(user);
@@ -178,6 +183,8 @@ wd_clear(struct hook_watch *w, int wd)
 {
 	if (wd < 0 || (size_t)wd >= w->nwd)
 		return;
+	if (w->wd[wd].user != NULL)
+		w->nwatches--;
 	free(w->wd[wd].user);
 	free(w->wd[wd].mailbox);
 	w->wd[wd].user = w->wd[wd].mailbox = NULL;
@@ -210,6 +217,19 @@ watch_next(struct hook_watch *w)
 		w->inflight_id = 0;
 	}
 	free(user);
+}
+
+/* The first pass over the users is over (or cannot go on): say what it
+ * cost, once (doc/performance.md quotes this line). */
+static void
+initial_done(struct hook_watch *w, bool stopped)
+{
+	if (!w->listed || w->initial_logged || (!stopped && (w->qlen > 0 || w->inflight_id != 0)))
+		return;
+	w->initial_logged = true;
+	log_info("watch: initial watches set: users=%zu watches=%zu in %llu ms%s",
+		 w->nknown, w->nwatches, (unsigned long long)(hook_now_ms() - w->start_ms),
+		 stopped ? " (stopped at the watch limit)" : "");
 }
 
 /* One "<wd> <mailbox>" line of the writer's list. */
@@ -273,9 +293,12 @@ hook_watch_reply(struct hook *h, struct psep_msg *m)
 		if (have == sizeof(buf) - 1)
 			have = 0;   /* an overlong line: dropped */
 	}
-	if (rep->err == ENOSPC)
+	if (rep->err == ENOSPC) {
+		initial_done(w, true);
 		return;   /* no more watches to be had: stop asking */
+	}
 	watch_next(w);
+	initial_done(w, false);
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -715,6 +738,8 @@ users_cb(struct hook *h, int err, int fd, void *arg)
 			have = 0;
 	}
 	close(fd);
+	w->listed = true;
+	initial_done(w, false);
 }
 
 static void
@@ -724,6 +749,7 @@ start_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	w->start_ms = hook_now_ms();
 	if (hook_users_request(w->h, users_cb, w) < 0)
 		log_warn("watch: cannot ask for the user list");
 }

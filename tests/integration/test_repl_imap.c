@@ -248,6 +248,10 @@ test_imap_changes_reach_the_replica(void **state)
 
 	(void)state;
 	start_both(FULL_SYNC);
+	/* the first pass over the users (at start, before any Maildir
+	 * exists here) says when it is over and what it set up */
+	if (irepl_wait_log(A, "watch: initial watches set: users=", 0, SETTLE_MS) < 0)
+		fail_msg("no line for the first pass over the users");
 	dovecot_for(A);
 	c = imap_login(A);
 	assert_int_equal(imapc_select(c, "INBOX", false, &mb), 0);
