@@ -86,8 +86,9 @@ struct fx {
 	int state_dirfd;
 	int sup;                    /* supervisor end of the IPC pair */
 	pid_t pid;                  /* the hook, 0 once reaped */
-	struct psep_msg m;          /* last message received */
 	char logs[16384];           /* the hook's PSEP_LOG lines */
+	struct psep_msg m;          /* last message received (last: it ends
+				     * in a flexible array) */
 };
 
 /* Appends s to the replica's transcript. */
