@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * writer/repl.c - one replication operation (PSEP_REPL_OP_REQ): SAVE,
- * STORE, EXPUNGE, CREATE, DELETE, RENAME, LIST, SYNC, GUIDS, FETCH on the
- * user's Maildir through storage/repl/repl.h, answered with the facts in
- * PSEP_REPL_OP_REP.  The supervisor decides what they mean on the wire.
+ * STORE, EXPUNGE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST,
+ * SYNC, GUIDS, FETCH on the user's Maildir through storage/repl/repl.h,
+ * answered with the facts in PSEP_REPL_OP_REP.  The supervisor decides
+ * what they mean on the wire.
  *
  * Runs in:  writer-seteuid and writer-child, under seccomp.
  * Trust:    the request was validated by psep_msg_recv (uid range, paths,
@@ -260,6 +261,10 @@ op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 	case PSEP_REPL_CAPTURE_BOXES:
 		o->res.status = STORE_R_OK;
 		return store_repl_capture_boxes(ctx, boxes_cb, &o->data, what);
+	case PSEP_REPL_SUBSCRIBE:
+	case PSEP_REPL_UNSUBSCRIBE:
+		return store_repl_subscribe(ctx, c->mailbox,
+					    c->op == PSEP_REPL_SUBSCRIBE, &o->res, what);
 	}
 	errno = EINVAL;
 	*what = "unknown operation";

@@ -282,6 +282,8 @@ op_name(enum psep_repl_op op)
 	case PSEP_REPL_FETCH: return "FETCH";
 	case PSEP_REPL_CAPTURE: return NULL;   /* local only */
 	case PSEP_REPL_CAPTURE_BOXES: return NULL;
+	case PSEP_REPL_SUBSCRIBE: return "SUBSCRIBE";
+	case PSEP_REPL_UNSUBSCRIBE: return "UNSUBSCRIBE";
 	}
 	return NULL;
 }
@@ -359,6 +361,8 @@ repl_fmt_command(char *out, size_t size, const struct psep_repl_cmd *cmd,
 	case PSEP_REPL_CREATE:
 	case PSEP_REPL_DELETE:
 	case PSEP_REPL_RENAME:
+	case PSEP_REPL_SUBSCRIBE:
+	case PSEP_REPL_UNSUBSCRIBE:
 		ob_printf(&o, " ");
 		ob_astring(&o, cmd->origin);
 		ob_user_mailbox(&o, cmd);

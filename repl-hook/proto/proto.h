@@ -206,7 +206,8 @@ size_t repl_fmt_fetch_data(char *out, size_t size, const struct store_msg_info *
  * ("SAVE origin modseq user mailbox guid uid date (flags) {N}" with N =
  * literal_size, "STORE origin modseq user mailbox guid (deltas)",
  * "EXPUNGE ...", "CREATE origin user mailbox", "DELETE ...",
- * "RENAME origin user old new", "LIST user", "SYNC user mailbox",
+ * "RENAME origin user old new", "SUBSCRIBE origin user mailbox",
+ * "UNSUBSCRIBE ...", "LIST user", "SYNC user mailbox",
  * "GUIDS user mailbox", "FETCH user mailbox guid").  Returns the length or
  * 0 if it does not fit.
  */
