@@ -429,33 +429,16 @@ capture_line(struct hook *h, const struct pend *p, char *line)
  * true if the user's mailboxes need a resync (a folder created, with what
  * it may already hold). */
 static bool
-boxes_line(struct hook *h, const char *user, char *line, unsigned *events)
+boxes_line(struct hook *h, const char *user, const char *line, unsigned *events)
 {
 	struct psep_repl_cmd c;
-	char *a = strchr(line, ' '), *b;
 
-	if (a == NULL)
-		return true;
-	*a++ = '\0';
-	b = strchr(a, ' ');
-	if (b != NULL)
-		*b++ = '\0';
 	memset(&c, 0, sizeof(c));
-	if (strcmp(line, "CREATE") == 0 && b == NULL)
-		c.op = PSEP_REPL_CREATE;
-	else if (strcmp(line, "DELETE") == 0 && b == NULL)
-		c.op = PSEP_REPL_DELETE;
-	else if (strcmp(line, "RENAME") == 0 && b != NULL)
-		c.op = PSEP_REPL_RENAME;
-	else
+	if (repl_parse_boxes_data(line, &c.op, c.mailbox, c.mailbox2) < 0 ||
+	    !xstrlcpy(c.origin, hook_server_id(h), sizeof(c.origin)) ||
+	    !xstrlcpy(c.user, user, sizeof(c.user)))
 		return true;
-	if (!xstrlcpy(c.origin, hook_server_id(h), sizeof(c.origin)) ||
-	    !xstrlcpy(c.user, user, sizeof(c.user)) ||
-	    !xstrlcpy(c.mailbox, a, sizeof(c.mailbox)) ||
-	    (b != NULL && !xstrlcpy(c.mailbox2, b, sizeof(c.mailbox2))))
-		return true;
-	log_info("watch: user=%s %s %s%s%s", user, line, a, b != NULL ? " " : "",
-		 b != NULL ? b : "");
+	log_info("watch: user=%s %s", user, line);
 	h->notify->event_local(h, &c);
 	(*events)++;
 	if (c.op != PSEP_REPL_DELETE && h->watch != NULL)

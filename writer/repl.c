@@ -91,19 +91,19 @@ capture_cb(const struct store_rec *rec, void *arg)
 	return psep_lines_add(arg, line, (size_t)n);
 }
 
-/* A folder change of others, as a CAPTURE_BOXES data line. */
+/* A folder change of others, as a CAPTURE_BOXES data line (names as
+ * astrings: a name may hold spaces). */
 static int
 boxes_cb(const char *op, const char *a, const char *b, void *arg)
 {
 	char line[PSEP_LINES_LINE_MAX];
-	int n = snprintf(line, sizeof(line), "%s %s%s%s", op, a, b != NULL ? " " : "",
-			 b != NULL ? b : "");
+	size_t n = repl_fmt_boxes_data(line, sizeof(line), op, a, b);
 
-	if (n <= 0 || (size_t)n >= sizeof(line)) {
+	if (n == 0) {
 		errno = EOVERFLOW;
 		return -1;
 	}
-	return psep_lines_add(arg, line, (size_t)n);
+	return psep_lines_add(arg, line, n);
 }
 
 /* What one operation produced besides the result. */

@@ -266,6 +266,27 @@ repl_fmt_fetch_data(char *out, size_t size, const struct store_msg_info *m,
 	return ob_done(&o);
 }
 
+size_t
+repl_fmt_boxes_data(char *out, size_t size, const char *word, const char *a,
+		    const char *b)
+{
+	char m[PSEP_NAME_MAX], m2[PSEP_NAME_MAX];
+	struct outbuf o;
+	uint32_t op;
+
+	ob_init(&o, out, size);
+	ob_printf(&o, "%s ", word);
+	ob_astring(&o, a);
+	if (b != NULL) {
+		ob_printf(&o, " ");
+		ob_astring(&o, b);
+	}
+	if (o.ok && (repl_parse_boxes_data(out, &op, m, m2) != 0 ||
+		     (op == PSEP_REPL_RENAME) != (b != NULL)))
+		return ob_fail(&o);
+	return ob_done(&o);
+}
+
 static const char *
 op_name(enum psep_repl_op op)
 {
