@@ -287,8 +287,9 @@ enum psep_repl_op {
 	 * "STORE <guid> <modseq> <deltas>", "SAVE <guid>" */
 	PSEP_REPL_CAPTURE = 11,
 	/* local only, the same for the folders of a user (no mailbox):
-	 * "CREATE <mailbox>", "DELETE <mailbox>", "RENAME <from> <to>",
-	 * names as astrings (repl_fmt_boxes_data) */
+	 * "CREATE <mailbox>", "DELETE <mailbox>", "RENAME <from> <to>", and
+	 * for the subscriptions file "SUBSCRIBE <mailbox>",
+	 * "UNSUBSCRIBE <mailbox>"; names as astrings (repl_fmt_boxes_data) */
 	PSEP_REPL_CAPTURE_BOXES = 12,
 	PSEP_REPL_SUBSCRIBE = 13,
 	PSEP_REPL_UNSUBSCRIBE = 14,

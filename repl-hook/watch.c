@@ -9,7 +9,9 @@
  * it and list what it recorded) and journals the EXPUNGEs and STOREs of
  * the answer for every replica (hook_notify.event_local); what needs a
  * body (a new file) or a folder change marks the user for a dirty resync
- * (§11).
+ * (§11).  An event at the Maildir root (a folder, or Dovecot's
+ * subscriptions file) asks for PSEP_REPL_CAPTURE_BOXES, whose CREATE,
+ * DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE lines are journaled as events.
  *
  * Runs in:  repl-hook (run_user, no capabilities, seccomp), libevent.
  * Trust:    the names in events are user-controlled: they are only
@@ -50,6 +52,7 @@
 				   * one resync of the user instead */
 #define WATCH_INFLIGHT 8          /* CAPTURE requests at a time */
 #define WATCH_USER_INFLIGHT 2     /* ... of them for one user */
+#define WATCH_SUBS_FILE "subscriptions"   /* Dovecot's, in the Maildir root */
 
 /* A mailbox (or, mailbox NULL, a whole user) that changed. */
 struct pend {
@@ -425,9 +428,9 @@ capture_line(struct hook *h, const struct pend *p, char *line)
 	return false;
 }
 
-/* One data line of a CAPTURE_BOXES reply: a folder event to journal;
- * true if the user's mailboxes need a resync (a folder created, with what
- * it may already hold). */
+/* One data line of a CAPTURE_BOXES reply: a folder or subscription event
+ * to journal; true if the user's mailboxes need a resync (a folder
+ * created, with what it may already hold). */
 static bool
 boxes_line(struct hook *h, const char *user, const char *line, unsigned *events)
 {
@@ -441,7 +444,7 @@ boxes_line(struct hook *h, const char *user, const char *line, unsigned *events)
 	log_info("watch: user=%s %s", user, line);
 	h->notify->event_local(h, &c);
 	(*events)++;
-	if (c.op != PSEP_REPL_DELETE && h->watch != NULL)
+	if ((c.op == PSEP_REPL_CREATE || c.op == PSEP_REPL_RENAME) && h->watch != NULL)
 		watch_enqueue(h->watch, user);   /* its new/, cur/ are there now */
 	return c.op == PSEP_REPL_CREATE;
 }
@@ -615,9 +618,15 @@ hook_watch_classify(uint32_t mask, const char *name, bool root)
 	if (name == NULL || name[0] == '\0')
 		return HOOK_WATCH_NOTHING;
 	if (root) {
+		/* Dovecot's subscriptions file, replaced by rename (written
+		 * as subscriptions.lock first) or removed: captured with the
+		 * folders */
+		if (!(mask & IN_ISDIR) && strcmp(name, WATCH_SUBS_FILE) == 0)
+			return mask & (IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) ?
+			       HOOK_WATCH_CHANGE : HOOK_WATCH_NOTHING;
 		/* the root: folders (".Name") appear, go, are renamed;
-		 * "..DOVECOT-TRASHED", Dovecot's files, subscriptions,
-		 * maildirsize and the like are not folders */
+		 * "..DOVECOT-TRASHED", Dovecot's other files, maildirsize
+		 * and the like are not folders */
 		if (!(mask & IN_ISDIR) || name[0] != '.' || name[1] == '.' ||
 		    name[1] == '\0')
 			return HOOK_WATCH_NOTHING;

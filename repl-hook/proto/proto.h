@@ -184,8 +184,9 @@ int repl_parse_fetch_data(const char *body, struct store_msg_info *m,
 
 /*
  * A data line of change capture's folder answer (PSEP_REPL_CAPTURE_BOXES,
- * local only): "CREATE name", "DELETE name", "RENAME from to", names as
- * astrings (§4).  *op_out gets the event (PSEP_REPL_CREATE ...), mailbox
+ * local only): "CREATE name", "DELETE name", "RENAME from to",
+ * "SUBSCRIBE name", "UNSUBSCRIBE name", names as astrings (§4).
+ * *op_out gets the event (PSEP_REPL_CREATE ...), mailbox
  * the name, mailbox2 the new name of a RENAME ("" otherwise).  Returns 0,
  * or -1 if malformed (an unknown word, a bad name).
  */
@@ -212,7 +213,7 @@ size_t repl_fmt_fetch_data(char *out, size_t size, const struct store_msg_info *
 			   uint64_t literal_size);
 
 /* A data line of change capture's folder answer (see
- * repl_parse_boxes_data): word ("CREATE", "DELETE", "RENAME"), then a and,
+ * repl_parse_boxes_data): word ("CREATE", "RENAME", "SUBSCRIBE" ...), then a and,
  * for RENAME, b as astrings.  Returns the length, or 0 if it does not fit
  * or would not parse back. */
 size_t repl_fmt_boxes_data(char *out, size_t size, const char *word, const char *a,

@@ -285,6 +285,8 @@ static const struct {
 	{ "CREATE", PSEP_REPL_CREATE, false },
 	{ "DELETE", PSEP_REPL_DELETE, false },
 	{ "RENAME", PSEP_REPL_RENAME, true },
+	{ "SUBSCRIBE", PSEP_REPL_SUBSCRIBE, false },
+	{ "UNSUBSCRIBE", PSEP_REPL_UNSUBSCRIBE, false },
 };
 
 int

@@ -258,7 +258,9 @@ int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
  * stowd-mailboxes file of the last look, call cb("RENAME", from, to),
  * cb("DELETE", name, NULL), cb("CREATE", name, NULL) for what others
  * changed (a rename of a parent implies its inferiors': only the parent's
- * is reported; parents first), then write the file anew.  A missing or
+ * is reported; parents first); then the same for Dovecot's subscriptions
+ * file against stowd-subscriptions: cb("UNSUBSCRIBE", name, NULL),
+ * cb("SUBSCRIBE", name, NULL); then write both files anew.  A missing or
  * damaged file reports nothing.  0, or -1 with errno and *what_out.
  */
 int store_repl_capture_boxes(const struct store_repl_ctx *c,

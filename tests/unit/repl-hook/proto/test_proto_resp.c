@@ -344,8 +344,8 @@ test_astring_and_hex(void **state)
 }
 
 /* Random response lines: never a crash. */
-/* Change capture's folder lines: names as astrings both ways, a name with
- * spaces stays one name; the rest is refused. */
+/* Change capture's folder and subscription lines: names as astrings both
+ * ways, a name with spaces stays one name; the rest is refused. */
 static void
 test_boxes_data(void **state)
 {
@@ -360,11 +360,15 @@ test_boxes_data(void **state)
 		  PSEP_REPL_RENAME },
 		{ "RENAME", "a \"q\"", "b\\c", "RENAME \"a \\\"q\\\"\" \"b\\\\c\"",
 		  PSEP_REPL_RENAME },
+		{ "SUBSCRIBE", "Lists.stowd", NULL, "SUBSCRIBE Lists.stowd",
+		  PSEP_REPL_SUBSCRIBE },
+		{ "UNSUBSCRIBE", "Sent Messages", NULL, "UNSUBSCRIBE \"Sent Messages\"",
+		  PSEP_REPL_UNSUBSCRIBE },
 	};
 	static const char *const bad[] = {
 		"", "CREATE", "CREATE ", "CREATE a b", "RENAME a", "RENAME a b c",
 		"CREATE a..b", "DELETE .Sent", "FROB a", "CREATEX a", "CREATE \"a",
-		"CREATE  a", "CREATE a ",
+		"CREATE  a", "CREATE a ", "SUBSCRIBE a b", "UNSUBSCRIBE", "SUBSCRIBE a/b",
 	};
 	char line[1024], m[PSEP_NAME_MAX], m2[PSEP_NAME_MAX];
 	uint32_t op;

@@ -72,6 +72,9 @@ void test_lmtp_save_records_origin_and_modseq(void **state);
 /* the tests of test_repl_subs.c */
 void test_subscribe_unsubscribe_idempotent(void **state);
 void test_subscribe_waits_for_the_lock_then_eagain(void **state);
+void test_capture_reports_subscriptions_of_others(void **state);
+void test_capture_does_not_report_own_subscriptions(void **state);
+void test_capture_subscriptions_damaged_files(void **state);
 /* the tests of test_repl_cache.c */
 void test_cache_catches_up_with_lmtp_appends(void **state);
 void test_cache_not_used_for_a_shorter_index(void **state);
