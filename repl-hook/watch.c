@@ -54,12 +54,13 @@
 #define WATCH_USER_INFLIGHT 2     /* ... of them for one user */
 #define WATCH_SUBS_FILE "subscriptions"   /* Dovecot's, in the Maildir root */
 
-/* A mailbox (or, mailbox NULL, a whole user) that changed. */
+/* A mailbox (or, mailbox NULL, the Maildir root of a user) that changed. */
 struct pend {
 	char *user;
 	char *mailbox;
 	bool due;                     /* its delay is over */
 	bool sent;                    /* CAPTURE in flight */
+	bool resync;                  /* a flood: resync the user after it */
 };
 
 /* What a watch descriptor stands for. */
@@ -331,35 +332,55 @@ pend_remove(struct hook_watch *w, size_t i)
 	w->pending[i] = w->pending[--w->npending];
 }
 
+/* Drop the user's mailbox entries not yet sent. */
+static void
+pending_drop_boxes(struct hook_watch *w, const char *user)
+{
+	for (size_t i = 0; i < w->npending;) {
+		struct pend *p = w->pending[i];
+
+		if (!p->sent && p->mailbox != NULL && strcmp(p->user, user) == 0)
+			pend_remove(w, i);
+		else
+			i++;
+	}
+}
+
 /*
  * (user, mailbox) changed; mailbox NULL: something at the Maildir root (a
- * folder), which needs the user's resync.  One entry per pair not yet
- * sent; a user with more than WATCH_USER_BOXES changed mailboxes becomes
- * one user entry, so a flood costs one entry.
+ * folder, the subscriptions), captured with CAPTURE_BOXES beside the
+ * user's mailbox entries.  One entry per pair not yet sent; a user with
+ * more than WATCH_USER_BOXES changed mailboxes becomes one root entry
+ * that resyncs the user after its capture, so a flood costs one entry.
  */
 static void
 pending_add(struct hook_watch *w, const char *user, const char *mailbox)
 {
+	struct pend *root = NULL, *p;
 	size_t i, n = 0;
+	bool flood = false;
 
 	for (i = 0; i < w->npending; i++) {
-		struct pend *p = w->pending[i];
-
+		p = w->pending[i];
 		if (p->sent || strcmp(p->user, user) != 0)
 			continue;
-		if (p->mailbox == NULL ||
-		    (mailbox != NULL && strcmp(p->mailbox, mailbox) == 0))
+		if (p->mailbox == NULL)
+			root = p;
+		else if (mailbox != NULL && strcmp(p->mailbox, mailbox) == 0)
 			return;
-		n++;
+		else
+			n++;
 	}
-	if (mailbox == NULL || n >= WATCH_USER_BOXES) {
-		for (i = 0; i < w->npending;) {
-			if (!w->pending[i]->sent && strcmp(w->pending[i]->user, user) == 0)
-				pend_remove(w, i);
-			else
-				i++;
+	if (root != NULL && (mailbox == NULL || root->resync))
+		return;   /* waiting already, or the user's resync covers it */
+	if (mailbox != NULL && n >= WATCH_USER_BOXES) {
+		pending_drop_boxes(w, user);
+		if (root != NULL) {
+			root->resync = true;
+			return;
 		}
 		mailbox = NULL;
+		flood = true;
 	}
 	if (w->npending >= WATCH_PENDING_MAX) {
 		w->full_due = true;   /* too many at once: one full sync */
@@ -368,10 +389,11 @@ pending_add(struct hook_watch *w, const char *user, const char *mailbox)
 	}
 	if (w->pending == NULL)
 		w->pending = xcalloc(WATCH_PENDING_MAX, sizeof(*w->pending));
-	w->pending[w->npending] = xcalloc(1, sizeof(struct pend));
-	w->pending[w->npending]->user = xstrdup(user);
-	w->pending[w->npending]->mailbox = mailbox != NULL ? xstrdup(mailbox) : NULL;
-	w->npending++;
+	p = xcalloc(1, sizeof(*p));
+	p->user = xstrdup(user);
+	p->mailbox = mailbox != NULL ? xstrdup(mailbox) : NULL;
+	p->resync = flood;
+	w->pending[w->npending++] = p;
 	flush_arm(w);
 }
 
@@ -503,8 +525,9 @@ capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
 		close(fd);
 	/* a created folder: the journaled CREATE first, then a resync of the
 	 * user for what it holds (the resync waits for the journal to drain);
-	 * a rename or delete carries everything itself */
-	if (rep != NULL && resync)
+	 * a rename or delete carries everything itself; a flood: the resync
+	 * of the user brings what its mailboxes' captures would have */
+	if (rep != NULL && (resync || p->resync))
 		resync_user(h, p->user, p->mailbox);
 	if (w == NULL) {
 		pend_free(p);
