@@ -380,12 +380,6 @@ psep_server_id_ok(const char *s, size_t size)
 }
 
 static bool
-op_is_event(uint32_t op)
-{
-	return op >= PSEP_REPL_SAVE && op <= PSEP_REPL_RENAME;
-}
-
-static bool
 op_has_guid(uint32_t op)
 {
 	return op == PSEP_REPL_SAVE || op == PSEP_REPL_STORE ||
@@ -422,10 +416,10 @@ cmd_check(const struct psep_repl_cmd *c, int fd, const struct stat *st,
 		return fail(why, "bad replication op");
 	if (cmd_strings_check(c, why) < 0)
 		return -1;
-	if (op_is_event(c->op) ? !psep_server_id_ok(c->origin, sizeof(c->origin))
+	if (psep_repl_op_is_event(c->op) ? !psep_server_id_ok(c->origin, sizeof(c->origin))
 			       : c->origin[0] != '\0')
 		return fail(why, "bad origin");
-	if (!op_is_event(c->op) && c->modseq != 0)
+	if (!psep_repl_op_is_event(c->op) && c->modseq != 0)
 		return fail(why, "modseq on a query");
 	if (c->op == PSEP_REPL_LIST || c->op == PSEP_REPL_CAPTURE_BOXES ?
 	    c->mailbox[0] != '\0'
@@ -568,7 +562,7 @@ v_event_req(const struct psep_msg *m, const struct stat *st, const char **why)
 {
 	const struct psep_event_req *r = &m->u.event_req;
 
-	if (!op_is_event(r->cmd.op))
+	if (!psep_repl_op_is_event(r->cmd.op))
 		return fail(why, "event of a query op");
 	if (r->want_acks > PSEP_MAX_REPLICAS)
 		return fail(why, "bad want_acks");

@@ -287,10 +287,24 @@ enum psep_repl_op {
 	 * "STORE <guid> <modseq> <deltas>", "SAVE <guid>" */
 	PSEP_REPL_CAPTURE = 11,
 	/* local only, the same for the folders of a user (no mailbox):
-	 * "CREATE <mailbox>", "DELETE <mailbox>", "RENAME <from> <to>" */
+	 * "CREATE <mailbox>", "DELETE <mailbox>", "RENAME <from> <to>", and
+	 * for the subscriptions file "SUBSCRIBE <mailbox>",
+	 * "UNSUBSCRIBE <mailbox>"; names as astrings (repl_fmt_boxes_data) */
 	PSEP_REPL_CAPTURE_BOXES = 12,
+	PSEP_REPL_SUBSCRIBE = 13,
+	PSEP_REPL_UNSUBSCRIBE = 14,
 };
-#define PSEP_REPL_OP_MAX 12
+#define PSEP_REPL_OP_MAX 14
+
+/* The events (journaled and forwarded, §9): SAVE, STORE, EXPUNGE, CREATE,
+ * DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE; the others are queries or local
+ * commands. */
+static inline bool
+psep_repl_op_is_event(uint32_t op)
+{
+	return (op >= PSEP_REPL_SAVE && op <= PSEP_REPL_RENAME) ||
+	       op == PSEP_REPL_SUBSCRIBE || op == PSEP_REPL_UNSUBSCRIBE;
+}
 
 struct psep_repl_cmd {
 	uint32_t op;                  /* enum psep_repl_op */

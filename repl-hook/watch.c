@@ -9,7 +9,9 @@
  * it and list what it recorded) and journals the EXPUNGEs and STOREs of
  * the answer for every replica (hook_notify.event_local); what needs a
  * body (a new file) or a folder change marks the user for a dirty resync
- * (§11).
+ * (§11).  An event at the Maildir root (a folder, or Dovecot's
+ * subscriptions file) asks for PSEP_REPL_CAPTURE_BOXES, whose CREATE,
+ * DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE lines are journaled as events.
  *
  * Runs in:  repl-hook (run_user, no capabilities, seccomp), libevent.
  * Trust:    the names in events are user-controlled: they are only
@@ -50,13 +52,15 @@
 				   * one resync of the user instead */
 #define WATCH_INFLIGHT 8          /* CAPTURE requests at a time */
 #define WATCH_USER_INFLIGHT 2     /* ... of them for one user */
+#define WATCH_SUBS_FILE "subscriptions"   /* Dovecot's, in the Maildir root */
 
-/* A mailbox (or, mailbox NULL, a whole user) that changed. */
+/* A mailbox (or, mailbox NULL, the Maildir root of a user) that changed. */
 struct pend {
 	char *user;
 	char *mailbox;
 	bool due;                     /* its delay is over */
 	bool sent;                    /* CAPTURE in flight */
+	bool resync;                  /* a flood: resync the user after it */
 };
 
 /* What a watch descriptor stands for. */
@@ -328,35 +332,55 @@ pend_remove(struct hook_watch *w, size_t i)
 	w->pending[i] = w->pending[--w->npending];
 }
 
+/* Drop the user's mailbox entries not yet sent. */
+static void
+pending_drop_boxes(struct hook_watch *w, const char *user)
+{
+	for (size_t i = 0; i < w->npending;) {
+		struct pend *p = w->pending[i];
+
+		if (!p->sent && p->mailbox != NULL && strcmp(p->user, user) == 0)
+			pend_remove(w, i);
+		else
+			i++;
+	}
+}
+
 /*
  * (user, mailbox) changed; mailbox NULL: something at the Maildir root (a
- * folder), which needs the user's resync.  One entry per pair not yet
- * sent; a user with more than WATCH_USER_BOXES changed mailboxes becomes
- * one user entry, so a flood costs one entry.
+ * folder, the subscriptions), captured with CAPTURE_BOXES beside the
+ * user's mailbox entries.  One entry per pair not yet sent; a user with
+ * more than WATCH_USER_BOXES changed mailboxes becomes one root entry
+ * that resyncs the user after its capture, so a flood costs one entry.
  */
 static void
 pending_add(struct hook_watch *w, const char *user, const char *mailbox)
 {
+	struct pend *root = NULL, *p;
 	size_t i, n = 0;
+	bool flood = false;
 
 	for (i = 0; i < w->npending; i++) {
-		struct pend *p = w->pending[i];
-
+		p = w->pending[i];
 		if (p->sent || strcmp(p->user, user) != 0)
 			continue;
-		if (p->mailbox == NULL ||
-		    (mailbox != NULL && strcmp(p->mailbox, mailbox) == 0))
+		if (p->mailbox == NULL)
+			root = p;
+		else if (mailbox != NULL && strcmp(p->mailbox, mailbox) == 0)
 			return;
-		n++;
+		else
+			n++;
 	}
-	if (mailbox == NULL || n >= WATCH_USER_BOXES) {
-		for (i = 0; i < w->npending;) {
-			if (!w->pending[i]->sent && strcmp(w->pending[i]->user, user) == 0)
-				pend_remove(w, i);
-			else
-				i++;
+	if (root != NULL && (mailbox == NULL || root->resync))
+		return;   /* waiting already, or the user's resync covers it */
+	if (mailbox != NULL && n >= WATCH_USER_BOXES) {
+		pending_drop_boxes(w, user);
+		if (root != NULL) {
+			root->resync = true;
+			return;
 		}
 		mailbox = NULL;
+		flood = true;
 	}
 	if (w->npending >= WATCH_PENDING_MAX) {
 		w->full_due = true;   /* too many at once: one full sync */
@@ -365,10 +389,11 @@ pending_add(struct hook_watch *w, const char *user, const char *mailbox)
 	}
 	if (w->pending == NULL)
 		w->pending = xcalloc(WATCH_PENDING_MAX, sizeof(*w->pending));
-	w->pending[w->npending] = xcalloc(1, sizeof(struct pend));
-	w->pending[w->npending]->user = xstrdup(user);
-	w->pending[w->npending]->mailbox = mailbox != NULL ? xstrdup(mailbox) : NULL;
-	w->npending++;
+	p = xcalloc(1, sizeof(*p));
+	p->user = xstrdup(user);
+	p->mailbox = mailbox != NULL ? xstrdup(mailbox) : NULL;
+	p->resync = flood;
+	w->pending[w->npending++] = p;
 	flush_arm(w);
 }
 
@@ -425,40 +450,23 @@ capture_line(struct hook *h, const struct pend *p, char *line)
 	return false;
 }
 
-/* One data line of a CAPTURE_BOXES reply: a folder event to journal;
- * true if the user's mailboxes need a resync (a folder created, with what
- * it may already hold). */
+/* One data line of a CAPTURE_BOXES reply: a folder or subscription event
+ * to journal; true if the user's mailboxes need a resync (a folder
+ * created, with what it may already hold). */
 static bool
-boxes_line(struct hook *h, const char *user, char *line, unsigned *events)
+boxes_line(struct hook *h, const char *user, const char *line, unsigned *events)
 {
 	struct psep_repl_cmd c;
-	char *a = strchr(line, ' '), *b;
 
-	if (a == NULL)
-		return true;
-	*a++ = '\0';
-	b = strchr(a, ' ');
-	if (b != NULL)
-		*b++ = '\0';
 	memset(&c, 0, sizeof(c));
-	if (strcmp(line, "CREATE") == 0 && b == NULL)
-		c.op = PSEP_REPL_CREATE;
-	else if (strcmp(line, "DELETE") == 0 && b == NULL)
-		c.op = PSEP_REPL_DELETE;
-	else if (strcmp(line, "RENAME") == 0 && b != NULL)
-		c.op = PSEP_REPL_RENAME;
-	else
+	if (repl_parse_boxes_data(line, &c.op, c.mailbox, c.mailbox2) < 0 ||
+	    !xstrlcpy(c.origin, hook_server_id(h), sizeof(c.origin)) ||
+	    !xstrlcpy(c.user, user, sizeof(c.user)))
 		return true;
-	if (!xstrlcpy(c.origin, hook_server_id(h), sizeof(c.origin)) ||
-	    !xstrlcpy(c.user, user, sizeof(c.user)) ||
-	    !xstrlcpy(c.mailbox, a, sizeof(c.mailbox)) ||
-	    (b != NULL && !xstrlcpy(c.mailbox2, b, sizeof(c.mailbox2))))
-		return true;
-	log_info("watch: user=%s %s %s%s%s", user, line, a, b != NULL ? " " : "",
-		 b != NULL ? b : "");
+	log_info("watch: user=%s %s", user, line);
 	h->notify->event_local(h, &c);
 	(*events)++;
-	if (c.op != PSEP_REPL_DELETE && h->watch != NULL)
+	if ((c.op == PSEP_REPL_CREATE || c.op == PSEP_REPL_RENAME) && h->watch != NULL)
 		watch_enqueue(h->watch, user);   /* its new/, cur/ are there now */
 	return c.op == PSEP_REPL_CREATE;
 }
@@ -517,8 +525,9 @@ capture_cb(struct hook *h, const struct psep_repl_rep *rep, int fd, void *arg)
 		close(fd);
 	/* a created folder: the journaled CREATE first, then a resync of the
 	 * user for what it holds (the resync waits for the journal to drain);
-	 * a rename or delete carries everything itself */
-	if (rep != NULL && resync)
+	 * a rename or delete carries everything itself; a flood: the resync
+	 * of the user brings what its mailboxes' captures would have */
+	if (rep != NULL && (resync || p->resync))
 		resync_user(h, p->user, p->mailbox);
 	if (w == NULL) {
 		pend_free(p);
@@ -632,9 +641,15 @@ hook_watch_classify(uint32_t mask, const char *name, bool root)
 	if (name == NULL || name[0] == '\0')
 		return HOOK_WATCH_NOTHING;
 	if (root) {
+		/* Dovecot's subscriptions file, replaced by rename (written
+		 * as subscriptions.lock first) or removed: captured with the
+		 * folders */
+		if (!(mask & IN_ISDIR) && strcmp(name, WATCH_SUBS_FILE) == 0)
+			return mask & (IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) ?
+			       HOOK_WATCH_CHANGE : HOOK_WATCH_NOTHING;
 		/* the root: folders (".Name") appear, go, are renamed;
-		 * "..DOVECOT-TRASHED", Dovecot's files, subscriptions,
-		 * maildirsize and the like are not folders */
+		 * "..DOVECOT-TRASHED", Dovecot's other files, maildirsize
+		 * and the like are not folders */
 		if (!(mask & IN_ISDIR) || name[0] != '.' || name[1] == '.' ||
 		    name[1] == '\0')
 			return HOOK_WATCH_NOTHING;

@@ -657,6 +657,11 @@ bool store_subs_contains(const struct store_subs *s, const char *name);
 int store_subs_set(int root_fd, char sep, const char *name, bool subscribe,
 		   bool *changed_out);
 
+/* store_subs_set, waiting at most timeout_secs for subscriptions.lock
+ * (then EAGAIN) instead of Dovecot's 120 s. */
+int store_subs_set_wait(int root_fd, char sep, const char *name, bool subscribe,
+			unsigned timeout_secs, bool *changed_out);
+
 /* ---- duplicate window (dupwin.c, per mailbox directory) -------------- */
 
 #define STORE_DUP_FILE "stowd-duplicates"

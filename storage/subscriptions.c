@@ -282,8 +282,16 @@ int
 store_subs_set(int root_fd, char sep, const char *name, bool subscribe,
 	       bool *changed_out)
 {
+	return store_subs_set_wait(root_fd, sep, name, subscribe,
+				   STORE_SUBS_LOCK_TIMEOUT, changed_out);
+}
+
+int
+store_subs_set_wait(int root_fd, char sep, const char *name, bool subscribe,
+		    unsigned timeout_secs, bool *changed_out)
+{
 	struct store_dotlock_set set = {
-		.timeout_secs = STORE_SUBS_LOCK_TIMEOUT,
+		.timeout_secs = timeout_secs,
 		.stale_secs = STORE_SUBS_LOCK_STALE,
 		.write_pid = false,
 	};

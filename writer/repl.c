@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * writer/repl.c - one replication operation (PSEP_REPL_OP_REQ): SAVE,
- * STORE, EXPUNGE, CREATE, DELETE, RENAME, LIST, SYNC, GUIDS, FETCH on the
- * user's Maildir through storage/repl/repl.h, answered with the facts in
- * PSEP_REPL_OP_REP.  The supervisor decides what they mean on the wire.
+ * STORE, EXPUNGE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST,
+ * SYNC, GUIDS, FETCH on the user's Maildir through storage/repl/repl.h,
+ * answered with the facts in PSEP_REPL_OP_REP.  The supervisor decides
+ * what they mean on the wire.
  *
  * Runs in:  writer-seteuid and writer-child, under seccomp.
  * Trust:    the request was validated by psep_msg_recv (uid range, paths,
@@ -90,19 +91,19 @@ capture_cb(const struct store_rec *rec, void *arg)
 	return psep_lines_add(arg, line, (size_t)n);
 }
 
-/* A folder change of others, as a CAPTURE_BOXES data line. */
+/* A folder change of others, as a CAPTURE_BOXES data line (names as
+ * astrings: a name may hold spaces). */
 static int
 boxes_cb(const char *op, const char *a, const char *b, void *arg)
 {
 	char line[PSEP_LINES_LINE_MAX];
-	int n = snprintf(line, sizeof(line), "%s %s%s%s", op, a, b != NULL ? " " : "",
-			 b != NULL ? b : "");
+	size_t n = repl_fmt_boxes_data(line, sizeof(line), op, a, b);
 
-	if (n <= 0 || (size_t)n >= sizeof(line)) {
+	if (n == 0) {
 		errno = EOVERFLOW;
 		return -1;
 	}
-	return psep_lines_add(arg, line, (size_t)n);
+	return psep_lines_add(arg, line, n);
 }
 
 /* What one operation produced besides the result. */
@@ -260,6 +261,10 @@ op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 	case PSEP_REPL_CAPTURE_BOXES:
 		o->res.status = STORE_R_OK;
 		return store_repl_capture_boxes(ctx, boxes_cb, &o->data, what);
+	case PSEP_REPL_SUBSCRIBE:
+	case PSEP_REPL_UNSUBSCRIBE:
+		return store_repl_subscribe(ctx, c->mailbox,
+					    c->op == PSEP_REPL_SUBSCRIBE, &o->res, what);
 	}
 	errno = EINVAL;
 	*what = "unknown operation";

@@ -45,12 +45,6 @@ struct repl_asker {
 	uint64_t req_id;
 };
 
-static bool
-op_is_event(uint32_t op)
-{
-	return op >= PSEP_REPL_SAVE && op <= PSEP_REPL_RENAME;
-}
-
 static void
 rep_set(struct psep_repl_rep *r, enum psep_repl_status st, const char *code,
 	const char *text)
@@ -85,6 +79,8 @@ static const struct {
 	 * read (try again), or it is larger than any message may be */
 	{ ESTALE, { PSEP_RS_NO, "UNAVAILABLE", "message file changed, try again" } },
 	{ EFBIG, { PSEP_RS_NO, "LIMIT", "message file larger than MAXLITERAL" } },
+	/* a lock another program holds (SUBSCRIBE: subscriptions.lock) */
+	{ EAGAIN, { PSEP_RS_NO, "UNAVAILABLE", "mailbox busy, try again" } },
 	/* the mailbox's index is over index_max_size or index_max_messages */
 	{ E2BIG, { PSEP_RS_NO, "LIMIT", "mailbox index over its size or message limit" } },
 };
@@ -141,6 +137,8 @@ ok_text(uint32_t op)
 		[PSEP_REPL_LIST] = "listed", [PSEP_REPL_SYNC] = "sync",
 		[PSEP_REPL_GUIDS] = "guids", [PSEP_REPL_FETCH] = "fetched",
 		[PSEP_REPL_CAPTURE] = "captured", [PSEP_REPL_CAPTURE_BOXES] = "captured",
+		[PSEP_REPL_SUBSCRIBE] = "subscribed",
+		[PSEP_REPL_UNSUBSCRIBE] = "unsubscribed",
 	};
 
 	return op <= PSEP_REPL_OP_MAX && t[op] != NULL ? t[op] : "done";
@@ -270,7 +268,8 @@ op_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 			 m->u.repl_op_rep.what, strerror(m->u.repl_op_rep.err));
 	op->rep_fd = m->fd;
 	m->fd = -1;
-	if (op_is_event(op->cmd.op) && op->rep.effective && op->sup->set.n_replicas > 0) {
+	if (psep_repl_op_is_event(op->cmd.op) && op->rep.effective &&
+	    op->sup->set.n_replicas > 0) {
 		op_forward(op);
 		return;
 	}
@@ -380,7 +379,7 @@ early_reply(struct sup_child *c, const struct psep_msg *m)
 	bool stamped = cmd->op == PSEP_REPL_SAVE || cmd->op == PSEP_REPL_STORE ||
 		       cmd->op == PSEP_REPL_EXPUNGE;
 
-	if (!op_is_event(cmd->op))
+	if (!psep_repl_op_is_event(cmd->op))
 		return false;
 	if (cmd->peer[0] != '\0' && own) {
 		reply_now(c, m->hdr.id, PSEP_RS_OK, "LOOP", "own event");
@@ -429,7 +428,7 @@ sup_repl_request(struct sup_child *c, struct psep_msg *m)
 		reply_now(c, m->hdr.id, PSEP_RS_NO, "UNAVAILABLE", "userdb unavailable");
 		return;
 	}
-	if (op_is_event(cmd->op) && c->sup->set.n_replicas > 0 &&
+	if (psep_repl_op_is_event(cmd->op) && c->sup->set.n_replicas > 0 &&
 	    !sup_hook_expected(c->sup)) {
 		reply_now(c, m->hdr.id, PSEP_RS_NO, "UNAVAILABLE",
 			  "replication journal unavailable");

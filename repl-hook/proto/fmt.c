@@ -266,6 +266,27 @@ repl_fmt_fetch_data(char *out, size_t size, const struct store_msg_info *m,
 	return ob_done(&o);
 }
 
+size_t
+repl_fmt_boxes_data(char *out, size_t size, const char *word, const char *a,
+		    const char *b)
+{
+	char m[PSEP_NAME_MAX], m2[PSEP_NAME_MAX];
+	struct outbuf o;
+	uint32_t op;
+
+	ob_init(&o, out, size);
+	ob_printf(&o, "%s ", word);
+	ob_astring(&o, a);
+	if (b != NULL) {
+		ob_printf(&o, " ");
+		ob_astring(&o, b);
+	}
+	if (o.ok && (repl_parse_boxes_data(out, &op, m, m2) != 0 ||
+		     (op == PSEP_REPL_RENAME) != (b != NULL)))
+		return ob_fail(&o);
+	return ob_done(&o);
+}
+
 static const char *
 op_name(enum psep_repl_op op)
 {
@@ -282,6 +303,8 @@ op_name(enum psep_repl_op op)
 	case PSEP_REPL_FETCH: return "FETCH";
 	case PSEP_REPL_CAPTURE: return NULL;   /* local only */
 	case PSEP_REPL_CAPTURE_BOXES: return NULL;
+	case PSEP_REPL_SUBSCRIBE: return "SUBSCRIBE";
+	case PSEP_REPL_UNSUBSCRIBE: return "UNSUBSCRIBE";
 	}
 	return NULL;
 }
@@ -359,6 +382,8 @@ repl_fmt_command(char *out, size_t size, const struct psep_repl_cmd *cmd,
 	case PSEP_REPL_CREATE:
 	case PSEP_REPL_DELETE:
 	case PSEP_REPL_RENAME:
+	case PSEP_REPL_SUBSCRIBE:
+	case PSEP_REPL_UNSUBSCRIBE:
 		ob_printf(&o, " ");
 		ob_astring(&o, cmd->origin);
 		ob_user_mailbox(&o, cmd);

@@ -80,6 +80,8 @@ parse_args(struct repl_lex *lx, struct psep_repl_cmd *c, uint64_t *lit)
 		return parse_stamped(lx, c);
 	case PSEP_REPL_CREATE:
 	case PSEP_REPL_DELETE:
+	case PSEP_REPL_SUBSCRIBE:
+	case PSEP_REPL_UNSUBSCRIBE:
 		return repl_lex_server_id(lx, c->origin) && repl_lex_sp(lx) &&
 		       repl_lex_user(lx, c->user) && repl_lex_sp(lx) &&
 		       repl_lex_mailbox(lx, c->mailbox);
@@ -123,6 +125,8 @@ static const struct {
 	{ "SYNC", REPL_CMD_OP, PSEP_REPL_SYNC },
 	{ "GUIDS", REPL_CMD_OP, PSEP_REPL_GUIDS },
 	{ "FETCH", REPL_CMD_OP, PSEP_REPL_FETCH },
+	{ "SUBSCRIBE", REPL_CMD_OP, PSEP_REPL_SUBSCRIBE },
+	{ "UNSUBSCRIBE", REPL_CMD_OP, PSEP_REPL_UNSUBSCRIBE },
 };
 
 /* The command name and its arguments, up to the end of the line. */

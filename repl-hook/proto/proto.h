@@ -182,6 +182,17 @@ int repl_parse_guid_data(const char *body, struct store_msg_info *m);
 int repl_parse_fetch_data(const char *body, struct store_msg_info *m,
 			  uint64_t *literal_size);
 
+/*
+ * A data line of change capture's folder answer (PSEP_REPL_CAPTURE_BOXES,
+ * local only): "CREATE name", "DELETE name", "RENAME from to",
+ * "SUBSCRIBE name", "UNSUBSCRIBE name", names as astrings (§4).
+ * *op_out gets the event (PSEP_REPL_CREATE ...), mailbox
+ * the name, mailbox2 the new name of a RENAME ("" otherwise).  Returns 0,
+ * or -1 if malformed (an unknown word, a bad name).
+ */
+int repl_parse_boxes_data(const char *body, uint32_t *op_out,
+			  char mailbox[PSEP_NAME_MAX], char mailbox2[PSEP_NAME_MAX]);
+
 /* ---- formatting -------------------------------------------------------- */
 
 /* v as an atom if it is one, else as a quoted string.  Returns the length
@@ -201,12 +212,20 @@ size_t repl_fmt_guid_data(char *out, size_t size, const struct store_msg_info *m
 size_t repl_fmt_fetch_data(char *out, size_t size, const struct store_msg_info *m,
 			   uint64_t literal_size);
 
+/* A data line of change capture's folder answer (see
+ * repl_parse_boxes_data): word ("CREATE", "RENAME", "SUBSCRIBE" ...), then a and,
+ * for RENAME, b as astrings.  Returns the length, or 0 if it does not fit
+ * or would not parse back. */
+size_t repl_fmt_boxes_data(char *out, size_t size, const char *word, const char *a,
+			   const char *b);
+
 /*
  * An event or query as a command line without tag and CRLF, from cmd
  * ("SAVE origin modseq user mailbox guid uid date (flags) {N}" with N =
  * literal_size, "STORE origin modseq user mailbox guid (deltas)",
  * "EXPUNGE ...", "CREATE origin user mailbox", "DELETE ...",
- * "RENAME origin user old new", "LIST user", "SYNC user mailbox",
+ * "RENAME origin user old new", "SUBSCRIBE origin user mailbox",
+ * "UNSUBSCRIBE ...", "LIST user", "SYNC user mailbox",
  * "GUIDS user mailbox", "FETCH user mailbox guid").  Returns the length or
  * 0 if it does not fit.
  */

@@ -2,9 +2,10 @@
 /*
  * repl-hook/proto/resp.c - the response side of the replication protocol
  * (doc/replication-protocol.md §5, §6.1, §8.9-8.12): greeting, tagged and
- * untagged status lines, data lines and their bodies.
+ * untagged status lines, data lines and their bodies; and the data lines
+ * of change capture's folder answer (§7.6, local only).
  *
- * Runs in:  repl-hook (lines from replicas).
+ * Runs in:  repl-hook (lines from replicas; capture lines from a writer).
  * Trust:    replica responses are untrusted: every field is bounded and
  *           value-checked; a malformed line is -1, never a crash.
  */
@@ -272,5 +273,46 @@ repl_parse_fetch_data(const char *body, struct store_msg_info *m,
 	m->uid = (uint32_t)uid;
 	m->date = (time_t)date;
 	m->size = *literal_size;
+	return 0;
+}
+
+/* The words of change capture's folder answer; two: a second name. */
+static const struct {
+	const char *word;
+	enum psep_repl_op op;
+	bool two;
+} boxes_words[] = {
+	{ "CREATE", PSEP_REPL_CREATE, false },
+	{ "DELETE", PSEP_REPL_DELETE, false },
+	{ "RENAME", PSEP_REPL_RENAME, true },
+	{ "SUBSCRIBE", PSEP_REPL_SUBSCRIBE, false },
+	{ "UNSUBSCRIBE", PSEP_REPL_UNSUBSCRIBE, false },
+};
+
+int
+repl_parse_boxes_data(const char *body, uint32_t *op_out,
+		      char mailbox[PSEP_NAME_MAX], char mailbox2[PSEP_NAME_MAX])
+{
+	const unsigned char *tok;
+	struct repl_lex lx;
+	size_t n, i;
+
+	*op_out = 0;
+	mailbox[0] = mailbox2[0] = '\0';
+	repl_lex_init(&lx, body, strlen(body));
+	n = repl_lex_token(&lx, &tok);
+	for (i = 0; i < sizeof boxes_words / sizeof boxes_words[0]; i++) {
+		if (strlen(boxes_words[i].word) == n &&
+		    strncasecmp((const char *)tok, boxes_words[i].word, n) == 0)
+			break;
+	}
+	if (i == sizeof boxes_words / sizeof boxes_words[0] || !repl_lex_sp(&lx) ||
+	    !repl_lex_mailbox(&lx, mailbox))
+		return -1;
+	if (boxes_words[i].two && (!repl_lex_sp(&lx) || !repl_lex_mailbox(&lx, mailbox2)))
+		return -1;
+	if (!repl_lex_eol(&lx) || lx.limit)
+		return -1;
+	*op_out = (uint32_t)boxes_words[i].op;
 	return 0;
 }

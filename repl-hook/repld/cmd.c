@@ -323,12 +323,6 @@ do_hello(struct repld_conn *c, const struct repl_command *rc)
 }
 
 static bool
-is_event(uint32_t op)
-{
-	return op >= PSEP_REPL_SAVE && op <= PSEP_REPL_RENAME;
-}
-
-static bool
 has_modseq(uint32_t op)
 {
 	return op == PSEP_REPL_SAVE || op == PSEP_REPL_STORE ||
@@ -342,7 +336,7 @@ event_kind(struct repld_conn *c, const struct repl_command *rc)
 	const struct psep_repl_cmd *cmd = &rc->cmd;
 	bool own = strcmp(cmd->origin, c->srv->cfg->server_id) == 0;
 
-	if (!is_event(cmd->op))
+	if (!psep_repl_op_is_event(cmd->op))
 		return RCMD_OP;
 	if (c->local) {
 		if (!own) {

@@ -5,7 +5,8 @@
  * folder created, deleted or renamed by someone else (an IMAP server)
  * from one that exists on a replica only.  The file stowd-mailboxes in
  * the Maildir root holds a header line and one "<inode> <mailbox>\n" line
- * per folder (the inode of its directory, which a rename keeps).
+ * per folder (the inode of its directory, which a rename keeps).  The
+ * same capture looks at the subscriptions (repl/subs.c).
  *
  * Runs in:  a writer, with the user's credentials, under its seccomp list.
  * Trust:    the file and the directory entries are user-controlled: the
@@ -282,6 +283,7 @@ store_repl_capture_boxes(const struct store_repl_ctx *c,
 {
 	struct box_set old = { 0 }, now = { 0 };
 	struct scan sc = { .root = -1, .uid = c->uid, .set = &now };
+	struct store_subs_look subs = { .fd = -1 };
 	bool valid;
 	int fd = -1, ret = -1;
 
@@ -301,12 +303,19 @@ store_repl_capture_boxes(const struct store_repl_ctx *c,
 	*what_out = "capture";
 	if (valid && report(&old, &now, cb, arg) < 0)
 		goto out;
+	*what_out = "capture subscriptions";
+	if (store_subs_look(c, sc.root, cb, arg, &subs) < 0)
+		goto out;
+	/* both files once everything is reported: a failed report is made
+	 * again by the next look */
 	*what_out = "write " BOXES_FILE;
 	if (file_write(fd, &now) < 0)
 		goto out;
+	store_subs_look_end(&subs, true);
 	*what_out = NULL;
 	ret = 0;
 out:
+	store_subs_look_end(&subs, false);
 	if (fd >= 0)
 		close(fd);
 	if (sc.root >= 0)

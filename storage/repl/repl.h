@@ -182,6 +182,18 @@ int store_repl_rename(const struct store_repl_ctx *c, const char *from,
 		      const char **what_out);
 
 /*
+ * SUBSCRIBE (subscribe true) and UNSUBSCRIBE (§8.13): add mailbox (which
+ * need not exist) to Dovecot's subscriptions file in the Maildir root, or
+ * remove it, as Dovecot does (storage/subscriptions.c); effective if the
+ * file changed.  A missing Maildir root is made for SUBSCRIBE and leaves
+ * UNSUBSCRIBE not effective.  errno EAGAIN: subscriptions.lock was held
+ * by another program for too long.
+ */
+int store_repl_subscribe(const struct store_repl_ctx *c, const char *mailbox,
+			 bool subscribe, struct store_repl_result *res,
+			 const char **what_out);
+
+/*
  * Queries first reconcile the index with the Maildir (store_repl_reconcile)
  * so that hand-made changes show in the digests.
  *
@@ -246,7 +258,9 @@ int store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
  * stowd-mailboxes file of the last look, call cb("RENAME", from, to),
  * cb("DELETE", name, NULL), cb("CREATE", name, NULL) for what others
  * changed (a rename of a parent implies its inferiors': only the parent's
- * is reported; parents first), then write the file anew.  A missing or
+ * is reported; parents first); then the same for Dovecot's subscriptions
+ * file against stowd-subscriptions: cb("UNSUBSCRIBE", name, NULL),
+ * cb("SUBSCRIBE", name, NULL); then write both files anew.  A missing or
  * damaged file reports nothing.  0, or -1 with errno and *what_out.
  */
 int store_repl_capture_boxes(const struct store_repl_ctx *c,

@@ -180,6 +180,39 @@ void store_rop_done(struct store_rop *o, int ret, const char **what_out);
 void store_boxes_note(const struct store_repl_ctx *c, const char *op, const char *a,
 		      const char *b);
 
+/* repl/subs.c: a sorted set of mailbox names (subscriptions). */
+struct store_subs_names {
+	char **v;
+	size_t n, cap;
+};
+
+/* One look of change capture at the subscriptions of a Maildir. */
+struct store_subs_look {
+	int fd;                          /* stowd-subscriptions, locked; -1 */
+	bool valid;                      /* it held a list (else: first look) */
+	struct store_subs_names seen;    /* as stowd last saw them */
+	struct store_subs_names now;     /* Dovecot's subscriptions file now */
+};
+
+/*
+ * Change capture of the subscriptions (doc/replication-protocol.md §7.6):
+ * lock stowd-subscriptions in root (into *l), compare it with Dovecot's
+ * subscriptions file and call cb("UNSUBSCRIBE", name, NULL) and
+ * cb("SUBSCRIBE", name, NULL) for what others changed; nothing for the
+ * first look (the file missing or damaged), nor when a file cannot be
+ * read (then there is nothing to write either).  0, or -1 with errno if
+ * cb failed.  Always finish with store_subs_look_end.
+ */
+int store_subs_look(const struct store_repl_ctx *c, int root,
+		    int (*cb)(const char *op, const char *a, const char *b, void *arg),
+		    void *arg, struct store_subs_look *l);
+/* Write what the look saw into stowd-subscriptions (write true: the
+ * report is out) and release *l; errors ignored, errno kept. */
+void store_subs_look_end(struct store_subs_look *l, bool write);
+/* The first look: write stowd-subscriptions if it is missing or damaged,
+ * else nothing.  Errors ignored (errno kept): the file is a hint. */
+void store_subs_first_look(const struct store_repl_ctx *c);
+
 /*
  * Dovecot keywords (doc/replication-protocol.md §7.3): the letters a..z
  * of the keywords in the canonical flags canon, by the mailbox's

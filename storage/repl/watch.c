@@ -140,6 +140,7 @@ store_repl_watch(const struct store_repl_ctx *c, int ino,
 	*what_out = NULL;
 	ret = 0;
 	store_boxes_note(c, NULL, NULL, NULL);   /* the first look, for capture */
+	store_subs_first_look(c);
 out:
 	close(w.root);
 	if (ret < 0)

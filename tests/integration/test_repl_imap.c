@@ -4,8 +4,8 @@
  * Dovecot on a's Maildirs) or in a mail client working on the files
  * reaches the replica b and stays done: flags, an expunge, a move between
  * folders, a file renamed or removed directly as mutt does, an expunge
- * while b is down, concurrent flag changes on a and b; after settling a
- * Dovecot on b shows what the one on a shows.
+ * while b is down, concurrent flag changes on a and b, subscriptions both
+ * ways; after settling a Dovecot on b shows what the one on a shows.
  *
  * Runs in:  the integration suite, as root, once per delivery mode; each
  *           test starts its own a <-> b pair and Dovecot instances.
@@ -511,6 +511,121 @@ test_keywords_both_ways(void **state)
 	irepl_pass();
 }
 
+/* Whether Dovecot on i lists name among u1's subscriptions (LSUB, in a
+ * session of its own: what a client that logs in now sees); -1 on error. */
+static int
+subscribed_on(unsigned i, const char *name)
+{
+	struct imapc_list_item *it = NULL;
+	struct imapc *c = imap_login(i);
+	int n = imapc_list(c, true, "*", &it), found = 0;
+
+	for (int k = 0; k < n; k++)
+		found |= strcmp(it[k].name, name) == 0;
+	free(it);
+	imapc_free(&c);
+	return n < 0 ? -1 : found;
+}
+
+/* Bounded poll until subscribed_on(i, name) == want (1 or 0); 0 or -1. */
+static int
+wait_subscribed(unsigned i, const char *name, int want)
+{
+	int64_t deadline = harness_mono_ms() + SETTLE_MS;
+	int have;
+
+	while ((have = subscribed_on(i, name)) != want) {
+		if (harness_mono_ms() > deadline) {
+			fprintf(stderr, "%s: \"%s\" subscribed %d, want %d\n",
+				IR[i].name, name, have, want);
+			return -1;
+		}
+		harness_sleep_ms(100);
+	}
+	return 0;
+}
+
+/* Lines of i's log where change capture journaled "<op> <name>" for u1. */
+static int
+captured(unsigned i, const char *op_and_name)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "watch: user=%s %s", IR[i].h->users[0].name,
+		 op_and_name);
+	return irepl_log_count(i, text);
+}
+
+/* Subscriptions made through IMAP on one side are subscriptions in
+ * Dovecot on the other, both ways (a name with a space too); an
+ * unsubscribe follows; the replica's own write of the file is not
+ * captured back.  A flag change made right before a
+ * subscription still travels (the capture of the root does not take the
+ * place of the mailbox's). */
+static void
+test_subscriptions_both_ways(void **state)
+{
+	struct imapc *ca, *cb;
+	char g[33];
+
+	(void)state;
+	start_both(FULL_SYNC);
+	dovecot_for(A);
+	dovecot_for(B);
+	ca = imap_login(A);
+	assert_int_equal(imapc_create(ca, "Lists"), 0);
+	assert_int_equal(imapc_create(ca, "Sent Messages"), 0);
+	if (wait_count(B, "Lists", 0) < 0 || wait_count(B, "Sent Messages", 0) < 0)
+		fail_msg("the folders did not reach b");
+	deliver_and_select(ca, 1100, g);
+	assert_int_equal(imapc_store(ca, true, "3", "+FLAGS", "\\Flagged"), 0);
+	assert_int_equal(imapc_subscribe(ca, "Lists"), 0);
+	assert_int_equal(imapc_subscribe(ca, "Sent Messages"), 0);
+	if (wait_subscribed(B, "Lists", 1) < 0 ||
+	    wait_subscribed(B, "Sent Messages", 1) < 0)
+		fail_msg("the subscriptions did not reach b");
+	if (wait_letters(B, "", g, "F") < 0)
+		fail_msg("the flag change next to them did not reach b");
+	assert_int_equal(imapc_unsubscribe(ca, "Lists"), 0);
+	if (wait_subscribed(B, "Lists", 0) < 0)
+		fail_msg("the unsubscribe did not reach b");
+	assert_int_equal(subscribed_on(B, "Sent Messages"), 1);
+	/* b to a */
+	cb = imap_login(B);
+	assert_int_equal(imapc_subscribe(cb, "INBOX"), 0);
+	if (wait_subscribed(A, "INBOX", 1) < 0)
+		fail_msg("b's subscription did not reach a");
+	/* a last change on each side: its capture runs after those of the
+	 * replicated writes before it, so these have run when it arrives */
+	assert_int_equal(imapc_unsubscribe(ca, "Sent Messages"), 0);
+	assert_int_equal(imapc_subscribe(cb, "Lists"), 0);
+	if (wait_subscribed(B, "Sent Messages", 0) < 0 ||
+	    wait_subscribed(A, "Lists", 1) < 0)
+		fail_msg("the last changes did not arrive");
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0 ||
+	    irepl_wait_journal_empty(B, "a", IREPL_POLL_MS) < 0)
+		fail_msg("journals did not drain");
+	/* each change captured once, where it was made: no echo */
+	assert_int_equal(captured(A, "SUBSCRIBE Lists"), 1);
+	assert_int_equal(captured(A, "SUBSCRIBE \"Sent Messages\""), 1);
+	assert_int_equal(captured(A, "UNSUBSCRIBE Lists"), 1);
+	assert_int_equal(captured(A, "SUBSCRIBE INBOX"), 0);
+	assert_int_equal(captured(B, "SUBSCRIBE INBOX"), 1);
+	assert_int_equal(captured(B, "SUBSCRIBE Lists"), 1);   /* b's own, last */
+	assert_int_equal(captured(B, "UNSUBSCRIBE Lists"), 0);
+	assert_int_equal(captured(B, "SUBSCRIBE \"Sent Messages\""), 0);
+	assert_int_equal(captured(B, "UNSUBSCRIBE \"Sent Messages\""), 0);
+	/* both Dovecots list the same */
+	for (unsigned i = A; i <= B; i++) {
+		assert_int_equal(subscribed_on(i, "INBOX"), 1);
+		assert_int_equal(subscribed_on(i, "Lists"), 1);
+		assert_int_equal(subscribed_on(i, "Sent Messages"), 0);
+	}
+	imapc_free(&ca);
+	imapc_free(&cb);
+	irepl_pass();
+}
+
 #define LAT_N 150                   /* changes, one per message */
 #define LAT_RATE_MS 10              /* one change every 10 ms: 100/s */
 
@@ -643,6 +758,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_folder_rename_with_subfolders_and_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keywords_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subscriptions_both_ways, setup, teardown),
 	};
 
 	harness_require_root();

@@ -5,8 +5,8 @@
  * (bad tag, unknown command, overlong line, oversized and short
  * literals, commands before HELLO, too many errors) gets the reply the
  * protocol names and never hurts the service; SAVE, replay, EXPUNGE,
- * FETCH, SYNC and unknown users behave as specified, checked against the
- * Maildir.
+ * FETCH, SYNC, SUBSCRIBE, UNSUBSCRIBE and unknown users behave as
+ * specified, checked against the Maildir.
  *
  * Runs in:  the integration suite, as root, one stowd (a.test) for the
  *           program, driven as the peer "test.client".
@@ -533,6 +533,71 @@ test_unauthenticated_connects_cannot_fill_repld(void **state)
 	harness_free(&IR[1].h);
 }
 
+/* The subscriptions file of u1, "" when missing; caller frees. */
+static char *
+subs_text(void)
+{
+	char path[4200], *data = NULL;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/subscriptions", IR[0].h->users[0].maildir);
+	if (harness_read_file(path, &data, &len) < 0)
+		return strdup("");
+	return strndup(data, len);
+}
+
+/* SUBSCRIBE and UNSUBSCRIBE from a peer change the user's subscriptions
+ * file in Dovecot's format, owned by the user; replays and the removal of
+ * a name never subscribed are OK; the server's own origin is a loop. */
+static void
+test_subscribe_and_unsubscribe(void **state)
+{
+	struct replc *c = irepl_unix(0, PEER);
+	struct replc_resp r;
+	char path[4200], *text;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(replc_cmd(c, &r, "b1", NULL, 0, "SUBSCRIBE %s %s \"Sent Messages\"",
+				   PEER, user1()), 0);
+	if (!replc_tagged_is(&r, "OK", NULL))
+		fail_msg("SUBSCRIBE: \"%s\"", r.tagged);
+	assert_int_equal(replc_cmd(c, &r, "b2", NULL, 0, "SUBSCRIBE %s %s \"Sent Messages\"",
+				   PEER, user1()), 0);
+	if (!replc_tagged_is(&r, "OK", NULL))
+		fail_msg("SUBSCRIBE replayed: \"%s\"", r.tagged);
+	assert_int_equal(replc_cmd(c, &r, "b3", NULL, 0, "subscribe %s %s Lists.stowd",
+				   PEER, user1()), 0);
+	assert_int_equal(replc_cmd(c, &r, "b4", NULL, 0, "UNSUBSCRIBE %s %s Never",
+				   PEER, user1()), 0);
+	if (!replc_tagged_is(&r, "OK", NULL))
+		fail_msg("UNSUBSCRIBE of a name not subscribed: \"%s\"", r.tagged);
+	text = subs_text();
+	assert_string_equal(text, "V\t2\n\nSent Messages\nLists\tstowd\n");
+	free(text);
+	snprintf(path, sizeof(path), "%s/subscriptions", IR[0].h->users[0].maildir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, IR[0].h->users[0].uid);
+	assert_int_equal(replc_cmd(c, &r, "b5", NULL, 0, "UNSUBSCRIBE %s %s \"Sent Messages\"",
+				   PEER, user1()), 0);
+	if (!replc_tagged_is(&r, "OK", NULL))
+		fail_msg("UNSUBSCRIBE: \"%s\"", r.tagged);
+	assert_int_equal(replc_cmd(c, &r, "b6", NULL, 0, "SUBSCRIBE %s %s Other",
+				   IR[0].id, user1()), 0);
+	if (!replc_tagged_is(&r, "OK", "[LOOP]"))
+		fail_msg("own origin: \"%s\"", r.tagged);
+	assert_int_equal(replc_cmd(c, &r, "b7", NULL, 0, "SUBSCRIBE %s %s a..b",
+				   PEER, user1()), 0);
+	if (!replc_tagged_is(&r, "BAD", "[BADNAME]"))
+		fail_msg("bad name: \"%s\"", r.tagged);
+	text = subs_text();
+	assert_string_equal(text, "V\t2\n\nLists\tstowd\n");
+	free(text);
+	replc_resp_clear(&r);
+	replc_free(&c);
+	itest_pass(IR[0].h);
+}
+
 int
 main(void)
 {
@@ -564,6 +629,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sync_of_missing_mailbox_is_nonexistent,
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_user_is_nouser,
+						itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_subscribe_and_unsubscribe,
 						itest_setup, itest_teardown),
 		cmocka_unit_test(test_unauthenticated_connects_cannot_fill_repld),
 	};

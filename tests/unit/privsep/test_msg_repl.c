@@ -53,13 +53,14 @@ cmd_of(uint32_t op, struct psep_repl_cmd *c)
 	c->date = 0;
 	c->body_size = 0;
 	SET(c->flags, op == PSEP_REPL_STORE ? "+\\Seen -\\Flagged" : "");
-	if (op >= PSEP_REPL_LIST) {
+	if (!psep_repl_op_is_event(op)) {
 		c->modseq = 0;
 		SET(c->origin, "");
 		SET(c->peer, "");
 	}
 	if (op == PSEP_REPL_CREATE || op == PSEP_REPL_DELETE ||
-	    op == PSEP_REPL_RENAME) {
+	    op == PSEP_REPL_RENAME || op == PSEP_REPL_SUBSCRIBE ||
+	    op == PSEP_REPL_UNSUBSCRIBE) {
 		c->modseq = 0;
 	}
 	if (op != PSEP_REPL_STORE && op != PSEP_REPL_EXPUNGE &&
@@ -73,7 +74,7 @@ cmd_of(uint32_t op, struct psep_repl_cmd *c)
 
 enum change {
 	CH_NONE,
-	CH_OP_0, CH_OP_11, CH_OP_HUGE,
+	CH_OP_0, CH_OP_PAST, CH_OP_HUGE,
 	CH_ORIGIN_EMPTY, CH_ORIGIN_SPACE, CH_ORIGIN_CTRL, CH_ORIGIN_64, CH_ORIGIN_NONUL,
 	CH_PEER_SPACE, CH_PEER_NONUL, CH_PEER_8BIT,
 	CH_USER_EMPTY, CH_USER_CTRL, CH_USER_NONUL,
@@ -98,7 +99,7 @@ cmd_change(struct psep_repl_cmd *c, enum change ch)
 	switch (ch) {
 	case CH_NONE: break;
 	case CH_OP_0: c->op = 0; break;
-	case CH_OP_11: c->op = PSEP_REPL_OP_MAX + 1; break;
+	case CH_OP_PAST: c->op = PSEP_REPL_OP_MAX + 1; break;
 	case CH_OP_HUGE: c->op = 0xffffffffu; break;
 	case CH_ORIGIN_EMPTY: SET(c->origin, ""); break;
 	case CH_ORIGIN_SPACE: SET(c->origin, "a example"); break;
@@ -147,8 +148,10 @@ static const struct cmd_case cmd_cases[] = {
 	C("SYNC valid", SYNC, CH_NONE, true),
 	C("GUIDS valid", GUIDS, CH_NONE, true),
 	C("FETCH valid", FETCH, CH_NONE, true),
+	C("SUBSCRIBE valid", SUBSCRIBE, CH_NONE, true),
+	C("UNSUBSCRIBE valid", UNSUBSCRIBE, CH_NONE, true),
 	C("op 0", SAVE, CH_OP_0, false),
-	C("op 11", SAVE, CH_OP_11, false),
+	C("op past the last", SAVE, CH_OP_PAST, false),
 	C("op ~0", SAVE, CH_OP_HUGE, false),
 	C("SAVE empty origin", SAVE, CH_ORIGIN_EMPTY, false),
 	C("SAVE origin with space", SAVE, CH_ORIGIN_SPACE, false),
@@ -156,6 +159,17 @@ static const struct cmd_case cmd_cases[] = {
 	C("SAVE origin of 64 octets", SAVE, CH_ORIGIN_64, true),
 	C("SAVE origin without NUL", SAVE, CH_ORIGIN_NONUL, false),
 	C("CREATE empty origin", CREATE, CH_ORIGIN_EMPTY, false),
+	C("SUBSCRIBE empty origin", SUBSCRIBE, CH_ORIGIN_EMPTY, false),
+	C("UNSUBSCRIBE origin with space", UNSUBSCRIBE, CH_ORIGIN_SPACE, false),
+	C("SUBSCRIBE empty user", SUBSCRIBE, CH_USER_EMPTY, false),
+	C("SUBSCRIBE empty mailbox", SUBSCRIBE, CH_MAILBOX_EMPTY, false),
+	C("SUBSCRIBE mailbox a..b", SUBSCRIBE, CH_MAILBOX_DOTDOT, false),
+	C("UNSUBSCRIBE mailbox a/b", UNSUBSCRIBE, CH_MAILBOX_SLASH, false),
+	C("UNSUBSCRIBE mailbox .Sent", UNSUBSCRIBE, CH_MAILBOX_LEADING_DOT, false),
+	C("SUBSCRIBE with a second name", SUBSCRIBE, CH_MAILBOX2_SET, false),
+	C("UNSUBSCRIBE with a guid", UNSUBSCRIBE, CH_GUID_SET, false),
+	C("SUBSCRIBE with flags", SUBSCRIBE, CH_FLAGS_SET, false),
+	C("SUBSCRIBE with a body size", SUBSCRIBE, CH_BODY_SIZE_SET, false),
 	C("LIST with an origin", LIST, CH_ORIGIN_64, false),
 	C("SAVE peer with space", SAVE, CH_PEER_SPACE, false),
 	C("SAVE peer without NUL", SAVE, CH_PEER_NONUL, false),
@@ -249,7 +263,7 @@ run_cmd_cases(struct pair *p, uint16_t type)
 
 	for (i = 0; i < sizeof(cmd_cases) / sizeof(cmd_cases[0]); i++) {
 		const struct cmd_case *k = &cmd_cases[i];
-		bool event = k->op <= PSEP_REPL_RENAME;
+		bool event = psep_repl_op_is_event(k->op);
 
 		if (type == PSEP_EVENT_REQ && !event)
 			continue;
@@ -296,7 +310,7 @@ test_body_required_for_save_and_refused_otherwise(void **state)
 
 	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
 		for (op = PSEP_REPL_SAVE; op <= PSEP_REPL_OP_MAX; op++) {
-			if (types[k] == PSEP_EVENT_REQ && op > PSEP_REPL_RENAME)
+			if (types[k] == PSEP_EVENT_REQ && !psep_repl_op_is_event(op))
 				continue;
 			cmd_of(op, &cmd);
 			build(&p->d, types[k], &cmd);
@@ -338,6 +352,8 @@ test_event_req_query_op_and_bad_counts_rejected(void **state)
 
 	RUN_PATCHES(p, t);
 	for (op = PSEP_REPL_LIST; op <= PSEP_REPL_OP_MAX; op++) {
+		if (psep_repl_op_is_event(op))
+			continue;
 		cmd_of(op, &cmd);
 		build(&p->d, PSEP_EVENT_REQ, &cmd);
 		if (!verdict(p, &p->d, PSEP_EVENT_REQ, false, false, "EVENT_REQ query"))

@@ -3,8 +3,9 @@
  * tests/unit/repl-hook/test_watch.c - what change capture makes of one
  * inotify event (repl-hook/watch.c, hook_watch_classify): message files
  * in new/ and cur/ appear, go and are renamed; folders appear in the
- * Maildir root; Dovecot's own files and hidden names are no changes; a
- * queue overflow asks for a full resync.
+ * Maildir root; Dovecot's subscriptions file is replaced; Dovecot's other
+ * files and hidden names are no changes; a queue overflow asks for a full
+ * resync.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -62,12 +63,40 @@ test_root_folders_and_dovecot_files(void **state)
 	assert_int_equal(V(IN_MOVED_TO, "dovecot-uidlist", true), HOOK_WATCH_NOTHING);
 	assert_int_equal(V(IN_CREATE, "dovecot.index.log", true), HOOK_WATCH_NOTHING);
 	assert_int_equal(V(IN_MOVED_TO, "dovecot-keywords", true), HOOK_WATCH_NOTHING);
-	assert_int_equal(V(IN_MOVED_TO, "subscriptions", true), HOOK_WATCH_NOTHING);
 	assert_int_equal(V(IN_CREATE, "maildirsize", true), HOOK_WATCH_NOTHING);
 	assert_int_equal(V(IN_CREATE, "stowd-index.log", true), HOOK_WATCH_NOTHING);
 	/* INBOX's own new/, cur/, tmp/ are not folders */
 	assert_int_equal(V(IN_CREATE | IN_ISDIR, "tmp", true), HOOK_WATCH_NOTHING);
 	assert_int_equal(V(IN_CREATE | IN_ISDIR, ".", true), HOOK_WATCH_NOTHING);
+}
+
+/* Dovecot's subscriptions file: written as subscriptions.lock, renamed
+ * over subscriptions; the rename (or a removal) is a change of the user's
+ * subscriptions, captured with the folders (a root change); the lock and
+ * a file of that name elsewhere are nothing. */
+static void
+test_subscriptions_file_at_root_is_a_change(void **state)
+{
+	(void)state;
+	assert_int_equal(V(IN_MOVED_TO, "subscriptions", true), HOOK_WATCH_CHANGE);
+	assert_int_equal(V(IN_DELETE, "subscriptions", true), HOOK_WATCH_CHANGE);
+	assert_int_equal(V(IN_MOVED_FROM, "subscriptions", true), HOOK_WATCH_CHANGE);
+	/* the lock file comes and goes: only its rename counts */
+	assert_int_equal(V(IN_CREATE, "subscriptions.lock", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_MOVED_FROM, "subscriptions.lock", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_DELETE, "subscriptions.lock", true), HOOK_WATCH_NOTHING);
+	/* made in place: its content may not be there yet; the next root
+	 * event or the resync's capture reads it */
+	assert_int_equal(V(IN_CREATE, "subscriptions", true), HOOK_WATCH_NOTHING);
+	/* not a folder, whatever it is; and other root files stay nothing */
+	assert_int_equal(V(IN_MOVED_TO | IN_ISDIR, "subscriptions", true),
+			 HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_MOVED_TO, "subscriptions2", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_MOVED_TO, "stowd-subscriptions", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_MOVED_TO, "courierimapsubscribed", true), HOOK_WATCH_NOTHING);
+	assert_int_equal(V(IN_MOVED_TO, ".subscriptions", true), HOOK_WATCH_NOTHING);
+	/* in new/ or cur/ it would be a message file like any other name */
+	assert_int_equal(V(IN_MOVED_TO, "subscriptions", false), HOOK_WATCH_CHANGE);
 }
 
 static void
@@ -89,6 +118,7 @@ main(void)
 		cmocka_unit_test(test_message_files_in_new_and_cur_are_changes),
 		cmocka_unit_test(test_hidden_names_and_directories_in_new_cur_ignored),
 		cmocka_unit_test(test_root_folders_and_dovecot_files),
+		cmocka_unit_test(test_subscriptions_file_at_root_is_a_change),
 		cmocka_unit_test(test_overflow_and_removed_watches),
 	};
 

@@ -241,6 +241,18 @@ test_mailbox_event_and_query_examples(void **state)
 	assert_string_equal(c.cmd.mailbox2, "Archive.Work");
 	expect_ok("a15 RENAME a.example alice inbox Old", -1, &c);
 	assert_string_equal(c.cmd.mailbox, "INBOX");
+	expect_ok("b1 SUBSCRIBE a.example alice Projects.2024", -1, &c);
+	assert_int_equal(c.cmd.op, PSEP_REPL_SUBSCRIBE);
+	assert_string_equal(c.cmd.origin, "a.example");
+	assert_string_equal(c.cmd.user, "alice");
+	assert_string_equal(c.cmd.mailbox, "Projects.2024");
+	assert_string_equal(c.cmd.mailbox2, "");
+	assert_int_equal(c.cmd.modseq, 0);
+	expect_ok("b2 unsubscribe a.example alice \"Sent Messages\"", -1, &c);
+	assert_int_equal(c.cmd.op, PSEP_REPL_UNSUBSCRIBE);
+	assert_string_equal(c.cmd.mailbox, "Sent Messages");
+	expect_ok("b3 SUBSCRIBE a.example alice inbox", -1, &c);
+	assert_string_equal(c.cmd.mailbox, "INBOX");
 	expect_ok("s1 LIST alice", -1, &c);
 	assert_int_equal(c.cmd.op, PSEP_REPL_LIST);
 	assert_string_equal(c.cmd.user, "alice");
@@ -263,6 +275,13 @@ test_mailbox_event_and_query_examples(void **state)
 	expect_err("s2 SYNC alice", -1, REPL_P_BAD, "SYNTAX");
 	expect_err("a13 RENAME a.example alice Work", -1, REPL_P_BAD, "SYNTAX");
 	expect_err("a11 CREATE a.example alice", -1, REPL_P_BAD, "SYNTAX");
+	expect_err("b1 SUBSCRIBE a.example alice", -1, REPL_P_BAD, "SYNTAX");
+	expect_err("b1 SUBSCRIBE a.example 3 alice Work", -1, REPL_P_BAD, "SYNTAX");
+	expect_err("b1 SUBSCRIBE a.example alice Work Old", -1, REPL_P_BAD, "SYNTAX");
+	expect_err("b1 SUBSCRIBE a.example alice Work {3}", 3, REPL_P_BAD, "SYNTAX");
+	expect_err("b2 UNSUBSCRIBE a.example alice a..b", -1, REPL_P_BAD, "BADNAME");
+	expect_err("b2 UNSUBSCRIBE a.example alice .Sent", -1, REPL_P_BAD, "BADNAME");
+	expect_err("b2 UNSUBSCRIBE a.example alice \"a/b\"", -1, REPL_P_BAD, "BADNAME");
 	expect_err("s4 FETCH alice INBOX", -1, REPL_P_BAD, "SYNTAX");
 }
 

@@ -344,6 +344,61 @@ test_astring_and_hex(void **state)
 }
 
 /* Random response lines: never a crash. */
+/* Change capture's folder and subscription lines: names as astrings both
+ * ways, a name with spaces stays one name; the rest is refused. */
+static void
+test_boxes_data(void **state)
+{
+	static const struct {
+		const char *word, *a, *b, *line;
+		uint32_t op;
+	} ok[] = {
+		{ "CREATE", "Work", NULL, "CREATE Work", PSEP_REPL_CREATE },
+		{ "DELETE", "Sent Messages", NULL, "DELETE \"Sent Messages\"",
+		  PSEP_REPL_DELETE },
+		{ "RENAME", "Sent Messages", "Old Sent", "RENAME \"Sent Messages\" \"Old Sent\"",
+		  PSEP_REPL_RENAME },
+		{ "RENAME", "a \"q\"", "b\\c", "RENAME \"a \\\"q\\\"\" \"b\\\\c\"",
+		  PSEP_REPL_RENAME },
+		{ "SUBSCRIBE", "Lists.stowd", NULL, "SUBSCRIBE Lists.stowd",
+		  PSEP_REPL_SUBSCRIBE },
+		{ "UNSUBSCRIBE", "Sent Messages", NULL, "UNSUBSCRIBE \"Sent Messages\"",
+		  PSEP_REPL_UNSUBSCRIBE },
+	};
+	static const char *const bad[] = {
+		"", "CREATE", "CREATE ", "CREATE a b", "RENAME a", "RENAME a b c",
+		"CREATE a..b", "DELETE .Sent", "FROB a", "CREATEX a", "CREATE \"a",
+		"CREATE  a", "CREATE a ", "SUBSCRIBE a b", "UNSUBSCRIBE", "SUBSCRIBE a/b",
+	};
+	char line[1024], m[PSEP_NAME_MAX], m2[PSEP_NAME_MAX];
+	uint32_t op;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		assert_int_equal(repl_fmt_boxes_data(line, sizeof line, ok[i].word, ok[i].a,
+						     ok[i].b), strlen(ok[i].line));
+		assert_string_equal(line, ok[i].line);
+		assert_int_equal(repl_parse_boxes_data(line, &op, m, m2), 0);
+		assert_int_equal(op, ok[i].op);
+		assert_string_equal(m, ok[i].a);
+		assert_string_equal(m2, ok[i].b != NULL ? ok[i].b : "");
+	}
+	assert_int_equal(repl_parse_boxes_data("create inbox", &op, m, m2), 0);
+	assert_string_equal(m, "INBOX");
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (repl_parse_boxes_data(bad[i], &op, m, m2) != -1)
+			fail_msg("accepted: \"%s\"", bad[i]);
+		assert_int_equal(op, 0);
+	}
+	/* never a line that would not parse back */
+	assert_int_equal(repl_fmt_boxes_data(line, sizeof line, "FROB", "a", NULL), 0);
+	assert_int_equal(repl_fmt_boxes_data(line, sizeof line, "RENAME", "a", NULL), 0);
+	assert_int_equal(repl_fmt_boxes_data(line, sizeof line, "CREATE", "a", "b"), 0);
+	assert_int_equal(repl_fmt_boxes_data(line, sizeof line, "CREATE", "a/b", NULL), 0);
+	assert_int_equal(repl_fmt_boxes_data(line, 8, "CREATE", "Work", NULL), 0);
+}
+
 static void
 test_random_responses_never_crash(void **state)
 {
@@ -385,6 +440,7 @@ main(void)
 		cmocka_unit_test(test_state_data),
 		cmocka_unit_test(test_guid_and_fetch_data),
 		cmocka_unit_test(test_astring_and_hex),
+		cmocka_unit_test(test_boxes_data),
 		cmocka_unit_test(test_random_responses_never_crash),
 	};
 

@@ -335,7 +335,7 @@ test_fmt_command_roundtrip(void **state)
 
 	(void)state;
 	for (op = PSEP_REPL_SAVE; op <= PSEP_REPL_OP_MAX; op++) {
-		bool events = op <= PSEP_REPL_RENAME;
+		bool events = psep_repl_op_is_event(op);
 		bool stamped = op <= PSEP_REPL_EXPUNGE;
 
 		memset(&c, 0, sizeof c);
@@ -369,6 +369,8 @@ test_fmt_command_roundtrip(void **state)
 			strcpy(c.flags, "-\\Flagged +\\Seen");
 		if (op == PSEP_REPL_CREATE) /* server ids have no SP */
 			strcpy(c.origin, "srv\"q\"\\x");
+		if (op == PSEP_REPL_SUBSCRIBE) /* need not exist: any name */
+			strcpy(c.mailbox, "Sent Messages");
 		roundtrip(&c, op == PSEP_REPL_SAVE ? 52494336 : 0);
 	}
 }
@@ -401,6 +403,19 @@ test_fmt_command_examples_and_limits(void **state)
 	strcpy(c.mailbox2, "Archive.Work");
 	assert_true(repl_fmt_command(out, sizeof out, &c, 0) > 0);
 	assert_string_equal(out, "RENAME a.example alice Work Archive.Work");
+	c.op = PSEP_REPL_SUBSCRIBE;
+	strcpy(c.mailbox, "Sent Messages");
+	strcpy(c.mailbox2, "");
+	assert_true(repl_fmt_command(out, sizeof out, &c, 0) > 0);
+	assert_string_equal(out, "SUBSCRIBE a.example alice \"Sent Messages\"");
+	c.op = PSEP_REPL_UNSUBSCRIBE;
+	strcpy(c.mailbox, "Work");
+	assert_true(repl_fmt_command(out, sizeof out, &c, 0) > 0);
+	assert_string_equal(out, "UNSUBSCRIBE a.example alice Work");
+	/* never a name the parser would refuse */
+	strcpy(c.mailbox, "a..b");
+	assert_int_equal(repl_fmt_command(out, sizeof out, &c, 0), 0);
+	strcpy(c.mailbox, "Work");
 	c.op = PSEP_REPL_LIST;
 	assert_true(repl_fmt_command(out, sizeof out, &c, 0) > 0);
 	assert_string_equal(out, "LIST alice");

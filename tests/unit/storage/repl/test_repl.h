@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/storage/repl/test_repl.h - shared by test_repl.c,
- * test_repl_sync.c and test_repl_cache.c, the files of the storage_repl
- * program: test GUIDs,
+ * test_repl_sync.c, test_repl_cache.c and test_repl_subs.c, the files of
+ * the storage_repl program: test GUIDs,
  * the Maildir fixture, the save/store/expunge/sync helpers and the tests
  * of test_repl_sync.c.
  */
@@ -69,6 +69,12 @@ void test_fetch_returns_exact_bytes_and_date(void **state);
 void test_create_delete_rename_list(void **state);
 void test_version1_log_still_read_and_extended(void **state);
 void test_lmtp_save_records_origin_and_modseq(void **state);
+/* the tests of test_repl_subs.c */
+void test_subscribe_unsubscribe_idempotent(void **state);
+void test_subscribe_waits_for_the_lock_then_eagain(void **state);
+void test_capture_reports_subscriptions_of_others(void **state);
+void test_capture_does_not_report_own_subscriptions(void **state);
+void test_capture_subscriptions_damaged_files(void **state);
 /* the tests of test_repl_cache.c */
 void test_cache_catches_up_with_lmtp_appends(void **state);
 void test_cache_not_used_for_a_shorter_index(void **state);
