@@ -33,8 +33,10 @@ sup_body_budget(const struct sup *sup)
 	else
 		limit = rl.rlim_cur;
 	/* two generations of front-ends (a reload), the writers, repld and
-	 * repl-hook: one IPC socket each; two queues of waiting clients */
+	 * repl-hook: one IPC socket each; two queues of waiting clients; the
+	 * events waiting for repl-hook with their body */
 	need = BODY_RESERVE + 2u * s->lmtp_processes + 4u + 2u * SUP_MAX_PENDING +
+	       (s->n_replicas > 0 ? SUP_MAX_EVENT_FDS : 0u) +
 	       (s->delivery_mode == POLICY_MODE_FORK ? s->fork_max_children
 						      : 2u * s->seteuid_workers);
 	if (limit <= need + 16u)

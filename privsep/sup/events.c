@@ -7,7 +7,9 @@
  *
  * Runs in:  the supervisor.
  * Trust:    an EVENT_REP (validated by psep_msg_recv) must match an event
- *           sent to that very process; at most SUP_MAX_EVENTS wait.
+ *           sent to that very process; at most SUP_MAX_EVENTS wait, at most
+ *           SUP_MAX_EVENT_FDS of them holding a body fd (queued while
+ *           repl-hook is not ready: the fd goes with the event).
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -47,6 +49,16 @@ sup_hook_expected(struct sup *sup)
 }
 
 static void
+ev_close_fd(struct sup_event_wait *w)
+{
+	if (w->fd < 0)
+		return;
+	close(w->fd);
+	w->fd = -1;
+	w->sup->n_event_fds--;
+}
+
+static void
 ev_end(struct sup_event_wait *w, enum psep_event_status st, uint32_t acks)
 {
 	struct sup *sup = w->sup;
@@ -54,8 +66,7 @@ ev_end(struct sup_event_wait *w, enum psep_event_status st, uint32_t acks)
 	TAILQ_REMOVE(&sup->events, w, link);
 	sup->n_events--;
 	event_free(w->timer);
-	if (w->fd >= 0)
-		close(w->fd);
+	ev_close_fd(w);
 	free(w->req);
 	sup_child_unref(&w->hook);
 	w->cb(sup, st, acks, w->arg);
@@ -83,9 +94,7 @@ ev_transmit(struct sup_event_wait *w, struct sup_child *hook)
 	sup_child_ref(hook);
 	/* A failed send kills the hook; its exit fails this wait. */
 	(void)sup_child_send(hook, PSEP_EVENT_REQ, w->id, w->req, w->req_len, w->fd);
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
+	ev_close_fd(w);
 }
 
 int
@@ -102,6 +111,17 @@ sup_event_send(struct sup *sup, const struct psep_repl_cmd *cmd, const char *pre
 	if (!sup_hook_expected(sup) || sup->n_events >= SUP_MAX_EVENTS ||
 	    prefix_len > PSEP_PREFIX_MAX)
 		return -1;
+	if (body_fd >= 0 && cmd->op == PSEP_REPL_SAVE &&
+	    sup->n_event_fds >= SUP_MAX_EVENT_FDS) {
+		unsigned more = 0;
+
+		if (log_limited(&sup->rl_events, &more))
+			log_warn("user=%s %u events with a body wait for repl-hook "
+				 "(the most): this one fails (%u more since the last "
+				 "such line); the mailbox is repaired by the next sync",
+				 cmd->user, SUP_MAX_EVENT_FDS, more);
+		return -1;
+	}
 	w = xcalloc(1, sizeof(*w));
 	w->fd = -1;
 	if (body_fd >= 0 && cmd->op == PSEP_REPL_SAVE) {
@@ -110,6 +130,7 @@ sup_event_send(struct sup *sup, const struct psep_repl_cmd *cmd, const char *pre
 			free(w);
 			return -1;
 		}
+		sup->n_event_fds++;
 	}
 	w->sup = sup;
 	w->id = ++sup->next_id;

@@ -184,6 +184,10 @@ struct sup_pending {
 };
 TAILQ_HEAD(sup_pending_list, sup_pending);
 #define SUP_MAX_PENDING 256
+/* Events queued for repl-hook (while it starts) that hold a copy of their
+ * body fd: part of the fd budget (body.c); over it an event fails as one
+ * over SUP_MAX_EVENTS does. */
+#define SUP_MAX_EVENT_FDS 256u
 
 struct sup {
 	struct event_base *base;
@@ -223,6 +227,8 @@ struct sup {
 	bool tls_client;              /* repl-hook needs a client context */
 	struct sup_event_list events; /* events queued for / sent to repl-hook */
 	unsigned n_events;
+	unsigned n_event_fds;         /* ... of them holding a body fd */
+	struct log_limit rl_events;
 	struct sup_pending_list repl_pending; /* clients waiting for repld */
 	unsigned n_repl_pending;
 	struct event *ev_sig[10];
@@ -345,7 +351,9 @@ typedef void (*sup_event_fn)(struct sup *sup, enum psep_event_status st,
 			     uint32_t acks, void *arg);
 /* Hand one event to repl-hook (queued while it starts).  body_fd is not
  * taken (it is duplicated).  Returns 0 (cb is called later, exactly
- * once) or -1 (no repl-hook configured or it cannot come back: a stop). */
+ * once) or -1 (no repl-hook configured or it cannot come back: a stop;
+ * SUP_MAX_EVENTS wait, or SUP_MAX_EVENT_FDS with a body and this one has
+ * one). */
 int sup_event_send(struct sup *sup, const struct psep_repl_cmd *cmd,
 		   const char *prefix, size_t prefix_len, int body_fd,
 		   uint32_t want_acks, uint64_t timeout_ms, sup_event_fn cb, void *arg);
