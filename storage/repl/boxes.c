@@ -247,7 +247,8 @@ report(const struct box_set *old, struct box_set *now,
 	int ret = -1;
 	size_t i;
 
-	qsort(now->v, now->n, sizeof(*now->v), by_name_len);   /* parents first */
+	if (now->n > 1)   /* parents first (v is NULL when there are none) */
+		qsort(now->v, now->n, sizeof(*now->v), by_name_len);
 	for (i = 0; i < now->n; i++) {
 		o = set_by_ino(old, now->v[i].ino);
 		if (o == NULL || strcmp(o->name, now->v[i].name) == 0)

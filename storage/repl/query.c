@@ -115,7 +115,8 @@ rop_bases(struct rop_rec_ctx *r)
 		r->bases[r->nbases].len = rop_base_len(m->msgs[i].name);
 		r->bases[r->nbases++].idx = i;
 	}
-	qsort(r->bases, r->nbases, sizeof(*r->bases), rop_base_cmp);
+	if (r->nbases > 1)
+		qsort(r->bases, r->nbases, sizeof(*r->bases), rop_base_cmp);
 	return 0;
 }
 

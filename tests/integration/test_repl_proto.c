@@ -540,10 +540,14 @@ subs_text(void)
 	char path[4200], *data = NULL;
 	size_t len = 0;
 
+	char *text;
+
 	snprintf(path, sizeof(path), "%s/subscriptions", IR[0].h->users[0].maildir);
 	if (harness_read_file(path, &data, &len) < 0)
 		return strdup("");
-	return strndup(data, len);
+	text = strndup(data, len);
+	free(data);
+	return text;
 }
 
 /* SUBSCRIBE and UNSUBSCRIBE from a peer change the user's subscriptions

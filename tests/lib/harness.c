@@ -51,7 +51,7 @@ harness_require_root(void)
 
 /* Bind port 0 on a loopback address, return the port or 0. */
 static unsigned
-pick_port(int family)
+pick_port_once(int family)
 {
 	struct sockaddr_storage ss = { 0 };
 	socklen_t sl;
@@ -79,6 +79,32 @@ pick_port(int family)
 		port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 				: ((struct sockaddr_in6 *)&ss)->sin6_port);
 	close(fd);
+	return port;
+}
+
+/* A port not handed out before by this process: a port picked and
+ * released is free until its user binds it, so the kernel may give it
+ * again to the next pick (an LMTP listener and a replication listener of
+ * one test once got the same port). */
+static unsigned
+pick_port(int family)
+{
+	static unsigned given[512];
+	static size_t ngiven;
+	unsigned port = 0;
+
+	for (int tries = 0; tries < 64; tries++) {
+		bool seen = false;
+
+		port = pick_port_once(family);
+		if (port == 0)
+			return 0;
+		for (size_t i = 0; i < ngiven && i < 512 && !seen; i++)
+			seen = given[i] == port;
+		if (!seen)
+			break;
+	}
+	given[ngiven++ % 512] = port;
 	return port;
 }
 
