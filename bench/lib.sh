@@ -16,6 +16,13 @@
 #   bench_build BUILD SRC                  meson setup (-Dtests=disabled) if
 #                                          missing; build lmtp-load, stowd
 #                                          and stowctl
+#   bench_make_certs DIR [ID...]           a CA and one certificate for
+#                                          127.0.0.1 and the server ids ID
+#                                          (server and client) in DIR:
+#                                          ca.pem, srv.pem, srv.key
+#   bench_tls_conf DIR                     the replication_tls_* lines for
+#                                          the certificates in DIR
+#   bench_free_port                        a free TCP port on 127.0.0.1
 # Readiness is always a signal (a datagram, a pid file), never a sleep.
 
 BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -144,4 +151,36 @@ bench_build() {
 		meson setup -Dtests=disabled "$build" "$src" > /dev/null
 	fi
 	ninja -C "$build" bench/lmtp-load privsep/sup/stowd privsep/sup/ctl/stowctl > /dev/null
+}
+
+# A replica accepts a peer's HELLO only for a server id its certificate
+# names (a DNS subjectAltName): every server of a bench shares this one.
+bench_make_certs() {
+	local pki=$1 san=IP:127.0.0.1 id
+	shift
+	for id in "$@"; do
+		san+=",DNS:$id"
+	done
+	mkdir -p "$pki"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=stowd bench CA" \
+		-keyout "$pki/ca.key" -out "$pki/ca.pem" > /dev/null 2>&1 || return 1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$pki/srv.key" -out "$pki/srv.csr" > /dev/null 2>&1 || return 1
+	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san" > "$pki/ext"
+	openssl x509 -req -in "$pki/srv.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+		-CAcreateserial -days 2 -extfile "$pki/ext" -out "$pki/srv.pem" \
+		> /dev/null 2>&1 || return 1
+	chmod 0600 "$pki"/*.key
+}
+
+bench_tls_conf() {
+	cat <<EOF
+replication_tls_cert = $1/srv.pem
+replication_tls_key = $1/srv.key
+replication_tls_ca = $1/ca.pem
+EOF
+}
+
+bench_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
