@@ -7,6 +7,8 @@
 #   bench_start_stowd STOWD CONF DIR       starts `stowd -F -c CONF` and
 #                                          waits for its READY=1 (systemd
 #                                          notify protocol); sets STOWD_PID
+#                                          and BENCH_READY_MS (start to
+#                                          READY=1)
 #   bench_stop_stowd                       SIGTERM + wait
 #   bench_start_dovecot DIR PASSWD         private Dovecot LMTP from
 #                                          dovecot.conf.in; socket DIR/run/lmtp
@@ -28,6 +30,7 @@
 BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_READY_TIMEOUT=${BENCH_READY_TIMEOUT:-30}
 STOWD_PID=
+BENCH_READY_MS=
 
 # Waits for READY=1 on the datagram socket $1; the watched pid arrives on
 # stdin after "bound" was printed.  Gives up when that process exits or
@@ -78,7 +81,7 @@ EOF
 }
 
 bench_start_stowd() {
-	local stowd=$1 conf=$2 dir=$3 line='' npid nin nout
+	local stowd=$1 conf=$2 dir=$3 line='' npid nin nout t0
 	local sock=$dir/notify
 	rm -f "$sock"
 	coproc BENCH_NOTIFY { exec python3 -c "$bench_notify_py" "$sock" "$BENCH_READY_TIMEOUT"; }
@@ -93,8 +96,12 @@ bench_start_stowd() {
 	NOTIFY_SOCKET=$sock "$stowd" -F -c "$conf" > "$dir/stowd.log" 2>&1 \
 		{nin}<&- {nout}>&- &
 	STOWD_PID=$!
+	t0=$EPOCHREALTIME
 	echo "$STOWD_PID" >&"$nout"
 	read -r -t "$((BENCH_READY_TIMEOUT + 5))" line <&"$nin" || line=timeout
+	# EPOCHREALTIME has six decimals; its separator follows the locale
+	# shellcheck disable=SC2034  # read by the scripts that source this file
+	BENCH_READY_MS=$(( (${EPOCHREALTIME//[.,]/} - ${t0//[.,]/}) / 1000 ))
 	exec {nin}<&- {nout}>&-
 	wait "$npid" 2> /dev/null || true
 	if [ "$line" != ready ]; then
