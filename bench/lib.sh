@@ -7,6 +7,8 @@
 #   bench_start_stowd STOWD CONF DIR       starts `stowd -F -c CONF` and
 #                                          waits for its READY=1 (systemd
 #                                          notify protocol); sets STOWD_PID
+#                                          and BENCH_READY_MS (start to
+#                                          READY=1)
 #   bench_stop_stowd                       SIGTERM + wait
 #   bench_start_dovecot DIR PASSWD         private Dovecot LMTP from
 #                                          dovecot.conf.in; socket DIR/run/lmtp
@@ -16,11 +18,19 @@
 #   bench_build BUILD SRC                  meson setup (-Dtests=disabled) if
 #                                          missing; build lmtp-load, stowd
 #                                          and stowctl
+#   bench_make_certs DIR [ID...]           a CA and one certificate for
+#                                          127.0.0.1 and the server ids ID
+#                                          (server and client) in DIR:
+#                                          ca.pem, srv.pem, srv.key
+#   bench_tls_conf DIR                     the replication_tls_* lines for
+#                                          the certificates in DIR
+#   bench_free_port                        a free TCP port on 127.0.0.1
 # Readiness is always a signal (a datagram, a pid file), never a sleep.
 
 BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_READY_TIMEOUT=${BENCH_READY_TIMEOUT:-30}
 STOWD_PID=
+BENCH_READY_MS=
 
 # Waits for READY=1 on the datagram socket $1; the watched pid arrives on
 # stdin after "bound" was printed.  Gives up when that process exits or
@@ -71,7 +81,7 @@ EOF
 }
 
 bench_start_stowd() {
-	local stowd=$1 conf=$2 dir=$3 line='' npid nin nout
+	local stowd=$1 conf=$2 dir=$3 line='' npid nin nout t0
 	local sock=$dir/notify
 	rm -f "$sock"
 	coproc BENCH_NOTIFY { exec python3 -c "$bench_notify_py" "$sock" "$BENCH_READY_TIMEOUT"; }
@@ -86,8 +96,12 @@ bench_start_stowd() {
 	NOTIFY_SOCKET=$sock "$stowd" -F -c "$conf" > "$dir/stowd.log" 2>&1 \
 		{nin}<&- {nout}>&- &
 	STOWD_PID=$!
+	t0=$EPOCHREALTIME
 	echo "$STOWD_PID" >&"$nout"
 	read -r -t "$((BENCH_READY_TIMEOUT + 5))" line <&"$nin" || line=timeout
+	# EPOCHREALTIME has six decimals; its separator follows the locale
+	# shellcheck disable=SC2034  # read by the scripts that source this file
+	BENCH_READY_MS=$(( (${EPOCHREALTIME//[.,]/} - ${t0//[.,]/}) / 1000 ))
 	exec {nin}<&- {nout}>&-
 	wait "$npid" 2> /dev/null || true
 	if [ "$line" != ready ]; then
@@ -144,4 +158,36 @@ bench_build() {
 		meson setup -Dtests=disabled "$build" "$src" > /dev/null
 	fi
 	ninja -C "$build" bench/lmtp-load privsep/sup/stowd privsep/sup/ctl/stowctl > /dev/null
+}
+
+# A replica accepts a peer's HELLO only for a server id its certificate
+# names (a DNS subjectAltName): every server of a bench shares this one.
+bench_make_certs() {
+	local pki=$1 san=IP:127.0.0.1 id
+	shift
+	for id in "$@"; do
+		san+=",DNS:$id"
+	done
+	mkdir -p "$pki"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=stowd bench CA" \
+		-keyout "$pki/ca.key" -out "$pki/ca.pem" > /dev/null 2>&1 || return 1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$pki/srv.key" -out "$pki/srv.csr" > /dev/null 2>&1 || return 1
+	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san" > "$pki/ext"
+	openssl x509 -req -in "$pki/srv.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+		-CAcreateserial -days 2 -extfile "$pki/ext" -out "$pki/srv.pem" \
+		> /dev/null 2>&1 || return 1
+	chmod 0600 "$pki"/*.key
+}
+
+bench_tls_conf() {
+	cat <<EOF
+replication_tls_cert = $1/srv.pem
+replication_tls_key = $1/srv.key
+replication_tls_ca = $1/ca.pem
+EOF
+}
+
+bench_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -89,25 +89,9 @@ passwd_b=$("$here/setup-users.sh" "$dir/b" "$users")
 
 # one CA, one certificate for both servers (127.0.0.1)
 pki=$dir/pki
-mkdir -p "$pki"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=stowd bench CA" \
-	-keyout "$pki/ca.key" -out "$pki/ca.pem" > /dev/null 2>&1
-openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-	-keyout "$pki/srv.key" -out "$pki/srv.csr" > /dev/null 2>&1
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' > "$pki/ext"
-openssl x509 -req -in "$pki/srv.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
-	-CAcreateserial -days 2 -extfile "$pki/ext" -out "$pki/srv.pem" > /dev/null 2>&1
-chmod 0600 "$pki"/*.key
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-
-tls_conf() {
-	cat <<EOF
-replication_tls_cert = $pki/srv.pem
-replication_tls_key = $pki/srv.key
-replication_tls_ca = $pki/ca.pem
-EOF
-}
+bench_make_certs "$pki" a.bench b.bench
+port=$(bench_free_port)
+tls_conf() { bench_tls_conf "$pki"; }
 
 bench_write_stowd_conf "$dir/b" "$passwd_b"
 {
