@@ -122,18 +122,33 @@ bench_write_stowd_conf "$dir/a" "$passwd_a"
 declare -A rate p50 p99 cpu idle
 rc=0
 
-# CPU ticks (utime + stime) of every stowd process of the trees whose
-# config paths are given (A's, and B's while it serves A)
+# CPU ticks of the stowd instances whose supervisor pids are given: each
+# supervisor's own and its reaped children's (utime, stime, cutime,
+# cstime), and every live descendant's own (utime, stime).  Process titles
+# no longer hold the config path, so the tree is found by parent pid.
 stowd_ticks() {
-	local pids
-	pids=$(pgrep -f -d, "stowd -F -c ($(IFS='|'; echo "$*"))" || true)
-	[ -z "$pids" ] && { echo 0; return; }
-	local t=0 p f
-	for p in ${pids//,/ }; do
+	local pids p f t=0
+	pids=$(ps -e -o pid=,ppid= | awk -v roots="$*" '
+		BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+		{ parent[$1] = $2; all[NR] = $1 }
+		END {
+			for (i = 1; i <= NR; i++) {
+				p = all[i]; q = p
+				for (d = 0; d < 8 && q != "" && !(q in want); d++) q = parent[q]
+				if (q in want) print p, (p in want) ? 1 : 0
+			}
+		}')
+	while read -r p root; do
+		[ -n "$p" ] || continue
 		f=$(cut -d')' -f2 "/proc/$p/stat" 2> /dev/null) || continue
-		# fields after "(comm)": state is $1, utime is $12, stime is $13
-		t=$((t + $(echo "$f" | awk '{ print $12 + $13 }')))
-	done
+		# fields after "(comm)": state is $1, utime $12, stime $13,
+		# cutime $14, cstime $15
+		if [ "$root" = 1 ]; then
+			t=$((t + $(echo "$f" | awk '{ print $12 + $13 + $14 + $15 }')))
+		else
+			t=$((t + $(echo "$f" | awk '{ print $12 + $13 }')))
+		fi
+	done <<< "$pids"
 	echo "$t"
 }
 # idle and total jiffies of the whole machine
@@ -157,10 +172,10 @@ run_one() {
 		echo "  no full sync with b within 300 s" >&2
 		rc=1
 	fi
-	local confs=("$conf") t0 t1 i0 a0 i1 a1
-	[ "$kind" != plain ] && confs+=("$dir/b/stowd.conf")
+	local sups=("$A_PID") t0 t1 i0 a0 i1 a1
+	[ "$kind" != plain ] && sups+=("$B_PID")
 	local spid=
-	t0=$(stowd_ticks "${confs[@]}"); read -r i0 a0 < <(machine_jiffies)
+	t0=$(stowd_ticks "${sups[@]}"); read -r i0 a0 < <(machine_jiffies)
 	if [ "$kind" = repl ] && [ -n "$status_after" ]; then
 		( sleep "$status_after"; "$stowctl" -c "$conf" status ) \
 			> "$dir/status-$round.txt" 2>&1 &
@@ -169,7 +184,7 @@ run_one() {
 	"$load" -a "unix:$tree/lmtp" -s "$sessions" -m "$messages" -b "$bytes" \
 		-u "$users" -f 'u%d@example.com' -P -t 300 \
 		-V "$tree/home/u%d/Maildir" > "$out" || rc=1
-	t1=$(stowd_ticks "${confs[@]}"); read -r i1 a1 < <(machine_jiffies)
+	t1=$(stowd_ticks "${sups[@]}"); read -r i1 a1 < <(machine_jiffies)
 	if [ -n "$spid" ]; then
 		wait "$spid" || true
 		echo "  stowctl status of a, ${status_after}s into round $round:" >&2
