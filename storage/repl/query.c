@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * storage/repl/query.c - reconciliation of a mailbox's index with its
- * Maildir files, and the queries SYNC, GUIDS, FETCH
+ * Maildir files, whole or (change capture, §7.6) for the files named by
+ * the change events only, and the queries SYNC, GUIDS, FETCH
  * (doc/replication-protocol.md §8.10-8.12, §11, §13).
  *
  * Runs in:  a writer, with the user's credentials, under its seccomp list.
@@ -9,9 +10,13 @@
  *           files (fstatat AT_SYMLINK_NOFOLLOW) are looked at, names are
  *           bounded, a G<guid> part is used only if valid and unused; a
  *           message file is opened O_NOFOLLOW and fstat'ed (regular, owned
- *           by the user).
+ *           by the user).  Names from change events are user-controlled
+ *           too: looked up only if store_capture_name_ok (no '/', not
+ *           hidden, no control byte), at most STORE_CAPTURE_NAMES_MAX.
  * Order:    under the index lock (storage/repl/ops.c store_rop_open): scan
- *           new/ then cur/, move damaged files aside (fsync), then one
+ *           new/ then cur/ (a capture of names: look the names up, new/
+ *           first, then search the directories' names for a message not
+ *           found), move damaged files aside (fsync), then one
  *           fdatasync'ed transaction per ROP_BATCH records.
  * Syscalls: those of repl/ops.c, plus getdents64, getrandom.
  */
