@@ -407,7 +407,9 @@ cmd_strings_check(const struct psep_repl_cmd *c, const char **why)
 }
 
 /* The fields of one replication command; fd/st: the message's fd (SAVE:
- * the sealed body of exactly body_size bytes, otherwise none). */
+ * the sealed body of exactly body_size bytes; CAPTURE: none, or the
+ * sealed names of exactly body_size bytes, at most PSEP_CAPTURE_NAMES_MAX;
+ * otherwise none). */
 static int
 cmd_check(const struct psep_repl_cmd *c, int fd, const struct stat *st,
 	  const char **why)
@@ -432,9 +434,13 @@ cmd_check(const struct psep_repl_cmd *c, int fd, const struct stat *st,
 		return fail(why, "bad guid");
 	if (c->op != PSEP_REPL_SAVE && c->op != PSEP_REPL_STORE && c->flags[0] != '\0')
 		return fail(why, "flags on a command without flags");
+	if (c->op == PSEP_REPL_CAPTURE && fd >= 0)
+		return c->body_size > 0 && c->body_size <= PSEP_CAPTURE_NAMES_MAX &&
+		       (uint64_t)st->st_size == c->body_size ? 0 :
+		       fail(why, "bad CAPTURE names memfd");
 	if (c->op != PSEP_REPL_SAVE)
 		return fd < 0 && c->body_size == 0 ? 0 :
-		       fail(why, "body on a command other than SAVE");
+		       fail(why, "body on a command other than SAVE or CAPTURE");
 	if (fd < 0)
 		return fail(why, "SAVE without a body");
 	if ((uint64_t)st->st_size != c->body_size)

@@ -33,6 +33,7 @@
 #define PSEP_ID_MAX 65        /* server id: 1..64 octets %x21-7E + NUL */
 #define PSEP_FLAGS_MAX 128    /* canonical flag string or delta list + NUL */
 #define PSEP_MSGID_MAX 200    /* Message-ID for the logs, NUL included */
+#define PSEP_CAPTURE_NAMES_MAX 16384u  /* CAPTURE: the memfd of file names */
 
 /* Process roles: one row each in privsep/roles.c. */
 enum psep_role {
@@ -284,7 +285,11 @@ enum psep_repl_op {
 	/* local only, from repl-hook, never on the wire: reconcile one
 	 * mailbox and list, as data lines, the changes of others it recorded
 	 * (doc/replication-protocol.md §7.6): "EXPUNGE <guid> <modseq>",
-	 * "STORE <guid> <modseq> <deltas>", "SAVE <guid>" */
+	 * "STORE <guid> <modseq> <deltas>", "SAVE <guid>"; the request may
+	 * carry a sealed memfd (body_size bytes, at most
+	 * PSEP_CAPTURE_NAMES_MAX) of the file names of the change events,
+	 * "name\n" each: then only the messages of those names are
+	 * reconciled */
 	PSEP_REPL_CAPTURE = 11,
 	/* local only, the same for the folders of a user (no mailbox):
 	 * "CREATE <mailbox>", "DELETE <mailbox>", "RENAME <from> <to>", and
@@ -312,7 +317,7 @@ struct psep_repl_cmd {
 	uint64_t modseq;              /* events: stamp modseq; 0 = a local
 				       * change, the writer takes (H+1, own id) */
 	uint64_t date;                /* SAVE: internal date, epoch seconds */
-	uint64_t body_size;           /* SAVE: size of the memfd */
+	uint64_t body_size;           /* SAVE, CAPTURE: size of the memfd */
 	char origin[PSEP_ID_MAX];     /* events: stamp origin ("" for queries) */
 	char peer[PSEP_ID_MAX];       /* server id of the peer it came from;
 				       * "" = local (LMTP, local producer,

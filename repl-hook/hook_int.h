@@ -131,6 +131,30 @@ enum hook_watch_verdict {
 enum hook_watch_verdict hook_watch_classify(uint32_t mask, const char *name,
 					    bool root);
 
+/* watch_names.c: the file names of one mailbox's change events, so that
+ * its capture reconciles those messages only (§7.6). */
+#define HOOK_WATCH_NAMES_MAX 64     /* names per mailbox, then all of it */
+struct hook_watch_names {
+	char *buf;                  /* "name\n" each; owned */
+	size_t len;
+	unsigned n;
+	bool all;                   /* the whole mailbox: a name not known or
+				     * not valid, or too many */
+};
+/* True if name may be kept: 1..NAME_MAX octets, no '/', no control
+ * byte, no leading '.' or ':'. */
+bool hook_watch_name_ok(const char *name);
+/* Add the name of an event (NULL: not known) to s (zeroed at first);
+ * past HOOK_WATCH_NAMES_MAX names or PSEP_CAPTURE_NAMES_MAX octets, or
+ * for a name hook_watch_name_ok refuses, s becomes "all".  A name kept
+ * already is not added twice. */
+void hook_watch_names_add(struct hook_watch_names *s, const char *name);
+/* Free what s holds and zero it. */
+void hook_watch_names_free(struct hook_watch_names *s);
+/* The names as a sealed memfd ("name\n" each, the caller closes it) and
+ * its size; -1 if there are none to pass (all, empty, or an error). */
+int hook_watch_names_memfd(const struct hook_watch_names *s, uint64_t *size_out);
+
 /* ---- sync.c, called by the core ------------------------------------------ */
 
 /* A (user, mailbox) pair to resync with r (journal overflow, a NONEXISTENT

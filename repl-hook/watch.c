@@ -6,7 +6,8 @@
  * through the supervisor); this file reads the events, maps each watch to
  * (user, mailbox), coalesces them for replication_capture_delay, then asks
  * a writer to capture each changed mailbox (PSEP_REPL_CAPTURE: reconcile
- * it and list what it recorded) and journals the EXPUNGEs and STOREs of
+ * it, or only the files its events named (watch_names.c), and list what it
+ * recorded) and journals the EXPUNGEs and STOREs of
  * the answer for every replica (hook_notify.event_local); what needs a
  * body (a new file) or a folder change marks the user for a dirty resync
  * (§11).  An event at the Maildir root (a folder, or Dovecot's
@@ -15,7 +16,8 @@
  *
  * Runs in:  repl-hook (run_user, no capabilities, seccomp), libevent.
  * Trust:    the names in events are user-controlled: they are only
- *           compared (a leading '.', no '/' possible), never opened here;
+ *           compared (a leading '.', no '/' possible) and passed on to
+ *           the writer as a bounded, checked list, never opened here;
  *           mailbox names come from our writer's list, capture lines from
  *           our writer (checked again before use, and by the supervisor).
  *           Memory is bounded: WATCH_MAX watches mapped, WATCH_PENDING_MAX
@@ -61,6 +63,7 @@ struct pend {
 	bool due;                     /* its delay is over */
 	bool sent;                    /* CAPTURE in flight */
 	bool resync;                  /* a flood: resync the user after it */
+	struct hook_watch_names names;/* of the events: what to reconcile */
 };
 
 /* What a watch descriptor stands for. */
@@ -320,6 +323,7 @@ flush_arm(struct hook_watch *w)
 static void
 pend_free(struct pend *p)
 {
+	hook_watch_names_free(&p->names);
 	free(p->user);
 	free(p->mailbox);
 	free(p);
@@ -347,14 +351,17 @@ pending_drop_boxes(struct hook_watch *w, const char *user)
 }
 
 /*
- * (user, mailbox) changed; mailbox NULL: something at the Maildir root (a
- * folder, the subscriptions), captured with CAPTURE_BOXES beside the
- * user's mailbox entries.  One entry per pair not yet sent; a user with
- * more than WATCH_USER_BOXES changed mailboxes becomes one root entry
- * that resyncs the user after its capture, so a flood costs one entry.
+ * (user, mailbox) changed, the file name (NULL: not known) in new/ or
+ * cur/; mailbox NULL: something at the Maildir root (a folder, the
+ * subscriptions), captured with CAPTURE_BOXES beside the user's mailbox
+ * entries.  One entry per pair not yet sent, with the names of its
+ * events; a user with more than WATCH_USER_BOXES changed mailboxes
+ * becomes one root entry that resyncs the user after its capture, so a
+ * flood costs one entry.
  */
 static void
-pending_add(struct hook_watch *w, const char *user, const char *mailbox)
+pending_add(struct hook_watch *w, const char *user, const char *mailbox,
+	    const char *name)
 {
 	struct pend *root = NULL, *p;
 	size_t i, n = 0;
@@ -366,9 +373,10 @@ pending_add(struct hook_watch *w, const char *user, const char *mailbox)
 			continue;
 		if (p->mailbox == NULL)
 			root = p;
-		else if (mailbox != NULL && strcmp(p->mailbox, mailbox) == 0)
+		else if (mailbox != NULL && strcmp(p->mailbox, mailbox) == 0) {
+			hook_watch_names_add(&p->names, name);
 			return;
-		else
+		} else
 			n++;
 	}
 	if (root != NULL && (mailbox == NULL || root->resync))
@@ -393,6 +401,8 @@ pending_add(struct hook_watch *w, const char *user, const char *mailbox)
 	p->user = xstrdup(user);
 	p->mailbox = mailbox != NULL ? xstrdup(mailbox) : NULL;
 	p->resync = flood;
+	if (mailbox != NULL)
+		hook_watch_names_add(&p->names, name);
 	w->pending[w->npending++] = p;
 	flush_arm(w);
 }
@@ -592,6 +602,7 @@ pump(struct hook_watch *w)
 
 	for (size_t i = 0; i < w->npending && w->inflight < WATCH_INFLIGHT;) {
 		struct pend *p = w->pending[i];
+		int fd = -1, sent;
 
 		if (!p->due || p->sent || user_inflight(w, p->user) >= WATCH_USER_INFLIGHT) {
 			i++;
@@ -599,10 +610,16 @@ pump(struct hook_watch *w)
 		}
 		memset(&c, 0, sizeof(c));
 		c.op = p->mailbox != NULL ? PSEP_REPL_CAPTURE : PSEP_REPL_CAPTURE_BOXES;
-		if (!xstrlcpy(c.user, p->user, sizeof(c.user)) ||
-		    (p->mailbox != NULL &&
-		     !xstrlcpy(c.mailbox, p->mailbox, sizeof(c.mailbox))) ||
-		    hook_local_send(h, &c, -1, capture_cb, p) < 0) {
+		/* the names of its events: the writer looks at those only */
+		if (p->mailbox != NULL)
+			fd = hook_watch_names_memfd(&p->names, &c.body_size);
+		sent = xstrlcpy(c.user, p->user, sizeof(c.user)) &&
+		       (p->mailbox == NULL ||
+			xstrlcpy(c.mailbox, p->mailbox, sizeof(c.mailbox))) ?
+		       hook_local_send(h, &c, fd, capture_cb, p) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (sent < 0) {
 			resync_user(h, p->user, NULL);
 			pend_remove(w, i);
 			continue;
@@ -673,6 +690,8 @@ watch_event(struct hook_watch *w, const struct inotify_event *ev)
 				    e != NULL && e->mailbox == NULL)) {
 	case HOOK_WATCH_OVERFLOW:
 		log_warn("watch: inotify queue overflow: full sync");
+		for (size_t i = 0; i < w->npending; i++)
+			hook_watch_names_add(&w->pending[i]->names, NULL);
 		w->full_due = true;
 		flush_arm(w);
 		break;
@@ -683,12 +702,12 @@ watch_event(struct hook_watch *w, const struct inotify_event *ev)
 	case HOOK_WATCH_NEW_FOLDER:
 		if (e != NULL) {
 			watch_enqueue(w, e->user);
-			pending_add(w, e->user, NULL);
+			pending_add(w, e->user, NULL, NULL);
 		}
 		break;
 	case HOOK_WATCH_CHANGE:
 		if (e != NULL)
-			pending_add(w, e->user, e->mailbox);
+			pending_add(w, e->user, e->mailbox, ev->name);
 		break;
 	case HOOK_WATCH_NOTHING:
 		break;

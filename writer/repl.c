@@ -216,6 +216,41 @@ dup_post(const struct psep_msg *m, const struct policy_settings *s,
 	close(dq.root_fd);
 }
 
+/* CAPTURE: the file names of the change events, "name\n" each, in the
+ * request's sealed memfd (validated: at most PSEP_CAPTURE_NAMES_MAX
+ * bytes); storage checks each name again.  None, or a list that does not
+ * parse: the whole mailbox. */
+static int
+op_capture(const struct store_repl_ctx *ctx, const struct psep_msg *m,
+	   struct op_out *o, const char **what)
+{
+	static char buf[PSEP_CAPTURE_NAMES_MAX + 1];
+	const struct psep_repl_cmd *c = &m->u.repl_op_req.cmd;
+	const char *v[STORE_CAPTURE_NAMES_MAX];
+	struct store_capture_names nm = { .v = v, .n = 0 };
+	const struct store_capture_names *names = NULL;
+	size_t len = (size_t)c->body_size;
+	char *p, *nl;
+
+	if (m->fd >= 0 && len > 0 && len <= PSEP_CAPTURE_NAMES_MAX &&
+	    pread(m->fd, buf, len, 0) == (ssize_t)len && memchr(buf, '\0', len) == NULL &&
+	    buf[len - 1] == '\n') {
+		buf[len] = '\0';
+		names = &nm;
+		for (p = buf; *p != '\0'; p = nl + 1) {
+			nl = strchr(p, '\n');
+			*nl = '\0';
+			if (nm.n == STORE_CAPTURE_NAMES_MAX) {
+				names = NULL;
+				break;
+			}
+			v[nm.n++] = p;
+		}
+	}
+	return store_repl_capture(ctx, c->mailbox, names, capture_cb, &o->data, &o->res,
+				  what);
+}
+
 /* Run the command's store_repl_* operation.  0 or -1 with errno. */
 static int
 op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
@@ -256,8 +291,7 @@ op_run(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 		return store_repl_fetch(ctx, c->mailbox, c->guid, &o->file_fd, &o->info,
 					&o->res, what);
 	case PSEP_REPL_CAPTURE:
-		return store_repl_capture(ctx, c->mailbox, capture_cb, &o->data, &o->res,
-					  what);
+		return op_capture(ctx, m, o, what);
 	case PSEP_REPL_CAPTURE_BOXES:
 		o->res.status = STORE_R_OK;
 		return store_repl_capture_boxes(ctx, boxes_cb, &o->data, what);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * storage/repl/query.c - reconciliation of a mailbox's index with its
- * Maildir files, and the queries SYNC, GUIDS, FETCH
+ * Maildir files, whole or (change capture, §7.6) for the files named by
+ * the change events only, and the queries SYNC, GUIDS, FETCH
  * (doc/replication-protocol.md §8.10-8.12, §11, §13).
  *
  * Runs in:  a writer, with the user's credentials, under its seccomp list.
@@ -9,9 +10,13 @@
  *           files (fstatat AT_SYMLINK_NOFOLLOW) are looked at, names are
  *           bounded, a G<guid> part is used only if valid and unused; a
  *           message file is opened O_NOFOLLOW and fstat'ed (regular, owned
- *           by the user).
+ *           by the user).  Names from change events are user-controlled
+ *           too: looked up only if store_capture_name_ok (no '/', not
+ *           hidden, no control byte), at most STORE_CAPTURE_NAMES_MAX.
  * Order:    under the index lock (storage/repl/ops.c store_rop_open): scan
- *           new/ then cur/, move damaged files aside (fsync), then one
+ *           new/ then cur/ (a capture of names: look the names up, new/
+ *           first, then search the directories' names for a message not
+ *           found), move damaged files aside (fsync), then one
  *           fdatasync'ed transaction per ROP_BATCH records.
  * Syscalls: those of repl/ops.c, plus getdents64, getrandom.
  */
@@ -97,17 +102,33 @@ rop_base_cmp(const void *a, const void *b)
 	return x->len == y->len ? 0 : (x->len < y->len ? -1 : 1);
 }
 
+/* Is the base name (name, len) one of want (sorted; NULL: all)? */
+static bool
+rop_wanted(const struct rop_base *want, size_t nwant, const char *name, size_t len)
+{
+	struct rop_base key = { .name = (char *)name, .len = len };
+
+	return want == NULL ||
+	       bsearch(&key, want, nwant, sizeof(*want), rop_base_cmp) != NULL;
+}
+
+/* r->bases: the present messages (only those whose base name is in want,
+ * unless want is NULL), sorted by base name. */
 static int
-rop_bases(struct rop_rec_ctx *r)
+rop_bases(struct rop_rec_ctx *r, const struct rop_base *want, size_t nwant)
 {
 	const struct store_mbox *m = &r->o->m;
-	size_t i;
+	size_t i, n = 0;
 
-	r->bases = calloc(m->nmsgs + 1, sizeof(*r->bases));
+	for (i = 0; i < m->nmsgs; i++)
+		n += m->msgs[i].kind == STORE_MSG_PRESENT &&
+		     rop_wanted(want, nwant, m->msgs[i].name, rop_base_len(m->msgs[i].name));
+	r->bases = calloc(n + 1, sizeof(*r->bases));
 	if (r->bases == NULL)
 		return -1;
-	for (i = 0; i < m->nmsgs; i++) {
-		if (m->msgs[i].kind != STORE_MSG_PRESENT)
+	for (i = 0; i < m->nmsgs && r->nbases < n; i++) {
+		if (m->msgs[i].kind != STORE_MSG_PRESENT ||
+		    !rop_wanted(want, nwant, m->msgs[i].name, rop_base_len(m->msgs[i].name)))
 			continue;
 		r->bases[r->nbases].name = strdup(m->msgs[i].name);
 		if (r->bases[r->nbases].name == NULL)
@@ -313,20 +334,64 @@ rop_in_tmp(struct rop_rec_ctx *r, const struct store_msg *msg)
 	return rop_queue(r, &rec) < 0 ? -1 : 1;
 }
 
+/* The present messages of r->bases no pass saw: in flight in tmp/, or
+ * gone (EXPUNGE, or LOST with vanished_repair). */
+static int
+rop_vanished(struct rop_rec_ctx *r)
+{
+	struct store_rop *o = r->o;
+	struct store_rec rec;
+	struct store_msg msg;
+
+	for (size_t i = 0; i < r->nbases; i++) {
+		int t;
+
+		if (r->bases[i].seen)
+			continue;
+		/* a copy: o->m.msgs may move while records are applied */
+		msg = o->m.msgs[r->bases[i].idx];
+		t = rop_in_tmp(r, &msg);
+		if (t < 0)
+			return -1;
+		if (t > 0)
+			continue;
+		/* gone: expunged by someone else, or (vanished_repair, or an
+		 * index entry without a usable name) a loss to repair */
+		if (o->c->vanished_repair || r->bases[i].len == 0)
+			store_rop_rec(&rec, STORE_REC_LOST, msg.guid, NULL);
+		else
+			store_rop_rec(&rec, STORE_REC_EXPUNGE, msg.guid, &r->stamp);
+		if (rop_queue(r, &rec) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+rop_rec_free(struct rop_rec_ctx *r)
+{
+	size_t i;
+
+	for (i = 0; r->bases != NULL && i < r->nbases; i++)
+		free(r->bases[i].name);
+	free(r->bases);
+	for (i = 0; i < r->nadded; i++)
+		free(r->added[i]);
+	free(r->added);
+}
+
 /* Under the lock, with o open: the reconciliation of repl.h. */
 int
 store_rop_reconcile(struct store_rop *o, bool *changed_out)
 {
 	struct rop_rec_ctx r = { .o = o };
-	struct store_rec rec;
-	struct store_msg msg;
 	size_t i;
 	int ret = -1;
 
 	r.stamp.modseq = o->m.st.highestmodseq + 1;
 	snprintf(r.stamp.origin, sizeof(r.stamp.origin), "%s", o->c->server_id);
 	o->what = "read Maildir";
-	if (rop_bases(&r) < 0)
+	if (rop_bases(&r, NULL, 0) < 0)
 		goto out;
 	for (int pass = 0; pass < ROP_PASSES; pass++) {
 		bool unseen = false;
@@ -345,39 +410,179 @@ store_rop_reconcile(struct store_rop *o, bool *changed_out)
 			break;
 		r.recheck = true;
 	}
-	for (i = 0; i < r.nbases; i++) {
-		int t;
-
-		if (r.bases[i].seen)
-			continue;
-		/* a copy: o->m.msgs may move while records are applied */
-		msg = o->m.msgs[r.bases[i].idx];
-		t = rop_in_tmp(&r, &msg);
-		if (t < 0)
-			goto out;
-		if (t > 0)
-			continue;
-		/* gone: expunged by someone else, or (vanished_repair, or an
-		 * index entry without a usable name) a loss to repair */
-		if (o->c->vanished_repair || r.bases[i].len == 0)
-			store_rop_rec(&rec, STORE_REC_LOST, msg.guid, NULL);
-		else
-			store_rop_rec(&rec, STORE_REC_EXPUNGE, msg.guid, &r.stamp);
-		if (rop_queue(&r, &rec) < 0)
-			goto out;
-	}
-	if (store_rop_flush(o) < 0)
+	if (rop_vanished(&r) < 0 || store_rop_flush(o) < 0)
 		goto out;
 	ret = 0;
 out:
 	if (changed_out != NULL)
 		*changed_out = r.changed;
-	for (i = 0; r.bases != NULL && i < r.nbases; i++)
-		free(r.bases[i].name);
-	free(r.bases);
-	for (i = 0; i < r.nadded; i++)
-		free(r.added[i]);
-	free(r.added);
+	rop_rec_free(&r);
+	return ret;
+}
+
+/* ---- capture of named files -------------------------------------------- */
+
+/* A file a capture of named files looks at: a name of the list, or the
+ * name the index holds for a message one of them shares its base with. */
+struct rop_cand {
+	const char *name;           /* borrowed: the list or r->bases */
+	size_t len;                 /* of its base name */
+	int dirfd;                  /* new/ or cur/ holding it; -1: neither */
+};
+
+bool
+store_capture_name_ok(const char *name)
+{
+	size_t n = strnlen(name, STORE_MAX_NAME);
+
+	if (n == 0 || n >= STORE_MAX_NAME || name[0] == '.' || rop_base_len(name) == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == '/')
+			return false;
+	return true;
+}
+
+/* Add name to the candidates unless it is there already. */
+static void
+rop_cand_add(struct rop_cand *cand, size_t *ncand, const char *name)
+{
+	for (size_t i = 0; i < *ncand; i++)
+		if (strcmp(cand[i].name, name) == 0)
+			return;
+	cand[*ncand].name = name;
+	cand[*ncand].len = rop_base_len(name);
+	cand[*ncand].dirfd = -1;
+	(*ncand)++;
+}
+
+/* Where each candidate is now (a regular file of new/ or cur/).  false if
+ * that is ambiguous: a name in both, or two files with one base name
+ * (which of them a reconciliation follows depends on readdir). */
+static bool
+rop_cand_locate(const struct store_rop *o, struct rop_cand *cand, size_t ncand)
+{
+	const int dirs[2] = { o->d.new_fd, o->d.cur_fd };
+	struct stat st;
+
+	for (size_t i = 0; i < ncand; i++) {
+		for (int d = 0; d < 2; d++) {
+			if (fstatat(dirs[d], cand[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			if (cand[i].dirfd >= 0)
+				return false;
+			cand[i].dirfd = dirs[d];
+		}
+		for (size_t j = 0; j < i && cand[i].dirfd >= 0; j++)
+			if (cand[j].dirfd >= 0 && cand[j].len == cand[i].len &&
+			    memcmp(cand[j].name, cand[i].name, cand[i].len) == 0)
+				return false;
+	}
+	return true;
+}
+
+static bool
+rop_unseen(const struct rop_rec_ctx *r)
+{
+	for (size_t i = 0; i < r->nbases; i++)
+		if (!r->bases[i].seen)
+			return true;
+	return false;
+}
+
+/* The search for a message whose file is under none of the names: the
+ * names of the directory are compared, only a match is looked at. */
+static int
+rop_search_cb(const char *name, unsigned char type, void *arg)
+{
+	struct rop_scan *sc = arg;
+	struct rop_base key = { .name = (char *)name, .len = rop_base_len(name) };
+	const struct rop_base *b;
+
+	if (name[0] == '.' || (type != DT_REG && type != DT_UNKNOWN))
+		return 0;
+	b = bsearch(&key, sc->r->bases, sc->r->nbases, sizeof(*sc->r->bases), rop_base_cmp);
+	if (b == NULL || b->seen)
+		return 0;
+	return rop_check_file(sc->r, sc->dirfd, name) < 0 ? -1 : 0;
+}
+
+/*
+ * Reconcile the files of names only, as store_rop_reconcile would them:
+ * the candidates are checked where they are, new/ first; a known message
+ * found under none of them is searched for by name in new/ and cur/ (up
+ * to ROP_PASSES times) before it is taken for gone.  Returns 0; 1 when
+ * the whole mailbox has to be reconciled instead (a name not valid, too
+ * many, an ambiguous base name), with nothing recorded; -1 on error.
+ */
+static int
+rop_reconcile_names(struct rop_rec_ctx *r, const struct store_capture_names *nm)
+{
+	struct rop_base want[STORE_CAPTURE_NAMES_MAX];
+	struct rop_cand cand[2 * STORE_CAPTURE_NAMES_MAX];
+	struct store_rop *o = r->o;
+	size_t i, ncand = 0;
+
+	if (nm->n == 0 || nm->n > STORE_CAPTURE_NAMES_MAX)
+		return 1;
+	for (i = 0; i < nm->n; i++) {
+		if (!store_capture_name_ok(nm->v[i]))
+			return 1;
+		want[i].name = (char *)nm->v[i];
+		want[i].len = rop_base_len(nm->v[i]);
+	}
+	qsort(want, nm->n, sizeof(*want), rop_base_cmp);
+	if (rop_bases(r, want, nm->n) < 0)
+		return -1;
+	if (r->nbases > STORE_CAPTURE_NAMES_MAX)
+		return 1;
+	for (i = 0; i < nm->n; i++)
+		rop_cand_add(cand, &ncand, nm->v[i]);
+	for (i = 0; i < r->nbases; i++)
+		if (store_capture_name_ok(r->bases[i].name))
+			rop_cand_add(cand, &ncand, r->bases[i].name);
+	if (!rop_cand_locate(o, cand, ncand))
+		return 1;
+	for (i = 0; i < ncand; i++)
+		if (cand[i].dirfd == o->d.new_fd && rop_check_file(r, o->d.new_fd, cand[i].name) < 0)
+			return -1;
+	if (r->nadded > 1)
+		qsort(r->added, r->nadded, sizeof(*r->added), rop_str_cmp);
+	r->in_cur = true;
+	for (i = 0; i < ncand; i++)
+		if (cand[i].dirfd == o->d.cur_fd && rop_check_file(r, o->d.cur_fd, cand[i].name) < 0)
+			return -1;
+	r->recheck = true;
+	for (int pass = 0; pass < ROP_PASSES && rop_unseen(r); pass++) {
+		struct rop_scan sn = { .r = r, .dirfd = o->d.new_fd };
+		struct rop_scan sc = { .r = r, .dirfd = o->d.cur_fd };
+
+		r->in_cur = false;
+		if (store_dir_each(o->d.new_fd, rop_search_cb, &sn) != 0)
+			return -1;
+		r->in_cur = true;
+		if (store_dir_each(o->d.cur_fd, rop_search_cb, &sc) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Under the lock, with o open: capture the files of nm only; 1 when the
+ * whole mailbox has to be reconciled instead (nothing recorded). */
+static int
+rop_capture_names(struct store_rop *o, const struct store_capture_names *nm)
+{
+	struct rop_rec_ctx r = { .o = o };
+	int ret;
+
+	r.stamp.modseq = o->m.st.highestmodseq + 1;
+	snprintf(r.stamp.origin, sizeof(r.stamp.origin), "%s", o->c->server_id);
+	o->what = "read Maildir";
+	ret = rop_reconcile_names(&r, nm);
+	if (ret == 0 && (rop_vanished(&r) < 0 || store_rop_flush(o) < 0))
+		ret = -1;
+	rop_rec_free(&r);
 	return ret;
 }
 
@@ -399,17 +604,22 @@ store_repl_reconcile(const struct store_repl_ctx *c, const char *mailbox,
 
 int
 store_repl_capture(const struct store_repl_ctx *c, const char *mailbox,
+		   const struct store_capture_names *names,
 		   int (*cb)(const struct store_rec *rec, void *arg), void *arg,
 		   struct store_repl_result *res, const char **what_out)
 {
 	struct store_rop o;
-	int ret;
+	int ret, t = 1;
 
 	memset(res, 0, sizeof(*res));
 	if (store_rop_open_existing(&o, c, mailbox, res, &ret)) {
 		o.capture = cb;
 		o.capture_arg = arg;
-		if (store_rop_reconcile(&o, NULL) == 0)
+		if (names != NULL)
+			t = rop_capture_names(&o, names);
+		if (t > 0)
+			t = store_rop_reconcile(&o, NULL);
+		if (t == 0)
 			ret = 0;
 	}
 	store_rop_done(&o, ret, what_out);

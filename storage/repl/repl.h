@@ -268,6 +268,20 @@ int store_repl_capture_boxes(const struct store_repl_ctx *c,
 				       void *arg),
 			     void *arg, const char **what_out);
 
+/* At most this many file names limit one capture (else: the mailbox). */
+#define STORE_CAPTURE_NAMES_MAX 64
+
+/* The file names (in new/ or cur/) of the change events of one mailbox. */
+struct store_capture_names {
+	const char *const *v;        /* borrowed */
+	size_t n;
+};
+
+/* True if name can be a message file name of a change event: 1..255
+ * octets, no '/', no control byte, not hidden (no leading '.', so not "."
+ * or ".."), a base name (up to ':') of at least one octet. */
+bool store_capture_name_ok(const char *name);
+
 /*
  * Change capture (doc/replication-protocol.md §7.6): store_repl_reconcile
  * of one existing mailbox that also gives cb each record it writes (SAVE
@@ -276,8 +290,18 @@ int store_repl_capture_boxes(const struct store_repl_ctx *c,
  * only), after it is applied and before its transaction is fsynced; the
  * step fails if cb returns non-zero.  res->status NONEXISTENT if the
  * mailbox does not exist.
+ *
+ * names (borrowed; NULL: the whole mailbox): the file names of the change
+ * events.  Then only the messages of their base names (up to ':') are
+ * reconciled, with the same records the whole reconciliation would give
+ * them: those names and the names the index holds for them are looked up
+ * in new/ and cur/; a known message found under none of them is searched
+ * for by name in the directories before it is taken for gone.  More than
+ * STORE_CAPTURE_NAMES_MAX names, a name store_capture_name_ok refuses, or
+ * two files with one base name: the whole mailbox is reconciled.
  */
 int store_repl_capture(const struct store_repl_ctx *c, const char *mailbox,
+		       const struct store_capture_names *names,
 		       int (*cb)(const struct store_rec *rec, void *arg), void *arg,
 		       struct store_repl_result *res, const char **what_out);
 

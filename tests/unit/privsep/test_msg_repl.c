@@ -3,7 +3,8 @@
  * tests/unit/privsep/test_msg_repl.c - the IPC decoder for the replication
  * messages (REPL_REQ/REP, REPL_OP_REQ/REP, EVENT_REQ/REP, USERS_REQ/REP,
  * WRITE_STAMP):
- * command fields per op, the SAVE body rule, optional reply fds, the
+ * command fields per op, the SAVE body rule, the names of a CAPTURE,
+ * optional reply fds, the
  * field validators of the replies.  Framing, role and state matrices of
  * these types run with every other type in test_msg.c.
  *
@@ -318,6 +319,40 @@ test_body_required_for_save_and_refused_otherwise(void **state)
 				 psep_type_name(types[k]), op,
 				 op == PSEP_REPL_SAVE ? "without" : "with");
 			if (!verdict(p, &p->d, types[k], op != PSEP_REPL_SAVE, false, what))
+				fail_msg("%s: wrong verdict", what);
+		}
+	}
+}
+
+/* CAPTURE may carry the sealed names of its change events: exactly
+ * body_size bytes, at most PSEP_CAPTURE_NAMES_MAX; no size without it. */
+static void
+test_capture_names_memfd_size_checked(void **state)
+{
+	static const uint16_t types[] = { PSEP_REPL_REQ, PSEP_REPL_OP_REQ };
+	static const struct {
+		uint64_t size;
+		bool fd, accept;
+	} cases[] = {
+		{ BODY_LEN, true, true },
+		{ 0, false, true },
+		{ 0, true, false },
+		{ BODY_LEN + 1, true, false },
+		{ BODY_LEN, false, false },
+		{ PSEP_CAPTURE_NAMES_MAX + 1, true, false },
+	};
+	struct pair *p = *state;
+	struct psep_repl_cmd cmd;
+	char what[128];
+
+	for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			cmd_of(PSEP_REPL_CAPTURE, &cmd);
+			cmd.body_size = cases[i].size;
+			build(&p->d, types[k], &cmd);
+			snprintf(what, sizeof(what), "%s CAPTURE case %zu",
+				 psep_type_name(types[k]), i);
+			if (!verdict(p, &p->d, types[k], cases[i].fd, cases[i].accept, what))
 				fail_msg("%s: wrong verdict", what);
 		}
 	}
@@ -709,6 +744,7 @@ main(void)
 		T(test_repl_op_req_command_fields_checked_per_op),
 		T(test_event_req_command_fields_checked_per_op),
 		T(test_body_required_for_save_and_refused_otherwise),
+		T(test_capture_names_memfd_size_checked),
 		T(test_event_req_query_op_and_bad_counts_rejected),
 		T(test_reply_field_validators),
 		T(test_reply_fd_kind_and_size_checked),

@@ -5,14 +5,21 @@
  * in new/ and cur/ appear, go and are renamed; folders appear in the
  * Maildir root; Dovecot's subscriptions file is replaced; Dovecot's other
  * files and hidden names are no changes; a queue overflow asks for a full
- * resync.
+ * resync.  And the names of a mailbox's events (watch_names.c): kept
+ * once each, checked, bounded, passed as a sealed list; past the bound or
+ * for a doubtful name, the whole mailbox.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/inotify.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -111,6 +118,109 @@ test_overflow_and_removed_watches(void **state)
 	assert_int_equal(V(IN_IGNORED, NULL, true), HOOK_WATCH_GONE);
 }
 
+/* ---- the names of one mailbox's events (watch_names.c) ------------------ */
+
+/* The sealed list of s, as one string. */
+static void
+names_list(const struct hook_watch_names *s, char *out, size_t size)
+{
+	uint64_t n = 0;
+	int fd = hook_watch_names_memfd(s, &n);
+	int seals;
+
+	assert_true(fd >= 0);
+	assert_true(n < size);
+	seals = fcntl(fd, F_GET_SEALS);
+	assert_true((seals & (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK)) ==
+		    (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK));
+	assert_int_equal(pread(fd, out, size - 1, 0), (ssize_t)n);
+	out[n] = '\0';
+	close(fd);
+}
+
+static void
+test_names_of_events_kept_once_in_order(void **state)
+{
+	struct hook_watch_names s = { .buf = NULL };
+	char list[PSEP_CAPTURE_NAMES_MAX + 1];
+	uint64_t n = 1;
+
+	(void)state;
+	assert_int_equal(hook_watch_names_memfd(&s, &n), -1);   /* none yet */
+	assert_int_equal(n, 0);
+	hook_watch_names_add(&s, "1700000000.M1P1.h");
+	hook_watch_names_add(&s, "1700000000.M1P1.h:2,S");
+	hook_watch_names_add(&s, "1700000000.M1P1.h");
+	assert_false(s.all);
+	assert_int_equal(s.n, 2);
+	names_list(&s, list, sizeof(list));
+	assert_string_equal(list, "1700000000.M1P1.h\n1700000000.M1P1.h:2,S\n");
+	hook_watch_names_free(&s);
+	assert_null(s.buf);
+}
+
+/* Names are user-controlled: one that could reach outside the directory,
+ * a hidden one, a control byte, an overlong one, or a name not known
+ * (NULL) make the set stand for the whole mailbox, for good. */
+static void
+test_names_not_valid_mean_the_whole_mailbox(void **state)
+{
+	static const char *const bad[] = { "a/b", ".", "..", ".x", ":2,S", "a\nb",
+					   "a\x7f", "", NULL };
+	char longname[NAME_MAX + 2];
+	uint64_t n = 1;
+
+	(void)state;
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[NAME_MAX + 1] = '\0';
+	assert_false(hook_watch_name_ok(longname));
+	longname[NAME_MAX] = '\0';
+	assert_true(hook_watch_name_ok(longname));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct hook_watch_names s = { .buf = NULL };
+
+		assert_false(hook_watch_name_ok(bad[i]));
+		hook_watch_names_add(&s, "ok.1.h");
+		hook_watch_names_add(&s, bad[i]);
+		assert_true(s.all);
+		hook_watch_names_add(&s, "ok.2.h");
+		assert_true(s.all);
+		assert_int_equal(s.n, 0);
+		assert_int_equal(hook_watch_names_memfd(&s, &n), -1);
+		hook_watch_names_free(&s);
+	}
+}
+
+/* At most HOOK_WATCH_NAMES_MAX names (of NAME_MAX octets, they fill
+ * PSEP_CAPTURE_NAMES_MAX exactly); one more: the whole mailbox. */
+static void
+test_names_bounded_then_whole_mailbox(void **state)
+{
+	struct hook_watch_names s = { .buf = NULL };
+	char name[NAME_MAX + 1];
+	uint64_t n = 0;
+	int fd;
+
+	(void)state;
+	memset(name, 'm', NAME_MAX);
+	name[NAME_MAX] = '\0';
+	for (unsigned i = 0; i < HOOK_WATCH_NAMES_MAX; i++) {
+		snprintf(name, 8, "%07u", i);
+		name[7] = 'm';
+		hook_watch_names_add(&s, name);
+	}
+	assert_false(s.all);
+	assert_int_equal(s.n, HOOK_WATCH_NAMES_MAX);
+	fd = hook_watch_names_memfd(&s, &n);
+	assert_true(fd >= 0);
+	assert_int_equal(n, PSEP_CAPTURE_NAMES_MAX);
+	close(fd);
+	hook_watch_names_add(&s, "one.more.h");
+	assert_true(s.all);
+	assert_int_equal(hook_watch_names_memfd(&s, &n), -1);
+	hook_watch_names_free(&s);
+}
+
 int
 main(void)
 {
@@ -120,6 +230,9 @@ main(void)
 		cmocka_unit_test(test_root_folders_and_dovecot_files),
 		cmocka_unit_test(test_subscriptions_file_at_root_is_a_change),
 		cmocka_unit_test(test_overflow_and_removed_watches),
+		cmocka_unit_test(test_names_of_events_kept_once_in_order),
+		cmocka_unit_test(test_names_not_valid_mean_the_whole_mailbox),
+		cmocka_unit_test(test_names_bounded_then_whole_mailbox),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -532,6 +532,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_capture_reports_subscriptions_of_others, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_does_not_report_own_subscriptions, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_subscriptions_damaged_files, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_names_new_file, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_names_removed_file, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_names_new_to_cur_with_letters, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_names_letter_change, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_names_own_writes_give_nothing, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_names_mix, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_names_fallback_to_whole_mailbox, setup, tu_tree_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

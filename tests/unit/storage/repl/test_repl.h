@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/storage/repl/test_repl.h - shared by test_repl.c,
- * test_repl_sync.c, test_repl_cache.c and test_repl_subs.c, the files of
+ * test_repl_sync.c, test_repl_cache.c, test_repl_subs.c and
+ * test_repl_capture.c, the files of
  * the storage_repl program: test GUIDs,
  * the Maildir fixture, the save/store/expunge/sync helpers and the tests
  * of test_repl_sync.c.
@@ -75,6 +76,14 @@ void test_subscribe_waits_for_the_lock_then_eagain(void **state);
 void test_capture_reports_subscriptions_of_others(void **state);
 void test_capture_does_not_report_own_subscriptions(void **state);
 void test_capture_subscriptions_damaged_files(void **state);
+/* the tests of test_repl_capture.c */
+void test_capture_names_new_file(void **state);
+void test_capture_names_removed_file(void **state);
+void test_capture_names_new_to_cur_with_letters(void **state);
+void test_capture_names_letter_change(void **state);
+void test_capture_names_own_writes_give_nothing(void **state);
+void test_capture_names_mix(void **state);
+void test_capture_names_fallback_to_whole_mailbox(void **state);
 /* the tests of test_repl_cache.c */
 void test_cache_catches_up_with_lmtp_appends(void **state);
 void test_cache_not_used_for_a_shorter_index(void **state);

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * repl-hook/watch_names.c - the file names of one mailbox's change events
+ * (doc/replication-protocol.md §7.6), kept while its capture waits, so
+ * that the writer reconciles the messages of those names only and the
+ * cost of a capture follows the changes, not the size of the mailbox.
+ *
+ * Runs in:  repl-hook (run_user, no capabilities, seccomp): memory, and
+ *           memfd_create, write, fcntl (seals) for the list it passes.
+ * Trust:    the names are user-controlled: one is kept only if it has no
+ *           '/' and no control byte, does not start with '.' (so is not
+ *           "." or "..") or ':', and is 1..NAME_MAX octets; none is ever
+ *           opened here.  Bounded: HOOK_WATCH_NAMES_MAX names and
+ *           PSEP_CAPTURE_NAMES_MAX octets; past that, or for a name that
+ *           is not valid or not known, the set stands for the whole
+ *           mailbox (the writer reconciles all of it, as without names).
+ * Order:    names are added as the events come; the list is written into a
+ *           sealed memfd when the capture is sent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "privsep/privsep.h"
+#include "repl-hook/hook_int.h"
+
+bool
+hook_watch_name_ok(const char *name)
+{
+	size_t n;
+
+	if (name == NULL || name[0] == '.' || name[0] == ':')
+		return false;
+	n = strnlen(name, NAME_MAX + 1);
+	if (n == 0 || n > NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == '/')
+			return false;
+	return true;
+}
+
+static bool
+names_has(const struct hook_watch_names *s, const char *name, size_t n)
+{
+	for (size_t off = 0; off < s->len;) {
+		const char *nl = memchr(s->buf + off, '\n', s->len - off);
+		size_t l = (size_t)(nl - (s->buf + off));
+
+		if (l == n && memcmp(s->buf + off, name, n) == 0)
+			return true;
+		off += l + 1;
+	}
+	return false;
+}
+
+static void
+names_all(struct hook_watch_names *s)
+{
+	free(s->buf);
+	s->buf = NULL;
+	s->len = 0;
+	s->n = 0;
+	s->all = true;
+}
+
+void
+hook_watch_names_add(struct hook_watch_names *s, const char *name)
+{
+	size_t n;
+
+	if (s->all)
+		return;
+	if (!hook_watch_name_ok(name)) {
+		names_all(s);
+		return;
+	}
+	n = strlen(name);
+	if (names_has(s, name, n))
+		return;
+	if (s->n >= HOOK_WATCH_NAMES_MAX || s->len + n + 1 > PSEP_CAPTURE_NAMES_MAX) {
+		names_all(s);
+		return;
+	}
+	if (s->buf == NULL)
+		s->buf = xmalloc(PSEP_CAPTURE_NAMES_MAX);
+	memcpy(s->buf + s->len, name, n);
+	s->buf[s->len + n] = '\n';
+	s->len += n + 1;
+	s->n++;
+}
+
+void
+hook_watch_names_free(struct hook_watch_names *s)
+{
+	free(s->buf);
+	memset(s, 0, sizeof(*s));
+}
+
+int
+hook_watch_names_memfd(const struct hook_watch_names *s, uint64_t *size_out)
+{
+	size_t off = 0;
+	int fd, ret = -1;
+
+	*size_out = 0;
+	if (s->all || s->n == 0)
+		return -1;
+	fd = memfd_create("stowd-capture-names", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -1;
+	while (off < s->len) {
+		ssize_t w = write(fd, s->buf + off, s->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto out;
+		off += (size_t)w;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
+		  F_SEAL_SEAL) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+		goto out;
+	*size_out = s->len;
+	ret = fd;
+out:
+	if (ret < 0)
+		close(fd);
+	return ret;
+}
