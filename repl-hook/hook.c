@@ -391,6 +391,7 @@ ipc_dispatch(void *arg, struct psep_msg *m)
 			break;
 		}
 		hook_watch_user_seen(h, m->u.event_req.cmd.user);
+		hook_watch_event_seen(h, &m->u.event_req.cmd);
 		p = event_append(ipc->h, m, &ipc->touched);
 		TAILQ_INSERT_TAIL(&ipc->unsynced, p, entry);
 		break;

@@ -110,6 +110,9 @@ void hook_watch_reply(struct hook *h, struct psep_msg *m);
 /* An event of stowd's own for user: ask for the user's watches if it has
  * none yet (a Maildir made by the first delivery). */
 void hook_watch_user_seen(struct hook *h, const char *user);
+/* An event from the supervisor: a SAVE is remembered so that its own
+ * file's appearance starts no capture (hook_own_saves). */
+void hook_watch_event_seen(struct hook *h, const struct psep_repl_cmd *cmd);
 void hook_watch_free(struct hook *h);
 /* The table entries behind hook_capture_* (hook.c puts them in its
  * hook_notify): capture is on (h->watch); a capture of user's changes is
@@ -154,6 +157,24 @@ void hook_watch_names_free(struct hook_watch_names *s);
 /* The names as a sealed memfd ("name\n" each, the caller closes it) and
  * its size; -1 if there are none to pass (all, empty, or an error). */
 int hook_watch_names_memfd(const struct hook_watch_names *s, uint64_t *size_out);
+
+/* watch_names.c: stowd's own saves, so that the event of the rename that
+ * puts one into new/ starts no capture (the index holds it already: a
+ * capture would find nothing).  A ring of HOOK_OWN_SAVES keys of (user,
+ * mailbox, GUID); a key is used once. */
+#define HOOK_OWN_SAVES 4096
+struct hook_own_saves {
+	uint64_t key[HOOK_OWN_SAVES];
+	size_t next;
+};
+/* A SAVE of this server's writer (an event from the supervisor). */
+void hook_own_saves_note(struct hook_own_saves *o, const char *user,
+			 const char *mailbox, const char *guid);
+/* True (and the key forgotten) if name, a file that appeared in user's
+ * mailbox, is the file of a noted save: no ':' (not renamed into cur/
+ * since), and the G<guid> of stowd's names. */
+bool hook_own_saves_take(struct hook_own_saves *o, const char *user,
+			 const char *mailbox, const char *name);
 
 /* ---- sync.c, called by the core ------------------------------------------ */
 

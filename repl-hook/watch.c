@@ -95,6 +95,7 @@ struct hook_watch {
 	size_t nwatches;              /* watch descriptors mapped */
 	uint64_t start_ms;            /* the user list was asked for */
 	bool listed, initial_logged;  /* the first pass over the users */
+	struct hook_own_saves own;    /* stowd's own saves: no capture */
 };
 
 static void watch_next(struct hook_watch *w);
@@ -706,6 +707,11 @@ watch_event(struct hook_watch *w, const struct inotify_event *ev)
 		}
 		break;
 	case HOOK_WATCH_CHANGE:
+		/* the rename that put stowd's own save into new/: the index
+		 * holds it, a capture would find nothing */
+		if (e != NULL && e->mailbox != NULL && (ev->mask & (IN_MOVED_TO | IN_CREATE)) &&
+		    hook_own_saves_take(&w->own, e->user, e->mailbox, ev->name))
+			break;
 		if (e != NULL)
 			pending_add(w, e->user, e->mailbox, ev->name);
 		break;
@@ -812,6 +818,13 @@ hook_watch_start(struct hook *h)
 	    event_add(w->ev_read, NULL) == -1 || evtimer_add(w->ev_start, &zero) == -1)
 		fatalx("cannot set up the inotify events");
 	h->watch = w;
+}
+
+void
+hook_watch_event_seen(struct hook *h, const struct psep_repl_cmd *cmd)
+{
+	if (h->watch != NULL && cmd->op == PSEP_REPL_SAVE)
+		hook_own_saves_note(&h->watch->own, cmd->user, cmd->mailbox, cmd->guid);
 }
 
 void

@@ -16,6 +16,9 @@
  *           mailbox (the writer reconciles all of it, as without names).
  * Order:    names are added as the events come; the list is written into a
  *           sealed memfd when the capture is sent.
+ * Also:     stowd's own saves (hook_own_saves), whose appearance in new/
+ *           needs no capture; a key matches only a name of stowd's form
+ *           with the same GUID, in the same user's same mailbox, once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -131,4 +134,55 @@ out:
 	if (ret < 0)
 		close(fd);
 	return ret;
+}
+
+/* ---- stowd's own saves ------------------------------------------------ */
+
+static uint64_t
+own_key(const char *user, const char *mailbox, const char *guid, size_t glen)
+{
+	uint64_t h = 14695981039346656037ull;
+	const char *parts[3] = { user, mailbox, guid };
+	size_t lens[3] = { strlen(user), strlen(mailbox), glen };
+
+	for (int k = 0; k < 3; k++) {
+		for (size_t i = 0; i < lens[k]; i++) {
+			h ^= (unsigned char)parts[k][i];
+			h *= 1099511628211ull;
+		}
+		h ^= 0xff;             /* a separator no name holds */
+		h *= 1099511628211ull;
+	}
+	return h != 0 ? h : 1;
+}
+
+void
+hook_own_saves_note(struct hook_own_saves *o, const char *user,
+		    const char *mailbox, const char *guid)
+{
+	o->key[o->next++ % HOOK_OWN_SAVES] = own_key(user, mailbox, guid, strlen(guid));
+}
+
+bool
+hook_own_saves_take(struct hook_own_saves *o, const char *user,
+		    const char *mailbox, const char *name)
+{
+	const char *f, *g;
+	uint64_t key;
+
+	/* stowd's names: "<time>.<unique>G<32 hex>.<host>,S=..,W=.." */
+	if (name == NULL || strchr(name, ':') != NULL || (f = strchr(name, '.')) == NULL ||
+	    (g = strchr(f + 1, '.')) == NULL || g - f - 1 < 33 || g[-33] != 'G')
+		return false;
+	for (int i = 32; i > 0; i--)
+		if (!((g[-i] >= '0' && g[-i] <= '9') || (g[-i] >= 'a' && g[-i] <= 'f')))
+			return false;
+	key = own_key(user, mailbox, g - 32, 32);
+	for (size_t i = 0; i < HOOK_OWN_SAVES; i++) {
+		if (o->key[i] == key) {
+			o->key[i] = 0;
+			return true;
+		}
+	}
+	return false;
 }

@@ -221,6 +221,39 @@ test_names_bounded_then_whole_mailbox(void **state)
 	hook_watch_names_free(&s);
 }
 
+/* stowd's own save: its file appearing in the same user's same mailbox
+ * under stowd's name with that GUID matches once; anything else (another
+ * GUID, mailbox or user, a name renamed into cur/, a name not of stowd's
+ * form) does not. */
+static void
+test_own_saves_match_their_file_once(void **state)
+{
+	static struct hook_own_saves o;
+	static const char g[] = "0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2";
+	static const char file[] =
+		"1733470000.M123456P42Q7G0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2.host,S=100,W=102";
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	hook_own_saves_note(&o, "alice", "INBOX", g);
+	assert_false(hook_own_saves_take(&o, "bob", "INBOX", file));
+	assert_false(hook_own_saves_take(&o, "alice", "Archive", file));
+	assert_false(hook_own_saves_take(&o, "alice", "INBOX",
+		"1733470000.M123456P42Q7G0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2.host,S=100,W=102:2,S"));
+	assert_false(hook_own_saves_take(&o, "alice", "INBOX",
+		"1733470000.M123456P42Q7G0190f3a2b4c8d2a1e5f6a7b8c9d0e1f3.host,S=100,W=102"));
+	assert_false(hook_own_saves_take(&o, "alice", "INBOX", "1733470000.M1P2.host"));
+	assert_false(hook_own_saves_take(&o, "alice", "INBOX", NULL));
+	assert_true(hook_own_saves_take(&o, "alice", "INBOX", file));
+	assert_false(hook_own_saves_take(&o, "alice", "INBOX", file));   /* once */
+	/* the ring forgets the oldest */
+	hook_own_saves_note(&o, "alice", "INBOX", g);
+	for (unsigned i = 0; i < HOOK_OWN_SAVES; i++)
+		hook_own_saves_note(&o, "carol", "INBOX", g);
+	assert_false(hook_own_saves_take(&o, "alice", "INBOX", file));
+	assert_true(hook_own_saves_take(&o, "carol", "INBOX", file));
+}
+
 int
 main(void)
 {
@@ -233,6 +266,7 @@ main(void)
 		cmocka_unit_test(test_names_of_events_kept_once_in_order),
 		cmocka_unit_test(test_names_not_valid_mean_the_whole_mailbox),
 		cmocka_unit_test(test_names_bounded_then_whole_mailbox),
+		cmocka_unit_test(test_own_saves_match_their_file_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
