@@ -360,7 +360,8 @@ v_test_req(const struct psep_msg *m, const struct stat *st, const char **why)
 	    m->u.test_req.op != PSEP_TEST_STALL &&
 	    m->u.test_req.op != PSEP_TEST_BOGUS_STAMP &&
 	    m->u.test_req.op != PSEP_TEST_DIE_AFTER_STAMP &&
-	    m->u.test_req.op != PSEP_TEST_STALL_AFTER_STAMP)
+	    m->u.test_req.op != PSEP_TEST_STALL_AFTER_STAMP &&
+	    m->u.test_req.op != PSEP_TEST_DIE_AFTER_SAVE)
 		return fail(why, "bad test op");
 	return 0;
 }

@@ -254,6 +254,8 @@ enum psep_test_op {
 					  * WRITE_STAMP, before its fsyncs */
 	PSEP_TEST_STALL_AFTER_STAMP = 5, /* writer blocks right after its next
 					  * WRITE_STAMP until killed */
+	PSEP_TEST_DIE_AFTER_SAVE = 6,    /* writer exits right after its next
+					  * save, complete, before its reply */
 };
 
 struct psep_test_req {

@@ -87,6 +87,7 @@ struct stamp_ctx {
 #ifdef STOWD_TEST_HOOKS
 static bool test_die_after_stamp;   /* PSEP_TEST_DIE_AFTER_STAMP */
 static bool test_stall_after_stamp; /* PSEP_TEST_STALL_AFTER_STAMP */
+static bool test_die_after_save;    /* PSEP_TEST_DIE_AFTER_SAVE */
 #endif
 
 /* store_save's early stamp: tell the supervisor before the fsyncs. */
@@ -228,6 +229,10 @@ write_one(int ipc, const struct psep_msg *m, const struct policy_settings *s,
 		rep_fill(&rep, r, &res);
 		rep.in_inbox = j.in_inbox ? 1 : 0;
 	}
+#ifdef STOWD_TEST_HOOKS
+	if (test_die_after_save && rep.err == 0 && !j.duplicate)
+		_exit(1);   /* as if killed: saved and synced, not answered */
+#endif
 	if (psep_msg_send(ipc, PSEP_WRITE_REP, m->hdr.id, &rep, sizeof(rep), -1) < 0)
 		fatal("send WRITE_REP");
 	if (entered) {
@@ -267,6 +272,9 @@ test_hook(int ipc, const struct psep_msg *m)
 		break;
 	case PSEP_TEST_STALL_AFTER_STAMP:
 		test_stall_after_stamp = true;
+		break;
+	case PSEP_TEST_DIE_AFTER_SAVE:
+		test_die_after_save = true;
 		break;
 	}
 	(void)psep_msg_send(ipc, PSEP_TEST_REP, m->hdr.id, &rep, sizeof(rep), -1);

@@ -272,7 +272,8 @@ wr_start_job(struct sup_child *c, struct sup_job *job)
 	/* a stamp comes only from an LMTP save */
 	if (c->sup->test_op != 0 && (job->type == PSEP_WRITE_REQ ||
 				     (c->sup->test_op != PSEP_TEST_DIE_AFTER_STAMP &&
-				      c->sup->test_op != PSEP_TEST_STALL_AFTER_STAMP))) {
+				      c->sup->test_op != PSEP_TEST_STALL_AFTER_STAMP &&
+				      c->sup->test_op != PSEP_TEST_DIE_AFTER_SAVE))) {
 		struct psep_test_req t = { .op = c->sup->test_op };
 
 		c->sup->test_op = 0;

@@ -423,6 +423,15 @@ fe_tombstone_done(struct sup *sup, const struct psep_repl_rep *rep, int fd, void
 	(void)sup;
 	if (fd >= 0)
 		close(fd);
+	/* a +detail folder that does not exist: the writer (with no stamp
+	 * to say so) put the message into INBOX; expunge it there */
+	if (rep->status == PSEP_RS_OK && strcmp(rep->code, "NONEXISTENT") == 0 &&
+	    strcmp(d->mailbox, "INBOX") != 0) {
+		xstrlcpy(d->mailbox, "INBOX", sizeof(d->mailbox));
+		d->tomb_tries = 0;
+		fe_tombstone_run(d);
+		return;
+	}
 	if (rep->status != PSEP_RS_OK && d->tomb_tries < FE_TOMB_TRIES) {
 		fe_tombstone_run(d);
 		return;

@@ -375,6 +375,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		log_info("test hook: the writer of the next LMTP save stalls after "
 			 "its stamp");
 		break;
+	case SIGVTALRM:
+		sup->test_op = PSEP_TEST_DIE_AFTER_SAVE;
+		log_info("test hook: the writer of the next LMTP save dies after "
+			 "the save, before its reply");
+		break;
 #endif
 	default:
 		break;
@@ -387,7 +392,7 @@ signals_setup(struct sup *sup)
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD,
 #ifdef STOWD_TEST_HOOKS
 		/* test builds: make the writer of the next job fail */
-		SIGUSR1, SIGUSR2, SIGWINCH, SIGPWR, SIGURG,
+		SIGUSR1, SIGUSR2, SIGWINCH, SIGPWR, SIGURG, SIGVTALRM,
 #endif
 	};
 	size_t i;

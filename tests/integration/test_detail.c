@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,25 @@ group_setup(void **state)
 
 	(void)state;
 	return itest_group_start(&H, &o);
+}
+
+/* Deliver the mini body to local+detail@domain of user idx; the
+ * recipient's reply code after the data. */
+static int
+deliver_detail_code(unsigned idx, const char *detail)
+{
+	struct lmtpc *c = itest_connect(H, HARNESS_UNIX);
+	struct lmtpc_reply dr, rr;
+	const char *body = ITEST_MINI_BODY;
+
+	itest_cmd(c, 250, NULL, "LHLO client.example");
+	itest_cmd(c, 250, NULL, "MAIL FROM:<%s> SMTPUTF8", ITEST_SENDER);
+	itest_cmd(c, 250, NULL, "RCPT TO:<%s+%s@%s>", H->users[idx].name, detail,
+		  H->domain);
+	assert_int_equal(lmtpc_data(c, body, strlen(body), &dr, &rr, 1), 0);
+	assert_int_equal(dr.code, 354);
+	lmtpc_free(&c);
+	return rr.code;
 }
 
 /* Deliver the mini body to local+detail@domain of user idx; 250 asserted. */
@@ -208,6 +228,46 @@ test_dovecot_lists_and_selects_the_folders(void **state)
 	itest_pass(H);
 }
 
+#ifdef STOWD_TEST_HOOKS
+/* The writer dies right after saving a +detail message into INBOX (its
+ * folder does not exist), before its reply, with no replica (so no early
+ * stamp told the supervisor where it went): the MTA gets a 4xx and the
+ * copy is expunged where it is, in INBOX, so the retry leaves exactly one
+ * (test hook: SIGVTALRM to the supervisor). */
+static void
+test_unanswered_save_into_inbox_is_expunged_there(void **state)
+{
+	int before, code;
+	int64_t deadline;
+
+	struct harness_opts o = { .nusers = NUSERS, .conf = conf_no_create };
+	struct stat st;
+	char path[400];
+
+	(void)state;
+	/* no autocreate (an earlier test may have turned it on) */
+	assert_int_equal(harness_write_conf(H, &o), 0);
+	assert_int_equal(harness_reload(H), 0);
+	before = count_in(2, "");
+	assert_int_equal(harness_signal(H, SIGVTALRM), 0);
+	deadline = harness_mono_ms() + 10000;
+	while (!harness_log_contains(H, "dies after the save, before its reply") &&
+	       harness_mono_ms() < deadline)
+		harness_sleep_ms(10);
+	assert_true(harness_log_contains(H, "dies after the save, before its reply"));
+	code = deliver_detail_code(2, "nosuchfolder2");
+	assert_int_equal(code / 100, 4);
+	assert_true(harness_log_contains(H, "unanswered save expunged"));
+	assert_int_equal(count_in(2, ""), before);
+	/* the retry is saved once, in INBOX; the folder was never made */
+	deliver_detail(2, "nosuchfolder2");
+	assert_int_equal(count_in(2, ""), before + 1);
+	snprintf(path, sizeof(path), "%s/.nosuchfolder2", H->users[2].maildir);
+	assert_int_equal(stat(path, &st), -1);
+	itest_pass(H);
+}
+#endif
+
 int
 main(void)
 {
@@ -218,6 +278,10 @@ main(void)
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_autocreate_makes_the_folder_utf8_as_mutf7,
 						itest_setup, itest_teardown),
+#ifdef STOWD_TEST_HOOKS
+		cmocka_unit_test_setup_teardown(test_unanswered_save_into_inbox_is_expunged_there,
+						itest_setup, itest_teardown),
+#endif
 		cmocka_unit_test_setup_teardown(test_dovecot_lists_and_selects_the_folders,
 						itest_setup, itest_teardown),
 	};

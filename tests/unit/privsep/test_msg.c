@@ -326,7 +326,9 @@ static const struct patch enum_patches[] = {
 	    filename, ".stowd", false),
 #ifdef STOWD_TEST_HOOKS
 	NUM("TEST_REQ op 0", PSEP_TEST_REQ, psep_test_req, op, 0, false),
-	NUM("TEST_REQ op 6", PSEP_TEST_REQ, psep_test_req, op, 6, false),
+	NUM("TEST_REQ op 7", PSEP_TEST_REQ, psep_test_req, op, 7, false),
+	NUM("TEST_REQ op die after save", PSEP_TEST_REQ, psep_test_req, op,
+	    PSEP_TEST_DIE_AFTER_SAVE, true),
 	NUM("TEST_REQ op die after stamp", PSEP_TEST_REQ, psep_test_req, op,
 	    PSEP_TEST_DIE_AFTER_STAMP, true),
 	NUM("TEST_REQ op stall after stamp", PSEP_TEST_REQ, psep_test_req, op,
