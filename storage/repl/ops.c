@@ -283,6 +283,23 @@ store_rop_tmp_remove(const struct store_rop *o, const char *name)
 	return 0;
 }
 
+int
+store_rop_tmp_place(struct store_rop *o, const char *name)
+{
+	char base[STORE_MAX_NAME];
+	int dirfd = strchr(name, ':') != NULL ? o->d.cur_fd : o->d.new_fd;
+
+	if (!rop_tmp_base(name, base)) {
+		errno = EINVAL;
+		return -1;
+	}
+	o->what = "place file left in tmp";
+	if (renameat2(o->d.tmp_fd, base, dirfd, name, RENAME_NOREPLACE) < 0)
+		return -1;
+	o->what = "fsync new";
+	return fsync(dirfd);
+}
+
 void
 store_rop_done(struct store_rop *o, int ret, const char **what_out)
 {
@@ -354,6 +371,10 @@ out:
 
 /* ---- SAVE ------------------------------------------------------------- */
 
+#ifdef STOWD_TEST_HOOKS
+void (*store_repl_test_mid_save)(int dest_fd, const char *name);
+#endif
+
 struct rop_save {
 	struct store_rop *o;
 	const char *guid;
@@ -366,8 +387,9 @@ struct rop_save {
 	struct store_name_parts parts;
 	char tmpname[STORE_MAX_NAME];
 	char name[STORE_MAX_NAME];
-	int fd, dest_fd;
+	int fd, dest_fd;            /* fd: the tmp file, locked while open */
 	bool in_tmp, in_dest;
+	bool recorded;              /* the SAVE record is written */
 	char last;                  /* last octet written, for W= */
 };
 
@@ -427,7 +449,9 @@ rop_create_tmp(struct rop_save *s)
 	if (s->fd < 0)
 		return -1;
 	s->in_tmp = true;
-	return 0;
+	/* held until the file has left tmp/: while it is, the SAVE record
+	 * may name a file still in tmp/, and the lock says it is in flight */
+	return flock(s->fd, LOCK_EX | LOCK_NB);
 }
 
 /* tmp file: prefix, body, size check, mtime, fsync. */
@@ -461,16 +485,13 @@ rop_write_tmp(struct rop_save *s)
 	if (futimens(s->fd, times) < 0)
 		return -1;
 	s->o->what = "fsync";
-	if (fsync(s->fd) < 0)
-		return -1;
-	close(s->fd);
-	s->fd = -1;
-	return 0;
+	return fsync(s->fd);
 }
 
-/* Rename the tmp file to new/NAME or cur/NAME:2,LETTERS; fsync there. */
+/* The file's name in new/ (NAME) or cur/ (NAME:2,LETTERS), and that
+ * directory. */
 static int
-rop_place(struct rop_save *s)
+rop_dest(struct rop_save *s)
 {
 	char letters[8], kwl[27];
 	size_t len;
@@ -490,49 +511,63 @@ rop_place(struct rop_save *s)
 		snprintf(s->name + len, sizeof(s->name) - len, ":2,%s%s", letters, kwl);
 		s->dest_fd = s->o->d.cur_fd;
 	}
-	if (renameat2(s->o->d.tmp_fd, s->tmpname, s->dest_fd, s->name,
-		      RENAME_NOREPLACE) < 0)
-		return -1;
-	s->in_tmp = false;
-	s->in_dest = true;
 	return 0;
 }
 
+/* A failed SAVE: its files removed; a record already written is followed
+ * by LOST (the message is not here, a SYNC or the SAVE sent again brings
+ * it; a file that vanished without it would be taken for an expunge). */
 static void
 rop_save_cleanup(struct rop_save *s, bool failed)
 {
 	int saved = errno;
 
-	if (s->fd >= 0)
-		close(s->fd);
 	if (s->in_tmp)
 		unlinkat(s->o->d.tmp_fd, s->tmpname, 0);
 	if (failed && s->in_dest)
 		unlinkat(s->dest_fd, s->name, 0);
+	if (s->fd >= 0)
+		close(s->fd);   /* after the unlink: the lock held until then */
+	if (failed && s->recorded) {
+		const char *what = s->o->what;
+		struct store_rec rec;
+
+		store_rop_rec(&rec, STORE_REC_LOST, s->guid, NULL);
+		if (store_rop_apply(s->o, &rec) == 0)
+			(void)rop_flush(s->o, true);
+		s->o->what = what;
+	}
 	errno = saved;
 }
 
-/* Duplicate, tombstone and UID checks; *uid_out or a status. */
-static void
+/* Duplicate, tombstone and UID checks; *uid_out or a status.  A duplicate
+ * whose file a killed SAVE left in tmp/ is placed now. */
+static int
 rop_save_check(struct store_rop *o, const char *guid, uint32_t hint,
 	       struct store_repl_result *res, uint32_t *uid_out)
 {
 	const struct store_msg *msg = store_mbox_find(&o->m, guid);
 	uint32_t next = o->m.st.uidnext;
+	struct stat sb;
 
 	if (msg != NULL && msg->kind == STORE_MSG_PRESENT) {
+		if (store_rop_locate(o, msg->name, &sb) < 0 &&
+		    store_rop_tmp_state(o, msg->name) == STORE_ROP_TMP_ORPHAN &&
+		    store_rop_tmp_place(o, msg->name) < 0)
+			return -1;
 		res->status = STORE_R_DUPLICATE;
 		res->uid = msg->uid;
 		snprintf(res->filename, sizeof(res->filename), "%s", msg->name);
-		return;
+		return 0;
 	}
 	if (msg != NULL && msg->kind == STORE_MSG_TOMBSTONE) {
 		res->status = STORE_R_EXPUNGED;
-		return;
+		return 0;
 	}
 	*uid_out = hint >= 1 && hint >= next ? hint : next;
 	if (*uid_out == UINT32_MAX || *uid_out == 0)
 		res->status = STORE_R_LIMIT;
+	return 0;
 }
 
 static int
@@ -541,7 +576,7 @@ rop_save_write(struct rop_save *s, const struct store_stamp *stamp,
 {
 	struct store_rec rec;
 
-	if (rop_write_tmp(s) < 0 || rop_place(s) < 0)
+	if (rop_write_tmp(s) < 0 || rop_dest(s) < 0)
 		return -1;
 	store_rop_rec(&rec, STORE_REC_SAVE, s->guid, stamp);
 	rec.uid = uid;
@@ -549,16 +584,32 @@ rop_save_write(struct rop_save *s, const struct store_stamp *stamp,
 	memcpy(rec.flags, s->flags, strlen(s->flags) + 1);
 	memcpy(rec.name, s->name, strlen(s->name) + 1);
 	/*
-	 * The index transaction is written before the directory's fsync and
-	 * synced after it: on a file system that commits metadata in order
-	 * (ext4 data=ordered), the directory's fsync makes the rename and the
-	 * appended transaction durable in one journal commit and the index's
-	 * fdatasync finds nothing left to do.  Anywhere, a crash between the
-	 * two leaves at worst an index record without its file, which the
-	 * next reconcile records as lost and a SYNC brings back.
+	 * The index transaction is written before the file leaves tmp/, so no
+	 * moment exists in which new/ or cur/ holds a file of this GUID that
+	 * the index does not know (a writer killed there left one that a
+	 * later EXPUNGE of the GUID did not remove and a SAVE sent again
+	 * doubled).  Killed between the two, the record names a file still
+	 * in tmp/, complete and synced, whose lock nobody holds: the SAVE
+	 * sent again, an EXPUNGE and a reconcile find it there
+	 * (store_rop_tmp_state) and place or remove it.  The transaction is
+	 * synced after the directory: on a file system that commits metadata
+	 * in order (ext4 data=ordered), the directory's fsync makes the
+	 * rename and the appended transaction durable in one journal commit
+	 * and the index's fdatasync finds nothing left to do.
 	 */
 	if (store_rop_apply(s->o, &rec) < 0 || rop_flush(s->o, false) < 0)
 		return -1;
+	s->recorded = true;
+#ifdef STOWD_TEST_HOOKS
+	if (store_repl_test_mid_save != NULL)
+		store_repl_test_mid_save(s->dest_fd, s->name);
+#endif
+	s->o->what = "rename into new";
+	if (renameat2(s->o->d.tmp_fd, s->tmpname, s->dest_fd, s->name,
+		      RENAME_NOREPLACE) < 0)
+		return -1;
+	s->in_tmp = false;
+	s->in_dest = true;
 	s->o->what = "fsync new";
 	if (fsync(s->dest_fd) < 0)
 		return -1;
@@ -611,8 +662,8 @@ store_repl_save(const struct store_repl_ctx *c, const char *mailbox,
 	if (store_rop_open(&o, c, mailbox, true) != 0 ||
 	    rop_stamp(&o, stamp, &st) < 0)
 		goto out;
-	rop_save_check(&o, guid, uid_hint, res, &uid);
-	if (res->status == STORE_R_OK && rop_save_write(&s, &st, uid, res) < 0)
+	if (rop_save_check(&o, guid, uid_hint, res, &uid) < 0 ||
+	    (res->status == STORE_R_OK && rop_save_write(&s, &st, uid, res) < 0))
 		goto out;
 	ret = 0;
 out:

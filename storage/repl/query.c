@@ -304,16 +304,19 @@ rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
 	return store_dir_each(dirfd, rop_scan_cb, &sc);
 }
 
-/* A SAVE record appended before its file left tmp/ (store_save with
- * stamped) whose file is still in tmp/ under the base name (up to the
- * first ',' or ':'): while its writer holds the file's lock the save is
- * in flight and left alone; once nobody holds it the writer died before
- * its save was answered (no 250 was given), so the save is undone for
- * good: the tmp file is removed and the GUID tombstoned (stamp
+/* A SAVE record appended before its file left tmp/ whose file is still
+ * in tmp/ under the base name (up to the first ',' or ':'): while its
+ * writer holds the file's lock the save is in flight and left alone.
+ * Once nobody holds it the writer died between the record and the
+ * rename.  A save of this server (store_save with stamped: a delivery,
+ * stamp origin server_id) was not answered (no 250 was given), so it is
+ * undone for good: the tmp file is removed and the GUID tombstoned (stamp
  * (H+1, server_id)), and a SYNC carries the EXPUNGE to the replicas
- * (doc/replication-protocol.md §9).  Returns 1 if the record was
- * handled (in flight or tombstoned), 0 if it is not in tmp/, -1 on
- * error. */
+ * (doc/replication-protocol.md §9); so is one of a version-1 record (no
+ * origin).  A replicated SAVE (another origin)
+ * holds a message its master has: the complete, synced file is put in
+ * place.  Returns 1 if the record was handled (in flight, tombstoned or
+ * placed), 0 if it is not in tmp/, -1 on error. */
 static int
 rop_in_tmp(struct rop_rec_ctx *r, const struct store_msg *msg)
 {
@@ -326,6 +329,10 @@ rop_in_tmp(struct rop_rec_ctx *r, const struct store_msg *msg)
 		return 1;
 	case STORE_ROP_TMP_ORPHAN:
 		break;
+	}
+	if (msg->base_origin[0] != '\0' &&
+	    strcmp(msg->base_origin, r->o->c->server_id) != 0) {
+		return store_rop_tmp_place(r->o, msg->name) < 0 ? -1 : 1;
 	}
 	r->o->what = "remove orphaned tmp file";
 	if (store_rop_tmp_remove(r->o, msg->name) < 0)

@@ -149,8 +149,12 @@ struct store_repl_result {
  * UID from the hint (used if >= UIDNEXT) else UIDNEXT; writes
  * prefix (may be NULL) + the body_size bytes of body_fd (read from offset
  * 0) exactly as they are, mtime = date, into new/NAME or, with system
- * flags, cur/NAME:2,LETTERS; W= counts LF not preceded by CR as two; then
- * the index transaction (base stamp, flags, digests, H := max(H, modseq)).
+ * flags, cur/NAME:2,LETTERS; W= counts LF not preceded by CR as two.  The
+ * index transaction (base stamp, flags, digests, H := max(H, modseq)) is
+ * written while the file is still in tmp/ (locked), then the file is put
+ * in place: a SAVE killed in between is finished by the SAVE sent again
+ * (a duplicate whose file is in tmp/ is placed), undone by an EXPUNGE and
+ * finished by a reconcile.  A failure after the record appends LOST.
  */
 int store_repl_save(const struct store_repl_ctx *c, const char *mailbox,
 		    const char *guid, const struct store_stamp *stamp,
@@ -334,5 +338,11 @@ void store_repl_cache_limit(size_t bytes);
  * or one that names more than messages GUIDs, fails with E2BIG.
  * Process-wide; 1 GiB and 1000000 until set. */
 void store_repl_set_limits(uint64_t index_size, uint32_t messages);
+
+#ifdef STOWD_TEST_HOOKS
+/* Called by store_repl_save between its index record and the rename (a
+ * test makes it _exit there, as a writer killed at that moment). */
+extern void (*store_repl_test_mid_save)(int dest_fd, const char *name);
+#endif
 
 #endif

@@ -160,6 +160,10 @@ enum store_rop_tmp {
 enum store_rop_tmp store_rop_tmp_state(const struct store_rop *o, const char *name);
 /* Unlink that tmp/ file if it is a regular file; 0, or -1 with errno. */
 int store_rop_tmp_remove(const struct store_rop *o, const char *name);
+/* Rename that tmp/ file to name in cur/ (a name with ':') or new/ and
+ * fsync the directory: a replicated SAVE whose writer was killed after
+ * its record (repl/ops.c); 0, or -1 with errno. */
+int store_rop_tmp_place(struct store_rop *o, const char *name);
 
 /* Apply rec to o's in-memory state and queue it for the transaction. */
 int store_rop_apply(struct store_rop *o, const struct store_rec *rec);

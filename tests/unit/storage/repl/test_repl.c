@@ -516,6 +516,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_replicated_ops_on_a_file_renamed_by_others, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_leaves_record_of_file_in_tmp_alone, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_removes_orphaned_tmp_file, setup, tu_tree_teardown),
+#ifdef STOWD_TEST_HOOKS
+		cmocka_unit_test_setup_teardown(test_save_killed_after_its_record_is_finished_by_the_retry, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_save_killed_after_its_record_is_undone_by_expunge, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_save_killed_after_its_record_is_placed_by_reconcile, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_save_failing_after_its_record_is_lost_not_expunged, setup, tu_tree_teardown),
+#endif
 		cmocka_unit_test_setup_teardown(test_index_name_that_is_a_path_is_not_followed, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_index_name_with_control_byte_is_not_taken, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_index_over_limits_is_e2big, setup, tu_tree_teardown),

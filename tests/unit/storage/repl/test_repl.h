@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/storage/repl/test_repl.h - shared by test_repl.c,
- * test_repl_sync.c, test_repl_cache.c, test_repl_subs.c and
- * test_repl_capture.c, the files of
+ * test_repl_sync.c, test_repl_cache.c, test_repl_subs.c,
+ * test_repl_capture.c and test_repl_crash.c, the files of
  * the storage_repl program: test GUIDs,
  * the Maildir fixture, the save/store/expunge/sync helpers and the tests
  * of test_repl_sync.c.
@@ -50,6 +50,9 @@ struct store_mbox_state sync_box(struct fixture *f, const char *box);
 const struct store_msg_info *seen_find(const struct seen *s, const char *guid);
 /* The messages of box. */
 struct seen guids(struct fixture *f, const char *box);
+/* Records of op for guid in INBOX's index; whether INBOX holds guid. */
+int rec_count(struct fixture *f, const char *guid, enum store_rec_op op);
+bool present(struct fixture *f, const char *guid);
 
 /* the tests of test_repl_sync.c */
 void test_reconcile_hand_added_deleted_damaged(void **state);
@@ -76,6 +79,11 @@ void test_subscribe_waits_for_the_lock_then_eagain(void **state);
 void test_capture_reports_subscriptions_of_others(void **state);
 void test_capture_does_not_report_own_subscriptions(void **state);
 void test_capture_subscriptions_damaged_files(void **state);
+/* the tests of test_repl_crash.c */
+void test_save_killed_after_its_record_is_finished_by_the_retry(void **state);
+void test_save_killed_after_its_record_is_undone_by_expunge(void **state);
+void test_save_killed_after_its_record_is_placed_by_reconcile(void **state);
+void test_save_failing_after_its_record_is_lost_not_expunged(void **state);
 /* the tests of test_repl_capture.c */
 void test_capture_names_new_file(void **state);
 void test_capture_names_removed_file(void **state);

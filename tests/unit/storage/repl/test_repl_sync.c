@@ -438,7 +438,7 @@ rec_count_cb(const struct store_rec *rec, void *arg)
 	return 0;
 }
 
-static int
+int
 rec_count(struct fixture *f, const char *guid, enum store_rec_op op)
 {
 	struct rec_count l = { guid, op, 0 };
@@ -457,7 +457,7 @@ lost_count(struct fixture *f, const char *guid)
 	return rec_count(f, guid, STORE_REC_LOST);
 }
 
-static bool
+bool
 present(struct fixture *f, const char *guid)
 {
 	int dirfd = open(f->md, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
