@@ -253,15 +253,12 @@ open_tcp(const struct policy_listen *l, const char **why_out)
 static bool
 lmtp_client_allowed(const struct sup_listener *l, const struct sockaddr *sa)
 {
-	const char *text = l->sup->set.lmtp_allow_networks, *why = NULL;
-	struct policy_net nets[POLICY_MAX_NETWORKS];
+	const char *text = l->sup->set.lmtp_allow_networks;
 	char addr[INET6_ADDRSTRLEN] = "?";
-	size_t n = 0;
 
 	if (text == NULL || text[0] == '\0')
 		return true;
-	if (policy_networks_parse(text, nets, POLICY_MAX_NETWORKS, &n, &why) == 0 &&
-	    policy_networks_match(nets, n, sa))
+	if (policy_networks_match(l->sup->allow_nets, l->sup->n_allow_nets, sa))
 		return true;
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,

@@ -47,9 +47,19 @@ resolve_run_user(const struct policy_settings *s, struct psep_creds *out,
 	return 0;
 }
 
+/* What the supervisor derives from its settings at each load: the
+ * hostname and server id, the allowed LMTP client networks (checked when
+ * the settings were read, so a failure here leaves none allowed). */
 static void
 derive_names(struct sup *sup)
 {
+	const char *why = NULL;
+
+	sup->n_allow_nets = 0;
+	if (sup->set.lmtp_allow_networks != NULL &&
+	    policy_networks_parse(sup->set.lmtp_allow_networks, sup->allow_nets,
+				  POLICY_MAX_NETWORKS, &sup->n_allow_nets, &why) < 0)
+		sup->n_allow_nets = 0;
 	policy_settings_resolve_hostname(&sup->set);
 	xstrlcpy(sup->hostname, sup->set.hostname, sizeof(sup->hostname));
 	xstrlcpy(sup->server_id, sup->set.server_id[0] != '\0' ?

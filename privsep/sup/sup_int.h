@@ -192,6 +192,9 @@ TAILQ_HEAD(sup_pending_list, sup_pending);
 struct sup {
 	struct event_base *base;
 	struct policy_settings set;
+	/* set.lmtp_allow_networks parsed at each load (listen.c) */
+	struct policy_net allow_nets[POLICY_MAX_NETWORKS];
+	size_t n_allow_nets;
 	char *config_path;
 	bool config_required;
 	unsigned generation;
