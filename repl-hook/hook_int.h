@@ -158,14 +158,39 @@ void hook_watch_names_free(struct hook_watch_names *s);
  * its size; -1 if there are none to pass (all, empty, or an error). */
 int hook_watch_names_memfd(const struct hook_watch_names *s, uint64_t *size_out);
 
+/* watch_names.c: a hash set of (key, name): an open-addressing table
+ * (linear probing, at most half full) of 64-bit keys, each with an
+ * optional borrowed string that must also match (strcmp); the caller
+ * keeps a string alive while it is in the set.  Key 0 is never stored
+ * (hook_hset_key gives none). */
+struct hook_hset_ent {
+	uint64_t key;               /* 0: empty */
+	const char *name;           /* NULL: the key alone */
+};
+struct hook_hset {
+	struct hook_hset_ent *slot;
+	size_t cap, n;              /* cap: 0 or a power of two */
+};
+/* FNV-1a over the n strings of parts, each followed by a separator no
+ * name holds; never 0. */
+uint64_t hook_hset_key(const char *const *parts, const size_t *lens, int n);
+bool hook_hset_has(const struct hook_hset *s, uint64_t key, const char *name);
+/* Add (key, name) unless it is there; false if it was. */
+bool hook_hset_add(struct hook_hset *s, uint64_t key, const char *name);
+/* Remove (key, name) if it is there; true if it was. */
+bool hook_hset_del(struct hook_hset *s, uint64_t key, const char *name);
+void hook_hset_free(struct hook_hset *s);
+
 /* watch_names.c: stowd's own saves, so that the event of the rename that
  * puts one into new/ starts no capture (the index holds it already: a
- * capture would find nothing).  A ring of HOOK_OWN_SAVES keys of (user,
- * mailbox, GUID); a key is used once. */
+ * capture would find nothing).  A ring of the last HOOK_OWN_SAVES keys of
+ * (user, mailbox, GUID), the oldest forgotten first, and a set of the
+ * same keys for a lookup in O(1); a key is used once. */
 #define HOOK_OWN_SAVES 4096
 struct hook_own_saves {
-	uint64_t key[HOOK_OWN_SAVES];
+	uint64_t key[HOOK_OWN_SAVES];  /* ring; 0: empty */
 	size_t next;
+	struct hook_hset set;          /* the ring's keys not taken yet */
 };
 /* A SAVE of this server's writer (an event from the supervisor). */
 void hook_own_saves_note(struct hook_own_saves *o, const char *user,
@@ -175,6 +200,7 @@ void hook_own_saves_note(struct hook_own_saves *o, const char *user,
  * since), and the G<guid> of stowd's names. */
 bool hook_own_saves_take(struct hook_own_saves *o, const char *user,
 			 const char *mailbox, const char *name);
+void hook_own_saves_free(struct hook_own_saves *o);
 
 /* ---- sync.c, called by the core ------------------------------------------ */
 

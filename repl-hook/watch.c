@@ -82,6 +82,7 @@ struct hook_watch {
 	size_t nwd;
 	char **queue;                 /* users to (re)watch, FIFO */
 	size_t qhead, qlen, qcap;
+	struct hook_hset queued;      /* the users of queue */
 	uint64_t inflight_id;         /* WATCH_REQ in flight, 0 if none */
 	char inflight_user[PSEP_NAME_MAX];
 	char **known;                 /* users with watches, sorted */
@@ -100,20 +101,21 @@ struct hook_watch {
 
 static void watch_next(struct hook_watch *w);
 
-static bool
-queued(const struct hook_watch *w, const char *user)
+static uint64_t
+queued_key(const char *user)
 {
-	for (size_t i = 0; i < w->qlen; i++)
-		if (strcmp(w->queue[(w->qhead + i) % w->qcap], user) == 0)
-			return true;
-	return false;
+	size_t len = strlen(user);
+
+	return hook_hset_key(&user, &len, 1);
 }
 
 /* Ask for user's watches (again: adding a watch twice is harmless). */
 static void
 watch_enqueue(struct hook_watch *w, const char *user)
 {
-	if (w->qlen >= WATCH_QUEUE_MAX || queued(w, user))
+	char *copy;
+
+	if (w->qlen >= WATCH_QUEUE_MAX || hook_hset_has(&w->queued, queued_key(user), user))
 		return;
 	if (w->qlen == w->qcap) {
 		size_t ncap = w->qcap ? w->qcap * 2 : 64;
@@ -126,8 +128,10 @@ watch_enqueue(struct hook_watch *w, const char *user)
 		w->qcap = ncap;
 		w->qhead = 0;
 	}
-	w->queue[(w->qhead + w->qlen) % w->qcap] = xstrdup(user);
+	copy = xstrdup(user);
+	w->queue[(w->qhead + w->qlen) % w->qcap] = copy;
 	w->qlen++;
+	(void)hook_hset_add(&w->queued, queued_key(copy), copy);
 	watch_next(w);
 }
 
@@ -211,6 +215,7 @@ watch_next(struct hook_watch *w)
 	user = w->queue[w->qhead];
 	w->qhead = (w->qhead + 1) % w->qcap;
 	w->qlen--;
+	(void)hook_hset_del(&w->queued, queued_key(user), user);
 	memset(&req, 0, sizeof(req));
 	if (!xstrlcpy(req.user, user, sizeof(req.user))) {
 		free(user);
@@ -851,9 +856,11 @@ hook_watch_free(struct hook *h)
 	for (size_t i = 0; i < w->nwd; i++)
 		wd_clear(w, (int)i);
 	free(w->wd);
+	hook_hset_free(&w->queued);
 	for (size_t i = 0; i < w->qlen; i++)
 		free(w->queue[(w->qhead + i) % w->qcap]);
 	free(w->queue);
+	hook_own_saves_free(&w->own);
 	for (size_t i = 0; i < w->npending; i++) {
 		if (w->pending[i]->sent)
 			w->pending[i]->sent = false;   /* capture_cb frees it */

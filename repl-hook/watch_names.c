@@ -18,7 +18,9 @@
  *           sealed memfd when the capture is sent.
  * Also:     stowd's own saves (hook_own_saves), whose appearance in new/
  *           needs no capture; a key matches only a name of stowd's form
- *           with the same GUID, in the same user's same mailbox, once.
+ *           with the same GUID, in the same user's same mailbox, once;
+ *           and the set of users waiting for their watches (watch.c's
+ *           queue), so that neither is a linear search.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -138,14 +140,14 @@ out:
 
 /* ---- stowd's own saves ------------------------------------------------ */
 
-static uint64_t
-own_key(const char *user, const char *mailbox, const char *guid, size_t glen)
+/* ---- a hash set of (key, name) ------------------------------------------ */
+
+uint64_t
+hook_hset_key(const char *const *parts, const size_t *lens, int n)
 {
 	uint64_t h = 14695981039346656037ull;
-	const char *parts[3] = { user, mailbox, guid };
-	size_t lens[3] = { strlen(user), strlen(mailbox), glen };
 
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < n; k++) {
 		for (size_t i = 0; i < lens[k]; i++) {
 			h ^= (unsigned char)parts[k][i];
 			h *= 1099511628211ull;
@@ -156,11 +158,107 @@ own_key(const char *user, const char *mailbox, const char *guid, size_t glen)
 	return h != 0 ? h : 1;
 }
 
+static bool
+hset_same(const struct hook_hset_ent *e, uint64_t key, const char *name)
+{
+	return e->key == key &&
+	       (e->name == NULL ? name == NULL : name != NULL && strcmp(e->name, name) == 0);
+}
+
+/* The slot of (key, name), or the empty slot where it would go. */
+static size_t
+hset_find(const struct hook_hset *s, uint64_t key, const char *name)
+{
+	size_t i = (size_t)key & (s->cap - 1);
+
+	while (s->slot[i].key != 0 && !hset_same(&s->slot[i], key, name))
+		i = (i + 1) & (s->cap - 1);
+	return i;
+}
+
+bool
+hook_hset_has(const struct hook_hset *s, uint64_t key, const char *name)
+{
+	return s->cap != 0 && s->slot[hset_find(s, key, name)].key != 0;
+}
+
+bool
+hook_hset_add(struct hook_hset *s, uint64_t key, const char *name)
+{
+	size_t i;
+
+	if (hook_hset_has(s, key, name))
+		return false;
+	if (2 * (s->n + 1) > s->cap) {
+		struct hook_hset t = { .cap = s->cap != 0 ? 2 * s->cap : 64, .n = s->n };
+
+		t.slot = xcalloc(t.cap, sizeof(*t.slot));
+		for (size_t j = 0; j < s->cap; j++)
+			if (s->slot[j].key != 0)
+				t.slot[hset_find(&t, s->slot[j].key, s->slot[j].name)] = s->slot[j];
+		free(s->slot);
+		*s = t;
+	}
+	i = hset_find(s, key, name);
+	s->slot[i].key = key;
+	s->slot[i].name = name;
+	s->n++;
+	return true;
+}
+
+bool
+hook_hset_del(struct hook_hset *s, uint64_t key, const char *name)
+{
+	size_t i, j, home, mask = s->cap - 1;
+
+	if (s->cap == 0 || s->slot[i = hset_find(s, key, name)].key == 0)
+		return false;
+	s->n--;
+	/* backward-shift deletion: an entry after the hole moves into it
+	 * unless its home slot lies cyclically in (hole, entry] */
+	for (j = i;;) {
+		s->slot[i].key = 0;
+		s->slot[i].name = NULL;
+		do {
+			j = (j + 1) & mask;
+			if (s->slot[j].key == 0)
+				return true;
+			home = (size_t)s->slot[j].key & mask;
+		} while (i <= j ? (home > i && home <= j) : (home > i || home <= j));
+		s->slot[i] = s->slot[j];
+		i = j;
+	}
+}
+
+void
+hook_hset_free(struct hook_hset *s)
+{
+	free(s->slot);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- stowd's own saves --------------------------------------------------- */
+
+static uint64_t
+own_key(const char *user, const char *mailbox, const char *guid, size_t glen)
+{
+	const char *parts[3] = { user, mailbox, guid };
+	size_t lens[3] = { strlen(user), strlen(mailbox), glen };
+
+	return hook_hset_key(parts, lens, 3);
+}
+
 void
 hook_own_saves_note(struct hook_own_saves *o, const char *user,
 		    const char *mailbox, const char *guid)
 {
-	o->key[o->next++ % HOOK_OWN_SAVES] = own_key(user, mailbox, guid, strlen(guid));
+	uint64_t k = own_key(user, mailbox, guid, strlen(guid));
+	uint64_t *ring = &o->key[o->next++ % HOOK_OWN_SAVES];
+
+	if (*ring != 0)
+		(void)hook_hset_del(&o->set, *ring, NULL);   /* the oldest goes */
+	/* a key noted already (a replayed event) stays where it is */
+	*ring = hook_hset_add(&o->set, k, NULL) ? k : 0;
 }
 
 bool
@@ -168,7 +266,6 @@ hook_own_saves_take(struct hook_own_saves *o, const char *user,
 		    const char *mailbox, const char *name)
 {
 	const char *f, *g;
-	uint64_t key;
 
 	/* stowd's names: "<time>.<unique>G<32 hex>.<host>,S=..,W=.." */
 	if (name == NULL || strchr(name, ':') != NULL || (f = strchr(name, '.')) == NULL ||
@@ -177,12 +274,12 @@ hook_own_saves_take(struct hook_own_saves *o, const char *user,
 	for (int i = 32; i > 0; i--)
 		if (!((g[-i] >= '0' && g[-i] <= '9') || (g[-i] >= 'a' && g[-i] <= 'f')))
 			return false;
-	key = own_key(user, mailbox, g - 32, 32);
-	for (size_t i = 0; i < HOOK_OWN_SAVES; i++) {
-		if (o->key[i] == key) {
-			o->key[i] = 0;
-			return true;
-		}
-	}
-	return false;
+	/* its ring entry stays: deleting it later finds nothing */
+	return hook_hset_del(&o->set, own_key(user, mailbox, g - 32, 32), NULL);
+}
+
+void
+hook_own_saves_free(struct hook_own_saves *o)
+{
+	hook_hset_free(&o->set);
 }

@@ -246,12 +246,67 @@ test_own_saves_match_their_file_once(void **state)
 	assert_false(hook_own_saves_take(&o, "alice", "INBOX", NULL));
 	assert_true(hook_own_saves_take(&o, "alice", "INBOX", file));
 	assert_false(hook_own_saves_take(&o, "alice", "INBOX", file));   /* once */
-	/* the ring forgets the oldest */
+	/* the ring forgets the oldest: HOOK_OWN_SAVES saves of other GUIDs
+	 * later, alice's is gone and the last of them still matches */
 	hook_own_saves_note(&o, "alice", "INBOX", g);
-	for (unsigned i = 0; i < HOOK_OWN_SAVES; i++)
-		hook_own_saves_note(&o, "carol", "INBOX", g);
-	assert_false(hook_own_saves_take(&o, "alice", "INBOX", file));
-	assert_true(hook_own_saves_take(&o, "carol", "INBOX", file));
+	for (unsigned i = 0; i < HOOK_OWN_SAVES; i++) {
+		char gi[33], fi[sizeof(file)];
+
+		snprintf(gi, sizeof(gi), "0190f3a2b4c8d2a1e5f6a7b8%08x", i);
+		snprintf(fi, sizeof(fi), "1733470000.M123456P42Q7G%s.host,S=100,W=102", gi);
+		hook_own_saves_note(&o, "carol", "INBOX", gi);
+		if (i == HOOK_OWN_SAVES - 1) {
+			assert_false(hook_own_saves_take(&o, "alice", "INBOX", file));
+			assert_true(hook_own_saves_take(&o, "carol", "INBOX", fi));
+			assert_false(hook_own_saves_take(&o, "carol", "INBOX", fi));
+		}
+	}
+	hook_own_saves_free(&o);
+}
+
+/* The hash set: keys that share their low bits (one long probe chain
+ * that wraps around the table) are all found; after deleting every other
+ * one, in an order that leaves holes in the chain, exactly the others are
+ * found; a name must match as well as its key. */
+static void
+test_hset_probe_chains_and_deletion(void **state)
+{
+	enum { N = 3000 };
+	static char names[N][12];
+	struct hook_hset s = { 0 };
+
+	(void)state;
+	for (unsigned i = 0; i < N; i++) {
+		/* the same low 13 bits: the last slot of every table up to 8192 */
+		uint64_t key = ((uint64_t)(i + 1) << 32) | 0x1fff;
+
+		snprintf(names[i], sizeof(names[i]), "u%05u", i);
+		assert_true(hook_hset_add(&s, key, i % 3 == 0 ? names[i] : NULL));
+		assert_false(hook_hset_add(&s, key, i % 3 == 0 ? names[i] : NULL));
+	}
+	assert_int_equal(s.n, N);
+	for (unsigned i = 0; i < N; i += 2) {
+		unsigned k = (i * 7) % N;   /* not in insertion order */
+		uint64_t key = ((uint64_t)(k + 1) << 32) | 0x1fff;
+
+		if (k % 2 == 0)
+			assert_true(hook_hset_del(&s, key, k % 3 == 0 ? names[k] : NULL));
+	}
+	for (unsigned i = 0; i < N; i++) {
+		uint64_t key = ((uint64_t)(i + 1) << 32) | 0x1fff;
+
+		/* 7 is prime to N: every even one was deleted, once */
+		assert_int_equal(hook_hset_has(&s, key, i % 3 == 0 ? names[i] : NULL),
+				 i % 2 != 0);
+	}
+	/* a key with another name, or without its name, is not there */
+	assert_int_equal(s.n, N / 2);
+	assert_false(hook_hset_has(&s, ((uint64_t)4 << 32) | 0x1fff, "u00004"));
+	assert_false(hook_hset_has(&s, ((uint64_t)4 << 32) | 0x1fff, NULL));
+	assert_true(hook_hset_has(&s, ((uint64_t)4 << 32) | 0x1fff, names[3]));
+	assert_false(hook_hset_del(&s, ((uint64_t)4 << 32) | 0x1fff, NULL));
+	hook_hset_free(&s);
+	assert_int_equal(s.cap, 0);
 }
 
 int
@@ -267,6 +322,7 @@ main(void)
 		cmocka_unit_test(test_names_not_valid_mean_the_whole_mailbox),
 		cmocka_unit_test(test_names_bounded_then_whole_mailbox),
 		cmocka_unit_test(test_own_saves_match_their_file_once),
+		cmocka_unit_test(test_hset_probe_chains_and_deletion),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
