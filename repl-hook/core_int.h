@@ -276,4 +276,10 @@ void hook_conn_advance_acked(struct hook_conn *c);
  * to close).  Sets c->dead when the connection must close. */
 void hook_conn_frame(struct hook_conn *c);
 
+/* replica.c: cb for each journal entry of r not yet acknowledged, oldest
+ * first, at most REPLICA_SCAN_MAX (100,000) of them; how many were read. */
+uint64_t hook_replica_unacked_each(struct hook_replica *r,
+				   void (*cb)(const struct journal_entry *e, void *arg),
+				   void *arg);
+
 #endif

@@ -149,18 +149,42 @@ hook_replica_sync_ended(struct hook_replica *r, bool ok, bool full, uint64_t sta
 }
 
 uint64_t
-hook_replica_user_folder_unacked(struct hook_replica *r, const char *user)
+hook_replica_unacked_each(struct hook_replica *r,
+			  void (*cb)(const struct journal_entry *e, void *arg), void *arg)
 {
 	struct journal_entry *e = xcalloc(1, sizeof(*e));
-	uint64_t off = journal_acked(r->j), n = 0, seen = 0;
+	uint64_t off = journal_acked(r->j), n = 0;
 
-	while (seen++ < REPLICA_SCAN_MAX && journal_read(r->j, off, e) == 0) {
-		if (strcmp(e->user, user) == 0 &&
-		    (strncmp(e->line, "CREATE ", 7) == 0 || strncmp(e->line, "DELETE ", 7) == 0 ||
-		     strncmp(e->line, "RENAME ", 7) == 0))
-			n++;
+	while (n < REPLICA_SCAN_MAX && journal_read(r->j, off, e) == 0) {
+		n++;
+		cb(e, arg);
 		off = e->next_off;
 	}
 	free(e);
 	return n;
+}
+
+struct folder_unacked {
+	const char *user;
+	uint64_t n;
+};
+
+static void
+folder_unacked_cb(const struct journal_entry *e, void *arg)
+{
+	struct folder_unacked *f = arg;
+
+	if (strcmp(e->user, f->user) == 0 &&
+	    (strncmp(e->line, "CREATE ", 7) == 0 || strncmp(e->line, "DELETE ", 7) == 0 ||
+	     strncmp(e->line, "RENAME ", 7) == 0))
+		f->n++;
+}
+
+uint64_t
+hook_replica_user_folder_unacked(struct hook_replica *r, const char *user)
+{
+	struct folder_unacked f = { .user = user };
+
+	(void)hook_replica_unacked_each(r, folder_unacked_cb, &f);
+	return f.n;
 }

@@ -7,7 +7,7 @@
  *
  * Runs in:  repl-hook (libevent; run_user, no capabilities, seccomp).
  * Trust:    the requests went through psep_msg_recv.  The journal scan is
- *           bounded (STATS_SCAN_MAX records per replica).
+ *           bounded (100,000 records per replica: hook_replica_unacked_each).
  * Order:    a resync marks the user's mailbox dirty (or asks for a full
  *           sync) and starts a run; a run already going on is let finish
  *           and one more run is started for the request.
@@ -21,7 +21,6 @@
 #include "privsep/privsep.h"
 #include "repl-hook/core_int.h"
 
-#define STATS_SCAN_MAX 100000u
 
 /* One stowctl resync waiting for its runs. */
 struct hook_resync {
@@ -35,22 +34,28 @@ struct hook_resync {
 	char failed[128];
 };
 
+struct user_count {
+	const char *user;
+	uint64_t *n;
+};
+
+static void
+user_count_cb(const struct journal_entry *e, void *arg)
+{
+	const struct user_count *u = arg;
+
+	if (u->user[0] != '\0' && strcmp(e->user, u->user) == 0)
+		(*u->n)++;
+}
+
 /* Entries after the acked offset (and those of user, if not ""). */
 static void
 journal_count(struct hook_replica *r, const char *user, uint64_t *entries_out,
 	      uint64_t *user_out)
 {
-	struct journal_entry *e = xcalloc(1, sizeof(*e));
-	uint64_t off = journal_acked(r->j), n = 0;
+	struct user_count u = { .user = user, .n = user_out };
 
-	while (n < STATS_SCAN_MAX && journal_read(r->j, off, e) == 0) {
-		n++;
-		if (user[0] != '\0' && strcmp(e->user, user) == 0)
-			(*user_out)++;
-		off = e->next_off;
-	}
-	*entries_out = n;
-	free(e);
+	*entries_out = hook_replica_unacked_each(r, user_count_cb, &u);
 }
 
 static void
