@@ -512,11 +512,16 @@ lists_done(struct sync_state *st)
 	st->uj->i = 0;
 	for (size_t i = 0; i < st->uj->n && !one_sided; i++)
 		one_sided = st->uj->mb[i].l != st->uj->mb[i].r;
-	if (!one_sided || !hook_capture_on(st->h)) {
+	/*
+	 * A mailbox on one side only, or a full sync (at start-up and every
+	 * replication_full_sync_interval): first what this side's user did to
+	 * the folders and subscriptions, which inotify did not report while
+	 * stowd was down (the capture compares with stowd's last look).
+	 */
+	if ((!one_sided && !st->full) || !hook_capture_on(st->h)) {
 		sync_mbox_next(st);
 		return;
 	}
-	/* a mailbox on one side only: first what this side's user did */
 	if (hook_capture_user_busy(st->h, st->uj->user)) {
 		user_defer(st, "folder changes being captured");
 		return;

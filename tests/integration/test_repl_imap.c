@@ -5,7 +5,8 @@
  * reaches the replica b and stays done: flags, an expunge, a move between
  * folders, a file renamed or removed directly as mutt does, an expunge
  * while b is down, concurrent flag changes on a and b, subscriptions both
- * ways; after settling a Dovecot on b shows what the one on a shows.
+ * ways, a subscription and a folder deletion made while stowd on a was
+ * down; after settling a Dovecot on b shows what the one on a shows.
  *
  * Runs in:  the integration suite, as root, once per delivery mode; each
  *           test starts its own a <-> b pair and Dovecot instances.
@@ -626,6 +627,52 @@ test_subscriptions_both_ways(void **state)
 	irepl_pass();
 }
 
+/* What the user did in Dovecot while stowd on a was down (a subscription,
+ * a folder deleted) reaches b once a is back: the full sync at start-up
+ * captures a's folders and subscriptions before it compares the
+ * mailboxes, so the deleted folder is not made again from b either. */
+static void
+test_folder_changes_while_down_reach_the_replica(void **state)
+{
+	struct imapc *ca;
+
+	(void)state;
+	start_both(FULL_SYNC);
+	dovecot_for(A);
+	dovecot_for(B);
+	ca = imap_login(A);
+	assert_int_equal(imapc_create(ca, "Lists"), 0);
+	assert_int_equal(imapc_create(ca, "Old"), 0);
+	if (wait_count(B, "Lists", 0) < 0 || wait_count(B, "Old", 0) < 0)
+		fail_msg("the folders did not reach b");
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0)
+		fail_msg("a's journal did not drain");
+	/* a subscription alone: no mailbox differs, the full sync finds it */
+	irepl_stop(A);
+	assert_int_equal(imapc_subscribe(ca, "Lists"), 0);
+	assert_int_equal(subscribed_on(B, "Lists"), 0);
+	if (irepl_start(A) < 0)
+		fail_msg("a did not restart");
+	if (wait_subscribed(B, "Lists", 1) < 0)
+		fail_msg("the subscription made while a was down did not reach b");
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0)
+		fail_msg("a's journal did not drain");
+	/* a folder deleted: not made again from b */
+	irepl_stop(A);
+	assert_int_equal(imapc_delete(ca, "Old"), 0);
+	imapc_free(&ca);
+	if (irepl_start(A) < 0)
+		fail_msg("a did not restart");
+	if (wait_count(B, "Old", -1) < 0)
+		fail_msg("the folder deleted while a was down is still on b");
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0)
+		fail_msg("a's journal did not drain");
+	assert_int_equal(count_in(A, "Old"), -1);
+	assert_int_equal(subscribed_on(A, "Lists"), 1);
+	assert_int_equal(captured(A, "SUBSCRIBE Lists"), 1);
+	irepl_pass();
+}
+
 #define LAT_N 150                   /* changes, one per message */
 #define LAT_RATE_MS 10              /* one change every 10 ms: 100/s */
 
@@ -759,6 +806,8 @@ main(void)
 			test_folder_rename_with_subfolders_and_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keywords_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subscriptions_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_folder_changes_while_down_reach_the_replica, setup, teardown),
 	};
 
 	harness_require_root();
