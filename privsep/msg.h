@@ -290,8 +290,8 @@ enum psep_repl_op {
 	 * "STORE <guid> <modseq> <deltas>", "SAVE <guid>"; the request may
 	 * carry a sealed memfd (body_size bytes, at most
 	 * PSEP_CAPTURE_NAMES_MAX) of the file names of the change events,
-	 * "name\n" each: then only the messages of those names are
-	 * reconciled */
+	 * "name\n" each, or "name\tfolder\n" for a file moved in from that
+	 * folder: then only the messages of those names are reconciled */
 	PSEP_REPL_CAPTURE = 11,
 	/* local only, the same for the folders of a user (no mailbox):
 	 * "CREATE <mailbox>", "DELETE <mailbox>", "RENAME <from> <to>", and

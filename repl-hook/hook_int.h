@@ -154,9 +154,35 @@ bool hook_watch_name_ok(const char *name);
 void hook_watch_names_add(struct hook_watch_names *s, const char *name);
 /* Free what s holds and zero it. */
 void hook_watch_names_free(struct hook_watch_names *s);
-/* The names as a sealed memfd ("name\n" each, the caller closes it) and
- * its size; -1 if there are none to pass (all, empty, or an error). */
-int hook_watch_names_memfd(const struct hook_watch_names *s, uint64_t *size_out);
+/* The names as a sealed memfd ("name\n" each, or "name\tfolder\n" when
+ * from(name, arg) names the folder it was moved from; the caller closes
+ * it) and its size; -1 if there are none to pass (all, empty, or an
+ * error).  A source that does not fit in PSEP_CAPTURE_NAMES_MAX is left
+ * out. */
+int hook_watch_names_memfd(const struct hook_watch_names *s,
+			   const char *(*from)(const char *name, void *arg), void *arg,
+			   uint64_t *size_out);
+
+/* watch_names.c: files that IMAP servers removed lately, so that a file
+ * of the same base name appearing in another folder of the user (a move:
+ * Dovecot links it there, then unlinks the source) can name its source
+ * folder to the capture.  Only names without stowd's G<guid> are kept
+ * (stowd's names carry their GUID); a ring of HOOK_MOVED_MAX. */
+#define HOOK_MOVED_MAX 256
+struct hook_moved {
+	char *user[HOOK_MOVED_MAX];    /* NULL: empty */
+	char *mailbox[HOOK_MOVED_MAX];
+	char *base[HOOK_MOVED_MAX];    /* the name up to ':' */
+	size_t next;
+};
+/* A file name removed from user's mailbox (new/ or cur/). */
+void hook_moved_note(struct hook_moved *m, const char *user, const char *mailbox,
+		     const char *name);
+/* The folder other than mailbox that a file of name's base name was
+ * removed from lately (the latest), or NULL. */
+const char *hook_moved_from(const struct hook_moved *m, const char *user,
+			    const char *mailbox, const char *name);
+void hook_moved_free(struct hook_moved *m);
 
 /* watch_names.c: a hash set of (key, name): an open-addressing table
  * (linear probing, at most half full) of 64-bit keys, each with an

@@ -97,6 +97,7 @@ struct hook_watch {
 	uint64_t start_ms;            /* the user list was asked for */
 	bool listed, initial_logged;  /* the first pass over the users */
 	struct hook_own_saves own;    /* stowd's own saves: no capture */
+	struct hook_moved moved;      /* files others removed lately */
 };
 
 static void watch_next(struct hook_watch *w);
@@ -598,6 +599,22 @@ user_inflight(const struct hook_watch *w, const char *user)
 	return n;
 }
 
+/* The source folder of a name in a pending capture: a file of that base
+ * name another folder of the user lost lately (a move by the IMAP
+ * server). */
+struct moved_ctx {
+	const struct hook_watch *w;
+	const struct pend *p;
+};
+
+static const char *
+moved_from(const char *name, void *arg)
+{
+	const struct moved_ctx *mc = arg;
+
+	return hook_moved_from(&mc->w->moved, mc->p->user, mc->p->mailbox, name);
+}
+
 /* Send what is due, at most WATCH_INFLIGHT writer jobs at a time, at most
  * WATCH_USER_INFLIGHT of them for one user. */
 static void
@@ -617,8 +634,11 @@ pump(struct hook_watch *w)
 		memset(&c, 0, sizeof(c));
 		c.op = p->mailbox != NULL ? PSEP_REPL_CAPTURE : PSEP_REPL_CAPTURE_BOXES;
 		/* the names of its events: the writer looks at those only */
-		if (p->mailbox != NULL)
-			fd = hook_watch_names_memfd(&p->names, &c.body_size);
+		if (p->mailbox != NULL) {
+			struct moved_ctx mc = { .w = w, .p = p };
+
+			fd = hook_watch_names_memfd(&p->names, moved_from, &mc, &c.body_size);
+		}
 		sent = xstrlcpy(c.user, p->user, sizeof(c.user)) &&
 		       (p->mailbox == NULL ||
 			xstrlcpy(c.mailbox, p->mailbox, sizeof(c.mailbox))) ?
@@ -717,6 +737,8 @@ watch_event(struct hook_watch *w, const struct inotify_event *ev)
 		if (e != NULL && e->mailbox != NULL && (ev->mask & (IN_MOVED_TO | IN_CREATE)) &&
 		    hook_own_saves_take(&w->own, e->user, e->mailbox, ev->name))
 			break;
+		if (e != NULL && e->mailbox != NULL && (ev->mask & (IN_MOVED_FROM | IN_DELETE)))
+			hook_moved_note(&w->moved, e->user, e->mailbox, ev->name);
 		if (e != NULL)
 			pending_add(w, e->user, e->mailbox, ev->name);
 		break;
@@ -861,6 +883,7 @@ hook_watch_free(struct hook *h)
 		free(w->queue[(w->qhead + i) % w->qcap]);
 	free(w->queue);
 	hook_own_saves_free(&w->own);
+	hook_moved_free(&w->moved);
 	for (size_t i = 0; i < w->npending; i++) {
 		if (w->pending[i]->sent)
 			w->pending[i]->sent = false;   /* capture_cb frees it */

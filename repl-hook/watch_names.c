@@ -107,19 +107,46 @@ hook_watch_names_free(struct hook_watch_names *s)
 }
 
 int
-hook_watch_names_memfd(const struct hook_watch_names *s, uint64_t *size_out)
+hook_watch_names_memfd(const struct hook_watch_names *s,
+		       const char *(*from)(const char *name, void *arg), void *arg,
+		       uint64_t *size_out)
 {
-	size_t off = 0;
+	char *out;
+	size_t off = 0, len = 0;
 	int fd, ret = -1;
 
 	*size_out = 0;
 	if (s->all || s->n == 0)
 		return -1;
+	out = xmalloc(PSEP_CAPTURE_NAMES_MAX);
+	for (size_t p = 0; p < s->len;) {
+		const char *nl = memchr(s->buf + p, '\n', s->len - p);
+		size_t l = (size_t)(nl - (s->buf + p));
+		char name[NAME_MAX + 1];
+		const char *src;
+
+		memcpy(name, s->buf + p, l);   /* l <= NAME_MAX: hook_watch_name_ok */
+		name[l] = '\0';
+		memcpy(out + len, name, l);
+		len += l;
+		src = from != NULL ? from(name, arg) : NULL;
+		/* room for this source and the names after it (s->len - p
+		 * bytes of them, this one's included, fit by construction) */
+		if (src != NULL && len + 1 + strlen(src) + (s->len - p - l) <= PSEP_CAPTURE_NAMES_MAX) {
+			out[len++] = '\t';
+			memcpy(out + len, src, strlen(src));
+			len += strlen(src);
+		}
+		out[len++] = '\n';
+		p += l + 1;
+	}
 	fd = memfd_create("stowd-capture-names", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
+	if (fd < 0) {
+		free(out);
 		return -1;
-	while (off < s->len) {
-		ssize_t w = write(fd, s->buf + off, s->len - off);
+	}
+	while (off < len) {
+		ssize_t w = write(fd, out + off, len - off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -130,15 +157,86 @@ hook_watch_names_memfd(const struct hook_watch_names *s, uint64_t *size_out)
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
 		  F_SEAL_SEAL) < 0 || lseek(fd, 0, SEEK_SET) < 0)
 		goto out;
-	*size_out = s->len;
+	*size_out = len;
 	ret = fd;
 out:
+	free(out);
 	if (ret < 0)
 		close(fd);
 	return ret;
 }
 
-/* ---- stowd's own saves ------------------------------------------------ */
+/* ---- files removed lately (moves) ---------------------------------------- */
+
+/* stowd's names: "<time>.<unique>G<32 hex>.<host>...": the G<guid> part
+ * (NULL if name is not of that form). */
+static const char *
+stowd_guid_of(const char *name)
+{
+	const char *f, *g;
+
+	if (name == NULL || (f = strchr(name, '.')) == NULL ||
+	    (g = strchr(f + 1, '.')) == NULL || g - f - 1 < 33 || g[-33] != 'G')
+		return NULL;
+	for (int i = 32; i > 0; i--)
+		if (!((g[-i] >= '0' && g[-i] <= '9') || (g[-i] >= 'a' && g[-i] <= 'f')))
+			return NULL;
+	return g - 32;
+}
+
+static size_t
+base_len(const char *name)
+{
+	return strcspn(name, ":");
+}
+
+void
+hook_moved_note(struct hook_moved *m, const char *user, const char *mailbox,
+		const char *name)
+{
+	size_t i = m->next++ % HOOK_MOVED_MAX;
+
+	if (!hook_watch_name_ok(name) || stowd_guid_of(name) != NULL)
+		return;
+	free(m->user[i]);
+	free(m->mailbox[i]);
+	free(m->base[i]);
+	m->user[i] = xstrdup(user);
+	m->mailbox[i] = xstrdup(mailbox);
+	m->base[i] = xmalloc(base_len(name) + 1);
+	memcpy(m->base[i], name, base_len(name));
+	m->base[i][base_len(name)] = '\0';
+}
+
+const char *
+hook_moved_from(const struct hook_moved *m, const char *user, const char *mailbox,
+		const char *name)
+{
+	size_t len = base_len(name);
+
+	if (stowd_guid_of(name) != NULL)
+		return NULL;
+	for (size_t k = 1; k <= HOOK_MOVED_MAX; k++) {   /* the latest first */
+		size_t i = (m->next - k) % HOOK_MOVED_MAX;
+
+		if (m->user[i] != NULL && strlen(m->base[i]) == len &&
+		    memcmp(m->base[i], name, len) == 0 && strcmp(m->user[i], user) == 0 &&
+		    strcmp(m->mailbox[i], mailbox) != 0)
+			return m->mailbox[i];
+	}
+	return NULL;
+}
+
+void
+hook_moved_free(struct hook_moved *m)
+{
+	for (size_t i = 0; i < HOOK_MOVED_MAX; i++) {
+		free(m->user[i]);
+		free(m->mailbox[i]);
+		free(m->base[i]);
+	}
+	memset(m, 0, sizeof(*m));
+}
 
 /* ---- a hash set of (key, name) ------------------------------------------ */
 
@@ -265,17 +363,13 @@ bool
 hook_own_saves_take(struct hook_own_saves *o, const char *user,
 		    const char *mailbox, const char *name)
 {
-	const char *f, *g;
+	const char *g = stowd_guid_of(name);
 
-	/* stowd's names: "<time>.<unique>G<32 hex>.<host>,S=..,W=.." */
-	if (name == NULL || strchr(name, ':') != NULL || (f = strchr(name, '.')) == NULL ||
-	    (g = strchr(f + 1, '.')) == NULL || g - f - 1 < 33 || g[-33] != 'G')
+	/* not renamed into cur/ since: no ':' */
+	if (g == NULL || strchr(name, ':') != NULL)
 		return false;
-	for (int i = 32; i > 0; i--)
-		if (!((g[-i] >= '0' && g[-i] <= '9') || (g[-i] >= 'a' && g[-i] <= 'f')))
-			return false;
 	/* its ring entry stays: deleting it later finds nothing */
-	return hook_hset_del(&o->set, own_key(user, mailbox, g - 32, 32), NULL);
+	return hook_hset_del(&o->set, own_key(user, mailbox, g, 32), NULL);
 }
 
 void

@@ -216,9 +216,10 @@ dup_post(const struct psep_msg *m, const struct policy_settings *s,
 	close(dq.root_fd);
 }
 
-/* CAPTURE: the file names of the change events, "name\n" each, in the
- * request's sealed memfd (validated: at most PSEP_CAPTURE_NAMES_MAX
- * bytes); storage checks each name again.  None, or a list that does not
+/* CAPTURE: the file names of the change events, "name\n" or, for a file
+ * moved in from another folder, "name\tfolder\n" each, in the request's
+ * sealed memfd (validated: at most PSEP_CAPTURE_NAMES_MAX bytes); storage
+ * checks each name and folder again.  None, or a list that does not
  * parse: the whole mailbox. */
 static int
 op_capture(const struct store_repl_ctx *ctx, const struct psep_msg *m,
@@ -226,8 +227,8 @@ op_capture(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 {
 	static char buf[PSEP_CAPTURE_NAMES_MAX + 1];
 	const struct psep_repl_cmd *c = &m->u.repl_op_req.cmd;
-	const char *v[STORE_CAPTURE_NAMES_MAX];
-	struct store_capture_names nm = { .v = v, .n = 0 };
+	const char *v[STORE_CAPTURE_NAMES_MAX], *from[STORE_CAPTURE_NAMES_MAX];
+	struct store_capture_names nm = { .v = v, .from = from, .n = 0 };
 	const struct store_capture_names *names = NULL;
 	size_t len = (size_t)c->body_size;
 	char *p, *nl;
@@ -238,12 +239,18 @@ op_capture(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 		buf[len] = '\0';
 		names = &nm;
 		for (p = buf; *p != '\0'; p = nl + 1) {
+			char *tab;
+
 			nl = strchr(p, '\n');
 			*nl = '\0';
 			if (nm.n == STORE_CAPTURE_NAMES_MAX) {
 				names = NULL;
 				break;
 			}
+			tab = strchr(p, '\t');
+			if (tab != NULL)
+				*tab = '\0';
+			from[nm.n] = tab != NULL ? tab + 1 : NULL;
 			v[nm.n++] = p;
 		}
 	}

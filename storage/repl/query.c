@@ -54,6 +54,7 @@ struct rop_rec_ctx {
 	bool changed;
 	bool recheck;               /* a later pass: only look for the unseen */
 	bool in_cur;                /* scanning cur/ */
+	const struct store_capture_names *nm;   /* a capture of names, or NULL */
 };
 
 /* Passes over new/ and cur/: a file that an IMAP server renames while
@@ -191,6 +192,66 @@ rop_letters_flags(const char *name, char *canon)
 		canon[0] = '\0';
 }
 
+/* The GUID the index of folder holds for the base name of name (the
+ * last record naming it), read without the folder's lock. */
+struct rop_by_base {
+	const char *name;
+	size_t len;
+	char guid[STORE_GUID_HEX + 1];
+};
+
+static int
+rop_by_base_cb(const struct store_rec *rec, void *arg)
+{
+	struct rop_by_base *f = arg;
+
+	if ((rec->op == STORE_REC_SAVE || rec->op == STORE_REC_FLAGS) &&
+	    rop_base_len(rec->name) == f->len && memcmp(rec->name, f->name, f->len) == 0 &&
+	    store_guid_valid(rec->guid))
+		memcpy(f->guid, rec->guid, sizeof(f->guid));
+	return 0;
+}
+
+/* The source of name in the capture's list (a move), or NULL. */
+static const char *
+rop_source(const struct rop_rec_ctx *r, const char *name)
+{
+	if (r->nm == NULL || r->nm->from == NULL)
+		return NULL;
+	for (size_t i = 0; i < r->nm->n; i++)
+		if (r->nm->from[i] != NULL && strcmp(r->nm->v[i], name) == 0)
+			return r->nm->from[i];
+	return NULL;
+}
+
+/* guid[] := the GUID of name's base name in its source folder, if the
+ * capture names one; false if not found. */
+static bool
+rop_guid_from_source(const struct rop_rec_ctx *r, const char *name,
+		     char guid[STORE_GUID_HEX + 1])
+{
+	const char *from = rop_source(r, name);
+	struct rop_by_base f = { .name = name, .len = rop_base_len(name) };
+	struct store_dirs d = STORE_DIRS_INIT;
+	struct store_index_state st;
+	struct store_target t;
+	char dir[NAME_MAX + 1];
+
+	if (from == NULL || strcmp(from, r->o->t.mailbox) == 0 ||
+	    store_repl_mailbox_check(from, dir) < 0)
+		return false;
+	t = r->o->t;
+	t.mailbox = from;
+	if (store_dirs_open2(&t, false, &d) == 0 &&
+	    store_index_read(d.box_fd, rop_by_base_cb, &f, &st) < 0)
+		f.guid[0] = '\0';
+	store_dirs_close(&d);
+	if (f.guid[0] == '\0')
+		return false;
+	memcpy(guid, f.guid, sizeof(f.guid));
+	return true;
+}
+
 /* A file the index does not know: add it with a stamp of this server. */
 static int
 rop_add_file(struct rop_rec_ctx *r, const char *name, const struct stat *st)
@@ -204,7 +265,8 @@ rop_add_file(struct rop_rec_ctx *r, const char *name, const struct stat *st)
 	if (o->m.st.uidnext == UINT32_MAX)
 		return 0;   /* UID space used up: leave it out */
 	guid[0] = '\0';
-	if (store_name_parse(name, NULL, NULL, guid) < 0 || !store_guid_valid(guid))
+	if ((store_name_parse(name, NULL, NULL, guid) < 0 || !store_guid_valid(guid)) &&
+	    !rop_guid_from_source(r, name, guid))
 		guid[0] = '\0';
 	for (i = 0; i < STORE_GUID_HEX && guid[0] != '\0'; i++)
 		guid[i] = (char)(guid[i] | (guid[i] >= 'A' ? 0x20 : 0));
@@ -533,6 +595,7 @@ rop_reconcile_names(struct rop_rec_ctx *r, const struct store_capture_names *nm)
 
 	if (nm->n == 0 || nm->n > STORE_CAPTURE_NAMES_MAX)
 		return 1;
+	r->nm = nm;
 	for (i = 0; i < nm->n; i++) {
 		if (!store_capture_name_ok(nm->v[i]))
 			return 1;

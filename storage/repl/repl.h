@@ -275,9 +275,13 @@ int store_repl_capture_boxes(const struct store_repl_ctx *c,
 /* At most this many file names limit one capture (else: the mailbox). */
 #define STORE_CAPTURE_NAMES_MAX 64
 
-/* The file names (in new/ or cur/) of the change events of one mailbox. */
+/* The file names (in new/ or cur/) of the change events of one mailbox,
+ * and for each (from may be NULL, or from[i] NULL) the folder a file of
+ * that base name was removed from around the same time: a move made by
+ * the IMAP server, whose source tells a GUID-less file's GUID. */
 struct store_capture_names {
 	const char *const *v;        /* borrowed */
+	const char *const *from;     /* borrowed; v's sources */
 	size_t n;
 };
 
@@ -300,7 +304,11 @@ bool store_capture_name_ok(const char *name);
  * reconciled, with the same records the whole reconciliation would give
  * them: those names and the names the index holds for them are looked up
  * in new/ and cur/; a known message found under none of them is searched
- * for by name in the directories before it is taken for gone.  More than
+ * for by name in the directories before it is taken for gone.  A new file
+ * whose name holds no GUID (one the IMAP server made) takes the GUID that
+ * the index of its source folder (names->from) holds for its base name,
+ * read without that folder's lock, unless this mailbox holds that GUID or
+ * its tombstone (then, as without a source, a fresh GUID).  More than
  * STORE_CAPTURE_NAMES_MAX names, a name store_capture_name_ok refuses, or
  * two files with one base name: the whole mailbox is reconciled.
  */

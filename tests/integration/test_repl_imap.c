@@ -6,7 +6,7 @@
  * folders, a file renamed or removed directly as mutt does, an expunge
  * while b is down, concurrent flag changes on a and b, subscriptions both
  * ways, a subscription and a folder deletion made while stowd on a was
- * down; after settling a Dovecot on b shows what the one on a shows.
+ * down, a message the IMAP server made moved with its GUID; after settling a Dovecot on b shows what the one on a shows.
  *
  * Runs in:  the integration suite, as root, once per delivery mode; each
  *           test starts its own a <-> b pair and Dovecot instances.
@@ -627,6 +627,53 @@ test_subscriptions_both_ways(void **state)
 	irepl_pass();
 }
 
+#define MSG_APP "From: m@example.net\r\nSubject: appended\r\n\r\nmoved later\r\n"
+#define MSG_APP_LF "From: m@example.net\nSubject: appended\n\nmoved later\n"   /* as Dovecot keeps it */
+
+/* A message the IMAP server made (an APPEND: its file name holds no
+ * GUID) and then moved to another folder keeps its GUID: b gets it in
+ * Archive under the GUID it had in INBOX, not as a new message, and the
+ * INBOX copy goes. */
+static void
+test_move_of_appended_message_keeps_its_guid(void **state)
+{
+	struct imapc_mailbox mb;
+	struct imapc *c;
+	char path[700], g[33];
+	const char *p;
+	unsigned uid = 0;
+
+	(void)state;
+	start_both(FULL_SYNC);
+	dovecot_for(A);
+	c = imap_login(A);
+	assert_int_equal(imapc_create(c, "Archive"), 0);
+	if (wait_count(B, "Archive", 0) < 0)
+		fail_msg("the folder did not reach b");
+	assert_int_equal(imapc_append(c, "INBOX", "\\Seen", MSG_APP, strlen(MSG_APP),
+				      &uid), 0);
+	assert_true(uid > 0);
+	if (irepl_wait_bytes(B, 0, MSG_APP_LF, strlen(MSG_APP_LF), SETTLE_MS, path,
+			     sizeof(path)) < 0)
+		fail_msg("the appended message did not reach b");
+	/* b's file name holds the GUID a gave it */
+	p = strstr(strrchr(path, '/'), "G");
+	assert_non_null(p);
+	snprintf(g, sizeof(g), "%.32s", p + 1);
+	assert_int_equal(strlen(g), 32);
+	assert_int_equal(imapc_select(c, "INBOX", false, &mb), 0);
+	snprintf(path, sizeof(path), "%u", uid);
+	assert_int_equal(imapc_move(c, true, path, "Archive"), 0);
+	if (wait_letters(B, "Archive", g, "S") < 0 || wait_letters(B, "", g, "-") < 0)
+		fail_msg("b does not hold the moved message under its GUID in Archive");
+	if (irepl_wait_journal_empty(A, "b", IREPL_POLL_MS) < 0)
+		fail_msg("a's journal did not drain");
+	assert_int_equal(count_in(B, "Archive"), 1);
+	assert_int_equal(irepl_find_bytes(B, 0, MSG_APP_LF, strlen(MSG_APP_LF), NULL, 0), 0);
+	imapc_free(&c);
+	irepl_pass();
+}
+
 /* What the user did in Dovecot while stowd on a was down (a subscription,
  * a folder deleted) reaches b once a is back: the full sync at start-up
  * captures a's folders and subscriptions before it compares the
@@ -808,6 +855,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_subscriptions_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_folder_changes_while_down_reach_the_replica, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_move_of_appended_message_keeps_its_guid, setup, teardown),
 	};
 
 	harness_require_root();

@@ -120,12 +120,14 @@ test_overflow_and_removed_watches(void **state)
 
 /* ---- the names of one mailbox's events (watch_names.c) ------------------ */
 
-/* The sealed list of s, as one string. */
+/* The sealed list of s (with the sources from gives), as one string. */
 static void
-names_list(const struct hook_watch_names *s, char *out, size_t size)
+names_list_from(const struct hook_watch_names *s,
+		const char *(*from)(const char *name, void *arg), void *arg,
+		char *out, size_t size)
 {
 	uint64_t n = 0;
-	int fd = hook_watch_names_memfd(s, &n);
+	int fd = hook_watch_names_memfd(s, from, arg, &n);
 	int seals;
 
 	assert_true(fd >= 0);
@@ -139,6 +141,12 @@ names_list(const struct hook_watch_names *s, char *out, size_t size)
 }
 
 static void
+names_list(const struct hook_watch_names *s, char *out, size_t size)
+{
+	names_list_from(s, NULL, NULL, out, size);
+}
+
+static void
 test_names_of_events_kept_once_in_order(void **state)
 {
 	struct hook_watch_names s = { .buf = NULL };
@@ -146,7 +154,7 @@ test_names_of_events_kept_once_in_order(void **state)
 	uint64_t n = 1;
 
 	(void)state;
-	assert_int_equal(hook_watch_names_memfd(&s, &n), -1);   /* none yet */
+	assert_int_equal(hook_watch_names_memfd(&s, NULL, NULL, &n), -1);   /* none yet */
 	assert_int_equal(n, 0);
 	hook_watch_names_add(&s, "1700000000.M1P1.h");
 	hook_watch_names_add(&s, "1700000000.M1P1.h:2,S");
@@ -186,7 +194,7 @@ test_names_not_valid_mean_the_whole_mailbox(void **state)
 		hook_watch_names_add(&s, "ok.2.h");
 		assert_true(s.all);
 		assert_int_equal(s.n, 0);
-		assert_int_equal(hook_watch_names_memfd(&s, &n), -1);
+		assert_int_equal(hook_watch_names_memfd(&s, NULL, NULL, &n), -1);
 		hook_watch_names_free(&s);
 	}
 }
@@ -211,13 +219,13 @@ test_names_bounded_then_whole_mailbox(void **state)
 	}
 	assert_false(s.all);
 	assert_int_equal(s.n, HOOK_WATCH_NAMES_MAX);
-	fd = hook_watch_names_memfd(&s, &n);
+	fd = hook_watch_names_memfd(&s, NULL, NULL, &n);
 	assert_true(fd >= 0);
 	assert_int_equal(n, PSEP_CAPTURE_NAMES_MAX);
 	close(fd);
 	hook_watch_names_add(&s, "one.more.h");
 	assert_true(s.all);
-	assert_int_equal(hook_watch_names_memfd(&s, &n), -1);
+	assert_int_equal(hook_watch_names_memfd(&s, NULL, NULL, &n), -1);
 	hook_watch_names_free(&s);
 }
 
@@ -262,6 +270,66 @@ test_own_saves_match_their_file_once(void **state)
 		}
 	}
 	hook_own_saves_free(&o);
+}
+
+static const char *
+moved_from_cb(const char *name, void *arg)
+{
+	return hook_moved_from(arg, "alice", "Archive", name);
+}
+
+/* A file an IMAP server removed from a folder (a name without stowd's
+ * G<guid>) is the source of a file of the same base name appearing in
+ * another folder of the same user: the capture's list names that folder
+ * ("name\tfolder"); not for the same folder, another user, a stowd name,
+ * or once HOOK_MOVED_MAX removals later; a source that does not fit in
+ * PSEP_CAPTURE_NAMES_MAX is left out, the names stay. */
+static void
+test_moved_files_name_their_source(void **state)
+{
+	static struct hook_moved m;
+	struct hook_watch_names s = { .buf = NULL };
+	char list[PSEP_CAPTURE_NAMES_MAX + 1], name[NAME_MAX + 1];
+	const char *stowd_name =
+		"1733470000.M1P2Q3G0190f3a2b4c8d2a1e5f6a7b8c9d0e1f2.host,S=10,W=11:2,S";
+
+	(void)state;
+	hook_moved_note(&m, "alice", "INBOX", "1700000000.M1P1.h,S=5:2,S");
+	hook_moved_note(&m, "bob", "Work", "1700000000.M2P1.h:2,");
+	hook_moved_note(&m, "alice", "INBOX", stowd_name);
+	assert_string_equal(hook_moved_from(&m, "alice", "Archive", "1700000000.M1P1.h,S=5:2,ST"),
+			    "INBOX");
+	assert_null(hook_moved_from(&m, "alice", "INBOX", "1700000000.M1P1.h,S=5:2,S"));
+	assert_null(hook_moved_from(&m, "alice", "Archive", "1700000000.M2P1.h:2,"));
+	assert_null(hook_moved_from(&m, "alice", "Archive", stowd_name));
+	hook_watch_names_add(&s, "1700000000.M1P1.h,S=5:2,S");
+	hook_watch_names_add(&s, "1700000000.M9P9.h");
+	names_list_from(&s, moved_from_cb, &m, list, sizeof(list));
+	assert_string_equal(list, "1700000000.M1P1.h,S=5:2,S\tINBOX\n1700000000.M9P9.h\n");
+	hook_watch_names_free(&s);
+	/* a full list: no room for a source */
+	for (unsigned i = 0; i < HOOK_WATCH_NAMES_MAX; i++) {
+		memset(name, 'n', NAME_MAX);
+		snprintf(name, sizeof(name), "%05u", i);
+		name[5] = 'n';
+		name[NAME_MAX] = '\0';
+		hook_watch_names_add(&s, name);
+		if (i == 0)
+			hook_moved_note(&m, "alice", "INBOX", name);
+	}
+	assert_false(s.all);
+	names_list_from(&s, moved_from_cb, &m, list, sizeof(list));
+	assert_null(strchr(list, '\t'));
+	assert_int_equal(strlen(list), PSEP_CAPTURE_NAMES_MAX);
+	hook_watch_names_free(&s);
+	/* HOOK_MOVED_MAX removals later it is forgotten */
+	for (unsigned i = 0; i < HOOK_MOVED_MAX; i++) {
+		snprintf(name, sizeof(name), "17000%05u.M1P1.h", i);
+		hook_moved_note(&m, "carol", "INBOX", name);
+	}
+	assert_null(hook_moved_from(&m, "alice", "Archive", "1700000000.M1P1.h,S=5:2,S"));
+	assert_string_equal(hook_moved_from(&m, "carol", "Sent", name), "INBOX");
+	hook_moved_free(&m);
 }
 
 /* The hash set: keys that share their low bits (one long probe chain
@@ -323,6 +391,7 @@ main(void)
 		cmocka_unit_test(test_names_bounded_then_whole_mailbox),
 		cmocka_unit_test(test_own_saves_match_their_file_once),
 		cmocka_unit_test(test_hset_probe_chains_and_deletion),
+		cmocka_unit_test(test_moved_files_name_their_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

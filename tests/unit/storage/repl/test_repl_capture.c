@@ -336,3 +336,89 @@ test_capture_names_fallback_to_whole_mailbox(void **state)
 	names[0] = n2;
 	assert_int_equal(same_as_whole(&p, names, 1), 1);
 }
+
+/* A capture of box with names (and their sources, may be NULL). */
+static struct recs
+capture_in(struct fixture *f, const char *box, const char *const *names,
+	   const char *const *from, size_t n)
+{
+	struct store_capture_names nm = { .v = names, .from = from, .n = n };
+	struct store_repl_result res;
+	const char *what = NULL;
+	struct recs rs;
+
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(store_repl_capture(&f->c, box, names != NULL ? &nm : NULL,
+					    rec_cb, &rs, &res, &what), 0);
+	assert_int_equal(res.status, STORE_R_OK);
+	return rs;
+}
+
+/* The IMAP server moves cur/NAME from folder dir a to folder dir b (""
+ * for INBOX): a hard link there, then the source removed. */
+static void
+imap_move(struct fixture *f, const char *a, const char *b, const char *name)
+{
+	assert_int_equal(link(tu_path("%s/%s/cur/%s", f->md, a, name),
+			      tu_path("%s/%s/cur/%s", f->md, b, name)), 0);
+	assert_int_equal(unlink(tu_path("%s/%s/cur/%s", f->md, a, name)), 0);
+}
+
+/*
+ * A file without a GUID in its name (one the IMAP server made) moved
+ * from Archive into INBOX: the capture that names its source takes the
+ * GUID Archive's index holds for its base name (present or, once the
+ * source was captured, tombstoned); moved back, Archive holds that GUID's
+ * tombstone, so it gets a fresh one (§7.4).  Without a source, a fresh
+ * GUID too.
+ */
+void
+test_capture_names_move_keeps_guid_of_plain_file(void **state)
+{
+	static const char *const inbox[1] = { "INBOX" }, *const archive[1] = { "Archive" };
+	static const char *const n1[1] = { PLAIN ":2,S" }, *const n2[1] = { PLAIN "9:2," };
+	struct fixture *f = *state;
+	struct store_repl_result r;
+	struct recs rs;
+	char x[33];
+
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &r, NULL), 0);
+	assert_int_equal(store_repl_create(&f->c, "Archive", &r, NULL), 0);
+	assert_int_equal(tu_write_file(tu_path("%s/.Archive/cur/%s", f->md, n1[0]), "abc", 3), 0);
+	assert_int_equal(tu_write_file(tu_path("%s/.Archive/cur/%s", f->md, n2[0]), "def", 3), 0);
+	rs = capture_in(f, "Archive", NULL, NULL, 0);
+	assert_int_equal(rs.n, 2);
+	for (size_t i = 0; i < rs.n; i++)
+		if (strcmp(rs.r[i].name, n1[0]) == 0)
+			memcpy(x, rs.r[i].guid, sizeof(x));
+	/* into INBOX, captured before the source: Archive still holds x */
+	imap_move(f, ".Archive", "", n1[0]);
+	rs = capture_in(f, "INBOX", n1, archive, 1);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_SAVE);
+	assert_string_equal(rs.r[0].guid, x);
+	rs = capture_in(f, "Archive", n1, NULL, 1);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_EXPUNGE);
+	assert_string_equal(rs.r[0].guid, x);
+	/* back to Archive, which holds x's tombstone: a fresh GUID */
+	imap_move(f, "", ".Archive", n1[0]);
+	rs = capture_in(f, "INBOX", n1, NULL, 1);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_EXPUNGE);
+	assert_string_equal(rs.r[0].guid, x);
+	rs = capture_in(f, "Archive", n1, inbox, 1);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_SAVE);
+	assert_string_not_equal(rs.r[0].guid, x);
+	/* a move whose source the capture does not know: a fresh GUID */
+	imap_move(f, ".Archive", "", n2[0]);
+	rs = capture_in(f, "INBOX", n2, NULL, 1);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_SAVE);
+	memcpy(x, rs.r[0].guid, sizeof(x));
+	rs = capture_in(f, "Archive", n2, NULL, 1);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_EXPUNGE);
+	assert_string_not_equal(rs.r[0].guid, x);
+}
