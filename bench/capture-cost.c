@@ -8,7 +8,8 @@
  * the names of its events (what repl-hook sends), then the same for
  * another message captured as the whole mailbox (the fallback, and what
  * every capture cost before the names); then the same for the removal of
- * a message (an IMAP expunge).  Prints the median
+ * a message (an IMAP expunge), its name marked unlinked (what repl-hook
+ * sends for an IN_DELETE) and not marked.  Prints the median
  * and the largest wall and CPU time of one capture, with the mailbox's
  * state kept between operations (as a writer keeps it) and replayed from
  * the index each time (-c: cold).
@@ -130,11 +131,12 @@ report(const char *label, struct sample *s, unsigned r)
  * then one capture. */
 static void
 round_one(const struct store_repl_ctx *c, const char *md, unsigned k, bool names,
-	  bool cold, bool remove, struct sample *s)
+	  bool cold, bool remove, bool marked, struct sample *s)
 {
 	char from[4096], to[4096], a[256], b[256];
 	const char *v[2] = { a, b };
-	struct store_capture_names nm = { .v = v, .n = 2 };
+	const bool gone[2] = { true, false };
+	struct store_capture_names nm = { .v = v, .unlinked = marked ? gone : NULL, .n = 2 };
 	struct store_repl_result res;
 	const char *what = NULL;
 	unsigned recs = 0;
@@ -166,7 +168,7 @@ int
 main(int argc, char **argv)
 {
 	static struct sample named[ROUNDS_MAX], whole[ROUNDS_MAX];
-	static struct sample named_rm[ROUNDS_MAX], whole_rm[ROUNDS_MAX];
+	static struct sample named_rm[ROUNDS_MAX], whole_rm[ROUNDS_MAX], marked_rm[ROUNDS_MAX];
 	char base[1024], md[1100];
 	const char *tmp = getenv("TMPDIR");
 	struct store_repl_ctx c;
@@ -182,9 +184,9 @@ main(int argc, char **argv)
 		n = (unsigned)strtoul(argv[ai++], NULL, 10);
 	if (ai < argc)
 		r = (unsigned)strtoul(argv[ai++], NULL, 10);
-	if (n == 0 || n > 99999 || r == 0 || r > ROUNDS_MAX || 4 * r > n) {
+	if (n == 0 || n > 99999 || r == 0 || r > ROUNDS_MAX || 5 * r > n) {
 		fprintf(stderr, "usage: capture-cost [-c] [messages (1..99999) "
-			"[rounds (1..%d, at most messages / 4)]]\n", ROUNDS_MAX);
+			"[rounds (1..%d, at most messages / 5)]]\n", ROUNDS_MAX);
 		return 2;
 	}
 	snprintf(base, sizeof(base), "%.900s/capture-cost.XXXXXX", tmp != NULL ? tmp : "/tmp");
@@ -199,17 +201,19 @@ main(int argc, char **argv)
 	c.host = "bench";
 	fill(&c, md, n);
 	for (unsigned i = 0; i < r; i++) {
-		round_one(&c, md, 2 * i, true, cold, false, &named[i]);
-		round_one(&c, md, 2 * i + 1, false, cold, false, &whole[i]);
-		round_one(&c, md, n - 1 - 2 * i, true, cold, true, &named_rm[i]);
-		round_one(&c, md, n - 2 - 2 * i, false, cold, true, &whole_rm[i]);
+		round_one(&c, md, 2 * i, true, cold, false, false, &named[i]);
+		round_one(&c, md, 2 * i + 1, false, cold, false, false, &whole[i]);
+		round_one(&c, md, n - 1 - 3 * i, true, cold, true, true, &marked_rm[i]);
+		round_one(&c, md, n - 2 - 3 * i, true, cold, true, false, &named_rm[i]);
+		round_one(&c, md, n - 3 - 3 * i, false, cold, true, false, &whole_rm[i]);
 	}
 	printf("one flag change in a mailbox of %u messages, %u rounds%s:\n", n, r,
 	       cold ? " (state replayed from the index each time)" : "");
 	report("capture with the names", named, r);
 	report("capture of the mailbox", whole, r);
 	printf("one removal (an IMAP expunge):\n");
-	report("capture with the name", named_rm, r);
+	report("with the name, unlinked", marked_rm, r);
+	report("with the name, not marked", named_rm, r);
 	report("capture of the mailbox", whole_rm, r);
 	nftw(base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;

@@ -289,9 +289,10 @@ enum psep_repl_op {
 	 * (doc/replication-protocol.md §7.6): "EXPUNGE <guid> <modseq>",
 	 * "STORE <guid> <modseq> <deltas>", "SAVE <guid>"; the request may
 	 * carry a sealed memfd (body_size bytes, at most
-	 * PSEP_CAPTURE_NAMES_MAX) of the file names of the change events,
-	 * "name\n" each, or "name\tfolder\n" for a file moved in from that
-	 * folder: then only the messages of those names are reconciled */
+	 * PSEP_CAPTURE_NAMES_MAX) of the file names of the change events, a
+	 * line each: the name, then "\tfrom=FOLDER" for a file moved in from
+	 * that folder and "\tunlinked" for a removed file: then only the
+	 * messages of those names are reconciled */
 	PSEP_REPL_CAPTURE = 11,
 	/* local only, the same for the folders of a user (no mailbox):
 	 * "CREATE <mailbox>", "DELETE <mailbox>", "RENAME <from> <to>", and

@@ -141,6 +141,7 @@ struct hook_watch_names {
 	char *buf;                  /* "name\n" each; owned */
 	size_t len;
 	unsigned n;
+	uint64_t unlinked;          /* bit i: name i's last event an unlink */
 	bool all;                   /* the whole mailbox: a name not known or
 				     * not valid, or too many */
 };
@@ -150,17 +151,24 @@ bool hook_watch_name_ok(const char *name);
 /* Add the name of an event (NULL: not known) to s (zeroed at first);
  * past HOOK_WATCH_NAMES_MAX names or PSEP_CAPTURE_NAMES_MAX octets, or
  * for a name hook_watch_name_ok refuses, s becomes "all".  A name kept
- * already is not added twice. */
-void hook_watch_names_add(struct hook_watch_names *s, const char *name);
+ * already is not added twice.  unlinked: the event removed the file
+ * (IN_DELETE); a later event of the name clears it. */
+void hook_watch_names_add(struct hook_watch_names *s, const char *name, bool unlinked);
 /* Free what s holds and zero it. */
 void hook_watch_names_free(struct hook_watch_names *s);
-/* The names as a sealed memfd ("name\n" each, or "name\tfolder\n" when
- * from(name, arg) names the folder it was moved from; the caller closes
- * it) and its size; -1 if there are none to pass (all, empty, or an
- * error).  A source that does not fit in PSEP_CAPTURE_NAMES_MAX is left
- * out. */
-int hook_watch_names_memfd(const struct hook_watch_names *s,
-			   const char *(*from)(const char *name, void *arg), void *arg,
+/* How the names of a capture are written. */
+struct hook_names_out {
+	/* the folder name was moved from, or NULL (from may be NULL) */
+	const char *(*from)(const char *name, void *arg);
+	void *arg;
+	bool unlinked;              /* mark the unlinked names */
+};
+/* The names as a sealed memfd (the caller closes it) and its size; -1 if
+ * there are none to pass (all, empty, or an error).  One line each:
+ * the name, then "\tfrom=FOLDER" when o->from names its source folder,
+ * then "\tunlinked" when o->unlinked and its last event removed it.  A
+ * field that does not fit in PSEP_CAPTURE_NAMES_MAX is left out. */
+int hook_watch_names_memfd(const struct hook_watch_names *s, const struct hook_names_out *o,
 			   uint64_t *size_out);
 
 /* watch_names.c: files that IMAP servers removed lately, so that a file

@@ -368,7 +368,7 @@ pending_drop_boxes(struct hook_watch *w, const char *user)
  */
 static void
 pending_add(struct hook_watch *w, const char *user, const char *mailbox,
-	    const char *name)
+	    const char *name, bool unlinked)
 {
 	struct pend *root = NULL, *p;
 	size_t i, n = 0;
@@ -381,7 +381,7 @@ pending_add(struct hook_watch *w, const char *user, const char *mailbox,
 		if (p->mailbox == NULL)
 			root = p;
 		else if (mailbox != NULL && strcmp(p->mailbox, mailbox) == 0) {
-			hook_watch_names_add(&p->names, name);
+			hook_watch_names_add(&p->names, name, unlinked);
 			return;
 		} else
 			n++;
@@ -409,7 +409,7 @@ pending_add(struct hook_watch *w, const char *user, const char *mailbox,
 	p->mailbox = mailbox != NULL ? xstrdup(mailbox) : NULL;
 	p->resync = flood;
 	if (mailbox != NULL)
-		hook_watch_names_add(&p->names, name);
+		hook_watch_names_add(&p->names, name, unlinked);
 	w->pending[w->npending++] = p;
 	flush_arm(w);
 }
@@ -615,6 +615,23 @@ moved_from(const char *name, void *arg)
 	return hook_moved_from(&mc->w->moved, mc->p->user, mc->p->mailbox, name);
 }
 
+/* A capture of p's mailbox is running (sent, not answered).  The writer
+ * takes an unlinked name's message for gone without looking for it
+ * under another name only when no earlier capture of the mailbox, which
+ * may hold the event of a link made before the unlink, can run after it. */
+static bool
+capture_running(const struct hook_watch *w, const struct pend *p)
+{
+	for (size_t i = 0; i < w->npending; i++) {
+		const struct pend *q = w->pending[i];
+
+		if (q != p && q->sent && q->mailbox != NULL &&
+		    strcmp(q->user, p->user) == 0 && strcmp(q->mailbox, p->mailbox) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Send what is due, at most WATCH_INFLIGHT writer jobs at a time, at most
  * WATCH_USER_INFLIGHT of them for one user. */
 static void
@@ -636,8 +653,12 @@ pump(struct hook_watch *w)
 		/* the names of its events: the writer looks at those only */
 		if (p->mailbox != NULL) {
 			struct moved_ctx mc = { .w = w, .p = p };
+			struct hook_names_out o = {
+				.from = moved_from, .arg = &mc,
+				.unlinked = !capture_running(w, p),
+			};
 
-			fd = hook_watch_names_memfd(&p->names, moved_from, &mc, &c.body_size);
+			fd = hook_watch_names_memfd(&p->names, &o, &c.body_size);
 		}
 		sent = xstrlcpy(c.user, p->user, sizeof(c.user)) &&
 		       (p->mailbox == NULL ||
@@ -717,7 +738,7 @@ watch_event(struct hook_watch *w, const struct inotify_event *ev)
 	case HOOK_WATCH_OVERFLOW:
 		log_warn("watch: inotify queue overflow: full sync");
 		for (size_t i = 0; i < w->npending; i++)
-			hook_watch_names_add(&w->pending[i]->names, NULL);
+			hook_watch_names_add(&w->pending[i]->names, NULL, false);
 		w->full_due = true;
 		flush_arm(w);
 		break;
@@ -728,7 +749,7 @@ watch_event(struct hook_watch *w, const struct inotify_event *ev)
 	case HOOK_WATCH_NEW_FOLDER:
 		if (e != NULL) {
 			watch_enqueue(w, e->user);
-			pending_add(w, e->user, NULL, NULL);
+			pending_add(w, e->user, NULL, NULL, false);
 		}
 		break;
 	case HOOK_WATCH_CHANGE:
@@ -740,7 +761,8 @@ watch_event(struct hook_watch *w, const struct inotify_event *ev)
 		if (e != NULL && e->mailbox != NULL && (ev->mask & (IN_MOVED_FROM | IN_DELETE)))
 			hook_moved_note(&w->moved, e->user, e->mailbox, ev->name);
 		if (e != NULL)
-			pending_add(w, e->user, e->mailbox, ev->name);
+			pending_add(w, e->user, e->mailbox, ev->name,
+				    (ev->mask & IN_DELETE) != 0);
 		break;
 	case HOOK_WATCH_NOTHING:
 		break;

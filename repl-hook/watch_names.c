@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -49,18 +50,21 @@ hook_watch_name_ok(const char *name)
 	return true;
 }
 
-static bool
-names_has(const struct hook_watch_names *s, const char *name, size_t n)
+/* The index of name in s, or -1. */
+static int
+names_find(const struct hook_watch_names *s, const char *name, size_t n)
 {
-	for (size_t off = 0; off < s->len;) {
+	int i = 0;
+
+	for (size_t off = 0; off < s->len; i++) {
 		const char *nl = memchr(s->buf + off, '\n', s->len - off);
 		size_t l = (size_t)(nl - (s->buf + off));
 
 		if (l == n && memcmp(s->buf + off, name, n) == 0)
-			return true;
+			return i;
 		off += l + 1;
 	}
-	return false;
+	return -1;
 }
 
 static void
@@ -70,13 +74,24 @@ names_all(struct hook_watch_names *s)
 	s->buf = NULL;
 	s->len = 0;
 	s->n = 0;
+	s->unlinked = 0;
 	s->all = true;
 }
 
+static void
+names_mark(struct hook_watch_names *s, int i, bool unlinked)
+{
+	if (unlinked)
+		s->unlinked |= (uint64_t)1 << i;
+	else
+		s->unlinked &= ~((uint64_t)1 << i);
+}
+
 void
-hook_watch_names_add(struct hook_watch_names *s, const char *name)
+hook_watch_names_add(struct hook_watch_names *s, const char *name, bool unlinked)
 {
 	size_t n;
+	int i;
 
 	if (s->all)
 		return;
@@ -85,8 +100,10 @@ hook_watch_names_add(struct hook_watch_names *s, const char *name)
 		return;
 	}
 	n = strlen(name);
-	if (names_has(s, name, n))
+	if ((i = names_find(s, name, n)) >= 0) {
+		names_mark(s, i, unlinked);
 		return;
+	}
 	if (s->n >= HOOK_WATCH_NAMES_MAX || s->len + n + 1 > PSEP_CAPTURE_NAMES_MAX) {
 		names_all(s);
 		return;
@@ -96,6 +113,7 @@ hook_watch_names_add(struct hook_watch_names *s, const char *name)
 	memcpy(s->buf + s->len, name, n);
 	s->buf[s->len + n] = '\n';
 	s->len += n + 1;
+	names_mark(s, (int)s->n, unlinked);
 	s->n++;
 }
 
@@ -106,37 +124,51 @@ hook_watch_names_free(struct hook_watch_names *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* Append field (its length fl) to out[*len] if it and the rest still
+ * fit: rest octets are owed to the names after this field. */
+static void
+names_field(char *out, size_t *len, const char *field, size_t fl, size_t rest)
+{
+	if (*len + fl + rest > PSEP_CAPTURE_NAMES_MAX)
+		return;
+	memcpy(out + *len, field, fl);
+	*len += fl;
+}
+
 int
-hook_watch_names_memfd(const struct hook_watch_names *s,
-		       const char *(*from)(const char *name, void *arg), void *arg,
+hook_watch_names_memfd(const struct hook_watch_names *s, const struct hook_names_out *o,
 		       uint64_t *size_out)
 {
 	char *out;
 	size_t off = 0, len = 0;
+	unsigned i = 0;
 	int fd, ret = -1;
 
 	*size_out = 0;
 	if (s->all || s->n == 0)
 		return -1;
 	out = xmalloc(PSEP_CAPTURE_NAMES_MAX);
-	for (size_t p = 0; p < s->len;) {
+	for (size_t p = 0; p < s->len; i++) {
 		const char *nl = memchr(s->buf + p, '\n', s->len - p);
 		size_t l = (size_t)(nl - (s->buf + p));
-		char name[NAME_MAX + 1];
+		/* this name's '\n' and the names after it (they fit by
+		 * construction) */
+		size_t rest = s->len - p - l;
+		char name[NAME_MAX + 1], field[PSEP_NAME_MAX + 8];
 		const char *src;
 
 		memcpy(name, s->buf + p, l);   /* l <= NAME_MAX: hook_watch_name_ok */
 		name[l] = '\0';
 		memcpy(out + len, name, l);
 		len += l;
-		src = from != NULL ? from(name, arg) : NULL;
-		/* room for this source and the names after it (s->len - p
-		 * bytes of them, this one's included, fit by construction) */
-		if (src != NULL && len + 1 + strlen(src) + (s->len - p - l) <= PSEP_CAPTURE_NAMES_MAX) {
-			out[len++] = '\t';
-			memcpy(out + len, src, strlen(src));
-			len += strlen(src);
+		src = o != NULL && o->from != NULL ? o->from(name, o->arg) : NULL;
+		if (src != NULL && strlen(src) < PSEP_NAME_MAX) {
+			int fl = snprintf(field, sizeof(field), "\tfrom=%s", src);
+
+			names_field(out, &len, field, (size_t)fl, rest);
 		}
+		if (o != NULL && o->unlinked && (s->unlinked >> i & 1))
+			names_field(out, &len, "\tunlinked", 9, rest);
 		out[len++] = '\n';
 		p += l + 1;
 	}

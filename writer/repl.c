@@ -216,11 +216,12 @@ dup_post(const struct psep_msg *m, const struct policy_settings *s,
 	close(dq.root_fd);
 }
 
-/* CAPTURE: the file names of the change events, "name\n" or, for a file
- * moved in from another folder, "name\tfolder\n" each, in the request's
- * sealed memfd (validated: at most PSEP_CAPTURE_NAMES_MAX bytes); storage
- * checks each name and folder again.  None, or a list that does not
- * parse: the whole mailbox. */
+/* CAPTURE: the file names of the change events, a line each: the name,
+ * then "\tfrom=FOLDER" for a file moved in from another folder and
+ * "\tunlinked" for a name whose file was removed, in the request's sealed
+ * memfd (validated: at most PSEP_CAPTURE_NAMES_MAX bytes); storage checks
+ * each name and folder again.  None, or a list that does not parse: the
+ * whole mailbox. */
 static int
 op_capture(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 	   struct op_out *o, const char **what)
@@ -228,7 +229,8 @@ op_capture(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 	static char buf[PSEP_CAPTURE_NAMES_MAX + 1];
 	const struct psep_repl_cmd *c = &m->u.repl_op_req.cmd;
 	const char *v[STORE_CAPTURE_NAMES_MAX], *from[STORE_CAPTURE_NAMES_MAX];
-	struct store_capture_names nm = { .v = v, .from = from, .n = 0 };
+	bool unlinked[STORE_CAPTURE_NAMES_MAX];
+	struct store_capture_names nm = { .v = v, .from = from, .unlinked = unlinked };
 	const struct store_capture_names *names = NULL;
 	size_t len = (size_t)c->body_size;
 	char *p, *nl;
@@ -238,8 +240,8 @@ op_capture(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 	    buf[len - 1] == '\n') {
 		buf[len] = '\0';
 		names = &nm;
-		for (p = buf; *p != '\0'; p = nl + 1) {
-			char *tab;
+		for (p = buf; *p != '\0' && names != NULL; p = nl + 1) {
+			char *f = p, *tab;
 
 			nl = strchr(p, '\n');
 			*nl = '\0';
@@ -247,11 +249,20 @@ op_capture(const struct store_repl_ctx *ctx, const struct psep_msg *m,
 				names = NULL;
 				break;
 			}
-			tab = strchr(p, '\t');
-			if (tab != NULL)
+			from[nm.n] = NULL;
+			unlinked[nm.n] = false;
+			v[nm.n] = p;
+			while ((tab = strchr(f, '\t')) != NULL) {
 				*tab = '\0';
-			from[nm.n] = tab != NULL ? tab + 1 : NULL;
-			v[nm.n++] = p;
+				f = tab + 1;
+				if (strncmp(f, "from=", 5) == 0)
+					from[nm.n] = f + 5;
+				else if (strncmp(f, "unlinked", 8) == 0 && (f[8] == '\0' || f[8] == '\t'))
+					unlinked[nm.n] = true;
+				else
+					names = NULL;   /* not ours: the whole mailbox */
+			}
+			nm.n++;
 		}
 	}
 	return store_repl_capture(ctx, c->mailbox, names, capture_cb, &o->data, &o->res,

@@ -427,46 +427,62 @@ box_list_cb(const char *name, unsigned char type, void *arg)
 }
 
 int
+store_box_names(const struct store_repl_ctx *c, char (**names_out)[NAME_MAX + 1],
+		size_t *n_out, const char **what_out)
+{
+	struct box_list l = { .root = -1, .uid = c->uid };
+	int ret = -1;
+
+	*names_out = NULL;
+	*n_out = 0;
+	*what_out = "open Maildir";
+	l.root = store_root_open(c->mail_base, c->mail_rel, c->uid, false);
+	if (l.root < 0)
+		return errno == ENOENT ? 0 : -1;
+	*what_out = "read Maildir";
+	if ((!box_is_mailbox(l.root, ".", c->uid) ||
+	     box_names_add(&l.names, &l.n, &l.cap, "INBOX") == 0) &&
+	    store_dir_each(l.root, box_list_cb, &l) == 0)
+		ret = 0;
+	box_close(&l.root);
+	if (ret < 0) {
+		free(l.names);
+		return -1;
+	}
+	*names_out = l.names;
+	*n_out = l.n;
+	return 0;
+}
+
+int
 store_repl_list(const struct store_repl_ctx *c,
 		int (*cb)(const char *mailbox, const struct store_mbox_state *st, void *arg),
 		void *arg, const char **what_out)
 {
-	struct box_list l = { .root = -1 };
+	char (*names)[NAME_MAX + 1] = NULL;
 	struct store_repl_result res;
 	struct store_mbox_state st;
 	const char *what = "check request";
-	size_t i;
+	size_t i, n = 0;
 	int ret = -1;
 
 	if (!store_repl_ctx_ok(c) || cb == NULL) {
 		errno = EINVAL;
 		goto out;
 	}
-	l.uid = c->uid;
-	what = "open Maildir";
-	l.root = store_root_open(c->mail_base, c->mail_rel, c->uid, false);
-	if (l.root < 0) {
-		ret = errno == ENOENT ? 0 : -1;
+	if (store_box_names(c, &names, &n, &what) < 0)
 		goto out;
-	}
-	what = "read Maildir";
-	if (box_is_mailbox(l.root, ".", c->uid) && box_names_add(&l.names, &l.n, &l.cap, "INBOX") < 0)
-		goto out;
-	if (store_dir_each(l.root, box_list_cb, &l) < 0)
-		goto out;
-	box_close(&l.root);
-	for (i = 0, ret = 0; i < l.n && ret == 0; i++) {
-		if (store_repl_sync(c, l.names[i], &st, &res, &what) < 0) {
+	for (i = 0, ret = 0; i < n && ret == 0; i++) {
+		if (store_repl_sync(c, names[i], &st, &res, &what) < 0) {
 			ret = -1;
 			break;
 		}
 		if (res.status == STORE_R_OK)
-			ret = cb(l.names[i], &st, arg);
+			ret = cb(names[i], &st, arg);
 		what = "callback";
 	}
 out:
-	box_close(&l.root);
-	free(l.names);
+	free(names);
 	box_what(what_out, ret, what);
 	return ret;
 }

@@ -42,6 +42,8 @@ struct rop_base {
 	size_t len;
 	size_t idx;                 /* into m.msgs */
 	bool seen;
+	bool unlinked;              /* a capture's name of it was unlinked:
+				     * not searched for */
 };
 
 struct rop_rec_ctx {
@@ -55,7 +57,10 @@ struct rop_rec_ctx {
 	bool recheck;               /* a later pass: only look for the unseen */
 	bool in_cur;                /* scanning cur/ */
 	const struct store_capture_names *nm;   /* a capture of names, or NULL */
+	unsigned copy_searches;     /* of the user's folders, for copies */
 };
+
+#define ROP_COPY_SEARCHES 64
 
 /* Passes over new/ and cur/: a file that an IMAP server renames while
  * one pass reads the directories may be missed by it (readdir gives no
@@ -224,24 +229,22 @@ rop_source(const struct rop_rec_ctx *r, const char *name)
 	return NULL;
 }
 
-/* guid[] := the GUID of name's base name in its source folder, if the
- * capture names one; false if not found. */
+/* guid[] := the GUID the index of folder (not this mailbox) holds for
+ * name's base name; false if none. */
 static bool
-rop_guid_from_source(const struct rop_rec_ctx *r, const char *name,
-		     char guid[STORE_GUID_HEX + 1])
+rop_guid_in(const struct rop_rec_ctx *r, const char *folder, const char *name,
+	    char guid[STORE_GUID_HEX + 1])
 {
-	const char *from = rop_source(r, name);
 	struct rop_by_base f = { .name = name, .len = rop_base_len(name) };
 	struct store_dirs d = STORE_DIRS_INIT;
 	struct store_index_state st;
 	struct store_target t;
 	char dir[NAME_MAX + 1];
 
-	if (from == NULL || strcmp(from, r->o->t.mailbox) == 0 ||
-	    store_repl_mailbox_check(from, dir) < 0)
+	if (strcmp(folder, r->o->t.mailbox) == 0 || store_repl_mailbox_check(folder, dir) < 0)
 		return false;
 	t = r->o->t;
-	t.mailbox = from;
+	t.mailbox = folder;
 	if (store_dirs_open2(&t, false, &d) == 0 &&
 	    store_index_read(d.box_fd, rop_by_base_cb, &f, &st) < 0)
 		f.guid[0] = '\0';
@@ -250,6 +253,33 @@ rop_guid_from_source(const struct rop_rec_ctx *r, const char *name,
 		return false;
 	memcpy(guid, f.guid, sizeof(f.guid));
 	return true;
+}
+
+/* guid[] := the GUID of a GUID-less file name in the folder it came from:
+ * the source the capture names (a move), or, for a file with more than
+ * one link (a COPY hard-links it), the first other folder of the user
+ * whose index holds its base name (at most ROP_COPY_SEARCHES files per
+ * reconciliation look: a Maildir imported with many links costs no more
+ * than that).  false if none. */
+static bool
+rop_guid_from_source(struct rop_rec_ctx *r, const char *name, const struct stat *sb,
+		     char guid[STORE_GUID_HEX + 1])
+{
+	const char *from = rop_source(r, name), *what;
+	char (*names)[NAME_MAX + 1];
+	bool found = false;
+	size_t n;
+
+	if (from != NULL)
+		return rop_guid_in(r, from, name, guid);
+	if (sb->st_nlink < 2 || r->copy_searches >= ROP_COPY_SEARCHES ||
+	    store_box_names(r->o->c, &names, &n, &what) < 0)
+		return false;
+	r->copy_searches++;
+	for (size_t i = 0; i < n && !found; i++)
+		found = rop_guid_in(r, names[i], name, guid);
+	free(names);
+	return found;
 }
 
 /* A file the index does not know: add it with a stamp of this server. */
@@ -266,7 +296,7 @@ rop_add_file(struct rop_rec_ctx *r, const char *name, const struct stat *st)
 		return 0;   /* UID space used up: leave it out */
 	guid[0] = '\0';
 	if ((store_name_parse(name, NULL, NULL, guid) < 0 || !store_guid_valid(guid)) &&
-	    !rop_guid_from_source(r, name, guid))
+	    !rop_guid_from_source(r, name, st, guid))
 		guid[0] = '\0';
 	for (i = 0; i < STORE_GUID_HEX && guid[0] != '\0'; i++)
 		guid[i] = (char)(guid[i] | (guid[i] >= 'A' ? 0x20 : 0));
@@ -551,13 +581,30 @@ rop_cand_locate(const struct store_rop *o, struct rop_cand *cand, size_t ncand)
 	return true;
 }
 
+/* A known message of the names not found yet that may be elsewhere. */
 static bool
 rop_unseen(const struct rop_rec_ctx *r)
 {
 	for (size_t i = 0; i < r->nbases; i++)
-		if (!r->bases[i].seen)
+		if (!r->bases[i].seen && !r->bases[i].unlinked)
 			return true;
 	return false;
+}
+
+/* The unseen messages with a name that was unlinked: gone, no search. */
+static void
+rop_mark_unlinked(struct rop_rec_ctx *r, const struct store_capture_names *nm)
+{
+	for (size_t i = 0; nm->unlinked != NULL && i < nm->n; i++) {
+		struct rop_base key = { .name = (char *)nm->v[i], .len = rop_base_len(nm->v[i]) };
+		struct rop_base *b;
+
+		if (!nm->unlinked[i])
+			continue;
+		b = bsearch(&key, r->bases, r->nbases, sizeof(*r->bases), rop_base_cmp);
+		if (b != NULL && !b->seen)
+			b->unlinked = true;
+	}
 }
 
 /* The search for a message whose file is under none of the names: the
@@ -624,6 +671,7 @@ rop_reconcile_names(struct rop_rec_ctx *r, const struct store_capture_names *nm)
 		if (cand[i].dirfd == o->d.cur_fd && rop_check_file(r, o->d.cur_fd, cand[i].name) < 0)
 			return -1;
 	r->recheck = true;
+	rop_mark_unlinked(r, nm);
 	for (int pass = 0; pass < ROP_PASSES && rop_unseen(r); pass++) {
 		struct rop_scan sn = { .r = r, .dirfd = o->d.new_fd };
 		struct rop_scan sc = { .r = r, .dirfd = o->d.cur_fd };

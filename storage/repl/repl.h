@@ -282,6 +282,8 @@ int store_repl_capture_boxes(const struct store_repl_ctx *c,
 struct store_capture_names {
 	const char *const *v;        /* borrowed */
 	const char *const *from;     /* borrowed; v's sources */
+	const bool *unlinked;        /* may be NULL: v[i]'s file was removed
+				      * (its last event an unlink) */
 	size_t n;
 };
 
@@ -304,7 +306,10 @@ bool store_capture_name_ok(const char *name);
  * reconciled, with the same records the whole reconciliation would give
  * them: those names and the names the index holds for them are looked up
  * in new/ and cur/; a known message found under none of them is searched
- * for by name in the directories before it is taken for gone.  A new file
+ * for by name in the directories before it is taken for gone, unless a
+ * name of its base name was unlinked (names->unlinked): an unlinked file
+ * is nowhere else (a link made before the unlink shows in the names or
+ * was captured before).  A new file
  * whose name holds no GUID (one the IMAP server made) takes the GUID that
  * the index of its source folder (names->from) holds for its base name,
  * read without that folder's lock, unless this mailbox holds that GUID or

@@ -123,6 +123,12 @@ bool store_repl_ctx_ok(const struct store_repl_ctx *c);
  * ("" for INBOX).  0 or -1 with EINVAL. */
 int store_repl_mailbox_check(const char *mailbox, char dir[NAME_MAX + 1]);
 
+/* The names of c's mailboxes (INBOX first if it exists), from the
+ * directories of the Maildir root (box.c); *names_out to free.  0 (none
+ * if there is no Maildir), or -1 with errno and *what_out. */
+int store_box_names(const struct store_repl_ctx *c, char (**names_out)[NAME_MAX + 1],
+		    size_t *n_out, const char **what_out);
+
 /*
  * Open mailbox (created when create), lock and replay its index into *o.
  * Returns 0; 1 if it does not exist (only without create); -1 with errno

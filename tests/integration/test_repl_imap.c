@@ -633,7 +633,7 @@ test_subscriptions_both_ways(void **state)
 /* A message the IMAP server made (an APPEND: its file name holds no
  * GUID) and then moved to another folder keeps its GUID: b gets it in
  * Archive under the GUID it had in INBOX, not as a new message, and the
- * INBOX copy goes. */
+ * INBOX copy goes; a copy of it into a third folder has that GUID too. */
 static void
 test_move_of_appended_message_keeps_its_guid(void **state)
 {
@@ -670,6 +670,13 @@ test_move_of_appended_message_keeps_its_guid(void **state)
 		fail_msg("a's journal did not drain");
 	assert_int_equal(count_in(B, "Archive"), 1);
 	assert_int_equal(irepl_find_bytes(B, 0, MSG_APP_LF, strlen(MSG_APP_LF), NULL, 0), 0);
+	/* a COPY (Dovecot hard-links the file) keeps it too */
+	assert_int_equal(imapc_create(c, "Copies"), 0);
+	assert_int_equal(imapc_select(c, "Archive", false, &mb), 0);
+	assert_int_equal(imapc_copy(c, false, "1", "Copies"), 0);
+	if (wait_letters(B, "Copies", g, "S") < 0)
+		fail_msg("b does not hold the copy under its GUID");
+	assert_int_equal(find_in(B, "Archive", g, NULL, 0), 1);
 	imapc_free(&c);
 	irepl_pass();
 }

@@ -120,14 +120,13 @@ test_overflow_and_removed_watches(void **state)
 
 /* ---- the names of one mailbox's events (watch_names.c) ------------------ */
 
-/* The sealed list of s (with the sources from gives), as one string. */
+/* The sealed list of s (written as o says), as one string. */
 static void
-names_list_from(const struct hook_watch_names *s,
-		const char *(*from)(const char *name, void *arg), void *arg,
-		char *out, size_t size)
+names_list_out(const struct hook_watch_names *s, const struct hook_names_out *o,
+	       char *out, size_t size)
 {
 	uint64_t n = 0;
-	int fd = hook_watch_names_memfd(s, from, arg, &n);
+	int fd = hook_watch_names_memfd(s, o, &n);
 	int seals;
 
 	assert_true(fd >= 0);
@@ -143,7 +142,7 @@ names_list_from(const struct hook_watch_names *s,
 static void
 names_list(const struct hook_watch_names *s, char *out, size_t size)
 {
-	names_list_from(s, NULL, NULL, out, size);
+	names_list_out(s, NULL, out, size);
 }
 
 static void
@@ -154,11 +153,11 @@ test_names_of_events_kept_once_in_order(void **state)
 	uint64_t n = 1;
 
 	(void)state;
-	assert_int_equal(hook_watch_names_memfd(&s, NULL, NULL, &n), -1);   /* none yet */
+	assert_int_equal(hook_watch_names_memfd(&s, NULL, &n), -1);   /* none yet */
 	assert_int_equal(n, 0);
-	hook_watch_names_add(&s, "1700000000.M1P1.h");
-	hook_watch_names_add(&s, "1700000000.M1P1.h:2,S");
-	hook_watch_names_add(&s, "1700000000.M1P1.h");
+	hook_watch_names_add(&s, "1700000000.M1P1.h", false);
+	hook_watch_names_add(&s, "1700000000.M1P1.h:2,S", false);
+	hook_watch_names_add(&s, "1700000000.M1P1.h", false);
 	assert_false(s.all);
 	assert_int_equal(s.n, 2);
 	names_list(&s, list, sizeof(list));
@@ -188,13 +187,13 @@ test_names_not_valid_mean_the_whole_mailbox(void **state)
 		struct hook_watch_names s = { .buf = NULL };
 
 		assert_false(hook_watch_name_ok(bad[i]));
-		hook_watch_names_add(&s, "ok.1.h");
-		hook_watch_names_add(&s, bad[i]);
+		hook_watch_names_add(&s, "ok.1.h", false);
+		hook_watch_names_add(&s, bad[i], false);
 		assert_true(s.all);
-		hook_watch_names_add(&s, "ok.2.h");
+		hook_watch_names_add(&s, "ok.2.h", false);
 		assert_true(s.all);
 		assert_int_equal(s.n, 0);
-		assert_int_equal(hook_watch_names_memfd(&s, NULL, NULL, &n), -1);
+		assert_int_equal(hook_watch_names_memfd(&s, NULL, &n), -1);
 		hook_watch_names_free(&s);
 	}
 }
@@ -215,17 +214,17 @@ test_names_bounded_then_whole_mailbox(void **state)
 	for (unsigned i = 0; i < HOOK_WATCH_NAMES_MAX; i++) {
 		snprintf(name, 8, "%07u", i);
 		name[7] = 'm';
-		hook_watch_names_add(&s, name);
+		hook_watch_names_add(&s, name, false);
 	}
 	assert_false(s.all);
 	assert_int_equal(s.n, HOOK_WATCH_NAMES_MAX);
-	fd = hook_watch_names_memfd(&s, NULL, NULL, &n);
+	fd = hook_watch_names_memfd(&s, NULL, &n);
 	assert_true(fd >= 0);
 	assert_int_equal(n, PSEP_CAPTURE_NAMES_MAX);
 	close(fd);
-	hook_watch_names_add(&s, "one.more.h");
+	hook_watch_names_add(&s, "one.more.h", false);
 	assert_true(s.all);
-	assert_int_equal(hook_watch_names_memfd(&s, NULL, NULL, &n), -1);
+	assert_int_equal(hook_watch_names_memfd(&s, NULL, &n), -1);
 	hook_watch_names_free(&s);
 }
 
@@ -272,6 +271,30 @@ test_own_saves_match_their_file_once(void **state)
 	hook_own_saves_free(&o);
 }
 
+/* A name whose last event removed the file (IN_DELETE) is marked
+ * "unlinked" when the list asks for it; a later event of the name (made
+ * again) clears the mark; without the ask no name is marked. */
+static void
+test_unlinked_names_are_marked(void **state)
+{
+	struct hook_watch_names s = { .buf = NULL };
+	char list[PSEP_CAPTURE_NAMES_MAX + 1];
+
+	(void)state;
+	hook_watch_names_add(&s, "1.M1P1.h:2,S", true);
+	hook_watch_names_add(&s, "2.M1P1.h", false);
+	hook_watch_names_add(&s, "3.M1P1.h", true);
+	hook_watch_names_add(&s, "3.M1P1.h", false);   /* there again */
+	hook_watch_names_add(&s, "2.M1P1.h", true);
+	names_list_out(&s, &(const struct hook_names_out){ .unlinked = true }, list,
+		       sizeof(list));
+	assert_string_equal(list, "1.M1P1.h:2,S\tunlinked\n2.M1P1.h\tunlinked\n3.M1P1.h\n");
+	names_list_out(&s, &(const struct hook_names_out){ .unlinked = false }, list,
+		       sizeof(list));
+	assert_string_equal(list, "1.M1P1.h:2,S\n2.M1P1.h\n3.M1P1.h\n");
+	hook_watch_names_free(&s);
+}
+
 static const char *
 moved_from_cb(const char *name, void *arg)
 {
@@ -302,10 +325,11 @@ test_moved_files_name_their_source(void **state)
 	assert_null(hook_moved_from(&m, "alice", "INBOX", "1700000000.M1P1.h,S=5:2,S"));
 	assert_null(hook_moved_from(&m, "alice", "Archive", "1700000000.M2P1.h:2,"));
 	assert_null(hook_moved_from(&m, "alice", "Archive", stowd_name));
-	hook_watch_names_add(&s, "1700000000.M1P1.h,S=5:2,S");
-	hook_watch_names_add(&s, "1700000000.M9P9.h");
-	names_list_from(&s, moved_from_cb, &m, list, sizeof(list));
-	assert_string_equal(list, "1700000000.M1P1.h,S=5:2,S\tINBOX\n1700000000.M9P9.h\n");
+	hook_watch_names_add(&s, "1700000000.M1P1.h,S=5:2,S", false);
+	hook_watch_names_add(&s, "1700000000.M9P9.h", false);
+	names_list_out(&s, &(const struct hook_names_out){ .from = moved_from_cb, .arg = &m },
+		       list, sizeof(list));
+	assert_string_equal(list, "1700000000.M1P1.h,S=5:2,S\tfrom=INBOX\n1700000000.M9P9.h\n");
 	hook_watch_names_free(&s);
 	/* a full list: no room for a source */
 	for (unsigned i = 0; i < HOOK_WATCH_NAMES_MAX; i++) {
@@ -313,12 +337,13 @@ test_moved_files_name_their_source(void **state)
 		snprintf(name, sizeof(name), "%05u", i);
 		name[5] = 'n';
 		name[NAME_MAX] = '\0';
-		hook_watch_names_add(&s, name);
+		hook_watch_names_add(&s, name, false);
 		if (i == 0)
 			hook_moved_note(&m, "alice", "INBOX", name);
 	}
 	assert_false(s.all);
-	names_list_from(&s, moved_from_cb, &m, list, sizeof(list));
+	names_list_out(&s, &(const struct hook_names_out){ .from = moved_from_cb, .arg = &m },
+		       list, sizeof(list));
 	assert_null(strchr(list, '\t'));
 	assert_int_equal(strlen(list), PSEP_CAPTURE_NAMES_MAX);
 	hook_watch_names_free(&s);
@@ -392,6 +417,7 @@ main(void)
 		cmocka_unit_test(test_own_saves_match_their_file_once),
 		cmocka_unit_test(test_hset_probe_chains_and_deletion),
 		cmocka_unit_test(test_moved_files_name_their_source),
+		cmocka_unit_test(test_unlinked_names_are_marked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -546,6 +546,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_capture_names_mix, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_names_fallback_to_whole_mailbox, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_names_move_keeps_guid_of_plain_file, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_capture_names_unlinked_file_is_not_searched_for, setup, tu_tree_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,6 +93,7 @@ void test_capture_names_own_writes_give_nothing(void **state);
 void test_capture_names_mix(void **state);
 void test_capture_names_fallback_to_whole_mailbox(void **state);
 void test_capture_names_move_keeps_guid_of_plain_file(void **state);
+void test_capture_names_unlinked_file_is_not_searched_for(void **state);
 /* the tests of test_repl_cache.c */
 void test_cache_catches_up_with_lmtp_appends(void **state);
 void test_cache_not_used_for_a_shorter_index(void **state);

@@ -370,13 +370,15 @@ imap_move(struct fixture *f, const char *a, const char *b, const char *name)
  * GUID Archive's index holds for its base name (present or, once the
  * source was captured, tombstoned); moved back, Archive holds that GUID's
  * tombstone, so it gets a fresh one (§7.4).  Without a source, a fresh
- * GUID too.
+ * GUID too, unless the file has a second link (a copy): then the user's
+ * other folders are looked through.
  */
 void
 test_capture_names_move_keeps_guid_of_plain_file(void **state)
 {
 	static const char *const inbox[1] = { "INBOX" }, *const archive[1] = { "Archive" };
 	static const char *const n1[1] = { PLAIN ":2,S" }, *const n2[1] = { PLAIN "9:2," };
+	static const char *const n3[1] = { PLAIN "7:2,F" };
 	struct fixture *f = *state;
 	struct store_repl_result r;
 	struct recs rs;
@@ -421,4 +423,57 @@ test_capture_names_move_keeps_guid_of_plain_file(void **state)
 	assert_int_equal(rs.n, 1);
 	assert_int_equal(rs.r[0].op, STORE_REC_EXPUNGE);
 	assert_string_not_equal(rs.r[0].guid, x);
+	/* a copy (a second link, the source kept): found by its base name in
+	 * the user's other folders */
+	assert_int_equal(tu_write_file(tu_path("%s/.Archive/cur/%s", f->md, n3[0]), "ghi", 3), 0);
+	rs = capture_in(f, "Archive", n3, NULL, 1);
+	assert_int_equal(rs.n, 1);
+	memcpy(x, rs.r[0].guid, sizeof(x));
+	assert_int_equal(link(tu_path("%s/.Archive/cur/%s", f->md, n3[0]),
+			      tu_path("%s/cur/%s", f->md, n3[0])), 0);
+	rs = capture_in(f, "INBOX", n3, NULL, 1);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_SAVE);
+	assert_string_equal(rs.r[0].guid, x);
+	assert_int_equal(capture_in(f, "Archive", n3, NULL, 1).n, 0);
+}
+
+/*
+ * A name whose file was unlinked (its event an IN_DELETE) is gone without
+ * a search of new/ and cur/: shown by a file of the same base name that
+ * the capture was not told of (a search would find it and follow it as a
+ * rename).  Without the mark the search runs and finds it.
+ */
+void
+test_capture_names_unlinked_file_is_not_searched_for(void **state)
+{
+	struct fixture *f = *state;
+	char n1[256], n2[256], full[300];
+	const char *names[1] = { full };
+	const bool gone[1] = { true };
+	struct store_capture_names nm = { .v = names, .unlinked = gone, .n = 1 };
+	struct store_repl_result res;
+	const char *what = NULL;
+	struct recs rs;
+
+	two_saved(f, n1, n2);
+	snprintf(full, sizeof(full), "%s:2,S", n2);
+	/* unlinked, and a file of its base name that no event named */
+	assert_int_equal(rename(tu_path("%s/cur/%s", f->md, full),
+				tu_path("%s/cur/%s:2,ST", f->md, n2)), 0);
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(store_repl_capture(&f->c, "INBOX", &nm, rec_cb, &rs, &res, &what), 0);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_EXPUNGE);
+	assert_string_equal(rs.r[0].guid, G2);
+	/* the same without the mark: G1's file, renamed unseen, is found */
+	snprintf(full, sizeof(full), "%s", n1);
+	assert_int_equal(rename(tu_path("%s/new/%s", f->md, n1),
+				tu_path("%s/cur/%s:2,F", f->md, n1)), 0);
+	nm.unlinked = NULL;
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(store_repl_capture(&f->c, "INBOX", &nm, rec_cb, &rs, &res, &what), 0);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_FLAGS);
+	assert_string_equal(rs.r[0].guid, G1);
 }
