@@ -58,6 +58,27 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* ---- lifetime --------------------------------------------------------- */
 
+uint64_t
+hook_conn_backoff_min_ms(void)
+{
+#ifdef STOWD_TEST_HOOKS
+	/* a test build may shorten it (STOWD_TEST_BACKOFF_MIN_MS), so that a
+	 * test of several back-offs does not wait them out */
+	static uint64_t ms;
+
+	if (ms == 0) {
+		const char *e = getenv("STOWD_TEST_BACKOFF_MIN_MS");
+
+		ms = e != NULL ? strtoull(e, NULL, 10) : 0;
+		if (ms == 0 || ms > CONN_BACKOFF_MIN_MS)
+			ms = CONN_BACKOFF_MIN_MS;
+	}
+	return ms;
+#else
+	return CONN_BACKOFF_MIN_MS;
+#endif
+}
+
 static void
 retry_schedule(struct hook_replica *r, bool temp)
 {
@@ -66,8 +87,8 @@ retry_schedule(struct hook_replica *r, bool temp)
 
 	if (r->h->stopping)
 		return;
-	if (r->backoff_ms < CONN_BACKOFF_MIN_MS)
-		r->backoff_ms = CONN_BACKOFF_MIN_MS;
+	if (r->backoff_ms < hook_conn_backoff_min_ms())
+		r->backoff_ms = hook_conn_backoff_min_ms();
 	tv.tv_sec = (time_t)(r->backoff_ms / 1000u);
 	tv.tv_usec = (suseconds_t)(r->backoff_ms % 1000u) * 1000;
 	evtimer_add(r->ev_retry, &tv);

@@ -201,7 +201,7 @@ hook_conn_maybe_sync(struct hook_conn *c)
 	if (journal_acked(r->j) != journal_size(r->j))
 		return;
 	c->drained_told = true;
-	r->backoff_ms = CONN_BACKOFF_MIN_MS;
+	r->backoff_ms = hook_conn_backoff_min_ms();
 	if (r->h->notify->sync_running(r))
 		return;
 	full = r->full_due;

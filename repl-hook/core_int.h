@@ -152,7 +152,7 @@ void hook_local_fail_all(struct hook *h);
 
 /* ---- one replica connection (conn.c, conn_send.c, conn_reply.c) ---- */
 
-#define CONN_BACKOFF_MIN_MS 1000u
+#define CONN_BACKOFF_MIN_MS 1000u   /* hook_conn_backoff_min_ms() */
 #define CONN_BACKOFF_MAX_MS 30000u
 #define CONN_BACKOFF_TEMP_MAX_MS 300000u  /* after a temporary NO (§10.3) */
 /* A journal entry answered with a temporary NO this many times in a row
@@ -281,5 +281,9 @@ void hook_conn_frame(struct hook_conn *c);
 uint64_t hook_replica_unacked_each(struct hook_replica *r,
 				   void (*cb)(const struct journal_entry *e, void *arg),
 				   void *arg);
+
+/* conn.c: the first reconnect back-off, CONN_BACKOFF_MIN_MS (a test
+ * build may take a shorter one from STOWD_TEST_BACKOFF_MIN_MS). */
+uint64_t hook_conn_backoff_min_ms(void);
 
 #endif

@@ -48,10 +48,12 @@
 
 #define REPLICA_CONNS 8          /* connections the replica serves */
 #define REPLY_WAIT_MS 10000      /* longest wait for an EVENT_REP */
-#define POISON_WAIT_MS 40000     /* longest wait for the CONN_TEMP_NO_MAX
+#define BACKOFF_MIN_MS 100       /* STOWD_TEST_BACKOFF_MIN_MS: the first
+				  * reconnect back-off here (1 s in stowd) */
+#define POISON_WAIT_MS 10000     /* longest wait for the CONN_TEMP_NO_MAX
 				  * tries of an entry: the backoff between
-				  * them is 1 + 2 + 4 + 8 s */
-#define POISON_BACKOFF_MS 15000  /* that backoff */
+				  * them is 1 + 2 + 4 + 8 times the first */
+#define POISON_BACKOFF_MS (15 * BACKOFF_MIN_MS)   /* that backoff */
 #define SHUTDOWN_WAIT_MS 5000    /* longest wait for the hook to go quiet */
 
 static const char greeting[] =
@@ -608,7 +610,7 @@ test_hook_events_end_to_end(void **state)
 		{ 101, PSEP_REPL_SAVE, "\\Seen", "Subject: hi\r\n\r\nbody\r\n", 1, 5000 },
 		{ 102, PSEP_REPL_STORE, "+\\Flagged", NULL, 0, 0 },
 		/* temporary NO: the connection is closed, the entry resent on
-		 * the next one (after the 1 s backoff), then acknowledged */
+		 * the next one (after the first backoff), then acknowledged */
 		{ 103, PSEP_REPL_STORE, "+tempfail", NULL, 1, 10000 },
 		/* no reply at all: TIMEOUT after timeout_ms, the entry stays */
 		{ 104, PSEP_REPL_STORE, "+noreply", NULL, 1, 300 },
@@ -715,6 +717,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hook_poisoned_entry_dropped,
 						setup, teardown),
 	};
+	char ms[16];
 
+	/* the back-offs of a test build, shortened: read by repl-hook */
+	snprintf(ms, sizeof(ms), "%u", BACKOFF_MIN_MS);
+	setenv("STOWD_TEST_BACKOFF_MIN_MS", ms, 1);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
