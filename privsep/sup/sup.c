@@ -368,12 +368,17 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 #ifdef STOWD_TEST_HOOKS
 	case SIGUSR1:
 		sup->test_op = PSEP_TEST_FORBIDDEN_SYSCALL;
+		log_info("test hook: the writer of the next job makes a forbidden "
+			 "system call");
 		break;
 	case SIGUSR2:
 		sup->test_op = PSEP_TEST_STALL;
+		log_info("test hook: the writer of the next job stalls");
 		break;
 	case SIGWINCH:
 		sup->test_op = PSEP_TEST_BOGUS_STAMP;
+		log_info("test hook: the writer of the next job sends a stamp for "
+			 "a request it does not hold");
 		break;
 	case SIGPWR:
 		sup->test_op = PSEP_TEST_DIE_AFTER_STAMP;
@@ -401,7 +406,8 @@ signals_setup(struct sup *sup)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD,
 #ifdef STOWD_TEST_HOOKS
-		/* test builds: make the writer of the next job fail */
+		/* test builds: make the writer of the next job fail; each
+		 * logs "test hook: ..." (tests wait for it) */
 		SIGUSR1, SIGUSR2, SIGWINCH, SIGPWR, SIGURG, SIGVTALRM,
 #endif
 	};

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * storage/repl/box.c - the mailbox operations of the replication protocol
- * on a user's Maildir: CREATE, DELETE, RENAME (with inferiors) and LIST
+ * on a user's Maildir: CREATE, DELETE, RENAME (with inferiors) and the
+ * names of its mailboxes (LIST, with their states, is in query.c)
  * (doc/replication-protocol.md §8.6-8.9).
  *
  * Runs in:  a writer, with the user's credentials, under its seccomp list.
@@ -454,35 +455,3 @@ store_box_names(const struct store_repl_ctx *c, char (**names_out)[NAME_MAX + 1]
 	return 0;
 }
 
-int
-store_repl_list(const struct store_repl_ctx *c,
-		int (*cb)(const char *mailbox, const struct store_mbox_state *st, void *arg),
-		void *arg, const char **what_out)
-{
-	char (*names)[NAME_MAX + 1] = NULL;
-	struct store_repl_result res;
-	struct store_mbox_state st;
-	const char *what = "check request";
-	size_t i, n = 0;
-	int ret = -1;
-
-	if (!store_repl_ctx_ok(c) || cb == NULL) {
-		errno = EINVAL;
-		goto out;
-	}
-	if (store_box_names(c, &names, &n, &what) < 0)
-		goto out;
-	for (i = 0, ret = 0; i < n && ret == 0; i++) {
-		if (store_repl_sync(c, names[i], &st, &res, &what) < 0) {
-			ret = -1;
-			break;
-		}
-		if (res.status == STORE_R_OK)
-			ret = cb(names[i], &st, arg);
-		what = "callback";
-	}
-out:
-	free(names);
-	box_what(what_out, ret, what);
-	return ret;
-}

@@ -2,8 +2,8 @@
 /*
  * storage/repl/query.c - reconciliation of a mailbox's index with its
  * Maildir files, whole or (change capture, §7.6) for the files named by
- * the change events only, and the queries SYNC, GUIDS, FETCH
- * (doc/replication-protocol.md §8.10-8.12, §11, §13).
+ * the change events only, and the queries LIST, SYNC, GUIDS, FETCH
+ * (doc/replication-protocol.md §8.9-8.12, §11, §13).
  *
  * Runs in:  a writer, with the user's credentials, under its seccomp list.
  * Trust:    file names in new/ and cur/ are user-controlled: only regular
@@ -741,6 +741,42 @@ store_repl_capture(const struct store_repl_ctx *c, const char *mailbox,
 			ret = 0;
 	}
 	store_rop_done(&o, ret, what_out);
+	return ret;
+}
+
+/* ---- LIST --------------------------------------------------------------- */
+
+int
+store_repl_list(const struct store_repl_ctx *c,
+		int (*cb)(const char *mailbox, const struct store_mbox_state *st, void *arg),
+		void *arg, const char **what_out)
+{
+	char (*names)[NAME_MAX + 1] = NULL;
+	struct store_repl_result res;
+	struct store_mbox_state st;
+	const char *what = "check request";
+	size_t i, n = 0;
+	int ret = -1;
+
+	if (!store_repl_ctx_ok(c) || cb == NULL) {
+		errno = EINVAL;
+		goto out;
+	}
+	if (store_box_names(c, &names, &n, &what) < 0)
+		goto out;
+	for (i = 0, ret = 0; i < n && ret == 0; i++) {
+		if (store_repl_sync(c, names[i], &st, &res, &what) < 0) {
+			ret = -1;
+			break;
+		}
+		if (res.status == STORE_R_OK)
+			ret = cb(names[i], &st, arg);
+		what = "callback";
+	}
+out:
+	free(names);
+	if (what_out != NULL)
+		*what_out = ret < 0 ? what : NULL;
 	return ret;
 }
 

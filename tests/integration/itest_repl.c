@@ -352,19 +352,7 @@ irepl_wait_guid(unsigned i, unsigned idx, const char *guid, int timeout_ms,
 int
 irepl_log_count(unsigned i, const char *text)
 {
-	char *data, *p, *nl;
-	size_t len;
-	int n = 0;
-
-	if (harness_read_file(IR[i].h->log_path, &data, &len) < 0)
-		return 0;
-	for (p = data; (p = strstr(p, text)) != NULL; p = nl + 1) {
-		n++;
-		if ((nl = strchr(p, '\n')) == NULL)
-			break;
-	}
-	free(data);
-	return n;
+	return harness_log_count(IR[i].h, text);
 }
 
 int

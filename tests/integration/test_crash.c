@@ -271,7 +271,7 @@ test_writer_with_a_stamp_it_does_not_hold_is_killed(void **state)
 	(void)state;
 	next_transaction_succeeds(0);
 	before = itest_count_new(H, 0);
-	assert_int_equal(harness_signal(H, SIGWINCH), 0);
+	assert_int_equal(harness_test_hook(H, SIGWINCH), 0);
 	c = itest_connect(H, HARNESS_UNIX);
 	itest_envelope(c);
 	itest_cmd(c, 250, NULL, "RCPT TO:<%s>", H->users[0].addr);

@@ -509,7 +509,7 @@ test_sigsys_costs_only_the_write_it_held(void **state)
 	before = itest_count_new(H, 0);
 
 	/* the writer of the next job first calls socket(): SIGSYS */
-	assert_int_equal(harness_signal(H, SIGUSR1), 0);
+	assert_int_equal(harness_test_hook(H, SIGUSR1), 0);
 	transact(0, body, len, &r);
 	assert_tempfail(&r, "u1 with a writer killed by SIGSYS");
 	if (!wait_gone(a.pid, GONE_TIMEOUT_MS))
@@ -613,7 +613,7 @@ test_sigkill_costs_only_the_write_it_held(void **state)
 	before = itest_count_new(H, 1);
 
 	/* the writer of the next job sleeps forever before it saves */
-	assert_int_equal(harness_signal(H, SIGUSR2), 0);
+	assert_int_equal(harness_test_hook(H, SIGUSR2), 0);
 	c = itest_connect(H, HARNESS_UNIX);
 	itest_envelope(c);
 	itest_cmd(c, 250, NULL, "RCPT TO:<%s>", H->users[1].addr);

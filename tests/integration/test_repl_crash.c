@@ -180,9 +180,7 @@ test_writer_killed_after_its_stamp_is_expunged_everywhere(void **state)
 	if (irepl_wait_log(A, "full sync done", 0, IREPL_POLL_MS) < 0)
 		fail_msg("a's first full sync with b did not end");
 	read_recs(A, 0, NULL, &before);
-	assert_int_equal(harness_signal(IR[A].h, SIGPWR), 0);
-	if (irepl_wait_log(A, "test hook: the writer of the next LMTP save", 0,
-			   IREPL_POLL_MS) < 0)
+	if (harness_test_hook(IR[A].h, SIGPWR) < 0)
 		fail_msg("a did not take the test hook");
 	irepl_deliver(A, 0, body, len, &r, guid);
 	if (r.code != 451)
@@ -248,9 +246,7 @@ test_orphan_of_a_crashed_sender_is_expunged_after_restart(void **state)
 	if (irepl_wait_log(A, "full sync done", 0, IREPL_POLL_MS) < 0)
 		fail_msg("a's first full sync with b did not end");
 	read_recs(A, 0, NULL, &before);
-	assert_int_equal(harness_signal(IR[A].h, SIGURG), 0);
-	if (irepl_wait_log(A, "test hook: the writer of the next LMTP save stalls", 0,
-			   IREPL_POLL_MS) < 0)
+	if (harness_test_hook(IR[A].h, SIGURG) < 0)
 		fail_msg("a did not take the test hook");
 	/* the delivery: no reply will come */
 	c = itest_connect(IR[A].h, HARNESS_UNIX);

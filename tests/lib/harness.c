@@ -642,6 +642,42 @@ harness_log_contains(const struct harness *h, const char *text)
 	return found;
 }
 
+int
+harness_log_count(const struct harness *h, const char *text)
+{
+	char *data, *p, *nl;
+	int n = 0;
+
+	if (harness_read_file(h->log_path, &data, NULL) < 0)
+		return 0;
+	for (p = data; (p = strstr(p, text)) != NULL; p = nl + 1) {
+		n++;
+		if ((nl = strchr(p, '\n')) == NULL)
+			break;
+	}
+	free(data);
+	return n;
+}
+
+int
+harness_test_hook(struct harness *h, int sig)
+{
+	int n = harness_log_count(h, "test hook:");
+	int64_t deadline = harness_mono_ms() + 10000;
+
+	if (harness_signal(h, sig) < 0)
+		return -1;
+	while (harness_log_count(h, "test hook:") <= n) {
+		if (harness_mono_ms() > deadline) {
+			fprintf(stderr, "harness: signal %d: no \"test hook:\" line in "
+				"the log\n", sig);
+			return -1;
+		}
+		harness_sleep_ms(5);
+	}
+	return 0;
+}
+
 void
 harness_test_begin(struct harness *h)
 {

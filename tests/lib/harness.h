@@ -153,6 +153,10 @@ int harness_stop(struct harness *h, int timeout_ms, int *status_out);
 
 /* Send sig to the supervisor. */
 int harness_signal(struct harness *h, int sig);
+/* Send sig, a test hook of a test build, to the supervisor and wait until
+ * its log says it took it (one more "test hook:" line; at most 10 s): the
+ * next job after that is the one the hook acts on.  0 or -1. */
+int harness_test_hook(struct harness *h, int sig);
 
 /* Wait up to timeout_ms for the supervisor to exit; wait status in
  * *status_out.  Returns 0, or -1 (ETIMEDOUT) if still running. */
@@ -200,6 +204,8 @@ void harness_test_end(struct harness *h, bool passed);
 void harness_dump_log(const struct harness *h, long offset);
 /* True if stowd.log contains text. */
 bool harness_log_contains(const struct harness *h, const char *text);
+/* Lines of stowd.log that contain text (0 if there is no log yet). */
+int harness_log_count(const struct harness *h, const char *text);
 
 /* ---- Maildir inspection (tests/lib/maildir.c) ------------------------ */
 
