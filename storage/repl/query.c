@@ -255,31 +255,59 @@ rop_guid_in(const struct rop_rec_ctx *r, const char *folder, const char *name,
 	return true;
 }
 
-/* guid[] := the GUID of a GUID-less file name in the folder it came from:
- * the source the capture names (a move), or, for a file with more than
- * one link (a COPY hard-links it), the first other folder of the user
- * whose index holds its base name (at most ROP_COPY_SEARCHES files per
- * reconciliation look: a Maildir imported with many links costs no more
- * than that).  false if none. */
+/* The folder of the user (not this mailbox) whose new/ or cur/ holds
+ * name as another link of the file sb describes, into folder[]; false if
+ * none. */
 static bool
-rop_guid_from_source(struct rop_rec_ctx *r, const char *name, const struct stat *sb,
-		     char guid[STORE_GUID_HEX + 1])
+rop_other_link(const struct rop_rec_ctx *r, const char *name, const struct stat *sb,
+	       char folder[NAME_MAX + 1])
 {
-	const char *from = rop_source(r, name), *what;
+	const char *what;
 	char (*names)[NAME_MAX + 1];
 	bool found = false;
 	size_t n;
 
-	if (from != NULL)
-		return rop_guid_in(r, from, name, guid);
-	if (sb->st_nlink < 2 || r->copy_searches >= ROP_COPY_SEARCHES ||
-	    store_box_names(r->o->c, &names, &n, &what) < 0)
+	if (store_box_names(r->o->c, &names, &n, &what) < 0)
 		return false;
-	r->copy_searches++;
-	for (size_t i = 0; i < n && !found; i++)
-		found = rop_guid_in(r, names[i], name, guid);
+	for (size_t i = 0; i < n && !found; i++) {
+		struct store_dirs d = STORE_DIRS_INIT;
+		struct store_target t = r->o->t;
+		struct stat o;
+
+		if (strcmp(names[i], r->o->t.mailbox) == 0)
+			continue;
+		t.mailbox = names[i];
+		if (store_dirs_open2(&t, false, &d) == 0)
+			found = (fstatat(d.cur_fd, name, &o, AT_SYMLINK_NOFOLLOW) == 0 ||
+				 fstatat(d.new_fd, name, &o, AT_SYMLINK_NOFOLLOW) == 0) &&
+				S_ISREG(o.st_mode) && o.st_ino == sb->st_ino && o.st_dev == sb->st_dev;
+		store_dirs_close(&d);
+		if (found)
+			memcpy(folder, names[i], NAME_MAX + 1);
+	}
 	free(names);
 	return found;
+}
+
+/* guid[] := the GUID of a GUID-less file name in the folder it came from:
+ * the source the capture names (a move), or, for a file with more than
+ * one link (a COPY hard-links it under the same name), the other folder
+ * of the user that holds that link (at most ROP_COPY_SEARCHES such
+ * look-ups per reconciliation, two fstatat per folder each).  false if
+ * none. */
+static bool
+rop_guid_from_source(struct rop_rec_ctx *r, const char *name, const struct stat *sb,
+		     char guid[STORE_GUID_HEX + 1])
+{
+	const char *from = rop_source(r, name);
+	char folder[NAME_MAX + 1];
+
+	if (from != NULL)
+		return rop_guid_in(r, from, name, guid);
+	if (sb->st_nlink < 2 || r->copy_searches >= ROP_COPY_SEARCHES)
+		return false;
+	r->copy_searches++;
+	return rop_other_link(r, name, sb, folder) && rop_guid_in(r, folder, name, guid);
 }
 
 /* A file the index does not know: add it with a stamp of this server. */
@@ -405,10 +433,10 @@ rop_scan_dir(struct rop_rec_ctx *r, int dirfd)
  * undone for good: the tmp file is removed and the GUID tombstoned (stamp
  * (H+1, server_id)), and a SYNC carries the EXPUNGE to the replicas
  * (doc/replication-protocol.md §9); so is one of a version-1 record (no
- * origin).  A replicated SAVE (another origin)
- * holds a message its master has: the complete, synced file is put in
- * place.  Returns 1 if the record was handled (in flight, tombstoned or
- * placed), 0 if it is not in tmp/, -1 on error. */
+ * origin).  A replicated SAVE (another origin) holds a message its master
+ * has: the complete, synced file is put in place.  Returns 1 if the
+ * record was handled (in flight, tombstoned or placed), 0 if it is not in
+ * tmp/, -1 on error. */
 static int
 rop_in_tmp(struct rop_rec_ctx *r, const struct store_msg *msg)
 {
@@ -423,9 +451,8 @@ rop_in_tmp(struct rop_rec_ctx *r, const struct store_msg *msg)
 		break;
 	}
 	if (msg->base_origin[0] != '\0' &&
-	    strcmp(msg->base_origin, r->o->c->server_id) != 0) {
+	    strcmp(msg->base_origin, r->o->c->server_id) != 0)
 		return store_rop_tmp_place(r->o, msg->name) < 0 ? -1 : 1;
-	}
 	r->o->what = "remove orphaned tmp file";
 	if (store_rop_tmp_remove(r->o, msg->name) < 0)
 		return -1;
