@@ -57,10 +57,14 @@ struct rop_rec_ctx {
 	bool recheck;               /* a later pass: only look for the unseen */
 	bool in_cur;                /* scanning cur/ */
 	const struct store_capture_names *nm;   /* a capture of names, or NULL */
-	unsigned copy_searches;     /* of the user's folders, for copies */
+	struct {                    /* per name of nm: its source's answer */
+		bool done;
+		char guid[STORE_GUID_HEX + 1];
+	} src[STORE_CAPTURE_NAMES_MAX];
+	unsigned copy_probes;       /* folders looked at for copies */
 };
 
-#define ROP_COPY_SEARCHES 64
+#define ROP_COPY_PROBES 1024   /* folders looked at for copies, per run */
 
 /* Passes over new/ and cur/: a file that an IMAP server renames while
  * one pass reads the directories may be missed by it (readdir gives no
@@ -197,117 +201,128 @@ rop_letters_flags(const char *name, char *canon)
 		canon[0] = '\0';
 }
 
-/* The GUID the index of folder holds for the base name of name (the
- * last record naming it), read without the folder's lock. */
+/* Base names looked up in another folder's index (read once, without
+ * its lock): the GUID of the last record naming each, "" if none. */
 struct rop_by_base {
-	const char *name;
-	size_t len;
-	char guid[STORE_GUID_HEX + 1];
+	const char *const *name;
+	size_t n;
+	char (*guid)[STORE_GUID_HEX + 1];
 };
 
 static int
 rop_by_base_cb(const struct store_rec *rec, void *arg)
 {
 	struct rop_by_base *f = arg;
+	size_t len;
 
-	if ((rec->op == STORE_REC_SAVE || rec->op == STORE_REC_FLAGS) &&
-	    rop_base_len(rec->name) == f->len && memcmp(rec->name, f->name, f->len) == 0 &&
-	    store_guid_valid(rec->guid))
-		memcpy(f->guid, rec->guid, sizeof(f->guid));
+	if ((rec->op != STORE_REC_SAVE && rec->op != STORE_REC_FLAGS) ||
+	    !store_guid_valid(rec->guid))
+		return 0;
+	len = rop_base_len(rec->name);
+	for (size_t i = 0; i < f->n; i++)
+		if (rop_base_len(f->name[i]) == len && memcmp(rec->name, f->name[i], len) == 0)
+			memcpy(f->guid[i], rec->guid, sizeof(f->guid[i]));
 	return 0;
 }
 
-/* The source of name in the capture's list (a move), or NULL. */
-static const char *
-rop_source(const struct rop_rec_ctx *r, const char *name)
+/* Fill f from the index of folder (not this mailbox). */
+static void
+rop_read_bases(const struct rop_rec_ctx *r, const char *folder, struct rop_by_base *f)
 {
-	if (r->nm == NULL || r->nm->from == NULL)
-		return NULL;
-	for (size_t i = 0; i < r->nm->n; i++)
-		if (r->nm->from[i] != NULL && strcmp(r->nm->v[i], name) == 0)
-			return r->nm->from[i];
-	return NULL;
-}
-
-/* guid[] := the GUID the index of folder (not this mailbox) holds for
- * name's base name; false if none. */
-static bool
-rop_guid_in(const struct rop_rec_ctx *r, const char *folder, const char *name,
-	    char guid[STORE_GUID_HEX + 1])
-{
-	struct rop_by_base f = { .name = name, .len = rop_base_len(name) };
 	struct store_dirs d = STORE_DIRS_INIT;
 	struct store_index_state st;
-	struct store_target t;
+	struct store_target t = r->o->t;
 	char dir[NAME_MAX + 1];
 
 	if (strcmp(folder, r->o->t.mailbox) == 0 || store_repl_mailbox_check(folder, dir) < 0)
-		return false;
-	t = r->o->t;
+		return;
 	t.mailbox = folder;
 	if (store_dirs_open2(&t, false, &d) == 0 &&
-	    store_index_read(d.box_fd, rop_by_base_cb, &f, &st) < 0)
-		f.guid[0] = '\0';
+	    store_index_read(d.box_fd, rop_by_base_cb, f, &st) < 0)
+		for (size_t i = 0; i < f->n; i++)
+			f->guid[i][0] = '\0';
 	store_dirs_close(&d);
-	if (f.guid[0] == '\0')
+}
+
+/* guid[] := the GUID that name's source folder (a move the capture names)
+ * holds for its base name.  The first look-up of a folder reads its index
+ * once for every name of the capture that came from it.  false if none. */
+static bool
+rop_guid_from_move(struct rop_rec_ctx *r, const char *name, char guid[STORE_GUID_HEX + 1])
+{
+	const struct store_capture_names *nm = r->nm;
+	const char *names[STORE_CAPTURE_NAMES_MAX];
+	char (*found)[STORE_GUID_HEX + 1];
+	size_t i, k, n = 0, at[STORE_CAPTURE_NAMES_MAX];
+
+	if (nm == NULL || nm->from == NULL)
 		return false;
-	memcpy(guid, f.guid, sizeof(f.guid));
+	for (i = 0; i < nm->n && (nm->from[i] == NULL || strcmp(nm->v[i], name) != 0); i++)
+		;
+	if (i == nm->n)
+		return false;
+	if (!r->src[i].done) {
+		for (k = 0; k < nm->n; k++)
+			if (nm->from[k] != NULL && !r->src[k].done &&
+			    strcmp(nm->from[k], nm->from[i]) == 0) {
+				at[n] = k;
+				names[n++] = nm->v[k];
+			}
+		found = calloc(n, sizeof(*found));
+		if (found == NULL)
+			return false;
+		rop_read_bases(r, nm->from[i], &(struct rop_by_base){ names, n, found });
+		for (k = 0; k < n; k++) {
+			r->src[at[k]].done = true;
+			memcpy(r->src[at[k]].guid, found[k], sizeof(found[k]));
+		}
+		free(found);
+	}
+	if (r->src[i].guid[0] == '\0')
+		return false;
+	memcpy(guid, r->src[i].guid, STORE_GUID_HEX + 1);
 	return true;
 }
 
-/* The folder of the user (not this mailbox) whose new/ or cur/ holds
- * name as another link of the file sb describes, into folder[]; false if
- * none. */
+/* guid[] := for a file with a second link (a COPY hard-links it under the
+ * same name), the GUID its base name has in the other folder of the user
+ * whose new/ or cur/ holds that link (same name and inode).  Each folder
+ * looked at costs a path walk and two fstatat: at most ROP_COPY_PROBES of
+ * them per reconciliation.  false if none. */
 static bool
-rop_other_link(const struct rop_rec_ctx *r, const char *name, const struct stat *sb,
-	       char folder[NAME_MAX + 1])
+rop_guid_from_copy(struct rop_rec_ctx *r, const char *name, const struct stat *sb,
+		   char guid[STORE_GUID_HEX + 1])
 {
+	char (*names)[NAME_MAX + 1], found[1][STORE_GUID_HEX + 1] = { "" };
 	const char *what;
-	char (*names)[NAME_MAX + 1];
-	bool found = false;
 	size_t n;
+	bool ok = false;
 
-	if (store_box_names(r->o->c, &names, &n, &what) < 0)
+	if (sb->st_nlink < 2 || r->copy_probes >= ROP_COPY_PROBES ||
+	    store_box_names(r->o->c, &names, &n, &what) < 0)
 		return false;
-	for (size_t i = 0; i < n && !found; i++) {
+	for (size_t i = 0; i < n && !ok && r->copy_probes < ROP_COPY_PROBES; i++) {
 		struct store_dirs d = STORE_DIRS_INIT;
 		struct store_target t = r->o->t;
 		struct stat o;
 
 		if (strcmp(names[i], r->o->t.mailbox) == 0)
 			continue;
+		r->copy_probes++;
 		t.mailbox = names[i];
 		if (store_dirs_open2(&t, false, &d) == 0)
-			found = (fstatat(d.cur_fd, name, &o, AT_SYMLINK_NOFOLLOW) == 0 ||
-				 fstatat(d.new_fd, name, &o, AT_SYMLINK_NOFOLLOW) == 0) &&
-				S_ISREG(o.st_mode) && o.st_ino == sb->st_ino && o.st_dev == sb->st_dev;
+			ok = (fstatat(d.cur_fd, name, &o, AT_SYMLINK_NOFOLLOW) == 0 ||
+			      fstatat(d.new_fd, name, &o, AT_SYMLINK_NOFOLLOW) == 0) &&
+			     S_ISREG(o.st_mode) && o.st_ino == sb->st_ino && o.st_dev == sb->st_dev;
 		store_dirs_close(&d);
-		if (found)
-			memcpy(folder, names[i], NAME_MAX + 1);
+		if (ok)
+			rop_read_bases(r, names[i], &(struct rop_by_base){ &name, 1, found });
 	}
 	free(names);
-	return found;
-}
-
-/* guid[] := the GUID of a GUID-less file name in the folder it came from:
- * the source the capture names (a move), or, for a file with more than
- * one link (a COPY hard-links it under the same name), the other folder
- * of the user that holds that link (at most ROP_COPY_SEARCHES such
- * look-ups per reconciliation, two fstatat per folder each).  false if
- * none. */
-static bool
-rop_guid_from_source(struct rop_rec_ctx *r, const char *name, const struct stat *sb,
-		     char guid[STORE_GUID_HEX + 1])
-{
-	const char *from = rop_source(r, name);
-	char folder[NAME_MAX + 1];
-
-	if (from != NULL)
-		return rop_guid_in(r, from, name, guid);
-	if (sb->st_nlink < 2 || r->copy_searches >= ROP_COPY_SEARCHES)
+	if (found[0][0] == '\0')
 		return false;
-	r->copy_searches++;
-	return rop_other_link(r, name, sb, folder) && rop_guid_in(r, folder, name, guid);
+	memcpy(guid, found[0], sizeof(found[0]));
+	return true;
 }
 
 /* A file the index does not know: add it with a stamp of this server. */
@@ -324,7 +339,7 @@ rop_add_file(struct rop_rec_ctx *r, const char *name, const struct stat *st)
 		return 0;   /* UID space used up: leave it out */
 	guid[0] = '\0';
 	if ((store_name_parse(name, NULL, NULL, guid) < 0 || !store_guid_valid(guid)) &&
-	    !rop_guid_from_source(r, name, st, guid))
+	    !rop_guid_from_move(r, name, guid) && !rop_guid_from_copy(r, name, st, guid))
 		guid[0] = '\0';
 	for (i = 0; i < STORE_GUID_HEX && guid[0] != '\0'; i++)
 		guid[i] = (char)(guid[i] | (guid[i] >= 'A' ? 0x20 : 0));

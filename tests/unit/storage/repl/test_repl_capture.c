@@ -436,6 +436,29 @@ test_capture_names_move_keeps_guid_of_plain_file(void **state)
 	assert_int_equal(rs.r[0].op, STORE_REC_SAVE);
 	assert_string_equal(rs.r[0].guid, x);
 	assert_int_equal(capture_in(f, "Archive", n3, NULL, 1).n, 0);
+	/* two moved in one capture: one read of the source's index gives both */
+	{
+		static const char *const two[2] = { PLAIN "5:2,", PLAIN "6:2,S" };
+		static const char *const from2[2] = { "Archive", "Archive" };
+		char y[2][33];
+
+		for (int k = 0; k < 2; k++)
+			assert_int_equal(tu_write_file(tu_path("%s/.Archive/cur/%s", f->md,
+							       two[k]), "jkl", 3), 0);
+		rs = capture_in(f, "Archive", two, NULL, 2);
+		assert_int_equal(rs.n, 2);
+		for (size_t i = 0; i < 2; i++)
+			memcpy(y[strcmp(rs.r[i].name, two[0]) == 0 ? 0 : 1], rs.r[i].guid, 33);
+		imap_move(f, ".Archive", "", two[0]);
+		imap_move(f, ".Archive", "", two[1]);
+		rs = capture_in(f, "INBOX", two, from2, 2);
+		assert_int_equal(rs.n, 2);
+		for (size_t i = 0; i < 2; i++) {
+			assert_int_equal(rs.r[i].op, STORE_REC_SAVE);
+			assert_string_equal(rs.r[i].guid,
+					    y[strcmp(rs.r[i].name, two[0]) == 0 ? 0 : 1]);
+		}
+	}
 }
 
 /*
