@@ -8,6 +8,7 @@
  * Format:   "stowd[pid]: role: level: text", text as key=value ids first.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,30 @@ static const char *log_role = "stowd";
 static int log_ipc = -1;
 static bool log_dbg;
 static bool log_syslog;             /* the supervisor only (log_set_syslog) */
+
+/* This process's pid, asked for once per process: a log line used to cost
+ * a getpid() (two per delivery in the supervisor).  A fork resets it. */
+static pid_t log_pid;
+
+static void
+log_pid_forget(void)
+{
+	log_pid = 0;
+}
+
+__attribute__((constructor)) static void
+log_pid_setup(void)
+{
+	(void)pthread_atfork(NULL, NULL, log_pid_forget);
+}
+
+static pid_t
+log_self(void)
+{
+	if (log_pid == 0)
+		log_pid = getpid();
+	return log_pid;
+}
 
 static const char *const level_names[] = {
 	[PSEP_LOG_DEBUG] = "debug",
@@ -85,7 +110,7 @@ log_write_line(const char *role, pid_t pid, enum psep_log_level level,
 		for (i = 0; n > 0 && i < (size_t)n && i < sizeof(clean); i++)
 			if ((unsigned char)clean[i] < 0x20)
 				clean[i] = '?';
-		if (pid == getpid())
+		if (pid == log_self())
 			syslog(prio[level], "%s: %s", role, clean);
 		else
 			syslog(prio[level], "%s[%ld]: %s", role, (long)pid, clean);
@@ -141,7 +166,7 @@ log_msgv(enum psep_log_level level, const char *fmt, va_list ap)
 		}
 		errno = saved;
 	}
-	log_write_line(log_role, getpid(), level, text, (size_t)n);
+	log_write_line(log_role, log_self(), level, text, (size_t)n);
 }
 
 void

@@ -1044,6 +1044,8 @@ check_msg(struct psep_msg *m, size_t n, enum psep_role peer_role,
 		return fail(why, "unknown flags");
 	if (check_fd(spec, m->fd, &st, why) < 0)
 		return -1;
+	m->fd_dev = st.st_dev;
+	m->fd_ino = st.st_ino;
 	return spec->validate(m, &st, why);
 }
 

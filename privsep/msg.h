@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define PSEP_PROTO_VERSION 1u
 
@@ -662,6 +663,8 @@ struct psep_quota_rep {
 struct psep_msg {
 	struct psep_hdr hdr;
 	int fd;
+	dev_t fd_dev;                 /* fd's fstat (psep_msg_recv checked it) */
+	ino_t fd_ino;
 	size_t body_len;              /* bytes after the header */
 	union {
 		unsigned char raw[PSEP_MSG_MAX];

@@ -21,17 +21,22 @@
 /* fds kept free for logging, spawns, accepts and replication. */
 #define BODY_RESERVE 64u
 
+uint64_t
+sup_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 1u << 20;
+	return rl.rlim_cur;
+}
+
 unsigned
 sup_body_budget(const struct sup *sup)
 {
 	const struct policy_settings *s = &sup->set;
-	struct rlimit rl;
-	uint64_t limit, need;
+	uint64_t limit = sup->nofile != 0 ? sup->nofile : sup_nofile(), need;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-		limit = 1u << 20;
-	else
-		limit = rl.rlim_cur;
 	/* two generations of front-ends (a reload), the writers, repld and
 	 * repl-hook: one IPC socket each; two queues of waiting clients; the
 	 * events waiting for repl-hook with their body */
@@ -57,20 +62,15 @@ source_bodies(const struct sup *sup, const void *source)
 }
 
 struct sup_body *
-sup_body_adopt(struct sup *sup, int fd, const void *source, const char **why_out)
+sup_body_adopt(struct sup *sup, int fd, dev_t dev, ino_t ino, const void *source,
+	       const char **why_out)
 {
 	unsigned budget = sup_body_budget(sup);
 	unsigned share = budget / (sup->set.lmtp_processes + 1u);
 	struct sup_body *b;
-	struct stat st;
 
-	if (fstat(fd, &st) < 0) {
-		*why_out = "fstat of the body failed";
-		close(fd);
-		return NULL;
-	}
 	LIST_FOREACH(b, &sup->bodies, link) {
-		if (b->dev == st.st_dev && b->ino == st.st_ino) {
+		if (b->dev == dev && b->ino == ino) {
 			close(fd);
 			b->refs++;
 			return b;
@@ -89,8 +89,8 @@ sup_body_adopt(struct sup *sup, int fd, const void *source, const char **why_out
 	b = xcalloc(1, sizeof(*b));
 	b->sup = sup;
 	b->fd = fd;
-	b->dev = st.st_dev;
-	b->ino = st.st_ino;
+	b->dev = dev;
+	b->ino = ino;
 	b->source = source;
 	b->refs = 1;
 	LIST_INSERT_HEAD(&sup->bodies, b, link);

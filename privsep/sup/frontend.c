@@ -811,7 +811,7 @@ fe_deliver(struct sup_child *c, struct psep_msg *m)
 		fe_refuse(c, m, user.name, why, why, &c->sup->rl_queue);
 		return;
 	}
-	body = sup_body_adopt(c->sup, m->fd, c, &why);
+	body = sup_body_adopt(c->sup, m->fd, m->fd_dev, m->fd_ino, c, &why);
 	m->fd = -1;
 	if (body == NULL) {
 		fe_refuse(c, m, user.name, why, "LimitNOFILE (RLIMIT_NOFILE) or "

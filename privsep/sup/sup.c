@@ -49,12 +49,14 @@ resolve_run_user(const struct policy_settings *s, struct psep_creds *out,
 
 /* What the supervisor derives from its settings at each load: the
  * hostname and server id, the allowed LMTP client networks (checked when
- * the settings were read, so a failure here leaves none allowed). */
+ * the settings were read, so a failure here leaves none allowed), and
+ * RLIMIT_NOFILE for the fd budget (not asked for on every delivery). */
 static void
 derive_names(struct sup *sup)
 {
 	const char *why = NULL;
 
+	sup->nofile = sup_nofile();
 	sup->n_allow_nets = 0;
 	if (sup->set.lmtp_allow_networks != NULL &&
 	    policy_networks_parse(sup->set.lmtp_allow_networks, sup->allow_nets,

@@ -192,6 +192,7 @@ TAILQ_HEAD(sup_pending_list, sup_pending);
 struct sup {
 	struct event_base *base;
 	struct policy_settings set;
+	uint64_t nofile;              /* RLIMIT_NOFILE, read at each load */
 	/* set.lmtp_allow_networks parsed at each load (listen.c) */
 	struct policy_net allow_nets[POLICY_MAX_NETWORKS];
 	size_t n_allow_nets;
@@ -330,19 +331,22 @@ int sup_job_fd(const struct sup_job *job);
  * naming the limit that is full (delivery_max_queued[_per_user]). */
 int sup_dispatch_room(struct sup *sup, uid_t uid, const char **setting_out);
 /*
- * Bodies: adopt takes fd (a sealed memfd from front-end source).  If a
+ * Bodies: adopt takes fd (a sealed memfd from front-end source, its device
+ * and inode as psep_msg_recv read them).  If a
  * body with the same inode is held, fd is closed and that body gets one
  * more reference; else a new body holds fd, unless the fd budget (from
  * RLIMIT_NOFILE, see sup_body_budget) or source's share of it is used up:
  * then fd is closed and NULL returned, *why_out saying which.  put drops
  * one reference (NULL ok) and clears *b.
  */
-struct sup_body *sup_body_adopt(struct sup *sup, int fd, const void *source,
-				const char **why_out);
+struct sup_body *sup_body_adopt(struct sup *sup, int fd, dev_t dev, ino_t ino,
+				const void *source, const char **why_out);
 void sup_body_put(struct sup_body **b);
 /* Bodies the supervisor may hold at once: RLIMIT_NOFILE minus what the
  * children, listeners and waiting clients of the settings need. */
 unsigned sup_body_budget(const struct sup *sup);
+/* RLIMIT_NOFILE of this process (1 << 20 if unlimited). */
+uint64_t sup_nofile(void);
 bool sup_dispatch_idle(struct sup *sup);
 /* Writers that must be ready before READY=1 (the seteuid pool). */
 unsigned sup_writers_expected(const struct sup *sup);
