@@ -16,6 +16,13 @@
  * Order:    a session is freed only from a libevent callback (deferred
  *           bufferevent callbacks, a close event), never inside its own
  *           code; after close() the output is flushed first.
+ * Writing:  on a plain connection a reply is written by a flush event
+ *           that runs once per loop after output was added (one writev),
+ *           not by the bufferevent's write event, which would cost an
+ *           epoll_ctl to arm it, an epoll_wait and an epoll_ctl to disarm
+ *           it for every reply; only what the socket does not take at once
+ *           is left to the bufferevent (write event, write timeout).
+ *           Under TLS the bufferevent writes as usual.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -49,9 +56,13 @@ struct lmtp_conn {
 	struct lmtp_session *sess;
 	struct event *close_ev;
 	struct event *deadline_ev;    /* the command line being read */
+	struct event *flush_ev;       /* plain: write the output (see Writing) */
+	struct evbuffer_cb_entry *out_cb;
 	struct lmtp_peer *peer;
 	bool closing;
 	bool eof;
+	bool direct;                  /* plain: replies written by flush_ev */
+	bool flush_pending;
 	unsigned close_polls;     /* TLS: waits for the socket to drain */
 	TAILQ_ENTRY(lmtp_conn) entry;
 };
@@ -77,6 +88,7 @@ conn_free(struct lmtp_conn *c)
 
 	lmtp_session_free(&c->sess);
 	bufferevent_free(c->bev);
+	event_free(c->flush_ev);
 	event_free(c->close_ev);
 	event_free(c->deadline_ev);
 	peer_put(&c->peer);
@@ -132,6 +144,7 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void conn_setup(struct lmtp_conn *c);
+static void conn_direct_off(struct lmtp_conn *c);
 
 /* STARTTLS: a TLS filter over the socket's bufferevent; the 220 already
  * in the socket's output leaves first, in clear. */
@@ -147,6 +160,7 @@ conn_starttls(void *ctx)
 	ssl = lmtp_tls_new_ssl(c->srv->tls_ctx);
 	if (ssl == NULL)
 		return -1;
+	conn_direct_off(c);
 	f = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl,
 					   BUFFEREVENT_SSL_ACCEPTING,
 					   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -220,10 +234,80 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct lmtp_conn *c = arg;
 
 	(void)bev;
+	if (c->direct)
+		bufferevent_disable(c->bev, EV_WRITE);   /* drained: direct again */
 	if (c->closing)
 		conn_close_cb(-1, 0, c);
 	else
 		lmtp_session_output_drained(c->sess);
+}
+
+/* Plain connections: write what the session added, once per loop (see
+ * Writing).  What the socket does not take is left to the bufferevent. */
+static void
+conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lmtp_conn *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	(void)fd;
+	(void)what;
+	c->flush_pending = false;
+	if (!c->direct || evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE))
+		return;
+	/* a socket bufferevent freezes the start of its output: only its
+	 * own write drains it, which thaws it as this does */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0)
+		if (evbuffer_write(out, bufferevent_getfd(c->bev)) <= 0)
+			break;
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0) {
+		/* EAGAIN (the client does not read) or an error: the
+		 * bufferevent writes the rest, with the write timeout, or
+		 * reports the error */
+		bufferevent_enable(c->bev, EV_WRITE);
+		return;
+	}
+	conn_write_cb(c->bev, c);
+}
+
+static void
+conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct lmtp_conn *c = arg;
+
+	(void)buf;
+	if (info->n_added > 0 && c->direct && !c->flush_pending) {
+		c->flush_pending = true;
+		event_active(c->flush_ev, EV_TIMEOUT, 1);
+	}
+}
+
+/* Plain connection: replies are written by conn_flush_cb. */
+static void
+conn_direct_on(struct lmtp_conn *c)
+{
+	c->flush_ev = event_new(c->srv->base, -1, 0, conn_flush_cb, c);
+	c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
+	if (c->flush_ev == NULL || c->out_cb == NULL)
+		fatalx("cannot set up a client connection");
+	c->direct = true;
+	bufferevent_disable(c->bev, EV_WRITE);
+}
+
+/* STARTTLS: the bufferevent writes again (the TLS filter over it needs
+ * its write event); what is in the output (the 220) leaves first. */
+static void
+conn_direct_off(struct lmtp_conn *c)
+{
+	if (!c->direct)
+		return;
+	c->direct = false;
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+	c->out_cb = NULL;
+	bufferevent_enable(c->bev, EV_WRITE);
 }
 
 static void
@@ -398,6 +482,7 @@ lmtp_conn_start(struct lmtp_server *srv, int fd, bool tcp)
 	if (c->bev == NULL || c->close_ev == NULL || c->deadline_ev == NULL)
 		fatalx("cannot set up a client connection");
 	conn_setup(c);
+	conn_direct_on(c);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->n_conns++;
 	a.in = bufferevent_get_input(c->bev);
