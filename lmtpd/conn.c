@@ -87,6 +87,9 @@ conn_free(struct lmtp_conn *c)
 	struct lmtp_server *srv = c->srv;
 
 	lmtp_session_free(&c->sess);
+	/* the output's callbacks may still run, deferred, after the free */
+	if (c->out_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	bufferevent_free(c->bev);
 	event_free(c->flush_ev);
 	event_free(c->close_ev);
