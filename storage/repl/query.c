@@ -62,6 +62,9 @@ struct rop_rec_ctx {
 		char guid[STORE_GUID_HEX + 1];
 	} src[STORE_CAPTURE_NAMES_MAX];
 	unsigned copy_probes;       /* folders looked at for copies */
+	bool boxes_listed;          /* boxes: the user's folders, for copies */
+	char (*boxes)[NAME_MAX + 1];
+	size_t nboxes;
 };
 
 #define ROP_COPY_PROBES 1024   /* folders looked at for copies, per run */
@@ -295,13 +298,18 @@ rop_guid_from_copy(struct rop_rec_ctx *r, const char *name, const struct stat *s
 {
 	char (*names)[NAME_MAX + 1], found[1][STORE_GUID_HEX + 1] = { "" };
 	const char *what;
-	size_t n;
 	bool ok = false;
 
-	if (sb->st_nlink < 2 || r->copy_probes >= ROP_COPY_PROBES ||
-	    store_box_names(r->o->c, &names, &n, &what) < 0)
+	if (sb->st_nlink < 2 || r->copy_probes >= ROP_COPY_PROBES)
 		return false;
-	for (size_t i = 0; i < n && !ok && r->copy_probes < ROP_COPY_PROBES; i++) {
+	/* the user's folders, listed once per reconciliation */
+	if (!r->boxes_listed) {
+		r->boxes_listed = true;
+		if (store_box_names(r->o->c, &r->boxes, &r->nboxes, &what) < 0)
+			r->nboxes = 0;
+	}
+	names = r->boxes;
+	for (size_t i = 0; i < r->nboxes && !ok && r->copy_probes < ROP_COPY_PROBES; i++) {
 		struct store_dirs d = STORE_DIRS_INIT;
 		struct store_target t = r->o->t;
 		struct stat o;
@@ -318,7 +326,6 @@ rop_guid_from_copy(struct rop_rec_ctx *r, const char *name, const struct stat *s
 		if (ok)
 			rop_read_bases(r, names[i], &(struct rop_by_base){ &name, 1, found });
 	}
-	free(names);
 	if (found[0][0] == '\0')
 		return false;
 	memcpy(guid, found[0], sizeof(found[0]));
@@ -519,6 +526,7 @@ rop_rec_free(struct rop_rec_ctx *r)
 	for (i = 0; i < r->nadded; i++)
 		free(r->added[i]);
 	free(r->added);
+	free(r->boxes);
 }
 
 /* Under the lock, with o open: the reconciliation of repl.h. */
