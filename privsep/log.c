@@ -58,6 +58,7 @@ static const char *const level_names[] = {
 void
 log_init(const char *role, int ipc_fd)
 {
+	log_pid = 0;   /* a new process (a raw clone runs no atfork handler) */
 	log_role = role;
 	log_ipc = ipc_fd;
 	if (ipc_fd >= 0 && log_syslog) {

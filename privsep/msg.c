@@ -55,13 +55,14 @@ struct psep_spec {
 #define STATE_BIT(s) (1u << (s))
 #define CHILDREN (ROLE_BIT(PSEP_ROLE_LMTPD) | ROLE_BIT(PSEP_ROLE_WRITER_SETEUID) | \
 		  ROLE_BIT(PSEP_ROLE_WRITER_CHILD) | ROLE_BIT(PSEP_ROLE_REPL_HOOK) | \
-		  ROLE_BIT(PSEP_ROLE_REPLD))
+		  ROLE_BIT(PSEP_ROLE_REPLD) | ROLE_BIT(PSEP_ROLE_WRITER_TEMPLATE))
 #define WRITERS (ROLE_BIT(PSEP_ROLE_WRITER_SETEUID) | ROLE_BIT(PSEP_ROLE_WRITER_CHILD))
 #define SUP ROLE_BIT(PSEP_ROLE_SUPERVISOR)
 #define LMTPD ROLE_BIT(PSEP_ROLE_LMTPD)
 #define REPL_HOOK ROLE_BIT(PSEP_ROLE_REPL_HOOK)
 #define REPLD ROLE_BIT(PSEP_ROLE_REPLD)
 #define CONTROL ROLE_BIT(PSEP_ROLE_CONTROL)
+#define TEMPLATE ROLE_BIT(PSEP_ROLE_WRITER_TEMPLATE)
 #define RUNNING (STATE_BIT(PSEP_STATE_READY) | STATE_BIT(PSEP_STATE_STOPPING))
 
 static uint32_t uid_first = 500, uid_last;
@@ -495,6 +496,26 @@ creds_check(uint32_t uid, uint32_t gid, uint32_t ngroups, const uint32_t *groups
 }
 
 static int
+v_fork_req(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_fork_req *r = &m->u.fork_req;
+
+	(void)st;
+	return creds_check(r->uid, r->gid, r->ngroups, r->groups, why);
+}
+
+static int
+v_fork_rep(const struct psep_msg *m, const struct stat *st, const char **why)
+{
+	const struct psep_fork_rep *r = &m->u.fork_rep;
+
+	(void)st;
+	if ((r->pid > 1 && r->err == 0) || (r->pid == 0 && r->err > 0))
+		return 0;
+	return fail(why, "bad fork result");
+}
+
+static int
 v_repl_op_req(const struct psep_msg *m, const struct stat *st, const char **why)
 {
 	const struct psep_repl_op_req *r = &m->u.repl_op_req;
@@ -826,6 +847,10 @@ static const struct psep_spec specs[] = {
 	  RUNNING, v_write_rep },
 	{ PSEP_WRITE_STAMP, "WRITE_STAMP", FIXED(psep_write_rep), PSEP_FD_NONE,
 	  WRITERS, RUNNING, v_write_stamp },
+	{ PSEP_FORK_REQ, "FORK_REQ", FIXED(psep_fork_req), PSEP_FD_SOCKET, SUP,
+	  STATE_BIT(PSEP_STATE_READY), v_fork_req },
+	{ PSEP_FORK_REP, "FORK_REP", FIXED(psep_fork_rep), PSEP_FD_NONE, TEMPLATE,
+	  RUNNING, v_fork_rep },
 	{ PSEP_SESSION_END, "SESSION_END", FIXED(psep_session_end), PSEP_FD_NONE,
 	  LMTPD, RUNNING, v_session_end },
 	{ PSEP_REPL_REQ, "REPL_REQ", FIXED(psep_repl_req), PSEP_FD_OPT_MEMFD,

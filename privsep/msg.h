@@ -46,8 +46,10 @@ enum psep_role {
 	PSEP_ROLE_REPLD = 5,      /* replication front-end (replica side) */
 	PSEP_ROLE_CONTROL = 6,    /* a stowctl client on the control socket
 				   * (root, never spawned by stowd) */
+	PSEP_ROLE_WRITER_TEMPLATE = 7, /* fork mode: forks the per-uid
+					* writer children */
 };
-#define PSEP_ROLE_COUNT 7
+#define PSEP_ROLE_COUNT 8
 
 /* Peer states (bit numbers in the spec table's state mask). */
 enum psep_state {
@@ -82,6 +84,9 @@ enum psep_type {
 	PSEP_USERS_REP = 27,    /* fd: memfd, one user name per line */
 	PSEP_WRITE_STAMP = 28,  /* writer -> supervisor, one way, before the
 				 * WRITE_REP of a WRITE_REQ with early_stamp */
+	PSEP_FORK_REQ = 30,     /* supervisor -> writer template; fd: the new
+				 * child's end of its IPC socketpair */
+	PSEP_FORK_REP = 31,
 	/* change capture (doc/replication-protocol.md §7.6): repl-hook's
 	 * inotify instance travels to a writer, which adds the watches of one
 	 * user's Maildir with that user's credentials */
@@ -257,6 +262,22 @@ enum psep_test_op {
 					  * WRITE_STAMP until killed */
 	PSEP_TEST_DIE_AFTER_SAVE = 6,    /* writer exits right after its next
 					  * save, complete, before its reply */
+};
+
+/* Fork mode: the writer template forks a child that drops to these
+ * credentials for life and talks to the supervisor over the socket that
+ * came with the request (privsep/template.c). */
+struct psep_fork_req {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	uint32_t groups[PSEP_MAX_GROUPS];
+};
+
+struct psep_fork_rep {
+	int32_t pid;                  /* the child (a child of the supervisor:
+				       * CLONE_PARENT), or 0 */
+	int32_t err;                  /* errno of a failed fork, or 0 */
 };
 
 struct psep_test_req {
@@ -679,6 +700,8 @@ struct psep_msg {
 		struct psep_write_rep write_rep;
 		struct psep_session_end session_end;
 		struct psep_test_req test_req;
+		struct psep_fork_req fork_req;
+		struct psep_fork_rep fork_rep;
 		struct psep_test_rep test_rep;
 		struct psep_repl_req repl_req;
 		struct psep_repl_rep repl_rep;

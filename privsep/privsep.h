@@ -110,6 +110,8 @@ enum psep_profile {
 	PSEP_PROFILE_WRITER_CHILD,
 	PSEP_PROFILE_REPL_HOOK,
 	PSEP_PROFILE_REPLD,   /* the lmtpd profile plus replication I/O */
+	PSEP_PROFILE_WRITER_TEMPLATE, /* the writer-child profile plus what
+				       * a fork and a drop to a user need */
 };
 
 struct psep_role_def {
@@ -119,6 +121,9 @@ struct psep_role_def {
 	const char *title;     /* the command line ps shows: "stowd: TITLE" */
 	enum psep_uid_kind uid_kind;
 	bool keep_setid_caps;  /* permitted+effective: CAP_SETUID, CAP_SETGID only */
+	bool keep_drop_caps;   /* permitted+effective: CAP_SETUID, CAP_SETGID,
+				* CAP_SETPCAP only, normal uid-change rules:
+				* what dropping a forked child to a user takes */
 	bool no_new_privs;
 	enum psep_profile profile;
 };
@@ -161,6 +166,28 @@ struct psep_spawn {
  * Returns the pid or -1 with errno.
  */
 pid_t psep_spawn_child(const struct psep_spawn *spawn, int *ipc_out);
+
+/*
+ * Writer template only: fork a child for spawn->role (no keep_fds) that
+ * talks over ipc and is a child of the caller's parent (CLONE_PARENT);
+ * the child closes every other fd >= 3 and goes on as psep_spawn_child's
+ * does (drop, verify, sandbox, main).  Returns the pid (the caller closes
+ * ipc) or -1 with errno.
+ */
+pid_t psep_spawn_forked(const struct psep_spawn *spawn, int ipc);
+
+/* The writer template's main (privsep/template.c): the entry and argument
+ * of the children it forks. */
+struct psep_template_args {
+	psep_child_main child_main;
+	void *child_arg;
+};
+int psep_template_main(void *arg, int ipc);
+
+/* The IPC socketpair of a child: SOCK_SEQPACKET, large buffers, both ends
+ * above stdio and CLOEXEC, sv[0] (the supervisor's) non-blocking.
+ * Returns 0 or -1 with errno (nothing left open). */
+int psep_ipc_pair(int sv[2]);
 
 /*
  * Drop to role's privileges in the calling process (used by spawn; public

@@ -54,6 +54,18 @@ static const struct psep_role_def roles[PSEP_ROLE_COUNT] = {
 		.uid_kind = PSEP_UID_RUN_USER, .keep_setid_caps = false,
 		.no_new_privs = true, .profile = PSEP_PROFILE_REPLD,
 	},
+	/* Fork mode: a small process that forks the per-uid writer children
+	 * (privsep/template.c), so that neither the supervisor's address
+	 * space nor its event loop pays for a fork per cache miss.  uid 0,
+	 * only CAP_SETUID, CAP_SETGID and CAP_SETPCAP (a child drops its
+	 * bounding set, groups and ids with them), a seccomp profile that
+	 * refuses any id 0; each child adds the writer-child profile. */
+	[PSEP_ROLE_WRITER_TEMPLATE] = {
+		.role = PSEP_ROLE_WRITER_TEMPLATE, .name = "writer-template",
+		.comm = "stowd-template", .title = "writer template",
+		.uid_kind = PSEP_UID_ROOT, .keep_drop_caps = true,
+		.no_new_privs = true, .profile = PSEP_PROFILE_WRITER_TEMPLATE,
+	},
 	/* Not a process of stowd: the peer on the control socket (stowctl,
 	 * root, checked with SO_PEERCRED).  Its row names the sender role of
 	 * PSEP_CTL_REQ in the spec table; nothing spawns it. */

@@ -31,6 +31,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sched.h>
+#include <signal.h>
+
 #include <seccomp.h>
 
 #include "privsep/privsep.h"
@@ -277,6 +280,62 @@ allow_setid(scmp_filter_ctx ctx)
 		fatalx("seccomp_rule_add(setgroups)");
 }
 
+/*
+ * Writer template: the fork of a child (clone with exactly CLONE_PARENT
+ * and SIGCHLD: no thread, no namespace, no shared memory) and what the
+ * child does before its own filter: close the template's fds, name
+ * itself, drop its bounding set, groups, ids and capabilities (capget,
+ * capset, /proc/self/status through the writers' openat), set
+ * NO_NEW_PRIVS and attach the writer-child filter.  No id 0 is accepted
+ * by any set*id call (EPERM: the drop's own check that setuid(0) fails
+ * ends there); setuid and setgid are never used to change ids.
+ */
+static void
+allow_template(scmp_filter_ctx ctx)
+{
+	static const int prctl_ops[] = {
+		PR_SET_NAME, PR_SET_KEEPCAPS, PR_CAPBSET_DROP, PR_CAPBSET_READ,
+		PR_CAP_AMBIENT, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS,
+		PR_SET_DUMPABLE, PR_GET_SECUREBITS,
+	};
+	static const int sys[] = { SCMP_SYS(setresuid), SCMP_SYS(setresgid) };
+	const scmp_datum_t lo = 0xffffffffu;
+	size_t i;
+
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+			     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(CLONE_PARENT | SIGCHLD))) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
+			     SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(close_range), 0) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(capget), 0) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(capset), 0) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setgroups), 1,
+			     SCMP_A0(SCMP_CMP_LE, PSEP_MAX_GROUPS)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setuid), 0) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setgid), 0) < 0)
+		fatalx("seccomp_rule_add(template)");
+	for (i = 0; i < sizeof(prctl_ops) / sizeof(prctl_ops[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)prctl_ops[i])) < 0)
+			fatalx("seccomp_rule_add(template prctl)");
+	for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), sys[i], 1,
+				     SCMP_A0(SCMP_CMP_MASKED_EQ, lo, 0)) < 0 ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), sys[i], 1,
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, lo, 0)) < 0 ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), sys[i], 1,
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, lo, 0)) < 0 ||
+		    /* always true, but a condition on the first argument:
+		     * libseccomp then tests it after the EPERM ones (an
+		     * unconditional rule, or one on a later argument, is
+		     * tested first and would allow id 0; the sandbox test
+		     * checks the order) */
+		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sys[i], 1,
+				     SCMP_A0(SCMP_CMP_LE, ~(scmp_datum_t)0)) < 0)
+			fatalx("seccomp_rule_add(template set*id)");
+	}
+}
+
 /* ioctl: only FIONBIO and FIONREAD (libevent). */
 static void
 allow_ioctl(scmp_filter_ctx ctx)
@@ -334,6 +393,11 @@ profile_build(enum psep_profile profile)
 		ALLOW(ctx, sc_writer);
 		allow_writer_files(ctx);
 		break;
+	case PSEP_PROFILE_WRITER_TEMPLATE:
+		ALLOW(ctx, sc_writer);
+		allow_writer_files(ctx);
+		allow_template(ctx);
+		break;
 	case PSEP_PROFILE_NONE:
 		break;
 	}
@@ -342,7 +406,7 @@ profile_build(enum psep_profile profile)
 
 /* BPF programs compiled once (psep_sandbox_prepare) and inherited by every
  * child, so a fork-mode child does not compile its filter again. */
-#define PROFILE_LAST PSEP_PROFILE_REPLD
+#define PROFILE_LAST PSEP_PROFILE_WRITER_TEMPLATE
 static struct sock_fprog compiled[PROFILE_LAST + 1];
 
 static void

@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sched.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cap-ng.h>
@@ -181,6 +184,48 @@ keep_setid_caps(void)
 	verify_caps(want);
 }
 
+/*
+ * Writer template: uid 0 with only CAP_SETUID, CAP_SETGID and CAP_SETPCAP
+ * (effective, permitted, bounding).  No NO_SETUID_FIXUP here: when a
+ * forked child changes its uids to the user's, the kernel clears its
+ * capabilities as for any process, and drop_to_user checks that it did.
+ * CAP_SETPCAP is what lets the child clear its bounding set first.  Its
+ * file-system ids are fs's (run_user): uid 0 never opens a file here,
+ * and its filter has no setfsuid/setfsgid to take that back (a child's
+ * setresuid/setresgid set its own).
+ */
+static void
+keep_drop_caps(const struct psep_creds *fs)
+{
+	const uint64_t want = (1ull << CAP_SETUID) | (1ull << CAP_SETGID) |
+			      (1ull << CAP_SETPCAP);
+	const int bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+			 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+
+	if (fs->uid == 0 || fs->gid == 0)
+		fatalx("refusing file-system ids 0 for the writer template");
+	if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0)
+		fatal("PR_SET_SECUREBITS");
+	if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) != bits)
+		fatalx("privilege drop failed: securebits not set");
+	capng_clear(CAPNG_SELECT_ALL);
+	if (capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+			  CAPNG_BOUNDING_SET, CAP_SETUID, CAP_SETGID, CAP_SETPCAP,
+			  -1) != 0)
+		fatalx("capng_updatev failed");
+	if (capng_apply(CAPNG_SELECT_ALL) != 0)
+		fatalx("capng_apply failed");
+	if (setgroups(0, NULL) < 0)
+		fatal("setgroups");
+	(void)setfsgid(fs->gid);
+	(void)setfsuid(fs->uid);
+	/* setfs*id(-1) fails and returns the current id */
+	if ((uid_t)setfsuid((uid_t)-1) != fs->uid || (gid_t)setfsgid((gid_t)-1) != fs->gid)
+		fatalx("privilege drop failed: file-system ids not set");
+	verify_ids(0, 0);
+	verify_caps(want);
+}
+
 void
 psep_drop_privileges(const struct psep_role_def *role, const struct psep_creds *creds)
 {
@@ -188,6 +233,8 @@ psep_drop_privileges(const struct psep_role_def *role, const struct psep_creds *
 	case PSEP_UID_ROOT:
 		if (role->keep_setid_caps)
 			keep_setid_caps();
+		else if (role->keep_drop_caps)
+			keep_drop_caps(creds);
 		break;
 	case PSEP_UID_RUN_USER:
 	case PSEP_UID_TARGET:
@@ -200,7 +247,8 @@ psep_drop_privileges(const struct psep_role_def *role, const struct psep_creds *
 		if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
 			fatalx("NO_NEW_PRIVS not set");
 	}
-	if (role->uid_kind != PSEP_UID_ROOT || role->keep_setid_caps) {
+	if (role->uid_kind != PSEP_UID_ROOT || role->keep_setid_caps ||
+	    role->keep_drop_caps) {
 		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 			fatal("PR_SET_DUMPABLE");
 	}
@@ -221,20 +269,13 @@ stdio_to_null(void)
 		close(fd);
 }
 
+/* The common tail of every child: title, drop, verify, sandbox, main. */
 static void __attribute__((noreturn))
-child_run(const struct psep_spawn *sp, int ipc)
+child_enter(const struct psep_spawn *sp, int ipc)
 {
-	int keep[PSEP_SPAWN_MAX_KEEP + 1];
-	size_t n = 0, i;
 	const struct psep_role_def *role = psep_role_get(sp->role);
 	int rc;
 
-	keep[n++] = ipc;
-	for (i = 0; i < sp->n_keep_fds; i++)
-		keep[n++] = sp->keep_fds[i];
-	psep_close_fds_except(keep, n);
-	stdio_to_null();
-	reset_signals();
 	log_init(role->name, -1);
 	if (role->uid_kind == PSEP_UID_TARGET)
 		psep_proctitle_set(role->comm, "stowd: %s uid=%u", role->title,
@@ -245,6 +286,21 @@ child_run(const struct psep_spawn *sp, int ipc)
 	psep_sandbox_apply(role->profile);
 	rc = sp->main(sp->arg, ipc);
 	_exit(rc);
+}
+
+static void __attribute__((noreturn))
+child_run(const struct psep_spawn *sp, int ipc)
+{
+	int keep[PSEP_SPAWN_MAX_KEEP + 1];
+	size_t n = 0, i;
+
+	keep[n++] = ipc;
+	for (i = 0; i < sp->n_keep_fds; i++)
+		keep[n++] = sp->keep_fds[i];
+	psep_close_fds_except(keep, n);
+	stdio_to_null();
+	reset_signals();
+	child_enter(sp, ipc);
 }
 
 /* Move fd above stderr (a supervisor started with 0-2 closed would
@@ -263,8 +319,8 @@ above_stdio(int fd)
 
 /* The IPC socketpair: large buffers, both ends above stdio, the parent's
  * end non-blocking.  Returns 0 or -1 with errno (nothing left open). */
-static int
-ipc_pair(int sv[2])
+int
+psep_ipc_pair(int sv[2])
 {
 	int big = 4 << 20, i;
 
@@ -296,7 +352,7 @@ psep_spawn_child(const struct psep_spawn *sp, int *ipc_out)
 		errno = EINVAL;
 		return -1;
 	}
-	if (ipc_pair(sv) < 0)
+	if (psep_ipc_pair(sv) < 0)
 		return -1;
 	pid = fork();
 	if (pid < 0) {
@@ -314,6 +370,37 @@ psep_spawn_child(const struct psep_spawn *sp, int *ipc_out)
 	close(sv[1]);
 	*ipc_out = sv[0];
 	return pid;
+}
+
+pid_t
+psep_spawn_forked(const struct psep_spawn *sp, int ipc)
+{
+	pid_t pid;
+
+	if (sp->n_keep_fds != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* fork() without glibc's wrapper: CLONE_PARENT makes the child the
+	 * supervisor's, which reaps it, signals it and sees it in its child
+	 * table like any other; the caller is single-threaded, so no lock
+	 * of another thread is copied held. */
+	pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD),
+			     0UL, NULL, NULL, 0UL);
+	if (pid != 0)
+		return pid;
+	{
+		int keep[1] = { ipc };
+
+		/* libcap-ng learns a new pid from its atfork handler, which a
+		 * raw clone does not run: without this its capset would name
+		 * the template */
+		capng_setpid((int)getpid());
+
+		/* stdio and signals are already the template's (child_run) */
+		psep_close_fds_except(keep, 1);
+		child_enter(sp, ipc);
+	}
 }
 
 int

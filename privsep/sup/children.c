@@ -36,7 +36,10 @@ sup_child_kill(struct sup_child *c, const char *why)
 	log_warn("killing child role=%s pid=%ld: %s", psep_role_name(c->role),
 		 (long)c->pid, why);
 	c->killed = true;
-	kill(c->pid, SIGKILL);
+	/* a child the template has not yet named is killed when it is
+	 * (template.c); pid 0 would be the supervisor's process group */
+	if (c->pid > 0)
+		kill(c->pid, SIGKILL);
 	if (c->ev != NULL)
 		event_del(c->ev);
 }
@@ -138,12 +141,36 @@ child_read(evutil_socket_t fd, short what, void *arg)
 }
 
 struct sup_child *
+sup_child_new(struct sup *sup, enum psep_role role, uid_t uid, int ipc,
+	      const struct sup_child_ops *ops, void *owner)
+{
+	struct sup_child *c = xcalloc(1, sizeof(*c));
+
+	c->sup = sup;
+	c->role = role;
+	c->state = PSEP_STATE_NEW;
+	c->generation = sup->generation;
+	c->ops = ops;
+	c->owner = owner;
+	clock_gettime(CLOCK_MONOTONIC, &c->started);
+	c->uid = psep_role_get(role)->uid_kind == PSEP_UID_ROOT ? 0 : uid;
+	c->ipc = ipc;
+	c->ev = event_new(sup->base, c->ipc, EV_READ | EV_PERSIST, child_read, c);
+	if (c->ev == NULL || event_add(c->ev, NULL) < 0)
+		fatalx("event_add for child");
+	TAILQ_INSERT_TAIL(&sup->children, c, link);
+	return c;
+}
+
+struct sup_child *
 sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 		const struct sup_child_ops *ops, void *owner)
 {
 	const struct sup_entry *e = &sup->entries[sp->role];
 	struct psep_spawn full = *sp;
 	struct sup_child *c;
+	pid_t pid;
+	int ipc;
 
 	if (e->main == NULL) {
 		log_err("this stowd has no entry for role=%s", psep_role_name(sp->role));
@@ -151,26 +178,14 @@ sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 	}
 	full.main = e->main;
 	full.arg = e->arg(sup, sp);
-	c = xcalloc(1, sizeof(*c));
-	c->sup = sup;
-	c->role = sp->role;
-	c->state = PSEP_STATE_NEW;
-	c->generation = sup->generation;
-	c->ops = ops;
-	c->owner = owner;
-	clock_gettime(CLOCK_MONOTONIC, &c->started);
-	c->uid = psep_role_get(sp->role)->uid_kind == PSEP_UID_ROOT ? 0 : sp->creds.uid;
-	c->pid = psep_spawn_child(&full, &c->ipc);
-	if (c->pid < 0) {
+	pid = psep_spawn_child(&full, &ipc);
+	if (pid < 0) {
 		log_err("fork for role=%s failed: %s", psep_role_name(sp->role),
 			strerror(errno));
-		free(c);
 		return NULL;
 	}
-	c->ev = event_new(sup->base, c->ipc, EV_READ | EV_PERSIST, child_read, c);
-	if (c->ev == NULL || event_add(c->ev, NULL) < 0)
-		fatalx("event_add for child");
-	TAILQ_INSERT_TAIL(&sup->children, c, link);
+	c = sup_child_new(sup, sp->role, sp->creds.uid, ipc, ops, owner);
+	c->pid = pid;
 	log_debug("spawned role=%s pid=%ld generation=%u", psep_role_name(c->role),
 		  (long)c->pid, c->generation);
 	return c;
@@ -226,6 +241,34 @@ log_exit(const struct sup_child *c, int wstatus)
 }
 
 void
+sup_child_exit(struct sup_child *c, int wstatus)
+{
+	struct sup *sup = c->sup;
+
+	TAILQ_REMOVE(&sup->children, c, link);
+	c->dead = true;
+	event_del(c->ev);
+	log_exit(c, wstatus);
+	sup_stats_exit(sup, c->role, wstatus);
+	c->ops->exited(c, wstatus);
+	c->refs--;
+	if (c->refs < 0)
+		child_free(&c);
+}
+
+/* A reaped process in no entry: a writer child whose pid the template has
+ * not told yet (template.c takes it when it does); the oldest is
+ * overwritten. */
+static void
+orphan_put(struct sup *sup, pid_t pid, int wstatus)
+{
+	unsigned i = sup->orphan_next++ % SUP_ORPHANS;
+
+	sup->orphans[i].pid = pid;
+	sup->orphans[i].wstatus = wstatus;
+}
+
+void
 sup_children_reap(struct sup *sup)
 {
 	int wstatus;
@@ -238,17 +281,22 @@ sup_children_reap(struct sup *sup)
 			if (c->pid == pid)
 				break;
 		if (c == NULL)
-			continue;
-		TAILQ_REMOVE(&sup->children, c, link);
-		c->dead = true;
-		event_del(c->ev);
-		log_exit(c, wstatus);
-		sup_stats_exit(sup, c->role, wstatus);
-		c->ops->exited(c, wstatus);
-		c->refs--;
-		if (c->refs < 0)
-			child_free(&c);
+			orphan_put(sup, pid, wstatus);
+		else
+			sup_child_exit(c, wstatus);
 	}
+}
+
+bool
+sup_child_orphan_take(struct sup *sup, pid_t pid, int *wstatus)
+{
+	for (size_t i = 0; i < SUP_ORPHANS; i++)
+		if (sup->orphans[i].pid == pid) {
+			*wstatus = sup->orphans[i].wstatus;
+			sup->orphans[i].pid = 0;
+			return true;
+		}
+	return false;
 }
 
 unsigned

@@ -48,6 +48,14 @@ static void wr_ready(struct sup_child *c);
 static void wr_message(struct sup_child *c, struct psep_msg *m);
 static void wr_exited(struct sup_child *c, int wstatus);
 static void dispatch_run(struct sup *sup);
+static struct sup_child *fork_find(struct sup *sup, uid_t uid);
+static void tmpl_ready(struct sup *sup);
+static void tmpl_gone(struct sup *sup, bool in_startup);
+
+static const struct sup_template_hooks tmpl_hooks = {
+	.ready = tmpl_ready,
+	.gone = tmpl_gone,
+};
 
 static const struct sup_child_ops wr_ops = {
 	.ready = wr_ready,
@@ -187,7 +195,9 @@ static struct sup_child *
 wr_spawn(struct sup *sup, const struct psep_spawn *sp, uid_t uid)
 {
 	struct sup_writer *w = xcalloc(1, sizeof(*w));
-	struct sup_child *c = sup_child_spawn(sup, sp, &wr_ops, w);
+	struct sup_child *c = sp->role == PSEP_ROLE_WRITER_CHILD ?
+		sup_template_fork(sup, sp, &wr_ops, w) :
+		sup_child_spawn(sup, sp, &wr_ops, w);
 
 	if (c == NULL) {
 		free(w);
@@ -210,6 +220,7 @@ sup_writers_start(struct sup *sup)
 	};
 	unsigned n = sup_children_count(sup, PSEP_ROLE_WRITER_SETEUID, true);
 
+	sup_template_start(sup, &tmpl_hooks);
 	if (sup->set.delivery_mode != POLICY_MODE_SETEUID)
 		return;
 	for (; n < sup->set.seteuid_workers; n++)
@@ -231,7 +242,24 @@ fail_queued_uid(struct sup *sup, uid_t uid, const char *why)
 	}
 }
 
-/* Fork the child for job's uid.  Returns 0 or -1 (fork failed). */
+/* Fail the queued jobs whose uid has no writer child: none can be forked
+ * now. */
+static void
+fork_failed(struct sup *sup, const char *why)
+{
+	struct sup_job *job, *next;
+
+	for (job = TAILQ_FIRST(&sup->queue); job != NULL; job = next) {
+		next = TAILQ_NEXT(job, link);
+		if (fork_find(sup, job->uid) != NULL)
+			continue;
+		queue_remove(sup, job);
+		job_finish(sup, job, NULL, why);
+	}
+}
+
+/* Have the template fork the child for job's uid.  Returns 0 or -1 (the
+ * request could not be made). */
 static int
 fork_spawn(struct sup *sup, const struct sup_job *job)
 {
@@ -388,6 +416,7 @@ fork_pass(struct sup *sup)
 	unsigned live = sup_children_count(sup, PSEP_ROLE_WRITER_CHILD, false);
 	unsigned retiring = live - sup_children_count(sup, PSEP_ROLE_WRITER_CHILD, true);
 	unsigned waiting = 0;
+	int can_fork = -2;   /* sup_template_ready, asked at the first miss */
 	struct sup_job *job, *next;
 
 	for (job = TAILQ_FIRST(&sup->queue); job != NULL; job = next) {
@@ -407,6 +436,14 @@ fork_pass(struct sup *sup)
 		if (live >= sup->set.fork_max_children) {
 			waiting++;
 			continue;
+		}
+		if (can_fork == -2)
+			can_fork = sup_template_ready(sup, &tmpl_hooks);
+		if (can_fork == 0)
+			continue;   /* the template is starting: kicked when ready */
+		if (can_fork < 0) {
+			fail_queued_uid(sup, job->uid, "cannot create a writer child");
+			return true;
 		}
 		sup->ctr.fork_misses++;
 		if (fork_spawn(sup, job) < 0) {
@@ -459,6 +496,23 @@ bool
 sup_dispatch_idle(struct sup *sup)
 {
 	return sup->jobs_running == 0;
+}
+
+static void
+tmpl_ready(struct sup *sup)
+{
+	dispatch_run(sup);
+}
+
+/* The template died: a new one is started by the next miss (or the
+ * pools' respawn); one that died before it was ready cannot be trusted
+ * to come up, so the jobs waiting for it fail now (4xx). */
+static void
+tmpl_gone(struct sup *sup, bool in_startup)
+{
+	if (in_startup)
+		fork_failed(sup, "writer template died during start-up");
+	dispatch_run(sup);
 }
 
 static void
@@ -632,6 +686,7 @@ sup_writers_retire(struct sup *sup)
 {
 	struct sup_child *c;
 
+	sup_template_retire(sup);
 	TAILQ_FOREACH(c, &sup->children, link) {
 		struct sup_writer *w = c->owner;
 

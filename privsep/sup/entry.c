@@ -41,6 +41,18 @@ settings_arg(struct sup *sup, const struct psep_spawn *sp)
 	return &sup->set;
 }
 
+/* The writer template forks writer children with the settings it was
+ * forked with. */
+static struct psep_template_args template_args;
+
+static void *
+template_arg(struct sup *sup, const struct psep_spawn *sp)
+{
+	template_args.child_main = writer_child_main;
+	template_args.child_arg = settings_arg(sup, sp);
+	return &template_args;
+}
+
 static struct repld_args repld_args;
 
 static void *
@@ -82,4 +94,5 @@ const struct sup_entry sup_entries[PSEP_ROLE_COUNT] = {
 	[PSEP_ROLE_REPL_HOOK] = { repl_hook_main, hook_arg },
 	[PSEP_ROLE_REPLD] = { repld_main, repld_arg },
 	[PSEP_ROLE_CONTROL] = { NULL, NULL },   /* stowctl: never spawned */
+	[PSEP_ROLE_WRITER_TEMPLATE] = { psep_template_main, template_arg },
 };

@@ -80,7 +80,8 @@ pools_short(struct sup *sup)
 {
 	return sup_children_count(sup, PSEP_ROLE_LMTPD, true) < sup->set.lmtp_processes ||
 	       sup_children_count(sup, PSEP_ROLE_WRITER_SETEUID, true) <
-		       sup_writers_expected(sup);
+		       sup_writers_expected(sup) ||
+	       (sup->set.delivery_mode == POLICY_MODE_FORK && sup->tmpl == NULL);
 }
 
 /* Start what the pools miss.  A spawn that failed (EMFILE, EAGAIN, ENOMEM)
@@ -443,6 +444,8 @@ role_needed(struct sup *sup, enum psep_role role)
 		return true;
 	case PSEP_ROLE_WRITER_SETEUID:
 		return sup->set.delivery_mode == POLICY_MODE_SETEUID;
+	case PSEP_ROLE_WRITER_TEMPLATE:
+		return sup->set.delivery_mode == POLICY_MODE_FORK;
 	case PSEP_ROLE_REPL_HOOK:
 		return sup->set.n_replicas > 0;
 	case PSEP_ROLE_REPLD:

@@ -103,6 +103,9 @@ struct sup_child {
 	struct timespec started;
 	uid_t uid;                /* the uid it runs as (status) */
 	uint64_t served;          /* requests it made or answered (status) */
+	/* fork mode: a writer child asked of the template, pid still 0 */
+	TAILQ_ENTRY(sup_child) fork_link;
+	uint64_t fork_id;
 };
 
 TAILQ_HEAD(sup_child_list, sup_child);
@@ -189,6 +192,8 @@ TAILQ_HEAD(sup_pending_list, sup_pending);
  * over SUP_MAX_EVENTS does. */
 #define SUP_MAX_EVENT_FDS 256u
 
+#define SUP_ORPHANS 16
+
 struct sup {
 	struct event_base *base;
 	struct policy_settings set;
@@ -252,6 +257,15 @@ struct sup {
 	uint64_t watchdog_us;         /* WATCHDOG_USEC, 0 = none */
 	struct timespec watchdog_last;/* the previous tick */
 	struct timespec missing_since[PSEP_ROLE_COUNT]; /* 0: present */
+	/* fork mode (template.c) */
+	struct sup_child *tmpl;       /* the writer template of this generation */
+	uint64_t fork_next;           /* FORK_REQ ids */
+	struct {                      /* children reaped before their pid was
+				       * known (a FORK_REP still in flight) */
+		pid_t pid;
+		int wstatus;
+	} orphans[SUP_ORPHANS];
+	unsigned orphan_next;
 #ifdef STOWD_TEST_HOOKS
 	uint32_t test_op;             /* sent before the next job (SIGUSR1/2) */
 #endif
@@ -282,6 +296,16 @@ sup_child_gone(struct sup_child *c)
  * failed or this stowd has no entry for the role (logged). */
 struct sup_child *sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 				  const struct sup_child_ops *ops, void *owner);
+/* A child table entry for a process that exists or will (state NEW,
+ * pid 0 until the caller sets it), reading ipc. */
+struct sup_child *sup_child_new(struct sup *sup, enum psep_role role, uid_t uid,
+				int ipc, const struct sup_child_ops *ops, void *owner);
+/* c is gone (reaped with wstatus, or never came to be): out of the table,
+ * its exited callback run, freed unless referenced. */
+void sup_child_exit(struct sup_child *c, int wstatus);
+/* The wait status of pid if it was reaped while in no entry (and forget
+ * it): a child the template forked, reaped before its FORK_REP. */
+bool sup_child_orphan_take(struct sup *sup, pid_t pid, int *wstatus);
 /* Send a message; a child that cannot take it is killed.  Returns 0/-1. */
 int sup_child_send(struct sup_child *c, uint16_t type, uint64_t id,
 		   const void *body, size_t len, int fd);
@@ -299,6 +323,26 @@ double sup_child_age(const struct sup_child *c);
  * if ready_only), or NULL. */
 struct sup_child *sup_child_find(struct sup *sup, enum psep_role role,
 				 bool ready_only);
+
+/* template.c: fork mode's writer template */
+/* What the template tells its user (dispatch.c). */
+struct sup_template_hooks {
+	void (*ready)(struct sup *sup);     /* requests can be made */
+	void (*gone)(struct sup *sup, bool in_startup); /* it died */
+};
+/* Spawn the template of this generation if fork mode has none. */
+void sup_template_start(struct sup *sup, const struct sup_template_hooks *h);
+/* 1: the template is ready for requests; 0: it is starting (the jobs
+ * wait, h->ready follows); -1: none can be spawned now. */
+int sup_template_ready(struct sup *sup, const struct sup_template_hooks *h);
+/* Ask the template for a child of sp->role with sp->creds; the entry in
+ * the child table exists at once (pid 0 until FORK_REP).  NULL if the
+ * request could not be sent. */
+struct sup_child *sup_template_fork(struct sup *sup, const struct psep_spawn *sp,
+				    const struct sup_child_ops *ops, void *owner);
+/* Retire the template (reload, stop, a change of delivery_mode); what it
+ * was asked is still answered. */
+void sup_template_retire(struct sup *sup);
 
 /* pending.c */
 /*
@@ -321,6 +365,7 @@ int sup_client_send(struct sup_child *c, int fd, const char *listener);
 
 /* dispatch.c (bodies: body.c) */
 void sup_writers_start(struct sup *sup);
+
 void sup_writers_retire(struct sup *sup);
 /* Queue a job; takes ownership of job (and job->memfd, job->body). */
 void sup_dispatch_submit(struct sup *sup, struct sup_job *job);

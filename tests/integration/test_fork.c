@@ -4,7 +4,9 @@
  * one writer child per uid, with that user's ids on every field and no
  * capability, reused for the uid's next write, stopped after
  * fork_idle_timeout, replaced after fork_max_requests, never more than
- * fork_max_children alive at once under load; and (test hooks) a child
+ * fork_max_children alive at once under load; the writer template that
+ * forks them, killed, costs nothing: the children it forked serve on and
+ * the next miss has a new template fork its child; and (test hooks) a child
  * that dies of SIGSYS or SIGKILL while it holds a write costs a 451 4.3.0
  * for that write only: nothing in new/, tmp/ empty, a new child next time.
  *
@@ -261,6 +263,58 @@ test_same_uid_is_served_by_the_same_child(void **state)
 	assert_int_equal(the_child(0).pid, a.pid);
 	assert_int_equal(itest_count_new(H, 0), 2);
 	assert_int_equal(itest_count_new(H, 1), 1);
+	itest_pass(H);
+}
+
+/* ---- 1b. the writer template ------------------------------------------ */
+
+/* The one writer template (asserts there is exactly one). */
+static struct harness_proc
+the_template(void)
+{
+	struct harness_proc p[4];
+	int n = harness_find_role(H, HARNESS_ROLE_TEMPLATE, p, 4);
+
+	if (n != 1)
+		fail_msg("%d writer templates, want exactly 1", n);
+	return p[0];
+}
+
+static void
+test_killed_template_is_replaced_and_costs_nothing(void **state)
+{
+	struct harness_proc t1, t2, a, b;
+	int64_t deadline;
+	int n;
+
+	(void)state;
+	deliver_ok(0, 20);
+	a = the_child(0);
+	t1 = the_template();
+	assert_int_equal(a.ppid, H->pid);    /* the supervisor's, not the template's */
+	assert_int_equal(kill(t1.pid, SIGKILL), 0);
+	if (!wait_gone(t1.pid, GONE_TIMEOUT_MS))
+		fail_msg("killed writer template pid %d still there", (int)t1.pid);
+
+	/* u1's child was not the template's to take along: it serves on */
+	deliver_ok(0, 21);
+	assert_int_equal(the_child(0).pid, a.pid);
+
+	/* a miss: a new template forks u2's child */
+	deliver_ok(1, 22);
+	b = the_child(1);
+	assert_child_privs(&b, 1);
+	assert_int_equal(b.ppid, H->pid);
+	deadline = harness_mono_ms() + GONE_TIMEOUT_MS;
+	while ((n = harness_find_role(H, HARNESS_ROLE_TEMPLATE, &t2, 1)) != 1 &&
+	       harness_mono_ms() < deadline)
+		harness_sleep_ms(10);
+	assert_int_equal(n, 1);
+	assert_int_not_equal(t2.pid, t1.pid);
+	assert_true(log_line_has("role=writer-template", "signal=9"));
+	assert_int_equal(itest_count_new(H, 0), 2);
+	assert_int_equal(itest_count_new(H, 1), 1);
+	assert_true(harness_alive(H));
 	itest_pass(H);
 }
 
@@ -661,6 +715,9 @@ main(void)
 		cmocka_unit_test_prestate_setup_teardown(
 			test_same_uid_is_served_by_the_same_child, setup, itest_test_teardown,
 			(void *)&case_plain),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_killed_template_is_replaced_and_costs_nothing, setup,
+			itest_test_teardown, (void *)&case_plain),
 		cmocka_unit_test_prestate_setup_teardown(
 			test_idle_child_stops_after_fork_idle_timeout, setup, itest_test_teardown,
 			(void *)&case_idle),

@@ -62,7 +62,9 @@ setup(void **state)
 }
 
 enum kind {
-	KIND_ROOT,             /* real uid 0: a seteuid worker (or a fresh fork) */
+	KIND_ROOT,             /* real uid 0: a seteuid worker (or a fresh fork),
+				* not the writer template */
+	KIND_TEMPLATE,         /* fork mode's writer template */
 	KIND_SETEUID,          /* real and saved uid 0, effective and fs uid 0
 				* (no request yet) or the last user's,
 				* CapEff == CAP_SETID exactly */
@@ -83,7 +85,9 @@ is_kind(const struct harness_proc *p, enum kind k)
 {
 	switch (k) {
 	case KIND_ROOT:
-		return p->uid[0] == 0;
+		return p->uid[0] == 0 && strcmp(p->comm, "stowd-template") != 0;
+	case KIND_TEMPLATE:
+		return p->uid[0] == 0 && strcmp(p->comm, "stowd-template") == 0;
 	case KIND_SETEUID:
 		return p->uid[0] == 0 && p->uid[2] == 0 && p->uid[1] == p->uid[3] &&
 		       (p->uid[1] == 0 || user_uid(p->uid[1])) &&
@@ -244,6 +248,7 @@ test_mode_switch_keeps_mail_in_flight(void **state)
 	deliver_ok(1, 3);
 	assert_fork_child_of(1);
 	wait_count(KIND_ROOT, 0, "children with real uid 0 left in fork mode");
+	wait_count(KIND_TEMPLATE, 1, "writer templates in fork mode");
 
 	/* fork -> seteuid with u3's message half sent */
 	inflight_start(&t, 2, 4);
@@ -254,6 +259,7 @@ test_mode_switch_keeps_mail_in_flight(void **state)
 
 	wait_count(KIND_SETEUID, SETEUID_WORKERS, "seteuid workers after the switch back");
 	wait_count(KIND_FORK, 0, "writer children left in seteuid mode");
+	wait_count(KIND_TEMPLATE, 0, "writer templates left in seteuid mode");
 	deliver_ok(1, 5);
 	assert_int_equal(children_of(KIND_FORK, NULL, 0), 0);
 	assert_int_equal(children_of(KIND_SETEUID, NULL, 0), SETEUID_WORKERS);

@@ -7,7 +7,11 @@
  * CAP_SETUID|CAP_SETGID (seteuid mode: real and saved ids 0, effective
  * and file-system ids those of the last user it wrote for, never 0 again
  * after its first request) or none and the user's ids (fork mode),
- * NO_NEW_PRIVS and a seccomp filter; and no child of any other kind.
+ * NO_NEW_PRIVS and a seccomp filter; in fork mode one writer template
+ * (ids 0 but file-system ids run_user's, exactly
+ * CAP_SETUID|CAP_SETGID|CAP_SETPCAP, bounding set the
+ * same, NO_NEW_PRIVS, a filter) whose children are the supervisor's
+ * (CLONE_PARENT) and add a second filter; and no child of any other kind.
  * What ps shows names each process's role: /proc/PID/comm and cmdline.
  *
  * Runs in:  the integration suite, as root, one stowd for the program,
@@ -140,6 +144,50 @@ test_writers_keep_only_what_their_mode_needs(void **state)
 	itest_pass(H);
 }
 
+/* Fork mode: one writer template, root with only the three capabilities
+ * a drop to a user needs; the writer children it forked are the
+ * supervisor's, with the template's filter and their own stacked.
+ * seteuid mode: no template. */
+static void
+test_writer_template_in_fork_mode_only(void **state)
+{
+	struct harness_proc t[HARNESS_MAX_PROCS], w[HARNESS_MAX_PROCS];
+	int nt = harness_find_role(H, HARNESS_ROLE_TEMPLATE, t, HARNESS_MAX_PROCS);
+	int nw = harness_find_role(H, HARNESS_ROLE_WRITER, w, HARNESS_MAX_PROCS);
+	char buf[4096];
+
+	(void)state;
+	if (strcmp(H->mode, "fork") != 0) {
+		assert_int_equal(nt, 0);
+		itest_pass(H);
+		return;
+	}
+	if (nt != 1)
+		fail_msg("%d writer templates, want 1", nt);
+	/* ids 0, but file-system ids run_user's: root opens no file there */
+	if (t[0].uid[0] != 0 || t[0].uid[1] != 0 || t[0].uid[2] != 0 ||
+	    t[0].gid[0] != 0 || t[0].gid[1] != 0 || t[0].gid[2] != 0 ||
+	    t[0].uid[3] != H->run_uid || t[0].gid[3] != H->run_gid)
+		fail_msg("writer-template: Uid %u %u %u %u Gid %u %u %u %u, want 0 and "
+			 "run_user's file-system ids %u / %u", t[0].uid[0], t[0].uid[1],
+			 t[0].uid[2], t[0].uid[3], t[0].gid[0], t[0].gid[1], t[0].gid[2],
+			 t[0].gid[3], (unsigned)H->run_uid, (unsigned)H->run_gid);
+	assert_sandbox(&t[0], HARNESS_CAP_TEMPLATE, "writer-template");
+	assert_int_equal(t[0].cap_bnd, HARNESS_CAP_TEMPLATE);
+	assert_int_equal(t[0].ppid, H->pid);
+	assert_true(nw >= 1);
+	for (int i = 0; i < nw; i++) {
+		if (w[i].ppid != H->pid)
+			fail_msg("writer-child pid %d: PPid %d, want the supervisor %d",
+				 (int)w[i].pid, (int)w[i].ppid, (int)H->pid);
+		assert_int_equal(w[i].cap_bnd, 0);
+		assert_true(harness_proc_file(w[i].pid, "status", buf, sizeof(buf)) > 0);
+		if (strstr(buf, "Seccomp_filters:\t2\n") == NULL)
+			fail_msg("writer-child pid %d: want two stacked filters", (int)w[i].pid);
+	}
+	itest_pass(H);
+}
+
 static void
 test_every_child_is_lmtpd_or_writer(void **state)
 {
@@ -151,9 +199,10 @@ test_every_child_is_lmtpd_or_writer(void **state)
 	for (int i = 0; i < n; i++) {
 		enum harness_role role = harness_proc_role(H, &p[i]);
 
-		if (role != HARNESS_ROLE_LMTPD && role != HARNESS_ROLE_WRITER)
+		if (role != HARNESS_ROLE_LMTPD && role != HARNESS_ROLE_WRITER &&
+		    role != HARNESS_ROLE_TEMPLATE)
 			fail_msg("child pid %d (%s, Uid %u %u) is neither lmtpd nor a "
-				 "writer", (int)p[i].pid, p[i].comm, p[i].uid[0],
+				 "writer (or the writer template)", (int)p[i].pid, p[i].comm, p[i].uid[0],
 				 p[i].uid[1]);
 		/* no child is a plain root process: all of them are sandboxed */
 		assert_int_equal(p[i].seccomp, 2);
@@ -209,6 +258,9 @@ test_ps_names_every_role(void **state)
 				snprintf(title, sizeof(title), "stowd: writer seteuid");
 			assert_names(p[i].pid, "stowd-writer", title);
 			break;
+		case HARNESS_ROLE_TEMPLATE:
+			assert_names(p[i].pid, "stowd-template", "stowd: writer template");
+			break;
 		case HARNESS_ROLE_ANY:
 		case HARNESS_ROLE_OTHER:
 			fail_msg("child pid %d has no role", (int)p[i].pid);
@@ -224,6 +276,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lmtpd_runs_as_run_user_without_caps,
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_writers_keep_only_what_their_mode_needs,
+						itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_template_in_fork_mode_only,
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_every_child_is_lmtpd_or_writer,
 						itest_setup, itest_teardown),

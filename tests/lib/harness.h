@@ -37,6 +37,7 @@
 #define HARNESS_STOP_TIMEOUT_MS 10000
 #define HARNESS_MAX_PROCS 256
 #define HARNESS_CAP_SETID 0xc0ull        /* CAP_SETGID | CAP_SETUID */
+#define HARNESS_CAP_TEMPLATE 0x1c0ull    /* ... | CAP_SETPCAP (writer template) */
 
 struct harness_user {
 	char name[32];             /* "u1" */
@@ -274,6 +275,8 @@ enum harness_role {
 	HARNESS_ROLE_ANY = 0,
 	HARNESS_ROLE_LMTPD,        /* real uid = run_user (lmtpd; also repl-hook) */
 	HARNESS_ROLE_WRITER,       /* seteuid: real uid 0; fork: a test user's uid */
+	HARNESS_ROLE_TEMPLATE,     /* fork: the writer template (uid 0,
+				    * comm stowd-template) */
 	HARNESS_ROLE_OTHER,
 };
 

@@ -252,6 +252,8 @@ harness_proc_role(const struct harness *h, const struct harness_proc *p)
 	if (strcmp(h->mode, "fork") == 0) {
 		if (ruid > HARNESS_UID_BASE && ruid <= HARNESS_UID_BASE + HARNESS_MAX_USERS)
 			return HARNESS_ROLE_WRITER;
+		if (ruid == 0 && strcmp(p->comm, "stowd-template") == 0)
+			return HARNESS_ROLE_TEMPLATE;
 		return HARNESS_ROLE_OTHER;
 	}
 	return ruid == 0 ? HARNESS_ROLE_WRITER : HARNESS_ROLE_OTHER;

@@ -26,7 +26,7 @@
 
 #define CHILD_ROLES (R(PSEP_ROLE_LMTPD) | R(PSEP_ROLE_WRITER_SETEUID) | \
 		     R(PSEP_ROLE_WRITER_CHILD) | R(PSEP_ROLE_REPL_HOOK) | \
-		     R(PSEP_ROLE_REPLD))
+		     R(PSEP_ROLE_REPLD) | R(PSEP_ROLE_WRITER_TEMPLATE))
 #define WRITER_ROLES (R(PSEP_ROLE_WRITER_SETEUID) | R(PSEP_ROLE_WRITER_CHILD))
 #define RUNNING_STATES (S(PSEP_STATE_READY) | S(PSEP_STATE_STOPPING))
 
@@ -138,6 +138,28 @@ fill_deliver_rep(void *b)
 
 	fill_result(&r->result);
 	SET_STR(r->guid, TEST_GUID);
+	return sizeof(*r);
+}
+
+static size_t
+fill_fork_req(void *b)
+{
+	struct psep_fork_req *r = b;
+
+	r->uid = 1000;
+	r->gid = 1000;
+	r->ngroups = 2;
+	r->groups[0] = 1000;
+	r->groups[1] = 1001;
+	return sizeof(*r);
+}
+
+static size_t
+fill_fork_rep(void *b)
+{
+	struct psep_fork_rep *r = b;
+
+	r->pid = 4242;
 	return sizeof(*r);
 }
 
@@ -273,6 +295,12 @@ const struct mcase msg_cases[] = {
 	  .fd = TFD_MEMFD, .fill = fill_write_req },
 	{ .name = "WRITE_REP", .type = PSEP_WRITE_REP, .senders = WRITER_ROLES,
 	  .states = RUNNING_STATES, .fd = TFD_NONE, .fill = fill_write_rep },
+	{ .name = "FORK_REQ", .type = PSEP_FORK_REQ,
+	  .senders = R(PSEP_ROLE_SUPERVISOR), .states = S(PSEP_STATE_READY),
+	  .fd = TFD_SOCKET, .fill = fill_fork_req },
+	{ .name = "FORK_REP", .type = PSEP_FORK_REP,
+	  .senders = R(PSEP_ROLE_WRITER_TEMPLATE), .states = RUNNING_STATES,
+	  .fd = TFD_NONE, .fill = fill_fork_rep },
 	{ .name = "SESSION_END", .type = PSEP_SESSION_END,
 	  .senders = R(PSEP_ROLE_LMTPD), .states = RUNNING_STATES,
 	  .fd = TFD_NONE, .fill = fill_session_end },

@@ -324,6 +324,16 @@ static const struct patch enum_patches[] = {
 	    filename, "..", false),
 	STR("WRITE_REP ok with hidden file name", PSEP_WRITE_REP, psep_write_rep,
 	    filename, ".stowd", false),
+	/* the writer template: never a child of uid or gid 0, only a real pid
+	 * or an errno */
+	NUM("FORK_REQ uid 0", PSEP_FORK_REQ, psep_fork_req, uid, 0, false),
+	NUM("FORK_REQ gid 0", PSEP_FORK_REQ, psep_fork_req, gid, 0, false),
+	NUM("FORK_REQ group 0", PSEP_FORK_REQ, psep_fork_req, groups[1], 0, false),
+	NUM("FORK_REQ 33 groups", PSEP_FORK_REQ, psep_fork_req, ngroups, 33, false),
+	NUM("FORK_REP pid 1", PSEP_FORK_REP, psep_fork_rep, pid, 1, false),
+	NUM("FORK_REP pid -1", PSEP_FORK_REP, psep_fork_rep, pid, 0xffffffffu, false),
+	NUM("FORK_REP pid 0 without errno", PSEP_FORK_REP, psep_fork_rep, pid, 0, false),
+	NUM("FORK_REP pid with errno", PSEP_FORK_REP, psep_fork_rep, err, EAGAIN, false),
 #ifdef STOWD_TEST_HOOKS
 	NUM("TEST_REQ op 0", PSEP_TEST_REQ, psep_test_req, op, 0, false),
 	NUM("TEST_REQ op 7", PSEP_TEST_REQ, psep_test_req, op, 7, false),

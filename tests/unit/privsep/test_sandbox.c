@@ -434,6 +434,98 @@ test_i386_abi_syscall_dies_of_sigsys_every_profile(void **state)
 }
 #endif
 
+/* ---- the writer template's profile ------------------------------------ */
+
+struct tmpl_call {
+	const char *name;
+	long nr;
+	long a[6];
+	int want;          /* 0: returns (any value); EPERM: fails with it;
+			    * -1: killed by SIGSYS */
+};
+
+static const struct tmpl_call *tmpl_now;
+
+static int
+call_tmpl(const struct sb_env *e)
+{
+	const long *a = tmpl_now->a;
+	long rc;
+
+	(void)e;
+	errno = 0;
+	rc = syscall(tmpl_now->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (tmpl_now->want == EPERM)
+		return rc == -1 && errno == EPERM ? 0 : 1;
+	return 0;
+}
+
+/* The template forks with exactly CLONE_PARENT|SIGCHLD and drops its
+ * children; any id 0 fails with EPERM (so the drop's check of setuid(0)
+ * ends there), what it never needs kills it. */
+static void
+test_writer_template_profile(void **state)
+{
+	static int dummy_caps[8];
+	const struct tmpl_call calls[] = {
+		{ "clone without CLONE_PARENT", SYS_clone, { SIGCHLD }, -1 },
+		{ "clone with CLONE_VM", SYS_clone,
+		  { CLONE_PARENT | CLONE_VM | SIGCHLD }, -1 },
+		{ "clone3", SYS_clone3, { 0 }, -1 },
+		{ "fork", SYS_fork, { 0 }, -1 },
+		{ "execve", SYS_execve, { NOWHERE, P(no_argv), P(environ) }, -1 },
+		{ "socket", SYS_socket, { AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC }, -1 },
+		{ "ptrace", SYS_ptrace, { PTRACE_TRACEME }, -1 },
+		{ "unshare", SYS_unshare, { 0 }, -1 },
+		{ "setfsuid", SYS_setfsuid, { 0 }, -1 },
+		{ "setfsgid", SYS_setfsgid, { 0 }, -1 },
+		{ "setreuid", SYS_setreuid, { -1, -1 }, -1 },
+		{ "setgroups too many", SYS_setgroups, { PSEP_MAX_GROUPS + 1, 0 }, -1 },
+#ifndef STOWD_SANITIZER
+		/* (prctl is on the sanitizer allow-list) */
+		{ "prctl PR_SET_SECUREBITS", SYS_prctl, { PR_SET_SECUREBITS, 0 }, -1 },
+		{ "prctl PR_SET_MM", SYS_prctl, { PR_SET_MM, 0 }, -1 },
+#endif
+		{ "seccomp SECCOMP_GET_ACTION_AVAIL", SYS_seccomp, { 2, 0, 0 }, -1 },
+		{ "setresuid euid 0", SYS_setresuid, { -1, 0, -1 }, EPERM },
+		{ "setresuid ruid 0 in the low 32 bits", SYS_setresuid,
+		  { 0xffffffff00000000L, -1, -1 }, EPERM },
+		{ "setresuid suid 0", SYS_setresuid, { -1, -1, 0 }, EPERM },
+		{ "setresgid egid 0", SYS_setresgid, { -1, 0, -1 }, EPERM },
+		{ "setuid 0", SYS_setuid, { 0 }, EPERM },
+		{ "setgid 0", SYS_setgid, { 0 }, EPERM },
+		{ "setuid of a user", SYS_setuid, { 65534 }, EPERM },
+		{ "setresuid unchanged", SYS_setresuid, { -1, -1, -1 }, 0 },
+		{ "setresgid unchanged", SYS_setresgid, { -1, -1, -1 }, 0 },
+		{ "capget", SYS_capget, { P(dummy_caps), 0 }, 0 },
+		{ "prctl PR_GET_NO_NEW_PRIVS", SYS_prctl, { PR_GET_NO_NEW_PRIVS }, 0 },
+		{ "prctl PR_CAPBSET_READ", SYS_prctl, { PR_CAPBSET_READ, 0 }, 0 },
+		{ "close_range", SYS_close_range, { 1000, 1001, 0 }, 0 },
+	};
+	struct sb_env e;
+	char desc[96];
+	int failures = 0;
+
+	(void)state;
+	env_open(&e);
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		int st;
+		bool ok;
+
+		tmpl_now = &calls[i];
+		st = run_sandboxed(PSEP_PROFILE_WRITER_TEMPLATE, call_tmpl, &e);
+		ok = calls[i].want < 0 ? WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS :
+					 WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		if (!ok) {
+			print_error("writer-template %s: %s\n", calls[i].name,
+				    describe(st, desc, sizeof(desc)));
+			failures++;
+		}
+	}
+	env_close(&e);
+	assert_int_equal(failures, 0);
+}
+
 int
 main(void)
 {
@@ -446,6 +538,7 @@ main(void)
 		cmocka_unit_test(test_allowed_calls_work_every_profile),
 		cmocka_unit_test(test_proc_status_shows_filter_mode_and_no_new_privs_every_profile),
 		cmocka_unit_test(test_profile_none_installs_no_filter),
+		cmocka_unit_test(test_writer_template_profile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

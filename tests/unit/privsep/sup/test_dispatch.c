@@ -106,6 +106,37 @@ __wrap_sup_child_spawn(struct sup *sup, const struct psep_spawn *sp,
 	return c;
 }
 
+/* The writer template (template.c, tested in test_template.c): ready at
+ * once, and its children are fake children like the spawned ones. */
+void
+sup_template_start(struct sup *sup, const struct sup_template_hooks *h)
+{
+	(void)sup;
+	(void)h;
+}
+
+int
+sup_template_ready(struct sup *sup, const struct sup_template_hooks *h)
+{
+	(void)sup;
+	(void)h;
+	return 1;
+}
+
+struct sup_child *
+sup_template_fork(struct sup *sup, const struct psep_spawn *sp,
+		  const struct sup_child_ops *ops, void *owner)
+{
+	return __wrap_sup_child_spawn(sup, sp, ops, owner);
+}
+
+void
+sup_template_retire(struct sup *sup)
+{
+	(void)sup;
+}
+
+
 int
 __wrap_sup_child_send(struct sup_child *c, uint16_t type, uint64_t id,
 		      const void *body, size_t len, int fd)
