@@ -25,6 +25,10 @@
 #   bench_tls_conf DIR                     the replication_tls_* lines for
 #                                          the certificates in DIR
 #   bench_free_port                        a free TCP port on 127.0.0.1
+#   bench_stowd_ticks SUP_PID...           CPU ticks of those stowd trees
+#   bench_machine_jiffies                  idle and total jiffies
+#   bench_wait_full_sync LOG REPLICA       until LOG says the full sync
+#                                          with REPLICA is done (300 s)
 # Readiness is always a signal (a datagram, a pid file), never a sleep.
 
 BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -190,4 +194,46 @@ EOF
 
 bench_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# CPU ticks of the stowd instances whose supervisor pids are given: each
+# supervisor's own and its reaped children's (utime, stime, cutime,
+# cstime), and every live descendant's own (utime, stime).  Process titles
+# no longer hold the config path, so the tree is found by parent pid.
+bench_stowd_ticks() {
+	local pids p f t=0
+	pids=$(ps -e -o pid=,ppid= | awk -v roots="$*" '
+		BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+		{ parent[$1] = $2; all[NR] = $1 }
+		END {
+			for (i = 1; i <= NR; i++) {
+				p = all[i]; q = p
+				for (d = 0; d < 8 && q != "" && !(q in want); d++) q = parent[q]
+				if (q in want) print p, (p in want) ? 1 : 0
+			}
+		}')
+	while read -r p root; do
+		[ -n "$p" ] || continue
+		f=$(cut -d')' -f2 "/proc/$p/stat" 2> /dev/null) || continue
+		# fields after "(comm)": state is $1, utime $12, stime $13,
+		# cutime $14, cstime $15
+		if [ "$root" = 1 ]; then
+			t=$((t + $(echo "$f" | awk '{ print $12 + $13 + $14 + $15 }')))
+		else
+			t=$((t + $(echo "$f" | awk '{ print $12 + $13 }')))
+		fi
+	done <<< "$pids"
+	echo "$t"
+}
+# idle and total jiffies of the whole machine
+bench_machine_jiffies() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+# Waits (up to 300 s) until the log $1, written anew by each start, says
+# the full sync with replica $2 is done.
+bench_wait_full_sync() {
+	local i
+	for ((i = 0; i < 3000; i++)); do
+		grep -q "sync: replica=$2 full sync done" "$1" 2> /dev/null && return 0
+		sleep 0.1
+	done
+	return 1
 }

@@ -122,37 +122,6 @@ bench_write_stowd_conf "$dir/a" "$passwd_a"
 declare -A rate p50 p99 cpu idle
 rc=0
 
-# CPU ticks of the stowd instances whose supervisor pids are given: each
-# supervisor's own and its reaped children's (utime, stime, cutime,
-# cstime), and every live descendant's own (utime, stime).  Process titles
-# no longer hold the config path, so the tree is found by parent pid.
-stowd_ticks() {
-	local pids p f t=0
-	pids=$(ps -e -o pid=,ppid= | awk -v roots="$*" '
-		BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
-		{ parent[$1] = $2; all[NR] = $1 }
-		END {
-			for (i = 1; i <= NR; i++) {
-				p = all[i]; q = p
-				for (d = 0; d < 8 && q != "" && !(q in want); d++) q = parent[q]
-				if (q in want) print p, (p in want) ? 1 : 0
-			}
-		}')
-	while read -r p root; do
-		[ -n "$p" ] || continue
-		f=$(cut -d')' -f2 "/proc/$p/stat" 2> /dev/null) || continue
-		# fields after "(comm)": state is $1, utime $12, stime $13,
-		# cutime $14, cstime $15
-		if [ "$root" = 1 ]; then
-			t=$((t + $(echo "$f" | awk '{ print $12 + $13 + $14 + $15 }')))
-		else
-			t=$((t + $(echo "$f" | awk '{ print $12 + $13 }')))
-		fi
-	done <<< "$pids"
-	echo "$t"
-}
-# idle and total jiffies of the whole machine
-machine_jiffies() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 hz=$(getconf CLK_TCK)
 run_one() {
 	local kind=$1 round=$2 out tree conf
@@ -165,14 +134,14 @@ run_one() {
 	A_PID=$STOWD_PID
 	# A compares every mailbox with B when it starts: measure the steady
 	# state, after that pass (its end is logged)
-	if [ "$kind" != plain ] && ! wait_full_sync "$tree/stowd.log"; then
+	if [ "$kind" != plain ] && ! bench_wait_full_sync "$tree/stowd.log" b; then
 		echo "  no full sync with b within 300 s" >&2
 		rc=1
 	fi
 	local sups=("$A_PID") t0 t1 i0 a0 i1 a1
 	[ "$kind" != plain ] && sups+=("$B_PID")
 	local spid=
-	t0=$(stowd_ticks "${sups[@]}"); read -r i0 a0 < <(machine_jiffies)
+	t0=$(bench_stowd_ticks "${sups[@]}"); read -r i0 a0 < <(bench_machine_jiffies)
 	if [ "$kind" = repl ] && [ -n "$status_after" ]; then
 		( sleep "$status_after"; "$stowctl" -c "$conf" status ) \
 			> "$dir/status-$round.txt" 2>&1 &
@@ -181,7 +150,7 @@ run_one() {
 	"$load" -a "unix:$tree/lmtp" -s "$sessions" -m "$messages" -b "$bytes" \
 		-u "$users" -f 'u%d@example.com' -P -t 300 \
 		-V "$tree/home/u%d/Maildir" > "$out" || rc=1
-	t1=$(stowd_ticks "${sups[@]}"); read -r i1 a1 < <(machine_jiffies)
+	t1=$(bench_stowd_ticks "${sups[@]}"); read -r i1 a1 < <(bench_machine_jiffies)
 	if [ -n "$spid" ]; then
 		wait "$spid" || true
 		echo "  stowctl status of a, ${status_after}s into round $round:" >&2
@@ -200,17 +169,6 @@ run_one() {
 		"$(bench_field "$out" messages_per_s)" "$(bench_field "$out" latency_ms_p50)" \
 		"$(bench_field "$out" latency_ms_p99)" "$(bench_field "$out" cpu_us_per_msg)" \
 		"$(bench_field "$out" idle_percent)" "$(bench_field "$out" verify)"
-}
-
-# Waits until the log $1 (written anew by each start) says the full sync
-# with b is done.
-wait_full_sync() {
-	local i
-	for ((i = 0; i < 3000; i++)); do
-		grep -q 'sync: replica=b full sync done' "$1" 2> /dev/null && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
