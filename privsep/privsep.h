@@ -213,4 +213,9 @@ void psep_close_fds_except(const int *keep, size_t n);
  * Returns 0 or -1 (the child should exit). */
 int psep_child_hello(int ipc, enum psep_role role, unsigned generation);
 
+/* A blocking child's next request from the supervisor (after HELLO):
+ * 1 and *m, 0 when the supervisor closed the link, -1 for a message
+ * psep_msg_recv refused (logged; the child should exit 1). */
+int psep_child_next(int ipc, struct psep_msg *m);
+
 #endif

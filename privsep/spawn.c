@@ -150,6 +150,31 @@ drop_to_user(const struct psep_creds *c)
 		fatalx("privilege drop failed: setuid(0) succeeded");
 }
 
+/* uid 0 keeps CAP_SETUID and CAP_SETGID (and CAP_SETPCAP if setpcap) in
+ * its effective, permitted and bounding sets, nothing else, with
+ * securebits bits (set while CAP_SETPCAP is still there); no groups. */
+static uint64_t
+keep_root_caps(int bits, bool setpcap)
+{
+	uint64_t want = (1ull << CAP_SETUID) | (1ull << CAP_SETGID);
+
+	if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0)
+		fatal("PR_SET_SECUREBITS");
+	if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) != bits)
+		fatalx("privilege drop failed: securebits not set");
+	capng_clear(CAPNG_SELECT_ALL);
+	if (capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+			  CAPNG_BOUNDING_SET, CAP_SETUID, CAP_SETGID, -1) != 0 ||
+	    (setpcap && capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+				     CAPNG_BOUNDING_SET, CAP_SETPCAP) != 0))
+		fatalx("capng_updatev failed");
+	if (capng_apply(CAPNG_SELECT_ALL) != 0)
+		fatalx("capng_apply failed");
+	if (setgroups(0, NULL) < 0)
+		fatal("setgroups");
+	return setpcap ? want | (1ull << CAP_SETPCAP) : want;
+}
+
 /*
  * seteuid worker: real, effective and saved uid 0 for now, only
  * CAP_SETUID/CAP_SETGID (effective, permitted, bounding).  Securebits,
@@ -162,24 +187,13 @@ drop_to_user(const struct psep_creds *c)
 static void
 keep_setid_caps(void)
 {
-	const uint64_t want = (1ull << CAP_SETUID) | (1ull << CAP_SETGID);
-	const int bits = SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
-			 SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
-			 SECBIT_KEEP_CAPS_LOCKED |
-			 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+	uint64_t want = keep_root_caps(SECBIT_NO_SETUID_FIXUP |
+				       SECBIT_NO_SETUID_FIXUP_LOCKED |
+				       SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+				       SECBIT_KEEP_CAPS_LOCKED |
+				       SECBIT_NO_CAP_AMBIENT_RAISE |
+				       SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, false);
 
-	if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0)
-		fatal("PR_SET_SECUREBITS");
-	if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) != bits)
-		fatalx("privilege drop failed: securebits not set");
-	capng_clear(CAPNG_SELECT_ALL);
-	if (capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
-			  CAPNG_BOUNDING_SET, CAP_SETUID, CAP_SETGID, -1) != 0)
-		fatalx("capng_updatev failed");
-	if (capng_apply(CAPNG_SELECT_ALL) != 0)
-		fatalx("capng_apply failed");
-	if (setgroups(0, NULL) < 0)
-		fatal("setgroups");
 	verify_ids(0, 0);
 	verify_caps(want);
 }
@@ -197,26 +211,13 @@ keep_setid_caps(void)
 static void
 keep_drop_caps(const struct psep_creds *fs)
 {
-	const uint64_t want = (1ull << CAP_SETUID) | (1ull << CAP_SETGID) |
-			      (1ull << CAP_SETPCAP);
-	const int bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
-			 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+	uint64_t want;
 
 	if (fs->uid == 0 || fs->gid == 0)
 		fatalx("refusing file-system ids 0 for the writer template");
-	if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0)
-		fatal("PR_SET_SECUREBITS");
-	if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) != bits)
-		fatalx("privilege drop failed: securebits not set");
-	capng_clear(CAPNG_SELECT_ALL);
-	if (capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
-			  CAPNG_BOUNDING_SET, CAP_SETUID, CAP_SETGID, CAP_SETPCAP,
-			  -1) != 0)
-		fatalx("capng_updatev failed");
-	if (capng_apply(CAPNG_SELECT_ALL) != 0)
-		fatalx("capng_apply failed");
-	if (setgroups(0, NULL) < 0)
-		fatal("setgroups");
+	want = keep_root_caps(SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+			      SECBIT_NO_CAP_AMBIENT_RAISE |
+			      SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, true);
 	(void)setfsgid(fs->gid);
 	(void)setfsuid(fs->uid);
 	/* setfs*id(-1) fails and returns the current id */
@@ -423,4 +424,17 @@ psep_child_hello(int ipc, enum psep_role role, unsigned generation)
 		return -1;
 	}
 	return 0;
+}
+
+int
+psep_child_next(int ipc, struct psep_msg *m)
+{
+	const char *why;
+
+	if (psep_msg_recv(ipc, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, m, &why) == 0)
+		return 1;
+	if (errno == ECONNRESET)
+		return 0;
+	log_err("bad request from supervisor: %s", why);
+	return -1;
 }

@@ -60,19 +60,14 @@ psep_template_main(void *arg, int ipc)
 {
 	const struct psep_template_args *a = arg;
 	struct psep_msg m;
-	const char *why;
+	int rc;
 
 	if (psep_child_hello(ipc, PSEP_ROLE_WRITER_TEMPLATE, 0) < 0)
 		return 1;
 	log_init(psep_role_name(PSEP_ROLE_WRITER_TEMPLATE), ipc);
 	for (;;) {
-		if (psep_msg_recv(ipc, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, &m,
-				  &why) < 0) {
-			if (errno == ECONNRESET)
-				return 0;
-			log_err("bad request from supervisor: %s", why);
-			return 1;
-		}
+		if ((rc = psep_child_next(ipc, &m)) <= 0)
+			return rc < 0;
 		switch (m.hdr.type) {
 		case PSEP_FORK_REQ:
 			fork_one(a, ipc, &m);

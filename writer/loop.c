@@ -286,7 +286,7 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 	    const struct writer_creds_ops *ops)
 {
 	struct psep_msg m;
-	const char *why;
+	int rc;
 
 	if (psep_child_hello(ipc, role, 0) < 0)
 		return 1;
@@ -297,13 +297,8 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 	store_repl_set_limits(s->index_max_size, s->index_max_messages);
 	store_side_host_set(s->hostname);   /* no uname() in the sandbox */
 	for (;;) {
-		if (psep_msg_recv(ipc, PSEP_ROLE_SUPERVISOR, PSEP_STATE_READY, &m,
-				  &why) < 0) {
-			if (errno == ECONNRESET)
-				return 0;
-			log_err("bad request from supervisor: %s", why);
-			return 1;
-		}
+		if ((rc = psep_child_next(ipc, &m)) <= 0)
+			return rc < 0;
 		switch (m.hdr.type) {
 		case PSEP_WRITE_REQ:
 			write_one(ipc, &m, s, ops);
