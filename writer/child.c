@@ -44,7 +44,8 @@ int
 writer_child_main(void *arg, int ipc)
 {
 	/* up to fork_max_children of these live at once: replayed mailbox
-	 * states of at most 2 MiB each (a seteuid worker keeps 16 MiB) */
-	store_repl_cache_limit(2u * 1024u * 1024u);
+	 * states of at most 2 MiB and 8 mailboxes of its one user each (a
+	 * seteuid worker keeps 16 MiB and 128 mailboxes of any users) */
+	store_repl_cache_limit(2u * 1024u * 1024u, 8);
 	return writer_loop(ipc, PSEP_ROLE_WRITER_CHILD, arg, &child_ops);
 }

@@ -17,8 +17,8 @@
  *           logged in the last one; anything else replays the whole file.
  *           An entry is kept only after an operation that succeeded with
  *           every applied record committed, so it never holds a change the
- *           file does not.  The memory is bounded (ROP_CACHE_BYTES, or
- *           what store_repl_cache_limit set).
+ *           file does not.  The memory is bounded (ROP_CACHE_BYTES and
+ *           ROP_CACHE_N mailboxes, or what store_repl_cache_limit set).
  * Syscalls: fstat (once per load), pread64 (the index), as storage/index.c.
  */
 #include <errno.h>
@@ -29,7 +29,9 @@
 
 #include "storage/repl/repl_int.h"
 
-#define ROP_CACHE_N 8                        /* mailboxes kept */
+#define ROP_CACHE_N 128                      /* mailboxes kept, at most: a
+						* seteuid worker serves every
+						* user in turn */
 #define ROP_CACHE_BYTES (16u * 1024u * 1024u) /* default budget of their state */
 #define ROP_TAIL 512                         /* bytes before end, compared: the
 						* last frames, with their GUIDs
@@ -51,6 +53,10 @@ struct rop_cached {
 static struct rop_cached rop_cache[ROP_CACHE_N];
 static uint64_t rop_clock;
 static size_t rop_budget = ROP_CACHE_BYTES;
+static size_t rop_nmax = ROP_CACHE_N;        /* entries in use (a fork-mode
+						* child, one user, needs few:
+						* every entry scanned is a
+						* page it touches) */
 
 static size_t
 mbox_bytes(const struct store_mbox *m)
@@ -74,7 +80,7 @@ cache_bytes(void)
 {
 	size_t b = 0;
 
-	for (size_t i = 0; i < ROP_CACHE_N; i++)
+	for (size_t i = 0; i < rop_nmax; i++)
 		b += rop_cache[i].used ? rop_cache[i].bytes : 0;
 	return b;
 }
@@ -100,7 +106,7 @@ apply_cb(const struct store_rec *rec, void *arg)
 static struct rop_cached *
 entry_find(const struct store_rop *o)
 {
-	for (size_t i = 0; i < ROP_CACHE_N; i++) {
+	for (size_t i = 0; i < rop_nmax; i++) {
 		struct rop_cached *e = &rop_cache[i];
 
 		if (e->used && e->uid == o->c->uid && e->dev == o->idx_dev &&
@@ -187,7 +193,7 @@ store_rop_keep(struct store_rop *o)
 		struct rop_cached *lru = NULL;
 		size_t n = 0;
 
-		for (i = 0; i < ROP_CACHE_N; i++) {
+		for (i = 0; i < rop_nmax; i++) {
 			if (!rop_cache[i].used) {
 				e = &rop_cache[i];
 				continue;
@@ -196,7 +202,7 @@ store_rop_keep(struct store_rop *o)
 			if (lru == NULL || rop_cache[i].last_use < lru->last_use)
 				lru = &rop_cache[i];
 		}
-		if (lru == NULL || (n < ROP_CACHE_N && cache_bytes() + bytes <= rop_budget))
+		if (lru == NULL || (n < rop_nmax && cache_bytes() + bytes <= rop_budget))
 			break;
 		entry_drop(lru);
 		e = lru;
@@ -216,10 +222,11 @@ store_rop_keep(struct store_rop *o)
 }
 
 void
-store_repl_cache_limit(size_t bytes)
+store_repl_cache_limit(size_t bytes, unsigned entries)
 {
-	rop_budget = bytes;
 	store_repl_cache_clear();
+	rop_budget = bytes;
+	rop_nmax = entries < ROP_CACHE_N ? entries : ROP_CACHE_N;
 }
 
 void

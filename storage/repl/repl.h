@@ -336,15 +336,16 @@ int store_repl_watch(const struct store_repl_ctx *c, int ino,
 		     const char **what_out);
 
 /*
- * The operations above keep the replayed state of up to 8 mailboxes (16 MiB
+ * The operations above keep the replayed state of up to 128 mailboxes (16 MiB
  * at most) in this process, so the next operation on one replays only what
  * was appended to its index since; an entry is used only for the same uid
  * and index file, and only if the file still ends as it did.  This drops
  * them all (tests; a process that has no more use for them).
  */
 void store_repl_cache_clear(void);
-/* Budget of the kept states (bytes; 0: keep none); drops what is kept. */
-void store_repl_cache_limit(size_t bytes);
+/* Budget of the kept states: bytes (0: keep none) and mailboxes (at most
+ * 128, the default); drops what is kept. */
+void store_repl_cache_limit(size_t bytes, unsigned entries);
 
 /* Bound the replay of one mailbox's index (settings index_max_size,
  * index_max_messages; 0 = no limit): a log larger than index_size bytes,

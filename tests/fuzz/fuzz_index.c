@@ -71,7 +71,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	ctx.server_id = "fuzz.example";
 	ctx.host = "fuzz";
 	/* every iteration replays its own log from the start */
-	store_repl_cache_limit(0);
+	store_repl_cache_limit(0, 0);
 	store_index_lock_timeout_ms = 1000;
 	return 0;
 }

@@ -533,6 +533,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_not_used_for_a_shorter_index, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_cache_not_used_for_a_rewritten_index, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_cache_keyed_by_uid, setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_entry_limit_evicts_and_stays_correct,
+						setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_unsubscribe_idempotent, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_waits_for_the_lock_then_eagain, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_reports_subscriptions_of_others, setup, tu_tree_teardown),

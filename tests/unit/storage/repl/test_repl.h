@@ -99,5 +99,6 @@ void test_cache_catches_up_with_lmtp_appends(void **state);
 void test_cache_not_used_for_a_shorter_index(void **state);
 void test_cache_not_used_for_a_rewritten_index(void **state);
 void test_cache_keyed_by_uid(void **state);
+void test_cache_entry_limit_evicts_and_stays_correct(void **state);
 
 #endif

@@ -158,3 +158,33 @@ test_cache_keyed_by_uid(void **state)
 	assert_int_equal(save(f, "INBOX", G1, 5, "a.example", 1, "").status,
 			 STORE_R_DUPLICATE);
 }
+
+/* With fewer entries than mailboxes in use (a fork-mode child keeps 8),
+ * each operation evicts another mailbox's state and replays its own
+ * index when it comes back: still the same answers. */
+void
+test_cache_entry_limit_evicts_and_stays_correct(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+
+	store_repl_cache_limit(16u * 1024u * 1024u, 1);
+	assert_int_equal(store_repl_create(&f->c, "Archive", &r, NULL), 0);
+	assert_int_equal(save(f, "INBOX", G1, 5, "a.example", 1, "").status, STORE_R_OK);
+	assert_int_equal(save(f, "Archive", G2, 6, "a.example", 1, "").status, STORE_R_OK);
+	assert_int_equal(save(f, "INBOX", G1, 5, "a.example", 1, "").status,
+			 STORE_R_DUPLICATE);
+	lmtp_save(f, G3);
+	assert_int_equal(save(f, "Archive", G2, 6, "a.example", 1, "").status,
+			 STORE_R_DUPLICATE);
+	assert_int_equal(save(f, "INBOX", G3, 9, "a.example", 0, "").status,
+			 STORE_R_DUPLICATE);
+	assert_int_equal(save(f, "Archive", G3, 9, "a.example", 0, "").status, STORE_R_OK);
+	assert_int_equal(sync_box(f, "INBOX").messages, 2);
+	assert_int_equal(sync_box(f, "Archive").messages, 2);
+	/* none at all: every operation replays */
+	store_repl_cache_limit(16u * 1024u * 1024u, 0);
+	assert_int_equal(save(f, "INBOX", G3, 9, "a.example", 0, "").status,
+			 STORE_R_DUPLICATE);
+	store_repl_cache_limit(16u * 1024u * 1024u, 128);
+}
