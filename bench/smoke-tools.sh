@@ -47,7 +47,7 @@ run quick.sh '^2 +40 ' "$here/quick.sh" -m 40 -u 5 -s 2 -B "$build"
 run repl.sh 'same as A' "$here/repl.sh" -m 60 -u 5 -s 2 -n 1 -B "$build"
 run watch-scale.sh 'initial watches set' "$here/watch-scale.sh" -u 20 -f 2 -B "$build"
 run capture.sh 'p99' "$here/capture.sh" -n 30 -r 20 -u 2 -T 20 -B "$build"
-run scale 'full sync after' "$here/scale" -u 20 -m 5 -l 100 -B "$build"
+run scale "doveadm sync -A pass 2" "$here/scale" -u 20 -m 5 -l 100 -D -B "$build"
 run compare 'seteuid' "$here/compare" --quick -m 60 -n 1 -S s8 \
 	-X "dovecot seteuid" -t 1 -B "$build"
 exit "$rc"
