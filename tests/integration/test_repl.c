@@ -423,6 +423,14 @@ test_concurrent_flag_changes_converge(void **state)
 	deliver_ok(A, body, len, guid, path, sizeof(path));
 	if (irepl_wait_guid(B, 0, guid, IREPL_POLL_MS, NULL, 0) < 0)
 		fail_msg("message %s not on b", guid);
+	/* the start-up full syncs are over: a SYNC that finds the flags
+	 * differing while the two STOREs are in flight gives the message the
+	 * flags of the side with the greater message stamp
+	 * (doc/replication-protocol.md §11, step 4), which is another test;
+	 * here the two changes meet through the journals only */
+	if (irepl_wait_log(A, "sync: replica=b full sync done", 0, IREPL_POLL_MS) < 0 ||
+	    irepl_wait_log(B, "sync: replica=a full sync done", 0, IREPL_POLL_MS) < 0)
+		fail_msg("no full sync done on a and b");
 	/* both local producers change the same message at the same time */
 	pa = irepl_unix(A, IR[A].id);
 	pb = irepl_unix(B, IR[B].id);
