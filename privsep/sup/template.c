@@ -15,9 +15,11 @@
  * Runs in:  the supervisor.
  * Trust:    the template is trusted like any root child, but a reply it
  *           owes no request for, or for another request, kills it; its
- *           death fails only the children it had not named yet.
+ *           death fails only the children it had not named yet.  A pid it
+ *           names is signalled only if it is the supervisor's own child.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -126,6 +128,17 @@ pending_fail(struct sup_child *c)
 	sup_child_exit(c, W_EXITCODE(1, 0));
 }
 
+/* Is pid an unreaped child of this process?  (waitid with WNOWAIT
+ * reaps nothing; ECHILD for any other process.) */
+static bool
+is_own_child(pid_t pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
 static void
 tmpl_reply(struct sup_child *t, const struct psep_msg *m)
 {
@@ -146,12 +159,25 @@ tmpl_reply(struct sup_child *t, const struct psep_msg *m)
 		pending_fail(c);
 		return;
 	}
+	if (sup_child_orphan_take(t->sup, r->pid, &wstatus)) {
+		c->pid = r->pid;
+		sup_child_exit(c, wstatus);
+		return;
+	}
+	/* The pid must be a child of this process (CLONE_PARENT) that is
+	 * not reaped yet: nothing is ever signalled on the template's word
+	 * alone.  One that is not (or no longer: an orphan table overrun)
+	 * is gone for the table, never killed. */
+	if (!is_own_child(r->pid)) {
+		log_warn("writer template named pid=%ld for uid=%u, which is not a "
+			 "child of the supervisor", (long)r->pid, (unsigned)c->uid);
+		pending_fail(c);
+		return;
+	}
 	c->pid = r->pid;
 	log_debug("spawned role=%s pid=%ld generation=%u (template)",
 		  psep_role_name(c->role), (long)c->pid, c->generation);
-	if (sup_child_orphan_take(t->sup, c->pid, &wstatus))
-		sup_child_exit(c, wstatus);
-	else if (c->killed)
+	if (c->killed)
 		kill(c->pid, SIGKILL);
 }
 

@@ -3,8 +3,9 @@
  * tests/unit/privsep/sup/test_template.c - fork mode's writer template
  * seen from the supervisor (privsep/sup/template.c): no request before
  * the template is ready, children named in request order, a reply for
- * another request kills the template, a child reaped before its reply
- * exits when the reply names it, a kill asked before the pid was known
+ * another request kills the template, a pid that is not the supervisor's
+ * child is never signalled, a child reaped before its reply exits when
+ * the reply names it, a kill asked before the pid was known
  * reaches the child with the reply, a failed fork fails its child, and a
  * template that dies fails the children it had not named and tells the
  * dispatch whether it died starting.
@@ -244,6 +245,14 @@ sleeper(void)
 	return pid;
 }
 
+/* End a sleeper and reap it. */
+static void
+sleeper_end(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 static void
@@ -268,6 +277,7 @@ static void
 test_replies_name_children_in_order(void **state)
 {
 	struct sup_child *a, *b;
+	pid_t pa = sleeper(), pb = sleeper();
 
 	(void)state;
 	template_up();
@@ -276,13 +286,49 @@ test_replies_name_children_in_order(void **state)
 	assert_int_equal(t.n_req, 2);
 	assert_int_equal(t.req_uid[0], 1001);
 	assert_int_equal(t.req_uid[1], 1002);
-	reply(t.req_id[0], 4001, 0);
-	assert_int_equal(a->pid, 4001);
+	reply(t.req_id[0], pa, 0);
+	assert_int_equal(a->pid, pa);
 	assert_int_equal(b->pid, 0);
-	reply(t.req_id[1], 4002, 0);
-	assert_int_equal(b->pid, 4002);
+	reply(t.req_id[1], pb, 0);
+	assert_int_equal(b->pid, pb);
 	assert_int_equal(t.n_killed, 0);
 	assert_int_equal(t.n_exited, 0);
+	sleeper_end(pa);
+	sleeper_end(pb);
+}
+
+/* A pid that is not the supervisor's child is never signalled: the entry
+ * is gone, the process untouched. */
+static void
+test_reply_naming_a_foreign_pid_signals_nothing(void **state)
+{
+	struct sup_child *a;
+	pid_t foreign = getppid();   /* alive, and not a child of this one */
+	int st;
+
+	(void)state;
+	template_up();
+	a = ask(1001);
+	sup_child_kill(a, "test");   /* a kill waiting for the pid */
+	t.n_killed = 0;
+	reply(t.req_id[0], foreign, 0);
+	assert_int_equal(t.n_exited, 1);
+	assert_ptr_equal(t.exited[0], a);
+	assert_int_equal(t.n_killed, 0);
+	assert_int_equal(kill(foreign, 0), 0);
+	/* the same for a child reaped already but no longer an orphan */
+	a = ask(1002);
+	{
+		pid_t gone = fork();
+
+		assert_true(gone >= 0);
+		if (gone == 0)
+			_exit(0);
+		assert_int_equal(waitpid(gone, &st, 0), gone);
+		reply(t.req_id[1], gone, 0);
+	}
+	assert_int_equal(t.n_exited, 2);
+	assert_ptr_equal(t.exited[1], a);
 }
 
 static void
@@ -368,13 +414,14 @@ static void
 test_template_death_fails_unnamed_children(void **state)
 {
 	struct sup_child *a, *b, *c;
+	pid_t pa = sleeper(), pb = sleeper();
 
 	(void)state;
 	template_up();
 	a = ask(1001);
 	b = ask(1002);
 	c = ask(1003);
-	reply(t.req_id[0], 4001, 0);
+	reply(t.req_id[0], pa, 0);
 	/* its last reply still waits in its socket when it is reaped */
 	{
 		char buf[sizeof(struct psep_hdr) + sizeof(struct psep_fork_rep)];
@@ -385,19 +432,21 @@ test_template_death_fails_unnamed_children(void **state)
 		h->type = PSEP_FORK_REP;
 		h->len = sizeof(buf);
 		h->id = t.req_id[1];
-		r->pid = 4002;
+		r->pid = pb;
 		assert_int_equal(send(t.tmpl_peer, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	}
 	sup_child_exit(t.tmpl, W_EXITCODE(0, SIGKILL));
 	t.tmpl = NULL;
 	assert_null(t.sup.tmpl);
-	assert_int_equal(a->pid, 4001);
-	assert_int_equal(b->pid, 4002);
+	assert_int_equal(a->pid, pa);
+	assert_int_equal(b->pid, pb);
 	/* c was never named: gone */
 	assert_int_equal(t.n_exited, 1);
 	assert_ptr_equal(t.exited[0], c);
 	assert_int_equal(t.n_gone, 1);
 	assert_int_equal(t.n_gone_startup, 0);
+	sleeper_end(pa);
+	sleeper_end(pb);
 }
 
 static void
@@ -419,6 +468,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_request_before_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replies_name_children_in_order, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_reply_naming_a_foreign_pid_signals_nothing,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_for_another_request_kills_template,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_child_reaped_before_its_reply_exits_with_it,
