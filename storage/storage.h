@@ -25,6 +25,7 @@
 #define STORE_GUID_HEX 32
 #define STORE_MAX_NAME 256
 #define STORE_INDEX_FILE "stowd-index.log"
+#define STORE_CKPT_FILE "stowd-index.ckpt"   /* checkpoint of its state */
 
 /* ---- GUIDs ------------------------------------------------------------ */
 
@@ -337,6 +338,16 @@ int store_idx_scan_from(struct store_idx_reader *r, off_t from,
  */
 int store_idx_begin(int dirfd, int *fd_out, struct store_index_state *st,
 		    off_t *end_out);
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32); start with crc = 0. */
+uint32_t store_crc32(uint32_t crc, const void *buf, size_t len);
+
+/*
+ * openat the log of dirfd with flags | O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC
+ * (mode 0600 if created) and check it: a regular file owned by the owner of
+ * dirfd, else EPERM.  Returns the fd or -1 with errno.
+ */
+int store_idx_open(int dirfd, int flags);
 
 /* How long store_idx_begin waits for the lock before EWOULDBLOCK (the
  * setting index_lock_timeout; 10 s until set).  Process-wide. */

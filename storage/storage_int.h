@@ -62,8 +62,6 @@ int store_name_format_base(const struct store_name_parts *p, char *out,
 #define STORE_IDX_KIND_TXN 2u                   /* version-1 records */
 #define STORE_IDX_KIND_TXN2 3u                  /* version-2 records */
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32); start with crc = 0. */
-uint32_t store_crc32(uint32_t crc, const void *buf, size_t len);
 
 static inline uint32_t
 store_get_le32(const unsigned char *p)
@@ -123,12 +121,6 @@ int store_idx_decode_txn(const unsigned char *payload, size_t len,
 /* How long store_index_append tries to get the lock (test hook). */
 extern unsigned int store_index_lock_timeout_ms;
 
-/*
- * openat the log of dirfd with flags | O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC
- * (mode 0600 if created) and check it: a regular file owned by the owner of
- * dirfd, else EPERM.  Returns the fd or -1 with errno.
- */
-int store_idx_open(int dirfd, int flags);
 
 /*
  * The state after the last frame, found from the end of the file (and the

@@ -47,6 +47,7 @@ struct rop_cached {
 	unsigned char tail[ROP_TAIL];
 	uint64_t last_use;
 	size_t bytes;
+	off_t ck_end, ck_size;       /* the checkpoint known then */
 	struct store_mbox m;
 };
 
@@ -151,25 +152,61 @@ entry_catch_up(struct store_rop *o, struct rop_cached *e,
 	return ret;
 }
 
+/* The whole state: from the checkpoint and the log since, or the log. */
+static int
+load_whole(struct store_rop *o)
+{
+	if (o->ck.fd >= 0 && store_ckpt_load(o, &o->logged) == 0)
+		return 0;
+	return store_mbox_load(o->idx_fd, &o->m);
+}
+
 int
 store_rop_load(struct store_rop *o, const struct store_index_state *logged)
 {
 	struct rop_cached *e;
 	struct stat st;
+	int ret;
 
 	if (fstat(o->idx_fd, &st) < 0)
 		return -1;
 	o->idx_dev = st.st_dev;
 	o->idx_ino = st.st_ino;
+	o->logged = *logged;
 	e = entry_find(o);
 	if (e != NULL) {
 		int ok = entry_catch_up(o, e, logged);
 
+		o->ck_end = e->ck_end;
+		o->ck_size = e->ck_size;
 		entry_drop(e);   /* used (o owns the state now) or stale */
 		if (ok == 0)
 			return 0;
 	}
-	return store_mbox_load(o->idx_fd, &o->m);
+	if (store_ckpt_open(&o->ck, o->d.box_fd, o->idx_fd, o->c->uid) == 0) {
+		o->ck_end = o->ck.end;
+		o->ck_size = o->ck.size;
+	}
+	/* a capture of names: the entries it names will do */
+	if (o->want != NULL && o->want->n > 0 &&
+	    store_ckpt_load_partial(o, logged, o->want->v, o->want->n) == 0)
+		return 0;   /* o->ck stays open for more entries */
+	ret = load_whole(o);
+	store_ckpt_close(&o->ck);
+	return ret;
+}
+
+int
+store_rop_load_whole(struct store_rop *o)
+{
+	int ret;
+
+	if (!o->m.partial)
+		return 0;
+	store_mbox_free(&o->m);
+	ret = load_whole(o);
+	store_ckpt_close(&o->ck);
+	return ret;
 }
 
 void
@@ -181,8 +218,10 @@ store_rop_keep(struct store_rop *o)
 
 	/* under the lock o->end is the end of the file: every transaction
 	 * since the load went through store_idx_commit */
-	if (o->idx_fd < 0 || o->npending != 0)
+	if (o->idx_fd < 0 || o->npending != 0 || o->m.partial)
 		return;
+	if (store_ckpt_due(o))
+		store_ckpt_write(o);
 	bytes = mbox_bytes(&o->m);
 	if (bytes > rop_budget)
 		return;
@@ -217,6 +256,8 @@ store_rop_keep(struct store_rop *o)
 	e->end = o->end;
 	e->last_use = ++rop_clock;
 	e->bytes = bytes;
+	e->ck_end = o->ck_end;
+	e->ck_size = o->ck_size;
 	e->m = o->m;
 	memset(&o->m, 0, sizeof(o->m));
 }

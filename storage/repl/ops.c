@@ -41,23 +41,6 @@
 
 /* ---- open, commit, close ---------------------------------------------- */
 
-bool
-store_origin_valid(const char *s, bool empty_ok)
-{
-	size_t i, len;
-
-	if (s == NULL)
-		return empty_ok;
-	len = strnlen(s, STORE_ORIGIN_MAX);
-	if (len >= STORE_ORIGIN_MAX || (len == 0 && !empty_ok))
-		return false;
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-			return false;
-	}
-	return true;
-}
-
 int
 store_repl_mailbox_check(const char *mailbox, char dir[NAME_MAX + 1])
 {
@@ -90,10 +73,19 @@ int
 store_rop_open(struct store_rop *o, const struct store_repl_ctx *c,
 	       const char *mailbox, bool create)
 {
+	return store_rop_open_want(o, c, mailbox, create, NULL);
+}
+
+int
+store_rop_open_want(struct store_rop *o, const struct store_repl_ctx *c,
+		    const char *mailbox, bool create,
+		    const struct store_capture_names *want)
+{
 	char dir[NAME_MAX + 1];
-	struct store_index_state st;
 
 	memset(o, 0, sizeof(*o));
+	o->ck.fd = -1;
+	o->want = want;
 	o->c = c;
 	o->d = (struct store_dirs)STORE_DIRS_INIT;
 	o->idx_fd = -1;
@@ -117,8 +109,8 @@ store_rop_open(struct store_rop *o, const struct store_repl_ctx *c,
 			return -1;
 	}
 	o->what = "index";
-	if (store_idx_begin(o->d.box_fd, &o->idx_fd, &st, &o->end) < 0 ||
-	    store_rop_load(o, &st) < 0)
+	if (store_idx_begin(o->d.box_fd, &o->idx_fd, &o->logged, &o->end) < 0 ||
+	    store_rop_load(o, &o->logged) < 0)
 		return -1;
 	return 0;
 }
@@ -131,6 +123,7 @@ store_rop_close(struct store_rop *o)
 	if (o->idx_fd >= 0)
 		close(o->idx_fd);   /* drops the lock */
 	o->idx_fd = -1;
+	store_ckpt_close(&o->ck);
 	store_dirs_close(&o->d);
 	store_mbox_free(&o->m);
 	free(o->kw);
@@ -315,7 +308,16 @@ store_rop_open_existing(struct store_rop *o, const struct store_repl_ctx *c,
 			const char *mailbox, struct store_repl_result *res,
 			int *ret_out)
 {
-	int r = store_rop_open(o, c, mailbox, false);
+	return store_rop_open_existing_want(o, c, mailbox, NULL, res, ret_out);
+}
+
+bool
+store_rop_open_existing_want(struct store_rop *o, const struct store_repl_ctx *c,
+			     const char *mailbox,
+			     const struct store_capture_names *want,
+			     struct store_repl_result *res, int *ret_out)
+{
+	int r = store_rop_open_want(o, c, mailbox, false, want);
 
 	*ret_out = r == 1 ? 0 : -1;
 	if (r == 1 && res != NULL)

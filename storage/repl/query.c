@@ -204,33 +204,11 @@ rop_letters_flags(const char *name, char *canon)
 		canon[0] = '\0';
 }
 
-/* Base names looked up in another folder's index (read once, without
- * its lock): the GUID of the last record naming each, "" if none. */
-struct rop_by_base {
-	const char *const *name;
-	size_t n;
-	char (*guid)[STORE_GUID_HEX + 1];
-};
-
-static int
-rop_by_base_cb(const struct store_rec *rec, void *arg)
-{
-	struct rop_by_base *f = arg;
-	size_t len;
-
-	if ((rec->op != STORE_REC_SAVE && rec->op != STORE_REC_FLAGS) ||
-	    !store_guid_valid(rec->guid))
-		return 0;
-	len = rop_base_len(rec->name);
-	for (size_t i = 0; i < f->n; i++)
-		if (rop_base_len(f->name[i]) == len && memcmp(rec->name, f->name[i], len) == 0)
-			memcpy(f->guid[i], rec->guid, sizeof(f->guid[i]));
-	return 0;
-}
-
-/* Fill f from the index of folder (not this mailbox). */
+/* Fill f from folder (not this mailbox): its checkpoint and the log
+ * since, or (none usable, a name not in it) its whole index log, read
+ * once without its lock. */
 static void
-rop_read_bases(const struct rop_rec_ctx *r, const char *folder, struct rop_by_base *f)
+rop_read_bases(const struct rop_rec_ctx *r, const char *folder, struct store_ckpt_bases *f)
 {
 	struct store_dirs d = STORE_DIRS_INIT;
 	struct store_index_state st;
@@ -241,9 +219,13 @@ rop_read_bases(const struct rop_rec_ctx *r, const char *folder, struct rop_by_ba
 		return;
 	t.mailbox = folder;
 	if (store_dirs_open2(&t, false, &d) == 0 &&
-	    store_index_read(d.box_fd, rop_by_base_cb, f, &st) < 0)
+	    store_ckpt_read_bases(d.box_fd, r->o->c->uid, f) != 0) {
 		for (size_t i = 0; i < f->n; i++)
 			f->guid[i][0] = '\0';
+		if (store_index_read(d.box_fd, store_ckpt_bases_cb, f, &st) < 0)
+			for (size_t i = 0; i < f->n; i++)
+				f->guid[i][0] = '\0';
+	}
 	store_dirs_close(&d);
 }
 
@@ -274,7 +256,7 @@ rop_guid_from_move(struct rop_rec_ctx *r, const char *name, char guid[STORE_GUID
 		found = calloc(n, sizeof(*found));
 		if (found == NULL)
 			return false;
-		rop_read_bases(r, nm->from[i], &(struct rop_by_base){ names, n, found });
+		rop_read_bases(r, nm->from[i], &(struct store_ckpt_bases){ names, n, found });
 		for (k = 0; k < n; k++) {
 			r->src[at[k]].done = true;
 			memcpy(r->src[at[k]].guid, found[k], sizeof(found[k]));
@@ -324,7 +306,7 @@ rop_guid_from_copy(struct rop_rec_ctx *r, const char *name, const struct stat *s
 			     S_ISREG(o.st_mode) && o.st_ino == sb->st_ino && o.st_dev == sb->st_dev;
 		store_dirs_close(&d);
 		if (ok)
-			rop_read_bases(r, names[i], &(struct rop_by_base){ &name, 1, found });
+			rop_read_bases(r, names[i], &(struct store_ckpt_bases){ &name, 1, found });
 	}
 	if (found[0][0] == '\0')
 		return false;
@@ -350,6 +332,9 @@ rop_add_file(struct rop_rec_ctx *r, const char *name, const struct stat *st)
 		guid[0] = '\0';
 	for (i = 0; i < STORE_GUID_HEX && guid[0] != '\0'; i++)
 		guid[i] = (char)(guid[i] | (guid[i] >= 'A' ? 0x20 : 0));
+	o->what = "checkpoint";
+	if (guid[0] != '\0' && store_ckpt_want_guid(o, guid) < 0)
+		return -1;
 	msg = guid[0] != '\0' ? store_mbox_find(&o->m, guid) : NULL;
 	if (guid[0] == '\0' || (msg != NULL && msg->kind != STORE_MSG_LOST)) {
 		o->what = "new GUID";
@@ -780,13 +765,17 @@ store_repl_capture(const struct store_repl_ctx *c, const char *mailbox,
 	int ret, t = 1;
 
 	memset(res, 0, sizeof(*res));
-	if (store_rop_open_existing(&o, c, mailbox, res, &ret)) {
+	if (store_rop_open_existing_want(&o, c, mailbox, names, res, &ret)) {
 		o.capture = cb;
 		o.capture_arg = arg;
 		if (names != NULL)
 			t = rop_capture_names(&o, names);
-		if (t > 0)
-			t = store_rop_reconcile(&o, NULL);
+		if (t > 0) {
+			/* the whole mailbox: the whole state */
+			o.what = "index";
+			t = store_rop_load_whole(&o) < 0 ? -1 :
+			    store_rop_reconcile(&o, NULL);
+		}
 		if (t == 0)
 			ret = 0;
 	}

@@ -347,6 +347,16 @@ void store_repl_cache_clear(void);
  * 128, the default); drops what is kept. */
 void store_repl_cache_limit(size_t bytes, unsigned entries);
 
+/*
+ * A writer that holds a mailbox's whole state writes its checkpoint
+ * (stowd-index.ckpt beside the index) when the index grew since the last
+ * one by every bytes; SIZE_MAX (the default) means by an eighth of the
+ * last checkpoint, at least 64 KiB.  Tests set 0 (after every change).
+ * A checkpoint is read when the index after it is short: a capture of
+ * names then reads only the entries it needs.
+ */
+void store_repl_ckpt_every(size_t every);
+
 /* Bound the replay of one mailbox's index (settings index_max_size,
  * index_max_messages; 0 = no limit): a log larger than index_size bytes,
  * or one that names more than messages GUIDs, fails with E2BIG.
@@ -357,6 +367,8 @@ void store_repl_set_limits(uint64_t index_size, uint32_t messages);
 /* Called by store_repl_save between its index record and the rename (a
  * test makes it _exit there, as a writer killed at that moment). */
 extern void (*store_repl_test_mid_save)(int dest_fd, const char *name);
+/* States loaded from checkpoints: [0] whole, [1] partial. */
+extern unsigned long store_repl_test_ckpt_loads[2];
 #endif
 
 #endif

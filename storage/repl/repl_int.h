@@ -57,10 +57,20 @@ struct store_mbox {
 	size_t nmsgs, cap;
 	uint32_t *slots;          /* open addressing: index + 1, 0 = empty */
 	size_t nslots;            /* power of two */
+	bool partial;             /* only some entries (repl/ckpt.c): the
+				   * counts and digests are whole, msgs are
+				   * the entries an operation named */
 };
 
 /* Free what m owns and zero it.  Accepts NULL. */
 void store_mbox_free(struct store_mbox *m);
+/*
+ * Add the entry *msg (read from a checkpoint: checked like a record of the
+ * log, its name taken only if plain) to m as it is, without touching the
+ * counts or digests; m takes msg->fs.  0, or -1 with errno: EBADMSG (not a
+ * valid entry), EEXIST (its GUID is there), ENOMEM, E2BIG.
+ */
+int store_mbox_put(struct store_mbox *m, const struct store_msg *msg);
 /* The entry of guid (any kind), or NULL.  Borrowed from m. */
 struct store_msg *store_mbox_find(const struct store_mbox *m, const char *guid);
 /*
@@ -89,6 +99,20 @@ int store_merge_deltas(const struct store_msg *msg, const char *deltas,
 void store_msg_stamp(const struct store_msg *msg, uint64_t *modseq_out,
 		     const char **origin_out);
 
+/* ---- checkpoint of a mailbox's state (ckpt.c) -------------------------- */
+
+struct store_ckpt {
+	int fd;                     /* -1: none (or not usable) */
+	off_t end;                  /* log offset it covers */
+	off_t size;                 /* of the file */
+	uint32_t nrec, nname;       /* table entries */
+	uint64_t recs_len;
+	uint32_t body_crc;
+	size_t ntail;
+	struct store_index_state st;   /* messages: present ones */
+	unsigned char guidhash[32], flaghash[32];
+};
+
 /* ---- one mailbox open for an operation (ops.c, cache.c) --------------- */
 
 /* One mailbox, its directories, its locked index and replayed state. */
@@ -101,6 +125,11 @@ struct store_rop {
 	dev_t idx_dev;              /* the index file, from store_rop_load */
 	ino_t idx_ino;
 	struct store_mbox m;
+	struct store_index_state logged;   /* of the last transaction */
+	const struct store_capture_names *want;  /* a capture's names: a
+				     * partial state will do (or NULL) */
+	struct store_ckpt ck;       /* open while m is partial */
+	off_t ck_end, ck_size;      /* the checkpoint known (0: none) */
 	struct store_keywords *kw;  /* dovecot-keywords of the mailbox, read
 				     * when first needed (store_rop_kw_*) */
 	/* reconciliation: each change it records is also given to this
@@ -136,6 +165,10 @@ int store_box_names(const struct store_repl_ctx *c, char (**names_out)[NAME_MAX 
  */
 int store_rop_open(struct store_rop *o, const struct store_repl_ctx *c,
 		   const char *mailbox, bool create);
+/* The same for a capture of names (a partial state may be loaded). */
+int store_rop_open_want(struct store_rop *o, const struct store_repl_ctx *c,
+			const char *mailbox, bool create,
+			const struct store_capture_names *want);
 void store_rop_close(struct store_rop *o);
 
 /*
@@ -145,9 +178,50 @@ void store_rop_close(struct store_rop *o);
  * 0 or -1 with errno.
  */
 int store_rop_load(struct store_rop *o, const struct store_index_state *logged);
+
 /* After an operation that succeeded: keep o->m (taken from o) for the next
- * operation on the same index, if every applied record is committed. */
+ * operation on the same index, if every applied record is committed, and
+ * write a new checkpoint when the log grew enough since the last. */
 void store_rop_keep(struct store_rop *o);
+/* o->m (partial) replaced by the whole state; 0 or -1 with errno. */
+int store_rop_load_whole(struct store_rop *o);
+
+/*
+ * repl/ckpt.c.  store_ckpt_open: ck for the log idx_fd of box_fd, if the
+ * checkpoint there is the user's, whole and still matches the log; 0, or
+ * -1 (ck->fd -1).  store_ckpt_load: o->m := the whole state from o->ck and
+ * the log since; store_ckpt_load_partial: o->m := a partial state holding
+ * the entries the log names since the checkpoint and the present messages
+ * with the base names of names[0..n) (store_ckpt_want_guid adds one more
+ * by GUID); both 0, or 1 when the checkpoint does not do (nothing loaded).
+ * store_ckpt_due: is a new checkpoint due (the log grew by an eighth of the
+ * last one, at least 64 KiB)?  store_ckpt_write: write it from o->m (whole),
+ * errors ignored.
+ */
+int store_ckpt_open(struct store_ckpt *ck, int box_fd, int idx_fd, uid_t uid);
+void store_ckpt_close(struct store_ckpt *ck);
+int store_ckpt_load(struct store_rop *o, const struct store_index_state *logged);
+int store_ckpt_load_partial(struct store_rop *o, const struct store_index_state *logged,
+			    const char *const *names, size_t n);
+int store_ckpt_want_guid(struct store_rop *o, const char *guid);
+bool store_ckpt_due(const struct store_rop *o);
+void store_ckpt_write(struct store_rop *o);
+/* The length of name's base (up to ':'). */
+size_t store_ckpt_base_len(const char *name);
+
+/* Base names looked up in another folder: the GUID of the last record
+ * naming each, "" if none. */
+struct store_ckpt_bases {
+	const char *const *name;
+	size_t n;
+	char (*guid)[STORE_GUID_HEX + 1];
+};
+/* A record of that folder's log, into f (arg). */
+int store_ckpt_bases_cb(const struct store_rec *rec, void *arg);
+/* f from the checkpoint of box_fd and the log since, without the lock:
+ * 0, or 1 when the whole log has to be read (no usable checkpoint, a name
+ * not found). */
+int store_ckpt_read_bases(int box_fd, uid_t uid, struct store_ckpt_bases *f);
 
 /* The directory fd (new/ or cur/ of o) holding the regular file name, its
  * stat in *st_out; -1 with ENOENT if neither has it. */
@@ -256,6 +330,11 @@ int store_rop_reconcile(struct store_rop *o, bool *changed_out);
 bool store_rop_open_existing(struct store_rop *o, const struct store_repl_ctx *c,
 			     const char *mailbox, struct store_repl_result *res,
 			     int *ret_out);
+/* The same with store_rop_open_want. */
+bool store_rop_open_existing_want(struct store_rop *o, const struct store_repl_ctx *c,
+				  const char *mailbox,
+				  const struct store_capture_names *want,
+				  struct store_repl_result *res, int *ret_out);
 
 /* A bad argument: *what_out (may be NULL) "check request", errno
  * EINVAL; returns -1. */

@@ -47,6 +47,23 @@ rs_stamp_cmp2(uint64_t ma, const char *oa, uint64_t mb, const char *ob)
 	return la == lb ? 0 : (la > lb ? 1 : -1);
 }
 
+bool
+store_origin_valid(const char *s, bool empty_ok)
+{
+	size_t i, len;
+
+	if (s == NULL)
+		return empty_ok;
+	len = strnlen(s, STORE_ORIGIN_MAX);
+	if (len >= STORE_ORIGIN_MAX || (len == 0 && !empty_ok))
+		return false;
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return false;
+	}
+	return true;
+}
+
 int
 store_stamp_cmp(const struct store_stamp *a, const struct store_stamp *b)
 {
@@ -707,6 +724,47 @@ store_mbox_apply(struct store_mbox *m, const struct store_rec *rec)
 		return rs_flags(m, msg, rec);
 	}
 	return 0;
+}
+
+int
+store_mbox_put(struct store_mbox *m, const struct store_msg *msg)
+{
+	char canon[STORE_FLAGS_MAX], tok[RS_TOK_MAX];
+	struct store_msg *e;
+	size_t i;
+
+	if (!store_guid_valid(msg->guid) || msg->kind < STORE_MSG_PRESENT ||
+	    msg->kind > STORE_MSG_LOST || !store_origin_valid(msg->base_origin, true) ||
+	    store_flags_canon(msg->flags, canon) < 0 || strcmp(canon, msg->flags) != 0 ||
+	    msg->nfs > STORE_FS_MAX || (msg->nfs > 0 && msg->fs == NULL))
+		goto bad;
+	for (i = 0; i < msg->nfs; i++) {
+		size_t len = strnlen(msg->fs[i].flag, sizeof(msg->fs[i].flag));
+
+		if (len == sizeof(msg->fs[i].flag) || rs_flag_one(msg->fs[i].flag, len, tok) < 0 ||
+		    strcmp(tok, msg->fs[i].flag) != 0 ||
+		    !store_origin_valid(msg->fs[i].origin, true))
+			goto bad;
+	}
+	if (store_mbox_find(m, msg->guid) != NULL) {
+		errno = EEXIST;
+		return -1;
+	}
+	if ((e = rs_insert(m, msg->guid)) == NULL)
+		return -1;
+	e->kind = msg->kind;
+	e->uid = msg->uid;
+	e->base_modseq = msg->base_modseq;
+	memcpy(e->base_origin, msg->base_origin, sizeof(e->base_origin));
+	memcpy(e->flags, msg->flags, sizeof(e->flags));
+	rs_set_name(e, msg->name);
+	e->date = msg->date;
+	e->nfs = msg->nfs;
+	e->fs = msg->fs;
+	return 0;
+bad:
+	errno = EBADMSG;
+	return -1;
 }
 
 static int

@@ -27,6 +27,10 @@
 #include "tests/unit/storage/util.h"
 #include "tests/unit/storage/repl/test_repl.h"
 
+/* The second run of each test: no kept states, a checkpoint after every
+ * change. */
+static bool from_checkpoints;
+
 static int
 setup(void **state)
 {
@@ -39,7 +43,25 @@ setup(void **state)
 	/* a kept state of an earlier test's tree must not meet a reused
 	 * inode here */
 	store_repl_cache_clear();
+	if (from_checkpoints) {
+		/* every operation loads its state from the checkpoint that
+		 * the one before wrote (a capture of names: a partial one) */
+		store_repl_cache_limit(0, 0);
+		store_repl_ckpt_every(0);
+	} else {
+		store_repl_cache_limit(16u * 1024u * 1024u, 128);
+		store_repl_ckpt_every(SIZE_MAX);
+	}
 	*state = f;
+	return 0;
+}
+
+static int
+setup_ckpt(void **state)
+{
+	from_checkpoints = true;
+	setup(state);
+	from_checkpoints = false;
 	return 0;
 }
 
@@ -535,6 +557,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_keyed_by_uid, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_cache_entry_limit_evicts_and_stays_correct,
 						setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_ckpt_capture_reads_named_entries_and_index_since,
+						setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_ckpt_damaged_foreign_or_symlinked_is_not_used,
+						setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_unsubscribe_idempotent, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_waits_for_the_lock_then_eagain, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_reports_subscriptions_of_others, setup, tu_tree_teardown),
@@ -551,5 +577,19 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_capture_names_unlinked_file_is_not_searched_for, setup, tu_tree_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const size_t n = sizeof(tests) / sizeof(tests[0]);
+	struct CMUnitTest all[2 * sizeof(tests) / sizeof(tests[0])];
+	char names[sizeof(tests) / sizeof(tests[0])][160];
+
+	/* each test twice: states replayed from the index, and (those with a
+	 * tree) loaded from checkpoints */
+	for (size_t i = 0; i < n; i++) {
+		all[i] = tests[i];
+		all[n + i] = tests[i];
+		snprintf(names[i], sizeof(names[i]), "%s, from checkpoints", tests[i].name);
+		all[n + i].name = names[i];
+		if (tests[i].setup_func == setup)
+			all[n + i].setup_func = setup_ckpt;
+	}
+	return _cmocka_run_group_tests("storage_repl", all, 2 * n, NULL, NULL);
 }
