@@ -12,9 +12,10 @@
  * sends for an IN_DELETE) and not marked.  Prints the median
  * and the largest wall and CPU time of one capture, with the mailbox's
  * state kept between operations (as a writer keeps it) and replayed from
- * the index each time (-c: cold).
+ * the index each time (-c: cold; with -k, without checkpoints: the whole
+ * index replayed, as before them).
  *
- *   capture-cost [-c] [messages [rounds]]
+ *   capture-cost [-c [-k]] [messages [rounds]]
  *
  * Runs in:  a benchmark client, any user; everything lives in
  *           $TMPDIR/capture-cost.XXXXXX, removed at the end.
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,11 +175,16 @@ main(int argc, char **argv)
 	const char *tmp = getenv("TMPDIR");
 	struct store_repl_ctx c;
 	unsigned n = 10000, r = 20;
-	bool cold = false;
+	bool cold = false, no_ckpt = false;
 	int ai = 1;
 
 	if (ai < argc && strcmp(argv[ai], "-c") == 0) {
 		cold = true;
+		ai++;
+	}
+	if (cold && ai < argc && strcmp(argv[ai], "-k") == 0) {
+		no_ckpt = true;
+		store_repl_ckpt_every(SIZE_MAX - 1);   /* none written */
 		ai++;
 	}
 	if (ai < argc)
@@ -185,7 +192,7 @@ main(int argc, char **argv)
 	if (ai < argc)
 		r = (unsigned)strtoul(argv[ai++], NULL, 10);
 	if (n == 0 || n > 99999 || r == 0 || r > ROUNDS_MAX || 5 * r > n) {
-		fprintf(stderr, "usage: capture-cost [-c] [messages (1..99999) "
+		fprintf(stderr, "usage: capture-cost [-c [-k]] [messages (1..99999) "
 			"[rounds (1..%d, at most messages / 5)]]\n", ROUNDS_MAX);
 		return 2;
 	}
@@ -208,7 +215,8 @@ main(int argc, char **argv)
 		round_one(&c, md, n - 3 - 3 * i, false, cold, true, false, &whole_rm[i]);
 	}
 	printf("one flag change in a mailbox of %u messages, %u rounds%s:\n", n, r,
-	       cold ? " (state replayed from the index each time)" : "");
+	       !cold ? "" : no_ckpt ? " (state replayed from the whole index each time)" :
+	       " (state read from the checkpoint and the index since, each time)");
 	report("capture with the names", named, r);
 	report("capture of the mailbox", whole, r);
 	printf("one removal (an IMAP expunge):\n");

@@ -50,23 +50,11 @@
 
 #define CKPT_MAGIC "STOWDCKP"
 #define CKPT_VERSION 1u
-#define CKPT_HDR 1024u                 /* header bytes, records follow */
-#define CKPT_TAIL 512u                 /* log bytes before the offset */
 #define CKPT_REC_MAX 10240u            /* one record, at most */
 #define CKPT_REC_READ 512u             /* first read of a record */
-#define CKPT_ENT 12u                   /* table entry: key, offset */
 #define CKPT_MAX_BYTES (1u << 30)      /* a file over this is not read */
 #define CKPT_MIN_TAIL (64u * 1024u)    /* log bytes before one is written */
 #define CKPT_TMP STORE_CKPT_FILE ".tmp"
-
-/* Header field offsets. */
-enum {
-	H_MAGIC = 0, H_VERSION = 8, H_CRC = 12, H_DEV = 16, H_INO = 24,
-	H_END = 32, H_NTAIL = 40, H_UIDVALIDITY = 44, H_UIDNEXT = 48,
-	H_MESSAGES = 52, H_HMS = 56, H_GUIDHASH = 64, H_FLAGHASH = 96,
-	H_NREC = 128, H_NNAME = 132, H_RECS_LEN = 136, H_BODY_CRC = 144,
-	H_UID = 148, H_TAIL = 152,
-};
 
 static void
 put(unsigned char *p, uint64_t v, size_t n)
@@ -343,6 +331,7 @@ store_ckpt_close(struct store_ckpt *ck)
 {
 	if (ck->fd >= 0)
 		close(ck->fd);
+	free(ck->pages);
 	memset(ck, 0, sizeof(*ck));
 	ck->fd = -1;
 }
@@ -496,16 +485,48 @@ bad:
 	return -1;
 }
 
+/* Table entry idx of table t into e[CKPT_ENT], through ck's cache of
+ * table pages (CKPT_PAGE_ENTS entries each, direct-mapped): a binary
+ * search's first probes are the same for every key, so a load that looks
+ * up many keys reads each page near the top once.  0 or -1. */
+static int
+ckpt_ent_at(struct store_ckpt *ck, int t, size_t idx, unsigned char e[CKPT_ENT])
+{
+	size_t n = t == 0 ? ck->nrec : ck->nname, page = idx / CKPT_PAGE_ENTS, slot, len;
+	off_t base = CKPT_HDR + (off_t)ck->recs_len + (t == 0 ? 0 : (off_t)ck->nrec * CKPT_ENT);
+	struct store_ckpt_page *pg;
+
+	if (ck->pages == NULL &&
+	    (ck->pages = calloc(CKPT_PAGES, sizeof(*ck->pages))) == NULL)
+		return -1;
+	slot = (page * 2 + (size_t)t) % CKPT_PAGES;
+	pg = &ck->pages[slot];
+	if (!pg->used || pg->table != t || pg->page != page) {
+		len = (n - page * CKPT_PAGE_ENTS < CKPT_PAGE_ENTS ?
+		       n - page * CKPT_PAGE_ENTS : CKPT_PAGE_ENTS) * CKPT_ENT;
+		pg->used = false;
+		if (pread(ck->fd, pg->buf, len,
+			  base + (off_t)(page * CKPT_PAGE_ENTS * CKPT_ENT)) != (ssize_t)len) {
+			errno = EBADMSG;
+			return -1;
+		}
+		pg->used = true;
+		pg->table = t;
+		pg->page = page;
+	}
+	memcpy(e, pg->buf + (idx % CKPT_PAGE_ENTS) * CKPT_ENT, CKPT_ENT);
+	return 0;
+}
+
 /*
  * Each record whose key in table t (0: GUIDs, 1: base names) is key, to
- * cb until it returns non-zero (its value returned).  Binary search with
- * one pread per probe.  -1 (EBADMSG) for a damaged table.
+ * cb until it returns non-zero (its value returned).  Binary search over
+ * the cached table pages.  -1 (EBADMSG) for a damaged table.
  */
 static int
-ckpt_each_key(const struct store_ckpt *ck, int t, uint64_t key,
+ckpt_each_key(struct store_ckpt *ck, int t, uint64_t key,
 	      int (*cb)(struct store_msg *msg, void *arg), void *arg)
 {
-	off_t base = CKPT_HDR + (off_t)ck->recs_len + (t == 0 ? 0 : (off_t)ck->nrec * CKPT_ENT);
 	size_t lo = 0, hi = t == 0 ? ck->nrec : ck->nname;
 	unsigned char e[CKPT_ENT];
 	struct store_msg msg;
@@ -514,16 +535,16 @@ ckpt_each_key(const struct store_ckpt *ck, int t, uint64_t key,
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (pread(ck->fd, e, CKPT_ENT, base + (off_t)mid * CKPT_ENT) != CKPT_ENT)
-			goto bad;
+		if (ckpt_ent_at(ck, t, mid, e) < 0)
+			return -1;
 		if (get(e, 8) < key)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	for (hi = t == 0 ? ck->nrec : ck->nname; lo < hi && ret == 0; lo++) {
-		if (pread(ck->fd, e, CKPT_ENT, base + (off_t)lo * CKPT_ENT) != CKPT_ENT)
-			goto bad;
+		if (ckpt_ent_at(ck, t, lo, e) < 0)
+			return -1;
 		if (get(e, 8) != key)
 			break;
 		if (ckpt_rec_at(ck, get(e + 8, 4), &msg) < 0)
@@ -532,9 +553,6 @@ ckpt_each_key(const struct store_ckpt *ck, int t, uint64_t key,
 		free(msg.fs);
 	}
 	return ret;
-bad:
-	errno = EBADMSG;
-	return -1;
 }
 
 /* ---- a partial state: the entries an operation needs ------------------- */

@@ -101,8 +101,31 @@ void store_msg_stamp(const struct store_msg *msg, uint64_t *modseq_out,
 
 /* ---- checkpoint of a mailbox's state (ckpt.c) -------------------------- */
 
+#define CKPT_HDR 1024u              /* header bytes, records follow */
+#define CKPT_TAIL 512u              /* log bytes before the offset covered */
+#define CKPT_ENT 12u                /* table entry: u64 key, u32 offset */
+/* Header field offsets (little-endian; H_CRC: CRC-32 of the header with
+ * this field 0; H_BODY_CRC: of everything after the header). */
+enum {
+	H_MAGIC = 0, H_VERSION = 8, H_CRC = 12, H_DEV = 16, H_INO = 24,
+	H_END = 32, H_NTAIL = 40, H_UIDVALIDITY = 44, H_UIDNEXT = 48,
+	H_MESSAGES = 52, H_HMS = 56, H_GUIDHASH = 64, H_FLAGHASH = 96,
+	H_NREC = 128, H_NNAME = 132, H_RECS_LEN = 136, H_BODY_CRC = 144,
+	H_UID = 148, H_TAIL = 152,
+};
+#define CKPT_PAGE_ENTS 341          /* table entries per cached page */
+#define CKPT_PAGES 64               /* pages cached while one is open */
+
+struct store_ckpt_page {
+	bool used;
+	int table;
+	size_t page;
+	unsigned char buf[CKPT_PAGE_ENTS * CKPT_ENT];
+};
+
 struct store_ckpt {
 	int fd;                     /* -1: none (or not usable) */
+	struct store_ckpt_page *pages;   /* owned, CKPT_PAGES, or NULL */
 	off_t end;                  /* log offset it covers */
 	off_t size;                 /* of the file */
 	uint32_t nrec, nname;       /* table entries */
