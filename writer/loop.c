@@ -19,6 +19,7 @@
  *           checks the uid range once more.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -296,6 +297,15 @@ writer_loop(int ipc, enum psep_role role, const struct policy_settings *s,
 					     UINT32_MAX : (unsigned int)s->index_lock_timeout);
 	store_repl_set_limits(s->index_max_size, s->index_max_messages);
 	store_side_host_set(s->hostname);   /* no uname() in the sandbox */
+#ifdef STOWD_TEST_HOOKS
+	/* STOWD_TEST_CKPT set: a checkpoint after every change and no kept
+	 * states, so every replication operation loads its mailbox from a
+	 * checkpoint (a capture of names: a partial state) */
+	if (getenv("STOWD_TEST_CKPT") != NULL) {
+		store_repl_cache_limit(0, 0);
+		store_repl_ckpt_every(0);
+	}
+#endif
 	for (;;) {
 		if ((rc = psep_child_next(ipc, &m)) <= 0)
 			return rc < 0;

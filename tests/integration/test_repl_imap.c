@@ -23,10 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/integration/itest.h"
 #include "tests/integration/itest_repl.h"
+#include "storage/storage.h"
 #include "tests/lib/imapc.h"
 #include "tests/lib/imapd.h"
 
@@ -292,6 +294,19 @@ test_imap_changes_reach_the_replica(void **state)
 	assert_int_equal(find_in(A, "", g[4], NULL, 0), 0);
 	assert_int_equal(find_in(A, "Archive", g[2], NULL, 0), 1);
 	imapc_free(&c);
+	if (getenv("STOWD_TEST_CKPT") != NULL) {
+		/* the writers wrote checkpoints: the user's, 0600 */
+		struct stat st;
+		char p[600];
+
+		for (unsigned i = 0; i < 2; i++) {
+			snprintf(p, sizeof(p), "%s/" STORE_CKPT_FILE, IR[i].h->users[0].maildir);
+			if (stat(p, &st) < 0)
+				fail_msg("%s: %s", p, strerror(errno));
+			assert_int_equal(st.st_uid, IR[i].h->users[0].uid);
+			assert_int_equal(st.st_mode & 07777, 0600);
+		}
+	}
 
 	/* failover: Dovecot on b shows the same */
 	dovecot_for(B);
