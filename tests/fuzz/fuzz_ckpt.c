@@ -33,6 +33,7 @@
 #include "privsep/privsep.h"
 #include "storage/repl/repl_int.h"
 #include "storage/storage_int.h"
+#include "tests/fuzz/fuzz_store.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -159,24 +160,6 @@ fix_crcs(unsigned char *p, size_t len)
 	}
 }
 
-static int
-rec_cb(const struct store_rec *rec, void *arg)
-{
-	(void)arg;
-	if (!store_idx_rec_valid(rec))
-		abort();
-	return 0;
-}
-
-static int
-guids_cb(const struct store_msg_info *m, void *arg)
-{
-	(void)arg;
-	if (!store_guid_valid(m->guid) || memchr(m->flags, '\0', sizeof(m->flags)) == NULL)
-		abort();
-	return 0;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -217,11 +200,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_write_file(ckpt_path, file, CKPT_HDR + size);
 	free(file);
 	store_repl_cache_clear();
-	(void)store_repl_capture(&ctx, "INBOX", &nm, rec_cb, NULL, &res, &what);
+	(void)store_repl_capture(&ctx, "INBOX", &nm, fuzz_rec_valid_cb, NULL, &res, &what);
 	store_repl_cache_clear();
 	(void)store_repl_sync(&ctx, "INBOX", &st, &res, &what);
 	store_repl_cache_clear();
-	(void)store_repl_guids(&ctx, "INBOX", guids_cb, NULL, &res, &what);
+	(void)store_repl_guids(&ctx, "INBOX", fuzz_info_valid_cb, NULL, &res, &what);
 	fuzz_check_fds(fd0, "ckpt");
 	return 0;
 }

@@ -28,6 +28,7 @@
 #include "privsep/privsep.h"
 #include "storage/repl/repl.h"
 #include "storage/storage_int.h"
+#include "tests/fuzz/fuzz_store.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -76,27 +77,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static int
-rec_cb(const struct store_rec *rec, void *arg)
-{
-	(void)arg;
-	if (!store_idx_rec_valid(rec))
-		abort();
-	return 0;
-}
-
-static int
-guids_cb(const struct store_msg_info *m, void *arg)
-{
-	size_t *n = arg;
-
-	if (!store_guid_valid(m->guid) ||
-	    memchr(m->flags, '\0', sizeof(m->flags)) == NULL)
-		abort();
-	(*n)++;
-	return 0;
-}
-
 static void
 replay(void)
 {
@@ -109,7 +89,7 @@ replay(void)
 	if (store_repl_sync(&ctx, "INBOX", &st, &res, &what) < 0 ||
 	    res.status != STORE_R_OK)
 		return;
-	if (store_repl_guids(&ctx, "INBOX", guids_cb, &n, &res, &what) < 0 ||
+	if (store_repl_guids(&ctx, "INBOX", fuzz_info_valid_cb, &n, &res, &what) < 0 ||
 	    res.status != STORE_R_OK)
 		return;
 	memset(&st2, 0, sizeof(st2));
@@ -171,11 +151,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dirfd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		abort();
-	(void)store_index_read(dirfd, rec_cb, NULL, &st);
+	(void)store_index_read(dirfd, fuzz_rec_valid_cb, NULL, &st);
 	(void)store_index_has_guid(dirfd, GUID_A, &found);
 	replay();
 	append_one(dirfd);
-	(void)store_index_read(dirfd, rec_cb, NULL, &st);
+	(void)store_index_read(dirfd, fuzz_rec_valid_cb, NULL, &st);
 	close(dirfd);
 	fuzz_check_fds(fd0, "index");
 	return 0;
