@@ -97,8 +97,9 @@ bench_start_stowd() {
 		exec {nin}<&- {nout}>&-
 		return 1
 	fi
-	NOTIFY_SOCKET=$sock "$stowd" -F -c "$conf" > "$dir/stowd.log" 2>&1 \
-		{nin}<&- {nout}>&- &
+	# BENCH_PRELOAD: a library preloaded into this stowd (repl.sh -E)
+	NOTIFY_SOCKET=$sock env ${BENCH_PRELOAD:+LD_PRELOAD=$BENCH_PRELOAD} \
+		"$stowd" -F -c "$conf" > "$dir/stowd.log" 2>&1 {nin}<&- {nout}>&- &
 	STOWD_PID=$!
 	t0=$EPOCHREALTIME
 	echo "$STOWD_PID" >&"$nout"

@@ -11,12 +11,16 @@
 # once (B's new/ holds the same GUIDs as A's).
 #
 # usage: bench/repl.sh [-m MESSAGES] [-b BYTES] [-u USERS] [-s SESSIONS]
-#                      [-n ROUNDS] [-d DIR] [-B BUILD_DIR] [-S SECONDS] [-C] [-k]
+#                      [-n ROUNDS] [-d DIR] [-B BUILD_DIR] [-S SECONDS] [-C] [-E] [-k]
 #   -d  where the temporary tree goes; a disk, not tmpfs (default /var/tmp)
 #   -S  print `stowctl status` of A this many seconds into each replicated
 #       run (what an admin sees of a pair under load)
 #   -C  also run A replicating with change capture off
 #       (replication_capture_delay = 0): what capture costs deliveries
+#   -E  B runs with libeatmydata (Debian: eatmydata): its fsync and
+#       fdatasync return at once, so B's commits cost nothing.  Not a
+#       setting for use: the ratio it gives bounds what any grouping of
+#       the replica's commits could reach on this machine
 # Needs root.  Both servers share the disk, the CPU and the users' uids;
 # each has its own homes, state_dir and config.
 set -euo pipefail
@@ -33,8 +37,9 @@ base=/var/tmp
 keep=no
 status_after=
 kinds="plain repl"
+nosync_b=no
 
-while getopts "m:b:u:s:n:d:B:S:Ckh" opt; do
+while getopts "m:b:u:s:n:d:B:S:CEkh" opt; do
 	case $opt in
 	m) messages=$OPTARG ;;
 	b) bytes=$OPTARG ;;
@@ -45,6 +50,7 @@ while getopts "m:b:u:s:n:d:B:S:Ckh" opt; do
 	B) build=$OPTARG ;;
 	S) status_after=$OPTARG ;;
 	C) kinds="plain repl nocap" ;;
+	E) nosync_b=yes ;;
 	k) keep=yes ;;
 	*) sed -n '2,/^set /p' "$0" | sed '$d' >&2; exit 2 ;;
 	esac
@@ -99,8 +105,20 @@ bench_write_stowd_conf "$dir/b" "$passwd_b"
 	echo "replication_listen = tcp:127.0.0.1:$port"
 	tls_conf
 } >> "$dir/b/stowd.conf"
+if [ "$nosync_b" = yes ]; then
+	BENCH_PRELOAD=
+	for f in /usr/lib/*/libeatmydata.so; do
+		[ -e "$f" ] && BENCH_PRELOAD=$f
+	done
+	if [ -z "$BENCH_PRELOAD" ]; then
+		echo "repl.sh: -E needs libeatmydata (Debian: eatmydata)" >&2
+		exit 2
+	fi
+	echo "B: fsync and fdatasync disabled (libeatmydata): not durable"
+fi
 bench_start_stowd "$stowd" "$dir/b/stowd.conf" "$dir/b"
 B_PID=$STOWD_PID
+BENCH_PRELOAD=
 
 bench_write_stowd_conf "$dir/p" "$passwd_p"
 bench_write_stowd_conf "$dir/a" "$passwd_a"
