@@ -6,7 +6,9 @@
  * folders, a file renamed or removed directly as mutt does, an expunge
  * while b is down, concurrent flag changes on a and b, subscriptions both
  * ways, a subscription and a folder deletion made while stowd on a was
- * down, a message the IMAP server made moved with its GUID; after settling a Dovecot on b shows what the one on a shows.
+ * down, a message the IMAP server made moved with its GUID, the kernel's
+ * watch limit reached (logged once, the full sync still captures); after
+ * settling a Dovecot on b shows what the one on a shows.
  *
  * Runs in:  the integration suite, as root, once per delivery mode; each
  *           test starts its own a <-> b pair and Dovecot instances.
@@ -123,11 +125,12 @@ start_both(const char *full_sync)
 	irepl_warm_up(B, A, 0);
 }
 
-/* The file of u1's folder ("" = INBOX) on instance i whose name holds
- * guid: its name in name[size] (may be NULL).  The number of such files. */
+/* The file of user idx's folder ("" = INBOX) on instance i whose name
+ * holds guid: its name in name[size] (may be NULL).  The number of such
+ * files. */
 static int
-find_in(unsigned i, const char *folder, const char *guid, char *name,
-	size_t size)
+find_in_user(unsigned i, unsigned idx, const char *folder, const char *guid,
+	     char *name, size_t size)
 {
 	static const char *const subs[] = { "new", "cur" };
 	char dir[512];
@@ -137,7 +140,7 @@ find_in(unsigned i, const char *folder, const char *guid, char *name,
 	for (unsigned k = 0; k < 2; k++) {
 		DIR *d;
 
-		snprintf(dir, sizeof(dir), "%s/%s%s%s%s", IR[i].h->users[0].maildir,
+		snprintf(dir, sizeof(dir), "%s/%s%s%s%s", IR[i].h->users[idx].maildir,
 			 folder[0] != '\0' ? "." : "", folder,
 			 folder[0] != '\0' ? "/" : "", subs[k]);
 		d = opendir(dir);
@@ -155,16 +158,24 @@ find_in(unsigned i, const char *folder, const char *guid, char *name,
 	return n;
 }
 
-/* The info letters of guid's one file in folder on i, "-" if not exactly
- * one file. */
+/* The same for the first user (u1). */
+static int
+find_in(unsigned i, const char *folder, const char *guid, char *name,
+	size_t size)
+{
+	return find_in_user(i, 0, folder, guid, name, size);
+}
+
+/* The info letters of guid's one file in user idx's folder on i, "-" if
+ * not exactly one file. */
 static void
-letters_of(unsigned i, const char *folder, const char *guid, char *out,
-	   size_t size)
+letters_of(unsigned i, unsigned idx, const char *folder, const char *guid,
+	   char *out, size_t size)
 {
 	char name[512];
 	const char *p;
 
-	if (find_in(i, folder, guid, name, sizeof(name)) != 1) {
+	if (find_in_user(i, idx, folder, guid, name, sizeof(name)) != 1) {
 		snprintf(out, size, "-");
 		return;
 	}
@@ -172,16 +183,17 @@ letters_of(unsigned i, const char *folder, const char *guid, char *out,
 	snprintf(out, size, "%s", p != NULL ? p + 3 : "");
 }
 
-/* Bounded poll until guid's file in folder on i has the info letters want
- * ("-": until there is no such file).  0 or -1. */
+/* Bounded poll until guid's file in user idx's folder on i has the info
+ * letters want ("-": until there is no such file).  0 or -1. */
 static int
-wait_letters(unsigned i, const char *folder, const char *guid, const char *want)
+wait_letters_user(unsigned i, unsigned idx, const char *folder, const char *guid,
+		  const char *want)
 {
 	int64_t deadline = harness_mono_ms() + SETTLE_MS;
 	char have[64];
 
 	for (;;) {
-		letters_of(i, folder, guid, have, sizeof(have));
+		letters_of(i, idx, folder, guid, have, sizeof(have));
 		if (strcmp(have, want) == 0)
 			return 0;
 		if (harness_mono_ms() > deadline) {
@@ -191,6 +203,13 @@ wait_letters(unsigned i, const char *folder, const char *guid, const char *want)
 		}
 		harness_sleep_ms(50);
 	}
+}
+
+/* The same for the first user (u1). */
+static int
+wait_letters(unsigned i, const char *folder, const char *guid, const char *want)
+{
+	return wait_letters_user(i, 0, folder, guid, want);
 }
 
 /* Deliver a message to u1 on a, wait for it on b, let Dovecot on a give it
@@ -387,8 +406,8 @@ test_concurrent_imap_flag_changes_converge(void **state)
 	assert_int_equal(imapc_store(cb, false, "1:*", "+FLAGS", "\\Flagged"), 0);
 	deadline = harness_mono_ms() + SETTLE_MS;
 	for (;;) {
-		letters_of(A, "", g, la, sizeof(la));
-		letters_of(B, "", g, lb, sizeof(lb));
+		letters_of(A, 0, "", g, la, sizeof(la));
+		letters_of(B, 0, "", g, lb, sizeof(lb));
 		if (strcmp(la, lb) == 0 && strcmp(la, "-") != 0 && la[0] != '\0' &&
 		    irepl_journal_size(A, "b") == 0 && irepl_journal_size(B, "a") == 0)
 			break;
@@ -859,6 +878,109 @@ test_changes_at_100_per_second_reach_b_within_2s(void **state)
 	irepl_pass();
 }
 
+/* ---- the kernel's watch limit ------------------------------------------ */
+
+#define WATCHES_SYSCTL "/proc/sys/fs/inotify/max_user_watches"
+#define LIMIT_LINE "inotify watch limit reached"
+
+static char watches_old[32];    /* the limit before the test, or "" */
+
+static void
+watches_limit(const char *v)
+{
+	FILE *f = fopen(WATCHES_SYSCTL, "w");
+
+	if (f == NULL || fputs(v, f) < 0 || fclose(f) != 0)
+		fail_msg("cannot set %s to %s: %s", WATCHES_SYSCTL, v, strerror(errno));
+}
+
+static int
+teardown_watches(void **state)
+{
+	if (watches_old[0] != '\0') {
+		FILE *f = fopen(WATCHES_SYSCTL, "w");
+
+		if (f != NULL) {
+			fputs(watches_old, f);
+			fclose(f);
+		}
+		watches_old[0] = '\0';
+	}
+	return teardown(state);
+}
+
+/* Put a message on a for user idx, wait for it on b; its GUID in g and
+ * its file on a (new/...) in name[size]. */
+static void
+deliver_to(unsigned idx, unsigned seed, char g[33], char *name, size_t size)
+{
+	struct lmtpc_reply r;
+	size_t len;
+	char *body = itest_body(2000, seed, &len);
+
+	irepl_deliver(A, idx, body, len, &r, g);
+	if (r.code != 250)
+		fail_msg("delivery: %d", r.code);
+	if (irepl_wait_guid(B, idx, g, IREPL_POLL_MS, NULL, 0) < 0)
+		fail_msg("%s did not reach b", g);
+	assert_int_equal(find_in_user(A, idx, "", g, name, size), 1);
+	free(body);
+}
+
+/* A mail client's flag change: new/NAME renamed to cur/NAME:2,LETTERS. */
+static void
+client_flags(unsigned idx, const char *name, const char *letters)
+{
+	char from[700], to[700];
+
+	snprintf(from, sizeof(from), "%s/%s", IR[A].h->users[idx].maildir, name);
+	snprintf(to, sizeof(to), "%s/cur/%s:2,%s", IR[A].h->users[idx].maildir,
+		 strrchr(name, '/') + 1, letters);
+	if (rename(from, to) < 0)
+		fail_msg("rename %s: %s", from, strerror(errno));
+}
+
+/*
+ * fs.inotify.max_user_watches reached: a's repl-hook says so once, and the
+ * Maildirs it could not watch are still reconciled by the periodic full
+ * sync (2 s here), so a flag change made there reaches b.  The limit (a
+ * per-uid count, 3: the Maildir root, new/ and cur/ of the first user
+ * seen) is the kernel's; b does not watch (capture off).
+ */
+static void
+test_watch_limit_logged_once_full_sync_still_captures(void **state)
+{
+	struct irepl_conf c = { .full_sync = "2s",
+				.extra_to = "replication_capture_delay = 0\n" };
+	char g[3][33], name[3][512];
+	FILE *f;
+
+	(void)state;
+	f = fopen(WATCHES_SYSCTL, "r");
+	if (f == NULL || fgets(watches_old, sizeof(watches_old), f) == NULL)
+		fail_msg("cannot read %s", WATCHES_SYSCTL);
+	fclose(f);
+	watches_limit("3");
+	/* user 0's warm-up makes its Maildir: watched, all 3 used */
+	irepl_start_pair(A, B, &c);
+	if (irepl_wait_log(A, "watch: initial watches set: users=", 0, SETTLE_MS) < 0)
+		fail_msg("no line for the first pass over the users");
+	deliver_to(0, 910, g[0], name[0], sizeof(name[0]));
+	deliver_to(1, 911, g[1], name[1], sizeof(name[1]));
+	/* user 1's first event asks for its watches: refused by the kernel */
+	if (irepl_wait_log(A, LIMIT_LINE, 0, SETTLE_MS) < 0)
+		fail_msg("no line for the watch limit");
+	client_flags(0, name[0], "S");
+	client_flags(1, name[1], "F");
+	/* another event of user 1: asked again, refused again, not logged */
+	deliver_to(1, 912, g[2], name[2], sizeof(name[2]));
+	if (wait_letters_user(B, 0, "", g[0], "S") < 0 ||
+	    wait_letters_user(B, 1, "", g[1], "F") < 0)
+		fail_msg("the flag changes did not reach b");
+	assert_int_equal(irepl_log_count(A, LIMIT_LINE), 1);
+	irepl_pass();
+}
+
 int
 main(void)
 {
@@ -879,6 +1001,9 @@ main(void)
 			test_folder_changes_while_down_reach_the_replica, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_move_of_appended_message_keeps_its_guid, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_watch_limit_logged_once_full_sync_still_captures, setup,
+			teardown_watches),
 	};
 
 	harness_require_root();
