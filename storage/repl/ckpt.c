@@ -53,6 +53,7 @@
 #define CKPT_REC_MAX 10240u            /* one record, at most */
 #define CKPT_REC_READ 512u             /* first read of a record */
 #define CKPT_MAX_BYTES (1u << 30)      /* a file over this is not read */
+#define CKPT_LOAD_BUF (256u * 1024u)   /* a whole load reads this at a time */
 #define CKPT_MIN_TAIL (64u * 1024u)    /* log bytes before one is written */
 #define CKPT_TMP STORE_CKPT_FILE ".tmp"
 
@@ -687,35 +688,72 @@ full_apply_cb(const struct store_rec *rec, void *arg)
 	return store_mbox_apply(arg, rec);
 }
 
+/* Read [at, at + n) of the body (after the header) into buf, adding it
+ * to *crc; 0 or -1. */
+static int
+body_read(const struct store_ckpt *ck, unsigned char *buf, size_t n, uint64_t at,
+	  uint32_t *crc)
+{
+	if (n > 0 && pread(ck->fd, buf, n, CKPT_HDR + (off_t)at) != (ssize_t)n)
+		return -1;
+	*crc = store_crc32(*crc, buf, n);
+	return 0;
+}
+
 int
 store_ckpt_load(struct store_rop *o, const struct store_index_state *logged)
 {
-	size_t len = (size_t)o->ck.recs_len, body = (size_t)(o->ck.size - CKPT_HDR), i, at;
+	uint64_t body = (uint64_t)(o->ck.size - CKPT_HDR), len = o->ck.recs_len, at = 0;
+	size_t have = 0, pos = 0, i;
 	unsigned char *buf;
 	struct store_msg msg;
+	uint32_t crc = 0;
 
 	if (o->ck.fd < 0)
 		return 1;
-	buf = malloc(body ? body : 1);
+	/* streamed through CKPT_LOAD_BUF bytes (the file is the user's: its
+	 * size does not decide what is allocated); the records are kept
+	 * only if the CRC of the whole body holds */
+	buf = malloc(CKPT_LOAD_BUF);
 	if (buf == NULL)
 		return 1;
 	memset(&o->m, 0, sizeof(o->m));
-	if (pread(o->ck.fd, buf, body, CKPT_HDR) != (ssize_t)body ||
-	    store_crc32(0, buf, body) != o->ck.body_crc)
-		goto bad;
-	for (i = 0, at = 0; i < o->ck.nrec; i++) {
+	for (i = 0; i < o->ck.nrec; i++) {
 		size_t rl;
 
-		if (len - at < 8 || (rl = (size_t)get(buf + at, 4)) < 8 || rl > CKPT_REC_MAX ||
-		    rl > len - at || rec_decode(buf + at, rl, &msg) < 0)
+		if (have - pos < CKPT_REC_MAX && at < len) {
+			size_t n = CKPT_LOAD_BUF - (have - pos);
+
+			memmove(buf, buf + pos, have - pos);
+			have -= pos;
+			pos = 0;
+			if (n > len - at)
+				n = (size_t)(len - at);
+			if (body_read(&o->ck, buf + have, n, at, &crc) < 0)
+				goto bad;
+			have += n;
+			at += n;
+		}
+		if (have - pos < 8 || (rl = (size_t)get(buf + pos, 4)) < 8 ||
+		    rl > CKPT_REC_MAX || rl > have - pos || rec_decode(buf + pos, rl, &msg) < 0)
 			goto bad;
 		if (store_mbox_put(&o->m, &msg) < 0) {
 			free(msg.fs);
 			goto bad;
 		}
-		at += rl;
+		pos += rl;
 	}
-	if (at != len)
+	if (pos != have || at != len)
+		goto bad;
+	/* the tables: only their CRC matters here */
+	while (at < body) {
+		size_t n = body - at < CKPT_LOAD_BUF ? (size_t)(body - at) : CKPT_LOAD_BUF;
+
+		if (body_read(&o->ck, buf, n, at, &crc) < 0)
+			goto bad;
+		at += n;
+	}
+	if (crc != o->ck.body_crc)
 		goto bad;
 	free(buf);
 	if (ckpt_catch_up(o, logged, full_apply_cb, &o->m) < 0)
