@@ -17,11 +17,17 @@
  *           header CRC'd, every record CRC'd and decoded with bounds and the
  *           checks of the log's records (repl/state.c store_mbox_put), every
  *           table offset bounded.  It is trusted only as far as the log is:
- *           it names the log (device, inode) and the last ROP_TAIL bytes
+ *           it names the log (device, inode) and the last CKPT_TAIL bytes
  *           before the offset it covers, which must still be there; the
  *           rest of the log is replayed on top, and the state after that
  *           must equal the state the log's last transaction carries.  A
  *           checkpoint that does not fit is ignored (the log is replayed).
+ *           Memory does not follow the file's size: a whole load streams
+ *           it through CKPT_LOAD_BUF bytes, a partial one caches at most
+ *           CKPT_PAGES pages of the tables.
+ * Cost:     a partial load: the header, the log since (at most an eighth
+ *           of the checkpoint's size, 64 KiB or more), a binary search per
+ *           name and per GUID that log names, one record read per entry.
  * Durable:  written to a temporary name, fdatasync'ed, renamed over the old
  *           one: a crash leaves the old or the new file, each complete (a
  *           torn one fails its CRCs).  The log stays the record; losing
@@ -38,8 +44,8 @@
  *           unlinkat, close.
  */
 #include <errno.h>
-#include <stdint.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
