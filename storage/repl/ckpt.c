@@ -270,7 +270,7 @@ out:
 static size_t ckpt_every = SIZE_MAX;
 
 #ifdef STOWD_TEST_HOOKS
-unsigned long store_repl_test_ckpt_loads[2];
+unsigned long store_repl_test_ckpt_loads[3];
 #define CKPT_COUNT(i) (store_repl_test_ckpt_loads[i]++)
 #else
 #define CKPT_COUNT(i) ((void)0)
@@ -842,6 +842,8 @@ store_ckpt_read_bases(int box_fd, uid_t uid, struct store_ckpt_bases *f)
 	for (size_t i = 0; i < f->n && ret == 0; i++)
 		if (f->guid[i][0] == '\0')
 			ret = 1;   /* not found: the whole log decides */
+	if (ret == 0)
+		CKPT_COUNT(2);
 out:
 	store_ckpt_close(&ck);
 	close(idx_fd);

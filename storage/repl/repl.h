@@ -367,8 +367,9 @@ void store_repl_set_limits(uint64_t index_size, uint32_t messages);
 /* Called by store_repl_save between its index record and the rename (a
  * test makes it _exit there, as a writer killed at that moment). */
 extern void (*store_repl_test_mid_save)(int dest_fd, const char *name);
-/* States loaded from checkpoints: [0] whole, [1] partial. */
-extern unsigned long store_repl_test_ckpt_loads[2];
+/* Loads from checkpoints: [0] whole states, [1] partial states, [2] a
+ * move's source folder's base names. */
+extern unsigned long store_repl_test_ckpt_loads[3];
 #endif
 
 #endif

@@ -561,6 +561,8 @@ main(void)
 						setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_ckpt_damaged_foreign_or_symlinked_is_not_used,
 						setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_ckpt_move_source_from_checkpoint,
+						setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_unsubscribe_idempotent, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_waits_for_the_lock_then_eagain, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_reports_subscriptions_of_others, setup, tu_tree_teardown),

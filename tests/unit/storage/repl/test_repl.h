@@ -97,6 +97,7 @@ void test_capture_names_unlinked_file_is_not_searched_for(void **state);
 /* the tests of test_repl_ckpt.c */
 void test_ckpt_capture_reads_named_entries_and_index_since(void **state);
 void test_ckpt_damaged_foreign_or_symlinked_is_not_used(void **state);
+void test_ckpt_move_source_from_checkpoint(void **state);
 /* the tests of test_repl_cache.c */
 void test_cache_catches_up_with_lmtp_appends(void **state);
 void test_cache_not_used_for_a_shorter_index(void **state);

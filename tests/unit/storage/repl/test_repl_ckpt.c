@@ -4,8 +4,9 @@
  * state (storage/repl/ckpt.c): a capture of names in a mailbox that no
  * writer keeps in memory reads the entries it names and the index written
  * since the checkpoint, and records what a replay of the whole index would
- * give; a checkpoint that is damaged, truncated, a symlink or another
- * mailbox's is not used (and is written anew).  The rest of the storage_repl
+ * give; a move's source folder is looked up in its checkpoint; a
+ * checkpoint that is damaged, truncated, a symlink or another mailbox's is
+ * not used (and is written anew).  The rest of the storage_repl
  * program runs every test a second time from checkpoints (test_repl.c).
  */
 #include <errno.h>
@@ -241,4 +242,45 @@ test_ckpt_damaged_foreign_or_symlinked_is_not_used(void **state)
 	not_used(f, &want);
 	free(good);
 	free(other);
+}
+
+/* A move from Archive into INBOX of a file without a GUID in its name:
+ * the GUID Archive holds for the base name comes from Archive's
+ * checkpoint (not a read of its whole index). */
+void
+test_ckpt_move_source_from_checkpoint(void **state)
+{
+	static const char *const name[1] = { "1700000001.M2P2.h:2,S" };
+	static const char *const from[1] = { "Archive" };
+	struct store_capture_names nm = { .v = name, .from = from, .n = 1 };
+	struct fixture *f = *state;
+	struct store_repl_result res;
+	const char *what = NULL;
+	struct recs rs = { 0 };
+	char x[33];
+
+	store_repl_cache_limit(0, 0);
+	store_repl_ckpt_every(0);
+	assert_int_equal(store_repl_create(&f->c, "INBOX", &res, NULL), 0);
+	assert_int_equal(store_repl_create(&f->c, "Archive", &res, NULL), 0);
+	assert_int_equal(tu_write_file(tu_path("%s/.Archive/cur/%s", f->md, name[0]), "abc", 3), 0);
+	assert_int_equal(store_repl_capture(&f->c, "Archive", NULL, rec_cb, &rs, &res, &what), 0);
+	assert_int_equal(rs.n, 1);
+	memcpy(x, rs.r[0].guid, sizeof(x));
+	assert_int_equal(access(tu_path("%s/.Archive/%s", f->md, STORE_CKPT_FILE), F_OK), 0);
+	/* the IMAP server's move: a link in INBOX, the source removed */
+	assert_int_equal(link(tu_path("%s/.Archive/cur/%s", f->md, name[0]),
+			      tu_path("%s/cur/%s", f->md, name[0])), 0);
+	assert_int_equal(unlink(tu_path("%s/.Archive/cur/%s", f->md, name[0])), 0);
+#ifdef STOWD_TEST_HOOKS
+	memset(store_repl_test_ckpt_loads, 0, sizeof(store_repl_test_ckpt_loads));
+#endif
+	rs.n = 0;
+	assert_int_equal(store_repl_capture(&f->c, "INBOX", &nm, rec_cb, &rs, &res, &what), 0);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].op, STORE_REC_SAVE);
+	assert_string_equal(rs.r[0].guid, x);
+#ifdef STOWD_TEST_HOOKS
+	assert_int_equal(store_repl_test_ckpt_loads[2], 1);
+#endif
 }
