@@ -55,6 +55,9 @@ void hook_replica_sync_due(struct hook_replica *r);
  * acknowledged (replica.c; the scan is bounded: at most REPLICA_SCAN_MAX
  * entries are read). */
 uint64_t hook_replica_user_folder_unacked(struct hook_replica *r, const char *user);
+/* Unacknowledged STORE events of user's mailbox in r's journal. */
+uint64_t hook_replica_mailbox_store_unacked(struct hook_replica *r, const char *user,
+					    const char *mailbox);
 
 /*
  * Reply to a direct command: called for each DATA line of the command

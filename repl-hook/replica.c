@@ -188,3 +188,28 @@ hook_replica_user_folder_unacked(struct hook_replica *r, const char *user)
 	(void)hook_replica_unacked_each(r, folder_unacked_cb, &f);
 	return f.n;
 }
+
+struct store_unacked {
+	const char *user, *mailbox;
+	uint64_t n;
+};
+
+static void
+store_unacked_cb(const struct journal_entry *e, void *arg)
+{
+	struct store_unacked *f = arg;
+
+	if (strncmp(e->line, "STORE ", 6) == 0 && strcmp(e->user, f->user) == 0 &&
+	    strcmp(e->mailbox, f->mailbox) == 0)
+		f->n++;
+}
+
+uint64_t
+hook_replica_mailbox_store_unacked(struct hook_replica *r, const char *user,
+				   const char *mailbox)
+{
+	struct store_unacked f = { .user = user, .mailbox = mailbox };
+
+	(void)hook_replica_unacked_each(r, store_unacked_cb, &f);
+	return f.n;
+}

@@ -55,8 +55,10 @@ sync_mbox_job_reset(struct mbox_job *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* The mailbox is done (ok: in step), or, later != NULL, left marked for
+ * the run that follows the journal's drain (why in later). */
 static void
-mbox_end(struct sync_state *st, bool ok)
+mbox_finish(struct sync_state *st, bool ok, const char *later)
 {
 	struct user_job *uj = st->uj;
 	struct mbox_job *m = &uj->m;
@@ -65,7 +67,13 @@ mbox_end(struct sync_state *st, bool ok)
 	e->ok = ok;
 	st->run_mailboxes++;
 	st->run_repairs += (uint64_t)m->sent + m->fetched + m->expunged + m->flags;
-	if (!ok)
+	if (later != NULL) {
+		log_info("sync: replica=%s user=%s mailbox=%s later: %s",
+			 hook_replica_name(st->r), uj->user, e->name, later);
+		if (sync_dirty_add(&st->dirty, st->r, uj->user, e->name) < 0)
+			st->pending_full = true;
+		st->deferred = true;
+	} else if (!ok)
 		log_warn("sync: replica=%s user=%s mailbox=%s still differs after %d rounds: %s "
 			 "sent=%u fetched=%u expunged=%u flags=%u errors=%u",
 			 hook_replica_name(st->r), uj->user, e->name, m->round,
@@ -81,7 +89,28 @@ mbox_end(struct sync_state *st, bool ok)
 	sync_mbox_next(st);
 }
 
+static void
+mbox_end(struct sync_state *st, bool ok)
+{
+	mbox_finish(st, ok, NULL);
+}
+
 /* ---- SYNC and GUIDS on both sides ------------------------------------------ */
+
+/* The digests differ: the GUIDS exchange and the repair, unless a flag
+ * change of this side made since the run began is still on its way (the
+ * run starts with the journal drained).  A repair now would give the
+ * differing flags a stamp above that change and undo it (§11); the
+ * mailbox is left marked for the run after the drain, when the change
+ * has arrived and the digests tell what is left. */
+static void
+mbox_differs(struct sync_state *st)
+{
+	if (hook_replica_mailbox_store_unacked(st->r, st->uj->user, cur_mbox(st)->name) > 0)
+		mbox_finish(st, false, "flag changes of the mailbox still in the journal");
+	else
+		mbox_guids(st);
+}
 
 /* The end of a pair of queries (SYNC or GUIDS on both sides). */
 static void
@@ -112,7 +141,7 @@ query_done(struct sync_state *st, enum req_kind kind)
 	else if (m->round >= SYNC_ROUNDS)
 		mbox_end(st, false);
 	else
-		mbox_guids(st);
+		mbox_differs(st);
 }
 
 static void
@@ -267,7 +296,7 @@ sync_mbox_next(struct sync_state *st)
 		}
 		sync_mbox_job_reset(&uj->m);
 		if (e->l && e->r) {
-			mbox_guids(st);
+			mbox_differs(st);
 			return;
 		}
 		sync_cmd_init(&c, PSEP_REPL_CREATE, st, e->name);

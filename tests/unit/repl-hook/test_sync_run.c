@@ -82,6 +82,7 @@ static struct hook_replica *const fake_r = (struct hook_replica *)&srv_there;
 static bool capture_on, watch_busy;
 static const char *capture_data = "";   /* CAPTURE_BOXES data lines */
 static uint64_t folder_unacked;
+static uint64_t store_unacked;           /* STOREs of alice's INBOX */
 static unsigned n_capture_events, n_sync_due;
 static struct event_base *base;
 
@@ -123,6 +124,15 @@ hook_replica_user_folder_unacked(struct hook_replica *r, const char *user)
 	(void)r;
 	(void)user;
 	return folder_unacked;
+}
+
+uint64_t
+hook_replica_mailbox_store_unacked(struct hook_replica *r, const char *user,
+				   const char *mailbox)
+{
+	(void)r;
+	return strcmp(user, "alice") == 0 && strcmp(mailbox, "INBOX") == 0 ?
+	       store_unacked : 0;
 }
 
 void
@@ -699,7 +709,7 @@ setup(void **state)
 	connected = true;
 	capture_on = watch_busy = false;
 	capture_data = "";
-	folder_unacked = 0;
+	folder_unacked = store_unacked = 0;
 	n_capture_events = n_sync_due = 0;
 	base = event_base_new();
 	assert_non_null(base);
@@ -788,6 +798,43 @@ test_full_sync_repairs_worked_example(void **state)
 	/* G1: here won */
 	assert_string_equal(msg_get(box_get(&srv_there, "INBOX", false), G1)->flags,
 			    "\\Seen");
+}
+
+/* A flag change of this side made after the run began (a STORE of the
+ * mailbox in the journal, not yet acknowledged): the mailbox is not
+ * repaired now, which would stamp the other side's flags above that
+ * change and undo it, but left marked, and repaired by the run after the
+ * drain; the other mailboxes are repaired at once. */
+static void
+test_flag_repair_waits_for_this_sides_stores(void **state)
+{
+	char *d;
+
+	(void)state;
+	put_msg(&srv_here, "INBOX", G1, 1, 14, "a.example", "\\Seen", false);
+	put_msg(&srv_there, "INBOX", G1, 1, 20, "b.example", "\\Flagged", false);
+	put_msg(&srv_here, "Sent", G3, 1, 3, "a.example", "\\Seen", false);
+	store_unacked = 1;
+	hook_sync_start(fake_r, true);
+	run_all();
+	assert_false(hook_sync_running(fake_r));
+	assert_string_equal(msg_get(box_get(&srv_here, "INBOX", false), G1)->flags, "\\Seen");
+	assert_string_equal(msg_get(box_get(&srv_there, "INBOX", false), G1)->flags,
+			    "\\Flagged");
+	assert_true(boxes_equal("Sent"));
+	d = read_dirty();
+	assert_non_null(d);
+	assert_string_equal(d, "alice\tINBOX\n");
+	/* drained: the next (dirty) run repairs it, there won */
+	store_unacked = 0;
+	hook_sync_start(fake_r, false);
+	assert_true(hook_sync_running(fake_r));
+	run_all();
+	assert_true(boxes_equal("INBOX"));
+	assert_string_equal(msg_get(box_get(&srv_here, "INBOX", false), G1)->flags, "\\Flagged");
+	d = read_dirty();
+	assert_non_null(d);
+	assert_string_equal(d, "");
 }
 
 static void
@@ -974,6 +1021,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_sync_repairs_worked_example,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flag_repair_waits_for_this_sides_stores,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_set_is_durable_and_cleared,
 						setup, teardown),
