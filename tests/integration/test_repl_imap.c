@@ -22,6 +22,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -885,13 +886,25 @@ test_changes_at_100_per_second_reach_b_within_2s(void **state)
 
 static char watches_old[32];    /* the limit before the test, or "" */
 
-static void
+/* Set the limit: true, or false when this machine does not let even
+ * root change it (a container with a read-only /proc/sys); any other
+ * failure fails the test. */
+static bool
 watches_limit(const char *v)
 {
-	FILE *f = fopen(WATCHES_SYSCTL, "w");
+	int fd = open(WATCHES_SYSCTL, O_WRONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? write(fd, v, strlen(v)) : -1;
+	int err = errno;
 
-	if (f == NULL || fputs(v, f) < 0 || fclose(f) != 0)
-		fail_msg("cannot set %s to %s: %s", WATCHES_SYSCTL, v, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (n == (ssize_t)strlen(v))
+		return true;
+	errno = err;
+	if (err == EROFS || err == EACCES || err == EPERM)
+		return false;
+	fail_msg("cannot set %s to %s: %s", WATCHES_SYSCTL, v, strerror(err));
+	return false;
 }
 
 static int
@@ -960,7 +973,15 @@ test_watch_limit_logged_once_full_sync_still_captures(void **state)
 	if (f == NULL || fgets(watches_old, sizeof(watches_old), f) == NULL)
 		fail_msg("cannot read %s", WATCHES_SYSCTL);
 	fclose(f);
-	watches_limit("3");
+	if (!watches_limit("3")) {
+		/* said loudly: this case then runs nowhere on this machine */
+		fprintf(stderr, "# %s cannot be written here (%s): the kernel's "
+			"watch limit cannot be reached, case not run\n",
+			WATCHES_SYSCTL, strerror(errno));
+		watches_old[0] = '\0';
+		irepl_pass();
+		return;
+	}
 	/* user 0's warm-up makes its Maildir: watched, all 3 used */
 	irepl_start_pair(A, B, &c);
 	if (irepl_wait_log(A, "watch: initial watches set: users=", 0, SETTLE_MS) < 0)
