@@ -40,7 +40,7 @@
  *           stamps), then two tables of 12-byte entries (u64 FNV-1a key,
  *           u32 record offset), sorted: every entry by its GUID, the
  *           present messages with a name by their base name (up to ':').
- * Syscalls: openat, fstat, pread64, pwrite64, fdatasync, renameat,
+ * Syscalls: openat, fstat, pread64, write, pwrite64, fdatasync, renameat,
  *           unlinkat, close.
  */
 #include <errno.h>
@@ -158,27 +158,6 @@ rec_encode(const struct store_msg *msg, unsigned char *out)
 	return len;
 }
 
-/* Write all of buf at off; 0 or -1. */
-static int
-pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	const unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
 /* The file of o's state: records, tables, header; fdatasync'ed. */
 static int
 ckpt_fill(int fd, const struct store_rop *o, const unsigned char *tail, size_t ntail,
@@ -192,7 +171,9 @@ ckpt_fill(int fd, const struct store_rop *o, const unsigned char *tail, size_t n
 	uint32_t body_crc = 0;
 	int ret = -1;
 
-	if (ents == NULL || buf == NULL)
+	/* written in order: zeros where the header goes, the records, the
+	 * tables; then the header */
+	if (ents == NULL || buf == NULL || store_write_all(fd, hdr, CKPT_HDR) < 0)
 		goto out;
 	for (i = 0; i < m->nmsgs; i++) {
 		const struct store_msg *msg = &m->msgs[i];
@@ -212,7 +193,7 @@ ckpt_fill(int fd, const struct store_rop *o, const unsigned char *tail, size_t n
 		nbuf += len;
 		if (nbuf > CKPT_REC_MAX * 7 || i + 1 == m->nmsgs) {
 			body_crc = store_crc32(body_crc, buf, nbuf);
-			if (pwrite_all(fd, buf, nbuf, CKPT_HDR + (off_t)(off - nbuf)) < 0)
+			if (store_write_all(fd, buf, nbuf) < 0)
 				goto out;
 			nbuf = 0;
 		}
@@ -223,7 +204,6 @@ ckpt_fill(int fd, const struct store_rop *o, const unsigned char *tail, size_t n
 	for (int t = 0; t < 2; t++) {
 		const struct ckpt_ent *e = t == 0 ? ents : ents + m->nmsgs;
 		size_t n = t == 0 ? ng : nn;
-		off_t at = CKPT_HDR + (off_t)off + (t == 0 ? 0 : (off_t)ng * CKPT_ENT);
 
 		for (i = 0; i < n; i++) {
 			put(buf + nbuf, e[i].key, 8);
@@ -231,9 +211,8 @@ ckpt_fill(int fd, const struct store_rop *o, const unsigned char *tail, size_t n
 			nbuf += CKPT_ENT;
 			if (nbuf + CKPT_ENT > CKPT_REC_MAX * 8 || i + 1 == n) {
 				body_crc = store_crc32(body_crc, buf, nbuf);
-				if (pwrite_all(fd, buf, nbuf, at) < 0)
+				if (store_write_all(fd, buf, nbuf) < 0)
 					goto out;
-				at += (off_t)nbuf;
 				nbuf = 0;
 			}
 		}
@@ -257,7 +236,9 @@ ckpt_fill(int fd, const struct store_rop *o, const unsigned char *tail, size_t n
 	put(hdr + H_UID, o->c->uid, 4);
 	memcpy(hdr + H_TAIL, tail, ntail);
 	put(hdr + H_CRC, store_crc32(0, hdr, CKPT_HDR), 4);
-	if (pwrite_all(fd, hdr, CKPT_HDR, 0) < 0 || fdatasync(fd) < 0)
+	/* the header last, over the zeros written first: a file cut short
+	 * anywhere fails its CRCs */
+	if (pwrite(fd, hdr, CKPT_HDR, 0) != (ssize_t)CKPT_HDR || fdatasync(fd) < 0)
 		goto out;
 	*size_out = CKPT_HDR + (off_t)off + (off_t)(ng + nn) * CKPT_ENT;
 	ret = 0;
