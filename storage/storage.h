@@ -77,6 +77,14 @@ struct store_target {
 	const char *mail_rel;   /* Maildir below base; no symlinks, created 0700 */
 	const char *mailbox;    /* "INBOX" or a folder name */
 	uid_t uid;              /* the directories must be owned by this uid */
+	/*
+	 * Optional: with has_root, root_fd is the Maildir root of
+	 * mail_base/mail_rel, already opened for uid by store_root_open, and
+	 * store_dirs_open starts from it instead of walking the path again
+	 * (the caller keeps it open and closes it).
+	 */
+	bool has_root;
+	int root_fd;
 };
 
 struct store_save_result;
@@ -156,7 +164,9 @@ struct store_dirs {
  * Open (creating 0700 when missing) t->mail_base, the Maildir t->mail_rel
  * below it, the directory of t->mailbox (with its maildirfolder marker for
  * a folder) and its tmp/new/cur, following no symlink below the base and
- * checking that every directory below the base is owned by t->uid.  Fills
+ * checking that every directory below the base is owned by t->uid (with
+ * t->has_root: below t->root_fd, which is not walked again).  cur/ is
+ * checked (and made when missing) but not opened.  Fills
  * *out (box_fd, tmp_fd, new_fd; cur_fd and root_fd -1); the caller closes
  * it with store_dirs_close, also after a failure.  Returns 0 or -1 with
  * errno: ELOOP (a symlink), EPERM (wrong owner or not a directory at a

@@ -156,6 +156,11 @@ save_counted(struct save_job *j, const char **what)
 		return -1;
 	}
 	pick_mailbox(r, root, j->t, &j->in_inbox);
+	if (root >= 0) {
+		/* the save starts from this root: no second walk of the path */
+		j->t->has_root = true;
+		j->t->root_fd = root;
+	}
 	dq.root_fd = root;
 	dq.mailbox = j->t->mailbox;
 	if (writer_dup_check(&dup, &dq, j->dup_guid) == 1) {
@@ -175,6 +180,7 @@ save_counted(struct save_job *j, const char **what)
 out:
 	saved = errno;
 	writer_dup_done(&dup);
+	j->t->has_root = false;
 	if (root >= 0)
 		close(root);
 	errno = saved;

@@ -189,6 +189,69 @@ test_walk_base_that_is_a_file_gives_enotdir(void **state)
 	assert_int_equal(errno, ENOTDIR);
 }
 
+/* With has_root the walk starts from the caller's root: the base path is
+ * not looked at again, and the caller's fd stays open. */
+static void
+test_walk_from_an_open_root(void **state)
+{
+	struct fixture *f = *state;
+	struct store_dirs d;
+	char gone[PATH_MAX];
+	int root;
+
+	root = store_root_open(f->base, "Maildir", f->target.uid, true);
+	assert_true(root >= 0);
+	snprintf(gone, sizeof(gone), "%.4000s/no-such-base", f->root);
+	f->target.mail_base = gone;
+	f->target.has_root = true;
+	f->target.root_fd = root;
+	assert_int_equal(store_dirs_open(&f->target, &d), 0);
+	same_dir(d.box_fd, tu_path("%s/Maildir", f->base));
+	same_dir(d.new_fd, tu_path("%s/Maildir/new", f->base));
+	assert_true(d.box_fd != root);
+	store_dirs_close(&d);
+	f->target.mailbox = "Sent";
+	assert_int_equal(store_dirs_open(&f->target, &d), 0);
+	same_dir(d.tmp_fd, tu_path("%s/Maildir/.Sent/tmp", f->base));
+	store_dirs_close(&d);
+	same_dir(root, tu_path("%s/Maildir", f->base));
+	/* nothing was made at the path the target names */
+	assert_int_equal(access(gone, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+	close(root);
+}
+
+/* cur/ is checked without being opened: made when missing, and a file, a
+ * directory of another owner or a symlink there fails the save. */
+static void
+test_walk_checks_cur(void **state)
+{
+	struct fixture *f = *state;
+	const char *cur = tu_path("%s/Maildir/cur", f->base);
+	struct store_dirs d;
+	struct stat st;
+
+	assert_int_equal(store_dirs_open(&f->target, &d), 0);
+	store_dirs_close(&d);
+	assert_int_equal(lstat(cur, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(d.cur_fd, -1);
+
+	assert_int_equal(rmdir(cur), 0);
+	assert_int_equal(tu_write_file(cur, "x", 1), 0);
+	assert_int_equal(store_dirs_open(&f->target, &d), -1);
+	assert_int_equal(errno, ENOTDIR);
+	assert_int_equal(unlink(cur), 0);
+
+	assert_int_equal(mkdir(cur, 0700), 0);
+	assert_int_equal(chown(cur, f->target.uid + 1, (gid_t)-1), 0);
+	assert_int_equal(store_dirs_open(&f->target, &d), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(d.box_fd, -1);
+	assert_int_equal(d.new_fd, -1);
+}
+
 /* ---- symlinks --------------------------------------------------------- */
 
 struct link_case {
@@ -306,6 +369,8 @@ main(void)
 		T(test_walk_returns_fds_of_mailbox_tmp_new),
 		T(test_walk_path_forms_table),
 		T(test_walk_base_that_is_a_file_gives_enotdir),
+		T(test_walk_from_an_open_root),
+		T(test_walk_checks_cur),
 		cmocka_unit_test(test_walk_symlink_anywhere_gives_eloop_with_openat2),
 		T(test_walk_maildirfolder_symlink_is_not_followed),
 		cmocka_unit_test(test_walk_symlink_anywhere_gives_eloop_with_openat_fallback),
