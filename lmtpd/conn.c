@@ -22,6 +22,9 @@
  *           epoll_ctl to arm it, an epoll_wait and an epoll_ctl to disarm
  *           it for every reply; only what the socket does not take at once
  *           is left to the bufferevent (write event, write timeout).
+ *           While a RCPT look-up is out the queued replies wait for its
+ *           reply, so a pipelined MAIL, RCPT, DATA is answered by one
+ *           write, and the client wakes once instead of twice.
  *           Under TLS the bufferevent writes as usual.
  */
 #include <arpa/inet.h>
@@ -258,6 +261,11 @@ conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 	c->flush_pending = false;
 	if (!c->direct || evbuffer_get_length(out) == 0 ||
 	    (bufferevent_get_enabled(c->bev) & EV_WRITE))
+		return;
+	/* the RCPT reply will come with them (the next output brings this
+	 * event back): one write for a pipelined group */
+	if (!c->closing && c->sess != NULL &&
+	    lmtp_session_output_may_wait(c->sess))
 		return;
 	/* a socket bufferevent freezes the start of its output: only its
 	 * own write drains it, which thaws it as this does */

@@ -327,6 +327,14 @@ void lmtp_session_timeout(struct lmtp_session *s);
 void lmtp_session_shutdown(struct lmtp_session *s);
 /* True once the session asked to be closed. */
 bool lmtp_session_closed(const struct lmtp_session *s);
+/*
+ * True while the replies queued may wait: a RCPT look-up is out, so the
+ * session reads nothing more and its reply follows the queued ones.  A
+ * pipelined MAIL, RCPT, DATA then gets its three replies in one write
+ * (RFC 2920 lets a server answer a group together; it must not wait for
+ * more input, which this does not).
+ */
+bool lmtp_session_output_may_wait(const struct lmtp_session *s);
 
 /* Completion of backend rcpt() (cookie as given). */
 void lmtp_session_rcpt_done(struct lmtp_session *s, uint32_t cookie,

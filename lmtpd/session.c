@@ -107,6 +107,12 @@ lmtp_session_closed(const struct lmtp_session *s)
 	return s->phase == LMTP_PHASE_CLOSED;
 }
 
+bool
+lmtp_session_output_may_wait(const struct lmtp_session *s)
+{
+	return s->phase == LMTP_PHASE_WAIT_RCPT;
+}
+
 void
 lmtp_reply(struct lmtp_session *s, const char *fmt, ...)
 {

@@ -3,7 +3,8 @@
  * tests/integration/test_delivery.c - messages land where, as whom and
  * how they should: several users with distinct uids, owners and modes,
  * the body byte-identical after the added headers, one reply per
- * accepted recipient in RCPT order, DATA and BDAT, pipelining, bare LF,
+ * accepted recipient in RCPT order, DATA and BDAT, pipelining (a group
+ * answered by one write), bare LF,
  * and every listener (unix, tcp IPv4, tcp IPv6).
  *
  * Runs in:  the integration suite, as root, one stowd for the program.
@@ -15,9 +16,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "tests/integration/itest.h"
 
@@ -118,6 +121,55 @@ test_whole_transaction_in_one_write(void **state)
 	assert_int_equal(r[0].code, 221);
 	assert_int_equal(lmtpc_wait_closed(c, 5000), 0);
 	free(all);
+	free(stuffed);
+	free(body);
+	lmtpc_free(&c);
+	itest_pass(H);
+}
+
+/* A pipelined MAIL, RCPT, RCPT, DATA is answered by one write (RFC 2920):
+ * the first bytes the client can read hold the four replies, in order. */
+static void
+test_pipelined_group_is_answered_in_one_write(void **state)
+{
+	struct lmtpc *c = itest_connect(H, HARNESS_UNIX);
+	struct lmtpc_reply r[2];
+	struct pollfd pfd;
+	char buf[1024], *cmds;
+	const char *p;
+	size_t len, slen;
+	char *body = itest_body(300, 5, &len);
+	char *stuffed = lmtpc_dot_stuff(body, len, &slen);
+	ssize_t n;
+	int m;
+
+	(void)state;
+	itest_cmd(c, 250, &r[0], "LHLO client.example");
+	m = asprintf(&cmds, "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\n"
+		     "RCPT TO:<%s>\r\nDATA\r\n", ITEST_SENDER,
+		     H->users[4].addr, H->users[5].addr);
+	assert_true(m > 0);
+	assert_int_equal(lmtpc_send(c, cmds, (size_t)m), 0);
+	pfd = (struct pollfd){ .fd = lmtpc_fd(c), .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	n = recv(lmtpc_fd(c), buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	p = strstr(buf, "250 2.1.0 ");
+	assert_ptr_equal(p, buf);
+	p = strstr(p, "\r\n250 2.1.5 ");
+	assert_non_null(p);
+	p = strstr(p + 2, "\r\n250 2.1.5 ");
+	assert_non_null(p);
+	p = strstr(p + 2, "\r\n354 ");
+	assert_non_null(p);
+	assert_int_equal(buf[n - 2], '\r');
+	assert_int_equal(buf[n - 1], '\n');
+	assert_int_equal(lmtpc_send(c, stuffed, slen), 0);
+	assert_int_equal(lmtpc_read_replies(c, r, 2), 0);
+	itest_assert_saved(H, 4, &r[0], body, len, NULL, 0);
+	itest_assert_saved(H, 5, &r[1], body, len, NULL, 0);
+	free(cmds);
 	free(stuffed);
 	free(body);
 	lmtpc_free(&c);
@@ -277,6 +329,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_recipient_among_known_ones,
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_whole_transaction_in_one_write,
+						itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_group_is_answered_in_one_write,
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_lhlo_advertises_pipelining_chunking,
 						itest_setup, itest_teardown),
