@@ -4,7 +4,7 @@
  * how they should: several users with distinct uids, owners and modes,
  * the body byte-identical after the added headers, one reply per
  * accepted recipient in RCPT order, DATA and BDAT, pipelining (a group
- * answered by one write), bare LF,
+ * answered by one write), a large body read in large reads, bare LF,
  * and every listener (unix, tcp IPv4, tcp IPv6).
  *
  * Runs in:  the integration suite, as root, one stowd for the program.
@@ -31,7 +31,9 @@ static struct harness *H;
 static int
 group_setup(void **state)
 {
-	struct harness_opts o = { .nusers = NUSERS };
+	/* room for the large body of test_large_body_is_read_in_large_reads */
+	static const char *const conf[] = { "lmtp_max_message_size = 1M", NULL };
+	struct harness_opts o = { .nusers = NUSERS, .conf = conf };
 
 	(void)state;
 	return itest_group_start(&H, &o);
@@ -170,6 +172,58 @@ test_pipelined_group_is_answered_in_one_write(void **state)
 	itest_assert_saved(H, 4, &r[0], body, len, NULL, 0);
 	itest_assert_saved(H, 5, &r[1], body, len, NULL, 0);
 	free(cmds);
+	free(stuffed);
+	free(body);
+	lmtpc_free(&c);
+	itest_pass(H);
+}
+
+/* Read system calls of the lmtpd processes so far (syscr in /proc/PID/io;
+ * the supervisor's IPC uses recvmsg, which it does not count). */
+static long long
+lmtpd_reads(void)
+{
+	struct harness_proc p[8];
+	char buf[1024];
+	const char *v;
+	long long sum = 0;
+	int i, n;
+
+	n = harness_find_role(H, HARNESS_ROLE_LMTPD, p, 8);
+	assert_true(n > 0);
+	for (i = 0; i < n; i++) {
+		assert_true(harness_proc_file(p[i].pid, "io", buf, sizeof(buf)) > 0);
+		v = strstr(buf, "syscr: ");
+		assert_non_null(v);
+		sum += strtoll(v + 7, NULL, 10);
+	}
+	return sum;
+}
+
+/* A 512 KiB body sent at once arrives byte for byte (its dot-stuffed lines
+ * fall across every read boundary), and lmtpd reads it in large reads:
+ * libevent 2.1 alone takes at most 4096 octets per read, 128 reads. */
+static void
+test_large_body_is_read_in_large_reads(void **state)
+{
+	struct lmtpc *c = itest_connect(H, HARNESS_UNIX);
+	struct lmtpc_reply r;
+	size_t len, slen;
+	char *body = itest_body(512 * 1024, 9, &len);
+	char *stuffed = lmtpc_dot_stuff(body, len, &slen);
+	long long before, reads;
+
+	(void)state;
+	itest_envelope(c);
+	itest_cmd(c, 250, &r, "RCPT TO:<%s>", H->users[1].addr);
+	itest_cmd(c, 354, &r, "DATA");
+	before = lmtpd_reads();
+	assert_int_equal(lmtpc_send(c, stuffed, slen), 0);
+	assert_int_equal(lmtpc_read_reply(c, &r), 0);
+	reads = lmtpd_reads() - before;
+	itest_assert_saved(H, 1, &r, body, len, NULL, 0);
+	if (reads >= 64)
+		fail_msg("%lld reads for a body of %zu octets", reads, slen);
 	free(stuffed);
 	free(body);
 	lmtpc_free(&c);
@@ -331,6 +385,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_whole_transaction_in_one_write,
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_group_is_answered_in_one_write,
+						itest_setup, itest_teardown),
+		cmocka_unit_test_setup_teardown(test_large_body_is_read_in_large_reads,
 						itest_setup, itest_teardown),
 		cmocka_unit_test_setup_teardown(test_lhlo_advertises_pipelining_chunking,
 						itest_setup, itest_teardown),
