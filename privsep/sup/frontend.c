@@ -58,6 +58,8 @@ struct fe_delivery {
 	char job_guid[PSEP_GUID_MAX]; /* the GUID the job saves under */
 	uint64_t save_modseq;     /* the stamp of the SAVE event (ev_early) */
 	unsigned tomb_tries;      /* tombstone jobs run for it (fe_tombstone) */
+	uint32_t imap_uid;        /* saved: for the delivery line */
+	char file[PSEP_NAME_MAX]; /* saved: base name in new/, or "" */
 };
 
 #define FE_TOMB_TRIES 3           /* a tombstone whose writer dies is retried */
@@ -327,7 +329,7 @@ static void
 fe_finish(struct fe_delivery *d, const struct dlv_result *r, const char *guid)
 {
 	struct timespec now;
-
+	char uid[16] = "";
 	uint64_t us;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -335,13 +337,18 @@ fe_finish(struct fe_delivery *d, const struct dlv_result *r, const char *guid)
 			(now.tv_nsec - d->t0.tv_nsec) / 1000);
 	sup_stats_delivery(d->sup, r, us, d->size);
 	sup_stats_note_delivery(d->sup, d->user, guid, r->code);
-	/* The one delivery line (Dovecot-like fields, key=value). */
+	if (d->file[0] != '\0')
+		snprintf(uid, sizeof(uid), "%u", (unsigned)d->imap_uid);
+	/* The one delivery line (Dovecot-like fields, key=value); a saved
+	 * message's IMAP uid and file name follow its GUID. */
 	log_info("delivery session=%s outcome=%s code=%u status=%s user=%s mailbox=%s "
-		 "guid=%s msgid=%s size=%llu time=%.3fs rcpt=<%s>%s%s",
+		 "guid=%s%s%s%s%s msgid=%s size=%llu time=%.3fs rcpt=<%s>%s%s",
 		 d->session, r->status == DLV_OK ? "ok" : r->status == DLV_TEMPFAIL ?
 		 "tempfail" : "permfail", r->code, r->enhanced, d->user,
 		 d->mailbox[0] != '\0' ? d->mailbox : "INBOX",
 		 guid != NULL && guid[0] != '\0' ? guid : "-",
+		 uid[0] != '\0' ? " imap_uid=" : "", uid,
+		 uid[0] != '\0' ? " file=" : "", d->file,
 		 d->msgid[0] != '\0' ? d->msgid : "-", (unsigned long long)d->size,
 		 (double)us / 1e6, d->address, r->status == DLV_OK ? "" : " reason=",
 		 r->status == DLV_OK ? "" : r->text);
@@ -637,10 +644,9 @@ fe_job_done(struct sup_job *job, struct psep_msg *m, const char *failure)
 			 d->session, d->address, d->user, (unsigned)job->uid,
 			 w->guid, r.code, r.text);
 	} else {
-		log_info("session=%s rcpt=<%s> user=%s guid=%s mailbox=%s imap_uid=%u "
-			 "saved file=%s", d->session, d->address, d->user, rep->guid,
-			 rep->in_inbox ? "INBOX" : d->mailbox, rep->imap_uid,
-			 rep->filename);
+		/* the delivery line names the file (fe_finish) */
+		d->imap_uid = rep->imap_uid;
+		xstrlcpy(d->file, rep->filename, sizeof(d->file));
 		if (rep->imap_uid == 0 && log_limited(&d->sup->rl_index, NULL))
 			log_warn("user=%s guid=%s saved without its index record: the "
 				 "index lock was not had within index_lock_timeout (the user "

@@ -99,13 +99,14 @@ setup_syslog(void **state)
 }
 
 /* Every line goes to syslog (facility mail, key=value after the role),
- * none to stderr; a delivery line carries user, mailbox, GUID, msgid,
- * size and time. */
+ * none to stderr; a delivery line carries user, mailbox, GUID, the IMAP
+ * uid and name of the file saved, msgid, size and time. */
 static void
 test_log_target_syslog(void **state)
 {
-	char line[2048], guid[33], want[64];
-	const char *p;
+	char line[2048], guid[33], want[64], path[4096];
+	const char *p, *slash;
+	size_t n;
 	bool found;
 	struct lmtpc *c;
 	struct lmtpc_reply dr, rr;
@@ -132,6 +133,17 @@ test_log_target_syslog(void **state)
 				       "mailbox=INBOX "));
 		assert_non_null(strstr(line, " msgid=<m1.ops@example.org> size="));
 		assert_non_null(strstr(line, " time="));
+		/* " imap_uid=1 file=NAME ": NAME is the file in new/ */
+		snprintf(want, sizeof(want), " guid=%s imap_uid=1 file=", guid);
+		p = strstr(line, want);
+		assert_non_null(p);
+		p += strlen(want);
+		n = strcspn(p, " ");
+		assert_int_equal(harness_find_guid(H, 1, guid, path, sizeof(path)), 0);
+		slash = strrchr(path, '/');
+		assert_non_null(slash);
+		assert_int_equal(strlen(slash + 1), n);
+		assert_int_equal(strncmp(slash + 1, p, n), 0);
 	}
 	if (!found)
 		fail_msg("no delivery line reached syslog");
