@@ -52,12 +52,22 @@ struct rop_cached {
 };
 
 static struct rop_cached rop_cache[ROP_CACHE_N];
+#ifdef STOWD_TEST_HOOKS
+unsigned long store_repl_test_cache_scanned;
+#endif
 static uint64_t rop_clock;
 static size_t rop_budget = ROP_CACHE_BYTES;
 static size_t rop_nmax = ROP_CACHE_N;        /* entries in use (a fork-mode
 						* child, one user, needs few:
 						* every entry scanned is a
 						* page it touches) */
+static size_t rop_hi;                        /* entries [0, rop_hi) may be
+						* used: what a clear scans (a
+						* fresh process scans none; on
+						* this VM even reading an
+						* untouched page of the array
+						* gives the process a page of
+						* its own) */
 
 static size_t
 mbox_bytes(const struct store_mbox *m)
@@ -232,9 +242,11 @@ store_rop_keep(struct store_rop *o)
 		struct rop_cached *lru = NULL;
 		size_t n = 0;
 
+		e = NULL;
 		for (i = 0; i < rop_nmax; i++) {
 			if (!rop_cache[i].used) {
-				e = &rop_cache[i];
+				if (e == NULL)   /* the first free: kept low */
+					e = &rop_cache[i];
 				continue;
 			}
 			n++;
@@ -248,6 +260,8 @@ store_rop_keep(struct store_rop *o)
 	}
 	if (e == NULL || (ntail = read_tail(o->idx_fd, o->end, e->tail)) < 0)
 		return;
+	if ((size_t)(e - rop_cache) + 1 > rop_hi)
+		rop_hi = (size_t)(e - rop_cache) + 1;
 	e->ntail = (size_t)ntail;
 	e->used = true;
 	e->uid = o->c->uid;
@@ -273,7 +287,11 @@ store_repl_cache_limit(size_t bytes, unsigned entries)
 void
 store_repl_cache_clear(void)
 {
-	for (size_t i = 0; i < ROP_CACHE_N; i++)
+#ifdef STOWD_TEST_HOOKS
+	store_repl_test_cache_scanned += rop_hi;
+#endif
+	for (size_t i = 0; i < rop_hi; i++)
 		if (rop_cache[i].used)
 			entry_drop(&rop_cache[i]);
+	rop_hi = 0;
 }

@@ -370,6 +370,8 @@ extern void (*store_repl_test_mid_save)(int dest_fd, const char *name);
 /* Loads from checkpoints: [0] whole states, [1] partial states, [2] a
  * move's source folder's base names. */
 extern unsigned long store_repl_test_ckpt_loads[3];
+/* Entries of the kept states that store_repl_cache_clear looked at. */
+extern unsigned long store_repl_test_cache_scanned;
 #endif
 
 #endif

@@ -557,6 +557,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_keyed_by_uid, setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_cache_entry_limit_evicts_and_stays_correct,
 						setup, tu_tree_teardown),
+		cmocka_unit_test_setup_teardown(test_cache_clear_scans_only_entries_used,
+						setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_ckpt_capture_reads_named_entries_and_index_since,
 						setup, tu_tree_teardown),
 		cmocka_unit_test_setup_teardown(test_ckpt_damaged_foreign_or_symlinked_is_not_used,

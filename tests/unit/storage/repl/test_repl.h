@@ -104,5 +104,6 @@ void test_cache_not_used_for_a_shorter_index(void **state);
 void test_cache_not_used_for_a_rewritten_index(void **state);
 void test_cache_keyed_by_uid(void **state);
 void test_cache_entry_limit_evicts_and_stays_correct(void **state);
+void test_cache_clear_scans_only_entries_used(void **state);
 
 #endif

@@ -188,3 +188,32 @@ test_cache_entry_limit_evicts_and_stays_correct(void **state)
 			 STORE_R_DUPLICATE);
 	store_repl_cache_limit(16u * 1024u * 1024u, 128);
 }
+
+/* A clear looks only at the entries that were used since the last one: a
+ * fork-mode child setting its limit at start touches none of the array
+ * (on a guest without a shared zero page even reading a page of it costs
+ * the child a page), and the states kept sit at the start. */
+void
+test_cache_clear_scans_only_entries_used(void **state)
+{
+	struct fixture *f = *state;
+	struct store_repl_result r;
+
+	store_repl_cache_limit(16u * 1024u * 1024u, 128);
+	store_repl_test_cache_scanned = 0;
+	store_repl_cache_limit(2u * 1024u * 1024u, 8);
+	assert_int_equal(store_repl_test_cache_scanned, 0);
+	assert_int_equal(store_repl_create(&f->c, "Archive", &r, NULL), 0);
+	assert_int_equal(save(f, "INBOX", G1, 5, "a.example", 1, "").status, STORE_R_OK);
+	assert_int_equal(save(f, "Archive", G2, 6, "a.example", 1, "").status, STORE_R_OK);
+	store_repl_cache_clear();
+	assert_int_equal(store_repl_test_cache_scanned, 2);
+	store_repl_cache_clear();
+	assert_int_equal(store_repl_test_cache_scanned, 2);
+	/* without its kept states each mailbox replays: the same answers */
+	assert_int_equal(save(f, "INBOX", G1, 5, "a.example", 1, "").status,
+			 STORE_R_DUPLICATE);
+	assert_int_equal(save(f, "Archive", G2, 6, "a.example", 1, "").status,
+			 STORE_R_DUPLICATE);
+	store_repl_cache_limit(16u * 1024u * 1024u, 128);
+}
