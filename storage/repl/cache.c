@@ -62,7 +62,8 @@ static size_t rop_nmax = ROP_CACHE_N;        /* entries in use (a fork-mode
 						* every entry scanned is a
 						* page it touches) */
 static size_t rop_hi;                        /* entries [0, rop_hi) may be
-						* used: what a clear scans (a
+						* used: what a clear or a
+						* look-up scans (a
 						* fresh process scans none; on
 						* this VM even reading an
 						* untouched page of the array
@@ -91,7 +92,7 @@ cache_bytes(void)
 {
 	size_t b = 0;
 
-	for (size_t i = 0; i < rop_nmax; i++)
+	for (size_t i = 0; i < rop_hi; i++)
 		b += rop_cache[i].used ? rop_cache[i].bytes : 0;
 	return b;
 }
@@ -117,7 +118,7 @@ apply_cb(const struct store_rec *rec, void *arg)
 static struct rop_cached *
 entry_find(const struct store_rop *o)
 {
-	for (size_t i = 0; i < rop_nmax; i++) {
+	for (size_t i = 0; i < rop_hi; i++) {
 		struct rop_cached *e = &rop_cache[i];
 
 		if (e->used && e->uid == o->c->uid && e->dev == o->idx_dev &&
@@ -243,7 +244,9 @@ store_rop_keep(struct store_rop *o)
 		size_t n = 0;
 
 		e = NULL;
-		for (i = 0; i < rop_nmax; i++) {
+		/* the used entries are below rop_hi; rop_hi itself may be
+		 * the first free one */
+		for (i = 0; i < rop_nmax && i <= rop_hi; i++) {
 			if (!rop_cache[i].used) {
 				if (e == NULL)   /* the first free: kept low */
 					e = &rop_cache[i];
