@@ -14,12 +14,17 @@
  *           where openat2 is missing), created with mkdirat(0700) when
  *           missing (which never follows a symlink either), and fstat'ed on
  *           the open fd: it must be a directory owned by the target uid.
+ *           cur/ is only checked, with fstatat(AT_SYMLINK_NOFOLLOW), not
+ *           opened.  A caller that already walked to the Maildir root
+ *           (store_root_open) may hand its fd over (has_root) instead of
+ *           the path being walked again.
  *           A symlink gives ELOOP; nothing is created outside.
  * Layout:   base / mail_rel (empty and "." components skipped, ".." refused;
  *           an empty mail_rel makes base itself the Maildir) / mailbox
  *           directory (INBOX: the Maildir; a folder: ".Name" with an empty
  *           maildirfolder file) / tmp, new, cur.
- * Syscalls: openat, openat2, mkdirat, newfstatat/fstat, close.
+ * Syscalls: openat, openat2, mkdirat, newfstatat/fstat, fcntl
+ *           (F_DUPFD_CLOEXEC), close.
  */
 #include <errno.h>
 #include <fcntl.h>
