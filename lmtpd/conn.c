@@ -254,8 +254,9 @@ conn_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 
 /* Plain connection: after a read of libevent's full size, read what else
  * the socket holds (up to CONN_READ_MORE, within the read watermark) into
- * the input, as the bufferevent would have over further loop passes.  An
- * error or end of file is left to the bufferevent's next read. */
+ * the input, as the bufferevent would have over further loop passes.  End
+ * of file is left to the bufferevent's next read; so is an error, which
+ * that read may see as end of file (the connection ends either way). */
 static void
 conn_read_more(struct lmtp_conn *c)
 {

@@ -86,6 +86,17 @@ walk_open_dir(int dirfd, const char *name)
 	return -1;
 }
 
+/* st must be a directory owned by uid, else EPERM. */
+static int
+walk_owned_dir(const struct stat *st, uid_t uid)
+{
+	if (!S_ISDIR(st->st_mode) || st->st_uid != uid) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
 /* The open fd must be a directory owned by uid, else EPERM. */
 static int
 walk_check_dir(int fd, uid_t uid)
@@ -94,11 +105,7 @@ walk_check_dir(int fd, uid_t uid)
 
 	if (fstat(fd, &st) < 0)
 		return -1;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != uid) {
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
+	return walk_owned_dir(&st, uid);
 }
 
 /*
@@ -261,19 +268,12 @@ walk_check_sub(int dirfd, const char *name, uid_t uid)
 		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -1;
 	}
-	if (S_ISLNK(st.st_mode)) {
-		errno = ELOOP;
+	/* what the open of walk_open_dir would have said */
+	if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
+		errno = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
 		return -1;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	if (st.st_uid != uid) {
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
+	return walk_owned_dir(&st, uid);
 }
 
 /* The Maildir root of t: a copy of t->root_fd, or walked from the base. */

@@ -258,8 +258,7 @@ store_rop_keep(struct store_rop *o)
 		}
 		if (lru == NULL || (n < rop_nmax && cache_bytes() + bytes <= rop_budget))
 			break;
-		entry_drop(lru);
-		e = lru;
+		entry_drop(lru);   /* the next pass finds it free */
 	}
 	if (e == NULL || (ntail = read_tail(o->idx_fd, o->end, e->tail)) < 0)
 		return;
