@@ -1030,5 +1030,7 @@ main(void)
 	harness_require_root();
 	if (getenv("STOWD_TEST_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("STOWD_TEST_FILTER"));
+	if (getenv("STOWD_TEST_SKIP") != NULL)
+		cmocka_set_skip_filter(getenv("STOWD_TEST_SKIP"));
 	return cmocka_run_group_tests(tests, irepl_group_setup, irepl_group_teardown);
 }

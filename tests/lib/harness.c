@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -49,9 +50,9 @@ harness_require_root(void)
 	}
 }
 
-/* Bind port 0 on a loopback address, return the port or 0. */
+/* Bind PORT (0: any) on a loopback address; return the port bound, or 0. */
 static unsigned
-pick_port_once(int family)
+bind_port(int family, unsigned want)
 {
 	struct sockaddr_storage ss = { 0 };
 	socklen_t sl;
@@ -63,12 +64,14 @@ pick_port_once(int family)
 
 		in->sin_family = AF_INET;
 		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		in->sin_port = htons((uint16_t)want);
 		sl = sizeof(*in);
 	} else {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 
 		in6->sin6_family = AF_INET6;
 		in6->sin6_addr = in6addr_loopback;
+		in6->sin6_port = htons((uint16_t)want);
 		sl = sizeof(*in6);
 	}
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -82,30 +85,60 @@ pick_port_once(int family)
 	return port;
 }
 
-/* A port not handed out before by this process: a port picked and
- * released is free until its user binds it, so the kernel may give it
- * again to the next pick (an LMTP listener and a replication listener of
- * one test once got the same port). */
+/*
+ * The next port of a sequence shared by every test process on the
+ * machine (a counter in PORT_SEQ_FILE, under an flock), or 0.  Integration
+ * tests run two at a time: a port found by binding port 0 and released is
+ * free until its server binds it, so the kernel could hand it to another
+ * test in between (an LMTP and a replication listener of one test once got
+ * the same one), or to an outgoing connection.  The sequence runs below the
+ * kernel's ephemeral range, which outgoing connections use.
+ */
+#define PORT_SEQ_FILE "/tmp/stowd-test-ports"
+#define PORT_SEQ_LOW 20000u
+#define PORT_SEQ_SPAN 12000u
+
+static unsigned
+port_seq_next(void)
+{
+	char buf[32];
+	unsigned long n = 0;
+	ssize_t r;
+	int fd, len;
+	unsigned port = 0;
+
+	fd = open(PORT_SEQ_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX) == 0) {
+		r = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (r > 0) {
+			buf[r] = '\0';
+			n = strtoul(buf, NULL, 10);
+		}
+		n = (n + 1) % PORT_SEQ_SPAN;
+		len = snprintf(buf, sizeof(buf), "%lu\n", n);
+		if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)len, 0) == len)
+			port = PORT_SEQ_LOW + (unsigned)n;
+	}
+	close(fd);
+	return port;
+}
+
+/* A loopback port free now and handed to no other test lately (above);
+ * bound on the kernel's choice if the sequence cannot be used. */
 static unsigned
 pick_port(int family)
 {
-	static unsigned given[512];
-	static size_t ngiven;
-	unsigned port = 0;
-
 	for (int tries = 0; tries < 64; tries++) {
-		bool seen = false;
+		unsigned port = port_seq_next();
 
-		port = pick_port_once(family);
 		if (port == 0)
-			return 0;
-		for (size_t i = 0; i < ngiven && i < 512 && !seen; i++)
-			seen = given[i] == port;
-		if (!seen)
 			break;
+		if (bind_port(family, port) == port)
+			return port;
 	}
-	given[ngiven++ % 512] = port;
-	return port;
+	return bind_port(family, 0);
 }
 
 unsigned
