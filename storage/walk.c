@@ -269,7 +269,7 @@ walk_check_sub(int dirfd, const char *name, uid_t uid)
 			return -1;
 	}
 	/* what the open of walk_open_dir would have said */
-	if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
+	if (!S_ISDIR(st.st_mode)) {
 		errno = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
 		return -1;
 	}

@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -886,6 +887,24 @@ test_changes_at_100_per_second_reach_b_within_2s(void **state)
 
 static char watches_old[32];    /* the limit before the test, or "" */
 
+/* meson's timeout (SIGTERM) or a ^C: the machine's limit back first, or
+ * every inotify user of the machine (Dovecot, stowd, the next tests)
+ * would stay at 3 watches.  open/write/close only: async-signal-safe. */
+static void
+watches_restore_on_signal(int sig)
+{
+	int fd = open(WATCHES_SYSCTL, O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (write(fd, watches_old, strlen(watches_old)) < 0) {
+			/* nothing more to do in a signal handler */
+		}
+		close(fd);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /* Set the limit: true, or false when this machine does not let even
  * root change it (a container with a read-only /proc/sys); any other
  * failure fails the test. */
@@ -910,6 +929,8 @@ watches_limit(const char *v)
 static int
 teardown_watches(void **state)
 {
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
 	if (watches_old[0] != '\0') {
 		FILE *f = fopen(WATCHES_SYSCTL, "w");
 
@@ -973,6 +994,8 @@ test_watch_limit_logged_once_full_sync_still_captures(void **state)
 	if (f == NULL || fgets(watches_old, sizeof(watches_old), f) == NULL)
 		fail_msg("cannot read %s", WATCHES_SYSCTL);
 	fclose(f);
+	signal(SIGTERM, watches_restore_on_signal);
+	signal(SIGINT, watches_restore_on_signal);
 	if (!watches_limit("3")) {
 		/* said loudly: this case then runs nowhere on this machine */
 		fprintf(stderr, "# %s cannot be written here (%s): the kernel's "
